@@ -1,0 +1,167 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Config } from './platform/config.js';
+import type { Logger } from './platform/logger.js';
+import type { Metrics } from './platform/metrics.js';
+import type { TfBackendName } from './platform/tensor-backend.js';
+import type { Db } from './store/database.js';
+import { authorize } from './http/auth.js';
+import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from './http/errors.js';
+import { buildOpenApi } from './http/openapi.js';
+import { problemHandler } from './http/problem.js';
+import type { AnyRoute } from './http/route.js';
+import { check, compile } from './http/validation.js';
+import { opsRoutes } from './http/ops-routes.js';
+import { CAPABILITIES } from './capabilities.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  metrics: Metrics;
+  backend: TfBackendName;
+  /** Which capabilities to mount; defaults to all of Focal's (src/capabilities.ts). */
+  capabilities?: readonly CapabilityFactory[];
+}
+
+/** A vertical slice of the service: its routes plus its lifecycle. */
+export interface Capability {
+  name: string;
+  routes: AnyRoute[];
+  /** True once its models are loaded and it can serve. */
+  isReady(): boolean;
+  /** Flushes state (snapshots) before the database closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * Feedback for a logged event, routed by the event's kind. POST /reward (owned
+ * by the decisions capability) looks up the event and hands image events to
+ * the handler the images capability registered for kind 'image'.
+ */
+export interface FeedbackItem {
+  eventId: string;
+  reward?: number;
+  label?: string;
+}
+
+export interface FeedbackResult {
+  /** HTTP status for this item: 200, or the 4xx of the contract. */
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export type FeedbackHandler = (item: FeedbackItem) => FeedbackResult | Promise<FeedbackResult>;
+
+/** What every capability factory receives: the app's dependencies plus shared registries. */
+export interface CapabilityContext extends AppDeps {
+  feedback: Map<string, FeedbackHandler>;
+}
+
+export type CapabilityFactory = (ctx: CapabilityContext) => Capability | Promise<Capability>;
+
+export interface FocalApp {
+  app: Express;
+  capabilities: Capability[];
+  openapi: Record<string, unknown>;
+  isReady(): boolean;
+  /** Stops capabilities (flushing their state); the caller closes the database. */
+  close(): Promise<void>;
+}
+
+export const SERVICE_VERSION = '0.1.0';
+
+function mount(app: Express, r: AnyRoute, deps: AppDeps): void {
+  const validateParams = r.params ? compile(r.params, 'params') : undefined;
+  const validateQuery = r.query ? compile(r.query, 'query') : undefined;
+  const validateBody = r.body ? compile(r.body, 'body') : undefined;
+  const keys = { apiKey: deps.config.apiKey, adminKey: deps.config.adminKey };
+  const handlers: express.RequestHandler[] = [(req, _res, next) => { authorize(req, r.auth ?? 'user', keys); next(); }];
+  if (r.body) {
+    handlers.push(express.json({ limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'] }));
+  }
+  handlers.push(...(r.middleware ?? []));
+  handlers.push(async (req: Request, res: Response) => {
+    const params = validateParams ? check(validateParams, { ...req.params }, 'params') : req.params;
+    const query = validateQuery ? check(validateQuery, { ...(req.query as Record<string, unknown>) }, 'query') : req.query;
+    let body: unknown = req.body;
+    if (validateBody) {
+      const empty = req.headers['content-length'] === '0' || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
+      if (!req.is(['application/json', 'application/*+json']) && !empty) {
+        throw new UnsupportedMediaTypeError(`Expected Content-Type: application/json, got ${req.headers['content-type'] ?? 'none'}`);
+      }
+      if (body === undefined && empty && r.bodyOptional) body = {};
+      body = check(validateBody, body, 'body');
+    }
+    await r.handler({ body, query, params, req, res });
+  });
+  app[r.method](r.path, ...handlers);
+}
+
+/**
+ * Wires routers, services and stores in one place. Tests call it with a
+ * temporary database; main.ts calls it with the real one.
+ */
+export async function createApp(deps: AppDeps): Promise<FocalApp> {
+  const { config, logger, metrics } = deps;
+  const capabilities: Capability[] = [];
+  const ctx: CapabilityContext = { ...deps, feedback: new Map() };
+  for (const factory of deps.capabilities ?? CAPABILITIES) capabilities.push(await factory(ctx));
+  const isReady = () => deps.db.open && capabilities.every((c) => c.isReady());
+
+  const routes: AnyRoute[] = [];
+  const openapiHolder: { doc: Record<string, unknown> } = { doc: {} };
+  routes.push(...opsRoutes({ metrics, isReady, backend: deps.backend, openapi: () => openapiHolder.doc }));
+  for (const c of capabilities) routes.push(...c.routes);
+  openapiHolder.doc = buildOpenApi(routes, {
+    title: 'Focal', version: SERVICE_VERSION,
+    description: 'Contextual bandits and a recurrent visual attention agent behind one HTTP API.',
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  metrics.tfBackend.set({ backend: deps.backend }, 1);
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const template = req.route ? String((req.route as { path: string }).path) : 'unmatched';
+      metrics.httpDuration.observe({ route: template, method: req.method, status: String(res.statusCode) }, seconds);
+      logger.debug({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: seconds * 1000 }, 'request');
+    });
+    next();
+  });
+
+  for (const r of routes) mount(app, r, deps);
+
+  // Known path, other method: 405 with Allow. Registered after every route so real handlers win.
+  const methodsByPath = new Map<string, Set<string>>();
+  for (const r of routes) {
+    const set = methodsByPath.get(r.path) ?? new Set<string>();
+    set.add(r.method.toUpperCase());
+    if (r.method === 'get') set.add('HEAD');
+    methodsByPath.set(r.path, set);
+  }
+  for (const [path, methods] of methodsByPath) {
+    app.all(path, (req) => {
+      throw new MethodNotAllowedError(req.method, req.path, [...methods]);
+    });
+  }
+  app.use((req) => {
+    throw new NotFoundError(`No route for ${req.method} ${req.path}`);
+  });
+  app.use(problemHandler(logger));
+
+  if (!config.apiKey && !config.adminKey) {
+    logger.warn('No FOCAL_API_KEY or FOCAL_ADMIN_KEY is set: every endpoint is open to anyone who can reach the port');
+  }
+
+  return {
+    app, capabilities, openapi: openapiHolder.doc, isReady,
+    close: async () => {
+      for (const c of [...capabilities].reverse()) await c.close();
+    },
+  };
+}

@@ -1,0 +1,7 @@
+import type { CapabilityFactory } from './app.js';
+
+/**
+ * Every capability Focal mounts, in order. Each is a vertical slice with its
+ * own routes, service and store (see its folder).
+ */
+export const CAPABILITIES: readonly CapabilityFactory[] = [];

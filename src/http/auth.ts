@@ -1,0 +1,49 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request } from 'express';
+import { ForbiddenError, UnauthorizedError } from './errors.js';
+
+export type AuthLevel = 'public' | 'user' | 'admin';
+
+export interface Keys {
+  apiKey: string | undefined;
+  adminKey: string | undefined;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Constant-time comparison: both sides are hashed to equal-length digests first. */
+function sameKey(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function bearer(req: Request): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+/**
+ * Throws unless the request carries a key that grants `level`.
+ * With no keys configured everything is open (start-up logs a warning).
+ * The admin key also grants user access; when only FOCAL_API_KEY is set it
+ * grants admin access too.
+ */
+export function authorize(req: Request, level: AuthLevel, keys: Keys): void {
+  if (level === 'public' || (!keys.apiKey && !keys.adminKey)) return;
+  if (level === 'user' && keys.apiKey === undefined) return;
+  const token = bearer(req);
+  if (token === undefined) throw new UnauthorizedError();
+  const isAdmin = keys.adminKey !== undefined && sameKey(token, keys.adminKey);
+  const isUser = keys.apiKey !== undefined && sameKey(token, keys.apiKey);
+  if (level === 'admin') {
+    if (isAdmin) return;
+    if (keys.adminKey === undefined && isUser) return;
+    if (isUser) throw new ForbiddenError('This operation needs the admin key (FOCAL_ADMIN_KEY)');
+    throw new UnauthorizedError();
+  }
+  if (isUser || isAdmin) return;
+  throw new UnauthorizedError();
+}

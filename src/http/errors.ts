@@ -1,0 +1,102 @@
+/**
+ * One error hierarchy for the whole service: each error carries its HTTP status
+ * and problem type, and the problem middleware renders it as RFC 9457.
+ */
+
+export interface FieldError {
+  /** JSON Pointer into the request (e.g. /context/user/age, /query/glimpses). */
+  path: string;
+  message: string;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    readonly title: string,
+    detail: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends HttpError {
+  constructor(detail: string, readonly errors: FieldError[] = []) {
+    super(400, '/problems/validation', 'Invalid request', detail, errors.length ? { errors } : {});
+  }
+}
+
+export class MalformedJsonError extends HttpError {
+  constructor(detail: string) {
+    super(400, '/problems/malformed-json', 'Malformed JSON body', detail);
+  }
+}
+
+export class UnauthorizedError extends HttpError {
+  constructor(detail = 'A valid API key is required: send Authorization: Bearer <key>') {
+    super(401, '/problems/unauthorized', 'Unauthorized', detail);
+  }
+}
+
+export class ForbiddenError extends HttpError {
+  constructor(detail: string) {
+    super(403, '/problems/forbidden', 'Forbidden', detail);
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(detail: string) {
+    super(404, '/problems/not-found', 'Not found', detail);
+  }
+}
+
+export class MethodNotAllowedError extends HttpError {
+  constructor(method: string, path: string, readonly allow: string[]) {
+    super(405, '/problems/method-not-allowed', 'Method not allowed', `${method} is not allowed on ${path}; allowed: ${allow.join(', ')}`, { allow });
+  }
+}
+
+export class NotAcceptableError extends HttpError {
+  constructor(detail: string) {
+    super(406, '/problems/not-acceptable', 'Not acceptable', detail);
+  }
+}
+
+export class ConflictError extends HttpError {
+  constructor(detail: string, extra: Record<string, unknown> = {}) {
+    super(409, '/problems/conflict', 'Conflict', detail, extra);
+  }
+}
+
+export class GoneError extends HttpError {
+  constructor(detail: string, extra: Record<string, unknown> = {}) {
+    super(410, '/problems/gone', 'Gone', detail, extra);
+  }
+}
+
+export class PayloadTooLargeError extends HttpError {
+  /** `limit` names the configuration limit that was exceeded (e.g. FOCAL_MAX_BODY). */
+  constructor(detail: string, limit: string, max: number) {
+    super(413, '/problems/payload-too-large', 'Payload too large', detail, { limit, max });
+  }
+}
+
+export class UnsupportedMediaTypeError extends HttpError {
+  constructor(detail: string) {
+    super(415, '/problems/unsupported-media-type', 'Unsupported media type', detail);
+  }
+}
+
+export class UnprocessableError extends HttpError {
+  constructor(detail: string) {
+    super(422, '/problems/unprocessable', 'Unprocessable content', detail);
+  }
+}
+
+export class ServiceUnavailableError extends HttpError {
+  constructor(detail: string) {
+    super(503, '/problems/unavailable', 'Service unavailable', detail);
+  }
+}

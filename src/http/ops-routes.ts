@@ -1,0 +1,48 @@
+import type { Metrics } from '../platform/metrics.js';
+import type { TfBackendName } from '../platform/tensor-backend.js';
+import { ServiceUnavailableError } from './errors.js';
+import { route, type AnyRoute } from './route.js';
+
+interface OpsDeps {
+  metrics: Metrics;
+  backend: TfBackendName;
+  isReady: () => boolean;
+  openapi: () => Record<string, unknown>;
+}
+
+const statusSchema = {
+  type: 'object', required: ['status'],
+  properties: { status: { type: 'string' }, backend: { type: 'string' } },
+} as const;
+
+/** Health, readiness, metrics and the API description: always public. */
+export function opsRoutes(deps: OpsDeps): AnyRoute[] {
+  return [
+    route({
+      method: 'get', path: '/healthz', summary: 'Liveness: the process answers', auth: 'public', tags: ['operations'],
+      responses: { 200: { description: 'Alive', schema: statusSchema } },
+      handler: ({ res }) => { res.json({ status: 'ok' }); },
+    }),
+    route({
+      method: 'get', path: '/readyz', summary: 'Readiness: store open and models loaded', auth: 'public', tags: ['operations'],
+      responses: { 200: { description: 'Ready', schema: statusSchema }, 503: { description: 'Not ready yet, or shutting down' } },
+      handler: ({ res }) => {
+        if (!deps.isReady()) throw new ServiceUnavailableError('Not ready: the store is closed or models are still loading');
+        res.json({ status: 'ready', backend: deps.backend });
+      },
+    }),
+    route({
+      method: 'get', path: '/metrics', summary: 'Prometheus metrics', auth: 'public', tags: ['operations'],
+      responses: { 200: { description: 'Prometheus text exposition format', contentType: 'text/plain; version=0.0.4' } },
+      handler: async ({ res }) => {
+        const text = await deps.metrics.text();
+        res.type(deps.metrics.contentType()).send(text);
+      },
+    }),
+    route({
+      method: 'get', path: '/openapi.json', summary: 'This API as OpenAPI 3.1', auth: 'public', tags: ['operations'],
+      responses: { 200: { description: 'OpenAPI document', schema: { type: 'object' } } },
+      handler: ({ res }) => { res.json(deps.openapi()); },
+    }),
+  ];
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from '../platform/logger.js';
+import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    instance: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } },
+    },
+    errorId: { type: 'string', description: 'For 500s: the id under which the error was logged.' },
+  },
+} as const;
+
+export function sendProblem(res: Response, err: HttpError, instance?: string): void {
+  if (err instanceof MethodNotAllowedError) res.setHeader('Allow', err.allow.join(', '));
+  if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
+  res.status(err.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify({
+    type: err.type, title: err.title, status: err.status, detail: err.message,
+    ...(instance ? { instance } : {}), ...err.extra,
+  }));
+}
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+  charset?: string;
+}
+
+/** Maps body-parser's errors (raised before any route runs) to our hierarchy. */
+function fromBodyParser(err: BodyParserError): HttpError | undefined {
+  switch (err.type) {
+    case 'entity.parse.failed':
+      return new MalformedJsonError(`The body is not valid JSON: ${err.message}`);
+    case 'entity.too.large':
+      return new PayloadTooLargeError(`The body exceeds the limit of ${err.limit} bytes (FOCAL_MAX_BODY)`, 'FOCAL_MAX_BODY', err.limit ?? 0);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new UnsupportedMediaTypeError(err.message);
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+    case 'stream.not.readable':
+      return new ValidationError(`The request body could not be read: ${err.message}`);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The one place errors become responses: HttpErrors render as themselves,
+ * anything else is a 500 whose id is logged with the stack and returned
+ * without it.
+ */
+export function problemHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const known = err instanceof HttpError ? err : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
+    if (known) {
+      sendProblem(res, known, req.originalUrl);
+      return;
+    }
+    const errorId = randomUUID();
+    logger.error({ err, errorId, method: req.method, url: req.originalUrl }, 'unhandled error');
+    res.status(500).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify({
+      type: '/problems/internal', title: 'Internal server error', status: 500,
+      detail: `An unexpected error occurred; it was logged under id ${errorId}`, errorId,
+    }));
+  };
+}

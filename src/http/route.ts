@@ -1,0 +1,62 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { AuthLevel } from './auth.js';
+import type { JsonSchema } from './validation.js';
+
+export type Method = 'get' | 'post' | 'put' | 'delete' | 'patch';
+
+export interface ResponseSpec {
+  description: string;
+  /** JSON body schema; omit for no body. */
+  schema?: JsonSchema;
+  /** Defaults to application/json, or application/problem+json for 4xx/5xx. */
+  contentType?: string;
+}
+
+export interface HandlerContext<B, Q, P> {
+  body: B;
+  query: Q;
+  params: P;
+  req: Request;
+  res: Response;
+}
+
+/**
+ * One endpoint: its schemas validate the request, type the handler and feed
+ * /openapi.json, so the three can never drift apart.
+ */
+export interface RouteSpec<B = unknown, Q = Record<string, unknown>, P = Record<string, string>> {
+  method: Method;
+  /** Express path template, e.g. /models/:name */
+  path: string;
+  summary: string;
+  description?: string;
+  tags?: string[];
+  /** Who may call it; defaults to 'user'. */
+  auth?: AuthLevel;
+  params?: JsonSchema;
+  query?: JsonSchema;
+  /** A JSON request body, validated after parsing. */
+  body?: JsonSchema;
+  /** With `body`: an empty request counts as `{}` (e.g. a bare PUT). */
+  bodyOptional?: boolean;
+  /** With `body`: a larger JSON limit than FOCAL_MAX_BODY (e.g. base64 images), in bytes. */
+  bodyLimit?: number;
+  /** Runs after auth and before validation (e.g. a raw-body reader). */
+  middleware?: RequestHandler[];
+  /**
+   * An OpenAPI requestBody object for routes that take other media types
+   * (images); such routes read the raw request themselves.
+   */
+  rawRequestBody?: Record<string, unknown>;
+  responses: Record<string, ResponseSpec>;
+  handler: (ctx: HandlerContext<B, Q, P>) => unknown;
+}
+
+/** Type-erased route as stored in a route list. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteSpec<any, any, any>;
+
+/** Identity helper that keeps each handler's types tied to its schemas. */
+export function route<B = unknown, Q = Record<string, unknown>, P = Record<string, string>>(spec: RouteSpec<B, Q, P>): AnyRoute {
+  return spec as AnyRoute;
+}

@@ -1,0 +1,63 @@
+/**
+ * Versioned schema migrations, applied in order, each in its own transaction.
+ * Never edit a migration that has shipped: add a new one. Version ranges by
+ * capability keep parallel work from colliding: 1–99 foundation, 100–199
+ * bandit decisions, 200–299 images.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'foundation: models, events, rewards, snapshots',
+    sql: `
+      CREATE TABLE models (
+        name        TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,              -- 'bandit' | 'image'
+        config      TEXT NOT NULL,              -- JSON
+        created_at  INTEGER NOT NULL,           -- ms since epoch
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+
+      -- One row per logged decision or classification, written before the response.
+      CREATE TABLE events (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id     TEXT NOT NULL UNIQUE,
+        model        TEXT NOT NULL,
+        kind         TEXT NOT NULL,             -- 'decision' | 'image'
+        created_at   INTEGER NOT NULL,
+        deadline_at  INTEGER,                   -- when the reward window closes (NULL: never)
+        payload      TEXT NOT NULL,             -- JSON: what was decided and why
+        reward       REAL,                      -- aggregated reward so far; NULL while pending
+        reward_count INTEGER NOT NULL DEFAULT 0,
+        closed       INTEGER NOT NULL DEFAULT 0 -- 1 once no more rewards are accepted
+      ) STRICT;
+      CREATE INDEX events_model_open ON events (model, closed, deadline_at);
+
+      -- Append-only reward log: a model is its latest snapshot plus the rewards after it.
+      CREATE TABLE rewards (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id    TEXT NOT NULL REFERENCES events (event_id),
+        model       TEXT NOT NULL,
+        reward      REAL NOT NULL,
+        label       TEXT,
+        source      TEXT NOT NULL,              -- 'client' | 'default'
+        received_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX rewards_model_seq ON rewards (model, seq);
+
+      CREATE TABLE snapshots (
+        model       TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        reward_seq  INTEGER NOT NULL,           -- last rewards.seq folded into this state
+        state       BLOB NOT NULL,
+        PRIMARY KEY (model, version)
+      ) STRICT;
+    `,
+  },
+];
