@@ -1,0 +1,103 @@
+/**
+ * The bandit engine's public contract. Pure data and functions: no HTTP,
+ * no database, no metrics. The decisions capability (src/decisions/) is the
+ * only consumer outside this folder and uses nothing but what index.ts exports.
+ */
+
+/** A feature value: numbers are values, strings and booleans are indicators. */
+export type FeatureValue = number | string | boolean;
+
+/** A context or action feature object; a nested object is a namespace. */
+export interface Features {
+  [key: string]: FeatureValue | Features;
+}
+
+export interface ActionInput {
+  id: string;
+  features?: Features;
+}
+
+// ---- configuration (validated by src/decisions' JSON schemas, re-checked by the factories) ----
+
+export type StrategyConfig =
+  | { name: 'greedy' }
+  | { name: 'uniform' }
+  | { name: 'epsilon-greedy'; epsilon: number }                 // 0..1, default 0.05
+  | { name: 'softmax'; lambda: number }                         // >= 0, default 10
+  | { name: 'squarecb'; gamma: number; gammaExponent?: number } // gamma > 0 (γ0, default 10), γ_t = γ0·t^exp, exp default 0.5
+  | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
+  | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
+  | { name: 'thompson'; scale: number }                         // > 0, default 1
+  | { name: 'neural-linear'; hidden: number; scale: number };   // hidden units (default 32), posterior scale (default 1)
+
+export type StrategyName = StrategyConfig['name'];
+
+export type LearnerConfig =
+  | {
+      name: 'linear';
+      /** Hash bits of the weight table (VW's -b); default 18. */
+      bits?: number;
+      /** Learning rate (VW's -l); default chosen by benchmark. */
+      learningRate?: number;
+      /** Namespace pairs crossed (VW's -q); 'action' names the action's features. Default: every context namespace × action. */
+      interactions?: string[][];
+      /** L2 regularisation; default 0. */
+      l2?: number;
+    }
+  | {
+      name: 'bayes-linear';
+      /** Dimension of the dense space features are hashed into; default 256. */
+      dims?: number;
+      /** Prior precision (ridge) λ; default 1. */
+      prior?: number;
+      /** Noise variance σ² of the reward model; default 0.25 (rewards in [0,1]). */
+      noise?: number;
+      interactions?: string[][];
+    };
+
+export type LearnerName = LearnerConfig['name'];
+
+/** What the engine needs to build a model. */
+export interface BanditConfig {
+  strategy: StrategyConfig;
+  learner: LearnerConfig;
+}
+
+// ---- acting and learning ----
+
+export interface Decision {
+  /** Probability of each action, aligned with the `actions` passed to decide(); sums to 1. */
+  pmf: number[];
+  /** The learner's predicted reward for each action, aligned with `actions`. */
+  scores: number[];
+  /** Index of the sampled action. */
+  chosen: number;
+  /** pmf[chosen]: the marginal probability (propensity) to log. */
+  probability: number;
+}
+
+export interface LoggedEvent {
+  context: Features;
+  actions: ActionInput[];
+  chosen: number;
+  probability: number;
+  reward: number;
+}
+
+/**
+ * A contextual bandit model: learner + exploration strategy.
+ * decide() must not change learned state (replay safety): only learn() does.
+ * The RNG for sampling (and for bagging/thompson draws) is seeded from `seed`
+ * (the event id), so the same seed, state and input give the same decision.
+ */
+export interface BanditModel {
+  readonly config: BanditConfig;
+  /** Number of learn() calls folded into the state. */
+  readonly updates: number;
+  decide(context: Features, actions: ActionInput[], seed: string): Decision;
+  /** The PMF the current policy would assign (no sampling); used by off-policy evaluation. */
+  pmf(context: Features, actions: ActionInput[], seed: string): number[];
+  learn(event: LoggedEvent): void;
+  /** Serialises the learned state (not the config) exactly; restore(snapshot()) gives an equal model. */
+  snapshot(): Uint8Array;
+}
