@@ -38,6 +38,10 @@ function describe(e: ErrorObject): FieldError {
       path += `/${String(params.additionalProperty)}`;
       message = 'is not an allowed property';
       break;
+    case 'unevaluatedProperties':
+      path += `/${String(params.unevaluatedProperty)}`;
+      message = 'is not an allowed property';
+      break;
     case 'enum':
       message = `must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
       break;

@@ -1,0 +1,174 @@
+import type { ActionInput, LearnerConfig, StrategyConfig, StrategyName } from '../bandit/index.js';
+import type { JsonSchema } from '../http/validation.js';
+
+/**
+ * A bandit model's configuration as stored and served: what the engine needs
+ * (strategy, learner) plus what the service needs (fixed actions, reward window).
+ */
+export interface RewardPolicy {
+  /** Seconds after a decision during which rewards are accepted. */
+  waitSeconds: number;
+  /** Reward applied when the window closes without one. */
+  default: number;
+  /** `first`: the first reward counts and closes the event; `sum`: rewards add up until the window closes. */
+  aggregation: 'first' | 'sum';
+}
+
+export interface ModelConfig {
+  strategy: StrategyConfig;
+  learner: LearnerConfig;
+  actions?: ActionInput[];
+  reward: RewardPolicy;
+}
+
+/** What PUT /models/{name} accepts: every field optional. */
+export interface ModelConfigInput {
+  strategy?: StrategyConfig;
+  learner?: LearnerConfig;
+  actions?: (string | ActionInput)[];
+  reward?: Partial<RewardPolicy>;
+}
+
+export const DEFAULT_REWARD_POLICY: RewardPolicy = { waitSeconds: 600, default: 0, aggregation: 'first' };
+
+/** Largest |value| accepted for numeric features and rewards: beyond it an online learner only overflows. */
+export const MAX_MAGNITUDE = 1e9;
+
+/** Ids of actions and events: no control characters (they end up in logs and JSON keys). */
+export const ACTION_ID_PATTERN = '^[^\\p{Cc}]+$';
+
+/** The engine's parameter table (API.md), one schema per strategy name: the registry the validator resolves through. */
+const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
+  greedy: {},
+  uniform: {},
+  'epsilon-greedy': { epsilon: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly.' } },
+  softmax: { lambda: { type: 'number', minimum: 0, maximum: 1e6, default: 10, description: 'Inverse temperature: p ∝ exp(λ·score).' } },
+  squarecb: {
+    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 10, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
+    gammaExponent: { type: 'number', minimum: 0, maximum: 1, description: 'Growth exponent of γ (default 0.5).' },
+  },
+  bagging: {
+    bags: { type: 'integer', minimum: 1, maximum: 64, default: 5, description: 'Bootstrap replicas.' },
+    greedify: { type: 'boolean', description: 'Train the first replica on every example.' },
+  },
+  linucb: { alpha: { type: 'number', minimum: 0, maximum: 1e6, default: 1, description: 'Width of the upper confidence bound.' } },
+  thompson: { scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the draws.' } },
+  'neural-linear': {
+    hidden: { type: 'integer', minimum: 1, maximum: 1024, default: 32, description: 'Hidden units of the feature network.' },
+    scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
+  },
+};
+
+export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
+
+/** Strategies that need a learner with an uncertainty (mean and variance). */
+const NEEDS_UNCERTAINTY: ReadonlySet<StrategyName> = new Set(['linucb', 'thompson']);
+
+const interactionsSchema = {
+  type: 'array', maxItems: 64,
+  description: 'Namespace pairs (or triples) to cross; "action" names the action\'s features.',
+  items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'string', minLength: 1, maxLength: 64 } },
+} as const;
+
+const LEARNER_PARAMS: Record<LearnerConfig['name'], Record<string, JsonSchema>> = {
+  linear: {
+    bits: { type: 'integer', minimum: 4, maximum: 24, description: 'Hash bits of the weight table (default 18).' },
+    learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 100, description: 'Learning rate.' },
+    interactions: interactionsSchema,
+    l2: { type: 'number', minimum: 0, maximum: 1e3, description: 'L2 regularisation.' },
+  },
+  'bayes-linear': {
+    dims: { type: 'integer', minimum: 1, maximum: 1024, description: 'Dense dimension features are hashed into (default 256).' },
+    prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Prior precision λ (default 1).' },
+    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Noise variance σ² (default 0.25).' },
+    interactions: interactionsSchema,
+  },
+};
+
+/**
+ * A discriminated union as JSON Schema: `name` must be one of the registry's
+ * keys, then the parameters of that name apply. if/then (not oneOf) so that an
+ * error names the field that is wrong, not every branch that did not match.
+ */
+function unionSchema(registry: Record<string, Record<string, JsonSchema>>, description: string): JsonSchema {
+  const names = Object.keys(registry);
+  return {
+    type: 'object', description,
+    required: ['name'],
+    properties: { name: { type: 'string', enum: names } },
+    allOf: names.map((name) => ({
+      if: { properties: { name: { const: name } } },
+      then: { properties: { name: true, ...registry[name] } },
+    })),
+    unevaluatedProperties: false,
+  };
+}
+
+export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.');
+export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
+
+export function featuresSchema(): JsonSchema {
+  return { type: 'object', description: 'Features: numbers are values, strings and booleans indicators, objects namespaces.' };
+}
+
+export const actionSchema = {
+  anyOf: [
+    { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN },
+    {
+      type: 'object', required: ['id'], additionalProperties: false,
+      properties: { id: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN }, features: featuresSchema() },
+    },
+  ],
+} as const;
+
+export const rewardPolicySchema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    waitSeconds: { type: 'number', minimum: 0, maximum: 30 * 86400, description: 'Reward window in seconds (default 600).' },
+    default: { type: 'number', minimum: -MAX_MAGNITUDE, maximum: MAX_MAGNITUDE, description: 'Reward applied when the window closes without one (default 0).' },
+    aggregation: { type: 'string', enum: ['first', 'sum'], description: 'first: one reward per event; sum: rewards add up until the window closes (default first).' },
+  },
+} as const;
+
+export const modelConfigInputSchema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    strategy: strategySchema,
+    learner: learnerSchema,
+    actions: { type: 'array', minItems: 1, items: actionSchema, description: 'Fixed candidate actions, used when /decide omits actions.' },
+    reward: rewardPolicySchema,
+  },
+} as const;
+
+/** Fills in what was omitted; the engine's own defaults apply to the learner's optional parameters. */
+export function resolveModelConfig(input: ModelConfigInput, engineDefault: { strategy: StrategyConfig; learner: LearnerConfig }): ModelConfig {
+  const strategy = input.strategy ?? engineDefault.strategy;
+  const learner = input.learner
+    ?? (NEEDS_UNCERTAINTY.has(strategy.name) && engineDefault.learner.name !== 'bayes-linear' ? { name: 'bayes-linear' as const } : engineDefault.learner);
+  const config: ModelConfig = {
+    strategy: { ...strategy },
+    learner: { ...learner },
+    reward: { ...DEFAULT_REWARD_POLICY, ...input.reward },
+  };
+  if (input.actions) config.actions = input.actions.map((a) => (typeof a === 'string' ? { id: a } : a));
+  return config;
+}
+
+/** Whether moving from `a` to `b` invalidates learned state (a new learner or explorer starts fresh). */
+export function resetsState(a: ModelConfig, b: ModelConfig): boolean {
+  return canonical(a.strategy) !== canonical(b.strategy) || canonical(a.learner) !== canonical(b.learner);
+}
+
+export function sameConfig(a: ModelConfig, b: ModelConfig): boolean {
+  return canonical(a) === canonical(b);
+}
+
+/** JSON with sorted keys, so equal configs compare equal whatever their key order. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+    }
+    return v;
+  });
+}
