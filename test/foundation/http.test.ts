@@ -140,6 +140,7 @@ describe('HTTP foundation', () => {
     assert.match(String(m.headers['content-type']), /^text\/plain/);
     assert.match(m.text, /focal_http_request_duration_seconds_count\{route="\/echo\/:id",method="POST",status="200"\} [1-9]/);
     assert.match(m.text, /focal_tensorflow_backend_info\{backend="cpu"\} 1/);
+    assert.match(m.text, /^focal_tensorflow_tensors \d+$/m);
   });
 
   it('serves a valid OpenAPI 3.1 document generated from the route schemas', async () => {
