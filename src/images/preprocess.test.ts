@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { HttpError } from '../http/errors.js';
+import { preprocessImage } from './preprocess.js';
+import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from './test-fixtures.js';
+
+const MAX_PIXELS = 25_000_000;
+
+function assertCentredDigit(pixels: Float32Array): void {
+  assert.equal(pixels.length, 784);
+  for (const v of pixels) assert.ok(v >= 0 && v <= 1, `value ${v} outside [0, 1]`);
+  const s = inkStats(pixels);
+  assert.equal(Math.max(s.width, s.height), 20, 'the longest side of the ink is fitted to 20 px');
+  assert.ok(Math.abs(s.cx - 14) <= 1 && Math.abs(s.cy - 14) <= 1, `centre of mass (${s.cx}, ${s.cy}) is within a pixel of the centre`);
+  // White on black: the corners are background.
+  for (const i of [0, 27, 27 * 28, 783]) assert.equal(pixels[i], 0);
+}
+
+describe('preprocessImage', () => {
+  it('turns a black-on-white 300×200 JPEG of a digit into a white-on-black centred 28×28', async () => {
+    const digit = mnistTestDigit(0);
+    const jpeg = await paperPicture(digit.pixels, { width: 300, height: 200 });
+    assert.equal((await sharp(jpeg).metadata()).format, 'jpeg');
+    const out = await preprocessImage(jpeg, { maxPixels: MAX_PIXELS });
+    assert.equal(out.inverted, true);
+    assert.deepEqual([out.source.width, out.source.height], [300, 200]);
+    assertCentredDigit(out.pixels);
+    // It is the same digit MNIST's own preprocessing produced.
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.8, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
+  it('leaves an MNIST digit as it is (already white on black and centred)', async () => {
+    const digit = mnistTestDigit(3);
+    const raw = Buffer.from(digit.pixels.map((v) => Math.round(v * 255)));
+    const png = await sharp(raw, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const out = await preprocessImage(png, { maxPixels: MAX_PIXELS });
+    assert.equal(out.inverted, false);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.9, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
+  it('flattens dark ink on a transparent canvas onto white, so the ink survives', async () => {
+    const out = await preprocessImage(await transparentGlyph('7'), { maxPixels: MAX_PIXELS });
+    assert.equal(out.inverted, true);
+    assertCentredDigit(out.pixels);
+  });
+
+  it('honours EXIF orientation', async () => {
+    const digit = mnistTestDigit(1);
+    const upright = await paperPicture(digit.pixels, { format: 'png' });
+    // Stored rotated by 90° with orientation 6 ("rotate 90° clockwise to display").
+    const stored = await sharp(upright).rotate(-90).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const a = await preprocessImage(upright, { maxPixels: MAX_PIXELS });
+    const b = await preprocessImage(stored, { maxPixels: MAX_PIXELS });
+    assert.ok(correlation(a.pixels, b.pixels) > 0.9, `correlation ${correlation(a.pixels, b.pixels)}`);
+  });
+
+  it('returns an empty field for a blank picture', async () => {
+    const blank = await sharp({ create: { width: 50, height: 40, channels: 3, background: '#fff' } }).png().toBuffer();
+    const out = await preprocessImage(blank, { maxPixels: MAX_PIXELS });
+    assert.equal(out.ink, null);
+    assert.ok(out.pixels.every((v) => v === 0));
+  });
+
+  it('refuses a header that claims too many pixels before decoding (413) and bytes that are no image (422)', async () => {
+    await assert.rejects(preprocessImage(await lyingPng(100_000, 100_000), { maxPixels: MAX_PIXELS }),
+      (err: unknown) => err instanceof HttpError && err.status === 413 && err.extra.limit === 'FOCAL_MAX_IMAGE_PIXELS');
+    await assert.rejects(preprocessImage(Buffer.from('not an image at all'), { maxPixels: MAX_PIXELS }),
+      (err: unknown) => err instanceof HttpError && err.status === 422);
+    const png = await paperPicture(mnistTestDigit(2).pixels, { format: 'png' });
+    await assert.rejects(preprocessImage(png.subarray(0, png.length >> 1), { maxPixels: MAX_PIXELS }),
+      (err: unknown) => err instanceof HttpError && err.status === 422);
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
+    await assert.rejects(preprocessImage(svg, { maxPixels: MAX_PIXELS }), (err: unknown) => err instanceof HttpError && err.status === 422);
+  });
+});

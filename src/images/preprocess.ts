@@ -1,0 +1,208 @@
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { PayloadTooLargeError, UnprocessableError } from '../http/errors.js';
+
+/**
+ * Turns an uploaded picture of a digit into the input MNIST models expect:
+ * white ink on black, the ink cropped, its longest side fitted to 20 px and its
+ * centre of mass placed at the centre of a 28×28 field (LeCun et al.'s own
+ * procedure), so a photo or scan is classified like a test digit.
+ */
+
+/** Formats sharp may decode here; SVG, PDF and friends are refused (they execute a renderer). */
+export const DECODABLE_FORMATS: ReadonlySet<string> = new Set(['png', 'jpeg', 'webp', 'gif', 'tiff', 'heif']);
+
+export interface PreprocessOptions {
+  /** Largest width × height accepted before decoding (FOCAL_MAX_IMAGE_PIXELS). */
+  maxPixels: number;
+  /** Side of the square output; 28 for MNIST. */
+  size?: number;
+  /** Longest side of the ink after fitting; MNIST uses 20 in 28. */
+  fit?: number;
+}
+
+export interface Preprocessed {
+  /** size × size grey values in [0, 1], row-major, white ink on black. */
+  pixels: Float32Array;
+  size: number;
+  /** The decoded input as stored in the file (before auto-orientation). */
+  source: { format: string; width: number; height: number; orientation: number; hasAlpha: boolean };
+  /** Whether the picture was light-on-dark flipped (dark ink on light paper). */
+  inverted: boolean;
+  /** The ink's bounding box in working-resolution pixels; null when no ink was found. */
+  ink: { left: number; top: number; width: number; height: number } | null;
+}
+
+/**
+ * Working resolution for the global steps (background, inversion, ink box):
+ * big enough that a digit filling a twentieth of a photo keeps ~25 px, small
+ * enough that the per-pixel JavaScript stays in the low milliseconds.
+ */
+const WORKING_SIDE = 512;
+/** After background removal, grey below this share of the ink's peak is paper noise. */
+const NOISE_FLOOR = 0.15;
+
+/** The input's header, read without decoding pixels; throws 413/422 for bombs and non-images. */
+export async function probeImage(bytes: Buffer, maxPixels: number): Promise<Preprocessed['source']> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw new UnprocessableError(`The body does not decode as an image: ${describe(err)}`);
+  }
+  if (!meta.format || !DECODABLE_FORMATS.has(meta.format)) {
+    throw new UnprocessableError(`Unsupported image format ${meta.format ?? 'unknown'}: send PNG, JPEG, WebP, GIF, TIFF or AVIF`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (!(width > 0 && height > 0)) throw new UnprocessableError('The image has no pixels');
+  // Checked on the header alone, so a small file that claims a huge canvas is never inflated.
+  if (width * height > maxPixels) {
+    throw new PayloadTooLargeError(
+      `The image is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} (FOCAL_MAX_IMAGE_PIXELS)`,
+      'FOCAL_MAX_IMAGE_PIXELS', maxPixels);
+  }
+  return { format: meta.format, width, height, orientation: meta.orientation ?? 1, hasAlpha: meta.hasAlpha ?? false };
+}
+
+function describe(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0]!.slice(0, 200);
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Decodes, orients, shrinks to the working size and returns luminance and alpha in [0, 1]. */
+async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: Float32Array; alpha: Float32Array; width: number; height: number }> {
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    // limitInputPixels again: the header check is the gate, this is the belt and braces.
+    out = await sharp(bytes, { limitInputPixels: maxPixels })
+      .rotate() // EXIF auto-orientation: phone photos arrive sideways otherwise
+      .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    const text = describe(err);
+    if (/pixel limit/i.test(text)) {
+      throw new PayloadTooLargeError(`The image exceeds ${maxPixels} pixels (FOCAL_MAX_IMAGE_PIXELS)`, 'FOCAL_MAX_IMAGE_PIXELS', maxPixels);
+    }
+    throw new UnprocessableError(`The image could not be decoded: ${text}`);
+  }
+  const { data, info } = out;
+  const n = info.width * info.height;
+  const grey = new Float32Array(n);
+  const alpha = new Float32Array(n);
+  const c = info.channels;
+  for (let i = 0; i < n; i++) {
+    const o = i * c;
+    // Rec. 601 luma, as MNIST's grey levels came from scans.
+    grey[i] = (0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!) / 255;
+    alpha[i] = data[o + 3]! / 255;
+  }
+  return { grey, alpha, width: info.width, height: info.height };
+}
+
+/**
+ * MNIST-style normalisation. Steps, in order: auto-orient; flatten transparency
+ * onto a background that contrasts with the opaque pixels (dark ink drawn on a
+ * transparent canvas lands on white, light ink on black); grey; invert when the
+ * border — the paper — is light; stretch so paper is 0 and the ink's peak 1 and
+ * drop noise; crop to the ink; fit its longest side to `fit` px; translate so
+ * the centre of mass sits at the centre of the `size` × `size` field.
+ */
+export async function preprocessImage(bytes: Buffer, options: PreprocessOptions): Promise<Preprocessed> {
+  const size = options.size ?? 28;
+  const fit = Math.min(options.fit ?? 20, size);
+  const source = await probeImage(bytes, options.maxPixels);
+  const { grey, alpha, width, height } = await decodeWorking(bytes, options.maxPixels);
+  const n = width * height;
+
+  const value = new Float32Array(n);
+  if (source.hasAlpha) {
+    let weighted = 0;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      weighted += alpha[i]! * grey[i]!;
+      total += alpha[i]!;
+    }
+    const inkMean = total > 0 ? weighted / total : 0;
+    const background = inkMean < 0.5 ? 1 : 0;
+    for (let i = 0; i < n; i++) value[i] = alpha[i]! * grey[i]! + (1 - alpha[i]!) * background;
+  } else {
+    value.set(grey);
+  }
+
+  // The border ring is paper in any sensible picture of a digit, whatever the ink covers.
+  const border: number[] = [];
+  for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
+  for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
+  let paper = median(border);
+  const inverted = paper > 0.5;
+  if (inverted) {
+    for (let i = 0; i < n; i++) value[i] = 1 - value[i]!;
+    paper = 1 - paper;
+  }
+
+  let peak = 0;
+  for (let i = 0; i < n; i++) if (value[i]! > peak) peak = value[i]!;
+  const pixels = new Float32Array(size * size);
+  const range = peak - paper;
+  // Ink must stand out from the paper; a flat picture has no digit to find.
+  if (range < 0.1) return { pixels, size, source, inverted, ink: null };
+
+  const ink = new Uint8Array(n);
+  let left = width, top = height, right = -1, bottom = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const v = (value[i]! - paper) / range;
+      if (v <= NOISE_FLOOR) continue;
+      ink[i] = Math.round(Math.min(1, (v - NOISE_FLOOR) / (1 - NOISE_FLOOR)) * 255);
+      if (x < left) left = x;
+      if (x > right) right = x;
+      if (y < top) top = y;
+      if (y > bottom) bottom = y;
+    }
+  }
+  if (right < 0) return { pixels, size, source, inverted, ink: null };
+  const box = { left, top, width: right - left + 1, height: bottom - top + 1 };
+
+  const scale = fit / Math.max(box.width, box.height);
+  const w = Math.max(1, Math.min(fit, Math.round(box.width * scale)));
+  const h = Math.max(1, Math.min(fit, Math.round(box.height * scale)));
+  const { data: resized, info } = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
+    .extract(box)
+    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  // sharp widens one-channel raw input to sRGB on output; the channels are equal, keep the first.
+  const digit = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) digit[i] = resized[i * info.channels]!;
+
+  // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
+  // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.
+  let mass = 0, mx = 0, my = 0;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = digit[y * w + x]!;
+      mass += v;
+      mx += v * x;
+      my += v * y;
+    }
+  }
+  const cx = mass > 0 ? mx / mass : (w - 1) / 2;
+  const cy = mass > 0 ? my / mass : (h - 1) / 2;
+  // Clamped so a lopsided digit is shifted as far as it can go rather than cut off.
+  const ox = Math.min(size - w, Math.max(0, Math.round(size / 2 - cx)));
+  const oy = Math.min(size - h, Math.max(0, Math.round(size / 2 - cy)));
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = digit[y * w + x]! / 255;
+  }
+  return { pixels, size, source, inverted, ink: box };
+}
