@@ -1,53 +1,86 @@
 /**
- * Public entry of the bandit engine. (Contract placeholder: the engine helper
- * replaces these bodies with the real implementation; signatures are fixed.)
+ * Public entry of the bandit engine: build a model from a config (and optionally
+ * a snapshot), the default config, and off-policy estimates. Pure TypeScript:
+ * no HTTP, database or metrics imports anywhere under src/bandit.
  */
-import type { BanditConfig, BanditModel } from './types.js';
+import { BanditConfigError } from './errors.js';
+import type { RawConfig } from './config-fields.js';
+import { strategyDefinition } from './exploration/strategy-registry.js';
+import { learnerRegistry } from './learners/learner-registry.js';
+import { Model } from './model.js';
+import type { BanditConfig, BanditModel, LearnerConfig, LearnerName, StrategyConfig } from './types.js';
 
 export * from './types.js';
+export { BanditConfigError } from './errors.js';
+export { BanditInputError } from './features/feature-encoder.js';
+export { SnapshotFormatError } from './serialization/snapshot-codec.js';
+export { offPolicyEstimate, type OffPolicyEstimate, type OffPolicyRecord } from './evaluation/off-policy.js';
+export { sample } from './exploration/sampling.js';
+export { rngForEvent, type Rng } from './random/seeded-rng.js';
+export { murmurHash3 } from './features/murmur-hash.js';
+export { strategyRegistry } from './exploration/strategy-registry.js';
+export { learnerRegistry } from './learners/learner-registry.js';
 
-/** Thrown for a configuration the engine cannot build (unknown name, parameter out of range). */
-export class BanditConfigError extends Error {
-  /** JSON Pointer of the offending field inside the config, e.g. /strategy/epsilon. */
-  constructor(readonly path: string, message: string) {
-    super(message);
-    this.name = 'BanditConfigError';
-  }
+/** A config as a client may send it: every field and parameter optional. */
+export interface BanditConfigInput {
+  strategy?: Partial<StrategyConfig> & { name?: string };
+  learner?: Partial<LearnerConfig> & { name?: string };
 }
 
 /** The configuration a bare PUT /models/{name} gets: the benchmark's best sound default. */
 export function defaultBanditConfig(): BanditConfig {
-  throw new Error('not implemented yet');
+  return normalizeBanditConfig({ strategy: { name: 'epsilon-greedy', epsilon: 0.05 }, learner: { name: 'linear' } });
+}
+
+function isObject(v: unknown): v is RawConfig {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Validates a config and fills every default, throwing BanditConfigError with the
+ * JSON Pointer of the offending field. linucb and thompson default to bayes-linear;
+ * naming a learner without a posterior for them is an error.
+ */
+export function normalizeBanditConfig(input: BanditConfigInput | BanditConfig = {}): BanditConfig {
+  if (!isObject(input)) throw new BanditConfigError('', 'config must be an object');
+  const rawStrategy: unknown = input.strategy ?? defaultStrategyInput();
+  if (!isObject(rawStrategy)) throw new BanditConfigError('/strategy', 'strategy must be an object');
+  const strategyDef = strategyDefinition(rawStrategy['name']);
+  const strategy = strategyDef.normalize(rawStrategy);
+
+  const rawLearner: unknown = input.learner ?? {};
+  if (!isObject(rawLearner)) throw new BanditConfigError('/learner', 'learner must be an object');
+  const learnerName = rawLearner['name'] ?? strategyDef.defaultLearner;
+  if (typeof learnerName !== 'string' || !Object.prototype.hasOwnProperty.call(learnerRegistry, learnerName)) {
+    throw new BanditConfigError('/learner/name', `unknown learner ${JSON.stringify(learnerName)}; one of ${Object.keys(learnerRegistry).join(', ')}`);
+  }
+  const learnerDef = learnerRegistry[learnerName as LearnerName];
+  if (strategyDef.scores === 'posterior' && strategyDef.defaultLearner === 'bayes-linear' && !learnerDef.posterior) {
+    throw new BanditConfigError('/learner/name', `strategy ${strategy.name} needs a learner with a posterior (bayes-linear), not ${learnerName}`);
+  }
+  const learner = learnerDef.normalize(rawLearner);
+  return { strategy, learner };
+}
+
+function defaultStrategyInput(): RawConfig {
+  return { name: 'epsilon-greedy' };
 }
 
 /** Builds a model from config (throws BanditConfigError), restoring learned state from a snapshot if given. */
-export function createBanditModel(_config: BanditConfig, _snapshot?: Uint8Array): BanditModel {
-  throw new Error('not implemented yet');
-}
-
-export interface OffPolicyRecord {
-  /** Probability the logging policy gave the logged action. */
-  loggedProbability: number;
-  /** Probability the evaluated policy gives the logged action. */
-  targetProbability: number;
-  reward: number;
-  /** Optional: the evaluated policy's expected reward under the learner's model (for DR). */
-  targetPredicted?: number;
-  /** Optional: the learner's predicted reward of the logged action (for DR). */
-  loggedPredicted?: number;
-}
-
-export interface OffPolicyEstimate {
-  n: number;
-  ips: number;
-  snips: number;
-  /** Doubly robust, when predictions were supplied. */
-  dr?: number;
-  /** Effective sample size of the importance weights. */
-  effectiveSampleSize: number;
-}
-
-/** IPS / SNIPS / DR estimates of a target policy's value from logged events (Open Bandit Pipeline-style). */
-export function offPolicyEstimate(_records: readonly OffPolicyRecord[]): OffPolicyEstimate {
-  throw new Error('not implemented yet');
+export function createBanditModel(config: BanditConfig | BanditConfigInput, snapshot?: Uint8Array): BanditModel {
+  const full = normalizeBanditConfig(config);
+  const strategyDef = strategyDefinition(full.strategy.name);
+  const learnerDef = learnerRegistry[full.learner.name];
+  const count = strategyDef.ensembleSize?.(full.strategy) ?? 1;
+  const learners = [];
+  for (let i = 0; i < count; i++) learners.push(strategyDef.createLearner?.(full.strategy, full.learner) ?? learnerDef.create(full.learner));
+  const model = new Model({
+    config: full,
+    strategy: strategyDef,
+    learners,
+    interactions: full.learner.interactions ?? [],
+    importanceWeighted: full.learner.importanceWeighted ?? full.learner.name === 'linear',
+  });
+  if (snapshot !== undefined) model.restore(snapshot);
+  return model;
 }

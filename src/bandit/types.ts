@@ -43,6 +43,8 @@ export type LearnerConfig =
       interactions?: string[][];
       /** L2 regularisation; default 0. */
       l2?: number;
+      /** Weight each update by 1/probability (VW's mtr); default true. */
+      importanceWeighted?: boolean;
     }
   | {
       name: 'bayes-linear';
@@ -53,6 +55,8 @@ export type LearnerConfig =
       /** Noise variance σ² of the reward model; default 0.25 (rewards in [0,1]). */
       noise?: number;
       interactions?: string[][];
+      /** Weight each update by 1/probability; default false (plain LinUCB/LinTS posterior). */
+      importanceWeighted?: boolean;
     };
 
 export type LearnerName = LearnerConfig['name'];
@@ -82,6 +86,8 @@ export interface LoggedEvent {
   chosen: number;
   probability: number;
   reward: number;
+  /** Optional: seeds the event's bootstrap weights (bagging); the update count is used otherwise. */
+  eventId?: string;
 }
 
 /**

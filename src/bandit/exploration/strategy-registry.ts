@@ -1,0 +1,139 @@
+/**
+ * Strategies by name: each validates its parameters, says what it needs from the
+ * learner (plain scores, a posterior, or an ensemble of bootstrap replicas) and
+ * turns that into a PMF with the pure functions of this folder.
+ */
+import { BanditConfigError } from '../errors.js';
+import { booleanField, numberField, type RawConfig } from '../config-fields.js';
+import type { Rng } from '../random/seeded-rng.js';
+import type { Learner } from '../learners/learner.js';
+import type { LearnerConfig, LearnerName, StrategyConfig, StrategyName } from '../types.js';
+import { baggingPmf } from './bagging.js';
+import { epsilonGreedyPmf } from './epsilon-greedy.js';
+import { greedyPmf } from './greedy.js';
+import { linUcbPmf } from './linucb.js';
+import { softmaxPmf } from './softmax.js';
+import { squareCbGamma, squareCbPmf } from './squarecb.js';
+import { THOMPSON_DRAWS, thompsonPmf } from './thompson.js';
+import { uniformPmf } from './uniform.js';
+
+/** What the model computes before asking the strategy for a PMF. */
+export type ScoreKind = 'mean' | 'posterior' | 'ensemble';
+
+export interface PmfInput {
+  k: number;
+  /** Predicted reward per action. */
+  means: Float64Array;
+  /** Row-major k×k score covariance ('posterior' strategies). */
+  cov: Float64Array;
+  /** Row-major bags×k per-replica scores ('ensemble' strategies). */
+  bagScores: Float64Array;
+  /** Learning updates so far (squarecb's t). */
+  updates: number;
+  rng: Rng;
+  /** Scratch of size ≥ 2k² for strategies that need it. */
+  scratch: Float64Array;
+}
+
+export interface StrategyDefinition {
+  normalize(raw: RawConfig): StrategyConfig;
+  scores: ScoreKind;
+  /** The learner used when the config names none. */
+  defaultLearner: LearnerName;
+  /** Number of bootstrap replicas ('ensemble' strategies). */
+  ensembleSize?(config: StrategyConfig): number;
+  /** Bag 0 learns every event with weight 1 (VW's --greedify). */
+  greedify?(config: StrategyConfig): boolean;
+  pmf(input: PmfInput, config: StrategyConfig, out: Float64Array): void;
+  /** A strategy that brings its own learner (neural-linear) builds it here. */
+  createLearner?(config: StrategyConfig, learner: LearnerConfig): Learner;
+}
+
+type Cfg<N extends StrategyName> = Extract<StrategyConfig, { name: N }>;
+
+export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
+  greedy: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    normalize: () => ({ name: 'greedy' }),
+    pmf: (x, _c, out) => greedyPmf(x.means, x.k, out),
+  },
+  uniform: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    normalize: () => ({ name: 'uniform' }),
+    pmf: (x, _c, out) => uniformPmf(x.k, out),
+  },
+  'epsilon-greedy': {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    normalize: (raw) => ({ name: 'epsilon-greedy', epsilon: numberField(raw, 'epsilon', 0.05, '/strategy', { min: 0, max: 1 }) }),
+    pmf: (x, c, out) => epsilonGreedyPmf(x.means, x.k, (c as Cfg<'epsilon-greedy'>).epsilon, out),
+  },
+  softmax: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    normalize: (raw) => ({ name: 'softmax', lambda: numberField(raw, 'lambda', 10, '/strategy', { min: 0, max: 1e6 }) }),
+    pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda, out),
+  },
+  squarecb: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    normalize: (raw) => ({
+      name: 'squarecb',
+      gamma: numberField(raw, 'gamma', 10, '/strategy', { above: 0, max: 1e9 }),
+      gammaExponent: numberField(raw, 'gammaExponent', 0.5, '/strategy', { min: 0, max: 1 }),
+    }),
+    pmf: (x, c, out) => {
+      const cfg = c as Cfg<'squarecb'>;
+      squareCbPmf(x.means, x.k, squareCbGamma(cfg.gamma, cfg.gammaExponent ?? 0.5, x.updates), out);
+    },
+  },
+  bagging: {
+    scores: 'ensemble',
+    defaultLearner: 'linear',
+    normalize: (raw) => ({
+      name: 'bagging',
+      bags: numberField(raw, 'bags', 5, '/strategy', { min: 1, max: 64, integer: true }),
+      greedify: booleanField(raw, 'greedify', false, '/strategy'),
+    }),
+    ensembleSize: (c) => (c as Cfg<'bagging'>).bags,
+    greedify: (c) => (c as Cfg<'bagging'>).greedify ?? false,
+    pmf: (x, c, out) => baggingPmf(x.bagScores, (c as Cfg<'bagging'>).bags, x.k, out),
+  },
+  linucb: {
+    scores: 'posterior',
+    defaultLearner: 'bayes-linear',
+    normalize: (raw) => ({ name: 'linucb', alpha: numberField(raw, 'alpha', 1, '/strategy', { min: 0, max: 1e6 }) }),
+    pmf: (x, c, out) => {
+      const variances = x.scratch;
+      for (let i = 0; i < x.k; i++) variances[i] = x.cov[i * x.k + i]!;
+      linUcbPmf(x.means, variances, x.k, (c as Cfg<'linucb'>).alpha, x.scratch.subarray(x.k), out);
+    },
+  },
+  thompson: {
+    scores: 'posterior',
+    defaultLearner: 'bayes-linear',
+    normalize: (raw) => ({ name: 'thompson', scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }) }),
+    pmf: (x, c, out) =>
+      thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'thompson'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),
+  },
+  'neural-linear': {
+    scores: 'posterior',
+    defaultLearner: 'linear',
+    normalize: (raw) => ({
+      name: 'neural-linear',
+      hidden: numberField(raw, 'hidden', 32, '/strategy', { min: 1, max: 256, integer: true }),
+      scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }),
+    }),
+    pmf: (x, c, out) =>
+      thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),
+  },
+};
+
+export function strategyDefinition(name: unknown): StrategyDefinition {
+  if (typeof name !== 'string' || !Object.prototype.hasOwnProperty.call(strategyRegistry, name)) {
+    throw new BanditConfigError('/strategy/name', `unknown strategy ${JSON.stringify(name)}; one of ${Object.keys(strategyRegistry).join(', ')}`);
+  }
+  return strategyRegistry[name as StrategyName];
+}

@@ -1,0 +1,34 @@
+/**
+ * A sparse hashed example: parallel arrays of 32-bit feature hashes and values.
+ * Buffers are reused across calls so the decide/learn hot path does not allocate.
+ */
+export class Example {
+  idx: Int32Array;
+  val: Float64Array;
+  n = 0;
+
+  constructor(capacity = 64) {
+    this.idx = new Int32Array(capacity);
+    this.val = new Float64Array(capacity);
+  }
+
+  clear(): void {
+    this.n = 0;
+  }
+
+  push(index: number, value: number): void {
+    if (this.n === this.idx.length) this.grow();
+    this.idx[this.n] = index;
+    this.val[this.n] = value;
+    this.n++;
+  }
+
+  private grow(): void {
+    const idx = new Int32Array(this.idx.length * 2);
+    idx.set(this.idx);
+    const val = new Float64Array(this.val.length * 2);
+    val.set(this.val);
+    this.idx = idx;
+    this.val = val;
+  }
+}

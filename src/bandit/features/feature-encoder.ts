@@ -1,0 +1,216 @@
+/**
+ * Turns a context and its actions into sparse hashed examples, VW-style:
+ * every top-level object of the context is a namespace, top-level scalars go to
+ * the `default` namespace, an action's id and features form the `action`
+ * namespace, and interactions (VW's -q) cross namespaces. Keys are only ever
+ * hashed, never used to index a JS object, so `__proto__` and friends are plain
+ * feature names.
+ */
+import type { ActionInput, FeatureValue, Features } from '../types.js';
+import { Example } from './example.js';
+import { murmurHash3 } from './murmur-hash.js';
+
+/** Name of the namespace holding the context's top-level scalars. */
+export const DEFAULT_NAMESPACE = 'default';
+/** Interaction wildcard for every context namespace. */
+export const CONTEXT_WILDCARD = 'context';
+/** The action's namespace (its id and features). */
+export const ACTION_NAMESPACE = 'action';
+
+const CONTEXT_SEED = 0x0c0ffee0;
+const ACTION_SEED = 0x0ac71014;
+const STRING_SEED = 0x5717a9e5;
+const FNV_PRIME = 16777619;
+/** The bias feature every example carries (VW's constant). */
+export const CONSTANT_HASH = murmurHash3('constant', 0x1234567);
+const DEFAULT_NS_HASH = murmurHash3(DEFAULT_NAMESPACE, CONTEXT_SEED);
+const ACTION_NS_HASH = murmurHash3(ACTION_NAMESPACE, ACTION_SEED);
+const ID_HASH = murmurHash3('id', ACTION_NS_HASH);
+const TRUE_HASH_SEED = 0x7e7e7e7e;
+const FALSE_HASH_SEED = 0x0f0f0f0f;
+
+/** Thrown for a feature value the engine cannot use (non-finite number, unsupported type). */
+export class BanditInputError extends Error {
+  constructor(readonly path: string, message: string) {
+    super(message);
+    this.name = 'BanditInputError';
+  }
+}
+
+/** Features of one namespace, as a slice of a shared buffer. */
+interface NamespaceSlice {
+  name: string;
+  start: number;
+  end: number;
+}
+
+/** Crossing 2+ namespace slices. Term elements are namespace names or the wildcards above. */
+export type InteractionSpec = readonly (readonly string[])[];
+
+function escapePointer(key: string): string {
+  return key.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+function hashValue(key: number, value: FeatureValue, pointer: string, name: string, out: Example): void {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new BanditInputError(`${pointer}/${escapePointer(name)}`, 'must be a finite number');
+    if (value !== 0) out.push(key, value);
+  } else if (typeof value === 'string') {
+    out.push(murmurHash3(value, key ^ STRING_SEED), 1);
+  } else if (typeof value === 'boolean') {
+    out.push(value ? murmurHash3('true', key ^ TRUE_HASH_SEED) : murmurHash3('false', key ^ FALSE_HASH_SEED), 1);
+  } else {
+    throw new BanditInputError(`${pointer}/${escapePointer(name)}`, 'must be a number, string, boolean or object');
+  }
+}
+
+function encodeObject(obj: Features, seed: number, pointer: string, out: Example): void {
+  const keys = Object.keys(obj);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    // Reading an own key is safe even for "__proto__" (JSON.parse makes it an own property).
+    const value = obj[key];
+    const h = murmurHash3(key, seed);
+    if (value !== null && typeof value === 'object') {
+      // A deeper object stays in its namespace with a prefixed name (user.address.city).
+      encodeObject(value, h, `${pointer}/${escapePointer(key)}`, out);
+    } else {
+      hashValue(h, value as FeatureValue, pointer, key, out);
+    }
+  }
+}
+
+/**
+ * Reusable encoder: encodeContext() once per call, then example() per action.
+ * Not reentrant (one per model); JS is single-threaded so that is enough.
+ */
+export class FeatureEncoder {
+  private readonly interactions: InteractionSpec;
+  private readonly ctx = new Example(256);
+  private readonly act = new Example(32);
+  private namespaces: NamespaceSlice[] = [];
+  private nsCount = 0;
+  private readonly actionSlice: NamespaceSlice = { name: ACTION_NAMESPACE, start: 0, end: 0 };
+  // Expanded interaction terms for the current context (lists of slices, action slice by identity).
+  private terms: NamespaceSlice[][] = [];
+  private readonly termScratch: NamespaceSlice[] = [];
+
+  constructor(interactions: InteractionSpec) {
+    this.interactions = interactions;
+  }
+
+  /** Hashes the context's features once; examples for each action reuse them. */
+  encodeContext(context: Features): void {
+    const ctx = this.ctx;
+    ctx.clear();
+    this.nsCount = 0;
+    // Top-level scalars first, into the default namespace.
+    const keys = Object.keys(context);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = context[key];
+      if (value !== null && typeof value === 'object') continue;
+      hashValue(murmurHash3(key, DEFAULT_NS_HASH), value as FeatureValue, '/context', key, ctx);
+    }
+    if (ctx.n > 0) this.addSlice(DEFAULT_NAMESPACE, 0, ctx.n);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const value = context[key];
+      if (value === null || typeof value !== 'object') continue;
+      const start = ctx.n;
+      encodeObject(value, murmurHash3(key, CONTEXT_SEED), `/context/${escapePointer(key)}`, ctx);
+      if (ctx.n > start) this.addSlice(key, start, ctx.n);
+    }
+    this.expandTerms();
+  }
+
+  private addSlice(name: string, start: number, end: number): void {
+    const pooled = this.namespaces[this.nsCount];
+    if (pooled !== undefined) {
+      pooled.name = name;
+      pooled.start = start;
+      pooled.end = end;
+    } else {
+      this.namespaces.push({ name, start, end });
+    }
+    this.nsCount++;
+  }
+
+  private expandTerms(): void {
+    this.terms.length = 0;
+    for (const spec of this.interactions) this.expand(spec, 0, this.termScratch);
+  }
+
+  private expand(spec: readonly string[], at: number, acc: NamespaceSlice[]): void {
+    if (at === spec.length) {
+      this.terms.push(acc.slice());
+      return;
+    }
+    const name = spec[at]!;
+    if (name === ACTION_NAMESPACE) {
+      acc[at] = this.actionSlice;
+      acc.length = at + 1;
+      this.expand(spec, at + 1, acc);
+      return;
+    }
+    for (let i = 0; i < this.nsCount; i++) {
+      const ns = this.namespaces[i]!;
+      if (name === CONTEXT_WILDCARD || ns.name === name) {
+        acc[at] = ns;
+        acc.length = at + 1;
+        this.expand(spec, at + 1, acc);
+      }
+    }
+  }
+
+  /** Builds the full example for one action: constant, context, action, interactions. */
+  example(action: ActionInput, out: Example): void {
+    const act = this.act;
+    act.clear();
+    act.push(murmurHash3(action.id, ID_HASH), 1);
+    if (action.features !== undefined) encodeObject(action.features, ACTION_NS_HASH, '/actions/features', act);
+    this.actionSlice.start = 0;
+    this.actionSlice.end = act.n;
+
+    out.clear();
+    out.push(CONSTANT_HASH, 1);
+    const ctx = this.ctx;
+    for (let i = 0; i < ctx.n; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
+    for (let i = 0; i < act.n; i++) out.push(act.idx[i]!, act.val[i]!);
+    const terms = this.terms;
+    for (let t = 0; t < terms.length; t++) this.cross(terms[t]!, out);
+  }
+
+  private cross(term: NamespaceSlice[], out: Example): void {
+    if (term.length === 2) {
+      // Fast path for the common pairwise case.
+      const a = term[0]!;
+      const b = term[1]!;
+      const ai = a === this.actionSlice ? this.act : this.ctx;
+      const bi = b === this.actionSlice ? this.act : this.ctx;
+      const same = a === b;
+      for (let i = a.start; i < a.end; i++) {
+        const ha = Math.imul(ai.idx[i]!, FNV_PRIME);
+        const va = ai.val[i]!;
+        // A namespace crossed with itself takes each unordered pair once (VW's default, no permutations).
+        for (let j = same ? i : b.start; j < b.end; j++) out.push(ha ^ bi.idx[j]!, va * bi.val[j]!);
+      }
+      return;
+    }
+    this.crossRec(term, 0, 0, 1, -1, out);
+  }
+
+  private crossRec(term: NamespaceSlice[], at: number, hash: number, value: number, prevStart: number, out: Example): void {
+    if (at === term.length) {
+      out.push(hash, value);
+      return;
+    }
+    const ns = term[at]!;
+    const src = ns === this.actionSlice ? this.act : this.ctx;
+    const sameAsPrev = at > 0 && term[at - 1] === ns;
+    for (let i = sameAsPrev ? prevStart : ns.start; i < ns.end; i++) {
+      const h = at === 0 ? src.idx[i]! : Math.imul(hash, FNV_PRIME) ^ src.idx[i]!;
+      this.crossRec(term, at + 1, h, value * src.val[i]!, i, out);
+    }
+  }
+}

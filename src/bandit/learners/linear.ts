@@ -1,0 +1,154 @@
+/**
+ * Online least squares on hashed features with the update rules Vowpal Wabbit
+ * uses by default: adaptive (per-feature AdaGrad rates), normalized (per-feature
+ * scale invariance) and importance-invariant (a weight-w example moves the
+ * prediction as w infinitesimal steps would, so large 1/p weights never overshoot).
+ * Karampatziakis & Langford 2011; Ross, Mineiro & Langford 2013.
+ */
+import type { Example } from '../features/example.js';
+import type { SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
+import { SnapshotFormatError } from '../serialization/snapshot-codec.js';
+import type { Learner } from './learner.js';
+
+export interface LinearOptions {
+  bits: number;
+  learningRate: number;
+  l2: number;
+}
+
+const X2_MIN = 1e-30;
+
+export class LinearLearner implements Learner {
+  readonly kind = 'linear';
+  private readonly mask: number;
+  private readonly lr: number;
+  private readonly l2: number;
+  // Separate arrays: predict (10× more frequent than learn) then only touches `w`.
+  private readonly w: Float32Array;
+  private readonly g2: Float32Array;
+  private readonly norm: Float32Array;
+  private totalWeight = 0;
+  private sumNormX = 0;
+  private minLabel = 0;
+  private maxLabel = 0;
+  private rates = new Float64Array(64);
+
+  constructor(opts: LinearOptions) {
+    const size = 2 ** opts.bits;
+    this.mask = size - 1;
+    this.lr = opts.learningRate;
+    this.l2 = opts.l2;
+    this.w = new Float32Array(size);
+    this.g2 = new Float32Array(size);
+    this.norm = new Float32Array(size);
+  }
+
+  /** Raw linear score, unclipped. */
+  private raw(ex: Example): number {
+    const w = this.w;
+    const mask = this.mask;
+    const idx = ex.idx;
+    const val = ex.val;
+    let s = 0;
+    for (let i = 0; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+    return s;
+  }
+
+  predict(ex: Example): number {
+    // Like VW, predictions are clipped to the range of labels seen so far.
+    const s = this.raw(ex);
+    return s < this.minLabel ? this.minLabel : s > this.maxLabel ? this.maxLabel : s;
+  }
+
+  learn(ex: Example, label: number, weight: number): void {
+    if (label < this.minLabel) this.minLabel = label;
+    if (label > this.maxLabel) this.maxLabel = label;
+    const p = this.predict(ex);
+    const grad = 2 * (p - label);
+    const gradSq = grad * grad * weight;
+    if (gradSq === 0 || ex.n === 0) return;
+    if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
+    const rates = this.rates;
+    const { w, g2, norm, mask } = this;
+    const idx = ex.idx;
+    const val = ex.val;
+    let normX = 0;
+    let predPerUpdate = 0;
+    for (let k = 0; k < ex.n; k++) {
+      const i = idx[k]! & mask;
+      const x = val[k]!;
+      let x2 = x * x;
+      if (x2 < X2_MIN) x2 = X2_MIN;
+      g2[i] = g2[i]! + gradSq * x2;
+      const ax = Math.abs(x);
+      const n0 = norm[i]!;
+      if (ax > n0) {
+        // A larger feature scale than seen before: rescale the weight so past learning keeps its effect.
+        if (n0 > 0) w[i] = w[i]! * (n0 / ax);
+        norm[i] = ax;
+      }
+      const n = norm[i]!;
+      const nn = n * n;
+      normX += x2 / nn;
+      const rate = 1 / (Math.sqrt(g2[i]!) * nn);
+      rates[k] = rate;
+      predPerUpdate += x2 * rate;
+    }
+    this.totalWeight += weight;
+    this.sumNormX += weight * normX;
+    const multiplier = Math.sqrt(this.totalWeight / this.sumNormX);
+    // Importance-invariant step for squared loss: the closed form of w infinitesimal gradient steps.
+    const scale = this.lr * weight * multiplier;
+    const ppu = predPerUpdate;
+    const e = 2 * scale * ppu;
+    const step = e < 1e-6 ? 2 * scale * (label - p) : ((label - p) * -Math.expm1(-e)) / ppu;
+    const decay = this.l2 > 0 ? this.l2 * this.lr * weight * multiplier : 0;
+    for (let k = 0; k < ex.n; k++) {
+      const i = idx[k]! & mask;
+      const r = rates[k]!;
+      let wi = w[i]!;
+      if (decay > 0) wi -= wi * Math.min(1, decay * r);
+      w[i] = wi + step * val[k]! * r;
+    }
+  }
+
+  write(out: SnapshotWriter): void {
+    out.f64(this.totalWeight);
+    out.f64(this.sumNormX);
+    out.f64(this.minLabel);
+    out.f64(this.maxLabel);
+    out.u32(this.mask + 1);
+    // Sparse: only the slots ever touched (most of a 2^18 table stays zero).
+    let touched = 0;
+    for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) touched++;
+    out.u32(touched);
+    for (let i = 0; i <= this.mask; i++) {
+      if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) {
+        out.u32(i);
+        out.f32(this.w[i]!);
+        out.f32(this.g2[i]!);
+        out.f32(this.norm[i]!);
+      }
+    }
+  }
+
+  read(r: SnapshotReader): void {
+    this.totalWeight = r.f64();
+    this.sumNormX = r.f64();
+    this.minLabel = r.f64();
+    this.maxLabel = r.f64();
+    const size = r.u32();
+    if (size !== this.mask + 1) throw new SnapshotFormatError(`snapshot has 2^${Math.log2(size)} weights, config has ${this.mask + 1}`);
+    this.w.fill(0);
+    this.g2.fill(0);
+    this.norm.fill(0);
+    const touched = r.u32();
+    for (let k = 0; k < touched; k++) {
+      const i = r.u32();
+      if (i > this.mask) throw new SnapshotFormatError('weight index out of range');
+      this.w[i] = r.f32();
+      this.g2[i] = r.f32();
+      this.norm[i] = r.f32();
+    }
+  }
+}

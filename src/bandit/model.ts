@@ -1,0 +1,192 @@
+/**
+ * A contextual bandit model: feature encoder + learner(s) + exploration strategy.
+ * decide()/pmf() only read learned state; learn() is the only writer, and is a
+ * deterministic function of the event sequence (restart replay depends on it).
+ */
+import { BanditConfigError } from './errors.js';
+import { Example } from './features/example.js';
+import { BanditInputError, FeatureEncoder } from './features/feature-encoder.js';
+import { murmurHash3 } from './features/murmur-hash.js';
+import type { PmfInput, StrategyDefinition } from './exploration/strategy-registry.js';
+import { sample } from './exploration/sampling.js';
+import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
+import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
+import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serialization/snapshot-codec.js';
+import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent } from './types.js';
+
+const MAGIC = 0x464f4342; // "FOCB"
+const FORMAT_VERSION = 1;
+const BAG_STREAM = 0xba9;
+
+export interface ModelParts {
+  config: BanditConfig;
+  strategy: StrategyDefinition;
+  learners: Learner[];
+  interactions: readonly (readonly string[])[];
+  importanceWeighted: boolean;
+}
+
+export class Model implements BanditModel {
+  readonly config: BanditConfig;
+  private readonly strategy: StrategyDefinition;
+  private readonly learners: Learner[];
+  private readonly encoder: FeatureEncoder;
+  private readonly importanceWeighted: boolean;
+  private readonly greedify: boolean;
+  private _updates = 0;
+  private examples: Example[] = [];
+  private readonly learnExample = new Example(64);
+  private input: PmfInput;
+  private pmfOut = new Float64Array(16);
+
+  constructor(parts: ModelParts) {
+    this.config = parts.config;
+    this.strategy = parts.strategy;
+    this.learners = parts.learners;
+    this.encoder = new FeatureEncoder(parts.interactions);
+    this.importanceWeighted = parts.importanceWeighted;
+    this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
+    if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {
+      throw new BanditConfigError('/learner/name', `strategy ${parts.config.strategy.name} needs a learner with a posterior (bayes-linear)`);
+    }
+    this.input = {
+      k: 0,
+      means: new Float64Array(16),
+      cov: new Float64Array(256),
+      bagScores: new Float64Array(16 * parts.learners.length),
+      updates: 0,
+      rng: new Xoshiro128(0),
+      scratch: new Float64Array(2 * 256 + 64),
+    };
+  }
+
+  get updates(): number {
+    return this._updates;
+  }
+
+  private ensureCapacity(k: number): void {
+    while (this.examples.length < k) this.examples.push(new Example(64));
+    const x = this.input;
+    if (x.means.length < k) {
+      const cap = Math.max(k, x.means.length * 2);
+      x.means = new Float64Array(cap);
+      x.cov = new Float64Array(cap * cap);
+      x.bagScores = new Float64Array(cap * this.learners.length);
+      x.scratch = new Float64Array(2 * cap * cap + 4 * cap);
+      this.pmfOut = new Float64Array(cap);
+    }
+  }
+
+  /** Scores every action and fills this.pmfOut; returns the RNG (already advanced by any draws). */
+  private computePmf(context: Features, actions: readonly ActionInput[], seed: string): Xoshiro128 {
+    const k = actions.length;
+    if (k === 0) throw new BanditInputError('/actions', 'at least one action is required');
+    this.ensureCapacity(k);
+    this.encoder.encodeContext(context);
+    const examples = this.examples;
+    for (let a = 0; a < k; a++) this.encoder.example(actions[a]!, examples[a]!);
+    const x = this.input;
+    x.k = k;
+    x.updates = this._updates;
+    x.rng = rngForEvent(seed);
+    switch (this.strategy.scores) {
+      case 'mean': {
+        const learner = this.learners[0]!;
+        for (let a = 0; a < k; a++) x.means[a] = learner.predict(examples[a]!);
+        break;
+      }
+      case 'posterior':
+        (this.learners[0] as PosteriorLearner).posterior(examples, k, x.means, x.cov);
+        break;
+      case 'ensemble': {
+        const bags = this.learners.length;
+        for (let a = 0; a < k; a++) x.means[a] = 0;
+        for (let b = 0; b < bags; b++) {
+          const learner = this.learners[b]!;
+          for (let a = 0; a < k; a++) {
+            const s = learner.predict(examples[a]!);
+            x.bagScores[b * k + a] = s;
+            x.means[a] = x.means[a]! + s / bags;
+          }
+        }
+        break;
+      }
+    }
+    this.strategy.pmf(x, this.config.strategy, this.pmfOut);
+    return x.rng as Xoshiro128;
+  }
+
+  decide(context: Features, actions: ActionInput[], seed: string): Decision {
+    const rng = this.computePmf(context, actions, seed);
+    const k = actions.length;
+    const pmfOut = this.pmfOut;
+    const chosen = sample(pmfOut, rng, k);
+    const pmf = new Array<number>(k);
+    const scores = new Array<number>(k);
+    for (let a = 0; a < k; a++) {
+      pmf[a] = pmfOut[a]!;
+      scores[a] = this.input.means[a]!;
+    }
+    return { pmf, scores, chosen, probability: pmf[chosen]! };
+  }
+
+  pmf(context: Features, actions: ActionInput[], seed: string): number[] {
+    this.computePmf(context, actions, seed);
+    return Array.from(this.pmfOut.subarray(0, actions.length));
+  }
+
+  learn(event: LoggedEvent): void {
+    const { chosen, probability, reward, actions } = event;
+    if (!Number.isInteger(chosen) || chosen < 0 || chosen >= actions.length) {
+      throw new BanditInputError('/chosen', `chosen must index one of the ${actions.length} actions`);
+    }
+    if (!(probability > 0 && probability <= 1)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
+    if (!Number.isFinite(reward)) throw new BanditInputError('/reward', 'reward must be a finite number');
+    this.encoder.encodeContext(event.context);
+    const ex = this.learnExample;
+    this.encoder.example(actions[chosen]!, ex);
+    const weight = this.importanceWeighted ? 1 / probability : 1;
+    const learners = this.learners;
+    if (learners.length === 1) {
+      learners[0]!.learn(ex, reward, weight);
+    } else {
+      // Online bootstrap (Oza & Russell): each replica sees the event Poisson(1) times,
+      // seeded from the event so replay reproduces the same weights.
+      const seed = event.eventId !== undefined ? murmurHash3(event.eventId, BAG_STREAM) : (this._updates * 0x9e3779b1) ^ BAG_STREAM;
+      const rng = new Xoshiro128(seed);
+      for (let b = 0; b < learners.length; b++) {
+        const draws = rng.poisson1();
+        const times = b === 0 && this.greedify ? 1 : draws;
+        if (times > 0) learners[b]!.learn(ex, reward, weight * times);
+      }
+    }
+    this._updates++;
+  }
+
+  snapshot(): Uint8Array {
+    const w = new SnapshotWriter();
+    w.u32(MAGIC);
+    w.u32(FORMAT_VERSION);
+    w.string(this.learners[0]!.kind);
+    w.f64(this._updates);
+    w.u32(this.learners.length);
+    for (const l of this.learners) l.write(w);
+    return w.finish();
+  }
+
+  restore(bytes: Uint8Array): void {
+    const r = new SnapshotReader(bytes);
+    if (r.u32() !== MAGIC) throw new SnapshotFormatError('not a Focal bandit snapshot');
+    const version = r.u32();
+    if (version !== FORMAT_VERSION) throw new SnapshotFormatError(`unsupported snapshot version ${version}`);
+    const kind = r.string();
+    if (kind !== this.learners[0]!.kind) {
+      throw new SnapshotFormatError(`snapshot holds a ${kind} learner, config has ${this.learners[0]!.kind}`);
+    }
+    this._updates = r.f64();
+    const count = r.u32();
+    if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);
+    for (const l of this.learners) l.read(r);
+    if (!r.done) throw new SnapshotFormatError('snapshot has trailing bytes');
+  }
+}
