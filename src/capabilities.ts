@@ -1,7 +1,10 @@
 import type { CapabilityFactory } from './app.js';
+import { createDecisionsCapability } from './decisions/index.js';
 
 /**
  * Every capability Focal mounts, in order. Each is a vertical slice with its
  * own routes, service and store (see its folder).
  */
-export const CAPABILITIES: readonly CapabilityFactory[] = [];
+export const CAPABILITIES: readonly CapabilityFactory[] = [
+  createDecisionsCapability,
+];

@@ -61,9 +61,6 @@ const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
 
 export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
 
-/** Strategies that need a learner with an uncertainty (mean and variance). */
-const NEEDS_UNCERTAINTY: ReadonlySet<StrategyName> = new Set(['linucb', 'thompson']);
-
 const interactionsSchema = {
   type: 'array', maxItems: 64,
   description: 'Namespace pairs (or triples) to cross; "action" names the action\'s features.',
@@ -140,16 +137,14 @@ export const modelConfigInputSchema = {
   },
 } as const;
 
-/** Fills in what was omitted; the engine's own defaults apply to the learner's optional parameters. */
-export function resolveModelConfig(input: ModelConfigInput, engineDefault: { strategy: StrategyConfig; learner: LearnerConfig }): ModelConfig {
-  const strategy = input.strategy ?? engineDefault.strategy;
-  const learner = input.learner
-    ?? (NEEDS_UNCERTAINTY.has(strategy.name) && engineDefault.learner.name !== 'bayes-linear' ? { name: 'bayes-linear' as const } : engineDefault.learner);
-  const config: ModelConfig = {
-    strategy: { ...strategy },
-    learner: { ...learner },
-    reward: { ...DEFAULT_REWARD_POLICY, ...input.reward },
-  };
+/**
+ * Fills in what was omitted: the engine's normaliser completes strategy and
+ * learner (it knows each one's defaults, and that linucb/thompson want a
+ * bayes-linear learner), the service adds the reward policy.
+ */
+export function resolveModelConfig(input: ModelConfigInput, normalize: (c: { strategy?: StrategyConfig; learner?: LearnerConfig }) => { strategy: StrategyConfig; learner: LearnerConfig }): ModelConfig {
+  const bandit = normalize({ ...(input.strategy ? { strategy: input.strategy } : {}), ...(input.learner ? { learner: input.learner } : {}) });
+  const config: ModelConfig = { strategy: bandit.strategy, learner: bandit.learner, reward: { ...DEFAULT_REWARD_POLICY, ...input.reward } };
   if (input.actions) config.actions = input.actions.map((a) => (typeof a === 'string' ? { id: a } : a));
   return config;
 }

@@ -60,4 +60,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 100,
+    name: 'decisions: model versions, learned-reward flag, close reasons',
+    sql: `
+      -- Bumped by every reconfiguration; decisions log the version that made them.
+      ALTER TABLE models ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+      -- 1: the row was folded into the model (replayed after a snapshot); 0: only
+      -- recorded (a 'sum' reward, learned as one 'aggregate' row when the window closes).
+      ALTER TABLE rewards ADD COLUMN learn INTEGER NOT NULL DEFAULT 1;
+      -- Why an event stopped accepting rewards: 'reward' (first), 'window', 'deleted'.
+      ALTER TABLE events ADD COLUMN closed_reason TEXT;
+      CREATE INDEX rewards_event ON rewards (event_id);
+    `,
+  },
 ];

@@ -1,0 +1,185 @@
+import type { Statement } from 'better-sqlite3';
+import type { ActionInput, Features } from '../bandit/index.js';
+import type { Db } from '../store/database.js';
+
+/** What /decide logs for each decision: enough to learn from it, replay it and evaluate other policies on it. */
+export interface DecisionPayload {
+  context: Features;
+  actions: ActionInput[];
+  pmf: number[];
+  scores: number[];
+  chosen: number;
+  probability: number;
+  modelVersion: number;
+  strategy: string;
+}
+
+export interface EventRow {
+  seq: number;
+  event_id: string;
+  model: string;
+  kind: string;
+  created_at: number;
+  deadline_at: number | null;
+  payload: string;
+  reward: number | null;
+  reward_count: number;
+  closed: number;
+  closed_reason: string | null;
+}
+
+export interface ModelRow {
+  name: string;
+  config: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SnapshotRow {
+  version: number;
+  reward_seq: number;
+  state: Buffer;
+}
+
+export type RewardSource = 'client' | 'default' | 'aggregate';
+
+export interface ModelStats {
+  decisions: number;
+  pending: number;
+  rewardedEvents: number;
+  rewardTotal: number;
+  clientRewards: number;
+  defaultRewards: number;
+}
+
+/**
+ * Every SQL statement of the decisions capability, prepared once. The
+ * bandit's rows live in the foundation's tables: models (kind 'bandit'),
+ * events (kind 'decision'), the append-only rewards log and snapshots.
+ */
+export class DecisionStore {
+  private readonly s: Record<string, Statement>;
+
+  constructor(private readonly db: Db) {
+    const p = (sql: string) => db.prepare(sql);
+    this.s = {
+      insertDecision: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload)
+        VALUES (?, ?, 'decision', ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
+      findEvent: p('SELECT * FROM events WHERE event_id = ?'),
+      insertReward: p(`INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      updateEvent: p('UPDATE events SET reward = ?, reward_count = ?, closed = ?, closed_reason = ? WHERE event_id = ?'),
+      maxRewardSeq: p('SELECT COALESCE(MAX(seq), 0) AS seq FROM rewards'),
+      expired: p(`SELECT * FROM events WHERE model = ? AND closed = 0 AND deadline_at <= ? AND kind = 'decision'
+        ORDER BY deadline_at LIMIT ?`),
+      hasExpired: p(`SELECT 1 FROM events WHERE model = ? AND closed = 0 AND deadline_at <= ? AND kind = 'decision' LIMIT 1`),
+      models: p(`SELECT name, config, version, created_at, updated_at FROM models WHERE kind = 'bandit' ORDER BY name`),
+      modelKind: p('SELECT kind FROM models WHERE name = ?'),
+      insertModel: p(`INSERT INTO models (name, kind, config, created_at, updated_at, version) VALUES (?, 'bandit', ?, ?, ?, ?)`),
+      updateModel: p(`UPDATE models SET config = ?, version = ?, updated_at = ? WHERE name = ? AND kind = 'bandit'`),
+      deleteModel: p(`DELETE FROM models WHERE name = ? AND kind = 'bandit'`),
+      deleteSnapshots: p('DELETE FROM snapshots WHERE model = ?'),
+      deleteOtherSnapshots: p('DELETE FROM snapshots WHERE model = ? AND version <> ?'),
+      closeOpen: p(`UPDATE events SET closed = 1, closed_reason = ? WHERE model = ? AND closed = 0 AND kind = 'decision'`),
+      writeSnapshot: p(`INSERT INTO snapshots (model, version, created_at, reward_seq, state) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (model, version) DO UPDATE SET created_at = excluded.created_at, reward_seq = excluded.reward_seq, state = excluded.state`),
+      snapshot: p('SELECT version, reward_seq, state FROM snapshots WHERE model = ? AND version = ?'),
+      replay: p(`SELECT r.seq AS seq, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
+        WHERE r.model = ? AND r.seq > ? AND r.learn = 1 ORDER BY r.seq`),
+      eventStats: p(`SELECT COUNT(*) AS decisions, COALESCE(SUM(closed = 0), 0) AS pending,
+        COALESCE(SUM(reward IS NOT NULL AND closed = 1), 0) AS rewardedEvents,
+        COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0) AS rewardTotal
+        FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ?`),
+      rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
+        FROM rewards WHERE model = ? AND received_at >= ?`),
+      recentRewarded: p(`SELECT event_id, payload, reward FROM events
+        WHERE model = ? AND kind = 'decision' AND closed = 1 AND reward IS NOT NULL ORDER BY seq DESC LIMIT ?`),
+      pendingByModel: p(`SELECT model, COUNT(*) AS n FROM events WHERE kind = 'decision' AND closed = 0 GROUP BY model`),
+    };
+  }
+
+  /** False when the event id is taken (the caller answers 409). */
+  insertDecision(eventId: string, model: string, createdAt: number, deadlineAt: number, payload: string): boolean {
+    return this.s.insertDecision!.run(eventId, model, createdAt, deadlineAt, payload).changes === 1;
+  }
+
+  findEvent(eventId: string): EventRow | undefined {
+    return this.s.findEvent!.get(eventId) as EventRow | undefined;
+  }
+
+  /** Appends to the reward log; returns its seq (the replay order). */
+  insertReward(eventId: string, model: string, reward: number, label: string | null, source: RewardSource, at: number, learn: boolean): number {
+    return Number(this.s.insertReward!.run(eventId, model, reward, label, source, at, learn ? 1 : 0).lastInsertRowid);
+  }
+
+  updateEvent(eventId: string, reward: number | null, rewardCount: number, closed: boolean, reason: string | null): void {
+    this.s.updateEvent!.run(reward, rewardCount, closed ? 1 : 0, reason, eventId);
+  }
+
+  maxRewardSeq(): number {
+    return (this.s.maxRewardSeq!.get() as { seq: number }).seq;
+  }
+
+  expired(model: string, now: number, limit: number): EventRow[] {
+    return this.s.expired!.all(model, now, limit) as EventRow[];
+  }
+
+  hasExpired(model: string, now: number): boolean {
+    return this.s.hasExpired!.get(model, now) !== undefined;
+  }
+
+  models(): ModelRow[] {
+    return this.s.models!.all() as ModelRow[];
+  }
+
+  /** The kind of the model row under `name`, if any ('bandit', 'image', …). */
+  modelKind(name: string): string | undefined {
+    return (this.s.modelKind!.get(name) as { kind: string } | undefined)?.kind;
+  }
+
+  insertModel(name: string, config: string, version: number, at: number): void {
+    this.s.insertModel!.run(name, config, at, at, version);
+  }
+
+  updateModel(name: string, config: string, version: number, at: number): void {
+    this.s.updateModel!.run(config, version, at, name);
+  }
+
+  deleteModel(name: string): void {
+    this.s.deleteModel!.run(name);
+    this.s.deleteSnapshots!.run(name);
+  }
+
+  closeOpenEvents(model: string, reason: string): number {
+    return this.s.closeOpen!.run(reason, model).changes;
+  }
+
+  writeSnapshot(model: string, version: number, rewardSeq: number, state: Uint8Array, at: number): void {
+    this.s.writeSnapshot!.run(model, version, at, rewardSeq, Buffer.from(state.buffer, state.byteOffset, state.byteLength));
+    this.s.deleteOtherSnapshots!.run(model, version);
+  }
+
+  snapshot(model: string, version: number): SnapshotRow | undefined {
+    return this.s.snapshot!.get(model, version) as SnapshotRow | undefined;
+  }
+
+  /** Learned reward rows after `afterSeq`, in log order, with their decisions. */
+  replay(model: string, afterSeq: number): IterableIterator<{ seq: number; reward: number; payload: string }> {
+    return this.s.replay!.iterate(model, afterSeq) as IterableIterator<{ seq: number; reward: number; payload: string }>;
+  }
+
+  stats(model: string, since: number): ModelStats {
+    const e = this.s.eventStats!.get(model, since) as { decisions: number; pending: number; rewardedEvents: number; rewardTotal: number };
+    const r = this.s.rewardStats!.get(model, since) as { clientRewards: number; defaultRewards: number };
+    return { ...e, ...r };
+  }
+
+  recentRewarded(model: string, limit: number): { event_id: string; payload: string; reward: number }[] {
+    return this.s.recentRewarded!.all(model, limit) as { event_id: string; payload: string; reward: number }[];
+  }
+
+  pendingByModel(): { model: string; n: number }[] {
+    return this.s.pendingByModel!.all() as { model: string; n: number }[];
+  }
+}

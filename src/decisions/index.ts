@@ -1,0 +1,53 @@
+import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import * as engine from '../bandit/index.js';
+import { createDecisionMetrics } from './decision-metrics.js';
+import { DecisionService, type BanditEngine } from './decision-service.js';
+import { decideRoutes } from './decide-route.js';
+import { modelRoutes } from './model-routes.js';
+import { rewardRoutes } from './reward-route.js';
+
+export { DecisionService } from './decision-service.js';
+
+export interface DecisionsOptions {
+  /** How often expired reward windows are closed; default 1000 ms. */
+  sweepIntervalMs?: number;
+  /** The bandit engine; tests may wrap it. */
+  engine?: BanditEngine;
+  /** Receives the service (tests and benchmarks reach into it). */
+  onService?: (service: DecisionService) => void;
+}
+
+/**
+ * The contextual-bandit slice: /models, /decide, /reward. Loads every model
+ * (snapshot + reward-log replay) before it reports ready; snapshots
+ * periodically and on close.
+ */
+export function decisionsCapability(options: DecisionsOptions = {}): CapabilityFactory {
+  return (ctx: CapabilityContext): Capability => {
+    const { db, config, logger } = ctx;
+    const store = { pending: () => (db.open ? service.store.pendingByModel() : []) };
+    const metrics = createDecisionMetrics(ctx.metrics, () => store.pending());
+    const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
+    service.load();
+    options.onService?.(service);
+
+    const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
+    const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? 1000);
+    const snapshotter = setInterval(() => { service.snapshot().catch(report('snapshot')); }, config.snapshotIntervalSeconds * 1000);
+    sweeper.unref();
+    snapshotter.unref();
+
+    return {
+      name: 'decisions',
+      routes: [...modelRoutes(service), ...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback)],
+      isReady: () => !service.isClosed,
+      close: async () => {
+        clearInterval(sweeper);
+        clearInterval(snapshotter);
+        service.close();
+      },
+    };
+  };
+}
+
+export const createDecisionsCapability: CapabilityFactory = decisionsCapability();

@@ -1,0 +1,95 @@
+import { route, type AnyRoute } from '../http/route.js';
+import type { DecisionService } from './decision-service.js';
+import { modelConfigInputSchema, type ModelConfigInput } from './model-config.js';
+
+export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+const nameParams = {
+  type: 'object', required: ['name'], additionalProperties: false,
+  properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN, description: 'Model name.' } },
+} as const;
+
+const estimateSchema = {
+  type: ['object', 'null'],
+  description: 'Off-policy estimates of the current policy over the latest rewarded events (it was trained on them: a progress indicator, not a forecast).',
+  properties: { n: { type: 'integer' }, ips: { type: 'number' }, snips: { type: 'number' }, dr: { type: 'number' }, effectiveSampleSize: { type: 'number' } },
+} as const;
+
+export const modelViewSchema = {
+  type: 'object',
+  required: ['name', 'version', 'config', 'stats'],
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'integer', description: 'Bumped by every reconfiguration.' },
+    config: modelConfigInputSchema,
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    stats: {
+      type: 'object',
+      properties: {
+        decisions: { type: 'integer' },
+        pending: { type: 'integer', description: 'Decisions whose reward window is open.' },
+        clientRewards: { type: 'integer', description: 'Rewards received from clients.' },
+        defaultRewards: { type: 'integer', description: 'Default rewards applied to windows that closed empty.' },
+        rewardedEvents: { type: 'integer' },
+        rewardTotal: { type: 'number' },
+        meanReward: { type: ['number', 'null'], description: 'Mean final reward of closed events.' },
+        updates: { type: 'integer', description: 'Learning updates folded into the state.' },
+        rewardSeq: { type: 'integer', description: 'Last reward-log sequence number folded into the state.' },
+        fingerprint: { type: 'string', description: 'sha256 of the learned state: equal before and after a restart.' },
+      },
+    },
+    offPolicy: estimateSchema,
+  },
+} as const;
+
+export function modelRoutes(service: DecisionService): AnyRoute[] {
+  return [
+    route<ModelConfigInput, Record<string, unknown>, { name: string }>({
+      method: 'put', path: '/models/:name', auth: 'admin', tags: ['bandit'],
+      summary: 'Create or reconfigure a bandit model',
+      description: 'Every field is optional; a bare PUT gives the default model. Replaces the whole configuration. '
+        + 'A new strategy or learner resets the learned state (the old weights belong to another model); changing only '
+        + 'actions or the reward policy keeps it. Any change bumps the version; an identical PUT changes nothing.',
+      params: nameParams, body: modelConfigInputSchema, bodyOptional: true,
+      responses: {
+        200: { description: 'The model, as GET returns it', schema: modelViewSchema },
+        400: { description: 'Unknown strategy or learner, or a parameter out of range (the error names the field)' },
+        409: { description: 'The name belongs to a model of another kind' },
+      },
+      handler: async ({ params, body, res }) => {
+        const { view } = await service.put(params.name, body);
+        res.json(view);
+      },
+    }),
+    route<unknown, Record<string, unknown>, { name: string }>({
+      method: 'get', path: '/models/:name', tags: ['bandit'], summary: 'A bandit model: configuration and statistics',
+      params: nameParams,
+      responses: { 200: { description: 'The model', schema: modelViewSchema }, 404: { description: 'Unknown model' } },
+      handler: ({ params, res }) => { res.json(service.view(params.name)); },
+    }),
+    route({
+      method: 'get', path: '/models', tags: ['bandit'], summary: 'Every bandit model',
+      responses: { 200: { description: 'The models', schema: { type: 'object', properties: { models: { type: 'array', items: modelViewSchema } } } } },
+      handler: ({ res }) => { res.json({ models: service.names().map((n) => service.view(n)) }); },
+    }),
+    route<unknown, Record<string, unknown>, { name: string }>({
+      method: 'delete', path: '/models/:name', auth: 'admin', tags: ['bandit'],
+      summary: 'Delete a bandit model (default: reset it)',
+      description: 'Removes the model and its snapshots and closes its open events (later rewards for them get 410); the '
+        + 'logged events and rewards stay. The model `default` always exists: deleting it resets it to the default '
+        + 'configuration with fresh state and answers 200 with it.',
+      params: nameParams,
+      responses: {
+        200: { description: '`default` was reset', schema: modelViewSchema },
+        204: { description: 'Deleted' },
+        404: { description: 'Unknown model' },
+      },
+      handler: async ({ params, res }) => {
+        const view = await service.delete(params.name);
+        if (view) res.json(view);
+        else res.status(204).end();
+      },
+    }),
+  ];
+}

@@ -1,0 +1,80 @@
+import type { FeedbackHandler } from '../app.js';
+import { NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
+import { PROBLEM_CONTENT_TYPE } from '../http/problem.js';
+import { route, type AnyRoute } from '../http/route.js';
+import type { Limits } from '../platform/config.js';
+import { problemBody, type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
+import { EVENT_ID_PATTERN } from './decide-route.js';
+import { MAX_MAGNITUDE } from './model-config.js';
+
+const itemProperties = {
+  eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN },
+  reward: { type: 'number', minimum: -MAX_MAGNITUDE, maximum: MAX_MAGNITUDE, description: 'The reward (decision events; image events accept it too).' },
+  label: { type: 'string', minLength: 1, maxLength: 256, description: 'Image events: the true label.' },
+} as const;
+
+export const rewardBodySchema = {
+  type: 'object', additionalProperties: false,
+  description: 'One reward ({eventId, reward}) or a batch ({events: [...]}).',
+  properties: {
+    ...itemProperties,
+    events: { type: 'array', minItems: 1, items: { type: 'object', required: ['eventId'], additionalProperties: false, properties: itemProperties } },
+  },
+} as const;
+
+interface RewardBody extends Partial<RewardItem> {
+  events?: RewardItem[];
+}
+
+const resultSchema = {
+  type: 'object',
+  properties: { eventId: { type: 'string' }, reward: { type: ['number', 'null'] }, applied: { type: 'boolean' }, status: { type: 'integer' } },
+} as const;
+
+export function rewardRoutes(service: DecisionService, limits: Limits, feedback: Map<string, FeedbackHandler>): AnyRoute[] {
+  /** Events of other kinds (image) go to the capability that logged them. */
+  const dispatch = async (kind: string, item: RewardItem): Promise<RewardResult> => {
+    const handler = feedback.get(kind);
+    if (!handler) return { status: 404, body: problemBody(new NotFoundError(`No feedback handler for events of kind "${kind}"`)) };
+    return handler(item);
+  };
+  return [
+    route<RewardBody>({
+      method: 'post', path: '/reward', tags: ['bandit'], summary: 'Report a reward (or a batch of them)',
+      description: 'Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) '
+        + 'or adds it to the event\'s total, learned when the window closes (aggregation sum). A batch applies each item '
+        + 'independently and answers 200 with each item\'s status.',
+      body: rewardBodySchema,
+      responses: {
+        200: { description: 'Applied (single), or every item\'s result (batch)', schema: { ...resultSchema, properties: { ...resultSchema.properties, results: { type: 'array', items: resultSchema } } } },
+        400: { description: 'Invalid request' },
+        404: { description: 'Unknown event' },
+        409: { description: 'Already rewarded (aggregation first)' },
+        410: { description: 'The reward window closed and the default reward was applied' },
+        413: { description: 'More events than FOCAL_MAX_REWARD_BATCH' },
+      },
+      handler: async ({ body, res }) => {
+        if (body.events !== undefined) {
+          if (body.eventId !== undefined || body.reward !== undefined || body.label !== undefined) {
+            throw new ValidationError('Send either one reward or events, not both', [{ path: '/events', message: 'excludes eventId, reward and label' }]);
+          }
+          if (body.events.length > limits.rewardBatch) {
+            throw new PayloadTooLargeError(`${body.events.length} events exceed the limit of ${limits.rewardBatch} (FOCAL_MAX_REWARD_BATCH)`,
+              'FOCAL_MAX_REWARD_BATCH', limits.rewardBatch);
+          }
+          const results = await service.reward(body.events, dispatch);
+          res.json({ results: results.map((r, i) => ({ eventId: body.events![i]!.eventId, ...r.body, status: r.status })) });
+          return;
+        }
+        if (body.eventId === undefined) throw new ValidationError('eventId is required', [{ path: '/eventId', message: 'is required' }]);
+        if (body.reward === undefined && body.label === undefined) {
+          throw new ValidationError('reward is required', [{ path: '/reward', message: 'is required' }]);
+        }
+        const item: RewardItem = { eventId: body.eventId, ...(body.reward !== undefined ? { reward: body.reward } : {}), ...(body.label !== undefined ? { label: body.label } : {}) };
+        const [result] = await service.reward([item], dispatch);
+        if (result!.status >= 400) res.status(result!.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(result!.body));
+        else res.status(result!.status).json(result!.body);
+      },
+    }),
+  ];
+}
