@@ -1,0 +1,79 @@
+import type { CoreType } from './core-network.js';
+import type { RamConfig } from './types.js';
+
+/** Weights of the hybrid loss's three terms. */
+export interface LossWeights {
+  classification: number;
+  baseline: number;
+  reinforce: number;
+}
+
+/** Every hyperparameter of the network, with the defaults filled in. */
+export interface ResolvedRamConfig extends RamConfig {
+  glimpseHidden: number;
+  locationHidden: number;
+  glimpseOutput: number;
+  hiddenSize: number;
+  core: CoreType;
+  lossWeights: LossWeights;
+}
+
+export const defaultLossWeights: LossWeights = { classification: 1, baseline: 1, reinforce: 1 };
+
+/** Sizes from the paper / kevinzakka's reimplementation: h_g, h_l 128, g and h 256. */
+export function resolveRamConfig(config: RamConfig): ResolvedRamConfig {
+  const num = (key: string, fallback: number): number => {
+    const v = config[key];
+    return typeof v === 'number' && Number.isFinite(v) ? v : fallback;
+  };
+  const core = config['core'] === 'lstm' ? 'lstm' : 'rnn';
+  const weights = (config['lossWeights'] ?? {}) as Partial<LossWeights>;
+  const resolved: ResolvedRamConfig = {
+    ...config,
+    glimpseHidden: num('glimpseHidden', 128),
+    locationHidden: num('locationHidden', 128),
+    glimpseOutput: num('glimpseOutput', 256),
+    hiddenSize: num('hiddenSize', 256),
+    core,
+    lossWeights: { ...defaultLossWeights, ...weights },
+  };
+  validate(resolved);
+  return resolved;
+}
+
+function validate(c: ResolvedRamConfig): void {
+  const positiveInts: [string, number][] = [
+    ['imageSize', c.imageSize],
+    ['glimpses', c.glimpses],
+    ['patchSize', c.patchSize],
+    ['scales', c.scales],
+    ['glimpseHidden', c.glimpseHidden],
+    ['locationHidden', c.locationHidden],
+    ['glimpseOutput', c.glimpseOutput],
+    ['hiddenSize', c.hiddenSize],
+  ];
+  for (const [name, value] of positiveInts) {
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`RamConfig.${name} must be a positive integer, got ${value}`);
+  }
+  if (!(c.locationStd > 0)) throw new RangeError(`RamConfig.locationStd must be > 0, got ${c.locationStd}`);
+  if (!Array.isArray(c.classes) || c.classes.length < 2) throw new RangeError('RamConfig.classes needs at least two labels');
+}
+
+/** The MNIST configuration of the shipped model. */
+export function mnistRamConfig(overrides: Partial<RamConfig> = {}): RamConfig {
+  return {
+    imageSize: 28,
+    classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    glimpses: 6,
+    patchSize: 8,
+    scales: 3,
+    locationStd: 0.15,
+    glimpseHidden: 128,
+    locationHidden: 128,
+    glimpseOutput: 256,
+    hiddenSize: 256,
+    core: 'rnn',
+    lossWeights: { ...defaultLossWeights },
+    ...overrides,
+  };
+}
