@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp, type FocalApp } from '../../src/app.js';
+import { decisionsCapability, type DecisionService, type DecisionsOptions } from '../../src/decisions/index.js';
+import { defaultConfig, type Config } from '../../src/platform/config.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { Metrics } from '../../src/platform/metrics.js';
+import { closeDatabase, openDatabase, type Db } from '../../src/store/database.js';
+
+export interface Harness {
+  focal: FocalApp;
+  service: DecisionService;
+  db: Db;
+  dir: string;
+  config: Config;
+  /** Closes the app (snapshots) and the database; keeps the directory unless `remove`. */
+  close(remove?: boolean): Promise<void>;
+}
+
+/** An app with only the decisions capability, on a temporary-file database. */
+export async function startHarness(opts: { dir?: string; config?: Parameters<typeof defaultConfig>[0]; decisions?: DecisionsOptions } = {}): Promise<Harness> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'focal-decisions-'));
+  const config = defaultConfig({ dataDir: dir, ...opts.config });
+  const db = openDatabase({ path: join(dir, 'focal.db') });
+  let service: DecisionService | undefined;
+  const focal = await createApp({
+    config, db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }), backend: 'cpu',
+    capabilities: [decisionsCapability({ ...opts.decisions, onService: (s) => { service = s; } })],
+  });
+  return {
+    focal, service: service!, db, dir, config,
+    close: async (remove = true) => {
+      await focal.close();
+      closeDatabase(db);
+      if (remove) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
