@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type FocalApp } from '../../src/app.js';
+import { createApp, type FeedbackHandler, type FocalApp } from '../../src/app.js';
 import { decisionsCapability, type DecisionService, type DecisionsOptions } from '../../src/decisions/index.js';
 import { defaultConfig, type Config } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -14,6 +14,8 @@ export interface Harness {
   db: Db;
   dir: string;
   config: Config;
+  /** The app's feedback registry (POST /reward dispatches non-decision events through it). */
+  feedback: Map<string, FeedbackHandler>;
   /** Closes the app (snapshots) and the database; keeps the directory unless `remove`. */
   close(remove?: boolean): Promise<void>;
 }
@@ -24,12 +26,16 @@ export async function startHarness(opts: { dir?: string; config?: Parameters<typ
   const config = defaultConfig({ dataDir: dir, ...opts.config });
   const db = openDatabase({ path: join(dir, 'focal.db') });
   let service: DecisionService | undefined;
+  let feedback: Map<string, FeedbackHandler> | undefined;
   const focal = await createApp({
     config, db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }), backend: 'cpu',
-    capabilities: [decisionsCapability({ ...opts.decisions, onService: (s) => { service = s; } })],
+    capabilities: [
+      decisionsCapability({ ...opts.decisions, onService: (s) => { service = s; } }),
+      (ctx) => { feedback = ctx.feedback; return { name: 'probe', routes: [], isReady: () => true, close: async () => {} }; },
+    ],
   });
   return {
-    focal, service: service!, db, dir, config,
+    focal, service: service!, db, dir, config, feedback: feedback!,
     close: async (remove = true) => {
       await focal.close();
       closeDatabase(db);
