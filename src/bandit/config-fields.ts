@@ -44,3 +44,13 @@ export function interactionsField(raw: RawConfig, path: string): string[][] | un
     return [...(term as string[])];
   });
 }
+
+/** A list of namespace names (e.g. ignoreLinear). */
+export function namesField(raw: RawConfig, key: string, path: string): string[] | undefined {
+  const v = Object.prototype.hasOwnProperty.call(raw, key) ? raw[key] : undefined;
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((n) => typeof n === 'string' && n.length > 0)) {
+    throw new BanditConfigError(`${path}/${key}`, `${key} must be a list of namespace names`);
+  }
+  return [...(v as string[])];
+}

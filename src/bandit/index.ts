@@ -79,6 +79,7 @@ export function createBanditModel(config: BanditConfig | BanditConfigInput, snap
     strategy: strategyDef,
     learners,
     interactions: full.learner.interactions ?? [],
+    ignoreLinear: full.learner.ignoreLinear ?? [],
     importanceWeighted: full.learner.importanceWeighted ?? full.learner.name === 'linear',
   });
   if (snapshot !== undefined) model.restore(snapshot);

@@ -23,6 +23,7 @@ export interface ModelParts {
   strategy: StrategyDefinition;
   learners: Learner[];
   interactions: readonly (readonly string[])[];
+  ignoreLinear: readonly string[];
   importanceWeighted: boolean;
 }
 
@@ -43,7 +44,7 @@ export class Model implements BanditModel {
     this.config = parts.config;
     this.strategy = parts.strategy;
     this.learners = parts.learners;
-    this.encoder = new FeatureEncoder(parts.interactions);
+    this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
     this.importanceWeighted = parts.importanceWeighted;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
     if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {

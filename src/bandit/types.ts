@@ -41,6 +41,8 @@ export type LearnerConfig =
       learningRate?: number;
       /** Namespace pairs crossed (VW's -q); 'action' names the action's features. Default: every context namespace × action. */
       interactions?: string[][];
+      /** Namespaces (or 'context', 'action') whose plain linear terms are dropped, keeping only their interactions (VW's --ignore_linear); default none. */
+      ignoreLinear?: string[];
       /** L2 regularisation; default 0. */
       l2?: number;
       /** Weight each update by 1/probability (VW's mtr); default true. */
@@ -55,6 +57,7 @@ export type LearnerConfig =
       /** Noise variance σ² of the reward model; default 0.25 (rewards in [0,1]). */
       noise?: number;
       interactions?: string[][];
+      ignoreLinear?: string[];
       /** Weight each update by 1/probability; default false (plain LinUCB/LinTS posterior). */
       importanceWeighted?: boolean;
     };

@@ -95,8 +95,14 @@ export class FeatureEncoder {
   private terms: NamespaceSlice[][] = [];
   private readonly termScratch: NamespaceSlice[] = [];
 
-  constructor(interactions: InteractionSpec) {
+  /** Namespace names (or the context wildcard) whose plain linear terms are left out (VW's --ignore_linear). */
+  private readonly ignoreLinear: readonly string[];
+  private readonly ignoreAllContext: boolean;
+
+  constructor(interactions: InteractionSpec, ignoreLinear: readonly string[] = []) {
     this.interactions = interactions;
+    this.ignoreLinear = ignoreLinear;
+    this.ignoreAllContext = ignoreLinear.includes(CONTEXT_WILDCARD);
   }
 
   /** Hashes the context's features once; examples for each action reuse them. */
@@ -175,8 +181,16 @@ export class FeatureEncoder {
     out.clear();
     out.push(CONSTANT_HASH, 1);
     const ctx = this.ctx;
-    for (let i = 0; i < ctx.n; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
-    for (let i = 0; i < act.n; i++) out.push(act.idx[i]!, act.val[i]!);
+    if (this.ignoreLinear.length === 0) {
+      for (let i = 0; i < ctx.n; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
+    } else if (!this.ignoreAllContext) {
+      for (let s = 0; s < this.nsCount; s++) {
+        const ns = this.namespaces[s]!;
+        if (this.ignoreLinear.includes(ns.name)) continue;
+        for (let i = ns.start; i < ns.end; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
+      }
+    }
+    if (!this.ignoreLinear.includes(ACTION_NAMESPACE)) for (let i = 0; i < act.n; i++) out.push(act.idx[i]!, act.val[i]!);
     const terms = this.terms;
     for (let t = 0; t < terms.length; t++) this.cross(terms[t]!, out);
   }

@@ -1,5 +1,5 @@
 /** Learners by name: each validates its own config (filling defaults) and builds itself. */
-import { booleanField, interactionsField, numberField, type RawConfig } from '../config-fields.js';
+import { booleanField, interactionsField, namesField, numberField, type RawConfig } from '../config-fields.js';
 import type { LearnerConfig, LearnerName } from '../types.js';
 import { BayesLinearLearner } from './bayes-linear.js';
 import type { Learner } from './learner.js';
@@ -26,6 +26,7 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
       bits: numberField(raw, 'bits', 18, '/learner', { min: 4, max: 24, integer: true }),
       learningRate: numberField(raw, 'learningRate', DEFAULT_LINEAR_LEARNING_RATE, '/learner', { above: 0, max: 1e6 }),
       interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
+      ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
       l2: numberField(raw, 'l2', 0, '/learner', { min: 0 }),
       importanceWeighted: booleanField(raw, 'importanceWeighted', true, '/learner'),
     }),
@@ -42,6 +43,7 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
       prior: numberField(raw, 'prior', 1, '/learner', { above: 0 }),
       noise: numberField(raw, 'noise', 0.25, '/learner', { above: 0 }),
       interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
+      ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
       importanceWeighted: booleanField(raw, 'importanceWeighted', false, '/learner'),
     }),
     create: (c) => {
