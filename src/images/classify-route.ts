@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { NotFoundError } from '../http/errors.js';
+import { route, type AnyRoute } from '../http/route.js';
+import type { Limits } from '../platform/config.js';
+import type { Logger } from '../platform/logger.js';
+import { renderGlimpses } from './glimpse-render.js';
+import { imageRequestBody, readImageBody, type ImageUpload } from './image-body.js';
+import type { ImageMetrics } from './image-metrics.js';
+import { encodePixels, type ImageStore } from './image-store.js';
+import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
+import { preprocessImage } from './preprocess.js';
+
+/** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
+export const MAX_GLIMPSES = 32;
+export const MAX_SAMPLES = 32;
+const MODEL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+export const classifyQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    model: { type: 'string', pattern: MODEL_NAME, default: DEFAULT_IMAGE_MODEL, description: `Image model (default ${DEFAULT_IMAGE_MODEL}); see GET /image-models.` },
+    glimpses: { type: 'integer', minimum: 1, maximum: MAX_GLIMPSES, description: 'Glimpses to take (default: the model\'s own).' },
+    samples: { type: 'integer', minimum: 1, maximum: MAX_SAMPLES, default: 1, description: 'Monte-Carlo rollouts averaged (1: the deterministic location means).' },
+    render: { type: 'string', enum: ['png', 'json'], description: 'png: answer with the input and the glimpses drawn on it (like Accept: image/png).' },
+  },
+} as const;
+
+interface ClassifyQuery {
+  model: string;
+  glimpses?: number;
+  samples: number;
+  render?: 'png' | 'json';
+}
+
+const glimpseSchema = {
+  type: 'object', required: ['step', 'x', 'y', 'sizes'],
+  properties: {
+    step: { type: 'integer', minimum: 1 },
+    x: { type: 'number', description: 'Glimpse centre, -1 (left) to 1 (right).' },
+    y: { type: 'number', description: 'Glimpse centre, -1 (top) to 1 (bottom).' },
+    sizes: { type: 'array', items: { type: 'integer' }, description: 'Patch sides in pixels of the model\'s input.' },
+  },
+} as const;
+
+export const classificationSchema = {
+  type: 'object',
+  required: ['eventId', 'model', 'label', 'confidence', 'probabilities', 'glimpses', 'latencyMs'],
+  properties: {
+    eventId: { type: 'string', description: 'Send feedback for this classification to POST /reward with {eventId, label}.' },
+    model: { type: 'string' },
+    label: { type: 'string' },
+    confidence: { type: 'number', minimum: 0, maximum: 1 },
+    probabilities: { type: 'object', additionalProperties: { type: 'number' }, description: 'Keyed by class label; they sum to 1.' },
+    glimpses: { type: 'array', items: glimpseSchema },
+    latencyMs: { type: 'number', description: 'Preprocessing and inference time.' },
+  },
+} as const;
+
+export interface ClassifyDeps {
+  models: Map<string, ImageModelEntry>;
+  store: ImageStore;
+  metrics: ImageMetrics;
+  logger: Logger;
+  limits: Limits;
+  modelsDir: string;
+}
+
+function findModel(models: Map<string, ImageModelEntry>, name: string, modelsDir: string): ImageModelEntry {
+  const entry = models.get(name);
+  if (entry) return entry;
+  const available = [...models.keys()];
+  throw new NotFoundError(`No image model "${name}" is loaded (it would be the folder ${MODEL_FOLDER_PREFIX}${name} in FOCAL_MODELS_DIR ${modelsDir}); `
+    + (available.length ? `available: ${available.join(', ')}` : 'no image model is loaded at all'));
+}
+
+export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
+  const { models, store, metrics, limits } = deps;
+  // An unknown model is refused before the upload is read.
+  const modelFirst: RequestHandler = (req, _res, next) => {
+    const name = req.query.model;
+    findModel(models, typeof name === 'string' ? name : DEFAULT_IMAGE_MODEL, deps.modelsDir);
+    next();
+  };
+
+  return [
+    route<unknown, ClassifyQuery>({
+      method: 'post', path: '/classify-image', tags: ['images'], summary: 'Classify an image with a recurrent attention model',
+      description: 'The image as raw bytes (image/png, jpeg, webp, gif, tiff, avif), a multipart file field `image`, or JSON '
+        + '{"image": "<base64>"}. It is normalised like MNIST (grey, light background inverted, cropped to the ink, fitted to 20 px, '
+        + 'centred by mass in 28×28), classified, and logged as an event for feedback through POST /reward. '
+        + 'With Accept: image/png or ?render=png the answer is a PNG of the input with each glimpse drawn and numbered '
+        + '(the event id in the X-Focal-Event-Id header).',
+      query: classifyQuerySchema,
+      rawRequestBody: imageRequestBody,
+      middleware: [modelFirst, readImageBody(limits.imageBytes)],
+      responses: {
+        200: { description: 'The classification (or, rendered, image/png)', schema: classificationSchema },
+        400: { description: 'Invalid query, malformed multipart or JSON, or an empty image' },
+        404: { description: 'Unknown model' },
+        413: { description: 'Over FOCAL_MAX_IMAGE_BYTES or FOCAL_MAX_IMAGE_PIXELS' },
+        415: { description: 'Unsupported media type' },
+        422: { description: 'The bytes do not decode as an image' },
+      },
+      handler: async ({ query, req, res }) => {
+        const entry = findModel(models, query.model, deps.modelsDir);
+        const upload = res.locals.image as ImageUpload;
+        const config = entry.model.config;
+        const started = performance.now();
+        const pre = await preprocessImage(upload.bytes, { maxPixels: limits.imagePixels, size: config.imageSize });
+        const glimpses = query.glimpses ?? config.glimpses;
+        const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples });
+        const latencyMs = performance.now() - started;
+
+        const label = config.classes[result.predicted]!;
+        const confidence = result.probabilities[result.predicted]!;
+        const probabilities = Object.fromEntries(config.classes.map((c, i) => [c, result.probabilities[i]!]));
+        const eventId = randomUUID();
+        // Logged (and committed) before answering, with the input as the model saw it, so feedback can teach it after a restart.
+        store.logClassification(eventId, entry.name, {
+          imageSize: config.imageSize, pixels: encodePixels(pre.pixels), label, predicted: result.predicted, confidence, probabilities,
+          glimpses: result.glimpses, options: { glimpses, samples: query.samples },
+          input: { form: upload.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: upload.bytes.length, inverted: pre.inverted },
+          modelUpdates: entry.learner.updates,
+        });
+        metrics.classificationSeconds.observe({ model: entry.name }, latencyMs / 1000);
+        metrics.classifications.inc({ model: entry.name, label });
+
+        res.vary('Accept');
+        const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
+        if (wantsPng) {
+          const png = await renderGlimpses(pre.pixels, config.imageSize, result.glimpses);
+          res.status(200).type('image/png')
+            .set({ 'X-Focal-Event-Id': eventId, 'X-Focal-Label': label, 'X-Focal-Confidence': confidence.toFixed(6) })
+            .send(png);
+          return;
+        }
+        res.json({ eventId, model: entry.name, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100 });
+      },
+    }),
+    route({
+      method: 'get', path: '/image-models', tags: ['images'], summary: 'The image models served',
+      responses: {
+        200: {
+          description: 'One entry per loaded model',
+          schema: { type: 'object', properties: { models: { type: 'array', items: { type: 'object' } } } },
+        },
+      },
+      handler: ({ res }) => {
+        res.json({
+          models: [...models.values()].map((e) => ({
+            name: e.name, classes: e.model.config.classes, imageSize: e.model.config.imageSize, glimpses: e.model.config.glimpses,
+            patchSize: e.model.config.patchSize, scales: e.model.config.scales,
+            onlineUpdates: e.learner.updates, snapshotVersion: e.learner.snapshotVersion,
+          })),
+        });
+      },
+    }),
+  ];
+}

@@ -1,0 +1,64 @@
+import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import { classifyRoutes } from './classify-route.js';
+import { imageFeedbackHandler } from './image-feedback.js';
+import { createImageMetrics } from './image-metrics.js';
+import { IMAGE_EVENT_KIND, ImageStore } from './image-store.js';
+import { loadImageModels, type ImageModelEntry } from './model-catalog.js';
+import { DEFAULT_ONLINE_LEARNING, type OnlineLearningOptions } from './online-learner.js';
+
+export { preprocessImage, type Preprocessed } from './preprocess.js';
+export { renderGlimpses } from './glimpse-render.js';
+
+/**
+ * The images slice: POST /classify-image over the shipped attention models,
+ * and their online learning from feedback sent to POST /reward.
+ */
+
+export interface ImagesCapabilityOptions {
+  learning?: Partial<OnlineLearningOptions>;
+  /** Called with the loaded models (tests wait on their learners). */
+  onLoaded?: (models: ReadonlyMap<string, ImageModelEntry>) => void;
+}
+
+export function imagesCapability(options: ImagesCapabilityOptions = {}): CapabilityFactory {
+  return async (ctx: CapabilityContext): Promise<Capability> => {
+    const { config, logger } = ctx;
+    const store = new ImageStore(ctx.db);
+    const metrics = createImageMetrics(ctx.metrics);
+    const models = await loadImageModels({
+      modelsDir: config.modelsDir, dataDir: config.dataDir, store, metrics, logger,
+      learning: { ...DEFAULT_ONLINE_LEARNING, ...options.learning },
+    });
+    for (const entry of models.values()) {
+      // Claims the name in the shared models table, so a bandit cannot be created under it.
+      const owner = store.registerModel(entry.name, { source: entry.shippedDir, ...entry.model.config });
+      if (owner !== 'image') logger.warn({ model: entry.name, kind: owner }, 'an image model shares its name with a model of another kind');
+    }
+    options.onLoaded?.(models);
+    ctx.feedback.set(IMAGE_EVENT_KIND, imageFeedbackHandler({ store, models, metrics, logger }));
+
+    const timer = setInterval(() => {
+      for (const entry of models.values()) void entry.learner.snapshot();
+    }, config.snapshotIntervalSeconds * 1000);
+    timer.unref();
+
+    let closed = false;
+    return {
+      name: 'images',
+      routes: classifyRoutes({ models, store, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
+      // Loading finished in the factory; a missing model is a 404 for that model, not an unready service.
+      isReady: () => !closed,
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        for (const entry of models.values()) {
+          await entry.learner.close();
+          entry.model.dispose();
+        }
+      },
+    };
+  };
+}
+
+export const createImagesCapability: CapabilityFactory = imagesCapability();

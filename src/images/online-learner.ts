@@ -1,0 +1,211 @@
+import { existsSync } from 'node:fs';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LabelledImage, RamModel } from '../attention/index.js';
+import type { Logger } from '../platform/logger.js';
+import type { ImageMetrics } from './image-metrics.js';
+import type { ImageStore, LabelledFeedback } from './image-store.js';
+
+/**
+ * Online learning from labelled feedback for one served model. Each feedback
+ * becomes one step of the model's hybrid loss on that example mixed with a few
+ * recent ones from a replay buffer (so one odd example cannot drag the weights
+ * far), at a small learning rate. Steps and snapshots run one at a time on a
+ * queue, so a snapshot never sees half-updated weights.
+ */
+
+export interface OnlineLearningOptions {
+  /** Learning rate of each online step (Adam); well below training's. */
+  learningRate: number;
+  /** Recent labelled examples kept for replay. */
+  replayCapacity: number;
+  /** Replayed examples mixed into each step. */
+  replayMix: number;
+  /** Snapshots kept per model; older ones are deleted. */
+  keepSnapshots: number;
+}
+
+export const DEFAULT_ONLINE_LEARNING: OnlineLearningOptions = {
+  learningRate: 1e-4,
+  replayCapacity: 256,
+  replayMix: 7,
+  keepSnapshots: 3,
+};
+
+/** Where a model's snapshots live, relative to the data directory. */
+export function snapshotDir(name: string, version: number): string {
+  return join('models', name, `v${version}`);
+}
+
+/** Highest v<N> folder present, whether or not a row records it (a crash can leave one behind). */
+async function highestSnapshotFolder(dataDir: string, name: string): Promise<number> {
+  const root = join(dataDir, 'models', name);
+  if (!existsSync(root)) return 0;
+  let highest = 0;
+  for (const entry of await readdir(root)) {
+    const m = /^v(\d+)(?:\.tmp)?$/.exec(entry);
+    if (m) highest = Math.max(highest, Number(m[1]));
+  }
+  return highest;
+}
+
+/** A small deterministic generator, seeded per feedback, so replays pick the same partners. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface OnlineLearnerState {
+  /** Snapshot version the weights were loaded from (0: the shipped model). */
+  version: number;
+  /** Last rewards.seq folded into the weights. */
+  appliedSeq: number;
+  /** Online updates folded into the weights since the shipped model. */
+  updates: number;
+}
+
+export interface OnlineLearnerDeps {
+  name: string;
+  model: RamModel;
+  /** Fingerprint of the shipped folder, recorded with every snapshot. */
+  base: string;
+  dataDir: string;
+  store: ImageStore;
+  metrics: ImageMetrics;
+  logger: Logger;
+  options: OnlineLearningOptions;
+  state: OnlineLearnerState;
+}
+
+export class OnlineLearner {
+  private readonly replay: LabelledImage[] = [];
+  private replayNext = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private version: number;
+  private appliedSeq: number;
+  private updatesCount: number;
+  private snapshotUpdates: number;
+  private closed = false;
+
+  constructor(private readonly deps: OnlineLearnerDeps) {
+    this.version = deps.state.version;
+    this.appliedSeq = deps.state.appliedSeq;
+    this.updatesCount = deps.state.updates;
+    this.snapshotUpdates = deps.state.updates;
+    deps.metrics.modelUpdates.set({ model: deps.name }, this.updatesCount);
+  }
+
+  get updates(): number {
+    return this.updatesCount;
+  }
+
+  get snapshotVersion(): number {
+    return this.version;
+  }
+
+  /** Fills the replay buffer without learning (feedback already folded into the weights). */
+  remember(items: LabelledFeedback[]): void {
+    for (const item of items) {
+      const label = this.deps.model.config.classes.indexOf(item.label);
+      if (label >= 0) this.push({ pixels: item.pixels, label });
+    }
+  }
+
+  /** Queues one online step; returns at once, and the step runs after the current response is on its way. */
+  learn(item: LabelledFeedback): void {
+    if (this.closed) return;
+    this.enqueue(async () => {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      this.step(item);
+    });
+  }
+
+  /** Applies feedback synchronously, in order (start-up replay of what the snapshot missed). */
+  learnNow(items: LabelledFeedback[]): void {
+    for (const item of items) this.step(item);
+  }
+
+  private step(item: LabelledFeedback): void {
+    const label = this.deps.model.config.classes.indexOf(item.label);
+    if (label < 0 || item.pixels.length !== this.deps.model.config.imageSize ** 2) {
+      this.deps.logger.warn({ model: this.deps.name, eventId: item.eventId, label: item.label }, 'feedback does not fit the model; not learned');
+      this.appliedSeq = Math.max(this.appliedSeq, item.seq);
+      return;
+    }
+    const example = { pixels: item.pixels, label };
+    const random = mulberry32(item.seq);
+    const batch = [example];
+    for (let i = 0; i < Math.min(this.deps.options.replayMix, this.replay.length); i++) {
+      batch.push(this.replay[Math.floor(random() * this.replay.length)]!);
+    }
+    this.deps.model.learn(batch, this.deps.options.learningRate);
+    this.push(example);
+    this.appliedSeq = Math.max(this.appliedSeq, item.seq);
+    this.updatesCount++;
+    this.deps.metrics.onlineUpdates.inc({ model: this.deps.name });
+    this.deps.metrics.modelUpdates.set({ model: this.deps.name }, this.updatesCount);
+  }
+
+  private push(example: LabelledImage): void {
+    if (this.replay.length < this.deps.options.replayCapacity) this.replay.push(example);
+    else this.replay[this.replayNext] = example;
+    this.replayNext = (this.replayNext + 1) % this.deps.options.replayCapacity;
+  }
+
+  private enqueue(job: () => void | Promise<void>): Promise<void> {
+    const run = this.queue.then(job);
+    // A failed step is logged and the queue goes on; the feedback stays in the log for the next start.
+    this.queue = run.catch((err: unknown) => {
+      this.deps.logger.error({ err, model: this.deps.name }, 'online learning job failed');
+    });
+    return this.queue;
+  }
+
+  /** Resolves when every queued step and snapshot has finished. */
+  idle(): Promise<void> {
+    return this.enqueue(() => undefined);
+  }
+
+  /** Queues a snapshot if the weights changed since the last one. */
+  snapshot(): Promise<void> {
+    return this.enqueue(() => this.writeSnapshot());
+  }
+
+  /**
+   * Writes the weights to <dataDir>/models/<name>/v<N>/ — into a .tmp folder
+   * renamed when complete — and only then records the row that makes start-up
+   * use it, so a crash mid-write leaves the previous snapshot in charge.
+   */
+  private async writeSnapshot(): Promise<void> {
+    if (this.updatesCount === this.snapshotUpdates) return;
+    const { name, dataDir, store, model } = this.deps;
+    const version = Math.max(this.version, ...store.snapshots(name).map((s) => s.version), await highestSnapshotFolder(dataDir, name)) + 1;
+    const relative = snapshotDir(name, version);
+    const dir = join(dataDir, relative);
+    await rm(`${dir}.tmp`, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+    await model.save(`${dir}.tmp`);
+    await rename(`${dir}.tmp`, dir);
+    store.recordSnapshot(name, version, this.appliedSeq, { dir: relative, base: this.deps.base, updates: this.updatesCount });
+    this.version = version;
+    this.snapshotUpdates = this.updatesCount;
+    this.deps.metrics.snapshots.inc({ model: name });
+    this.deps.logger.info({ model: name, version, dir, rewardSeq: this.appliedSeq, updates: this.updatesCount }, 'image model snapshot written');
+    for (const old of store.snapshots(name).slice(this.deps.options.keepSnapshots)) {
+      store.deleteSnapshot(name, old.version);
+      await rm(join(dataDir, old.state.dir), { recursive: true, force: true });
+    }
+  }
+
+  /** Finishes queued work, writes a last snapshot and stops taking feedback. */
+  async close(): Promise<void> {
+    await this.snapshot();
+    this.closed = true;
+  }
+}
