@@ -1,5 +1,6 @@
 import type { CapabilityFactory } from './app.js';
 import { createDecisionsCapability } from './decisions/index.js';
+import { createImagesCapability } from './images/index.js';
 
 /**
  * Every capability Focal mounts, in order. Each is a vertical slice with its
@@ -7,4 +8,5 @@ import { createDecisionsCapability } from './decisions/index.js';
  */
 export const CAPABILITIES: readonly CapabilityFactory[] = [
   createDecisionsCapability,
+  createImagesCapability,
 ];
