@@ -14,7 +14,7 @@ describe('POST /classify-image', () => {
   before(async () => {
     const root = makeRoot();
     await shipTestModel(root);
-    h = await startImages(root, { limits: { imageBytes: IMAGE_BYTES, imagePixels: 4_000_000 } });
+    h = await startImages(root, { limits: { imageBytes: IMAGE_BYTES, imagePixels: 4_000_000 }, rewards: false });
     png = await paperPicture(mnistTestDigit(0).pixels, { format: 'png' });
   });
   after(() => h.close(true));
@@ -140,7 +140,7 @@ describe('POST /classify-image', () => {
 
 describe('POST /classify-image without a shipped model', () => {
   it('starts, is ready, and answers 404 naming the missing folder', async () => {
-    const h = await startImages(makeRoot());
+    const h = await startImages(makeRoot(), { rewards: false });
     try {
       await request(h.focal.app).get('/readyz').expect(200);
       const res = await request(h.focal.app).post('/classify-image').set('Content-Type', 'image/png').send(Buffer.from('x')).expect(404);

@@ -26,7 +26,7 @@ export function createImageMetrics(metrics: Metrics): ImageMetrics {
       'Share of correct predictions over the most recent feedback (up to 500) since start, by model.', ['model']),
     onlineUpdates: metrics.counter('focal_image_online_updates_total', 'Online learning steps taken from labelled feedback, by model.', ['model']),
     snapshots: metrics.counter('focal_image_snapshots_total', 'Weight snapshots written under the data directory, by model.', ['model']),
-    modelUpdates: metrics.gauge('focal_image_model_updates', 'Online updates folded into the served weights since the shipped model, by model.', ['model']),
+    modelUpdates: metrics.gauge('focal_image_model_updates', 'Feedback examples folded into the served weights since the shipped model, by model.', ['model']),
   };
 }
 

@@ -7,28 +7,30 @@ import type { ImageMetrics } from './image-metrics.js';
 import type { ImageStore, LabelledFeedback } from './image-store.js';
 
 /**
- * Online learning from labelled feedback for one served model. Each feedback
- * becomes one step of the model's hybrid loss on that example mixed with a few
- * recent ones from a replay buffer (so one odd example cannot drag the weights
- * far), at a small learning rate. Steps and snapshots run one at a time on a
- * queue, so a snapshot never sees half-updated weights.
+ * Online learning from labelled feedback for one served model. Each step is
+ * the model's hybrid loss on the new feedback topped up with recent examples
+ * from a replay buffer (so one odd example cannot drag the weights far), at a
+ * small learning rate. Feedback that arrives while a step runs is learned
+ * together in the next one, so a burst costs a few steps, not one per item.
+ * Steps and snapshots run one at a time on a queue, so a snapshot never sees
+ * half-updated weights, and each step yields to the event loop first.
  */
 
 export interface OnlineLearningOptions {
   /** Learning rate of each online step (Adam); well below training's. */
   learningRate: number;
+  /** Examples per step: the new feedback first, then replayed ones up to this size. */
+  batchSize: number;
   /** Recent labelled examples kept for replay. */
   replayCapacity: number;
-  /** Replayed examples mixed into each step. */
-  replayMix: number;
   /** Snapshots kept per model; older ones are deleted. */
   keepSnapshots: number;
 }
 
 export const DEFAULT_ONLINE_LEARNING: OnlineLearningOptions = {
   learningRate: 1e-4,
+  batchSize: 8,
   replayCapacity: 256,
-  replayMix: 7,
   keepSnapshots: 3,
 };
 
@@ -66,7 +68,7 @@ export interface OnlineLearnerState {
   version: number;
   /** Last rewards.seq folded into the weights. */
   appliedSeq: number;
-  /** Online updates folded into the weights since the shipped model. */
+  /** Feedback examples folded into the weights since the shipped model. */
   updates: number;
 }
 
@@ -87,6 +89,8 @@ export class OnlineLearner {
   private readonly replay: LabelledImage[] = [];
   private replayNext = 0;
   private queue: Promise<void> = Promise.resolve();
+  private readonly pending: LabelledFeedback[] = [];
+  private scheduled = false;
   private version: number;
   private appliedSeq: number;
   private updatesCount: number;
@@ -117,39 +121,53 @@ export class OnlineLearner {
     }
   }
 
-  /** Queues one online step; returns at once, and the step runs after the current response is on its way. */
+  /** Queues feedback for the next online step; returns at once. */
   learn(item: LabelledFeedback): void {
     if (this.closed) return;
-    this.enqueue(async () => {
+    this.pending.push(item);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.pending.length === 0) return;
+    this.scheduled = true;
+    void this.enqueue(async () => {
+      // Lets the response that acknowledged the feedback go out before the step takes the thread.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      this.step(item);
+      this.scheduled = false;
+      this.step(this.pending.splice(0, this.deps.options.batchSize));
+      this.schedule();
     });
   }
 
-  /** Applies feedback synchronously, in order (start-up replay of what the snapshot missed). */
+  /** Applies feedback synchronously, in order (start-up re-learning of what the snapshot missed). */
   learnNow(items: LabelledFeedback[]): void {
-    for (const item of items) this.step(item);
+    for (let i = 0; i < items.length; i += this.deps.options.batchSize) this.step(items.slice(i, i + this.deps.options.batchSize));
   }
 
-  private step(item: LabelledFeedback): void {
-    const label = this.deps.model.config.classes.indexOf(item.label);
-    if (label < 0 || item.pixels.length !== this.deps.model.config.imageSize ** 2) {
-      this.deps.logger.warn({ model: this.deps.name, eventId: item.eventId, label: item.label }, 'feedback does not fit the model; not learned');
+  private step(items: LabelledFeedback[]): void {
+    const { model, options, name } = this.deps;
+    const fresh: LabelledImage[] = [];
+    for (const item of items) {
+      const label = model.config.classes.indexOf(item.label);
+      if (label < 0 || item.pixels.length !== model.config.imageSize ** 2) {
+        this.deps.logger.warn({ model: name, eventId: item.eventId, label: item.label }, 'feedback does not fit the model; not learned');
+      } else {
+        fresh.push({ pixels: item.pixels, label });
+      }
       this.appliedSeq = Math.max(this.appliedSeq, item.seq);
-      return;
     }
-    const example = { pixels: item.pixels, label };
-    const random = mulberry32(item.seq);
-    const batch = [example];
-    for (let i = 0; i < Math.min(this.deps.options.replayMix, this.replay.length); i++) {
-      batch.push(this.replay[Math.floor(random() * this.replay.length)]!);
-    }
-    this.deps.model.learn(batch, this.deps.options.learningRate);
-    this.push(example);
-    this.appliedSeq = Math.max(this.appliedSeq, item.seq);
-    this.updatesCount++;
-    this.deps.metrics.onlineUpdates.inc({ model: this.deps.name });
-    this.deps.metrics.modelUpdates.set({ model: this.deps.name }, this.updatesCount);
+    if (fresh.length === 0) return;
+    // Seeded by the feedback, so re-learning after a restart picks the same partners from the same buffer.
+    const random = mulberry32(items[0]!.seq);
+    const batch = [...fresh];
+    const fill = Math.min(options.batchSize - fresh.length, this.replay.length);
+    for (let i = 0; i < fill; i++) batch.push(this.replay[Math.floor(random() * this.replay.length)]!);
+    model.learn(batch, options.learningRate);
+    for (const example of fresh) this.push(example);
+    this.updatesCount += fresh.length;
+    this.deps.metrics.onlineUpdates.inc({ model: name });
+    this.deps.metrics.modelUpdates.set({ model: name }, this.updatesCount);
   }
 
   private push(example: LabelledImage): void {
@@ -168,8 +186,9 @@ export class OnlineLearner {
   }
 
   /** Resolves when every queued step and snapshot has finished. */
-  idle(): Promise<void> {
-    return this.enqueue(() => undefined);
+  async idle(): Promise<void> {
+    do await this.enqueue(() => undefined);
+    while (this.scheduled || this.pending.length > 0);
   }
 
   /** Queues a snapshot if the weights changed since the last one. */
@@ -205,7 +224,8 @@ export class OnlineLearner {
 
   /** Finishes queued work, writes a last snapshot and stops taking feedback. */
   async close(): Promise<void> {
-    await this.snapshot();
     this.closed = true;
+    await this.idle();
+    await this.snapshot();
   }
 }

@@ -46,7 +46,15 @@ export async function shipTestModel(root: string, name = 'mnist', seed = 7): Pro
   model.dispose();
 }
 
-export async function startImages(root: string, options: { limits?: Partial<Limits>; images?: ImagesCapabilityOptions; snapshotIntervalSeconds?: number } = {}): Promise<ImagesHarness> {
+export interface StartOptions {
+  limits?: Partial<Limits>;
+  images?: ImagesCapabilityOptions;
+  snapshotIntervalSeconds?: number;
+  /** Mounts the decisions capability too, for POST /reward (default true). */
+  rewards?: boolean;
+}
+
+export async function startImages(root: string, options: StartOptions = {}): Promise<ImagesHarness> {
   await selectTensorBackend();
   mkdirSync(join(root, 'models'), { recursive: true });
   const config = defaultConfig({
@@ -59,7 +67,10 @@ export async function startImages(root: string, options: { limits?: Partial<Limi
   let models: ReadonlyMap<string, ImageModelEntry> = new Map();
   const focal = await createApp({
     config, db, metrics, logger: createLogger('silent'), backend: 'wasm',
-    capabilities: [createDecisionsCapability, imagesCapability({ ...options.images, onLoaded: (m) => { models = m; } })],
+    capabilities: [
+      ...(options.rewards ?? true ? [createDecisionsCapability] : []),
+      imagesCapability({ ...options.images, onLoaded: (m) => { models = m; } }),
+    ],
   });
   return {
     focal, db, config, metrics, root, models,
