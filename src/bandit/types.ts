@@ -24,11 +24,11 @@ export type StrategyConfig =
   | { name: 'uniform' }
   | { name: 'epsilon-greedy'; epsilon: number }                 // 0..1, default 0.05
   | { name: 'softmax'; lambda: number }                         // >= 0, default 10
-  | { name: 'squarecb'; gamma: number; gammaExponent?: number } // gamma > 0 (γ0, default 10), γ_t = γ0·t^exp, exp default 0.5
+  | { name: 'squarecb'; gamma: number; gammaExponent?: number } // gamma > 0 (γ0, default 30: best of the MNIST benchmark; VW's is 10), γ_t = γ0·t^exp, exp default 0.5
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number };   // hidden units (default 32), posterior scale (default 1)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }; // hidden units (default 32), posterior scale (default 1), body SGD rate (0.05), head forgetting (0.999)
 
 export type StrategyName = StrategyConfig['name'];
 

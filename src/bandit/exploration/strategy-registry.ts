@@ -7,6 +7,7 @@ import { BanditConfigError } from '../errors.js';
 import { booleanField, numberField, type RawConfig } from '../config-fields.js';
 import type { Rng } from '../random/seeded-rng.js';
 import type { Learner } from '../learners/learner.js';
+import { NeuralLinearLearner } from '../learners/neural-linear.js';
 import type { LearnerConfig, LearnerName, StrategyConfig, StrategyName } from '../types.js';
 import { baggingPmf } from './bagging.js';
 import { epsilonGreedyPmf } from './epsilon-greedy.js';
@@ -47,6 +48,8 @@ export interface StrategyDefinition {
   pmf(input: PmfInput, config: StrategyConfig, out: Float64Array): void;
   /** A strategy that brings its own learner (neural-linear) builds it here. */
   createLearner?(config: StrategyConfig, learner: LearnerConfig): Learner;
+  /** The learner reads raw linear features only (no interactions), and learns without importance weights. */
+  ownFeatures?: boolean;
 }
 
 type Cfg<N extends StrategyName> = Extract<StrategyConfig, { name: N }>;
@@ -81,7 +84,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     defaultLearner: 'linear',
     normalize: (raw) => ({
       name: 'squarecb',
-      gamma: numberField(raw, 'gamma', 10, '/strategy', { above: 0, max: 1e9 }),
+      gamma: numberField(raw, 'gamma', 30, '/strategy', { above: 0, max: 1e9 }),
       gammaExponent: numberField(raw, 'gammaExponent', 0.5, '/strategy', { min: 0, max: 1 }),
     }),
     pmf: (x, c, out) => {
@@ -121,10 +124,26 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
   'neural-linear': {
     scores: 'posterior',
     defaultLearner: 'linear',
+    ownFeatures: true,
+    createLearner: (c, learner) => {
+      const cfg = c as Cfg<'neural-linear'>;
+      // Cap the body's input table at 2^21 weights (8 MB) whatever the hidden size.
+      const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 21 - Math.ceil(Math.log2(cfg.hidden)));
+      return new NeuralLinearLearner({
+        hidden: cfg.hidden,
+        bits,
+        bodyRate: cfg.bodyRate ?? 0.05,
+        prior: 1,
+        noise: 0.25,
+        forget: cfg.forget ?? 0.999,
+      });
+    },
     normalize: (raw) => ({
       name: 'neural-linear',
       hidden: numberField(raw, 'hidden', 32, '/strategy', { min: 1, max: 256, integer: true }),
       scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }),
+      bodyRate: numberField(raw, 'bodyRate', 0.05, '/strategy', { min: 0, max: 10 }),
+      forget: numberField(raw, 'forget', 0.999, '/strategy', { above: 0, max: 1 }),
     }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),

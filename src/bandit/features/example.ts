@@ -6,6 +6,12 @@ export class Example {
   idx: Int32Array;
   val: Float64Array;
   n = 0;
+  /** Set by the encoder: where the context's linear features end (after the constant and context). */
+  contextEnd = 0;
+  /** Set by the encoder: where the action's linear features end (interactions follow). */
+  linearEnd = 0;
+  /** Set by the encoder: the action's id (per-action heads key on it). */
+  actionId = '';
 
   constructor(capacity = 64) {
     this.idx = new Int32Array(capacity);

@@ -190,7 +190,10 @@ export class FeatureEncoder {
         for (let i = ns.start; i < ns.end; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
       }
     }
+    out.contextEnd = out.n;
     if (!this.ignoreLinear.includes(ACTION_NAMESPACE)) for (let i = 0; i < act.n; i++) out.push(act.idx[i]!, act.val[i]!);
+    out.linearEnd = out.n;
+    out.actionId = action.id;
     const terms = this.terms;
     for (let t = 0; t < terms.length; t++) this.cross(terms[t]!, out);
   }

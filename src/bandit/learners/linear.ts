@@ -88,9 +88,9 @@ export class LinearLearner implements Learner {
         norm[i] = ax;
       }
       const n = norm[i]!;
-      const nn = n * n;
-      normX += x2 / nn;
-      const rate = 1 / (Math.sqrt(g2[i]!) * nn);
+      normX += x2 / (n * n);
+      // AdaGrad's G^-1/2 already carries one 1/|x|; one more 1/N makes the step scale-free.
+      const rate = 1 / (Math.sqrt(g2[i]!) * n);
       rates[k] = rate;
       predPerUpdate += x2 * rate;
     }
