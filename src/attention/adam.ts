@@ -38,7 +38,7 @@ export class Adam {
   private state(name: string, variable: tf.Variable): { m: tf.Variable; v: tf.Variable } {
     let s = this.moments.get(name);
     if (!s) {
-      s = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
+      s = tf.tidy(() => ({ m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) }));
       this.moments.set(name, s);
     }
     return s;
@@ -60,10 +60,11 @@ export class Adam {
       const which = key.slice(cut + 1);
       let s = this.moments.get(name);
       if (!s) {
-        s = { m: tf.variable(tf.zeros(t.shape), false), v: tf.variable(tf.zeros(t.shape), false) };
+        s = tf.tidy(() => ({ m: tf.variable(tf.zeros(t.shape), false), v: tf.variable(tf.zeros(t.shape), false) }));
         this.moments.set(name, s);
       }
-      (which === 'm' ? s.m : s.v).assign(tf.tensor(t.values, t.shape));
+      const target = which === 'm' ? s.m : s.v;
+      tf.tidy(() => target.assign(tf.tensor(t.values, t.shape)));
     }
   }
 

