@@ -63,6 +63,17 @@ describe('POST /classify-image', () => {
     assert.equal(bad.body.errors[0].path, '/query/glimpses');
   });
 
+  it('takes a client event id once (409 on reuse) and seeds sampled rollouts from it', async () => {
+    const first = await classify().query({ eventId: 'img-42', samples: 8 }).set('Content-Type', 'image/png').send(png).expect(200);
+    assert.equal(first.body.eventId, 'img-42');
+    const again = await classify().query({ eventId: 'img-42', samples: 8 }).set('Content-Type', 'image/png').send(png).expect(409);
+    assert.equal(again.body.eventId, 'img-42');
+    const other = await classify().query({ eventId: 'img-43', samples: 8 }).set('Content-Type', 'image/png').send(png).expect(200);
+    const same = await classify().query({ eventId: 'img-43-copy', samples: 8 }).set('Content-Type', 'image/png').send(png).expect(200);
+    assert.notDeepEqual(other.body.probabilities, same.body.probabilities, 'different events sample different rollouts');
+    await classify().query({ eventId: 'has space' }).set('Content-Type', 'image/png').send(png).expect(400);
+  });
+
   it('refuses other media types with 415', async () => {
     const res = await classify().set('Content-Type', 'text/plain').send('seven').expect(415);
     assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { NotFoundError } from '../http/errors.js';
+import { ConflictError, NotFoundError } from '../http/errors.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
@@ -16,18 +16,25 @@ export const MAX_GLIMPSES = 32;
 export const MAX_SAMPLES = 32;
 const MODEL_NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
-export const classifyQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    model: { type: 'string', pattern: MODEL_NAME, default: DEFAULT_IMAGE_MODEL, description: `Image model (default ${DEFAULT_IMAGE_MODEL}); see GET /image-models.` },
-    glimpses: { type: 'integer', minimum: 1, maximum: MAX_GLIMPSES, description: 'Glimpses to take (default: the model\'s own).' },
-    samples: { type: 'integer', minimum: 1, maximum: MAX_SAMPLES, default: 1, description: 'Monte-Carlo rollouts averaged (1: the deterministic location means).' },
-    render: { type: 'string', enum: ['png', 'json'], description: 'png: answer with the input and the glimpses drawn on it (like Accept: image/png).' },
-  },
-} as const;
+/** Printable ASCII without spaces, as for /decide. */
+const EVENT_ID = '^[!-~]+$';
+
+export function classifyQuerySchema(maxIdLength: number) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      eventId: { type: 'string', minLength: 1, maxLength: maxIdLength, pattern: EVENT_ID, description: 'Client-chosen event id (a UUID is generated when absent); reusing one is a 409.' },
+      model: { type: 'string', pattern: MODEL_NAME, default: DEFAULT_IMAGE_MODEL, description: `Image model (default ${DEFAULT_IMAGE_MODEL}); see GET /image-models.` },
+      glimpses: { type: 'integer', minimum: 1, maximum: MAX_GLIMPSES, description: 'Glimpses to take (default: the model\'s own).' },
+      samples: { type: 'integer', minimum: 1, maximum: MAX_SAMPLES, default: 1, description: 'Monte-Carlo rollouts averaged (1: the deterministic location means).' },
+      render: { type: 'string', enum: ['png', 'json'], description: 'png: answer with the input and the glimpses drawn on it (like Accept: image/png).' },
+    },
+  } as const;
+}
 
 interface ClassifyQuery {
+  eventId?: string;
   model: string;
   glimpses?: number;
   samples: number;
@@ -67,6 +74,22 @@ export interface ClassifyDeps {
   modelsDir: string;
 }
 
+/** FNV-1a: a 32-bit seed from the event id, so sampled rollouts can be replayed. */
+function seedOf(eventId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < eventId.length; i++) h = Math.imul(h ^ eventId.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+function duplicate(eventId: string): ConflictError {
+  return new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
+}
+
 function findModel(models: Map<string, ImageModelEntry>, name: string, modelsDir: string): ImageModelEntry {
   const entry = models.get(name);
   if (entry) return entry;
@@ -77,10 +100,11 @@ function findModel(models: Map<string, ImageModelEntry>, name: string, modelsDir
 
 export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
   const { models, store, metrics, limits } = deps;
-  // An unknown model is refused before the upload is read.
-  const modelFirst: RequestHandler = (req, _res, next) => {
-    const name = req.query.model;
-    findModel(models, typeof name === 'string' ? name : DEFAULT_IMAGE_MODEL, deps.modelsDir);
+  // An unknown model or a reused event id is refused before the upload is read.
+  const refuseEarly: RequestHandler = (req, _res, next) => {
+    const { model, eventId } = req.query;
+    findModel(models, typeof model === 'string' ? model : DEFAULT_IMAGE_MODEL, deps.modelsDir);
+    if (typeof eventId === 'string' && store.hasEvent(eventId)) throw duplicate(eventId);
     next();
   };
 
@@ -92,13 +116,14 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         + 'centred by mass in 28×28), classified, and logged as an event for feedback through POST /reward. '
         + 'With Accept: image/png or ?render=png the answer is a PNG of the input with each glimpse drawn and numbered '
         + '(the event id in the X-Focal-Event-Id header).',
-      query: classifyQuerySchema,
+      query: classifyQuerySchema(limits.stringLength),
       rawRequestBody: imageRequestBody,
-      middleware: [modelFirst, readImageBody(limits.imageBytes)],
+      middleware: [refuseEarly, readImageBody(limits.imageBytes)],
       responses: {
         200: { description: 'The classification (or, rendered, image/png)', schema: classificationSchema },
         400: { description: 'Invalid query, malformed multipart or JSON, or an empty image' },
         404: { description: 'Unknown model' },
+        409: { description: 'The eventId is already in use' },
         413: { description: 'Over FOCAL_MAX_IMAGE_BYTES or FOCAL_MAX_IMAGE_PIXELS' },
         415: { description: 'Unsupported media type' },
         422: { description: 'The bytes do not decode as an image' },
@@ -110,20 +135,25 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const started = performance.now();
         const pre = await preprocessImage(upload.bytes, { maxPixels: limits.imagePixels, size: config.imageSize });
         const glimpses = query.glimpses ?? config.glimpses;
-        const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples });
+        const eventId = query.eventId ?? randomUUID();
+        const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples, seed: seedOf(eventId) });
         const latencyMs = performance.now() - started;
 
         const label = config.classes[result.predicted]!;
         const confidence = result.probabilities[result.predicted]!;
         const probabilities = Object.fromEntries(config.classes.map((c, i) => [c, result.probabilities[i]!]));
-        const eventId = randomUUID();
         // Logged (and committed) before answering, with the input as the model saw it, so feedback can teach it after a restart.
-        store.logClassification(eventId, entry.name, {
+        try {
+          store.logClassification(eventId, entry.name, {
           imageSize: config.imageSize, pixels: encodePixels(pre.pixels), label, predicted: result.predicted, confidence, probabilities,
           glimpses: result.glimpses, options: { glimpses, samples: query.samples },
           input: { form: upload.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: upload.bytes.length, inverted: pre.inverted },
           modelUpdates: entry.learner.updates,
-        });
+          });
+        } catch (err) {
+          if (isUniqueViolation(err)) throw duplicate(eventId);
+          throw err;
+        }
         metrics.classificationSeconds.observe({ model: entry.name }, latencyMs / 1000);
         metrics.classifications.inc({ model: entry.name, label });
 

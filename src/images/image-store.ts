@@ -80,6 +80,7 @@ export type FeedbackOutcome =
 export class ImageStore {
   private readonly insertEventStmt;
   private readonly getEventStmt;
+  private readonly hasEventStmt;
   private readonly closeEventStmt;
   private readonly insertRewardStmt;
   private readonly labelledAfterStmt;
@@ -94,6 +95,7 @@ export class ImageStore {
     this.insertEventStmt = db.prepare(
       `INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload) VALUES (?, ?, '${IMAGE_EVENT_KIND}', ?, NULL, ?)`);
     this.getEventStmt = db.prepare('SELECT event_id, model, kind, reward, reward_count, payload FROM events WHERE event_id = ?');
+    this.hasEventStmt = db.prepare('SELECT 1 FROM events WHERE event_id = ?');
     this.closeEventStmt = db.prepare(
       'UPDATE events SET reward = ?, reward_count = reward_count + 1, closed = 1 WHERE event_id = ? AND reward_count = 0 AND closed = 0');
     this.insertRewardStmt = db.prepare(
@@ -118,6 +120,10 @@ export class ImageStore {
 
   logClassification(eventId: string, model: string, payload: ImageEventPayload, now = Date.now()): void {
     this.insertEventStmt.run(eventId, model, now, JSON.stringify(payload));
+  }
+
+  hasEvent(eventId: string): boolean {
+    return this.hasEventStmt.get(eventId) !== undefined;
   }
 
   getEvent(eventId: string): ImageEventRow | undefined {
