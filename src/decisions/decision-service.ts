@@ -1,15 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import * as engine from '../bandit/index.js';
 import { BanditConfigError, BanditInputError, type ActionInput, type BanditModel, type Features, type OffPolicyEstimate } from '../bandit/index.js';
-import { ConflictError, GoneError, HttpError, NotFoundError, ServiceUnavailableError, ValidationError } from '../http/errors.js';
+import { ConflictError, GoneError, HttpError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldError } from '../http/errors.js';
 import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { DecisionStore, type DecisionPayload, type EventRow, type ModelStats } from './decision-store.js';
-import { GroupCommitter, savepoint, type JobOutcome } from './group-commit.js';
-import { canonical, resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
+import { DecisionStore, type DecisionPayload, type ModelStats } from './decision-store.js';
+import { GroupCommitter, InlineRunner, WorkerRunner } from './group-commit.js';
+import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
+import type { OpResult, WriteOp } from './write-ops.js';
 
 /** The engine entry points the service uses; injectable so tests can count or fail them. */
 export type BanditEngine = Pick<typeof engine, 'createBanditModel' | 'normalizeBanditConfig' | 'offPolicyEstimate'>;
@@ -64,8 +65,6 @@ export interface RewardResult {
   body: Record<string, unknown>;
 }
 
-type RewardStep = RewardResult | { dispatch: string };
-
 export interface ModelView {
   name: string;
   version: number;
@@ -81,16 +80,20 @@ export function problemBody(err: HttpError): Record<string, unknown> {
 }
 
 /**
- * The bandit service: models in memory, every write through the group
- * committer, learning applied in reward-log order after each commit so that
- * snapshot + replay of the log rebuilds exactly the model in memory.
+ * The bandit service: models in memory; every write goes through the group
+ * committer (on a writer thread); learning is applied in reward-log order
+ * once each group is durable, so snapshot + replay of the log rebuilds
+ * exactly the model in memory.
  */
 export class DecisionService {
   readonly store: DecisionStore;
-  readonly committer: GroupCommitter;
+  private committer: GroupCommitter | undefined;
   private readonly models = new Map<string, ModelEntry>();
+  private closing = false;
   private closed = false;
   private sweeping = false;
+  /** Admin operations run one at a time: each decides reset-or-keep against the committed state. */
+  private adminChain: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly db: Db,
@@ -100,15 +103,15 @@ export class DecisionService {
     private readonly engine: BanditEngine,
   ) {
     this.store = new DecisionStore(db);
-    this.committer = new GroupCommitter(db,
-      (size, seconds) => { metrics.commitSize.observe(size); metrics.commitDuration.observe(seconds); },
-      (err) => logger.error({ err }, 'group commit failed; its requests get 500 and memory is unchanged'));
   }
 
   // ---- lifecycle ----
 
-  /** Loads every model (latest snapshot + replay of the rewards after it); creates `default` if missing. */
-  load(): void {
+  /**
+   * Loads every model (latest snapshot + replay of the rewards after it),
+   * creates `default` if missing, then starts the writer.
+   */
+  start(): void {
     for (const row of this.store.models()) {
       const config = JSON.parse(row.config) as ModelConfig;
       const snap = this.store.snapshot(row.name, row.version);
@@ -138,20 +141,37 @@ export class DecisionService {
       })();
       this.models.set(DEFAULT_MODEL, entry);
     }
+    const runner = this.db.memory
+      ? new InlineRunner(this.db)
+      : new WorkerRunner(this.db.name, (err) => {
+        this.logger.fatal({ err }, 'the decisions writer thread failed: writes are refused until restart');
+        this.closed = true;
+      });
+    this.committer = new GroupCommitter(runner,
+      (size, seconds) => { this.metrics.commitSize.observe(size); this.metrics.commitDuration.observe(seconds); },
+      (err) => this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'));
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  get isReady(): boolean {
+    return this.committer !== undefined && !this.closing && !this.closed;
   }
 
-  /** Commits what is queued, snapshots every model, then refuses new work. */
-  close(): void {
-    if (this.closed) return;
-    this.committer.flush();
-    this.db.transaction(() => {
-      for (const entry of this.models.values()) this.writeSnapshot(entry, true);
-    })();
-    this.committer.close();
+  private get writer(): GroupCommitter {
+    if (!this.committer || this.closing || this.closed) throw new ServiceUnavailableError('The decisions service is not accepting writes (starting, shutting down or failed)');
+    return this.committer;
+  }
+
+  /** Commits what is queued, snapshots every model, then stops the writer. */
+  async close(): Promise<void> {
+    if (this.closing || !this.committer) return;
+    this.closing = true;
+    const committer = this.committer;
+    await this.adminChain.catch(() => undefined);
+    await committer.drain();
+    if (!this.closed) {
+      await committer.submit(...this.snapshotOp(true));
+    }
+    await committer.close();
     this.closed = true;
   }
 
@@ -171,12 +191,14 @@ export class DecisionService {
     return e;
   }
 
-  private guard(): void {
-    if (this.closed) throw new ServiceUnavailableError('The decisions service is shutting down');
-  }
-
   names(): string[] {
     return [...this.models.keys()].sort();
+  }
+
+  private admin<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.adminChain.then(fn, fn);
+    this.adminChain = next.catch(() => undefined);
+    return next;
   }
 
   /**
@@ -184,60 +206,47 @@ export class DecisionService {
    * fresh learned state (the old weights belong to another model); changing
    * only actions or the reward policy keeps it. Any change bumps the version.
    */
-  async put(name: string, input: ModelConfigInput, { forceReset = false } = {}): Promise<{ view: ModelView; created: boolean }> {
-    this.guard();
+  put(name: string, input: ModelConfigInput, { forceReset = false } = {}): Promise<ModelView> {
+    const writer = this.writer;
     const budget: FeatureBudget = new FeatureBudget(this.config.limits);
     if (input.actions) checkActions(input.actions, budget, this.config.limits);
     const config = this.resolve(input);
-    const existing = this.models.get(name);
-    const reset = forceReset || !existing || resetsState(existing.config, config);
-    // Built (and validated by the engine) before queuing, so a bad config changes nothing.
-    const fresh = reset ? this.build(config) : undefined;
-    if (existing && !reset && sameConfig(existing.config, config)) return { view: this.view(existing), created: false };
-
-    const created = await this.committer.submit((): JobOutcome<boolean> => {
-      const now = Date.now();
-      const current = this.models.get(name);
-      const kind = this.store.modelKind(name);
-      if (kind !== undefined && kind !== 'bandit') throw new ConflictError(`"${name}" names a model of kind ${kind}`);
-      const version = (current?.version ?? 0) + 1;
-      const json = JSON.stringify(config);
-      if (current) this.store.updateModel(name, json, version, now);
-      else this.store.insertModel(name, json, version, now);
-      if (fresh) {
-        // Rewards logged so far belong to the old state: replay starts after them.
-        const seq = this.store.maxRewardSeq();
-        this.store.writeSnapshot(name, version, seq, fresh.snapshot(), now);
-        const entry: ModelEntry = { name, config, version, createdAt: current?.createdAt ?? now, updatedAt: now, bandit: fresh, lastSeq: seq, snapshotSeq: seq };
-        return { result: !current, afterCommit: () => { this.models.set(name, entry); } };
-      }
-      const target = current!;
-      this.store.writeSnapshot(name, version, target.lastSeq, target.bandit.snapshot(), now);
-      const seq = target.lastSeq;
-      return {
-        result: false,
-        afterCommit: () => {
-          target.config = config;
-          target.version = version;
-          target.updatedAt = now;
-          target.snapshotSeq = seq;
-        },
-      };
+    return this.admin(async () => {
+      const existing = this.models.get(name);
+      const reset = forceReset || !existing || resetsState(existing.config, config);
+      if (existing && !reset && sameConfig(existing.config, config)) return this.view(existing);
+      // Built (and so validated by the engine) before anything is written.
+      const fresh = reset ? this.build(config) : undefined;
+      const r = await writer.submit({
+        op: 'put', name, config: JSON.stringify(config), reset, now: Date.now(),
+        state: (fresh ?? existing!.bandit).snapshot(), lastSeq: existing?.lastSeq ?? 0,
+      }, (r) => {
+        if (r.problem) return;
+        const now = Date.now();
+        if (fresh) {
+          this.models.set(name, {
+            name, config, version: r.version!, createdAt: existing?.createdAt ?? now, updatedAt: now,
+            bandit: fresh, lastSeq: r.seq!, snapshotSeq: r.seq!,
+          });
+        } else {
+          Object.assign(existing!, { config, version: r.version!, updatedAt: now, snapshotSeq: r.seq! });
+        }
+      });
+      if (r.problem) throw httpError(r);
+      return this.view(name);
     });
-    return { view: this.view(this.entry(name)), created };
   }
 
   /** Deletes a model; its open events are closed. `default` is reset to the default configuration instead. */
   async delete(name: string): Promise<ModelView | undefined> {
-    this.guard();
+    const writer = this.writer;
     this.entry(name);
-    if (name === DEFAULT_MODEL) return (await this.put(name, {}, { forceReset: true })).view;
-    await this.committer.submit(() => {
-      this.store.deleteModel(name);
-      this.store.closeOpenEvents(name, 'deleted');
-      return { result: undefined, afterCommit: () => { this.models.delete(name); } };
+    if (name === DEFAULT_MODEL) return this.put(name, {}, { forceReset: true });
+    return this.admin(async () => {
+      this.entry(name);
+      await writer.submit({ op: 'delete', name }, () => { this.models.delete(name); });
+      return undefined;
     });
-    return undefined;
   }
 
   view(entry: ModelEntry | string): ModelView {
@@ -287,7 +296,7 @@ export class DecisionService {
   // ---- decide ----
 
   async decide(input: DecideInput): Promise<DecideResult> {
-    this.guard();
+    const writer = this.writer;
     const limits = this.config.limits;
     const name = input.model ?? DEFAULT_MODEL;
     const entry = this.entry(name);
@@ -307,15 +316,13 @@ export class DecisionService {
       context, actions, pmf: d.pmf, scores: d.scores, chosen: d.chosen, probability: d.probability,
       modelVersion: entry.version, strategy,
     };
-    const json = JSON.stringify(payload);
     const now = Date.now();
-    const deadline = now + Math.round(entry.config.reward.waitSeconds * 1000);
-    const inserted = await this.committer.submit(() => {
-      // Deleted by a job queued ahead of this one: logging would orphan the event.
-      if (this.store.modelKind(name) !== 'bandit') throw new NotFoundError(`No bandit model named "${name}"`);
-      return { result: this.store.insertDecision(eventId, name, now, deadline, json) };
+    const r = await writer.submit({
+      op: 'decision', eventId, model: name, createdAt: now,
+      deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: JSON.stringify(payload),
     });
-    if (!inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
+    if (r.problem) throw httpError(r);
+    if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
     this.metrics.decisions.inc({ model: name, strategy });
 
     const order = actions.map((_, i) => i).sort((a, b) => (d.pmf[b]! - d.pmf[a]!) || (d.scores[b]! - d.scores[a]!) || a - b);
@@ -328,84 +335,33 @@ export class DecisionService {
 
   // ---- rewards ----
 
-  /** Applies rewards independently, in order; one durable group commit for the decision events among them. */
+  /** Applies rewards independently, in order, in one group commit; other kinds go to `feedback`. */
   async reward(items: readonly RewardItem[], feedback: (kind: string, item: RewardItem) => Promise<RewardResult>): Promise<RewardResult[]> {
-    this.guard();
-    const steps = await Promise.all(items.map((item) => this.committer.submit(() => this.rewardJob(item, Date.now())).catch((err: unknown): RewardStep => {
-      if (err instanceof HttpError) return { status: err.status, body: problemBody(err) };
-      throw err;
-    })));
+    const writer = this.writer;
+    const now = Date.now();
+    const done = await Promise.all(items.map((item) => writer.submit({
+      op: 'reward', eventId: item.eventId, now,
+      ...(item.reward !== undefined ? { reward: item.reward } : {}), ...(item.label !== undefined ? { label: item.label } : {}),
+    }, (r) => this.applyEffects(r))));
     const results: RewardResult[] = [];
-    for (const [i, step] of steps.entries()) {
-      results.push('dispatch' in step ? await feedback(step.dispatch, items[i]!) : step);
+    for (const [i, r] of done.entries()) {
+      if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
+      else if (r.problem) results.push({ status: r.problem.status, body: problemBody(httpError(r)) });
+      else results.push({ status: r.status ?? 200, body: r.body ?? {} });
     }
     return results;
   }
 
-  private rewardJob(item: RewardItem, now: number): JobOutcome<RewardStep> {
-    const row = this.store.findEvent(item.eventId);
-    const fail = (err: HttpError): JobOutcome<RewardStep> => ({ result: { status: err.status, body: problemBody(err) } });
-    if (!row) return fail(new NotFoundError(`No logged event with eventId "${item.eventId}"`));
-    if (row.kind !== 'decision') return { result: { dispatch: row.kind } };
-    if (item.reward === undefined) {
-      return fail(new ValidationError('reward is required for a decision event (label applies to image events)', [{ path: '/reward', message: 'is required' }]));
+  /** Folds a committed op's rewards into memory and metrics. */
+  private applyEffects(r: OpResult): void {
+    if (r.counted) {
+      this.metrics.rewards.inc({ model: r.counted.model });
+      this.metrics.rewardSum.inc({ model: r.counted.model }, r.counted.reward);
     }
-    const entry = this.models.get(row.model);
-    if (row.closed) {
-      if (row.closed_reason === 'reward') {
-        return fail(new ConflictError(`Event "${row.event_id}" was already rewarded (aggregation first)`, { eventId: row.event_id, reward: row.reward }));
-      }
-      return fail(gone(row, row.closed_reason === 'deleted' ? 'its model was deleted or reset' : 'its reward window closed'));
+    for (const l of r.learns ?? []) {
+      if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
+      this.learn(l.model, l.seq, JSON.parse(l.payload) as DecisionPayload, l.reward);
     }
-    if (!entry) return fail(new NotFoundError(`Model "${row.model}" of event "${row.event_id}" no longer exists`));
-    if (row.deadline_at !== null && now >= row.deadline_at) {
-      const closed = this.closeExpired(entry, row, now);
-      return { result: { status: 410, body: problemBody(gone({ ...row, reward: closed.reward }, 'its reward window closed')) }, afterCommit: closed.afterCommit };
-    }
-    const reward = item.reward;
-    const body = { eventId: row.event_id, reward, applied: true };
-    if (entry.config.reward.aggregation === 'sum') {
-      savepoint(this.db, () => {
-        this.store.insertReward(row.event_id, row.model, reward, item.label ?? null, 'client', now, false);
-        this.store.updateEvent(row.event_id, (row.reward ?? 0) + reward, row.reward_count + 1, false, null);
-      });
-      return { result: { status: 200, body: { ...body, total: (row.reward ?? 0) + reward, learnedAt: new Date(row.deadline_at ?? now).toISOString() } }, afterCommit: () => this.countReward(row.model, reward) };
-    }
-    const seq = savepoint(this.db, () => {
-      const s = this.store.insertReward(row.event_id, row.model, reward, item.label ?? null, 'client', now, true);
-      this.store.updateEvent(row.event_id, reward, row.reward_count + 1, true, 'reward');
-      return s;
-    });
-    return {
-      result: { status: 200, body },
-      afterCommit: () => {
-        this.countReward(row.model, reward);
-        this.learn(row.model, seq, JSON.parse(row.payload) as DecisionPayload, reward);
-      },
-    };
-  }
-
-  private countReward(model: string, reward: number): void {
-    this.metrics.rewards.inc({ model });
-    this.metrics.rewardSum.inc({ model }, reward);
-  }
-
-  /** Closes an event whose window passed: the sum so far (aggregation sum) or the default reward is learned. */
-  private closeExpired(entry: ModelEntry, row: EventRow, now: number): { reward: number; afterCommit: () => void } {
-    const aggregated = row.reward_count > 0;
-    const reward = aggregated ? row.reward ?? 0 : entry.config.reward.default;
-    const seq = savepoint(this.db, () => {
-      const s = this.store.insertReward(row.event_id, row.model, reward, null, aggregated ? 'aggregate' : 'default', now, true);
-      this.store.updateEvent(row.event_id, reward, row.reward_count, true, 'window');
-      return s;
-    });
-    return {
-      reward,
-      afterCommit: () => {
-        if (!aggregated) this.metrics.defaultRewards.inc({ model: row.model });
-        this.learn(row.model, seq, JSON.parse(row.payload) as DecisionPayload, reward);
-      },
-    };
   }
 
   /** Folds one logged reward into the live model, unless that model's state already starts after it. */
@@ -427,20 +383,13 @@ export class DecisionService {
 
   /** Applies the default (or summed) reward to every event past its deadline. */
   async sweep(now = Date.now()): Promise<number> {
-    if (this.closed || this.sweeping) return 0;
+    if (!this.isReady || this.sweeping) return 0;
     const due = [...this.models.keys()].filter((m) => this.store.hasExpired(m, now));
     if (due.length === 0) return 0;
     this.sweeping = true;
     try {
-      return await this.committer.submit(() => {
-        const effects: (() => void)[] = [];
-        for (const name of due) {
-          const entry = this.models.get(name);
-          if (!entry) continue;
-          for (const row of this.store.expired(name, now, SWEEP_BATCH)) effects.push(this.closeExpired(entry, row, now).afterCommit);
-        }
-        return { result: effects.length, afterCommit: () => { for (const f of effects) f(); } };
-      });
+      const r = await this.writer.submit({ op: 'sweep', models: due, now, limit: SWEEP_BATCH }, (r) => this.applyEffects(r));
+      return r.learns?.length ?? 0;
     } finally {
       this.sweeping = false;
     }
@@ -448,34 +397,37 @@ export class DecisionService {
 
   /** Snapshots every model whose state moved since its last snapshot. */
   async snapshot(): Promise<void> {
-    if (this.closed) return;
-    await this.committer.submit(() => {
-      const done: (() => void)[] = [];
-      for (const entry of this.models.values()) {
-        const seq = this.writeSnapshot(entry, false);
-        if (seq !== undefined) done.push(() => { entry.snapshotSeq = Math.max(entry.snapshotSeq, seq); });
-      }
-      return { result: undefined, afterCommit: () => { for (const f of done) f(); } };
-    });
+    if (!this.isReady) return;
+    await this.writer.submit(...this.snapshotOp(false));
   }
 
-  private writeSnapshot(entry: ModelEntry, force: boolean): number | undefined {
-    if (!force && entry.lastSeq === entry.snapshotSeq) return undefined;
-    const end = this.metrics.snapshotDuration.startTimer({ model: entry.name });
-    this.store.writeSnapshot(entry.name, entry.version, entry.lastSeq, entry.bandit.snapshot(), Date.now());
-    end();
-    return entry.lastSeq;
-  }
-
-  /** For tests and diagnostics: the canonical config of a model. */
-  configOf(name: string): string {
-    return canonical(this.entry(name).config);
+  private snapshotOp(force: boolean): [WriteOp, () => void] {
+    const items = [];
+    const taken: { entry: ModelEntry; seq: number }[] = [];
+    for (const entry of this.models.values()) {
+      if (!force && entry.lastSeq === entry.snapshotSeq) continue;
+      const end = this.metrics.snapshotDuration.startTimer({ model: entry.name });
+      items.push({ name: entry.name, version: entry.version, seq: entry.lastSeq, state: entry.bandit.snapshot() });
+      end();
+      taken.push({ entry, seq: entry.lastSeq });
+    }
+    const effect = () => { for (const t of taken) t.entry.snapshotSeq = Math.max(t.entry.snapshotSeq, t.seq); };
+    return [{ op: 'snapshot', items, now: Date.now() }, effect];
   }
 }
 
-/** 410 for an event whose window has closed, carrying the reward that was applied. */
-function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string): GoneError {
-  return new GoneError(`Event "${row.event_id}" no longer accepts rewards: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
+const PROBLEM_TYPES: Record<number, (detail: string, extra: Record<string, unknown>) => HttpError> = {
+  400: (d, x) => new ValidationError(d, (x.errors as FieldError[] | undefined) ?? []),
+  404: (d) => new NotFoundError(d),
+  409: (d, x) => new ConflictError(d, x),
+  410: (d, x) => new GoneError(d, x),
+};
+
+/** The HttpError for a problem the writer decided. */
+function httpError(r: OpResult): HttpError {
+  const p = r.problem!;
+  const make = PROBLEM_TYPES[p.status];
+  return make ? make(p.detail, p.extra ?? {}) : new HttpError(p.status, '/problems/internal', 'Error', p.detail, p.extra ?? {});
 }
 
 /** The engine's own checks (config, input) become 400s naming the field. */

@@ -28,7 +28,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     const store = { pending: () => (db.open ? service.store.pendingByModel() : []) };
     const metrics = createDecisionMetrics(ctx.metrics, () => store.pending());
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
-    service.load();
+    service.start();
     options.onService?.(service);
 
     const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
@@ -40,11 +40,11 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       routes: [...modelRoutes(service), ...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback)],
-      isReady: () => !service.isClosed,
+      isReady: () => service.isReady,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(snapshotter);
-        service.close();
+        await service.close();
       },
     };
   };

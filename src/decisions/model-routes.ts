@@ -58,7 +58,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
         409: { description: 'The name belongs to a model of another kind' },
       },
       handler: async ({ params, body, res }) => {
-        const { view } = await service.put(params.name, body);
+        const view = await service.put(params.name, body);
         res.json(view);
       },
     }),

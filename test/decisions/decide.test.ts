@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { defaultBanditConfig } from '../../src/bandit/index.js';
 import { startHarness, type Harness } from './harness.js';
 
 const actions = [
@@ -21,7 +22,7 @@ describe('POST /decide', () => {
     assert.deepEqual(Object.keys(b).sort(), ['action', 'eventId', 'model', 'probability', 'ranking', 'strategy']);
     assert.match(b.eventId, /^[0-9a-f-]{36}$/);
     assert.equal(b.model, 'default');
-    assert.equal(b.strategy, 'epsilon-greedy');
+    assert.equal(b.strategy, defaultBanditConfig().strategy.name);
     assert.equal(b.ranking.length, 3);
     const sum = b.ranking.reduce((s: number, r: { probability: number }) => s + r.probability, 0);
     assert.ok(Math.abs(sum - 1) < 1e-9, `sum ${sum}`);
@@ -102,7 +103,7 @@ describe('POST /decide', () => {
     assert.ok(res.body.stats.decisions >= 3);
     assert.equal(res.body.stats.pending, res.body.stats.decisions);
     const metrics = await request(h.focal.app).get('/metrics').expect(200);
-    assert.match(metrics.text, /focal_bandit_decisions_total\{model="default",strategy="epsilon-greedy"\} \d+/);
+    assert.match(metrics.text, new RegExp(`focal_bandit_decisions_total\\{model="default",strategy="${defaultBanditConfig().strategy.name}"\\} \\d+`));
     assert.match(metrics.text, /focal_bandit_pending_events\{model="default"\} \d+/);
   });
 });

@@ -28,7 +28,7 @@ export async function startHarness(opts: { dir?: string; config?: Parameters<typ
   let service: DecisionService | undefined;
   let feedback: Map<string, FeedbackHandler> | undefined;
   const focal = await createApp({
-    config, db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }), backend: 'cpu',
+    config, db, logger: createLogger((process.env.FOCAL_TEST_LOG as 'silent' | undefined) ?? 'silent'), metrics: new Metrics({ defaultMetrics: false }), backend: 'cpu',
     capabilities: [
       decisionsCapability({ ...opts.decisions, onService: (s) => { service = s; } }),
       (ctx) => { feedback = ctx.feedback; return { name: 'probe', routes: [], isReady: () => true, close: async () => {} }; },

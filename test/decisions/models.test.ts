@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
+import { defaultBanditConfig } from '../../src/bandit/index.js';
 import { startHarness, type Harness } from './harness.js';
 
 describe('bandit models: CRUD and validation', () => {
@@ -12,7 +13,7 @@ describe('bandit models: CRUD and validation', () => {
     const res = await request(h.focal.app).get('/models/default').expect(200);
     assert.equal(res.body.name, 'default');
     assert.equal(res.body.version, 1);
-    assert.equal(res.body.config.strategy.name, 'epsilon-greedy');
+    assert.equal(res.body.config.strategy.name, defaultBanditConfig().strategy.name);
     assert.equal(res.body.config.reward.aggregation, 'first');
     assert.equal(res.body.stats.decisions, 0);
     assert.match(res.body.stats.fingerprint, /^[0-9a-f]{64}$/);
@@ -54,7 +55,7 @@ describe('bandit models: CRUD and validation', () => {
   it('DELETE /models/default resets it instead of removing it', async () => {
     await request(h.focal.app).put('/models/default').send({ strategy: { name: 'softmax', lambda: 3 } }).expect(200);
     const reset = await request(h.focal.app).delete('/models/default').expect(200);
-    assert.equal(reset.body.config.strategy.name, 'epsilon-greedy');
+    assert.equal(reset.body.config.strategy.name, defaultBanditConfig().strategy.name);
     assert.ok(reset.body.version >= 3);
     await request(h.focal.app).get('/models/default').expect(200);
   });
