@@ -98,6 +98,8 @@ function unionSchema(registry: Record<string, Record<string, JsonSchema>>, descr
       then: { properties: { name: true, ...registry[name] } },
     })),
     unevaluatedProperties: false,
+    // ajv counts keys such as __proto__, constructor or toString as evaluated (they are on Object.prototype): list the allowed ones.
+    propertyNames: { enum: ['name', ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
   };
 }
 

@@ -54,7 +54,9 @@ function fromBodyParser(err: BodyParserError): HttpError | undefined {
     case 'stream.not.readable':
       return new ValidationError(`The request body could not be read: ${err.message}`);
     default:
-      return undefined;
+      // Other client errors from express's own stack (an undecodable path parameter, a corrupt gzip body) keep their 4xx.
+      return typeof err.status === 'number' && err.status >= 400 && err.status < 500
+        ? new HttpError(err.status, '/problems/bad-request', 'Bad request', err.message) : undefined;
   }
 }
 
