@@ -22,7 +22,7 @@ export function thompsonPmf(
 ): void {
   choleskyPsd(cov, k, chol);
   for (let i = 0; i < k; i++) out[i] = 0;
-  const w = 1 / draws;
+  // Win counts first, divided once at the end, so an always-winning action gets exactly 1.
   for (let d = 0; d < draws; d++) {
     for (let i = 0; i < k; i++) z[i] = rng.normal();
     let best = -Infinity;
@@ -37,9 +37,10 @@ export function thompsonPmf(
         ties = 1;
       } else if (s === best) ties++;
     }
-    const share = w / ties;
+    const share = 1 / ties;
     for (let i = 0; i < k; i++) if (z[k + i] === best) out[i] = out[i]! + share;
   }
+  for (let i = 0; i < k; i++) out[i] = out[i]! / draws;
 }
 
 /**
