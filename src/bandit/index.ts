@@ -23,8 +23,8 @@ export { learnerRegistry } from './learners/learner-registry.js';
 
 /** A config as a client may send it: every field and parameter optional. */
 export interface BanditConfigInput {
-  strategy?: Partial<StrategyConfig> & { name?: string };
-  learner?: Partial<LearnerConfig> & { name?: string };
+  strategy?: { name?: string; [parameter: string]: unknown };
+  learner?: { name?: string; [parameter: string]: unknown };
 }
 
 /** The configuration a bare PUT /models/{name} gets: the benchmark's best sound default. */
