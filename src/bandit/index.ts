@@ -8,7 +8,7 @@ import type { RawConfig } from './config-fields.js';
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
-import type { BanditConfig, BanditModel, LearnerConfig, LearnerName, StrategyConfig } from './types.js';
+import type { BanditConfig, BanditModel, LearnerName } from './types.js';
 
 export * from './types.js';
 export { BanditConfigError } from './errors.js';
