@@ -307,8 +307,9 @@ export class DecisionService {
     if (input.actions) actions = checkActions(input.actions, budget, limits);
     else if (entry.config.actions) actions = checkActions(entry.config.actions, budget, limits);
     else throw new ValidationError(`actions is required: model "${name}" has no fixed actions list`, [{ path: '/actions', message: 'is required' }]);
+    // Only a client's id counts against FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit.
+    if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
     const eventId = input.eventId ?? randomUUID();
-    budget.string('/eventId', eventId, 'eventId');
 
     const d = asValidation(() => entry.bandit.decide(context, actions, eventId));
     const strategy = entry.config.strategy.name;
