@@ -29,6 +29,28 @@ export class Example {
     this.n++;
   }
 
+  /** Makes room for `capacity` features in total (callers then write idx/val directly). */
+  reserve(capacity: number): void {
+    while (this.idx.length < capacity) this.grow();
+  }
+
+  /** Appends src[start..end). */
+  append(src: Example, start: number, end: number): void {
+    this.reserve(this.n + end - start);
+    // A plain loop: subarray() views would allocate on the hot path.
+    const idx = this.idx;
+    const val = this.val;
+    const sIdx = src.idx;
+    const sVal = src.val;
+    let n = this.n;
+    for (let i = start; i < end; i++) {
+      idx[n] = sIdx[i]!;
+      val[n] = sVal[i]!;
+      n++;
+    }
+    this.n = n;
+  }
+
   private grow(): void {
     const idx = new Int32Array(this.idx.length * 2);
     idx.set(this.idx);

@@ -26,6 +26,7 @@ export const CONSTANT_HASH = murmurHash3('constant', 0x1234567);
 const DEFAULT_NS_HASH = murmurHash3(DEFAULT_NAMESPACE, CONTEXT_SEED);
 const ACTION_NS_HASH = murmurHash3(ACTION_NAMESPACE, ACTION_SEED);
 const ID_HASH = murmurHash3('id', ACTION_NS_HASH);
+const ID_CACHE_LIMIT = 4096;
 const TRUE_HASH_SEED = 0x7e7e7e7e;
 const FALSE_HASH_SEED = 0x0f0f0f0f;
 
@@ -48,6 +49,7 @@ interface NamespaceSlice {
 export type InteractionSpec = readonly (readonly string[])[];
 
 function escapePointer(key: string): string {
+  if (key.indexOf('~') < 0 && key.indexOf('/') < 0) return key;
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
@@ -94,6 +96,9 @@ export class FeatureEncoder {
   // Expanded interaction terms for the current context (lists of slices, action slice by identity).
   private terms: NamespaceSlice[][] = [];
   private readonly termScratch: NamespaceSlice[] = [];
+  private readonly idHashes = new Map<string, number>();
+  private readonly termNames: string[] = [];
+  private termsValid = false;
 
   /** Namespace names (or the context wildcard) whose plain linear terms are left out (VW's --ignore_linear). */
   private readonly ignoreLinear: readonly string[];
@@ -143,6 +148,14 @@ export class FeatureEncoder {
   }
 
   private expandTerms(): void {
+    // Terms hold the pooled slice objects, so they stay valid while the namespace names repeat.
+    const names = this.termNames;
+    let same = names.length === this.nsCount;
+    for (let i = 0; same && i < this.nsCount; i++) same = names[i] === this.namespaces[i]!.name;
+    if (same && this.termsValid) return;
+    names.length = this.nsCount;
+    for (let i = 0; i < this.nsCount; i++) names[i] = this.namespaces[i]!.name;
+    this.termsValid = true;
     this.terms.length = 0;
     for (const spec of this.interactions) this.expand(spec, 0, this.termScratch);
   }
@@ -173,29 +186,48 @@ export class FeatureEncoder {
   example(action: ActionInput, out: Example): void {
     const act = this.act;
     act.clear();
-    act.push(murmurHash3(action.id, ID_HASH), 1);
+    let idHash = this.idHashes.get(action.id);
+    if (idHash === undefined) {
+      // Action ids repeat on every call: a bounded cache saves re-hashing them.
+      if (this.idHashes.size >= ID_CACHE_LIMIT) this.idHashes.clear();
+      idHash = murmurHash3(action.id, ID_HASH);
+      this.idHashes.set(action.id, idHash);
+    }
+    act.push(idHash, 1);
     if (action.features !== undefined) encodeObject(action.features, ACTION_NS_HASH, '/actions/features', act);
     this.actionSlice.start = 0;
     this.actionSlice.end = act.n;
 
     out.clear();
+    out.reserve(this.exampleSize());
     out.push(CONSTANT_HASH, 1);
     const ctx = this.ctx;
     if (this.ignoreLinear.length === 0) {
-      for (let i = 0; i < ctx.n; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
+      out.append(ctx, 0, ctx.n);
     } else if (!this.ignoreAllContext) {
       for (let s = 0; s < this.nsCount; s++) {
         const ns = this.namespaces[s]!;
         if (this.ignoreLinear.includes(ns.name)) continue;
-        for (let i = ns.start; i < ns.end; i++) out.push(ctx.idx[i]!, ctx.val[i]!);
+        out.append(ctx, ns.start, ns.end);
       }
     }
     out.contextEnd = out.n;
-    if (!this.ignoreLinear.includes(ACTION_NAMESPACE)) for (let i = 0; i < act.n; i++) out.push(act.idx[i]!, act.val[i]!);
+    if (!this.ignoreLinear.includes(ACTION_NAMESPACE)) out.append(act, 0, act.n);
     out.linearEnd = out.n;
     out.actionId = action.id;
     const terms = this.terms;
     for (let t = 0; t < terms.length; t++) this.cross(terms[t]!, out);
+  }
+
+  /** Upper bound of the features of the next example, so pushes never have to grow mid-loop. */
+  private exampleSize(): number {
+    let n = 1 + this.ctx.n + this.act.n;
+    for (const term of this.terms) {
+      let p = 1;
+      for (const ns of term) p *= ns === this.actionSlice ? this.act.n : ns.end - ns.start;
+      n += p;
+    }
+    return n;
   }
 
   private cross(term: NamespaceSlice[], out: Example): void {
@@ -206,12 +238,24 @@ export class FeatureEncoder {
       const ai = a === this.actionSlice ? this.act : this.ctx;
       const bi = b === this.actionSlice ? this.act : this.ctx;
       const same = a === b;
+      const oi = out.idx;
+      const ov = out.val;
+      const aIdx = ai.idx;
+      const aVal = ai.val;
+      const bIdx = bi.idx;
+      const bVal = bi.val;
+      let n = out.n;
       for (let i = a.start; i < a.end; i++) {
-        const ha = Math.imul(ai.idx[i]!, FNV_PRIME);
-        const va = ai.val[i]!;
+        const ha = Math.imul(aIdx[i]!, FNV_PRIME);
+        const va = aVal[i]!;
         // A namespace crossed with itself takes each unordered pair once (VW's default, no permutations).
-        for (let j = same ? i : b.start; j < b.end; j++) out.push(ha ^ bi.idx[j]!, va * bi.val[j]!);
+        for (let j = same ? i : b.start; j < b.end; j++) {
+          oi[n] = ha ^ bIdx[j]!;
+          ov[n] = va * bVal[j]!;
+          n++;
+        }
       }
+      out.n = n;
       return;
     }
     this.crossRec(term, 0, 0, 1, -1, out);
