@@ -29,33 +29,35 @@ export class FeatureBudget {
 
   /** Validates a feature object recursively: finite bounded numbers, strings, booleans, namespaces. */
   features(path: string, value: unknown, depth = 1): asserts value is Features {
+    // The JSON Pointer of a key is only built on error: this runs for every feature of every request.
+    const at = (key: string) => `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(path, 'must be an object of features');
     if (depth > MAX_NAMESPACE_DEPTH) throw invalid(path, `nests namespaces deeper than ${MAX_NAMESPACE_DEPTH}`);
-    for (const key of Object.keys(value)) {
-      const p = `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-      if (key.length === 0) throw invalid(p, 'feature names must not be empty');
-      if (FORBIDDEN_KEYS.has(key)) throw invalid(p, `"${key}" is a reserved name`);
-      if (CONTROL.test(key)) throw invalid(p, 'feature names must not contain control characters');
-      this.string(p, key, 'feature name');
+    const max = this.limits.stringLength;
+    for (const key in value) {
+      if (key.length === 0) throw invalid(at(key), 'feature names must not be empty');
+      if (key.length > max) this.string(at(key), key, 'feature name');
+      if (FORBIDDEN_KEYS.has(key)) throw invalid(at(key), `"${key}" is a reserved name`);
+      if (CONTROL.test(key)) throw invalid(at(key), 'feature names must not contain control characters');
       const v = (value as Record<string, unknown>)[key];
       switch (typeof v) {
         case 'number':
-          if (!Number.isFinite(v) || Math.abs(v) > MAX_MAGNITUDE) throw invalid(p, `must be a finite number within ±${MAX_MAGNITUDE}`);
+          if (!(Math.abs(v) <= MAX_MAGNITUDE)) throw invalid(at(key), `must be a finite number within ±${MAX_MAGNITUDE}`);
           this.add();
           break;
         case 'boolean':
           this.add();
           break;
         case 'string':
-          this.string(p, v, 'feature value');
+          if (v.length > max) this.string(at(key), v, 'feature value');
           this.add();
           break;
         case 'object':
-          if (v === null || Array.isArray(v)) throw invalid(p, 'must be a number, string, boolean or namespace object');
-          this.features(p, v, depth + 1);
+          if (v === null || Array.isArray(v)) throw invalid(at(key), 'must be a number, string, boolean or namespace object');
+          this.features(at(key), v, depth + 1);
           break;
         default:
-          throw invalid(p, 'must be a number, string, boolean or namespace object');
+          throw invalid(at(key), 'must be a number, string, boolean or namespace object');
       }
     }
   }

@@ -65,7 +65,8 @@ export class WriteExecutor {
     this.db.transaction(() => {
       for (const op of ops) {
         try {
-          results.push(this.db.transaction(() => this.one(op))());
+          // A decision is one INSERT, atomic by itself; the rest read and write several rows, so each gets a savepoint.
+          results.push(op.op === 'decision' ? this.one(op) : this.db.transaction(() => this.one(op))());
         } catch (err) {
           results.push({ problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
         }
