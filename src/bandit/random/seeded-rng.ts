@@ -20,7 +20,8 @@ function splitmix32(state: number): [number, number] {
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   z ^= z >>> 16;
-  return [state, z >>> 0];
+  // Kept as int32 so the generator's fields stay small integers (no heap numbers in the hot loop).
+  return [state, z | 0];
 }
 
 const EXP_MINUS_1 = Math.exp(-1);
@@ -48,6 +49,10 @@ export class Xoshiro128 implements Rng {
 
   /** Next raw 32-bit unsigned integer. */
   nextUint32(): number {
+    return this.nextInt32() >>> 0;
+  }
+
+  private nextInt32(): number {
     const s1 = this.s1;
     let r = Math.imul(s1, 5);
     r = Math.imul((r << 7) | (r >>> 25), 9);
@@ -58,12 +63,12 @@ export class Xoshiro128 implements Rng {
     this.s0 ^= this.s3;
     this.s2 ^= t;
     this.s3 = (this.s3 << 11) | (this.s3 >>> 21);
-    return r >>> 0;
+    return r;
   }
 
   next(): number {
-    const hi = this.nextUint32() >>> 5; // 27 bits
-    const lo = this.nextUint32() >>> 6; // 26 bits
+    const hi = this.nextInt32() >>> 5; // 27 bits
+    const lo = this.nextInt32() >>> 6; // 26 bits
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 
@@ -73,12 +78,18 @@ export class Xoshiro128 implements Rng {
       this.spare = NaN;
       return s;
     }
-    // Box–Muller; 1 - u keeps the log argument in (0, 1].
-    const u = 1 - this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
+    // Marsaglia's polar method: no trigonometry, one log per pair.
+    let u: number;
+    let v: number;
+    let q: number;
+    do {
+      u = 2 * this.next() - 1;
+      v = 2 * this.next() - 1;
+      q = u * u + v * v;
+    } while (q >= 1 || q === 0);
+    const f = Math.sqrt((-2 * Math.log(q)) / q);
+    this.spare = v * f;
+    return u * f;
   }
 
   poisson1(): number {
