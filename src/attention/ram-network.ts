@@ -16,6 +16,8 @@ export interface UnrollOptions {
   mode: 'sample' | 'mean';
   /** Source of the policy noise in 'sample' mode. */
   rng?: Rng;
+  /** 'sample' mode: reuse these draws (Rollout.draws of an earlier unroll) instead of new noise. */
+  replay?: Float32Array[];
 }
 
 export interface Rollout {
@@ -23,6 +25,8 @@ export interface Rollout {
   logits: tf.Tensor2D;
   /** Location of each glimpse t = 1..T as (x, y) pairs per image, plain numbers. */
   locations: Float32Array[];
+  /** The unclipped Gaussian draws behind locations 2..T ('sample' mode), for replay. */
+  draws: Float32Array[];
   /** log π(l_t | h_t) for every sampled location t = 1..T−1, [B, T−1]; null when T = 1. */
   logPi: tf.Tensor2D | null;
   /** b_t for the same steps, [B, T−1]; null when T = 1. */
@@ -67,12 +71,13 @@ export class RamNetwork {
   unroll(images: tf.Tensor4D, options: UnrollOptions): Rollout {
     const steps = options.glimpses ?? this.config.glimpses;
     if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`glimpses must be a positive integer, got ${steps}`);
-    if (options.mode === 'sample' && !options.rng) throw new Error("unroll: mode 'sample' needs an rng");
+    if (options.mode === 'sample' && !options.rng && !options.replay) throw new Error("unroll: mode 'sample' needs an rng or a replay");
     const batch = images.shape[0];
     // Locations live in JS: they never carry a gradient (stop-gradient at l_t).
     let location = new Float32Array(batch * 2);
     let state = this.core.initial(batch);
     const locations: Float32Array[] = [];
+    const draws: Float32Array[] = [];
     const logPis: tf.Tensor1D[] = [];
     const baselines: tf.Tensor1D[] = [];
     for (let t = 0; t < steps; t++) {
@@ -91,12 +96,13 @@ export class RamNetwork {
       if (options.mode === 'mean') {
         next.set(means);
       } else {
-        const rng = options.rng!;
-        const sample = new Float32Array(batch * 2);
+        const replayed = options.replay?.[t];
+        const sample = replayed ? Float32Array.from(replayed) : new Float32Array(batch * 2);
         for (let i = 0; i < sample.length; i++) {
-          sample[i] = means[i]! + this.location.std * rng.normal();
+          if (!replayed) sample[i] = means[i]! + this.location.std * options.rng!.normal();
           next[i] = Math.min(1, Math.max(-1, sample[i]!));
         }
+        draws.push(sample);
         // log π at the unclipped draw, the point the Gaussian actually produced.
         logPis.push(this.location.logProbability(mean, tf.tensor2d(sample, [batch, 2])));
       }
@@ -105,6 +111,7 @@ export class RamNetwork {
     return {
       logits: this.action.apply(state.h),
       locations,
+      draws,
       logPi: logPis.length ? (tf.stack(logPis, 1) as tf.Tensor2D) : null,
       baselines: baselines.length ? (tf.stack(baselines, 1) as tf.Tensor2D) : null,
     };

@@ -1,0 +1,41 @@
+import { readMnist, taskSpec, type TaskName, type TaskSpec } from './mnist-dataset.js';
+import type { ResolvedRamConfig } from './ram-config.js';
+import type { RamNetwork } from './ram-network.js';
+import { Rng } from './rng.js';
+import { evaluateError } from './trainer.js';
+
+/** Fixed seed that renders the translated/cluttered test images: every evaluation sees the same set. */
+export const TEST_RENDER_SEED = 20140624;
+
+/** The task a model was trained for (config.task, written by train-ram), plain MNIST if absent. */
+export function taskOfConfig(config: ResolvedRamConfig): TaskSpec {
+  const t = config['task'] as { task?: TaskName; imageSize?: number } | undefined;
+  return taskSpec(t?.task ?? 'mnist', { imageSize: t?.imageSize ?? config.imageSize });
+}
+
+export interface TestResult {
+  task: TaskSpec;
+  error: number;
+  wrong: number;
+  count: number;
+  samples: number;
+  seconds: number;
+}
+
+/** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */
+export function testError(network: RamNetwork, options: { samples?: number; limit?: number; glimpses?: number; seed?: number } = {}): TestResult {
+  const spec = taskOfConfig(network.config);
+  const test = readMnist('test');
+  const count = Math.min(options.limit ?? test.count, test.count);
+  const indices = Array.from({ length: count }, (_, i) => i);
+  const samples = options.samples ?? 1;
+  const start = performance.now();
+  const error = evaluateError(network, test, indices, spec, {
+    samples,
+    glimpses: options.glimpses,
+    batchSize: Math.max(1, Math.floor(500 / samples)),
+    dataRng: new Rng(TEST_RENDER_SEED),
+    policyRng: new Rng(options.seed ?? 1),
+  });
+  return { task: spec, error, wrong: Math.round(error * count), count, samples, seconds: (performance.now() - start) / 1000 };
+}
