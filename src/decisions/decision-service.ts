@@ -399,7 +399,9 @@ export class DecisionService {
   /** Snapshots every model whose state moved since its last snapshot. */
   async snapshot(): Promise<void> {
     if (!this.isReady) return;
-    await this.writer.submit(...this.snapshotOp(false));
+    const [op, effect] = this.snapshotOp(false);
+    if (op.op === 'snapshot' && op.items.length === 0) return;
+    await this.writer.submit(op, effect);
   }
 
   private snapshotOp(force: boolean): [WriteOp, () => void] {

@@ -155,10 +155,13 @@ export class WorkerRunner implements BatchRunner {
     } else {
       this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), { workerData: { path } });
     }
+    // Only a worker with work in flight keeps the process alive (tests and scripts exit when done).
+    this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
+      if (this.pending.size === 0) this.worker.unref();
       if ('error' in m) p.reject(new Error(m.error));
       else p.resolve(m.results);
     });
@@ -177,6 +180,7 @@ export class WorkerRunner implements BatchRunner {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
+      this.worker.ref();
       this.worker.postMessage({ id, ops });
     });
   }
@@ -184,6 +188,7 @@ export class WorkerRunner implements BatchRunner {
   async close(): Promise<void> {
     if (this.failed) return;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.ref();
     this.worker.postMessage({ close: true });
     await exited;
   }

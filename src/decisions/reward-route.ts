@@ -1,5 +1,5 @@
 import type { FeedbackHandler } from '../app.js';
-import { NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
+import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { PROBLEM_CONTENT_TYPE } from '../http/problem.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
@@ -36,7 +36,19 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
   const dispatch = async (kind: string, item: RewardItem): Promise<RewardResult> => {
     const handler = feedback.get(kind);
     if (!handler) return { status: 404, body: problemBody(new NotFoundError(`No feedback handler for events of kind "${kind}"`)) };
-    return handler(item);
+    try {
+      return await handler(item);
+    } catch (err) {
+      // One failing item must not sink a batch; unknown errors still become 500s.
+      if (err instanceof HttpError) return { status: err.status, body: problemBody(err) };
+      throw err;
+    }
+  };
+  const checkLength = (eventId: string, path: string) => {
+    if (eventId.length > limits.stringLength) {
+      throw new PayloadTooLargeError(`${path} is ${eventId.length} characters long; the limit is ${limits.stringLength} (FOCAL_MAX_STRING_LENGTH)`,
+        'FOCAL_MAX_STRING_LENGTH', limits.stringLength);
+    }
   };
   return [
     route<RewardBody>({
@@ -62,11 +74,13 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
             throw new PayloadTooLargeError(`${body.events.length} events exceed the limit of ${limits.rewardBatch} (FOCAL_MAX_REWARD_BATCH)`,
               'FOCAL_MAX_REWARD_BATCH', limits.rewardBatch);
           }
+          body.events.forEach((e, i) => checkLength(e.eventId, `events.${i}.eventId`));
           const results = await service.reward(body.events, dispatch);
           res.json({ results: results.map((r, i) => ({ eventId: body.events![i]!.eventId, ...r.body, status: r.status })) });
           return;
         }
         if (body.eventId === undefined) throw new ValidationError('eventId is required', [{ path: '/eventId', message: 'is required' }]);
+        checkLength(body.eventId, 'eventId');
         if (body.reward === undefined && body.label === undefined) {
           throw new ValidationError('reward is required', [{ path: '/reward', message: 'is required' }]);
         }
