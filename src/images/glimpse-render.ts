@@ -45,10 +45,12 @@ export async function renderGlimpses(pixels: Float32Array, size: number, glimpse
   glimpses.forEach((g, i) => {
     const colour = COLOURS[i % COLOURS.length]!;
     const c = centres[i]!;
-    for (const s of g.sizes) {
+    g.sizes.forEach((s, k) => {
       const half = (s * scale) / 2;
-      shapes.push(`<rect x="${(c.x - half).toFixed(1)}" y="${(c.y - half).toFixed(1)}" width="${(2 * half).toFixed(1)}" height="${(2 * half).toFixed(1)}" fill="none" stroke="${colour}" stroke-width="2"/>`);
-    }
+      // Outer patches fainter: the fovea is what the eye should find first.
+      const opacity = (1 / (k + 1)).toFixed(2);
+      shapes.push(`<rect x="${(c.x - half).toFixed(1)}" y="${(c.y - half).toFixed(1)}" width="${(2 * half).toFixed(1)}" height="${(2 * half).toFixed(1)}" fill="none" stroke="${colour}" stroke-opacity="${opacity}" stroke-width="2"/>`);
+    });
     const smallest = ((Math.min(...g.sizes) * scale) / 2);
     shapes.push(`<circle cx="${c.x.toFixed(1)}" cy="${c.y.toFixed(1)}" r="3" fill="${colour}"/>`);
     shapes.push(`<text x="${(c.x - smallest + 3).toFixed(1)}" y="${(c.y - smallest + 15).toFixed(1)}" font-family="sans-serif" font-size="14" font-weight="bold" fill="${colour}">${g.step}</text>`);

@@ -69,6 +69,8 @@ async function loadOne(name: string, shippedDir: string, deps: CatalogDeps): Pro
     if (store.snapshots(name).length > 0) logger.warn({ model: name, shippedDir }, 'shipped image model changed since the last snapshot; starting from the shipped weights');
     logger.info({ model: name, dir: shippedDir }, 'image model loaded from the shipped folder');
   }
+  // The first pass compiles the backend's kernels (hundreds of ms on wasm); pay it here, not on a client's request.
+  model.classify(new Float32Array(model.config.imageSize ** 2));
   const learner = new OnlineLearner({ name, model, base, dataDir, store, metrics: deps.metrics, logger, options: deps.learning, state });
 
   // Feedback acknowledged after the snapshot was taken: learn it again so a restart keeps it.
