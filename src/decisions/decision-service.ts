@@ -35,6 +35,7 @@ interface ModelEntry {
   /** `lastSeq` at the last snapshot: unchanged means nothing to snapshot. */
   snapshotSeq: number;
   offPolicy?: { key: string; value: OffPolicyEstimate | null };
+  fingerprint?: { key: string; value: string };
 }
 
 export interface DecideInput {
@@ -264,10 +265,17 @@ export class DecisionService {
         meanReward: decided > 0 ? stats.rewardTotal / decided : null,
         updates: e.bandit.updates,
         rewardSeq: e.lastSeq,
-        fingerprint: createHash('sha256').update(e.bandit.snapshot()).digest('hex'),
+        fingerprint: this.fingerprint(e),
       },
       offPolicy: this.offPolicy(e),
     };
+  }
+
+  /** sha256 of the learned state, cached until the state moves (serialising a large table is not free). */
+  private fingerprint(e: ModelEntry): string {
+    const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
+    if (e.fingerprint?.key !== key) e.fingerprint = { key, value: createHash('sha256').update(e.bandit.snapshot()).digest('hex') };
+    return e.fingerprint.value;
   }
 
   /**
@@ -276,7 +284,7 @@ export class DecisionService {
    * indicator rather than an unbiased forecast.
    */
   private offPolicy(e: ModelEntry): OffPolicyEstimate | null {
-    const key = `${e.version}:${e.lastSeq}`;
+    const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
     if (e.offPolicy?.key === key) return e.offPolicy.value;
     const records = [];
     for (const row of this.store.recentRewarded(e.name, OFF_POLICY_WINDOW)) {

@@ -21,10 +21,10 @@ export interface Harness {
 }
 
 /** An app with only the decisions capability, on a temporary-file database. */
-export async function startHarness(opts: { dir?: string; config?: Parameters<typeof defaultConfig>[0]; decisions?: DecisionsOptions } = {}): Promise<Harness> {
+export async function startHarness(opts: { dir?: string; memory?: boolean; config?: Parameters<typeof defaultConfig>[0]; decisions?: DecisionsOptions } = {}): Promise<Harness> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'focal-decisions-'));
   const config = defaultConfig({ dataDir: dir, ...opts.config });
-  const db = openDatabase({ path: join(dir, 'focal.db') });
+  const db = openDatabase({ path: opts.memory ? ':memory:' : join(dir, 'focal.db') });
   let service: DecisionService | undefined;
   let feedback: Map<string, FeedbackHandler> | undefined;
   const focal = await createApp({

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import request from 'supertest';
+import { GroupCommitter, type BatchRunner } from '../../src/decisions/group-commit.js';
+import type { OpResult, WriteOp } from '../../src/decisions/write-ops.js';
+import { startHarness } from './harness.js';
+
+const op = (eventId: string): WriteOp => ({ op: 'decision', eventId, model: 'default', createdAt: 0, deadlineAt: 0, payload: '{}' });
+
+/** A runner that records each batch and can be told to fail the next commit. */
+class FakeRunner implements BatchRunner {
+  batches: string[][] = [];
+  failNext = false;
+  async run(ops: WriteOp[]): Promise<OpResult[]> {
+    this.batches.push(ops.map((o) => (o.op === 'decision' ? o.eventId : o.op)));
+    await new Promise((r) => setTimeout(r, 5));
+    if (this.failNext) {
+      this.failNext = false;
+      throw new Error('disk full');
+    }
+    return ops.map(() => ({ inserted: true }));
+  }
+  async close(): Promise<void> {}
+}
+
+describe('group commit', () => {
+  it('commits concurrent submissions together, applies effects in order, and answers after the commit', async () => {
+    const runner = new FakeRunner();
+    const committer = new GroupCommitter(runner);
+    const order: string[] = [];
+    const all = ['a', 'b', 'c'].map((id) => committer.submit(op(id), () => order.push(id)).then(() => order.push(`done ${id}`)));
+    await Promise.all(all);
+    assert.deepEqual(runner.batches, [['a', 'b', 'c']]);
+    assert.deepEqual(order.slice(0, 3), ['a', 'b', 'c']);
+  });
+
+  it('fills the next group while one is in flight', async () => {
+    const runner = new FakeRunner();
+    const committer = new GroupCommitter(runner);
+    const first = committer.submit(op('1'));
+    await new Promise((r) => setImmediate(r));
+    const later = [committer.submit(op('2')), committer.submit(op('3'))];
+    await Promise.all([first, ...later]);
+    assert.deepEqual(runner.batches, [['1'], ['2', '3']]);
+  });
+
+  it('a failed commit fails every op in its group and runs no effect', async () => {
+    const runner = new FakeRunner();
+    runner.failNext = true;
+    const committer = new GroupCommitter(runner);
+    let effects = 0;
+    const results = await Promise.allSettled([committer.submit(op('x'), () => effects++), committer.submit(op('y'), () => effects++)]);
+    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.equal(effects, 0);
+    await committer.submit(op('z'));
+    await committer.close();
+    await assert.rejects(committer.submit(op('after')));
+  });
+});
+
+describe('in-memory database', () => {
+  it('commits on the main thread when no worker can open the database', async () => {
+    const h = await startHarness({ memory: true });
+    try {
+      const d = await request(h.focal.app).post('/decide').send({ actions: ['a', 'b'] }).expect(200);
+      await request(h.focal.app).post('/reward').send({ eventId: d.body.eventId, reward: 1 }).expect(200);
+      const m = await request(h.focal.app).get('/models/default').expect(200);
+      assert.equal(m.body.stats.updates, 1);
+    } finally {
+      await h.close();
+    }
+  });
+});
