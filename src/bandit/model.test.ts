@@ -194,3 +194,34 @@ test('learn() rejects events that cannot be replayed', () => {
   assert.throws(() => m.decide(context, [], 'x'));
   assert.equal(m.updates, 0);
 });
+
+test('learner options: ignoreLinear and importanceWeighted are validated and change learning', () => {
+  assert.throws(
+    () => createBanditModel({ learner: { name: 'linear', ignoreLinear: 'context' } }),
+    (e: unknown) => e instanceof BanditConfigError && e.path === '/learner/ignoreLinear',
+  );
+  assert.throws(
+    () => createBanditModel({ learner: { name: 'linear', importanceWeighted: 'yes' } }),
+    (e: unknown) => e instanceof BanditConfigError && e.path === '/learner/importanceWeighted',
+  );
+  const plain = createBanditModel({ strategy: { name: 'epsilon-greedy', epsilon: 0.2 } });
+  const noLinear = createBanditModel({ strategy: { name: 'epsilon-greedy', epsilon: 0.2 }, learner: { name: 'linear', ignoreLinear: ['context'] } });
+  const unweighted = createBanditModel({ strategy: { name: 'epsilon-greedy', epsilon: 0.2 }, learner: { name: 'linear', importanceWeighted: false } });
+  for (const m of [plain, noLinear, unweighted]) assert.ok(run(m, 1500) > 0.7);
+  assert.notDeepEqual(plain.snapshot(), noLinear.snapshot());
+  assert.notDeepEqual(plain.snapshot(), unweighted.snapshot());
+});
+
+test('bagging seeds its bootstrap weights from the event id when given', () => {
+  const a = createBanditModel({ strategy: { name: 'bagging', bags: 4 } });
+  const b = createBanditModel({ strategy: { name: 'bagging', bags: 4 } });
+  const { context } = world(2).next();
+  const event = { context, actions: ACTIONS, chosen: 1, probability: 0.5, reward: 1 };
+  a.learn({ ...event, eventId: 'x' });
+  b.learn({ ...event, eventId: 'y' });
+  const c = createBanditModel({ strategy: { name: 'bagging', bags: 4 } });
+  c.learn({ ...event, eventId: 'x' });
+  assert.deepEqual(c.snapshot(), a.snapshot());
+  // Different ids (almost surely) give different replica weights.
+  assert.notDeepEqual(b.snapshot(), a.snapshot());
+});
