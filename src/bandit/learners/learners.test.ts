@@ -118,3 +118,14 @@ test('bayes-linear: Sherman–Morrison keeps the exact ridge solution', () => {
   learner.posterior([ex], 1, means, cov);
   assert.ok(Math.abs(cov[0]! - 1 / 11) < 1e-12);
 });
+
+test('linear: extreme importance weights and labels keep every weight finite', () => {
+  const learner = new LinearLearner({ bits: 10, learningRate: 0.5, l2: 0 });
+  const ex = new Example();
+  ex.push(3, 1);
+  ex.push(4, 1e-3);
+  for (const [label, weight] of [[1e9, 1], [0, 1e300], [-1e9, 1e12], [1, 1]] as const) {
+    learner.learn(ex, label, weight);
+    assert.ok(Number.isFinite(learner.predict(ex)), `after label ${label} weight ${weight}`);
+  }
+});

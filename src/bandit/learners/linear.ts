@@ -66,7 +66,9 @@ export class LinearLearner implements Learner {
     const p = this.predict(ex);
     const grad = 2 * (p - label);
     const gradSq = grad * grad * weight;
-    if (gradSq === 0 || ex.n === 0) return;
+    // A non-finite squared gradient (absurd importance weight) would poison the shared
+    // normalisation totals forever; such an update carries no usable step anyway.
+    if (gradSq === 0 || ex.n === 0 || !Number.isFinite(gradSq)) return;
     if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
     const rates = this.rates;
     const { w, g2, norm, mask } = this;
@@ -102,6 +104,7 @@ export class LinearLearner implements Learner {
     const ppu = predPerUpdate;
     const e = 2 * scale * ppu;
     const step = e < 1e-6 ? 2 * scale * (label - p) : ((label - p) * -Math.expm1(-e)) / ppu;
+    if (!Number.isFinite(step)) return;
     const decay = this.l2 > 0 ? this.l2 * this.lr * weight * multiplier : 0;
     for (let k = 0; k < ex.n; k++) {
       const i = idx[k]! & mask;
