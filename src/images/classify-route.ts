@@ -7,7 +7,8 @@ import type { Logger } from '../platform/logger.js';
 import { renderGlimpses } from './glimpse-render.js';
 import { imageRequestBody, readImageBody, type ImageUpload } from './image-body.js';
 import type { ImageMetrics } from './image-metrics.js';
-import { encodePixels, type ImageStore } from './image-store.js';
+import type { ImageWriter } from './event-writer.js';
+import { encodePixels, type ImageEventPayload, type ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { preprocessImage } from './preprocess.js';
 
@@ -68,6 +69,7 @@ export const classificationSchema = {
 export interface ClassifyDeps {
   models: Map<string, ImageModelEntry>;
   store: ImageStore;
+  writer: ImageWriter;
   metrics: ImageMetrics;
   logger: Logger;
   limits: Limits;
@@ -79,11 +81,6 @@ function seedOf(eventId: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < eventId.length; i++) h = Math.imul(h ^ eventId.charCodeAt(i), 0x01000193);
   return h >>> 0;
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
 function duplicate(eventId: string): ConflictError {
@@ -99,7 +96,7 @@ function findModel(models: Map<string, ImageModelEntry>, name: string, modelsDir
 }
 
 export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
-  const { models, store, metrics, limits } = deps;
+  const { models, store, writer, metrics, limits } = deps;
   // An unknown model or a reused event id is refused before the upload is read.
   const refuseEarly: RequestHandler = (req, _res, next) => {
     const { model, eventId } = req.query;
@@ -142,18 +139,15 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const label = config.classes[result.predicted]!;
         const confidence = result.probabilities[result.predicted]!;
         const probabilities = Object.fromEntries(config.classes.map((c, i) => [c, result.probabilities[i]!]));
-        // Logged (and committed) before answering, with the input as the model saw it, so feedback can teach it after a restart.
-        try {
-          store.logClassification(eventId, entry.name, {
+        // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart.
+        const payload: ImageEventPayload = {
           imageSize: config.imageSize, pixels: encodePixels(pre.pixels), label, predicted: result.predicted, confidence, probabilities,
           glimpses: result.glimpses, options: { glimpses, samples: query.samples },
           input: { form: upload.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: upload.bytes.length, inverted: pre.inverted },
           modelUpdates: entry.learner.updates,
-          });
-        } catch (err) {
-          if (isUniqueViolation(err)) throw duplicate(eventId);
-          throw err;
-        }
+        };
+        const logged = await writer.submit({ op: 'classification', eventId, model: entry.name, createdAt: Date.now(), payload: JSON.stringify(payload) });
+        if (!logged.ok) throw duplicate(eventId);
         metrics.classificationSeconds.observe({ model: entry.name }, latencyMs / 1000);
         metrics.classifications.inc({ model: entry.name, label });
 

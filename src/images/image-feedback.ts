@@ -2,6 +2,7 @@ import type { FeedbackHandler, FeedbackItem, FeedbackResult } from '../app.js';
 import { ConflictError, HttpError, NotFoundError, ValidationError } from '../http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { AccuracyWindow, type ImageMetrics } from './image-metrics.js';
+import type { ImageWriter } from './event-writer.js';
 import { decodePixels, IMAGE_EVENT_KIND, type ImageStore } from './image-store.js';
 import type { ImageModelEntry } from './model-catalog.js';
 
@@ -15,6 +16,7 @@ import type { ImageModelEntry } from './model-catalog.js';
 
 export interface FeedbackDeps {
   store: ImageStore;
+  writer: ImageWriter;
   models: Map<string, ImageModelEntry>;
   metrics: ImageMetrics;
   logger: Logger;
@@ -27,7 +29,7 @@ function problem(err: HttpError): FeedbackResult {
 export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
   const accuracy = new Map<string, AccuracyWindow>();
 
-  return (item: FeedbackItem): FeedbackResult => {
+  return async (item: FeedbackItem): Promise<FeedbackResult> => {
     const event = deps.store.getEvent(item.eventId);
     if (!event || event.kind !== IMAGE_EVENT_KIND) return problem(new NotFoundError(`No logged image event with eventId "${item.eventId}"`));
     const { payload } = event;
@@ -60,10 +62,11 @@ export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
       return problem(new ValidationError('label or reward is required', [{ path: '/label', message: 'is required' }]));
     }
 
-    const outcome = deps.store.recordFeedback(event.eventId, event.model, reward, label);
-    if (!outcome.ok) {
-      if (outcome.reason === 'not-found') return problem(new NotFoundError(`No logged image event with eventId "${item.eventId}"`));
-      return problem(new ConflictError(`Image event "${event.eventId}" already has feedback`, { eventId: event.eventId, reward: outcome.reward ?? null }));
+    // Joined atomically on the writer (exactly one feedback per event wins) and durable before it is acknowledged.
+    const outcome = await deps.writer.submit({ op: 'feedback', eventId: event.eventId, model: event.model, reward, label, now: Date.now() });
+    if (!outcome.ok || outcome.seq === undefined) {
+      if (!outcome.ok && outcome.reason === 'not-found') return problem(new NotFoundError(`No logged image event with eventId "${item.eventId}"`));
+      return problem(new ConflictError(`Image event "${event.eventId}" already has feedback`, { eventId: event.eventId, reward: outcome.ok ? null : outcome.reward ?? null }));
     }
 
     const model = event.model;

@@ -3,9 +3,9 @@ import type { Db } from '../store/database.js';
 /**
  * SQL for the images slice over the foundation tables: classifications are
  * `events` of kind 'image', feedback goes to `rewards`, and every weights
- * snapshot written under the data directory gets a `snapshots` row. Each write
- * commits before the caller answers, so an acknowledged event or feedback
- * survives a crash.
+ * snapshot written under the data directory gets a `snapshots` row. Events and
+ * feedback are written through the ImageWriter (event-writer.ts), which
+ * answers only once they are durable.
  */
 
 export const IMAGE_EVENT_KIND = 'image';
@@ -118,8 +118,9 @@ export class ImageStore {
     return (this.modelKindStmt.get(name) as { kind: string }).kind;
   }
 
-  logClassification(eventId: string, model: string, payload: ImageEventPayload, now = Date.now()): void {
-    this.insertEventStmt.run(eventId, model, now, JSON.stringify(payload));
+  /** `payload`: an ImageEventPayload as JSON. */
+  insertEvent(eventId: string, model: string, payload: string, createdAt = Date.now()): void {
+    this.insertEventStmt.run(eventId, model, createdAt, payload);
   }
 
   hasEvent(eventId: string): boolean {

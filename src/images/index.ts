@@ -1,5 +1,6 @@
 import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
 import { classifyRoutes } from './classify-route.js';
+import { ImageWriter } from './event-writer.js';
 import { imageFeedbackHandler } from './image-feedback.js';
 import { createImageMetrics } from './image-metrics.js';
 import { IMAGE_EVENT_KIND, ImageStore } from './image-store.js';
@@ -24,6 +25,7 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
   return async (ctx: CapabilityContext): Promise<Capability> => {
     const { config, logger } = ctx;
     const store = new ImageStore(ctx.db);
+    const writer = new ImageWriter(ctx.db, (err) => logger.error({ err }, 'image writer thread failed; committing on the main thread from now on'));
     const metrics = createImageMetrics(ctx.metrics);
     const models = await loadImageModels({
       modelsDir: config.modelsDir, dataDir: config.dataDir, store, metrics, logger,
@@ -35,7 +37,7 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
       if (owner !== 'image') logger.warn({ model: entry.name, kind: owner }, 'an image model shares its name with a model of another kind');
     }
     options.onLoaded?.(models);
-    ctx.feedback.set(IMAGE_EVENT_KIND, imageFeedbackHandler({ store, models, metrics, logger }));
+    ctx.feedback.set(IMAGE_EVENT_KIND, imageFeedbackHandler({ store, writer, models, metrics, logger }));
 
     const timer = setInterval(() => {
       for (const entry of models.values()) void entry.learner.snapshot();
@@ -45,13 +47,14 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
     let closed = false;
     return {
       name: 'images',
-      routes: classifyRoutes({ models, store, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
+      routes: classifyRoutes({ models, store, writer, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
       // Loading finished in the factory; a missing model is a 404 for that model, not an unready service.
       isReady: () => !closed,
       close: async () => {
         if (closed) return;
         closed = true;
         clearInterval(timer);
+        await writer.close();
         for (const entry of models.values()) {
           await entry.learner.close();
           entry.model.dispose();

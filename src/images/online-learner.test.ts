@@ -9,7 +9,7 @@ import { Metrics } from '../platform/metrics.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { closeDatabase, openDatabase, type Db } from '../store/database.js';
 import { createImageMetrics, type ImageMetrics } from './image-metrics.js';
-import { encodePixels, ImageStore, type LabelledFeedback } from './image-store.js';
+import { encodePixels, ImageStore, type ImageEventPayload, type LabelledFeedback } from './image-store.js';
 import { loadImageModels } from './model-catalog.js';
 import { DEFAULT_ONLINE_LEARNING, OnlineLearner } from './online-learner.js';
 import { mnistTestDigit } from './test-fixtures.js';
@@ -21,10 +21,11 @@ const logger = createLogger('silent');
 function feedback(store: ImageStore, model: string, index: number): LabelledFeedback {
   const { pixels, label } = mnistTestDigit(index);
   const eventId = `e-${index}-${Math.random()}`;
-  store.logClassification(eventId, model, {
+  const payload: ImageEventPayload = {
     imageSize: 28, pixels: encodePixels(pixels), label: '0', predicted: 0, confidence: 1, probabilities: {}, glimpses: [],
     options: { glimpses: 6, samples: 1 }, input: { form: 'raw', format: 'png', width: 28, height: 28, bytes: 0, inverted: false }, modelUpdates: 0,
-  });
+  };
+  store.insertEvent(eventId, model, JSON.stringify(payload));
   const outcome = store.recordFeedback(eventId, model, 0, String(label));
   assert.ok(outcome.ok);
   return { seq: outcome.seq, eventId, label: String(label), pixels };
