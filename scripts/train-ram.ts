@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     checkpoints: { type: 'string' },
     resume: { type: 'boolean', default: false },
+    'resume-from': { type: 'string' },
     'log-every': { type: 'string', default: '100' },
     help: { type: 'boolean', default: false },
   },
@@ -50,7 +51,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>] [--resume]
+  [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--resume | --resume-from CHECKPOINT_DIR]
 On --resume, --epochs/--lr/--lr-min given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
 }
@@ -134,9 +136,12 @@ async function main(): Promise<void> {
   const backend = await selectTensorBackend();
   const checkpointDir = args.checkpoints ?? `checkpoints/ram-${args.task}`;
   const latestDir = join(checkpointDir, 'latest');
-  const resuming = args.resume && hasCheckpoint(latestDir);
-  if (args.resume && !resuming) console.log(`no checkpoint at ${latestDir}; starting fresh`);
-  const { model, optimizer, state } = resuming ? await loadCheckpoint<TrainOptions>(latestDir) : fresh();
+  // --resume-from DIR continues from any checkpoint folder (e.g. the committed
+  // models/ram-mnist/checkpoint) while writing new checkpoints under --checkpoints.
+  const resumeDir = args['resume-from'] ?? latestDir;
+  const resuming = (args.resume || args['resume-from'] !== undefined) && hasCheckpoint(resumeDir);
+  if ((args.resume || args['resume-from']) && !resuming) console.log(`no checkpoint at ${resumeDir}; starting fresh`);
+  const { model, optimizer, state } = resuming ? await loadCheckpoint<TrainOptions>(resumeDir) : fresh();
   const o = state.options;
   if (resuming) {
     // A continued run may extend or restart the schedule; nothing else may change.
@@ -144,6 +149,7 @@ async function main(): Promise<void> {
     if (process.argv.includes('--lr')) o.learningRate = num(args.lr, 'lr');
     if (process.argv.includes('--lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
     if (process.argv.includes('--out')) o.out = args.out!;
+    o.checkpoints = checkpointDir;
     model.config['training'] = o;
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift });
@@ -156,7 +162,7 @@ async function main(): Promise<void> {
   dataRng.setState(state.dataRng);
   const c = model.config;
   console.log(
-    `${resuming ? `resuming from ${latestDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
+    `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
       `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}), core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
       `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}`,
   );

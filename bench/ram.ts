@@ -1,0 +1,204 @@
+/**
+ * RAM benchmark (npm run bench:ram). Prints tables:
+ *   1. Test error of the shipped model (models/ram-mnist) on the 10,000 MNIST test images.
+ *   2. Single-image latency in-process (classify), p50/p99.
+ *   3. Cost against input size: RAM at 28, 60, 100, 200 px against a small
+ *      convolutional classifier on the same inputs, in the same run. A glimpse
+ *      model reads k·g² pixels per glimpse whatever the image size, so its cost
+ *      should stay flat while the CNN's grows with the pixel count.
+ *   4. POST /classify-image over HTTP (the app from createApp, loopback), p50/p99.
+ * Options: --model DIR (default models/ram-mnist), --limit N test images,
+ * --samples N (also report Monte-Carlo averaged error), --runs N latency runs.
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectTensorBackend } from '../src/platform/tensor-backend.js';
+import { testError } from '../src/attention/evaluation.js';
+import { readMnist, renderExamples, taskSpec } from '../src/attention/mnist-dataset.js';
+import { createRamModel, loadRamModel, mnistRamConfig, type AttentionModel } from '../src/attention/index.js';
+import { Rng } from '../src/attention/rng.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const MODEL_DIR = arg('model') ?? 'models/ram-mnist';
+const RUNS = Number(arg('runs') ?? 200);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function timeIt(runs: number, f: () => void): { p50: number; p99: number; mean: number } {
+  for (let i = 0; i < Math.min(10, runs); i++) f();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    f();
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: percentile(times, 50), p99: percentile(times, 99), mean: times.reduce((a, b) => a + b, 0) / runs };
+}
+
+function table(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  console.log(line(headers));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of cells.slice(1)) console.log(line(r));
+  console.log('');
+}
+
+/** conv3×3(16)+ReLU → maxpool 2 → conv3×3(32)+ReLU → maxpool 2 → flatten → dense(10): a small CNN. */
+function smallCnn(size: number): { run: (x: tf.Tensor4D) => tf.Tensor2D; dispose: () => void } {
+  const rng = new Rng(3);
+  const w = (shape: number[], fanIn: number) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1) / Math.sqrt(fanIn)), shape);
+  const k1 = w([3, 3, 1, 16], 9);
+  const k2 = w([3, 3, 16, 32], 144);
+  const flat = Math.ceil(Math.ceil(size / 2) / 2) ** 2 * 32;
+  const dense = w([flat, 10], flat);
+  return {
+    run: (x) =>
+      tf.tidy(() => {
+        const h1 = tf.maxPool(tf.relu(tf.conv2d(x, k1 as tf.Tensor4D, 1, 'same')), 2, 2, 'same');
+        const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, k2 as tf.Tensor4D, 1, 'same')), 2, 2, 'same');
+        return tf.matMul(tf.reshape(h2, [x.shape[0], flat]), dense as tf.Tensor2D);
+      }),
+    dispose: () => tf.dispose([k1, k2, dense]),
+  };
+}
+
+async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<string[] | string> {
+  let images: typeof import('../src/images/index.js');
+  try {
+    images = await import('../src/images/index.js');
+  } catch (err) {
+    return `src/images is not available (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): no HTTP numbers`;
+  }
+  const [{ createApp }, { CAPABILITIES }, { defaultConfig }, { createLogger }, { Metrics }, { openDatabase, closeDatabase }, sharp] = await Promise.all([
+    import('../src/app.js'),
+    import('../src/capabilities.js'),
+    import('../src/platform/config.js'),
+    import('../src/platform/logger.js'),
+    import('../src/platform/metrics.js'),
+    import('../src/store/database.js'),
+    import('sharp'),
+  ]);
+  void images;
+  const root = await mkdtemp(join(tmpdir(), 'focal-bench-ram-'));
+  // A copy of the shipped model: online feedback never touches models/.
+  await cp(MODEL_DIR, join(root, 'models', 'ram-mnist'), { recursive: true });
+  const config = defaultConfig({ dataDir: join(root, 'data'), modelsDir: join(root, 'models'), logLevel: 'silent' });
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = openDatabase({ path: join(config.dataDir, 'focal.db') });
+  const focal = await createApp({ config, db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }), backend: 'wasm', capabilities: CAPABILITIES });
+  const server = focal.app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  try {
+    const raw = Buffer.from(Uint8Array.from(digit, (v) => Math.round(v * 255)));
+    const png = await sharp.default(raw, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const post = async (): Promise<number> => {
+      const t = performance.now();
+      const res = await fetch(`http://127.0.0.1:${port}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png', ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}) }, body: png });
+      const body = (await res.json()) as { label?: string };
+      if (res.status !== 200) throw new Error(`POST /classify-image → ${res.status} ${JSON.stringify(body)}`);
+      return performance.now() - t;
+    };
+    for (let i = 0; i < 10; i++) await post();
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) times.push(await post());
+    times.sort((a, b) => a - b);
+    const inProcess = timeIt(RUNS, () => model.classify(digit));
+    return [`${percentile(times, 50).toFixed(2)}`, `${percentile(times, 99).toFixed(2)}`, `${inProcess.p50.toFixed(2)}`, `${png.length} B PNG, sequential, one connection`];
+  } catch (err) {
+    return `POST /classify-image failed: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    server.close();
+    await focal.close();
+    closeDatabase(db);
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const backend = await selectTensorBackend();
+  console.log(`# RAM benchmark — backend ${backend.backend}, node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores)\n`);
+  const model = await loadRamModel(MODEL_DIR);
+  const c = model.config;
+
+  // 1. Accuracy of the shipped model.
+  const limit = arg('limit') ? Number(arg('limit')) : undefined;
+  const rows: (string | number)[][] = [];
+  const det = testError(model.network, { limit });
+  rows.push([`${c.glimpses} glimpses, location means`, `${(det.error * 100).toFixed(2)}%`, `${det.wrong}/${det.count}`, det.seconds.toFixed(1)]);
+  const samples = arg('samples') ? Number(arg('samples')) : 0;
+  if (samples > 1) {
+    const mc = testError(model.network, { limit, samples });
+    rows.push([`${c.glimpses} glimpses, mean of ${samples} sampled rollouts`, `${(mc.error * 100).toFixed(2)}%`, `${mc.wrong}/${mc.count}`, mc.seconds.toFixed(1)]);
+  }
+  console.log(`## Test error of ${MODEL_DIR} (${det.task.task} ${det.task.imageSize}×${det.task.imageSize}; paper 1.12%, best PyTorch reimplementation 1.21%)\n`);
+  table(['inference', 'test error', 'wrong', 'seconds'], rows);
+
+  // 2. In-process latency of one image.
+  const test = readMnist('test');
+  const digit = renderExamples(test, [0], taskSpec('mnist'), new Rng(0));
+  const lat = timeIt(RUNS, () => model.classify(digit));
+  const latMc = timeIt(Math.max(20, Math.floor(RUNS / 4)), () => model.classify(digit, { samples: 10, seed: 1 }));
+  console.log('## Single-image latency in-process (classify, ms)\n');
+  table(['mode', 'p50', 'p99', 'mean'], [
+    ['deterministic (samples 1)', lat.p50.toFixed(2), lat.p99.toFixed(2), lat.mean.toFixed(2)],
+    ['Monte-Carlo (samples 10)', latMc.p50.toFixed(2), latMc.p99.toFixed(2), latMc.mean.toFixed(2)],
+  ]);
+
+  // 3. Cost against input size: same architecture, random weights (cost does not depend on them).
+  const sizeRows: (string | number)[][] = [];
+  let base: { ram: number; cnn: number } | undefined;
+  const batch = 32;
+  for (const size of [28, 60, 100, 200]) {
+    const ram = createRamModel(mnistRamConfig({ ...c, imageSize: size }), 1);
+    const cnn = smallCnn(size);
+    const rng = new Rng(size);
+    const one = Float32Array.from({ length: size * size }, () => rng.next());
+    const many = Float32Array.from({ length: batch * size * size }, () => rng.next());
+    const ramOne = timeIt(50, () => ram.classify(one)).p50;
+    const cnnOne = timeIt(50, () => tf.tidy(() => void cnn.run(tf.tensor4d(one, [1, size, size, 1])).dataSync())).p50;
+    const ramBatch = timeIt(10, () => tf.tidy(() => void ram.network.unroll(tf.tensor4d(many, [batch, size, size, 1]), { mode: 'mean' }).logits.dataSync())).p50 / batch;
+    const cnnBatch = timeIt(10, () => tf.tidy(() => void cnn.run(tf.tensor4d(many, [batch, size, size, 1])).dataSync())).p50 / batch;
+    base ??= { ram: ramBatch, cnn: cnnBatch };
+    sizeRows.push([
+      `${size}×${size}`,
+      ramOne.toFixed(2),
+      cnnOne.toFixed(2),
+      ramBatch.toFixed(3),
+      cnnBatch.toFixed(3),
+      `${(ramBatch / base.ram).toFixed(2)}×`,
+      `${(cnnBatch / base.cnn).toFixed(2)}×`,
+    ]);
+    ram.dispose();
+    cnn.dispose();
+  }
+  console.log(`## Cost against input size: RAM (${c.glimpses} glimpses, ${c.scales}×${c.patchSize}²) vs a small CNN (conv16-pool-conv32-pool-dense), ms\n`);
+  table(['input', 'RAM 1 image', 'CNN 1 image', `RAM per image (batch ${batch})`, `CNN per image (batch ${batch})`, 'RAM vs 28 px', 'CNN vs 28 px'], sizeRows);
+
+  // 4. Over HTTP.
+  console.log('## POST /classify-image over HTTP (ms)\n');
+  const http = await httpLatency(model, digit);
+  if (typeof http === 'string') console.log(`${http}\n`);
+  else table(['p50', 'p99', 'in-process p50', 'request'], [http]);
+  console.log(`tensors still allocated: ${tf.memory().numTensors}`);
+  model.dispose();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
