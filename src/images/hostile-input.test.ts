@@ -56,7 +56,7 @@ describe('hostile image uploads', () => {
   });
 
   it('stops reading a chunked upload at FOCAL_MAX_IMAGE_BYTES instead of buffering it all', async () => {
-    for (const type of ['image/png', 'application/json']) {
+    for (const type of ['image/png', 'application/json', 'multipart/form-data; boundary=xyz']) {
       const out = await streamUntilAnswered(port, type, Buffer.alloc(4096, 65), 64 * 1024 * 1024);
       assert.equal(out.status, 413, out.body);
       assert.equal(JSON.parse(out.body).limit, 'FOCAL_MAX_IMAGE_BYTES');

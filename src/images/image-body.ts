@@ -112,9 +112,17 @@ function readMultipart(req: Request, max: number): Promise<ImageUpload> {
     }
     let image: Promise<ImageUpload> | undefined;
     let settled = false;
+    // The whole body is bounded too: parts busboy skips (other fields, extra files) still arrive.
+    let total = 0;
+    const count = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > max + MULTIPART_OVERHEAD) fail(tooLarge(max, 'The multipart body'));
+    };
+    req.on('data', count);
     const fail = (err: HttpError) => {
       if (settled) return;
       settled = true;
+      req.off('data', count);
       reject(err);
     };
     parser.on('file', (name, stream, info) => {
@@ -137,6 +145,7 @@ function readMultipart(req: Request, max: number): Promise<ImageUpload> {
       image.then((upload) => {
         if (settled) return;
         settled = true;
+        req.off('data', count);
         resolve(upload);
       }, fail);
     });
