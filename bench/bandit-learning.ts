@@ -118,7 +118,7 @@ const STRATEGIES: { name: string; config: BanditConfigInput }[] = [
   { name: 'thompson', config: { strategy: { name: 'thompson', scale: 1 } } },
   { name: 'thompson-tuned', config: { strategy: { name: 'thompson', scale: 0.2 }, learner: { name: 'bayes-linear', dims: 512, ignoreLinear: ['context'] } } },
   { name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1 } } },
-  { name: 'neural-linear-tuned', config: { strategy: { name: 'neural-linear', hidden: 128, scale: 0.1, bodyRate: 0.5 } } },
+  { name: 'neural-linear-tuned', config: { strategy: { name: 'neural-linear', hidden: 128, scale: 0.1, bodyRate: 0.05 } } },
 ];
 
 function pad(s: string, n: number): string {

@@ -28,7 +28,7 @@ export type StrategyConfig =
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }; // hidden units (default 32), posterior scale (default 1), body SGD rate (0.05), head forgetting (0.999)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }; // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
 
 export type StrategyName = StrategyConfig['name'];
 

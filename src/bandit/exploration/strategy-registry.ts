@@ -132,7 +132,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
       return new NeuralLinearLearner({
         hidden: cfg.hidden,
         bits,
-        bodyRate: cfg.bodyRate ?? 0.05,
+        bodyRate: cfg.bodyRate ?? 0.1,
         prior: 1,
         noise: 0.25,
         forget: cfg.forget ?? 0.999,
@@ -142,7 +142,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
       name: 'neural-linear',
       hidden: numberField(raw, 'hidden', 32, '/strategy', { min: 1, max: 256, integer: true }),
       scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }),
-      bodyRate: numberField(raw, 'bodyRate', 0.05, '/strategy', { min: 0, max: 10 }),
+      bodyRate: numberField(raw, 'bodyRate', 0.1, '/strategy', { min: 0, max: 10 }),
       forget: numberField(raw, 'forget', 0.999, '/strategy', { above: 0, max: 1 }),
     }),
     pmf: (x, c, out) =>

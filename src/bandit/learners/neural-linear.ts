@@ -3,7 +3,7 @@
  * context (and action features) into a representation z; each action id has a
  * Bayesian linear head on [z, 1] with an exact posterior (Sherman–Morrison),
  * which Thompson sampling draws from. The body learns by SGD through the heads'
- * posterior means; the heads forget slowly (factor `forget`) so their posteriors
+ * posterior means (AdaGrad); the heads forget slowly (factor `forget`) so their posteriors
  * follow the moving representation.
  *
  * Body input: the example's linear features (no interactions), L2-normalised so
@@ -50,6 +50,9 @@ export class NeuralLinearLearner implements PosteriorLearner {
   private readonly w1: Float32Array;
   private readonly touched: Uint8Array;
   private readonly b1: Float64Array;
+  /** AdaGrad accumulators of the input table and the biases. */
+  private readonly g2: Float32Array;
+  private readonly b2: Float64Array;
   private heads = new Map<string, Head>();
   private readonly priorHead: Head;
   // Scratch.
@@ -69,6 +72,8 @@ export class NeuralLinearLearner implements PosteriorLearner {
     this.touched = new Uint8Array(rows);
     for (let r = 0; r < rows; r++) this.initRow(r);
     this.b1 = new Float64Array(this.h);
+    this.g2 = new Float32Array(rows * this.h);
+    this.b2 = new Float64Array(this.h);
     this.priorHead = new Head(this.dims, opts.prior);
     this.pre = new Float64Array(this.h);
     this.z = new Float64Array(this.dims);
@@ -144,18 +149,31 @@ export class NeuralLinearLearner implements PosteriorLearner {
     }
     // Clip the gradient so a large importance weight or a stale head cannot blow the body up.
     const clip = gnorm > 1 ? 1 / Math.sqrt(gnorm) : 1;
-    const step = this.opts.bodyRate * Math.min(weight, 10) * clip;
+    const step = this.opts.bodyRate * Math.min(weight, 10);
     if (step > 0 && gnorm > 0) {
       const h = this.h;
+      // AdaGrad per weight: rare input features still move quickly, frequent ones settle.
+      const g2 = this.g2;
       for (let t = 1; t < ex.linearEnd; t++) {
         if (t === ex.contextEnd) continue;
         const r = ex.idx[t]! & this.mask;
         this.touched[r] = 1;
-        const xs = ex.val[t]! * inv * step;
+        const xs = ex.val[t]! * inv;
         const base = r * h;
-        for (let j = 0; j < h; j++) this.w1[base + j] = this.w1[base + j]! - xs * g[j]!;
+        for (let j = 0; j < h; j++) {
+          const gj = xs * g[j]! * clip;
+          if (gj === 0) continue;
+          const acc = g2[base + j]! + gj * gj;
+          g2[base + j] = acc;
+          this.w1[base + j] = this.w1[base + j]! - (step * gj) / Math.sqrt(acc);
+        }
       }
-      for (let j = 0; j < h; j++) this.b1[j] = this.b1[j]! - step * g[j]!;
+      for (let j = 0; j < h; j++) {
+        const gj = g[j]! * clip;
+        if (gj === 0) continue;
+        this.b2[j] = this.b2[j]! + gj * gj;
+        this.b1[j] = this.b1[j]! - (step * gj) / Math.sqrt(this.b2[j]!);
+      }
     }
 
     // Head: forgetting, then a Sherman–Morrison update with the (pre-step) representation.
@@ -214,6 +232,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
     w.u32(this.h);
     w.u32(this.mask + 1);
     w.f64Array(this.b1);
+    w.f64Array(this.b2);
     let rows = 0;
     for (let r = 0; r <= this.mask; r++) if (this.touched[r]) rows++;
     w.u32(rows);
@@ -222,6 +241,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
       w.u32(r);
       const base = r * this.h;
       for (let j = 0; j < this.h; j++) w.f32(this.w1[base + j]!);
+      for (let j = 0; j < this.h; j++) w.f32(this.g2[base + j]!);
     }
     w.u32(this.heads.size);
     for (const [id, head] of this.heads) {
@@ -234,9 +254,11 @@ export class NeuralLinearLearner implements PosteriorLearner {
   read(r: SnapshotReader): void {
     if (r.u32() !== this.h || r.u32() !== this.mask + 1) throw new SnapshotFormatError('neural-linear snapshot has another shape');
     this.b1.set(r.f64Array(this.h));
+    this.b2.set(r.f64Array(this.h));
     for (let row = 0; row <= this.mask; row++) {
       if (this.touched[row]) {
         this.initRow(row);
+        this.g2.fill(0, row * this.h, (row + 1) * this.h);
         this.touched[row] = 0;
       }
     }
@@ -247,6 +269,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
       this.touched[row] = 1;
       const base = row * this.h;
       for (let j = 0; j < this.h; j++) this.w1[base + j] = r.f32();
+      for (let j = 0; j < this.h; j++) this.g2[base + j] = r.f32();
     }
     const count = r.u32();
     this.heads = new Map();
