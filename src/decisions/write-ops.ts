@@ -59,7 +59,11 @@ export class WriteExecutor {
     this.store = new DecisionStore(db);
   }
 
-  /** Runs the ops in one transaction; a failing op fails alone, a failing commit throws. */
+  /**
+   * Runs the ops in one transaction; a failing op fails alone, a failing commit throws. IMMEDIATE: the write
+   * lock is taken (waiting out busy_timeout) before the first read, so another connection's commit cannot make
+   * a later write in the group fail with "database is locked" (a deferred read-then-write transaction in WAL).
+   */
   run(ops: readonly WriteOp[]): OpResult[] {
     const results: OpResult[] = [];
     this.db.transaction(() => {
@@ -71,7 +75,7 @@ export class WriteExecutor {
           results.push({ problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
         }
       }
-    })();
+    }).immediate();
     return results;
   }
 
