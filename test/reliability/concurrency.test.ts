@@ -189,6 +189,31 @@ describe('concurrency', { timeout: 120_000 }, () => {
     assert.ok(versionsSeen.size >= 3, `decisions spanned only versions ${[...versionsSeen].join(',')}`);
   });
 
+  it('another connection writing meanwhile (as the images slice does) never fails a decision or a reward', async () => {
+    assert.equal((await put('shared', { actions: ['a', 'b'], reward: { waitSeconds: 3600 } })).status, 200);
+    // Short write transactions on the app's own connection (BEGIN IMMEDIATE, reading then writing), as fast as the loop allows.
+    const probe = t.db.prepare("INSERT INTO events (event_id, model, kind, created_at, payload) VALUES (?, 'probe', 'probe', ?, '{}')");
+    const seen = t.db.prepare('SELECT COUNT(*) AS n FROM events');
+    let n = 0;
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        t.db.transaction(() => { seen.get(); probe.run(`probe-${n++}`, Date.now()); }).immediate();
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const replies = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+      const d = await post('/decide', { model: 'shared', context: { i } });
+      return d.status === 200 ? [d, await post('/reward', { eventId: d.body.eventId, reward: 1 })] : [d];
+    }));
+    writing = false;
+    await writer;
+    const all = replies.flat();
+    noServerErrors(all, 'decide/reward beside another writer');
+    assert.deepEqual([...new Set(all.map((r) => r.status))], [200]);
+    assert.ok(n > 10, `the other connection wrote only ${n} times`);
+  });
+
   it('deleting a model while decisions are in flight: 200 or 404, never a 5xx, no decision logged for a deleted model', async () => {
     assert.equal((await put('doomed', { actions: ['a', 'b'] })).status, 200);
     const inFlight = Array.from({ length: 80 }, (_, i) => post('/decide', { model: 'doomed', eventId: `doomed-${i}` }));
