@@ -1,0 +1,9 @@
+/**
+ * The decisions capability's in-process tests, in one process: each test
+ * process pays for importing the whole app (TensorFlow.js included), so the
+ * cases live in modules of their own and run from here.
+ */
+import './models.cases.js';
+import './decide.cases.js';
+import './reward.cases.js';
+import './group-commit.cases.js';
