@@ -108,6 +108,21 @@ describe('image feedback through POST /reward', () => {
     for (const [k, p] of Object.entries(before.probabilities)) assert.ok(Math.abs(afterRestart.probabilities[k]! - p) < 1e-5, `p(${k}) ${p} → ${afterRestart.probabilities[k]}`);
     assert.ok(afterRestart.probabilities[truth]! > 0 && learned.probabilities[truth]! > 0);
   });
+
+  it('leaks no tensors over classifications and online updates', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    // The first step after a start creates the optimizer's state (Adam's moments): allocated once, not leaked.
+    const warm = await classify(h, image);
+    await reward(h, { eventId: warm.eventId, label: truth }).expect(200);
+    await h.idle();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) {
+      const event = await classify(h, image);
+      await reward(h, { eventId: event.eventId, label: truth }).expect(200);
+    }
+    await h.idle();
+    assert.equal(tf.memory().numTensors, before);
+  });
 });
 
 describe('image feedback after a crash', () => {

@@ -33,6 +33,9 @@ export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
     const event = deps.store.getEvent(item.eventId);
     if (!event || event.kind !== IMAGE_EVENT_KIND) return problem(new NotFoundError(`No logged image event with eventId "${item.eventId}"`));
     const { payload } = event;
+    if (event.rewardCount > 0) {
+      return problem(new ConflictError(`Image event "${event.eventId}" already has feedback`, { eventId: event.eventId, reward: event.reward }));
+    }
     const entry = deps.models.get(event.model);
     // The classes the event was classified over, in order: kept in the payload so feedback works even if the model is gone.
     const classes = entry?.model.config.classes ?? Object.keys(payload.probabilities);
