@@ -50,6 +50,20 @@ describe('POST /decide', () => {
     assert.deepEqual(results.map((r) => r.status).sort(), [200, 409, 409, 409, 409, 409, 409, 409]);
   });
 
+  it('a model reconfigured while decisions are in flight: every decision succeeds and logs the version that made it', async () => {
+    await request(h.focal.app).put('/models/moving').send({ strategy: { name: 'epsilon-greedy', epsilon: 0.2 } }).expect(200);
+    const decides = Array.from({ length: 12 }, (_, i) => request(h.focal.app).post('/decide').send({ model: 'moving', actions, eventId: `moving-${i}` }));
+    const put = request(h.focal.app).put('/models/moving').send({ strategy: { name: 'softmax', lambda: 2 } });
+    const results = await Promise.all([...decides, put]);
+    assert.ok(results.every((r) => r.status === 200), JSON.stringify(results.map((r) => r.status)));
+    const rows = h.db.prepare("SELECT payload FROM events WHERE event_id LIKE 'moving-%'").all() as { payload: string }[];
+    assert.equal(rows.length, 12);
+    for (const row of rows) {
+      const p = JSON.parse(row.payload) as { modelVersion: number; strategy: string };
+      assert.deepEqual([p.modelVersion, p.strategy].join(), p.modelVersion === 1 ? '1,epsilon-greedy' : '2,softmax');
+    }
+  });
+
   it('uses the model\'s fixed actions when none are sent', async () => {
     await request(h.focal.app).put('/models/fixed').send({ actions: ['a', 'b', { id: 'c', features: { f: 1 } }], strategy: { name: 'uniform' } }).expect(200);
     const res = await request(h.focal.app).post('/decide').send({ model: 'fixed', context: {} }).expect(200);
