@@ -141,7 +141,7 @@ interface Job {
 }
 
 export class ImageWriter {
-  private runner: BatchRunner;
+  private runner: BatchRunner | undefined;
   private queue: Job[] = [];
   private inFlight = false;
   private scheduled = false;
@@ -149,11 +149,15 @@ export class ImageWriter {
   private closed = false;
 
   /** `onFailure`: the writer thread died; later groups commit on the main connection instead. */
-  constructor(private readonly db: Db, onFailure: (err: Error) => void = () => {}) {
-    this.runner = db.memory ? new InlineRunner(db) : new WorkerRunner(db.name, (err) => {
-      onFailure(err);
-      this.runner = new InlineRunner(db);
+  constructor(private readonly db: Db, private readonly onFailure: (err: Error) => void = () => {}) {}
+
+  /** Started on the first write, so a service that never classifies never pays for the thread. */
+  private start(): BatchRunner {
+    this.runner ??= this.db.memory ? new InlineRunner(this.db) : new WorkerRunner(this.db.name, (err) => {
+      this.onFailure(err);
+      this.runner = new InlineRunner(this.db);
     });
+    return this.runner;
   }
 
   /** Queues `op`; resolves with its result once the group holding it is durable. */
@@ -181,7 +185,7 @@ export class ImageWriter {
     this.queue = [];
     this.inFlight = true;
     try {
-      const results = await this.runner.run(jobs.map((j) => j.op));
+      const results = await this.start().run(jobs.map((j) => j.op));
       jobs.forEach((job, i) => job.resolve(results[i]!));
     } catch (err) {
       for (const job of jobs) job.reject(err);
@@ -205,6 +209,6 @@ export class ImageWriter {
     if (this.closed) return;
     await this.drain();
     this.closed = true;
-    await this.runner.close();
+    await this.runner?.close();
   }
 }
