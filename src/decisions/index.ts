@@ -18,9 +18,22 @@ export interface DecisionsOptions {
 }
 
 /**
- * The contextual-bandit slice: /models, /decide, /reward. Loads every model
- * (snapshot + reward-log replay) before it reports ready; snapshots
- * periodically and on close.
+ * The contextual-bandit slice: /models, /decide, /reward.
+ *
+ * - Durability: every decision and reward is committed (fsync) before its
+ *   response; concurrent writes share one commit on a writer thread
+ *   (group-commit.ts, commit-worker.ts, write-ops.ts).
+ * - Learning: a reward is folded into the model after its commit, in
+ *   reward-log order. `first` learns the first reward and closes the event;
+ *   `sum` adds rewards up and learns the total when the window closes; an
+ *   empty window learns the model's default reward (sweeper, or at reward time).
+ * - Restart: every snapshot records the last reward-log seq it folds in; on
+ *   start the latest snapshot of each model's current version is loaded and
+ *   the learned rewards after it replayed, so a SIGKILL loses nothing
+ *   acknowledged and the model comes back bit for bit.
+ * - Reconfiguration: a new strategy or learner resets learned state; other
+ *   changes keep it; any change bumps the version. DELETE removes a model
+ *   (closing its open events); DELETE of `default` resets it instead.
  */
 export function decisionsCapability(options: DecisionsOptions = {}): CapabilityFactory {
   return (ctx: CapabilityContext): Capability => {
