@@ -33,6 +33,7 @@ export class ImageWriteExecutor {
   }
 
   run(ops: readonly ImageWrite[]): ImageWriteResult[] {
+    // IMMEDIATE: take the write lock up front, so another connection's commit cannot fail the group with SQLITE_BUSY.
     return this.db.transaction(() => ops.map((op): ImageWriteResult => {
       if (op.op === 'classification') {
         try {
@@ -45,7 +46,7 @@ export class ImageWriteExecutor {
         }
       }
       return this.store.recordFeedback(op.eventId, op.model, op.reward, op.label, op.now);
-    }))();
+    })).immediate();
   }
 }
 
