@@ -9,8 +9,11 @@
  *
  * Each server runs in its own child process so autocannon does not share its
  * event loop; they are measured alternately, round by round, and the ratio
- * is the median of the rounds. Options: --duration <s> (default 5),
- * --connections <n> (default 32), --rounds <n> (default 3).
+ * is the median of the rounds (short rounds, so a burst of load elsewhere on
+ * the machine skews one round, not the result). Focal runs with its
+ * decisions capability only, on a fresh database in a temporary directory,
+ * synchronous=FULL as in production. Options: --duration <s> (default 3),
+ * --connections <n> (default 32), --rounds <n> (default 5).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -135,9 +138,9 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const duration = arg('duration', 5);
+  const duration = arg('duration', 3);
   const connections = arg('connections', 32);
-  const rounds = arg('rounds', 3);
+  const rounds = arg('rounds', 5);
 
   // Both servers up at once and measured alternately, so a change in the machine's load hits both alike.
   const bare = await start('express');
