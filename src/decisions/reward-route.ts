@@ -44,10 +44,12 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
       throw err;
     }
   };
+  // The ids the server generates (UUIDs, 36 characters) must always be accepted back, however low the limit.
+  const maxEventId = Math.max(limits.stringLength, 36);
   const checkLength = (eventId: string, path: string) => {
-    if (eventId.length > limits.stringLength) {
-      throw new PayloadTooLargeError(`${path} is ${eventId.length} characters long; the limit is ${limits.stringLength} (FOCAL_MAX_STRING_LENGTH)`,
-        'FOCAL_MAX_STRING_LENGTH', limits.stringLength);
+    if (eventId.length > maxEventId) {
+      throw new PayloadTooLargeError(`${path} is ${eventId.length} characters long; the limit is ${maxEventId} (FOCAL_MAX_STRING_LENGTH)`,
+        'FOCAL_MAX_STRING_LENGTH', maxEventId);
     }
   };
   return [
