@@ -106,9 +106,12 @@ describe('configured limits', { timeout: 120_000 }, () => {
     await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/decide').send({ model: 'm', actions: [{ id: 'a', features: { k: over } }] }));
     await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/decide').send({ model: 'm', actions: ['a'], eventId: over }));
     await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).put('/models/long').send({ actions: [over] }));
+    // On /reward the limit never drops below the 36 characters of the UUIDs the server hands out.
+    await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/reward').send({ eventId: 'e'.repeat(37), reward: 1 }));
+    await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/reward').send({ events: [{ eventId: 'e'.repeat(37), reward: 1 }] }));
   });
 
-  it('FOCAL_MAX_REWARD_BATCH: one event over', async () => {
+  it('FOCAL_MAX_REWARD_BATCH: one event over (server-generated 36-character event ids pass under a lower string limit)', async () => {
     const ids: string[] = [];
     for (let i = 0; i <= LIMITS.rewardBatch; i++) {
       ids.push((await ok(() => request(h.focal.app).post('/decide').send({ model: 'm', actions: ['a', 'b'] }), 'decide')).body.eventId as string);
