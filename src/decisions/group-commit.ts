@@ -18,9 +18,10 @@ interface Job {
 /**
  * Group commit: writes from concurrent requests are queued and committed
  * together, one transaction and one fsync (synchronous=FULL) per group; each
- * caller is answered only after its group is durable. While one group
- * commits (on the writer thread) the next one fills up, so the fsync neither
- * blocks the event loop nor serialises requests one by one.
+ * caller is answered only after its group is durable. Groups go to the
+ * writer thread as soon as they form; while it commits one, the next ones
+ * queue there and are committed together the moment it is done, so the
+ * fsync neither blocks the event loop nor serialises requests one by one.
  *
  * Ops run in submission order and see each other's writes (a reward queued
  * after its decision finds it). Each op's `effect` (folding a reward into a
@@ -31,7 +32,8 @@ interface Job {
  */
 export class GroupCommitter {
   private queue: Job[] = [];
-  private inFlight = false;
+  /** Groups sent and not yet answered: the writer commits them back to back, answering in order. */
+  private inFlight = 0;
   private scheduled = false;
   private idle: (() => void)[] = [];
   private closed = false;
@@ -52,7 +54,7 @@ export class GroupCommitter {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
+    if (this.scheduled || this.queue.length === 0) return;
     this.scheduled = true;
     // After the current I/O phase: every request that arrived in it joins the group.
     setImmediate(() => {
@@ -62,10 +64,10 @@ export class GroupCommitter {
   }
 
   private async flush(): Promise<void> {
-    if (this.inFlight || this.queue.length === 0) return;
+    if (this.queue.length === 0) return;
     const jobs = this.queue;
     this.queue = [];
-    this.inFlight = true;
+    this.inFlight++;
     const start = process.hrtime.bigint();
     let results: OpResult[] | undefined;
     try {
@@ -74,7 +76,7 @@ export class GroupCommitter {
       this.onCommitError?.(err);
       for (const job of jobs) job.reject(err);
     }
-    this.inFlight = false;
+    this.inFlight--;
     if (results) {
       this.onCommit?.(jobs.length, Number(process.hrtime.bigint() - start) / 1e9);
       jobs.forEach((job, i) => {
@@ -91,13 +93,12 @@ export class GroupCommitter {
         }
       });
     }
-    if (this.queue.length > 0) this.schedule();
-    else this.settleIdle();
+    if (this.queue.length === 0 && this.inFlight === 0) this.settleIdle();
   }
 
   /** Resolves once everything queued so far is committed. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && !this.inFlight) return Promise.resolve();
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -157,13 +158,16 @@ export class WorkerRunner implements BatchRunner {
     }
     // Only a worker with work in flight keeps the process alive (tests and scripts exit when done).
     this.worker.unref();
-    this.worker.on('message', (m: Reply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
+    this.worker.on('message', ({ replies }: { replies: Reply[] }) => {
+      // In submission order, so effects apply in reward-log order.
+      for (const m of replies) {
+        const p = this.pending.get(m.id);
+        if (!p) continue;
+        this.pending.delete(m.id);
+        if ('error' in m) p.reject(new Error(m.error));
+        else p.resolve(m.results);
+      }
       if (this.pending.size === 0) this.worker.unref();
-      if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve(m.results);
     });
     const fail = (err: Error) => {
       this.failed ??= err;
