@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -56,10 +56,11 @@ async function startServer(dataDir: string, modelsDir: string): Promise<{ port: 
   return { port, stop: async () => { child.kill('SIGTERM'); return exited; } };
 }
 
-async function scrape(base: string): Promise<{ rss: number; tensors: number }> {
+async function scrape(base: string): Promise<{ rss: number; tensors: number; backend: string }> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const num = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors') };
+  const backend = /^focal_tensorflow_backend_info\{backend="([^"]+)"\} 1$/m.exec(text)?.[1] ?? 'unknown';
+  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors'), backend };
 }
 
 /** MNIST test digit `index` as a PNG, black on white like a scan, with its label. */
@@ -83,7 +84,7 @@ async function modelsDir(tmp: string): Promise<string> {
 }
 
 /** Reads the server until its live tensor count holds still (queued online-learning steps finished). */
-async function settle(base: string): Promise<{ rss: number; tensors: number }> {
+async function settle(base: string): Promise<{ rss: number; tensors: number; backend: string }> {
   let last = await scrape(base);
   for (let i = 0; i < 40; i++) {
     await new Promise((r) => setTimeout(r, 250));
@@ -95,8 +96,11 @@ async function settle(base: string): Promise<{ rss: number; tensors: number }> {
 }
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg()[0]!;
   const dataDir = mkdtempSync(join(tmpdir(), 'focal-soak-'));
-  const server = await startServer(join(dataDir, 'data'), await modelsDir(dataDir));
+  const models = await modelsDir(dataDir);
+  const shippedModel = !models.startsWith(dataDir);
+  const server = await startServer(join(dataDir, 'data'), models);
   const base = `http://127.0.0.1:${server.port}`;
   const digits = await Promise.all(Array.from({ length: 8 }, (_, i) => digitPng(i)));
   const png = digits[0]!.png;
@@ -175,7 +179,9 @@ async function main(): Promise<void> {
 
   const total = Object.values(latencies).reduce((n, l) => n + l.length, 0);
   const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
-  console.log(`\nFocal soak: ${SECONDS} s, ${CONNECTIONS} connections, loopback (${sent} requests started)\n`);
+  console.log(`\nFocal soak: ${SECONDS} s, ${CONNECTIONS} connections, loopback (${sent} requests started)`);
+  console.log(`${cpus().length} CPU cores, load average ${loadBefore.toFixed(1)} before and ${loadavg()[0]!.toFixed(1)} after; `
+    + `TensorFlow.js backend ${endMetrics.backend}; image model ${shippedModel ? 'shipped' : 'random-init'}\n`);
   console.log('| kind | requests | req/s | p50 ms | p99 ms | errors |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const kind of KINDS) {
