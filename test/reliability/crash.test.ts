@@ -37,6 +37,12 @@ interface ModelReply {
   stats: { decisions: number; updates: number; rewardSeq: number; fingerprint: string };
 }
 
+/** Keys for every process after the first (which runs open, and so warns): they must never reach its output. */
+const USER_KEY = 'crash-user-key-5f0c2a9d71';
+const ADMIN_KEY = 'crash-admin-key-b3e84c1f06';
+const keyed = { FOCAL_API_KEY: USER_KEY, FOCAL_ADMIN_KEY: ADMIN_KEY, FOCAL_LOG_LEVEL: 'debug' };
+const auth = { authorization: `Bearer ${USER_KEY}` };
+
 function stream(p: FocalProcess, acked: Acked, clients: number) {
   let stopped = false;
   let n = 0;
@@ -48,7 +54,7 @@ function stream(p: FocalProcess, acked: Acked, clients: number) {
       const context = { user: { age: (i * 7) % 60, country: ['DE', 'FR', 'US'][i % 3]! }, hour: i % 24 };
       let d;
       try {
-        d = await call(p.base, 'POST', '/decide', { model, context, eventId });
+        d = await call(p.base, 'POST', '/decide', { model, context, eventId }, auth);
       } catch { return; } // the process died under us: unacknowledged
       assert.equal(d.status, 200, `decide ${JSON.stringify(d.body)}`);
       acked.decisions.set(eventId, model);
@@ -57,7 +63,7 @@ function stream(p: FocalProcess, acked: Acked, clients: number) {
       for (const reward of rewards) {
         let r;
         try {
-          r = await call(p.base, 'POST', '/reward', { eventId, reward });
+          r = await call(p.base, 'POST', '/reward', { eventId, reward }, auth);
         } catch { return; }
         // Under `sum` a reward can arrive after its one-second window closed: 410, not acknowledged.
         if (r.status === 410 && model === 'sum') break;
@@ -127,7 +133,7 @@ function checkLog(dbPath: string, acked: Acked): { events: number; rewardRows: n
 
 /** The live model equals a fresh model fed the reward log up to the seq it reports. */
 async function checkRebuild(p: FocalProcess, dbPath: string, name: string): Promise<ModelReply> {
-  const res = await call(p.base, 'GET', `/models/${name}`);
+  const res = await call(p.base, 'GET', `/models/${name}`, undefined, auth);
   assert.equal(res.status, 200);
   const view = res.body as unknown as ModelReply;
   const db = new Database(dbPath, { readonly: true });
@@ -155,7 +161,10 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
 
   it('keeps every acknowledged decision and reward, applies no event by halves and restores each model from its log', async () => {
     const acked: Acked = { decisions: new Map(), rewards: new Map() };
+    const outputs: FocalProcess[] = [];
     let p = await startFocal(env);
+    outputs.push(p);
+    assert.ok(p.lines.some((l) => /"level":40.*FOCAL_API_KEY/.test(l)), 'a process without keys warns that it is open');
     const learner = { name: 'linear', bits: 12 };
     assert.equal((await call(p.base, 'PUT', '/models/first', { actions: ACTIONS, learner, reward: { waitSeconds: 3600 } })).status, 200);
     assert.equal((await call(p.base, 'PUT', '/models/sum', { actions: ACTIONS, learner, reward: { waitSeconds: 1, aggregation: 'sum' } })).status, 200);
@@ -163,9 +172,9 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
     for (let round = 1; round <= ROUNDS; round++) {
       const live = stream(p, acked, 8);
       // A random kill point, by progress rather than by time so a slow machine still gets there:
-      // after 10 to 150 more acknowledged decisions, then 0–500 ms more.
+      // after 10 to 90 more acknowledged decisions, then 0–500 ms more.
       const started = Date.now();
-      const target = acked.decisions.size + 10 + Math.floor(Math.random() * 140);
+      const target = acked.decisions.size + 10 + Math.floor(Math.random() * 80);
       while (acked.decisions.size < target && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, Math.random() * 500));
       const ms = Date.now() - started;
@@ -176,7 +185,9 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
       console.log(`# round ${round}: killed after ${ms.toFixed(0)} ms; acknowledged so far ${acked.decisions.size} decisions, `
         + `${[...acked.rewards.values()].reduce((n, r) => n + r.length, 0)} rewards; log ${log.events} events, ${log.rewardRows} reward rows`);
 
-      p = await startFocal(env);
+      p = await startFocal({ ...env, ...keyed });
+      outputs.push(p);
+      assert.equal((await call(p.base, 'POST', '/decide', { model: 'first' })).status, 401, 'the keys are in force');
       const first = await checkRebuild(p, dbPath, 'first');
       await checkRebuild(p, dbPath, 'sum');
       assert.equal(first.version, 1, 'no crash bumps a model version');
@@ -187,14 +198,15 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
     // Acknowledged events answer as logged: a reused eventId is a 409, a second `first` reward a 409.
     const firstRewarded = [...acked.rewards.keys()].filter((id) => acked.decisions.get(id) === 'first').slice(0, 40);
     for (const id of firstRewarded) {
-      const r = await call(p.base, 'POST', '/reward', { eventId: id, reward: 1 });
+      const r = await call(p.base, 'POST', '/reward', { eventId: id, reward: 1 }, auth);
       assert.equal(r.status, 409, `second reward for ${id}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.reward, acked.rewards.get(id)![0]);
     }
     for (const [id, model] of [...acked.decisions].slice(0, 40)) {
-      assert.equal((await call(p.base, 'POST', '/decide', { model, eventId: id })).status, 409, `reused eventId ${id}`);
+      assert.equal((await call(p.base, 'POST', '/decide', { model, eventId: id }, auth)).status, 409, `reused eventId ${id}`);
     }
     await kill9(p);
     checkLog(dbPath, acked);
+    for (const line of outputs.flatMap((o) => o.lines)) assert.ok(!line.includes(USER_KEY) && !line.includes(ADMIN_KEY), `a key reached the output: ${line}`);
   });
 });

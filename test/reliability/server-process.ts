@@ -14,7 +14,7 @@ export interface FocalProcess {
   child: ChildProcess;
   base: string;
   port: number;
-  /** Every stdout line so far (JSON log lines). */
+  /** Every line of output so far: stdout (JSON log lines) and stderr. */
   lines: string[];
 }
 
@@ -28,7 +28,7 @@ export async function startFocal(env: Record<string, string>, timeoutMs = 60_000
   child.on('exit', () => running.delete(child));
   const lines: string[] = [];
   let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  createInterface({ input: child.stderr! }).on('line', (line) => { stderr += `${line}\n`; lines.push(line); });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${lines.join('\n')}\n${stderr}`)), timeoutMs);
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code} before listening:\n${lines.join('\n')}\n${stderr}`)); });
