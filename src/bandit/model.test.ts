@@ -225,3 +225,28 @@ test('bagging seeds its bootstrap weights from the event id when given', () => {
   // Different ids (almost surely) give different replica weights.
   assert.notDeepEqual(b.snapshot(), a.snapshot());
 });
+
+test('decide() on arbitrary contexts: a valid PMF, the chosen action has mass, learn() accepts it', async () => {
+  const fc = (await import('fast-check')).default;
+  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', 'toString', 'default', 'action'));
+  const scalar = fc.oneof(fc.double({ min: -1e9, max: 1e9, noNaN: true }), fc.string({ maxLength: 5 }), fc.boolean());
+  const features = fc.dictionary(key, fc.oneof(scalar, fc.dictionary(key, scalar, { maxKeys: 4 })), { maxKeys: 6 });
+  const actions = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 });
+  for (const config of ALL) {
+    const model = createBanditModel(config);
+    fc.assert(
+      fc.property(features, actions, fc.string(), fc.oneof(fc.double({ min: -5, max: 5, noNaN: true }), fc.double({ min: -1e9, max: 1e9, noNaN: true })), (context, ids, seed, reward) => {
+        const acts = ids.map((id) => ({ id }));
+        const d = model.decide(context as Features, acts, seed);
+        assert.equal(d.pmf.length, acts.length);
+        assert.ok(Math.abs(d.pmf.reduce((s, p) => s + p, 0) - 1) < 1e-9);
+        assert.ok(d.pmf.every((p) => p >= 0));
+        assert.ok(d.probability > 0 && d.probability === d.pmf[d.chosen]);
+        model.learn({ context: context as Features, actions: acts, chosen: d.chosen, probability: d.probability, reward });
+        assert.ok(d.scores.every(Number.isFinite), `${config.strategy!.name}: scores ${d.scores}`);
+      }),
+      { numRuns: 60 },
+    );
+    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+  }
+});

@@ -141,7 +141,8 @@ export class Model implements BanditModel {
     if (!Number.isInteger(chosen) || chosen < 0 || chosen >= actions.length) {
       throw new BanditInputError('/chosen', `chosen must index one of the ${actions.length} actions`);
     }
-    if (!(probability > 0 && probability <= 1)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
+    // A PMF entry may exceed 1 by round-off; replay must still accept what decide() logged.
+    if (!(probability > 0 && probability <= 1 + 1e-9)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
     if (!Number.isFinite(reward)) throw new BanditInputError('/reward', 'reward must be a finite number');
     this.encoder.encodeContext(event.context);
     const ex = this.learnExample;
@@ -153,7 +154,7 @@ export class Model implements BanditModel {
     } else {
       // Online bootstrap (Oza & Russell): each replica sees the event Poisson(1) times,
       // seeded from the event so replay reproduces the same weights.
-      const seed = event.eventId !== undefined ? murmurHash3(event.eventId, BAG_STREAM) : (this._updates * 0x9e3779b1) ^ BAG_STREAM;
+      const seed = event.eventId !== undefined ? murmurHash3(event.eventId, BAG_STREAM) : Math.imul(this._updates | 0, 0x9e3779b1) ^ BAG_STREAM;
       const rng = new Xoshiro128(seed);
       for (let b = 0; b < learners.length; b++) {
         const draws = rng.poisson1();

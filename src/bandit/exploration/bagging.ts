@@ -15,7 +15,9 @@ export function baggingPmf(bagScores: ArrayLike<number>, bags: number, k: number
         ties = 1;
       } else if (s === max) ties++;
     }
-    const vote = 1 / (ties * bags);
+    const vote = 1 / ties;
     for (let i = 0; i < k; i++) if (bagScores[row + i] === max) out[i] = out[i]! + vote;
   }
+  // Votes are counted first and divided once, so a unanimous action gets exactly 1.
+  for (let i = 0; i < k; i++) out[i] = out[i]! / bags;
 }

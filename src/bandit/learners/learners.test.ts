@@ -129,3 +129,17 @@ test('linear: extreme importance weights and labels keep every weight finite', (
     assert.ok(Number.isFinite(learner.predict(ex)), `after label ${label} weight ${weight}`);
   }
 });
+
+test('linear: denormal and huge feature values never produce NaN', () => {
+  const learner = new LinearLearner({ bits: 10, learningRate: 0.5, l2: 0 });
+  const ex = new Example();
+  for (const x of [5e-324, 1e-300, 1e-20, 1, 1e6, 1e300]) {
+    ex.clear();
+    ex.push(9, x);
+    ex.push(10, 1);
+    for (const label of [1, -3, 0.5]) {
+      learner.learn(ex, label, 1);
+      assert.ok(Number.isFinite(learner.predict(ex)), `x=${x} label=${label}`);
+    }
+  }
+});

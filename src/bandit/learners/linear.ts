@@ -16,7 +16,8 @@ export interface LinearOptions {
   l2: number;
 }
 
-const X2_MIN = 1e-30;
+/** Smallest |x| the per-feature state tracks; X_MIN² is still a normal float32. */
+const X_MIN = 1e-18;
 
 export class LinearLearner implements Learner {
   readonly kind = 'linear';
@@ -78,11 +79,14 @@ export class LinearLearner implements Learner {
     let predPerUpdate = 0;
     for (let k = 0; k < ex.n; k++) {
       const i = idx[k]! & mask;
-      const x = val[k]!;
-      let x2 = x * x;
-      if (x2 < X2_MIN) x2 = X2_MIN;
+      // Like VW, tiny |x| counts as X_MIN so float32 state never underflows to 0 (→ an infinite rate).
+      const ax = Math.max(Math.abs(val[k]!), X_MIN);
+      const x2 = ax * ax;
       g2[i] = g2[i]! + gradSq * x2;
-      const ax = Math.abs(x);
+      if (!(g2[i]! > 0) || !Number.isFinite(g2[i]!)) {
+        rates[k] = 0;
+        continue;
+      }
       const n0 = norm[i]!;
       if (ax > n0) {
         // A larger feature scale than seen before: rescale the weight so past learning keeps its effect.
@@ -96,6 +100,7 @@ export class LinearLearner implements Learner {
       rates[k] = rate;
       predPerUpdate += x2 * rate;
     }
+    if (!(predPerUpdate > 0) || !Number.isFinite(predPerUpdate)) return;
     this.totalWeight += weight;
     this.sumNormX += weight * normX;
     const multiplier = Math.sqrt(this.totalWeight / this.sumNormX);

@@ -150,7 +150,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
     // Clip the gradient so a large importance weight or a stale head cannot blow the body up.
     const clip = gnorm > 1 ? 1 / Math.sqrt(gnorm) : 1;
     const step = this.opts.bodyRate * Math.min(weight, 10);
-    if (step > 0 && gnorm > 0) {
+    if (step > 0 && gnorm > 0 && Number.isFinite(gnorm)) {
       const h = this.h;
       // AdaGrad per weight: rare input features still move quickly, frequent ones settle.
       const g2 = this.g2;
@@ -163,8 +163,10 @@ export class NeuralLinearLearner implements PosteriorLearner {
         for (let j = 0; j < h; j++) {
           const gj = xs * g[j]! * clip;
           if (gj === 0) continue;
-          const acc = g2[base + j]! + gj * gj;
-          g2[base + j] = acc;
+          g2[base + j] = g2[base + j]! + gj * gj;
+          // Read back the float32 value: a gradient whose square underflows must not divide by 0.
+          const acc = g2[base + j]!;
+          if (!(acc > 0) || !Number.isFinite(acc)) continue;
           this.w1[base + j] = this.w1[base + j]! - (step * gj) / Math.sqrt(acc);
         }
       }
@@ -172,6 +174,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
         const gj = g[j]! * clip;
         if (gj === 0) continue;
         this.b2[j] = this.b2[j]! + gj * gj;
+        if (!(this.b2[j]! > 0) || !Number.isFinite(this.b2[j]!)) continue;
         this.b1[j] = this.b1[j]! - (step * gj) / Math.sqrt(this.b2[j]!);
       }
     }
