@@ -30,6 +30,13 @@ describe('preprocessImage', () => {
     assert.ok(correlation(out.pixels, digit.pixels) > 0.8, `correlation ${correlation(out.pixels, digit.pixels)}`);
   });
 
+  it('evens out uneven lighting (a shadow across the page)', async () => {
+    const digit = mnistTestDigit(0);
+    const out = await preprocessImage(await paperPicture(digit.pixels, { shadow: true }), { maxPixels: MAX_PIXELS });
+    assertCentredDigit(out.pixels);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.8, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
   it('leaves an MNIST digit as it is (already white on black and centred)', async () => {
     const digit = mnistTestDigit(3);
     const raw = Buffer.from(digit.pixels.map((v) => Math.round(v * 255)));

@@ -108,12 +108,58 @@ async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: 
   return { grey, alpha, width: info.width, height: info.height };
 }
 
+/** Paper shows in at least this share of any cell; ink rarely fills a cell of an eighth of the picture. */
+const PAPER_SHARE = 0.1;
+/** Cells per longest side of the illumination estimate. */
+const ILLUMINATION_CELLS = 8;
+
+/**
+ * Evens out uneven lighting (a phone's shadow, a vignette) and leaves white
+ * ink on black: the paper's level is estimated per cell of the picture from the
+ * brightest (light paper) or darkest (dark paper) share of its pixels,
+ * interpolated between cell centres, then divided out (light paper, so the
+ * ink's contrast no longer depends on the light) or subtracted (dark paper).
+ */
+function flattenIllumination(value: Float32Array, width: number, height: number, lightPaper: boolean): void {
+  const cell = Math.max(16, Math.ceil(Math.max(width, height) / ILLUMINATION_CELLS));
+  const gw = Math.ceil(width / cell);
+  const gh = Math.ceil(height / cell);
+  const level = new Float32Array(gw * gh);
+  const samples: number[] = [];
+  for (let gy = 0; gy < gh; gy++) {
+    for (let gx = 0; gx < gw; gx++) {
+      samples.length = 0;
+      for (let y = gy * cell; y < Math.min(height, (gy + 1) * cell); y++) {
+        for (let x = gx * cell; x < Math.min(width, (gx + 1) * cell); x++) samples.push(value[y * width + x]!);
+      }
+      samples.sort((a, b) => a - b);
+      const k = Math.floor((lightPaper ? 1 - PAPER_SHARE : PAPER_SHARE) * (samples.length - 1));
+      level[gy * gw + gx] = samples[k]!;
+    }
+  }
+  const at = (gx: number, gy: number) => level[Math.min(gh - 1, Math.max(0, gy)) * gw + Math.min(gw - 1, Math.max(0, gx))]!;
+  for (let y = 0; y < height; y++) {
+    const fy = Math.min(gh - 1, Math.max(0, (y + 0.5) / cell - 0.5));
+    const y0 = Math.floor(fy);
+    const ty = fy - y0;
+    for (let x = 0; x < width; x++) {
+      const fx = Math.min(gw - 1, Math.max(0, (x + 0.5) / cell - 0.5));
+      const x0 = Math.floor(fx);
+      const tx = fx - x0;
+      const bg = (1 - ty) * ((1 - tx) * at(x0, y0) + tx * at(x0 + 1, y0)) + ty * ((1 - tx) * at(x0, y0 + 1) + tx * at(x0 + 1, y0 + 1));
+      const i = y * width + x;
+      // A floor on the divisor keeps sensor noise in near-black corners from turning into ink.
+      value[i] = lightPaper ? 1 - Math.min(1, value[i]! / Math.max(bg, 0.1)) : Math.max(0, value[i]! - bg);
+    }
+  }
+}
+
 /**
  * MNIST-style normalisation. Steps, in order: auto-orient; flatten transparency
  * onto a background that contrasts with the opaque pixels (dark ink drawn on a
  * transparent canvas lands on white, light ink on black); grey; invert when the
- * border — the paper — is light; stretch so paper is 0 and the ink's peak 1 and
- * drop noise; crop to the ink; fit its longest side to `fit` px; translate so
+ * border — the paper — is light; even out the lighting; stretch so paper is 0
+ * and the ink's peak 1 and drop noise; crop to the ink; fit its longest side to `fit` px; translate so
  * the centre of mass sits at the centre of the `size` × `size` field.
  */
 export async function preprocessImage(bytes: Buffer, options: PreprocessOptions): Promise<Preprocessed> {
@@ -142,12 +188,12 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   const border: number[] = [];
   for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
   for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
-  let paper = median(border);
-  const inverted = paper > 0.5;
-  if (inverted) {
-    for (let i = 0; i < n; i++) value[i] = 1 - value[i]!;
-    paper = 1 - paper;
-  }
+  const inverted = median(border) > 0.5;
+  flattenIllumination(value, width, height, inverted);
+  border.length = 0;
+  for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
+  for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
+  const paper = median(border);
 
   let peak = 0;
   for (let i = 0; i < n; i++) if (value[i]! > peak) peak = value[i]!;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type OverlayOptions } from 'sharp';
 
 /** Test inputs for the images slice: real MNIST digits and pictures drawn with sharp. */
 
@@ -24,14 +24,21 @@ export function mnistTestDigit(index: number): { pixels: Float32Array; label: nu
  * A photo-like picture of a 28×28 digit: scaled up, inverted to dark ink on
  * light paper, placed off-centre on a `width` × `height` canvas, encoded.
  */
-export async function paperPicture(pixels: Float32Array, options: { width?: number; height?: number; format?: 'jpeg' | 'png' | 'webp' } = {}): Promise<Buffer> {
+export async function paperPicture(pixels: Float32Array, options: { width?: number; height?: number; format?: 'jpeg' | 'png' | 'webp'; shadow?: boolean } = {}): Promise<Buffer> {
   const width = options.width ?? 300;
   const height = options.height ?? 200;
   const ink = Buffer.alloc(784);
   for (let i = 0; i < 784; i++) ink[i] = 255 - Math.round(pixels[i]! * 255);
   const digit = await sharp(ink, { raw: { width: 28, height: 28, channels: 1 } }).resize(140, 140).png().toBuffer();
-  const canvas = sharp({ create: { width, height, channels: 3, background: { r: 235, g: 232, b: 225 } } })
-    .composite([{ input: digit, left: Math.round(width * 0.55) - 70, top: Math.round(height * 0.45) - 70 }]);
+  const layers: OverlayOptions[] = [{ input: digit, left: Math.round(width * 0.55) - 70, top: Math.round(height * 0.45) - 70 }];
+  if (options.shadow) {
+    // Light falling off from one corner to a third of it at the other, as under a phone held over the page.
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">`
+      + '<stop offset="0" stop-color="#fff"/><stop offset="1" stop-color="#555"/></linearGradient></defs>'
+      + `<rect width="${width}" height="${height}" fill="url(#g)"/></svg>`;
+    layers.push({ input: Buffer.from(svg), blend: 'multiply' });
+  }
+  const canvas = sharp(await sharp({ create: { width, height, channels: 3, background: { r: 235, g: 232, b: 225 } } }).composite(layers).png().toBuffer());
   const format = options.format ?? 'jpeg';
   return format === 'jpeg' ? canvas.jpeg({ quality: 90 }).toBuffer() : format === 'png' ? canvas.png().toBuffer() : canvas.webp().toBuffer();
 }
