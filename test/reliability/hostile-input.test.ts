@@ -181,7 +181,8 @@ describe('hostile and malformed input', { timeout: 300_000 }, () => {
   before(async () => {
     const root = makeRoot();
     await shipTestModel(root);
-    h = await startImages(root);
+    // A body limit high enough that 10⁵ features or actions reach the request's own limits.
+    h = await startImages(root, { limits: { bodyBytes: 4 * 1024 * 1024 } });
     app = h.focal.app;
     assert.equal((await request(app).put('/models/m').send({ actions: ['a', 'b', 'c'], reward: { waitSeconds: 3600 } })).status, 200);
     assert.equal((await request(app).put('/models/s').send({ actions: ['a', 'b'], reward: { waitSeconds: 3600, aggregation: 'sum' } })).status, 200);
@@ -208,9 +209,13 @@ describe('hostile and malformed input', { timeout: 300_000 }, () => {
 
   it('POST /decide: every invalid body is a 4xx problem and logs nothing', async () => {
     await fc.assert(fc.asyncProperty(decideBody, async (raw) => { await rejects(json('post', '/decide', raw), `decide ${raw.slice(0, 120)}`); }), { numRuns: RUNS * 2 });
-    // 10⁵ features: over FOCAL_MAX_BODY or FOCAL_MAX_FEATURES, whichever comes first, never parsed into a model.
-    const res = await rejects(json('post', '/decide', `{"model":"m","context":${features(100_000)},"actions":["a"]}`), '10⁵ features');
-    assert.equal(res.status, 413);
+    // 10⁵ features, 10⁵ actions, 10⁵ levels of nesting: refused by the request limits, never fed to a model.
+    const many = await rejects(json('post', '/decide', `{"model":"m","context":${features(100_000)},"actions":["a"]}`), '10⁵ features');
+    assert.equal(many.body.limit, 'FOCAL_MAX_FEATURES');
+    const actions = await rejects(json('post', '/decide', `{"model":"m","actions":${JSON.stringify(Array.from({ length: 100_000 }, (_, i) => `a${i}`))}}`), '10⁵ actions');
+    assert.equal(actions.body.limit, 'FOCAL_MAX_ACTIONS');
+    await rejects(json('post', '/decide', `{"model":"m","context":${nested(100_000, '1')},"actions":["a"]}`), '10⁵ levels');
+    await rejects(json('post', '/decide', `{"model":"m","context":{},"actions":["a"],"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`), '10⁵ nested arrays');
   });
 
   it('POST /reward: every invalid body is a 4xx problem and applies nothing', async () => {
@@ -317,6 +322,6 @@ describe('hostile and malformed input', { timeout: 300_000 }, () => {
       const res = await request(app).post('/decide').send({ model: 'm', context: { [key]: value }, actions: ids });
       assert.equal(res.status, 200, res.text);
       assert.deepEqual(new Set((res.body.ranking as { id: string }[]).map((r) => r.id)), new Set(ids));
-    }), { numRuns: RUNS / 2 });
+    }), { numRuns: RUNS / 4 });
   });
 });
