@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     const cpuRatio = median(runs.map((r) => r.bare.cpuPerRequest / r.focal.cpuPerRequest));
     console.log(`Server CPU per request, bare / Focal (median): ${cpuRatio.toFixed(2)} — the ratio a machine with cores to spare would approach`);
     console.log(`p99 at half of Focal's maximum rate (${half} req/s): ${halfRun.p99} ms`);
-    console.log(`Group commits: ${commits.count}, ${commits.size.toFixed(1)} decisions and ${commits.ms.toFixed(2)} ms (fsync included) per commit on average`);
+    console.log(`Groups handed to the writer: ${commits.count}, ${commits.size.toFixed(1)} decisions and ${commits.ms.toFixed(2)} ms until durable on average`);
   } finally {
     await stop(bare.child);
     await stop(focal.child);

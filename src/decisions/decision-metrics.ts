@@ -19,9 +19,9 @@ export function createDecisionMetrics(metrics: Metrics, pendingByModel: () => { 
       [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01]),
     snapshotDuration: metrics.histogram('focal_bandit_snapshot_duration_seconds', 'Time to serialise and store one model snapshot.', ['model'],
       [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]),
-    commitSize: metrics.histogram('focal_bandit_group_commit_size', 'Writes committed together in one transaction (one fsync).', [],
+    commitSize: metrics.histogram('focal_bandit_group_commit_size', 'Writes handed to the writer thread together (it may merge several such groups into one transaction).', [],
       [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]),
-    commitDuration: metrics.histogram('focal_bandit_group_commit_duration_seconds', 'Time of one group commit, fsync included.', [],
+    commitDuration: metrics.histogram('focal_bandit_group_commit_duration_seconds', 'From handing a group to the writer until it is durable (queueing and fsync included).', [],
       [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25]),
   };
 }
