@@ -1,5 +1,5 @@
 import type { Db } from '../store/database.js';
-import { DecisionStore, type EventRow } from './decision-store.js';
+import { DecisionStore, type DecisionPayload, type EventRow } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 
 /**
@@ -8,7 +8,8 @@ import type { ModelConfig, RewardPolicy } from './model-config.js';
  * connection (a worker, or the main thread for in-memory databases).
  */
 export type WriteOp =
-  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string }
+  // The payload travels as an object and is serialised by the writer: a structured clone costs the event loop less than JSON.stringify.
+  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: DecisionPayload }
   | { op: 'reward'; eventId: string; reward?: number; label?: string; now: number }
   | { op: 'sweep'; models: string[]; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
@@ -84,7 +85,7 @@ export class WriteExecutor {
       case 'decision': {
         // A model deleted by an op queued ahead of this one: logging would orphan the event.
         if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
-        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload) };
+        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, JSON.stringify(op.payload)) };
       }
       case 'reward':
         return this.reward(op);
