@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     checkpoints: { type: 'string' },
     resume: { type: 'boolean', default: false },
     'resume-from': { type: 'string' },
+    'export-from': { type: 'string' },
     'log-every': { type: 'string', default: '100' },
     help: { type: 'boolean', default: false },
   },
@@ -53,6 +54,7 @@ if (args.help) {
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
   [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR]
+       npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
 On --resume, --epochs/--lr/--lr-min given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
 }
@@ -134,6 +136,15 @@ const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${S
 
 async function main(): Promise<void> {
   const backend = await selectTensorBackend();
+  if (args['export-from']) {
+    // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
+    const { model, state } = await loadCheckpoint<TrainOptions>(args['export-from']);
+    const out = args.out ?? state.options.out;
+    await exportModel(model, { ...state, bestEpoch: state.completedEpochs, bestValidationError: state.history.at(-1)?.validationError ?? state.bestValidationError }, out);
+    console.log(`exported ${args['export-from']} (epoch ${state.completedEpochs}) to ${out}`);
+    model.dispose();
+    return;
+  }
   const checkpointDir = args.checkpoints ?? `checkpoints/ram-${args.task}`;
   const latestDir = join(checkpointDir, 'latest');
   // --resume-from DIR continues from any checkpoint folder (e.g. the committed
