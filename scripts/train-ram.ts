@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
     const { model, state } = await loadCheckpoint<TrainOptions>(args['export-from']);
     const out = args.out ?? state.options.out;
-    await exportModel(model, { ...state, bestEpoch: state.completedEpochs, bestValidationError: state.history.at(-1)?.validationError ?? state.bestValidationError }, out);
+    await exportModel(model, state, out, 'last');
     console.log(`exported ${args['export-from']} (epoch ${state.completedEpochs}) to ${out}`);
     model.dispose();
     return;
@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     await saveCheckpoint(latestDir, model, optimizer, state);
     if (improved) {
       await saveCheckpoint(join(checkpointDir, 'best'), model, optimizer, state);
-      await exportModel(model, state, o.out);
+      await exportModel(model, state, o.out, 'best-validation');
     }
     const recent = state.history.slice(-5);
     const perEpoch = recent.reduce((a, h) => a + h.seconds, 0) / recent.length;
@@ -228,15 +228,28 @@ async function main(): Promise<void> {
   model.dispose();
 }
 
-/** The best model so far as a plain model folder (no optimizer state) plus its training record. */
-async function exportModel(model: AttentionModel, state: TrainingState<TrainOptions>, out: string): Promise<void> {
+/** A model folder (no optimizer state) plus the training record of its weights. */
+async function exportModel(model: AttentionModel, state: TrainingState<TrainOptions>, out: string, selection: 'best-validation' | 'last'): Promise<void> {
   const tmp = `${out}.tmp`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await model.save(tmp);
   await writeFile(
     join(tmp, 'training.json'),
-    JSON.stringify({ bestEpoch: state.bestEpoch, validationError: state.bestValidationError, elapsedSeconds: state.elapsedSeconds, history: state.history }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        // Which epoch these weights are from, and why they were picked.
+        epoch: state.completedEpochs,
+        selection,
+        validationError: state.history.at(-1)?.validationError ?? null,
+        bestValidationEpoch: state.bestEpoch,
+        bestValidationError: state.bestValidationError,
+        elapsedSeconds: state.elapsedSeconds,
+        history: state.history,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   await mkdir(out, { recursive: true });
   // Copy file by file so that anything else in `out` (e.g. a committed checkpoint/) stays.
