@@ -171,7 +171,11 @@ async function main(): Promise<void> {
     }
   };
   const t0 = performance.now();
+  // RSS and live tensors every tenth of the run: a leak climbs steadily, a warming heap levels off.
+  const samples: { rss: number; tensors: number }[] = [];
+  const sampler = setInterval(() => { scrape(base).then((m) => samples.push(m), () => {}); }, (SECONDS * 1000) / 10);
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, w) => worker(w)));
+  clearInterval(sampler);
   const elapsed = (performance.now() - t0) / 1000;
   const endMetrics = await settle(base);
   const exitCode = await server.stop();
@@ -195,6 +199,8 @@ async function main(): Promise<void> {
   console.log('| --- | ---: | ---: |');
   console.log(`| RSS MiB | ${(startMetrics.rss / 2 ** 20).toFixed(1)} | ${(endMetrics.rss / 2 ** 20).toFixed(1)} |`);
   console.log(`| tf tensors | ${startMetrics.tensors} | ${endMetrics.tensors} |`);
+  console.log(`\nRSS MiB every ${SECONDS / 10} s: ${samples.map((m) => (m.rss / 2 ** 20).toFixed(0)).join(' ')}`);
+  console.log(`tf tensors every ${SECONDS / 10} s: ${samples.map((m) => m.tensors).join(' ')}`);
   console.log(`\nserver exit code after SIGTERM: ${exitCode}`);
   for (const s of errorSamples) console.log(`error sample: ${s}`);
   const tensorGrowth = endMetrics.tensors - startMetrics.tensors;
