@@ -7,3 +7,4 @@ import './models.cases.js';
 import './decide.cases.js';
 import './reward.cases.js';
 import './group-commit.cases.js';
+import './strategies.cases.js';
