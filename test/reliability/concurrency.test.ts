@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
 import { buildTestApp, type TestApp } from '../helpers.js';
 import { call, type Reply } from './server-process.js';
 
@@ -229,5 +231,62 @@ describe('concurrency', { timeout: 120_000 }, () => {
       if (r.status === 200) assert.deepEqual({ ...row }, { closed: 1, reason: 'deleted' }, 'an acknowledged decision is logged and closed by the delete');
       else assert.equal(row, undefined, 'a refused decision is not logged');
     }
+  });
+});
+
+describe('concurrency of image feedback', { timeout: 120_000 }, () => {
+  let h: ImagesHarness;
+  let images: Server;
+  let url = '';
+  before(async () => {
+    const root = makeRoot();
+    await shipTestModel(root);
+    h = await startImages(root);
+    images = h.focal.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => images.once('listening', resolve));
+    url = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    images.closeAllConnections();
+    await new Promise((resolve) => images.close(resolve));
+    await h.close(true);
+  });
+
+  it('parallel feedback for one classification: exactly one wins, the rest are 409, alone or mixed with bandit rewards in batches', async () => {
+    const png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+      .composite([{ input: Buffer.from('<svg width="28" height="28"><rect x="12" y="4" width="4" height="20" fill="#000"/></svg>'), left: 0, top: 0 }])
+      .png().toBuffer();
+    const classify = async () => {
+      const res = await fetch(`${url}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: png });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { eventId: string }).eventId;
+    };
+    const imageEvents = await Promise.all(Array.from({ length: 4 }, classify));
+    assert.equal((await call(url, 'PUT', '/models/mix', { actions: ['a', 'b'], reward: { waitSeconds: 3600 } })).status, 200);
+    const decisions = await Promise.all(Array.from({ length: 4 }, async () => (await call(url, 'POST', '/decide', { model: 'mix' })).body.eventId as string));
+    // Every event gets 8 items: singles and batches mixing image labels and bandit rewards, all in flight at once.
+    const sends: Promise<Reply>[] = [];
+    for (let k = 0; k < 8; k++) {
+      for (const [i, id] of imageEvents.entries()) {
+        sends.push(k % 2 ? call(url, 'POST', '/reward', { eventId: id, label: String(k) })
+          : call(url, 'POST', '/reward', { events: [{ eventId: id, label: String(k) }, { eventId: decisions[i]!, reward: k / 8 }] }));
+      }
+      for (const id of decisions) if (k % 2) sends.push(call(url, 'POST', '/reward', { eventId: id, reward: 1 }));
+    }
+    const replies = await Promise.all(sends);
+    noServerErrors(replies, 'feedback');
+    const statuses = new Map<string, number[]>();
+    for (const r of replies) {
+      const items = r.body.results ? (r.body.results as { eventId: string; status: number }[]) : [{ eventId: r.body.eventId as string, status: r.status }];
+      for (const item of items) statuses.set(item.eventId, [...(statuses.get(item.eventId) ?? []), item.status]);
+    }
+    for (const id of [...imageEvents, ...decisions]) {
+      const s = statuses.get(id) ?? [];
+      assert.equal(s.filter((x) => x === 200).length, 1, `${id}: ${s.join(',')}`);
+      assert.equal(s.filter((x) => x === 409).length, s.length - 1, `${id}: ${s.join(',')}`);
+      const rows = h.db.prepare("SELECT COUNT(*) AS n FROM rewards WHERE event_id = ? AND source = 'client'").get(id) as { n: number };
+      assert.equal(rows.n, 1, `${id}: one feedback row`);
+    }
+    await h.idle();
   });
 });
