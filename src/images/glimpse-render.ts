@@ -13,6 +13,8 @@ export interface RenderOptions {
 }
 
 /** Distinct hues so consecutive glimpses can be told apart. */
+/** Label corners in turn: top-left, top-right, bottom-right, bottom-left. */
+const CORNERS: readonly [number, number][] = [[-1, -1], [1, -1], [1, 1], [-1, 1]];
 const COLOURS = ['#ff4d4d', '#ffa64d', '#ffe14d', '#5cd65c', '#4dd2ff', '#6b8cff', '#c36bff', '#ff6bd0'];
 
 export function renderedSide(size: number, glimpses: readonly GlimpseStep[], scale: number): number {
@@ -53,7 +55,11 @@ export async function renderGlimpses(pixels: Float32Array, size: number, glimpse
     });
     const smallest = ((Math.min(...g.sizes) * scale) / 2);
     shapes.push(`<circle cx="${c.x.toFixed(1)}" cy="${c.y.toFixed(1)}" r="3" fill="${colour}"/>`);
-    shapes.push(`<text x="${(c.x - smallest + 3).toFixed(1)}" y="${(c.y - smallest + 15).toFixed(1)}" font-family="sans-serif" font-size="14" font-weight="bold" fill="${colour}">${g.step}</text>`);
+    // Trained models often settle on one spot for several steps: each step's number takes the next corner of its fovea.
+    const [sx, sy] = CORNERS[i % CORNERS.length]!;
+    const tx = c.x + sx * (smallest - 10) - 4;
+    const ty = c.y + sy * (smallest - 10) + 5;
+    shapes.push(`<text x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" font-family="sans-serif" font-size="14" font-weight="bold" fill="${colour}">${g.step}</text>`);
   });
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side}">${shapes.join('')}</svg>`;
 
