@@ -86,7 +86,7 @@ export class DecisionStore {
         ON CONFLICT (model, version) DO UPDATE SET created_at = excluded.created_at, reward_seq = excluded.reward_seq, state = excluded.state`),
       snapshot: p('SELECT version, reward_seq, state FROM snapshots WHERE model = ? AND version = ?'),
       replay: p(`SELECT r.seq AS seq, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
-        WHERE r.model = ? AND r.seq > ? AND r.learn = 1 ORDER BY r.seq`),
+        WHERE r.model = ? AND e.kind = 'decision' AND r.seq > ? AND r.learn = 1 ORDER BY r.seq`),
       eventStats: p(`SELECT COUNT(*) AS decisions, COALESCE(SUM(closed = 0), 0) AS pending,
         COALESCE(SUM(reward IS NOT NULL AND closed = 1), 0) AS rewardedEvents,
         COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0) AS rewardTotal

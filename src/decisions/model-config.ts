@@ -44,7 +44,7 @@ const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
   'epsilon-greedy': { epsilon: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly.' } },
   softmax: { lambda: { type: 'number', minimum: 0, maximum: 1e6, default: 10, description: 'Inverse temperature: p ∝ exp(λ·score).' } },
   squarecb: {
-    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 10, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
+    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 30, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
     gammaExponent: { type: 'number', minimum: 0, maximum: 1, description: 'Growth exponent of γ (default 0.5).' },
   },
   bagging: {
@@ -54,7 +54,7 @@ const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
   linucb: { alpha: { type: 'number', minimum: 0, maximum: 1e6, default: 1, description: 'Width of the upper confidence bound.' } },
   thompson: { scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the draws.' } },
   'neural-linear': {
-    hidden: { type: 'integer', minimum: 1, maximum: 1024, default: 32, description: 'Hidden units of the feature network.' },
+    hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
     scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
   },
 };

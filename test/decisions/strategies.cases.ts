@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import request from 'supertest';
+import { normalizeBanditConfig } from '../../src/bandit/index.js';
 import { startHarness, type Harness } from './harness.js';
 
 /** One configuration per strategy name the schema accepts. */
@@ -42,6 +43,23 @@ describe('every strategy over HTTP: a PMF ranked best first that sums to 1, lear
       ), { numRuns: 12 });
       const stats = (await request(h.focal.app).get(`/models/${model}`).expect(200)).body.stats;
       assert.equal(stats.updates, 12);
+    });
+  }
+});
+
+describe('schema defaults agree with the engine', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness(); });
+  after(async () => { await h.close(); });
+
+  for (const name of ['epsilon-greedy', 'softmax', 'squarecb', 'bagging', 'linucb', 'thompson', 'neural-linear']) {
+    it(`a bare ${name} gets the engine's own defaults`, async () => {
+      const put = await request(h.focal.app).put(`/models/d-${name}`).send({ strategy: { name } }).expect(200);
+      const engine = normalizeBanditConfig({ strategy: { name } } as never);
+      for (const [key, value] of Object.entries(put.body.config.strategy as Record<string, unknown>)) {
+        const expected = (engine.strategy as unknown as Record<string, unknown>)[key];
+        if (expected !== undefined) assert.deepEqual(value, expected, `${name}.${key}`);
+      }
     });
   }
 });
