@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import sharp from 'sharp';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
+import { shipTestModel } from '../../src/images/test-harness.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from './server-process.js';
 
 /**
@@ -19,7 +21,8 @@ import { call, kill9, killAll, startFocal, type FocalProcess } from './server-pr
  * Two models: `first` (one reward closes the event and is learned at once)
  * and `sum` (rewards add up and are learned as one aggregate row when a
  * one-second window closes, so the sweeper commits while clients run and
- * while the process dies).
+ * while the process dies). Two more clients classify images and sends their
+ * labels (the images slice's own writer): those acknowledgements must hold too.
  */
 
 const ACTIONS = ['sports', 'music', 'news', 'weather'];
@@ -29,6 +32,8 @@ interface Acked {
   decisions: Map<string, string>;
   /** eventId → every acknowledged reward for it (one under `first`, several under `sum`). */
   rewards: Map<string, number[]>;
+  /** Acknowledged classifications → the acknowledged label, or null while none was. */
+  images: Map<string, string | null>;
 }
 
 interface ModelReply {
@@ -43,9 +48,29 @@ const ADMIN_KEY = 'crash-admin-key-b3e84c1f06';
 const keyed = { FOCAL_API_KEY: USER_KEY, FOCAL_ADMIN_KEY: ADMIN_KEY, FOCAL_LOG_LEVEL: 'debug' };
 const auth = { authorization: `Bearer ${USER_KEY}` };
 
+let png: Buffer;
+
 function stream(p: FocalProcess, acked: Acked, clients: number) {
   let stopped = false;
   let n = 0;
+  const imageClient = async () => {
+    for (let i = 0; !stopped; i++) {
+      let c, f;
+      try {
+        const res = await fetch(`${p.base}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png', ...auth }, body: png });
+        c = { status: res.status, body: await res.json() as { eventId: string } };
+      } catch { return; }
+      assert.equal(c.status, 200, `classify ${JSON.stringify(c.body)}`);
+      acked.images.set(c.body.eventId, null);
+      if (i % 3 === 2) continue; // left without feedback
+      const label = String(i % 10);
+      try {
+        f = await call(p.base, 'POST', '/reward', { eventId: c.body.eventId, label }, auth);
+      } catch { return; }
+      assert.equal(f.status, 200, `feedback ${JSON.stringify(f.body)}`);
+      acked.images.set(c.body.eventId, label);
+    }
+  };
   const client = async (c: number) => {
     while (!stopped) {
       const i = n++;
@@ -72,7 +97,7 @@ function stream(p: FocalProcess, acked: Acked, clients: number) {
       }
     }
   };
-  const done = Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
+  const done = Promise.all([...Array.from({ length: clients }, (_, c) => client(c)), imageClient(), imageClient()]);
   return { done, stop: () => { stopped = true; } };
 }
 
@@ -124,6 +149,17 @@ function checkLog(dbPath: string, acked: Acked): { events: number; rewardRows: n
         assert.equal(e.reward, e.clientSum ?? 0, what);
       }
     }
+    // Classifications and their feedback: each acknowledged one is logged, and an image event is closed exactly when it has its one feedback row.
+    const image = db.prepare(`SELECT e.kind AS kind, e.closed AS closed, e.reward_count AS count,
+        (SELECT group_concat(r.label) FROM rewards r WHERE r.event_id = e.event_id) AS labels FROM events e WHERE e.event_id = ?`);
+    for (const [id, label] of acked.images) {
+      const row = image.get(id) as { kind: string; closed: number; count: number; labels: string | null } | undefined;
+      assert.equal(row?.kind, 'image', `acknowledged classification ${id}`);
+      if (label !== null) assert.equal(row.labels, label, `acknowledged feedback for ${id}`);
+    }
+    const halfImages = db.prepare(`SELECT e.event_id AS id FROM events e WHERE e.kind = 'image' AND
+      (e.reward_count <> (SELECT COUNT(*) FROM rewards r WHERE r.event_id = e.event_id) OR e.closed <> (e.reward_count > 0))`).all();
+    assert.deepEqual(halfImages, [], 'image events whose row and feedback log disagree');
     const rewardRows = (db.prepare('SELECT COUNT(*) AS n FROM rewards').get() as { n: number }).n;
     return { events: rows.length, rewardRows };
   } finally {
@@ -152,15 +188,19 @@ async function checkRebuild(p: FocalProcess, dbPath: string, name: string): Prom
 
 describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'focal-crash-'));
-  const dbPath = join(dir, 'focal.db');
-  const env = { FOCAL_DATA_DIR: dir, FOCAL_MODELS_DIR: join(dir, 'no-models'), FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1' };
+  const dbPath = join(dir, 'data', 'focal.db');
+  const env = { FOCAL_DATA_DIR: join(dir, 'data'), FOCAL_MODELS_DIR: join(dir, 'models'), FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1', FOCAL_TF_BACKEND: 'wasm' };
   after(() => {
     killAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps every acknowledged decision and reward, applies no event by halves and restores each model from its log', async () => {
-    const acked: Acked = { decisions: new Map(), rewards: new Map() };
+    const acked: Acked = { decisions: new Map(), rewards: new Map(), images: new Map() };
+    await shipTestModel(dir);
+    png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+      .composite([{ input: Buffer.from('<svg width="28" height="28"><rect x="12" y="4" width="4" height="20" fill="#000"/></svg>'), left: 0, top: 0 }])
+      .png().toBuffer();
     const outputs: FocalProcess[] = [];
     let p = await startFocal(env);
     outputs.push(p);
@@ -172,10 +212,11 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
     for (let round = 1; round <= ROUNDS; round++) {
       const live = stream(p, acked, 8);
       // A random kill point, by progress rather than by time so a slow machine still gets there:
-      // after 10 to 90 more acknowledged decisions, then 0–500 ms more.
+      // after 10 to 90 more acknowledged decisions and at least one classification, then 0–500 ms more.
       const started = Date.now();
       const target = acked.decisions.size + 10 + Math.floor(Math.random() * 80);
-      while (acked.decisions.size < target && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 5));
+      const images = acked.images.size + 1;
+      while ((acked.decisions.size < target || acked.images.size < images) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, Math.random() * 500));
       const ms = Date.now() - started;
       await kill9(p);
@@ -183,7 +224,8 @@ describe('SIGKILL under concurrent load', { timeout: 180_000 }, () => {
       await live.done;
       const log = checkLog(dbPath, acked);
       console.log(`# round ${round}: killed after ${ms.toFixed(0)} ms; acknowledged so far ${acked.decisions.size} decisions, `
-        + `${[...acked.rewards.values()].reduce((n, r) => n + r.length, 0)} rewards; log ${log.events} events, ${log.rewardRows} reward rows`);
+        + `${[...acked.rewards.values()].reduce((n, r) => n + r.length, 0)} rewards, ${acked.images.size} classifications, `
+        + `${[...acked.images.values()].filter((l) => l !== null).length} labels; log ${log.events} decision events, ${log.rewardRows} reward rows`);
 
       p = await startFocal({ ...env, ...keyed });
       outputs.push(p);
