@@ -7,10 +7,10 @@ import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { DecisionStore, type DecisionPayload, type ModelStats } from './decision-store.js';
-import { GroupCommitter, InlineRunner, WorkerRunner } from './group-commit.js';
+import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
 import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
-import type { OpResult, WriteOp } from './write-ops.js';
+import { createExecutor, EXECUTOR_MODULE, type OpResult, type WriteOp } from './write-ops.js';
 
 /** The engine entry points the service uses; injectable so tests can count or fail them. */
 export type BanditEngine = Pick<typeof engine, 'createBanditModel' | 'normalizeBanditConfig' | 'offPolicyEstimate'>;
@@ -88,7 +88,7 @@ export function problemBody(err: HttpError): Record<string, unknown> {
  */
 export class DecisionService {
   readonly store: DecisionStore;
-  private committer: GroupCommitter | undefined;
+  private committer: GroupCommitter<WriteOp, OpResult> | undefined;
   private readonly models = new Map<string, ModelEntry>();
   private closing = false;
   private closed = false;
@@ -143,21 +143,23 @@ export class DecisionService {
       this.models.set(DEFAULT_MODEL, entry);
     }
     const runner = this.db.memory
-      ? new InlineRunner(this.db)
-      : new WorkerRunner(this.db.name, (err) => {
+      ? new InlineRunner(createExecutor(this.db))
+      : new WorkerRunner<WriteOp, OpResult>(this.db.name, EXECUTOR_MODULE, 'decisions writer', (err) => {
         this.logger.fatal({ err }, 'the decisions writer thread failed: writes are refused until restart');
         this.closed = true;
       });
-    this.committer = new GroupCommitter(runner,
-      (size, seconds) => { this.metrics.commitSize.observe(size); this.metrics.commitDuration.observe(seconds); },
-      (err) => this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'));
+    this.committer = new GroupCommitter(runner, {
+      onCommit: (size, seconds) => { this.metrics.commitSize.observe(size); this.metrics.commitDuration.observe(seconds); },
+      onCommitError: (err) => this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'),
+      failure: (r) => (r.problem?.internal ? r.problem.detail : undefined),
+    });
   }
 
   get isReady(): boolean {
     return this.committer !== undefined && !this.closing && !this.closed;
   }
 
-  private get writer(): GroupCommitter {
+  private get writer(): GroupCommitter<WriteOp, OpResult> {
     if (!this.committer || this.closing || this.closed) throw new ServiceUnavailableError('The decisions service is not accepting writes (starting, shutting down or failed)');
     return this.committer;
   }

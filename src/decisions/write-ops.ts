@@ -179,3 +179,9 @@ export class WriteExecutor {
 function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string): OpResult {
   return problem(410, `Event "${row.event_id}" no longer accepts rewards: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
 }
+
+/** For the writer thread (src/store/commit-worker.ts): this module's URL and its executor factory. */
+export const EXECUTOR_MODULE = import.meta.url;
+export function createExecutor(db: Db): WriteExecutor {
+  return new WriteExecutor(db);
+}

@@ -1,5 +1,5 @@
-import { Worker } from 'node:worker_threads';
 import type { Db } from '../store/database.js';
+import { GroupCommitter, InlineRunner, WorkerRunner, type BatchRunner } from '../store/group-commit.js';
 import { ImageStore } from './image-store.js';
 
 /**
@@ -50,166 +50,48 @@ export class ImageWriteExecutor {
   }
 }
 
-interface BatchRunner {
-  run(ops: ImageWrite[]): Promise<ImageWriteResult[]>;
-  close(): Promise<void>;
+/** For the writer thread (src/store/commit-worker.ts): this module's URL and its executor factory. */
+export const EXECUTOR_MODULE = import.meta.url;
+export function createExecutor(db: Db): ImageWriteExecutor {
+  return new ImageWriteExecutor(db);
 }
 
-class InlineRunner implements BatchRunner {
-  private readonly executor: ImageWriteExecutor;
-
-  constructor(db: Db) {
-    this.executor = new ImageWriteExecutor(db);
-  }
-
-  run(ops: ImageWrite[]): Promise<ImageWriteResult[]> {
-    try {
-      return Promise.resolve(this.executor.run(ops));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-type Reply = { id: number; results: ImageWriteResult[] } | { id: number; error: string };
-
-class WorkerRunner implements BatchRunner {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { resolve: (r: ImageWriteResult[]) => void; reject: (e: unknown) => void }>();
-  private nextId = 1;
-  private failed: Error | undefined;
-
-  constructor(path: string, onFailure: (err: Error) => void) {
-    if (import.meta.url.endsWith('.ts')) {
-      // Running from source under tsx: the worker needs tsx's loader before it can import TypeScript.
-      const entry = new URL('./event-writer-worker.ts', import.meta.url).href;
-      const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-      this.worker = new Worker(code, { eval: true, workerData: { path } });
-    } else {
-      this.worker = new Worker(new URL('./event-writer-worker.js', import.meta.url), { workerData: { path } });
-    }
-    // Only a writer with work in flight keeps the process alive.
-    this.worker.unref();
-    this.worker.on('message', (m: Reply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve(m.results);
-    });
-    const fail = (err: Error) => {
-      this.failed ??= err;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-      onFailure(err);
-    };
-    this.worker.on('error', fail);
-    this.worker.on('exit', (code) => { if (code !== 0 || this.pending.size > 0) fail(new Error(`the image writer thread exited with code ${code}`)); });
-  }
-
-  get broken(): boolean {
-    return this.failed !== undefined;
-  }
-
-  run(ops: ImageWrite[]): Promise<ImageWriteResult[]> {
-    if (this.failed) return Promise.reject(this.failed);
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.ref();
-      this.worker.postMessage({ id, ops });
-    });
-  }
-
-  async close(): Promise<void> {
-    if (this.failed) return;
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
-    this.worker.ref();
-    this.worker.postMessage({ close: true });
-    await exited;
-  }
-}
-
-interface Job {
-  op: ImageWrite;
-  resolve: (r: ImageWriteResult) => void;
-  reject: (err: unknown) => void;
-}
-
+/**
+ * The images slice's group-committed writer. Its thread starts on the first
+ * write, so a service that never classifies never pays for it; if the thread
+ * dies, later groups commit on the main connection instead.
+ */
 export class ImageWriter {
-  private runner: BatchRunner | undefined;
-  private queue: Job[] = [];
-  private inFlight = false;
-  private scheduled = false;
-  private idle: (() => void)[] = [];
-  private closed = false;
+  private runner: BatchRunner<ImageWrite, ImageWriteResult> | undefined;
+  private readonly committer: GroupCommitter<ImageWrite, ImageWriteResult>;
 
   /** `onFailure`: the writer thread died; later groups commit on the main connection instead. */
-  constructor(private readonly db: Db, private readonly onFailure: (err: Error) => void = () => {}) {}
+  constructor(private readonly db: Db, private readonly onFailure: (err: Error) => void = () => {}) {
+    this.committer = new GroupCommitter(() => this.start());
+  }
 
-  /** Started on the first write, so a service that never classifies never pays for the thread. */
-  private start(): BatchRunner {
-    this.runner ??= this.db.memory ? new InlineRunner(this.db) : new WorkerRunner(this.db.name, (err) => {
-      this.onFailure(err);
-      this.runner = new InlineRunner(this.db);
-    });
+  private start(): BatchRunner<ImageWrite, ImageWriteResult> {
+    this.runner ??= this.db.memory
+      ? new InlineRunner(createExecutor(this.db))
+      : new WorkerRunner<ImageWrite, ImageWriteResult>(this.db.name, EXECUTOR_MODULE, 'image writer', (err) => {
+        this.onFailure(err);
+        this.runner = new InlineRunner(createExecutor(this.db));
+      });
     return this.runner;
   }
 
   /** Queues `op`; resolves with its result once the group holding it is durable. */
   submit(op: ImageWrite): Promise<ImageWriteResult> {
-    if (this.closed) return Promise.reject(new Error('the image event writer is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
-      this.schedule();
-    });
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.inFlight || this.queue.length === 0) return;
-    this.scheduled = true;
-    // After the current I/O phase, so every request that arrived in it joins the group.
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.flush();
-    });
-  }
-
-  private async flush(): Promise<void> {
-    if (this.inFlight || this.queue.length === 0) return;
-    const jobs = this.queue;
-    this.queue = [];
-    this.inFlight = true;
-    try {
-      const results = await this.start().run(jobs.map((j) => j.op));
-      jobs.forEach((job, i) => job.resolve(results[i]!));
-    } catch (err) {
-      for (const job of jobs) job.reject(err);
-    }
-    this.inFlight = false;
-    if (this.queue.length > 0) this.schedule();
-    else {
-      const waiting = this.idle;
-      this.idle = [];
-      for (const w of waiting) w();
-    }
+    return this.committer.submit(op);
   }
 
   /** Resolves once everything queued so far is committed. */
   drain(): Promise<void> {
-    if (this.queue.length === 0 && !this.inFlight) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return this.committer.drain();
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    await this.drain();
-    this.closed = true;
+    await this.committer.close();
     await this.runner?.close();
   }
 }

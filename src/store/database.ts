@@ -21,12 +21,18 @@ export interface OpenOptions {
  */
 export function openDatabase({ path, migrations = MIGRATIONS }: OpenOptions): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = openConnection(path);
+  migrate(db, migrations);
+  return db;
+}
+
+/** One more connection with the same guarantees (writer threads open their own). */
+export function openConnection(path: string): Db {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
-  migrate(db, migrations);
   return db;
 }
 

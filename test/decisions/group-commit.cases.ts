@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import request from 'supertest';
-import { GroupCommitter, type BatchRunner } from '../../src/decisions/group-commit.js';
+import { GroupCommitter, type BatchRunner } from '../../src/store/group-commit.js';
 import type { OpResult, WriteOp } from '../../src/decisions/write-ops.js';
 import { startHarness } from './harness.js';
 
@@ -9,7 +9,7 @@ const payload = { context: {}, actions: [{ id: 'a' }], pmf: [1], scores: [0], ch
 const op = (eventId: string): WriteOp => ({ op: 'decision', eventId, model: 'default', createdAt: 0, deadlineAt: 0, payload });
 
 /** A runner that records each batch and can be told to fail the next commit. */
-class FakeRunner implements BatchRunner {
+class FakeRunner implements BatchRunner<WriteOp, OpResult> {
   batches: string[][] = [];
   failNext = false;
   async run(ops: WriteOp[]): Promise<OpResult[]> {
@@ -27,7 +27,7 @@ class FakeRunner implements BatchRunner {
 describe('group commit', () => {
   it('commits concurrent submissions together, applies effects in order, and answers after the commit', async () => {
     const runner = new FakeRunner();
-    const committer = new GroupCommitter(runner);
+    const committer = new GroupCommitter<WriteOp, OpResult>(runner);
     const order: string[] = [];
     const all = ['a', 'b', 'c'].map((id) => committer.submit(op(id), () => order.push(id)).then(() => order.push(`done ${id}`)));
     await Promise.all(all);
@@ -37,7 +37,7 @@ describe('group commit', () => {
 
   it('fills the next group while one is in flight', async () => {
     const runner = new FakeRunner();
-    const committer = new GroupCommitter(runner);
+    const committer = new GroupCommitter<WriteOp, OpResult>(runner);
     const first = committer.submit(op('1'));
     await new Promise((r) => setImmediate(r));
     const later = [committer.submit(op('2')), committer.submit(op('3'))];
@@ -48,7 +48,7 @@ describe('group commit', () => {
   it('a failed commit fails every op in its group and runs no effect', async () => {
     const runner = new FakeRunner();
     runner.failNext = true;
-    const committer = new GroupCommitter(runner);
+    const committer = new GroupCommitter<WriteOp, OpResult>(runner);
     let effects = 0;
     const results = await Promise.allSettled([committer.submit(op('x'), () => effects++), committer.submit(op('y'), () => effects++)]);
     assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
