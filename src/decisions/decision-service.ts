@@ -330,7 +330,7 @@ export class DecisionService {
     const now = Date.now();
     const r = await writer.submit({
       op: 'decision', eventId, model: name, createdAt: now,
-      deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload,
+      deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: JSON.stringify(payload),
     });
     if (r.problem) throw httpError(r);
     if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });

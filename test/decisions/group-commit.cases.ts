@@ -6,7 +6,7 @@ import type { OpResult, WriteOp } from '../../src/decisions/write-ops.js';
 import { startHarness } from './harness.js';
 
 const payload = { context: {}, actions: [{ id: 'a' }], pmf: [1], scores: [0], chosen: 0, probability: 1, modelVersion: 1, strategy: 'greedy' };
-const op = (eventId: string): WriteOp => ({ op: 'decision', eventId, model: 'default', createdAt: 0, deadlineAt: 0, payload });
+const op = (eventId: string): WriteOp => ({ op: 'decision', eventId, model: 'default', createdAt: 0, deadlineAt: 0, payload: JSON.stringify(payload) });
 
 /** A runner that records each batch and can be told to fail the next commit. */
 class FakeRunner implements BatchRunner<WriteOp, OpResult> {
