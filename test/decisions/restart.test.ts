@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
+import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
 
 /**
  * Kills the real server with SIGKILL mid-stream (no shutdown hook, no final
@@ -16,60 +15,14 @@ import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js'
  * replay) equal a model rebuilt from the reward log alone.
  */
 
-interface Server {
-  child: ChildProcess;
-  base: string;
-}
-
 const dir = mkdtempSync(join(tmpdir(), 'focal-restart-'));
-const running = new Set<ChildProcess>();
 
-async function startServer(): Promise<Server> {
-  const t0 = Date.now();
-  try { return await startServerInner(); } finally { console.log(`# server start ${Date.now() - t0} ms`); }
-}
-
-async function startServerInner(): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: {
-      ...process.env, PORT: '0', HOST: '127.0.0.1', FOCAL_DATA_DIR: dir, FOCAL_LOG_LEVEL: 'info',
-      FOCAL_TF_BACKEND: 'cpu', FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1',
-      // No shipped image models: this test is about the bandit, and loading them only slows each start.
-      FOCAL_MODELS_DIR: join(dir, 'no-models'),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  running.add(child);
-  child.on('exit', () => running.delete(child));
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('server did not start within 30 s')), 30_000);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}`)); });
-    lines.on('line', (line) => {
-      try {
-        const log = JSON.parse(line) as { msg?: string; port?: number };
-        if (log.msg?.startsWith('Focal listening') && log.port) {
-          clearTimeout(timer);
-          resolve(log.port);
-        }
-      } catch { /* not a log line */ }
-    });
-  });
-  return { child, base: `http://127.0.0.1:${port}` };
-}
-
-async function kill9(s: Server): Promise<void> {
-  if (s.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => s.child.once('exit', resolve));
-  s.child.kill('SIGKILL');
-  await exited;
-}
-
-async function call(s: Server, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(s.base + path, {
-    method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
-  });
-  return { status: res.status, body: res.status === 204 ? {} : await res.json() as Record<string, unknown> };
+function startServer(): Promise<FocalProcess> {
+  return startFocal({
+    FOCAL_DATA_DIR: dir, FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1',
+    // No shipped image models: this test is about the bandit, and loading them only slows each start.
+    FOCAL_MODELS_DIR: join(dir, 'no-models'),
+  }, 30_000);
 }
 
 interface Acked {
@@ -78,7 +31,7 @@ interface Acked {
 }
 
 /** Several clients deciding and rewarding until `stop()` or `count` decisions; records what got a 2xx. */
-function stream(s: Server, acked: Acked, opts: { clients: number; count?: number }) {
+function stream(s: FocalProcess, acked: Acked, opts: { clients: number; count?: number }) {
   let stopped = false;
   let issued = 0;
   const client = async (c: number) => {
@@ -88,14 +41,14 @@ function stream(s: Server, acked: Acked, opts: { clients: number; count?: number
       const context = { user: { age: (n * 7) % 60, country: ['DE', 'FR', 'US'][n % 3]! }, hour: n % 24 };
       let d;
       try {
-        d = await call(s, 'POST', '/decide', { model: 'm', context, eventId });
+        d = await call(s.base, 'POST', '/decide', { model: 'm', context, eventId });
       } catch { return; }
       if (d.status !== 200) throw new Error(`decide ${d.status} ${JSON.stringify(d.body)}`);
       acked.decisions.add(eventId);
       if (n % 4 === 3) continue; // some decisions stay pending
       const reward = d.body.action === ['sports', 'music', 'news'][n % 3] ? 1 : 0;
       try {
-        const r = await call(s, 'POST', '/reward', { eventId, reward });
+        const r = await call(s.base, 'POST', '/reward', { eventId, reward });
         if (r.status !== 200) throw new Error(`reward ${r.status} ${JSON.stringify(r.body)}`);
         acked.rewards.set(eventId, reward);
       } catch (err) {
@@ -108,22 +61,22 @@ function stream(s: Server, acked: Acked, opts: { clients: number; count?: number
   return { done, stop: () => { stopped = true; } };
 }
 
-async function model(s: Server) {
-  const res = await call(s, 'GET', '/models/m');
+async function model(s: FocalProcess) {
+  const res = await call(s.base, 'GET', '/models/m');
   assert.equal(res.status, 200);
   return res.body as { version: number; config: BanditConfig; stats: { updates: number; fingerprint: string; decisions: number; clientRewards: number; pending: number; rewardSeq: number } };
 }
 
 describe('restart after SIGKILL', { timeout: 120_000 }, () => {
   after(async () => {
-    for (const child of running) child.kill('SIGKILL');
+    killAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('loses no acknowledged event and restores the model exactly', async () => {
     const acked: Acked = { decisions: new Set(), rewards: new Map() };
     let s = await startServer();
-    const put = await call(s, 'PUT', '/models/m', { actions: ['sports', 'music', 'news'], learner: { name: 'linear', bits: 12 }, reward: { waitSeconds: 3600 } });
+    const put = await call(s.base, 'PUT', '/models/m', { actions: ['sports', 'music', 'news'], learner: { name: 'linear', bits: 12 }, reward: { waitSeconds: 3600 } });
     assert.equal(put.status, 200);
 
     // A quiet moment: the model as it stands, and the reward-log position it reaches.

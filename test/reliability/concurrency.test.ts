@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
 import { buildTestApp, type TestApp } from '../helpers.js';
-import { call, type Reply } from './server-process.js';
+import { call, type Reply } from '../server-process.js';
 
 /**
  * Concurrency (issue 5), over a real listening socket so requests overlap in

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
 import { shipTestModel } from '../../src/images/test-harness.js';
-import { call, kill9, killAll, startFocal, type FocalProcess } from './server-process.js';
+import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
 
 /**
  * Crash safety (issue 5): concurrent clients drive /decide and /reward

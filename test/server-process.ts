@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
  * `after` hook can kill what is left.
  */
 
-const ROOT = new URL('../../', import.meta.url).pathname;
+const ROOT = new URL('../', import.meta.url).pathname;
 const running = new Set<ChildProcess>();
 
 export interface FocalProcess {
