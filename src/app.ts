@@ -123,13 +123,15 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   app.set('query parser', 'simple');
   metrics.tfBackend.set({ backend: deps.backend }, 1);
 
+  // Per-request log lines only at debug level; decided once, off the hot path.
+  const logRequests = logger.isLevelEnabled('debug');
   app.use((req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.on('finish', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const template = req.route ? String((req.route as { path: string }).path) : 'unmatched';
       metrics.httpDuration.observe({ route: template, method: req.method, status: String(res.statusCode) }, seconds);
-      logger.debug({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: seconds * 1000 }, 'request');
+      if (logRequests) logger.debug({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: seconds * 1000 }, 'request');
     });
     next();
   });
