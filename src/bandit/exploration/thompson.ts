@@ -1,3 +1,4 @@
+import { addArgmaxVote } from './ties.js';
 import type { Rng } from '../random/seeded-rng.js';
 
 /** Posterior draws per decision: enough for a PMF resolution of 1/256, cheap at k=10. */
@@ -25,20 +26,13 @@ export function thompsonPmf(
   // Win counts first, divided once at the end, so an always-winning action gets exactly 1.
   for (let d = 0; d < draws; d++) {
     for (let i = 0; i < k; i++) z[i] = rng.normal();
-    let best = -Infinity;
-    let ties = 0;
     for (let i = 0; i < k; i++) {
       let s = means[i]!;
       const row = i * k;
       for (let j = 0; j <= i; j++) s += scale * chol[row + j]! * z[j]!;
       z[k + i] = s;
-      if (s > best) {
-        best = s;
-        ties = 1;
-      } else if (s === best) ties++;
     }
-    const share = 1 / ties;
-    for (let i = 0; i < k; i++) if (z[k + i] === best) out[i] = out[i]! + share;
+    addArgmaxVote(z, k, k, out);
   }
   for (let i = 0; i < k; i++) out[i] = out[i]! / draws;
 }
