@@ -45,6 +45,18 @@ describe('group commit', () => {
     assert.deepEqual(runner.batches, [['1'], ['2', '3']]);
   });
 
+  it('hands a group over once it holds maxGroupSize ops, keeping every effect in submission order', async () => {
+    const runner = new FakeRunner();
+    const committer = new GroupCommitter<WriteOp, OpResult>(runner, { maxGroupSize: 8 });
+    const effects: string[] = [];
+    const ids = Array.from({ length: 20 }, (_, i) => `${i}`);
+    await Promise.all(ids.map((id) => committer.submit(op(id), () => effects.push(id))));
+    assert.deepEqual(runner.batches.map((b) => b.length), [8, 8, 4]);
+    assert.deepEqual(runner.batches.flat(), ids);
+    assert.deepEqual(effects, ids);
+    await committer.drain();
+  });
+
   it('a failed commit fails every op in its group and runs no effect', async () => {
     const runner = new FakeRunner();
     runner.failNext = true;
