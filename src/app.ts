@@ -8,6 +8,7 @@ import { authorize } from './http/auth.js';
 import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from './http/errors.js';
 import { buildOpenApi } from './http/openapi.js';
 import { problemHandler } from './http/problem.js';
+import { keepRequestJson } from './http/request-json.js';
 import type { AnyRoute } from './http/route.js';
 import { check, compile } from './http/validation.js';
 import { opsRoutes } from './http/ops-routes.js';
@@ -77,7 +78,9 @@ function mount(app: Express, r: AnyRoute, deps: AppDeps): void {
   const keys = { apiKey: deps.config.apiKey, adminKey: deps.config.adminKey };
   const handlers: express.RequestHandler[] = [(req, _res, next) => { authorize(req, r.auth ?? 'user', keys); next(); }];
   if (r.body) {
-    handlers.push(express.json({ limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'] }));
+    handlers.push(express.json({
+      limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'], verify: keepRequestJson,
+    }));
   }
   handlers.push(...(r.middleware ?? []));
   handlers.push(async (req: Request, res: Response) => {

@@ -1,3 +1,4 @@
+import { requestJson } from '../http/request-json.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecideInput, DecisionService } from './decision-service.js';
 import { actionSchema, featuresSchema } from './model-config.js';
@@ -45,7 +46,9 @@ export function decideRoutes(service: DecisionService): AnyRoute[] {
         409: { description: 'The eventId is already in use' },
         413: { description: 'A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY' },
       },
-      handler: async ({ body, res }) => { res.json(await service.decide(body)); },
+      // The body's own text is logged with the decision: a body ajv changed (a filled-in default) is not that text,
+      // but the only default here is `model`, which the log keeps in its own column.
+      handler: async ({ body, req, res }) => { res.json(await service.decide(body, requestJson(req))); },
     }),
   ];
 }

@@ -6,7 +6,7 @@ import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { DecisionStore, type DecisionPayload, type ModelStats } from './decision-store.js';
+import { decodeDecisionPayload, DecisionStore, encodeDecisionPayload, type DecisionPayload, type ModelStats } from './decision-store.js';
 import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
 import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
@@ -124,7 +124,7 @@ export class DecisionService {
       };
       let replayed = 0;
       for (const r of this.store.replay(row.name, entry.lastSeq)) {
-        this.fold(entry, r.seq, JSON.parse(r.payload) as DecisionPayload, r.reward);
+        this.fold(entry, r.seq, decodeDecisionPayload(r.payload), r.reward);
         replayed++;
       }
       this.models.set(row.name, entry);
@@ -290,7 +290,7 @@ export class DecisionService {
     if (e.offPolicy?.key === key) return e.offPolicy.value;
     const records = [];
     for (const row of this.store.recentRewarded(e.name, OFF_POLICY_WINDOW)) {
-      const p = JSON.parse(row.payload) as DecisionPayload;
+      const p = decodeDecisionPayload(row.payload);
       const d = e.bandit.decide(p.context, p.actions, row.event_id);
       const targetPredicted = d.pmf.reduce((s, q, i) => s + q * (d.scores[i] ?? 0), 0);
       records.push({
@@ -305,7 +305,8 @@ export class DecisionService {
 
   // ---- decide ----
 
-  async decide(input: DecideInput): Promise<DecideResult> {
+  /** `requestJson`: the body exactly as received, if it is `input`'s JSON text; it is logged instead of re-serialising. */
+  async decide(input: DecideInput, requestJson?: string): Promise<DecideResult> {
     const writer = this.writer;
     const limits = this.config.limits;
     const name = input.model ?? DEFAULT_MODEL;
@@ -330,7 +331,7 @@ export class DecisionService {
     const now = Date.now();
     const r = await writer.submit({
       op: 'decision', eventId, model: name, createdAt: now,
-      deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: JSON.stringify(payload),
+      deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: encodeDecisionPayload(payload, requestJson, input.actions !== undefined),
     });
     if (r.problem) throw httpError(r);
     if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
@@ -371,7 +372,7 @@ export class DecisionService {
     }
     for (const l of r.learns ?? []) {
       if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
-      this.learn(l.model, l.seq, JSON.parse(l.payload) as DecisionPayload, l.reward);
+      this.learn(l.model, l.seq, decodeDecisionPayload(l.payload), l.reward);
     }
   }
 

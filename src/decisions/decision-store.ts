@@ -14,6 +14,29 @@ export interface DecisionPayload {
   strategy: string;
 }
 
+/**
+ * Encodes a decision for the log. With `requestJson` (the /decide body exactly as received, valid JSON) the
+ * context and actions are kept as that text instead of being serialised again, which costs as much CPU as
+ * parsing the body did; `actions` is then written only when the request had none (a model's fixed list).
+ */
+export function encodeDecisionPayload(p: DecisionPayload, requestJson?: string, requestHasActions = true): string {
+  if (requestJson === undefined) return JSON.stringify(p);
+  const decision = {
+    ...(requestHasActions ? {} : { actions: p.actions }),
+    pmf: p.pmf, scores: p.scores, chosen: p.chosen, probability: p.probability, modelVersion: p.modelVersion, strategy: p.strategy,
+  };
+  return `{"request":${requestJson},"decision":${JSON.stringify(decision)}}`;
+}
+
+/** Reads a logged decision in either form `encodeDecisionPayload` writes. */
+export function decodeDecisionPayload(text: string): DecisionPayload {
+  const raw = JSON.parse(text) as DecisionPayload | { request: { context?: Features; actions?: (string | ActionInput)[] }; decision: Omit<DecisionPayload, 'context' | 'actions'> & { actions?: ActionInput[] } };
+  if (!('request' in raw)) return raw;
+  const { request, decision } = raw;
+  const actions = decision.actions ?? (request.actions ?? []).map((a) => (typeof a === 'string' ? { id: a } : a));
+  return { ...decision, context: request.context ?? {}, actions };
+}
+
 export interface EventRow {
   seq: number;
   event_id: string;

@@ -8,3 +8,4 @@ import './decide.cases.js';
 import './reward.cases.js';
 import './group-commit.cases.js';
 import './strategies.cases.js';
+import './payload.cases.js';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { defaultBanditConfig } from '../../src/bandit/index.js';
+import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { startHarness, type Harness } from './harness.js';
 
 const actions = [
@@ -30,9 +31,9 @@ describe('POST /decide', () => {
     assert.equal(b.ranking.find((r: { id: string }) => r.id === b.action).probability, b.probability);
     const row = h.db.prepare('SELECT model, kind, payload FROM events WHERE event_id = ?').get(b.eventId) as { model: string; kind: string; payload: string };
     assert.equal(row.kind, 'decision');
-    const payload = JSON.parse(row.payload);
+    const payload = decodeDecisionPayload(row.payload);
     assert.equal(payload.probability, b.probability);
-    assert.equal(payload.actions[payload.chosen].id, b.action);
+    assert.equal(payload.actions[payload.chosen]!.id, b.action);
     assert.equal(payload.modelVersion, 1);
   });
 
@@ -59,7 +60,7 @@ describe('POST /decide', () => {
     const rows = h.db.prepare("SELECT payload FROM events WHERE event_id LIKE 'moving-%'").all() as { payload: string }[];
     assert.equal(rows.length, 12);
     for (const row of rows) {
-      const p = JSON.parse(row.payload) as { modelVersion: number; strategy: string };
+      const p = decodeDecisionPayload(row.payload);
       assert.deepEqual([p.modelVersion, p.strategy].join(), p.modelVersion === 1 ? '1,epsilon-greedy' : '2,softmax');
     }
   });

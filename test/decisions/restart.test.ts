@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
+import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 
 /**
  * Kills the real server with SIGKILL mid-stream (no shutdown hook, no final
@@ -119,7 +120,7 @@ describe('restart after SIGKILL', { timeout: 120_000 }, () => {
     const fingerprint = () => createHash('sha256').update(rebuilt.snapshot()).digest('hex');
     let passedBefore = false;
     for (const row of rows) {
-      const p = JSON.parse(row.payload) as { context: never; actions: never; chosen: number; probability: number };
+      const p = decodeDecisionPayload(row.payload);
       rebuilt.learn({ context: p.context, actions: p.actions, chosen: p.chosen, probability: p.probability, reward: row.reward });
       if (row.seq === before.stats.rewardSeq) {
         assert.equal(fingerprint(), before.stats.fingerprint, 'the model before the kill is the log up to its position');

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
 import { buildTestApp, type TestApp } from '../helpers.js';
 import { call, type Reply } from '../server-process.js';
+import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 
 /**
  * Concurrency (issue 5), over a real listening socket so requests overlap in
@@ -181,7 +182,7 @@ describe('concurrency', { timeout: 120_000 }, () => {
     const payloadOf = t.db.prepare('SELECT payload FROM events WHERE event_id = ?');
     const versionsSeen = new Set<number>();
     for (const { reply, eventId } of decisions) {
-      const p = JSON.parse((payloadOf.get(eventId) as { payload: string }).payload) as { modelVersion: number; strategy: string; actions: { id: string }[] };
+      const p = decodeDecisionPayload((payloadOf.get(eventId) as { payload: string }).payload);
       versionsSeen.add(p.modelVersion);
       assert.equal(p.strategy, strategyOf.get(p.modelVersion), `${eventId} logged v${p.modelVersion} with ${p.strategy}`);
       assert.equal(reply.body.strategy, p.strategy, `${eventId}: answered and logged strategies agree`);

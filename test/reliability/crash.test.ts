@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
 import { shipTestModel } from '../../src/images/test-harness.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
+import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 
 /**
  * Crash safety (issue 5): concurrent clients drive /decide and /reward
@@ -178,7 +179,7 @@ async function checkRebuild(p: FocalProcess, dbPath: string, name: string): Prom
   db.close();
   const rebuilt = createBanditModel({ strategy: view.config.strategy, learner: view.config.learner });
   for (const row of rows) {
-    const d = JSON.parse(row.payload) as { context: never; actions: never; chosen: number; probability: number };
+    const d = decodeDecisionPayload(row.payload);
     rebuilt.learn({ context: d.context, actions: d.actions, chosen: d.chosen, probability: d.probability, reward: row.reward });
   }
   assert.equal(view.stats.updates, rows.length, `${name}: every learned log row is folded in exactly once`);

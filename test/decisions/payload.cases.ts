@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import request from 'supertest';
+import { keepRequestJson, requestJson } from '../../src/http/request-json.js';
+import { decodeDecisionPayload, encodeDecisionPayload, type DecisionPayload } from '../../src/decisions/decision-store.js';
+import { startHarness, type Harness } from './harness.js';
+
+const decision = { pmf: [0.75, 0.25], scores: [1, 0.5], chosen: 0, probability: 0.75, modelVersion: 3, strategy: 'squarecb' };
+
+describe('logged decision payload', () => {
+  it('decodes the request-text form to what the parsed request would have logged', () => {
+    const requestText = '{ "context" : {"u": {"age": 31}, "é": "ü"},\n "actions": ["a", {"id": "b", "features": {"x": 1e-3}}], "model": "m" }';
+    const full: DecisionPayload = { context: { u: { age: 31 }, é: 'ü' }, actions: [{ id: 'a' }, { id: 'b', features: { x: 0.001 } }], ...decision };
+    const text = encodeDecisionPayload(full, requestText, true);
+    assert.ok(text.includes(requestText), 'the request is logged as received');
+    assert.deepEqual(decodeDecisionPayload(text), full);
+    assert.deepEqual(decodeDecisionPayload(encodeDecisionPayload(full)), full);
+  });
+
+  it('writes a fixed actions list (no actions in the request) and an absent context', () => {
+    const full: DecisionPayload = { context: {}, actions: [{ id: 'x' }, { id: 'y' }], ...decision };
+    const text = encodeDecisionPayload(full, '{"model":"fixed"}', false);
+    assert.deepEqual(decodeDecisionPayload(text), full);
+  });
+});
+
+describe('POST /decide logs the body as received', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness(); });
+  after(async () => { await h.close(); });
+
+  const logged = (eventId: string) => (h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(eventId) as { payload: string }).payload;
+
+  it('keeps a UTF-8 body\'s text, and decodes to the normalised context and actions', async () => {
+    const body = '{"context": {"user": {"country": "DE"}, "mood": "ÿ☃"},   "actions": ["a", {"id": "b", "features": {"n": 2}}]}';
+    const res = await request(h.focal.app).post('/decide').set('content-type', 'application/json').send(body).expect(200);
+    const text = logged(res.body.eventId);
+    assert.ok(text.startsWith(`{"request":${body},`), text.slice(0, 120));
+    const p = decodeDecisionPayload(text);
+    assert.deepEqual(p.context, { user: { country: 'DE' }, mood: 'ÿ☃' });
+    assert.deepEqual(p.actions, [{ id: 'a' }, { id: 'b', features: { n: 2 } }]);
+    assert.equal(p.probability, res.body.probability);
+    assert.equal(p.actions[p.chosen]!.id, res.body.action);
+  });
+
+  it('keeps only what is the parsed text: UTF-8 without a BOM (other bodies are re-serialised)', () => {
+    const text = '{"context": {"k": "ü"}}';
+    const kept = (buf: Buffer, encoding: string) => {
+      const req = new IncomingMessage(new Socket());
+      keepRequestJson(req, undefined, buf, encoding);
+      return requestJson(req);
+    };
+    assert.equal(kept(Buffer.from(text), 'utf-8'), text);
+    assert.equal(kept(Buffer.from(text, 'utf16le'), 'utf-16le'), undefined);
+    assert.equal(kept(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), 'utf-8'), undefined);
+  });
+});
