@@ -79,7 +79,8 @@ function mount(app: Express, r: AnyRoute, deps: AppDeps): void {
   const handlers: express.RequestHandler[] = [(req, _res, next) => { authorize(req, r.auth ?? 'user', keys); next(); }];
   if (r.body) {
     handlers.push(express.json({
-      limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'], verify: keepRequestJson,
+      limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'],
+      ...(r.keepBodyText ? { verify: keepRequestJson } : {}),
     }));
   }
   handlers.push(...(r.middleware ?? []));

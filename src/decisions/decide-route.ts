@@ -39,6 +39,7 @@ export function decideRoutes(service: DecisionService): AnyRoute[] {
       description: 'Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs '
         + 'the decision (context, actions, PMF, chosen action, probability, model version) before answering.',
       body: decideBodySchema,
+      keepBodyText: true,
       responses: {
         200: { description: 'The decision', schema: decideResponseSchema },
         400: { description: 'Invalid request (duplicate action ids, bad features, no actions)' },

@@ -14,6 +14,11 @@ export interface DecisionPayload {
   strategy: string;
 }
 
+/** An action as the engine takes it and the log reads it: a plain id becomes `{ id }`. */
+export function normalizeAction(a: string | ActionInput): ActionInput {
+  return typeof a === 'string' ? { id: a } : a;
+}
+
 /**
  * Encodes a decision for the log. With `requestJson` (the /decide body exactly as received, valid JSON) the
  * context and actions are kept as that text instead of being serialised again, which costs as much CPU as
@@ -33,7 +38,7 @@ export function decodeDecisionPayload(text: string): DecisionPayload {
   const raw = JSON.parse(text) as DecisionPayload | { request: { context?: Features; actions?: (string | ActionInput)[] }; decision: Omit<DecisionPayload, 'context' | 'actions'> & { actions?: ActionInput[] } };
   if (!('request' in raw)) return raw;
   const { request, decision } = raw;
-  const actions = decision.actions ?? (request.actions ?? []).map((a) => (typeof a === 'string' ? { id: a } : a));
+  const actions = decision.actions ?? (request.actions ?? []).map(normalizeAction);
   return { ...decision, context: request.context ?? {}, actions };
 }
 

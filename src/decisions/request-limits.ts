@@ -1,6 +1,7 @@
 import type { ActionInput, Features } from '../bandit/index.js';
 import { PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import type { Limits } from '../platform/config.js';
+import { normalizeAction } from './decision-store.js';
 import { MAX_MAGNITUDE } from './model-config.js';
 
 /** Namespaces nest; deeper than this is hostile rather than useful. */
@@ -89,7 +90,7 @@ export function checkActions(raw: readonly (string | ActionInput)[], budget: Fea
   if (raw.length === 0) throw invalid(path, 'must list at least one action');
   const seen = new Set<string>();
   return raw.map((a, i) => {
-    const action: ActionInput = typeof a === 'string' ? { id: a } : a;
+    const action = normalizeAction(a);
     budget.string(`${path}/${i}/id`, action.id, 'action id');
     if (seen.has(action.id)) throw invalid(`${path}/${i}/id`, `duplicates action id "${action.id}"`);
     seen.add(action.id);

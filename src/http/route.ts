@@ -41,6 +41,8 @@ export interface RouteSpec<B = unknown, Q = Record<string, unknown>, P = Record<
   bodyOptional?: boolean;
   /** With `body`: a larger JSON limit than FOCAL_MAX_BODY (e.g. base64 images), in bytes. */
   bodyLimit?: number;
+  /** With `body`: keep a UTF-8 body's bytes for `requestJson(req)` (held until the request ends, so only where used). */
+  keepBodyText?: boolean;
   /** Runs after auth and before validation (e.g. a raw-body reader). */
   middleware?: RequestHandler[];
   /**
