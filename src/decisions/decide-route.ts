@@ -3,6 +3,7 @@ import { route, type AnyRoute } from '../http/route.js';
 import type { DecideInput, DecisionService } from './decision-service.js';
 import { actionSchema, featuresSchema } from './model-config.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
+import { sendJson } from '../http/respond.js';
 
 /** Printable ASCII without spaces: event ids travel in logs, URLs and other systems' keys. */
 export const EVENT_ID_PATTERN = '^[!-~]+$';
@@ -49,7 +50,7 @@ export function decideRoutes(service: DecisionService): AnyRoute[] {
       },
       // The body's own text is logged with the decision: a body ajv changed (a filled-in default) is not that text,
       // but the only default here is `model`, which the log keeps in its own column.
-      handler: async ({ body, req, res }) => { res.json(await service.decide(body, requestJson(req))); },
+      handler: async ({ body, req, res }) => { sendJson(res, await service.decide(body, requestJson(req))); },
     }),
   ];
 }

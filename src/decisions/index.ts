@@ -52,7 +52,8 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
 
     return {
       name: 'decisions',
-      routes: [...modelRoutes(service), ...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback)],
+      // Hot routes first: express tries them in this order.
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service)],
       isReady: () => service.isReady,
       close: async () => {
         clearInterval(sweeper);

@@ -1,6 +1,7 @@
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecisionService } from './decision-service.js';
 import { modelConfigInputSchema, type ModelConfigInput } from './model-config.js';
+import { sendJson } from '../http/respond.js';
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
@@ -59,19 +60,19 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
       },
       handler: async ({ params, body, res }) => {
         const view = await service.put(params.name, body);
-        res.json(view);
+        sendJson(res, view);
       },
     }),
     route<unknown, Record<string, unknown>, { name: string }>({
       method: 'get', path: '/models/:name', tags: ['bandit'], summary: 'A bandit model: configuration and statistics',
       params: nameParams,
       responses: { 200: { description: 'The model', schema: modelViewSchema }, 404: { description: 'Unknown model' } },
-      handler: ({ params, res }) => { res.json(service.view(params.name)); },
+      handler: ({ params, res }) => { sendJson(res, service.view(params.name)); },
     }),
     route({
       method: 'get', path: '/models', tags: ['bandit'], summary: 'Every bandit model',
       responses: { 200: { description: 'The models', schema: { type: 'object', properties: { models: { type: 'array', items: modelViewSchema } } } } },
-      handler: ({ res }) => { res.json({ models: service.names().map((n) => service.view(n)) }); },
+      handler: ({ res }) => { sendJson(res, { models: service.names().map((n) => service.view(n)) }); },
     }),
     route<unknown, Record<string, unknown>, { name: string }>({
       method: 'delete', path: '/models/:name', auth: 'admin', tags: ['bandit'],
@@ -87,7 +88,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
       },
       handler: async ({ params, res }) => {
         const view = await service.delete(params.name);
-        if (view) res.json(view);
+        if (view) sendJson(res, view);
         else res.status(204).end();
       },
     }),

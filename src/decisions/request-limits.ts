@@ -9,6 +9,8 @@ export const MAX_NAMESPACE_DEPTH = 8;
 
 /** Keys that would reach Object.prototype if anything ever merged features naively. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** A Set lookup hashes the key, which costs more than the rest of the walk; most keys are shorter than any reserved name. */
+const FORBIDDEN_MIN_LENGTH = Math.min(...[...FORBIDDEN_KEYS].map((k) => k.length));
 
 /** C0 and C1 control characters (\p{Cc}), tested with a loop: a regex per key costs more than the rest of the walk. */
 function hasControl(s: string): boolean {
@@ -35,47 +37,63 @@ export class FeatureBudget {
     }
   }
 
-  /** Validates a feature object recursively: finite bounded numbers, strings, booleans, namespaces. */
-  features(path: string, value: unknown, depth = 1): asserts value is Features {
-    // The JSON Pointer of a key is only built on error: this runs for every feature of every request.
-    const at = (key: string) => `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(path, 'must be an object of features');
-    if (depth > MAX_NAMESPACE_DEPTH) throw invalid(path, `nests namespaces deeper than ${MAX_NAMESPACE_DEPTH}`);
+  /**
+   * Validates a feature object recursively: finite bounded numbers, strings, booleans, namespaces.
+   * `path` may be a function: it runs for every action of every request, so the JSON Pointer of the
+   * object (like that of a key) is only built when there is an error to report.
+   */
+  features(path: string | (() => string), value: unknown, depth = 1): asserts value is Features {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(pointer(path), 'must be an object of features');
+    if (depth > MAX_NAMESPACE_DEPTH) throw invalid(pointer(path), `nests namespaces deeper than ${MAX_NAMESPACE_DEPTH}`);
     const max = this.limits.stringLength;
-    for (const key in value) {
-      if (key.length === 0) throw invalid(at(key), 'feature names must not be empty');
-      if (key.length > max) this.string(at(key), key, 'feature name');
-      if (FORBIDDEN_KEYS.has(key)) throw invalid(at(key), `"${key}" is a reserved name`);
-      if (hasControl(key)) throw invalid(at(key), 'feature names must not contain control characters');
-      const v = (value as Record<string, unknown>)[key];
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      if (key.length === 0 || key.length > max || hasControl(key) || (key.length >= FORBIDDEN_MIN_LENGTH && FORBIDDEN_KEYS.has(key))) this.badKey(pointer(path), key);
+      const v = obj[key];
       switch (typeof v) {
         case 'number':
-          if (!(Math.abs(v) <= MAX_MAGNITUDE)) throw invalid(at(key), `must be a finite number within ±${MAX_MAGNITUDE}`);
-          this.add();
+          if (!(Math.abs(v) <= MAX_MAGNITUDE)) throw invalid(at(pointer(path), key), `must be a finite number within ±${MAX_MAGNITUDE}`);
           break;
         case 'boolean':
-          this.add();
           break;
         case 'string':
-          if (v.length > max) this.string(at(key), v, 'feature value');
-          this.add();
+          if (v.length > max) this.string(at(pointer(path), key), v, 'feature value');
           break;
         case 'object':
-          if (v === null || Array.isArray(v)) throw invalid(at(key), 'must be a number, string, boolean or namespace object');
-          this.features(at(key), v, depth + 1);
-          break;
+          if (v === null || Array.isArray(v)) throw invalid(at(pointer(path), key), 'must be a number, string, boolean or namespace object');
+          this.features(() => at(pointer(path), key), v, depth + 1);
+          continue;
         default:
-          throw invalid(at(key), 'must be a number, string, boolean or namespace object');
+          throw invalid(at(pointer(path), key), 'must be a number, string, boolean or namespace object');
       }
+      if (++this.count > this.limits.featuresPerRequest) this.tooMany();
     }
   }
 
-  private add(): void {
-    if (++this.count > this.limits.featuresPerRequest) {
-      throw new PayloadTooLargeError(`The request has more than ${this.limits.featuresPerRequest} features (FOCAL_MAX_FEATURES)`,
-        'FOCAL_MAX_FEATURES', this.limits.featuresPerRequest);
-    }
+  /** Why a feature name is refused (the checks that pass are done inline by `features`). */
+  private badKey(path: string, key: string): never {
+    if (key.length === 0) throw invalid(at(path, key), 'feature names must not be empty');
+    this.string(at(path, key), key, 'feature name');
+    if (FORBIDDEN_KEYS.has(key)) throw invalid(at(path, key), `"${key}" is a reserved name`);
+    if (hasControl(key)) throw invalid(at(path, key), 'feature names must not contain control characters');
+    throw new Error(`feature name "${key}" was refused for no reason`);
   }
+
+  private tooMany(): never {
+    throw new PayloadTooLargeError(`The request has more than ${this.limits.featuresPerRequest} features (FOCAL_MAX_FEATURES)`,
+      'FOCAL_MAX_FEATURES', this.limits.featuresPerRequest);
+  }
+}
+
+function pointer(path: string | (() => string)): string {
+  return typeof path === 'string' ? path : path();
+}
+
+/** The JSON Pointer of `key` under `path`. */
+function at(path: string, key: string): string {
+  return `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 
 /**
@@ -91,10 +109,11 @@ export function checkActions(raw: readonly (string | ActionInput)[], budget: Fea
   const seen = new Set<string>();
   return raw.map((a, i) => {
     const action = normalizeAction(a);
-    budget.string(`${path}/${i}/id`, action.id, 'action id');
+    // Pointers are built only for an error: this runs for every action of every request.
+    if (action.id.length > limits.stringLength) budget.string(`${path}/${i}/id`, action.id, 'action id');
     if (seen.has(action.id)) throw invalid(`${path}/${i}/id`, `duplicates action id "${action.id}"`);
     seen.add(action.id);
-    if (action.features !== undefined) budget.features(`${path}/${i}/features`, action.features);
+    if (action.features !== undefined) budget.features(() => `${path}/${i}/features`, action.features);
     return action;
   });
 }

@@ -6,6 +6,7 @@ import type { Limits } from '../platform/config.js';
 import { problemBody, type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import { MAX_MAGNITUDE } from './model-config.js';
+import { sendJson } from '../http/respond.js';
 
 const itemProperties = {
   eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN },
@@ -78,7 +79,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
           }
           body.events.forEach((e, i) => checkLength(e.eventId, `events.${i}.eventId`));
           const results = await service.reward(body.events, dispatch);
-          res.json({ results: results.map((r, i) => ({ eventId: body.events![i]!.eventId, ...r.body, status: r.status })) });
+          sendJson(res, { results: results.map((r, i) => ({ eventId: body.events![i]!.eventId, ...r.body, status: r.status })) });
           return;
         }
         if (body.eventId === undefined) throw new ValidationError('eventId is required', [{ path: '/eventId', message: 'is required' }]);
@@ -89,7 +90,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
         const item: RewardItem = { eventId: body.eventId, ...(body.reward !== undefined ? { reward: body.reward } : {}), ...(body.label !== undefined ? { label: body.label } : {}) };
         const [result] = await service.reward([item], dispatch);
         if (result!.status >= 400) res.status(result!.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(result!.body));
-        else res.status(result!.status).json(result!.body);
+        else sendJson(res, result!.body, result!.status);
       },
     }),
   ];

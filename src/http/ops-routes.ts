@@ -2,6 +2,7 @@ import type { Metrics } from '../platform/metrics.js';
 import type { TfBackendName } from '../platform/tensor-backend.js';
 import { ServiceUnavailableError } from './errors.js';
 import { route, type AnyRoute } from './route.js';
+import { sendJson } from './respond.js';
 
 interface OpsDeps {
   metrics: Metrics;
@@ -21,14 +22,14 @@ export function opsRoutes(deps: OpsDeps): AnyRoute[] {
     route({
       method: 'get', path: '/healthz', summary: 'Liveness: the process answers', auth: 'public', tags: ['operations'],
       responses: { 200: { description: 'Alive', schema: statusSchema } },
-      handler: ({ res }) => { res.json({ status: 'ok' }); },
+      handler: ({ res }) => { sendJson(res, { status: 'ok' }); },
     }),
     route({
       method: 'get', path: '/readyz', summary: 'Readiness: store open and models loaded', auth: 'public', tags: ['operations'],
       responses: { 200: { description: 'Ready', schema: statusSchema }, 503: { description: 'Not ready yet, or shutting down' } },
       handler: ({ res }) => {
         if (!deps.isReady()) throw new ServiceUnavailableError('Not ready: the store is closed or models are still loading');
-        res.json({ status: 'ready', backend: deps.backend });
+        sendJson(res, { status: 'ready', backend: deps.backend });
       },
     }),
     route({
@@ -42,7 +43,7 @@ export function opsRoutes(deps: OpsDeps): AnyRoute[] {
     route({
       method: 'get', path: '/openapi.json', summary: 'This API as OpenAPI 3.1', auth: 'public', tags: ['operations'],
       responses: { 200: { description: 'OpenAPI document', schema: { type: 'object' } } },
-      handler: ({ res }) => { res.json(deps.openapi()); },
+      handler: ({ res }) => { sendJson(res, deps.openapi()); },
     }),
   ];
 }

@@ -11,6 +11,7 @@ import type { ImageWriter } from './event-writer.js';
 import { encodePixels, type ImageEventPayload, type ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { preprocessImage } from './preprocess.js';
+import { sendJson } from '../http/respond.js';
 
 /** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
 export const MAX_GLIMPSES = 32;
@@ -160,7 +161,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
             .send(png);
           return;
         }
-        res.json({ eventId, model: entry.name, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100 });
+        sendJson(res, { eventId, model: entry.name, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100 });
       },
     }),
     route({
@@ -172,7 +173,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         },
       },
       handler: ({ res }) => {
-        res.json({
+        sendJson(res, {
           models: [...models.values()].map((e) => ({
             name: e.name, classes: e.model.config.classes, imageSize: e.model.config.imageSize, glimpses: e.model.config.glimpses,
             patchSize: e.model.config.patchSize, scales: e.model.config.scales,

@@ -89,6 +89,11 @@ describe('POST /decide', () => {
       [{ actions: ['a'], eventId: 'has space' }, '/eventId'],
       [{ actions: ['a'], extra: 1 }, '/extra'],
       [{ model: '../x', actions: ['a'] }, '/model'],
+      // Pointers through an action's nested namespaces, escaped as RFC 6901 says (the walk builds them only on error).
+      [{ actions: ['a', { id: 'b', features: { ns: { 'bad\u0001': 1 } } }] }, '/actions/1/features/ns/bad\u0001'],
+      [{ actions: ['a', 'b', { id: 'c', features: { '': 1 } }] }, '/actions/2/features/'],
+      [JSON.parse('{"actions":[{"id":"a","features":{"a/b~c":{"prototype":1}}}]}'), '/actions/0/features/a~1b~0c/prototype'],
+      [{ actions: [{ id: 'a', features: { ok: 1, ns: { deeper: { n: Infinity } } } }] }, '/actions/0/features/ns/deeper/n'],
     ];
     for (const [body, path] of cases) {
       const res = await request(h.focal.app).post('/decide').set('Content-Type', 'application/json').send(JSON.stringify(body)).expect(400);
@@ -111,6 +116,9 @@ describe('POST /decide', () => {
     assert.equal(tooWide.body.limit, 'FOCAL_MAX_FEATURES');
     const tooLong = await request(h.focal.app).post('/decide').send({ actions: ['x'.repeat(65)] }).expect(413);
     assert.equal(tooLong.body.limit, 'FOCAL_MAX_STRING_LENGTH');
+    const longName = await request(h.focal.app).post('/decide').send({ actions: ['a', { id: 'b', features: { ns: { ['k'.repeat(65)]: 1 } } }] }).expect(413);
+    assert.equal(longName.body.limit, 'FOCAL_MAX_STRING_LENGTH');
+    assert.match(longName.body.detail, /^actions\.1\.features\.ns\.k{65} is 65 characters long/);
   });
 
   it('counts decisions in the model stats and metrics', async () => {
