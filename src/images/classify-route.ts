@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
 import type { RequestHandler } from 'express';
 import { ConflictError, NotFoundError } from '../http/errors.js';
 import { route, type AnyRoute } from '../http/route.js';
@@ -133,7 +133,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const started = performance.now();
         const pre = await preprocessImage(upload.bytes, { maxPixels: limits.imagePixels, size: config.imageSize });
         const glimpses = query.glimpses ?? config.glimpses;
-        const eventId = query.eventId ?? randomUUID();
+        const eventId = query.eventId ?? uuidv7();
         const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples, seed: seedOf(eventId) });
         const latencyMs = performance.now() - started;
 

@@ -3,11 +3,11 @@
  * group of ops, built by the executor module the parent named. Commits (and
  * their fsync) happen here so the event loop keeps serving meanwhile.
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { openConnection, type Db } from './database.js';
 import type { BatchExecutor } from './group-commit.js';
 
-const { path, executorModule } = workerData as { path: string; executorModule: string };
+const { path, executorModule, replies } = workerData as { path: string; executorModule: string; replies: MessagePort };
 const db = openConnection(path);
 const mod = (await import(executorModule)) as { createExecutor(db: Db): BatchExecutor<unknown, unknown> };
 const executor = mod.createExecutor(db);
@@ -27,14 +27,15 @@ parentPort!.on('message', (first: Message) => {
     try {
       const results = executor.run(groups.flatMap((g) => g.ops));
       let at = 0;
-      parentPort!.postMessage({ replies: groups.map((g) => ({ id: g.id, results: results.slice(at, (at += g.ops.length)) })) });
+      replies.postMessage({ replies: groups.map((g) => ({ id: g.id, results: results.slice(at, (at += g.ops.length)) })) });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      parentPort!.postMessage({ replies: groups.map((g) => ({ id: g.id, error })) });
+      replies.postMessage({ replies: groups.map((g) => ({ id: g.id, error })) });
     }
   }
   if (messages.some((m) => 'close' in m)) {
     db.close();
+    replies.close();
     parentPort!.close();
   }
 });

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 /**
  * Group commit, shared by every capability that logs events: writes from
@@ -35,6 +35,8 @@ export type ExecutorModuleUrl = string;
 /** Executes one batch in one transaction and resolves once it is durable. */
 export interface BatchRunner<Op, Result> {
   run(ops: Op[]): Promise<Result[]>;
+  /** Settles whatever replies have already arrived (runners on another thread). */
+  poll?(): void;
   close(): Promise<void>;
 }
 
@@ -82,6 +84,7 @@ export class GroupCommitter<Op, Result> {
   /** Queues `op`; resolves with its result once the group holding it is durable and its effect applied. */
   submit(op: Op, effect?: (r: Result) => void): Promise<Result> {
     if (this.closed) return Promise.reject(new Error('the writer is closed'));
+    if (this.inFlight > 0) this.activeRunner.poll?.();
     return new Promise<Result>((resolve, reject) => {
       this.queue.push({ op, effect, resolve, reject });
       if (this.queue.length >= this.maxGroupSize) void this.flush();
@@ -172,6 +175,7 @@ export class InlineRunner<Op, Result> implements BatchRunner<Op, Result> {
 }
 
 type Reply<Result> = { id: number; results: Result[] } | { id: number; error: string };
+interface ReplyMessage<Result> { replies: Reply<Result>[] }
 
 /** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -182,33 +186,28 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
  */
 export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
   private readonly worker: Worker;
+  private readonly replies: MessagePort;
   private readonly pending = new Map<number, { resolve: (r: Result[]) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
   private failed: Error | undefined;
 
   constructor(path: string, executorModule: ExecutorModuleUrl, name: string, onFailure: (err: Error) => void) {
-    const workerData = { path, executorModule };
+    const { port1, port2 } = new MessageChannel();
+    this.replies = port1;
+    const workerData = { path, executorModule, replies: port2 };
+    const transferList = [port2];
     if (FROM_SOURCE) {
       // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
       const entry = new URL('./commit-worker.ts', import.meta.url).href;
       const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-      this.worker = new Worker(code, { eval: true, workerData, name });
+      this.worker = new Worker(code, { eval: true, workerData, transferList, name });
     } else {
-      this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), { workerData, name });
+      this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), { workerData, transferList, name });
     }
     // Only a writer with work in flight keeps the process alive (tests and scripts exit when done).
     this.worker.unref();
-    this.worker.on('message', ({ replies }: { replies: Reply<Result>[] }) => {
-      // In submission order, so effects apply in log order.
-      for (const m of replies) {
-        const p = this.pending.get(m.id);
-        if (!p) continue;
-        this.pending.delete(m.id);
-        if ('error' in m) p.reject(new Error(m.error));
-        else p.resolve(m.results);
-      }
-      if (this.pending.size === 0) this.worker.unref();
-    });
+    this.replies.unref();
+    this.replies.on('message', (m: ReplyMessage<Result>) => this.settle(m));
     const fail = (err: Error) => {
       this.failed ??= err;
       for (const p of this.pending.values()) p.reject(err);
@@ -219,12 +218,39 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
     this.worker.on('exit', (code) => { if (code !== 0 || this.pending.size > 0) fail(new Error(`the ${name} thread exited with code ${code}`)); });
   }
 
+  /** Answers the groups of one reply, in submission order, so effects apply in log order. */
+  private settle({ replies }: ReplyMessage<Result>): void {
+    for (const m of replies) {
+      const p = this.pending.get(m.id);
+      if (!p) continue;
+      this.pending.delete(m.id);
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(m.results);
+    }
+    if (this.pending.size === 0) {
+      this.worker.unref();
+      this.replies.unref();
+    }
+  }
+
+
+  /**
+   * Takes the replies that have arrived without waiting for the event loop to deliver them. The loop
+   * delivers a reply only after every socket event it polled with it: at full load that is a whole
+   * batch of requests later (measured ≈ 4-5 ms of a 7 ms round trip), during which the finished
+   * requests hold their connections. GroupCommitter calls this on every submit.
+   */
+  poll(): void {
+    for (let m = receiveMessageOnPort(this.replies); m !== undefined; m = receiveMessageOnPort(this.replies)) this.settle(m.message as ReplyMessage<Result>);
+  }
+
   run(ops: Op[]): Promise<Result[]> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
+      this.replies.ref();
       this.worker.postMessage({ id, ops });
     });
   }
@@ -235,5 +261,7 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
     this.worker.ref();
     this.worker.postMessage({ close: true });
     await exited;
+    this.replies.close();
   }
 }
+
