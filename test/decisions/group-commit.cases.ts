@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import request from 'supertest';
-import { GroupCommitter, type BatchRunner } from '../../src/store/group-commit.js';
-import type { OpResult, WriteOp } from '../../src/decisions/write-ops.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GroupCommitter, WorkerRunner, type BatchRunner } from '../../src/store/group-commit.js';
+import { closeDatabase, openDatabase } from '../../src/store/database.js';
+import { DecisionStore } from '../../src/decisions/decision-store.js';
+import { EXECUTOR_MODULE, type OpResult, type WriteOp } from '../../src/decisions/write-ops.js';
 import { startHarness } from './harness.js';
 
 const payload = { context: {}, actions: [{ id: 'a' }], pmf: [1], scores: [0], chosen: 0, probability: 1, modelVersion: 1, strategy: 'greedy' };
@@ -68,6 +73,35 @@ describe('group commit', () => {
     await committer.submit(op('z'));
     await committer.close();
     await assert.rejects(committer.submit(op('after')));
+  });
+});
+
+describe('writer thread', () => {
+  it('poll() settles a reply that has arrived while the event loop is blocked', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'focal-poll-'));
+    const path = join(dir, 'focal.db');
+    const db = openDatabase({ path });
+    new DecisionStore(db).insertModel('default', JSON.stringify({ reward: { waitSeconds: 60, default: 0, aggregation: 'first' } }), 1, Date.now());
+    const runner = new WorkerRunner<WriteOp, OpResult>(path, EXECUTOR_MODULE, 'test writer', () => {});
+    try {
+      await runner.run([op('warm-up')]); // the thread has started and opened its connection
+      let settled: OpResult[] | undefined;
+      void runner.run([op('polled')]).then((r) => { settled = r; });
+      // Never yields to the event loop (only microtasks run), so the 'message' event cannot deliver the reply.
+      const deadline = Date.now() + 10_000;
+      while (settled === undefined && Date.now() < deadline) {
+        runner.poll();
+        for (let i = 0; i < 3; i++) await Promise.resolve();
+        const spin = Date.now() + 2;
+        while (Date.now() < spin) { /* let the writer thread commit */ }
+      }
+      assert.deepEqual(settled, [{ inserted: true }]);
+      assert.equal((db.prepare("SELECT COUNT(*) AS n FROM events WHERE event_id = 'polled'").get() as { n: number }).n, 1);
+    } finally {
+      await runner.close();
+      closeDatabase(db);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
