@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import * as engine from '../bandit/index.js';
 import { BanditConfigError, BanditInputError, type ActionInput, type BanditModel, type Features, type OffPolicyEstimate } from '../bandit/index.js';
 import { ConflictError, GoneError, HttpError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldError } from '../http/errors.js';
 import type { Config } from '../platform/config.js';
+import { newEventId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
@@ -321,9 +321,7 @@ export class DecisionService {
     else throw new ValidationError(`actions is required: model "${name}" has no fixed actions list`, [{ path: '/actions', message: 'is required' }]);
     // Only a client's id counts against FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit.
     if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
-    // Time-ordered (UUIDv7): the unique index on event_id then grows at its right edge instead of touching a random
-    // page per decision (bench: the writer's CPU per decision fell by a third on a 100k-event log).
-    const eventId = input.eventId ?? uuidv7();
+    const eventId = input.eventId ?? newEventId();
 
     const d = asValidation(() => entry.bandit.decide(context, actions, eventId));
     const strategy = entry.config.strategy.name;

@@ -1,4 +1,3 @@
-import { v7 as uuidv7 } from 'uuid';
 import type { RequestHandler } from 'express';
 import { ConflictError, NotFoundError } from '../http/errors.js';
 import { route, type AnyRoute } from '../http/route.js';
@@ -12,6 +11,7 @@ import { encodePixels, type ImageEventPayload, type ImageStore } from './image-s
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { preprocessImage } from './preprocess.js';
 import { sendJson } from '../http/respond.js';
+import { newEventId } from '../platform/ids.js';
 
 /** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
 export const MAX_GLIMPSES = 32;
@@ -133,7 +133,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const started = performance.now();
         const pre = await preprocessImage(upload.bytes, { maxPixels: limits.imagePixels, size: config.imageSize });
         const glimpses = query.glimpses ?? config.glimpses;
-        const eventId = query.eventId ?? uuidv7();
+        const eventId = query.eventId ?? newEventId();
         const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples, seed: seedOf(eventId) });
         const latencyMs = performance.now() - started;
 
