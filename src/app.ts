@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Config } from './platform/config.js';
 import type { Logger } from './platform/logger.js';
@@ -7,8 +8,9 @@ import type { Db } from './store/database.js';
 import { authorize } from './http/auth.js';
 import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from './http/errors.js';
 import { buildOpenApi } from './http/openapi.js';
-import { problemHandler } from './http/problem.js';
-import { keepRequestJson } from './http/request-json.js';
+import { problemHandler, renderError } from './http/problem.js';
+import { LeanLane, readJsonBody } from './http/lean-lane.js';
+import { keepBodyBytes, keepRequestJson } from './http/request-json.js';
 import type { AnyRoute } from './http/route.js';
 import { check, compile } from './http/validation.js';
 import { opsRoutes } from './http/ops-routes.js';
@@ -62,6 +64,8 @@ export type CapabilityFactory = (ctx: CapabilityContext) => Capability | Promise
 
 export interface FocalApp {
   app: Express;
+  /** Serves the hot JSON routes in front of express (src/http/lean-lane.ts). */
+  lean: LeanLane;
   capabilities: Capability[];
   openapi: Record<string, unknown>;
   isReady(): boolean;
@@ -75,12 +79,12 @@ export const SERVICE_VERSION = '0.1.0';
 function timer(metrics: Metrics, logger: Logger, template: string) {
   // Per-request log lines only at debug level; decided once, off the hot path.
   const logRequests = logger.isLevelEnabled('debug');
-  return (req: Request, res: Response) => {
+  return (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse) => {
     const start = process.hrtime.bigint();
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       metrics.httpDuration.observe({ route: template, method: req.method, status: String(res.statusCode) }, seconds);
-      if (logRequests) logger.debug({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: seconds * 1000 }, 'request');
+      if (logRequests) logger.debug({ method: req.method, url: req.originalUrl ?? req.url, status: res.statusCode, ms: seconds * 1000 }, 'request');
     });
   };
 }
@@ -89,8 +93,10 @@ function timer(metrics: Metrics, logger: Logger, template: string) {
  * One express handler per route: timing, auth, the JSON body parser, any
  * middleware, validation and the handler run as one chain rather than as
  * separate router layers (each router step costs time on every request).
+ * A `lean` route is also served by the lean lane (src/http/lean-lane.ts)
+ * with the same auth, limit, validation, handler, errors and metrics.
  */
-function mount(app: Express, r: AnyRoute, deps: AppDeps): void {
+function mount(app: Express, lean: LeanLane, r: AnyRoute, deps: AppDeps): void {
   const validateParams = r.params ? compile(r.params, 'params') : undefined;
   const validateQuery = r.query ? compile(r.query, 'query') : undefined;
   const validateBody = r.body ? compile(r.body, 'body') : undefined;
@@ -119,6 +125,38 @@ function mount(app: Express, r: AnyRoute, deps: AppDeps): void {
     }
     await r.handler({ body, query, params, req, res });
   };
+  if (r.lean) {
+    if (!validateBody || validateParams || validateQuery || r.middleware || r.bodyOptional) {
+      throw new Error(`${r.method.toUpperCase()} ${r.path}: a lean route takes a JSON body and nothing else`);
+    }
+    const limit = r.bodyLimit ?? deps.config.limits.bodyBytes;
+    lean.add(r.method, r.path, (req, res) => {
+      time(req, res);
+      const fail = (err: unknown) => {
+        if (res.headersSent) res.destroy();
+        else renderError(err, req, res, deps.logger);
+      };
+      try {
+        authorize(req, level, keys);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      readJsonBody(req, limit, (err, parsed, bytes) => {
+        if (err) {
+          fail(err);
+          return;
+        }
+        if (bytes && r.keepBodyText) keepBodyBytes(req, bytes);
+        const run = async () => {
+          const body: unknown = check(validateBody, parsed, 'body');
+          // The handler of a lean route uses only node's request and response API (RouteSpec.lean).
+          await r.handler({ body, query: {}, params: {}, req: req as Request, res: res as Response });
+        };
+        run().catch(fail);
+      });
+    });
+  }
   app[r.method](r.path, (req: Request, res: Response, next: NextFunction) => {
     time(req, res);
     authorize(req, level, keys);
@@ -171,7 +209,14 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   metrics.tfBackend.set({ backend: deps.backend }, 1);
 
   // The capabilities' routes before the operational ones: express tries routes in order, and /decide and /reward are the hot paths.
-  for (const r of [...served, ...ops]) mount(app, r, deps);
+  const lean = new LeanLane();
+  for (const r of [...served, ...ops]) mount(app, lean, r, deps);
+  // The lean lane answers first: express's app(req, res) calls app.handle, so app.listen and supertest both go through it.
+  const entry = app as unknown as { handle: (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void };
+  const expressHandle = entry.handle.bind(app);
+  entry.handle = (req, res, next) => {
+    if (!lean.serve(req, res)) expressHandle(req, res, next);
+  };
 
   // Known path, other method: 405 with Allow. Registered after every route so real handlers win.
   const methodsByPath = new Map<string, Set<string>>();
@@ -200,7 +245,7 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   }
 
   return {
-    app, capabilities, openapi: openapiHolder.doc, isReady,
+    app, lean, capabilities, openapi: openapiHolder.doc, isReady,
     close: async () => {
       for (const c of [...capabilities].reverse()) await c.close();
     },

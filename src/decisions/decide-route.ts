@@ -41,6 +41,7 @@ export function decideRoutes(service: DecisionService): AnyRoute[] {
         + 'the decision (context, actions, PMF, chosen action, probability, model version) before answering.',
       body: decideBodySchema,
       keepBodyText: true,
+      lean: true,
       responses: {
         200: { description: 'The decision', schema: decideResponseSchema },
         400: { description: 'Invalid request (duplicate action ids, bad features, no actions)' },

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { ForbiddenError, UnauthorizedError } from './errors.js';
 
 export type AuthLevel = 'public' | 'user' | 'admin';
@@ -18,7 +18,7 @@ function sameKey(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-function bearer(req: Request): string | undefined {
+function bearer(req: IncomingMessage): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
@@ -31,7 +31,7 @@ function bearer(req: Request): string | undefined {
  * The admin key also grants user access; when only FOCAL_API_KEY is set it
  * grants admin access too.
  */
-export function authorize(req: Request, level: AuthLevel, keys: Keys): void {
+export function authorize(req: IncomingMessage, level: AuthLevel, keys: Keys): void {
   if (level === 'public' || (!keys.apiKey && !keys.adminKey)) return;
   if (level === 'user' && keys.apiKey === undefined) return;
   const token = bearer(req);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 
@@ -22,13 +23,21 @@ export const problemSchema = {
   },
 } as const;
 
-export function sendProblem(res: Response, err: HttpError, instance?: string): void {
-  if (err instanceof MethodNotAllowedError) res.setHeader('Allow', err.allow.join(', '));
-  if (err.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
-  res.status(err.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify({
+/** Writes `err` as an RFC 9457 problem document; works on any node response (express's, or the lean lane's). */
+export function sendProblem(res: ServerResponse, err: HttpError, instance?: string): void {
+  const headers: Record<string, string> = {};
+  if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
+  if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer';
+  writeProblem(res, err.status, {
     type: err.type, title: err.title, status: err.status, detail: err.message,
     ...(instance ? { instance } : {}), ...err.extra,
-  }));
+  }, headers);
+}
+
+function writeProblem(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'Content-Type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'Content-Length': String(Buffer.byteLength(text)) });
+  res.end(text);
 }
 
 interface BodyParserError extends Error {
@@ -39,7 +48,7 @@ interface BodyParserError extends Error {
 }
 
 /** Maps body-parser's errors (raised before any route runs) to our hierarchy. */
-function fromBodyParser(err: BodyParserError): HttpError | undefined {
+export function fromBodyParser(err: BodyParserError): HttpError | undefined {
   switch (err.type) {
     case 'entity.parse.failed':
       return new MalformedJsonError(`The body is not valid JSON: ${err.message}`);
@@ -61,26 +70,31 @@ function fromBodyParser(err: BodyParserError): HttpError | undefined {
 }
 
 /**
- * The one place errors become responses: HttpErrors render as themselves,
- * anything else is a 500 whose id is logged with the stack and returned
- * without it.
+ * Renders any error thrown while serving a request: HttpErrors (and body-parser's) as themselves,
+ * anything else as a 500 whose id is logged with the stack and returned without it.
  */
+export function renderError(err: unknown, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, logger: Logger): void {
+  const instance = req.originalUrl ?? req.url;
+  const known = err instanceof HttpError ? err : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
+  if (known) {
+    sendProblem(res, known, instance);
+    return;
+  }
+  const errorId = randomUUID();
+  logger.error({ err, errorId, method: req.method, url: instance }, 'unhandled error');
+  writeProblem(res, 500, {
+    type: '/problems/internal', title: 'Internal server error', status: 500,
+    detail: `An unexpected error occurred; it was logged under id ${errorId}`, errorId,
+  });
+}
+
+/** The one place errors become responses on the express side. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    const known = err instanceof HttpError ? err : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
-    if (known) {
-      sendProblem(res, known, req.originalUrl);
-      return;
-    }
-    const errorId = randomUUID();
-    logger.error({ err, errorId, method: req.method, url: req.originalUrl }, 'unhandled error');
-    res.status(500).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify({
-      type: '/problems/internal', title: 'Internal server error', status: 500,
-      detail: `An unexpected error occurred; it was logged under id ${errorId}`, errorId,
-    }));
+    renderError(err, req, res, logger);
   };
 }

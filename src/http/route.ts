@@ -43,6 +43,12 @@ export interface RouteSpec<B = unknown, Q = Record<string, unknown>, P = Record<
   bodyLimit?: number;
   /** With `body`: keep a UTF-8 body's bytes for `requestJson(req)` (held until the request ends, so only where used). */
   keepBodyText?: boolean;
+  /**
+   * With `body`: also served by the lean lane in front of express when the request is plain JSON
+   * (src/http/lean-lane.ts). The handler must then use only node's IncomingMessage/ServerResponse API
+   * (req.headers, requestJson(req), sendJson(res)), none of express's additions; no params, query or middleware.
+   */
+  lean?: boolean;
   /** Runs after auth and before validation (e.g. a raw-body reader). */
   middleware?: RequestHandler[];
   /**

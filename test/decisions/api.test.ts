@@ -9,3 +9,4 @@ import './reward.cases.js';
 import './group-commit.cases.js';
 import './strategies.cases.js';
 import './payload.cases.js';
+import './lean-lane.cases.js';
