@@ -1,10 +1,11 @@
 /**
  * HTTP benchmark of POST /decide (npm run bench:bandit runs it after the
- * learning benchmark). Loopback only, bounded: about 45 s with the defaults.
+ * learning benchmark). Loopback only, bounded: about a minute with the defaults.
  *
  *   1. Maximum rate: autocannon against Focal's /decide (10 actions × 20
- *      features, durably logged with group commit) and against a bare express
- *      endpoint that parses the same JSON body, in the same run → ratio.
+ *      features, durably logged with group commit), against a bare express
+ *      endpoint that parses the same JSON body, and against node's http
+ *      server doing the same (the floor), in the same run → ratios.
  *   2. Latency at half of Focal's maximum rate (autocannon's overallRate): p50/p99.
  *
  * Each server runs in its own child process so autocannon does not share its
@@ -42,10 +43,25 @@ function arg(name: string, fallback: number): number {
 
 // ---- child: one server ----
 
-async function serve(kind: 'focal' | 'express'): Promise<void> {
+type Kind = 'focal' | 'express' | 'node';
+
+async function serve(kind: Kind): Promise<void> {
   let listen: (port: number, host: string) => import('node:http').Server;
   let cleanup = () => {};
-  if (kind === 'express') {
+  if (kind === 'node') {
+    // Node's http server alone: what Focal's lean lane builds on, so the floor under any Node service.
+    const { createServer } = await import('node:http');
+    listen = (p, h) => createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const b = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { actions: { id: string }[] };
+        const text = JSON.stringify({ eventId: 'x', action: b.actions[0]!.id, probability: 1 });
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+      });
+    }).listen(p, h);
+  } else if (kind === 'express') {
     const app = express();
     app.post('/decide', express.json({ limit: '1mb' }), (req, res) => {
       const b = req.body as { actions: { id: string }[] };
@@ -106,7 +122,7 @@ async function usage(s: Server): Promise<Usage> {
   });
 }
 
-async function start(kind: 'focal' | 'express'): Promise<Server> {
+async function start(kind: Kind): Promise<Server> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
@@ -163,15 +179,16 @@ async function main(): Promise<void> {
 
   // Both servers up at once and measured alternately, so a change in the machine's load hits both alike.
   const bare = await start('express');
+  const node = await start('node');
   const focal = await start('focal');
   try {
-    await load(bare, { duration: 2, connections }); // warm-up (JIT, connections)
-    await load(focal, { duration: 2, connections });
-    const runs: { bare: Awaited<ReturnType<typeof load>>; focal: Awaited<ReturnType<typeof load>> }[] = [];
+    for (const s of [bare, node, focal]) await load(s, { duration: 2, connections }); // warm-up (JIT, connections)
+    const runs: { bare: Awaited<ReturnType<typeof load>>; node: Awaited<ReturnType<typeof load>>; focal: Awaited<ReturnType<typeof load>> }[] = [];
     for (let r = 0; r < rounds; r++) {
       const b = await load(bare, { duration, connections });
+      const n = await load(node, { duration, connections });
       const f = await load(focal, { duration, connections });
-      runs.push({ bare: b, focal: f });
+      runs.push({ bare: b, node: n, focal: f });
     }
     const ratios = runs.map((r) => r.focal.rps / r.bare.rps);
     const ratio = median(ratios);
@@ -184,6 +201,7 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     runs.forEach((r, i) => {
       rows.push([`${i + 1}`, 'bare express (parse JSON)', 'max', r.bare.rps.toFixed(0), `${r.bare.p50}`, `${r.bare.p99}`, r.bare.cpuPerRequest.toFixed(0), pct(r.bare.elu), '']);
+      rows.push([`${i + 1}`, 'bare node:http (parse JSON)', 'max', r.node.rps.toFixed(0), `${r.node.p50}`, `${r.node.p99}`, r.node.cpuPerRequest.toFixed(0), pct(r.node.elu), '']);
       rows.push([`${i + 1}`, 'Focal /decide (durable)', 'max', r.focal.rps.toFixed(0), `${r.focal.p50}`, `${r.focal.p99}`, r.focal.cpuPerRequest.toFixed(0), pct(r.focal.elu), ratios[i]!.toFixed(2)]);
     });
     rows.push(['-', 'Focal /decide (durable)', `${half}/s`, halfRun.rps.toFixed(0), `${halfRun.p50}`, `${halfRun.p99}`, halfRun.cpuPerRequest.toFixed(0), pct(halfRun.elu), '']);
@@ -195,6 +213,8 @@ async function main(): Promise<void> {
     console.log(`| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`);
     for (const r of rows) console.log(line(r));
     console.log(`\nFocal / bare express (median of ${rounds} rounds) = ${ratio.toFixed(2)} (target ≥ 0.70)${ratio >= 0.7 ? '' : '  BELOW TARGET'}`);
+    const nodeRatio = median(runs.map((r) => r.focal.rps / r.node.rps));
+    console.log(`Focal / bare node:http (median) = ${nodeRatio.toFixed(2)} — /decide is served on node's http server (the lean lane), so this is its overhead over the floor`);
     const cpuRatio = median(runs.map((r) => r.bare.cpuPerRequest / r.focal.cpuPerRequest));
     console.log(`Server CPU per request, bare / Focal (median): ${cpuRatio.toFixed(2)} — the ratio a machine with cores to spare would approach`);
     console.log(`Main-thread event loop busy at maximum rate (median): bare ${pct(median(runs.map((r) => r.bare.elu)))}, Focal ${pct(median(runs.map((r) => r.focal.elu)))}`
@@ -202,14 +222,13 @@ async function main(): Promise<void> {
     console.log(`p99 at half of Focal's maximum rate (${half} req/s): ${halfRun.p99} ms`);
     console.log(`Groups handed to the writer: ${commits.count}, ${commits.size.toFixed(1)} decisions and ${commits.ms.toFixed(2)} ms until durable on average`);
   } finally {
-    await stop(bare.child);
-    await stop(focal.child);
+    for (const s of [bare, node, focal]) await stop(s.child);
   }
 }
 
 const serveAt = process.argv.indexOf('--serve');
 if (serveAt >= 0) {
-  serve(process.argv[serveAt + 1] as 'focal' | 'express').catch((err: unknown) => { console.error(err); process.exit(1); });
+  serve(process.argv[serveAt + 1] as Kind).catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });
 }
