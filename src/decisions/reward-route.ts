@@ -1,6 +1,6 @@
 import type { FeedbackHandler } from '../app.js';
 import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
-import { PROBLEM_CONTENT_TYPE } from '../http/problem.js';
+import { writeProblem } from '../http/problem.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import { problemBody, type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
@@ -60,6 +60,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
         + 'or adds it to the event\'s total, learned when the window closes (aggregation sum). A batch applies each item '
         + 'independently and answers 200 with each item\'s status.',
       body: rewardBodySchema,
+      lean: true,
       responses: {
         200: { description: 'Applied (single), or every item\'s result (batch)', schema: { ...resultSchema, properties: { ...resultSchema.properties, results: { type: 'array', items: resultSchema } } } },
         400: { description: 'Invalid request' },
@@ -89,7 +90,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
         }
         const item: RewardItem = { eventId: body.eventId, ...(body.reward !== undefined ? { reward: body.reward } : {}), ...(body.label !== undefined ? { label: body.label } : {}) };
         const [result] = await service.reward([item], dispatch);
-        if (result!.status >= 400) res.status(result!.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(result!.body));
+        if (result!.status >= 400) writeProblem(res, result!.status, result!.body);
         else sendJson(res, result!.body, result!.status);
       },
     }),

@@ -3,8 +3,8 @@ import getRawBody from 'raw-body';
 import { MalformedJsonError } from './errors.js';
 
 /**
- * The lean lane serves the hot JSON routes (RouteSpec `lean`, i.e. POST
- * /decide) on node's own request and response, in front of express.
+ * The lean lane serves the hot JSON routes (RouteSpec `lean`: POST /decide
+ * and POST /reward) on node's own request and response, in front of express.
  *
  * Why: express costs as much per request as everything Focal does for a
  * decision. bench:bandit measured a bare express endpoint that only parses the

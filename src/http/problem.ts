@@ -34,7 +34,8 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
   }, headers);
 }
 
-function writeProblem(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
+/** Writes a problem document already built (e.g. one item's result decided by a writer thread). */
+export function writeProblem(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, 'Content-Type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'Content-Length': String(Buffer.byteLength(text)) });
   res.end(text);

@@ -108,6 +108,43 @@ describe('lean lane', () => {
   });
 });
 
+describe('lean lane: POST /reward', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness({ config: { apiKey: KEY } }); });
+  after(async () => { await h.close(); });
+
+  /** A fresh decision per path, so the two forms of a case meet the same state. */
+  const decision = async () => (await send(h, '/decide', { name: 'setup', body: JSON.stringify({ actions }) })).body.eventId as string;
+
+  const cases: { name: string; body: (id: string) => string; repeat?: boolean }[] = [
+    { name: 'a reward', body: (id) => JSON.stringify({ eventId: id, reward: 1 }) },
+    { name: 'a duplicate reward', body: (id) => JSON.stringify({ eventId: id, reward: 1 }), repeat: true },
+    { name: 'a batch', body: (id) => JSON.stringify({ events: [{ eventId: id, reward: 0.5 }, { eventId: 'nope', reward: 1 }] }) },
+    { name: 'an unknown event', body: () => JSON.stringify({ eventId: 'nope', reward: 1 }) },
+    { name: 'no reward', body: (id) => JSON.stringify({ eventId: id }) },
+    { name: 'malformed JSON', body: () => '{"eventId": ' },
+    { name: 'a string reward', body: (id) => JSON.stringify({ eventId: id, reward: '1' }) },
+  ];
+  for (const c of cases) {
+    it(`answers ${c.name} as express does`, async () => {
+      const answers = [];
+      for (const path of ['/reward', '/reward?via=express']) {
+        const body = c.body(await decision());
+        if (c.repeat) await send(h, path, { name: c.name, body });
+        const before = h.focal.lean.served;
+        answers.push(await send(h, path, { name: c.name, body }));
+        assert.equal(h.focal.lean.served - before, path === '/reward' ? 1 : 0);
+      }
+      const [lean, viaExpress] = answers.map((r) => {
+        const b = r!.body as Record<string, unknown>;
+        const strip = (x: Record<string, unknown>) => ({ ...x, eventId: undefined, instance: undefined, detail: typeof x.detail === 'string' ? x.detail.replace(/"[0-9a-f-]{36}"/g, '"<id>"') : x.detail });
+        return { status: r!.status, type: r!.headers['content-type'], body: Array.isArray(b.results) ? { results: (b.results as Record<string, unknown>[]).map(strip) } : strip(b) };
+      });
+      assert.deepEqual(lean, viaExpress);
+    });
+  }
+});
+
 describe('LeanLane routing', () => {
   const lane = new LeanLane();
   let served = 0;
