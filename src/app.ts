@@ -5,7 +5,7 @@ import type { Logger } from './platform/logger.js';
 import type { Metrics } from './platform/metrics.js';
 import type { TfBackendName } from './platform/tensor-backend.js';
 import type { Db } from './store/database.js';
-import { authorize } from './http/auth.js';
+import { authorize, type AuthLevel, type Keys } from './http/auth.js';
 import { MethodNotAllowedError, NotFoundError, UnsupportedMediaTypeError } from './http/errors.js';
 import { buildOpenApi } from './http/openapi.js';
 import { problemHandler, renderError } from './http/problem.js';
@@ -13,6 +13,7 @@ import { LeanLane, readJsonBody } from './http/lean-lane.js';
 import { keepBodyBytes, keepRequestJson } from './http/request-json.js';
 import type { AnyRoute } from './http/route.js';
 import { check, compile } from './http/validation.js';
+import type { ValidateFunction } from 'ajv';
 import { opsRoutes } from './http/ops-routes.js';
 import { CAPABILITIES } from './capabilities.js';
 
@@ -89,6 +90,44 @@ function timer(metrics: Metrics, logger: Logger, template: string) {
   };
 }
 
+/** Serves a `lean` route on the lean lane: the same steps as its express handler, on node's request and response. */
+function mountLean(lean: LeanLane, r: AnyRoute, m: {
+  validateBody?: ValidateFunction; validateParams?: ValidateFunction; validateQuery?: ValidateFunction;
+  level: AuthLevel; keys: Keys; time: ReturnType<typeof timer>; deps: AppDeps;
+}): void {
+  const { validateBody, level, keys, time, deps } = m;
+  if (!validateBody || m.validateParams || m.validateQuery || r.middleware || r.bodyOptional) {
+    throw new Error(`${r.method.toUpperCase()} ${r.path}: a lean route takes a JSON body and nothing else`);
+  }
+  const limit = r.bodyLimit ?? deps.config.limits.bodyBytes;
+  lean.add(r.method, r.path, (req, res) => {
+    time(req, res);
+    const fail = (err: unknown) => {
+      if (res.headersSent) res.destroy();
+      else renderError(err, req, res, deps.logger);
+    };
+    try {
+      authorize(req, level, keys);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    readJsonBody(req, limit, (err, parsed, bytes) => {
+      if (err) {
+        fail(err);
+        return;
+      }
+      if (bytes && r.keepBodyText) keepBodyBytes(req, bytes);
+      const run = async () => {
+        const body: unknown = check(validateBody, parsed, 'body');
+        // The handler of a lean route uses only node's request and response API (RouteSpec.lean).
+        await r.handler({ body, query: {}, params: {}, req: req as Request, res: res as Response });
+      };
+      run().catch(fail);
+    });
+  });
+}
+
 /**
  * One express handler per route: timing, auth, the JSON body parser, any
  * middleware, validation and the handler run as one chain rather than as
@@ -125,38 +164,7 @@ function mount(app: Express, lean: LeanLane, r: AnyRoute, deps: AppDeps): void {
     }
     await r.handler({ body, query, params, req, res });
   };
-  if (r.lean) {
-    if (!validateBody || validateParams || validateQuery || r.middleware || r.bodyOptional) {
-      throw new Error(`${r.method.toUpperCase()} ${r.path}: a lean route takes a JSON body and nothing else`);
-    }
-    const limit = r.bodyLimit ?? deps.config.limits.bodyBytes;
-    lean.add(r.method, r.path, (req, res) => {
-      time(req, res);
-      const fail = (err: unknown) => {
-        if (res.headersSent) res.destroy();
-        else renderError(err, req, res, deps.logger);
-      };
-      try {
-        authorize(req, level, keys);
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      readJsonBody(req, limit, (err, parsed, bytes) => {
-        if (err) {
-          fail(err);
-          return;
-        }
-        if (bytes && r.keepBodyText) keepBodyBytes(req, bytes);
-        const run = async () => {
-          const body: unknown = check(validateBody, parsed, 'body');
-          // The handler of a lean route uses only node's request and response API (RouteSpec.lean).
-          await r.handler({ body, query: {}, params: {}, req: req as Request, res: res as Response });
-        };
-        run().catch(fail);
-      });
-    });
-  }
+  if (r.lean) mountLean(lean, r, { validateBody, validateParams, validateQuery, level, keys, time, deps });
   app[r.method](r.path, (req: Request, res: Response, next: NextFunction) => {
     time(req, res);
     authorize(req, level, keys);
