@@ -92,19 +92,17 @@ function timer(metrics: Metrics, logger: Logger, template: string) {
 
 /** Serves a `lean` route on the lean lane: the same steps as its express handler, on node's request and response. */
 function mountLean(lean: LeanLane, r: AnyRoute, m: {
-  validateBody?: ValidateFunction; validateParams?: ValidateFunction; validateQuery?: ValidateFunction;
-  level: AuthLevel; keys: Keys; time: ReturnType<typeof timer>; deps: AppDeps;
+  validateBody: ValidateFunction | undefined; limit: number; level: AuthLevel; keys: Keys; time: ReturnType<typeof timer>; logger: Logger;
 }): void {
-  const { validateBody, level, keys, time, deps } = m;
-  if (!validateBody || m.validateParams || m.validateQuery || r.middleware || r.bodyOptional) {
+  const { validateBody, limit, level, keys, time, logger } = m;
+  if (!validateBody || r.params || r.query || r.middleware || r.bodyOptional) {
     throw new Error(`${r.method.toUpperCase()} ${r.path}: a lean route takes a JSON body and nothing else`);
   }
-  const limit = r.bodyLimit ?? deps.config.limits.bodyBytes;
   lean.add(r.method, r.path, (req, res) => {
     time(req, res);
     const fail = (err: unknown) => {
       if (res.headersSent) res.destroy();
-      else renderError(err, req, res, deps.logger);
+      else renderError(err, req, res, logger);
     };
     try {
       authorize(req, level, keys);
@@ -141,10 +139,11 @@ function mount(app: Express, lean: LeanLane, r: AnyRoute, deps: AppDeps): void {
   const validateBody = r.body ? compile(r.body, 'body') : undefined;
   const keys = { apiKey: deps.config.apiKey, adminKey: deps.config.adminKey };
   const level = r.auth ?? 'user';
+  const limit = r.bodyLimit ?? deps.config.limits.bodyBytes;
   const steps: express.RequestHandler[] = [];
   if (r.body) {
     steps.push(express.json({
-      limit: r.bodyLimit ?? deps.config.limits.bodyBytes, strict: false, type: ['application/json', 'application/*+json'],
+      limit, strict: false, type: ['application/json', 'application/*+json'],
       ...(r.keepBodyText ? { verify: keepRequestJson } : {}),
     }));
   }
@@ -164,7 +163,7 @@ function mount(app: Express, lean: LeanLane, r: AnyRoute, deps: AppDeps): void {
     }
     await r.handler({ body, query, params, req, res });
   };
-  if (r.lean) mountLean(lean, r, { validateBody, validateParams, validateQuery, level, keys, time, deps });
+  if (r.lean) mountLean(lean, r, { validateBody, limit, level, keys, time, logger: deps.logger });
   app[r.method](r.path, (req: Request, res: Response, next: NextFunction) => {
     time(req, res);
     authorize(req, level, keys);

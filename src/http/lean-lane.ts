@@ -19,7 +19,8 @@ import { MalformedJsonError } from './errors.js';
  * other media types, an empty body) goes to express, whose route for the same
  * spec gives the same answers, so every odd request keeps the behaviour it
  * had. Both paths share the route's auth, limits, validation, handler, error
- * rendering and metrics (src/app.ts), and the route tests run on both.
+ * rendering and metrics (src/app.ts); test/decisions/lean-lane.cases.ts sends
+ * each case both ways and compares the answers.
  */
 export type LeanServe = (req: IncomingMessage, res: ServerResponse) => void;
 

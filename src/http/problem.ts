@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
+import { sendJson } from './respond.js';
 import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -36,9 +37,7 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
 
 /** Writes a problem document already built (e.g. one item's result decided by a writer thread). */
 export function writeProblem(res: ServerResponse, status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, 'Content-Length': String(Buffer.byteLength(text)) });
-  res.end(text);
+  sendJson(res, body, status, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, headers);
 }
 
 interface BodyParserError extends Error {

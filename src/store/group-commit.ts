@@ -233,7 +233,6 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
     }
   }
 
-
   /**
    * Takes the replies that have arrived without waiting for the event loop to deliver them. The loop
    * delivers a reply only after every socket event it polled with it: at full load that is a whole
@@ -264,4 +263,3 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
     this.replies.close();
   }
 }
-
