@@ -9,8 +9,10 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * /decide request in the CPU profile of bench:bandit. Works on any node
  * response (express's, or the lean lane's).
  */
-export function sendJson(res: ServerResponse, body: unknown, status = 200, contentType = JSON_CONTENT_TYPE, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, body: unknown, status = 200, contentType = JSON_CONTENT_TYPE, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, ['Content-Type', contentType, 'Content-Length', String(Buffer.byteLength(text)), ...Object.entries(headers).flat()]);
+  const head = ['Content-Type', contentType, 'Content-Length', String(Buffer.byteLength(text))];
+  if (headers) for (const [k, v] of Object.entries(headers)) head.push(k, v);
+  res.writeHead(status, head);
   res.end(text);
 }
