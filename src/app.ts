@@ -1,10 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Config } from './platform/config.js';
-import type { Logger } from './platform/logger.js';
-import type { Metrics } from './platform/metrics.js';
-import type { TfBackendName } from './platform/tensor-backend.js';
-import type { Db } from './store/database.js';
 import { MethodNotAllowedError, NotFoundError } from './http/errors.js';
 import { buildOpenApi } from './http/openapi.js';
 import { problemHandler } from './http/problem.js';
@@ -12,53 +7,12 @@ import { LeanLane } from './http/lean-lane.js';
 import { compileRoute, requestTimer, type PipelineDeps } from './http/pipeline.js';
 import type { AnyRoute } from './http/route.js';
 import { opsRoutes } from './http/ops-routes.js';
-import { CAPABILITIES } from './capabilities.js';
+import type { Capability, CapabilityContext, CapabilityFactory, ServiceDeps } from './capability.js';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  logger: Logger;
-  metrics: Metrics;
-  backend: TfBackendName;
-  /** Which capabilities to mount; defaults to all of Focal's (src/capabilities.ts). */
-  capabilities?: readonly CapabilityFactory[];
+export interface AppDeps extends ServiceDeps {
+  /** The capabilities to mount, in order (Focal's own list is src/capabilities.ts; tests pass theirs). */
+  capabilities: readonly CapabilityFactory[];
 }
-
-/** A vertical slice of the service: its routes plus its lifecycle. */
-export interface Capability {
-  name: string;
-  routes: AnyRoute[];
-  /** True once its models are loaded and it can serve. */
-  isReady(): boolean;
-  /** Flushes state (snapshots) before the database closes. */
-  close(): Promise<void>;
-}
-
-/**
- * Feedback for a logged event, routed by the event's kind. POST /reward (owned
- * by the decisions capability) looks up the event and hands image events to
- * the handler the images capability registered for kind 'image'.
- */
-export interface FeedbackItem {
-  eventId: string;
-  reward?: number;
-  label?: string;
-}
-
-export interface FeedbackResult {
-  /** HTTP status for this item: 200, or the 4xx of the contract. */
-  status: number;
-  body: Record<string, unknown>;
-}
-
-export type FeedbackHandler = (item: FeedbackItem) => FeedbackResult | Promise<FeedbackResult>;
-
-/** What every capability factory receives: the app's dependencies plus shared registries. */
-export interface CapabilityContext extends AppDeps {
-  feedback: Map<string, FeedbackHandler>;
-}
-
-export type CapabilityFactory = (ctx: CapabilityContext) => Capability | Promise<Capability>;
 
 export interface FocalApp {
   app: Express;
@@ -96,7 +50,7 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   const { config, logger, metrics } = deps;
   const capabilities: Capability[] = [];
   const ctx: CapabilityContext = { ...deps, feedback: new Map() };
-  for (const factory of deps.capabilities ?? CAPABILITIES) capabilities.push(await factory(ctx));
+  for (const factory of deps.capabilities) capabilities.push(await factory(ctx));
   const isReady = () => deps.db.open && capabilities.every((c) => c.isReady());
 
   const openapiHolder: { doc: Record<string, unknown> } = { doc: {} };

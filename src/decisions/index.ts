@@ -1,4 +1,4 @@
-import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import * as engine from '../bandit/index.js';
 import { createDecisionMetrics } from './decision-metrics.js';
 import { DecisionService, type BanditEngine } from './decision-service.js';

@@ -1,4 +1,4 @@
-import type { FeedbackHandler } from '../app.js';
+import type { FeedbackHandler } from '../capability.js';
 import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { writeProblem } from '../http/problem.js';
 import { route, type AnyRoute } from '../http/route.js';

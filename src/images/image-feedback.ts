@@ -1,4 +1,4 @@
-import type { FeedbackHandler, FeedbackItem, FeedbackResult } from '../app.js';
+import type { FeedbackHandler, FeedbackItem, FeedbackResult } from '../capability.js';
 import { ConflictError, HttpError, NotFoundError, ValidationError } from '../http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { AccuracyWindow, type ImageMetrics } from './image-metrics.js';

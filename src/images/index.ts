@@ -1,4 +1,4 @@
-import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import { classifyRoutes } from './classify-route.js';
 import { ImageWriter } from './event-writer.js';
 import { imageFeedbackHandler } from './image-feedback.js';
