@@ -10,3 +10,4 @@ import './group-commit.cases.js';
 import './strategies.cases.js';
 import './payload.cases.js';
 import './lean-lane.cases.js';
+import './config-roundtrip.cases.js';
