@@ -11,3 +11,5 @@ import './strategies.cases.js';
 import './payload.cases.js';
 import './lean-lane.cases.js';
 import './config-roundtrip.cases.js';
+import './sweep.cases.js';
+import './learning-errors.cases.js';
