@@ -309,14 +309,17 @@ export class DecisionService {
    * IPS / SNIPS / DR of the current policy over the latest rewarded events.
    * The policy was trained on these same events, so read it as a progress
    * indicator rather than an unbiased forecast. Recomputed when the state has
-   * moved, at most every OFF_POLICY_REFRESH_MS while the model keeps learning
-   * (a version change recomputes at once).
+   * moved; once the window is full, at most every OFF_POLICY_REFRESH_MS while
+   * the model keeps learning (a version change recomputes at once).
    */
   private offPolicy(e: ModelEntry): OffPolicyEstimate | null {
     const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
     const cached = e.offPolicy;
     const now = Date.now();
-    if (cached && (cached.key === key || (cached.key.startsWith(`${e.version}:`) && now - cached.at < OFF_POLICY_REFRESH_MS))) return cached.value;
+    if (cached?.key === key) return cached.value;
+    // A full window moves little with a few more events; a young model's short window is recomputed at once.
+    const full = cached?.value?.n === OFF_POLICY_WINDOW;
+    if (cached && full && cached.key.startsWith(`${e.version}:`) && now - cached.at < OFF_POLICY_REFRESH_MS) return cached.value;
     const records = [];
     for (const row of this.store.recentRewarded(e.name, OFF_POLICY_WINDOW)) {
       try {

@@ -13,3 +13,4 @@ import './lean-lane.cases.js';
 import './config-roundtrip.cases.js';
 import './sweep.cases.js';
 import './learning-errors.cases.js';
+import './openapi-responses.cases.js';
