@@ -58,7 +58,7 @@ export class OpenApiResponses {
     // A documented type may carry parameters (text/plain; version=0.0.4): the media type itself must match.
     const documented = Object.keys(spec.content).find((k) => k.split(';')[0]!.trim() === contentType);
     assert.ok(documented, `${where}: content type "${contentType}" not documented (${Object.keys(spec.content).join(', ')})`);
-    const media = spec.content[documented];
+    const media = spec.content[documented]!;
     if (!media.schema) return;
     const id = `${method} ${template} ${key} ${contentType}`;
     let validate = this.compiled.get(id);
