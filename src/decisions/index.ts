@@ -8,8 +8,11 @@ import { rewardRoutes } from './reward-route.js';
 
 export { DecisionService } from './decision-service.js';
 
+/** A window closes at most this long after its deadline (plus the time to close the ones before it). */
+export const DEFAULT_SWEEP_INTERVAL_MS = 250;
+
 export interface DecisionsOptions {
-  /** How often expired reward windows are closed; default 1000 ms. */
+  /** How often expired reward windows are looked for (each sweep closes all that are due); default 250 ms. */
   sweepIntervalMs?: number;
   /** The bandit engine; tests may wrap it. */
   engine?: BanditEngine;
@@ -38,14 +41,13 @@ export interface DecisionsOptions {
 export function decisionsCapability(options: DecisionsOptions = {}): CapabilityFactory {
   return (ctx: CapabilityContext): Capability => {
     const { db, config, logger } = ctx;
-    const store = { pending: () => (db.open ? service.store.pendingByModel() : []) };
-    const metrics = createDecisionMetrics(ctx.metrics, () => store.pending());
+    const metrics = createDecisionMetrics(ctx.metrics, () => service.pendingByModel());
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);
 
     const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
-    const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? 1000);
+    const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
     const snapshotter = setInterval(() => { service.snapshot().catch(report('snapshot')); }, config.snapshotIntervalSeconds * 1000);
     sweeper.unref();
     snapshotter.unref();

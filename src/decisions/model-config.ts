@@ -56,6 +56,8 @@ const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
   'neural-linear': {
     hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
     scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
+    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
+    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
   },
 };
 
@@ -67,18 +69,28 @@ const interactionsSchema = {
   items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
+/** Namespaces (or 'context', 'action') whose plain linear terms are dropped, keeping their interactions (VW's --ignore_linear). */
+const ignoreLinearSchema = {
+  type: 'array', maxItems: 64, description: 'Namespaces whose linear terms are dropped (only their interactions stay); "context" names every context namespace.',
+  items: { type: 'string', minLength: 1, maxLength: 64 },
+} as const;
+
 const LEARNER_PARAMS: Record<LearnerConfig['name'], Record<string, JsonSchema>> = {
   linear: {
     bits: { type: 'integer', minimum: 4, maximum: 24, description: 'Hash bits of the weight table (default 18).' },
     learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 100, description: 'Learning rate.' },
     interactions: interactionsSchema,
     l2: { type: 'number', minimum: 0, maximum: 1e3, description: 'L2 regularisation.' },
+    ignoreLinear: ignoreLinearSchema,
+    importanceWeighted: { type: 'boolean', description: 'Weight each update by 1/probability (default true).' },
   },
   'bayes-linear': {
     dims: { type: 'integer', minimum: 1, maximum: 1024, description: 'Dense dimension features are hashed into (default 256).' },
     prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Prior precision λ (default 1).' },
     noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Noise variance σ² (default 0.25).' },
     interactions: interactionsSchema,
+    ignoreLinear: ignoreLinearSchema,
+    importanceWeighted: { type: 'boolean', description: 'Weight each update by 1/probability (default false: the plain posterior).' },
   },
 };
 

@@ -27,9 +27,28 @@ interface RewardBody extends Partial<RewardItem> {
   events?: RewardItem[];
 }
 
+/**
+ * One reward's result. Decision events answer eventId, reward, applied (and under aggregation sum the running
+ * total and when it is learned); image events add their own members (see POST /classify-image). In a batch each
+ * item also carries its status and, for a 4xx, the members of its problem document.
+ */
 const resultSchema = {
   type: 'object',
-  properties: { eventId: { type: 'string' }, reward: { type: ['number', 'null'] }, applied: { type: 'boolean' }, status: { type: 'integer' } },
+  properties: {
+    eventId: { type: 'string' },
+    reward: { type: ['number', 'null'] },
+    applied: { type: 'boolean' },
+    total: { type: 'number', description: 'Aggregation sum: the event\'s total so far.' },
+    learnedAt: { type: 'string', format: 'date-time', description: 'Aggregation sum: when the window closes and the total is learned.' },
+    status: { type: 'integer', description: 'Batch items: this item\'s HTTP status.' },
+    type: { type: 'string' }, title: { type: 'string' }, detail: { type: 'string' },
+    errors: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+  },
+} as const;
+
+const batchSchema = {
+  type: 'object', required: ['results'], additionalProperties: false,
+  properties: { results: { type: 'array', items: { ...resultSchema, required: ['eventId', 'status'] } } },
 } as const;
 
 export function rewardRoutes(service: DecisionService, limits: Limits, feedback: Map<string, FeedbackHandler>): AnyRoute[] {
@@ -62,7 +81,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
       body: rewardBodySchema,
       lean: true,
       responses: {
-        200: { description: 'Applied (single), or every item\'s result (batch)', schema: { ...resultSchema, properties: { ...resultSchema.properties, results: { type: 'array', items: resultSchema } } } },
+        200: { description: 'Applied (single), or every item\'s result (batch)', schema: { oneOf: [{ ...resultSchema, required: ['eventId'] }, batchSchema] } },
         400: { description: 'Invalid request' },
         404: { description: 'Unknown event' },
         409: { description: 'Already rewarded (aggregation first)' },

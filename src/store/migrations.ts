@@ -74,4 +74,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rewards_event ON rewards (event_id);
     `,
   },
+  {
+    version: 110,
+    name: 'decisions: index of open decisions by reward deadline',
+    sql: `
+      -- The sweeper closes expired reward windows of every model in one set-based statement, oldest deadline
+      -- first: a partial index holds only the open decisions, so it stays as small as the pending set.
+      CREATE INDEX events_open_deadline ON events (deadline_at) WHERE closed = 0 AND kind = 'decision';
+    `,
+  },
 ];

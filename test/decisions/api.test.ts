@@ -10,3 +10,7 @@ import './group-commit.cases.js';
 import './strategies.cases.js';
 import './payload.cases.js';
 import './lean-lane.cases.js';
+import './config-roundtrip.cases.js';
+import './sweep.cases.js';
+import './learning-errors.cases.js';
+import './openapi-responses.cases.js';
