@@ -288,7 +288,10 @@ export class ImagePool {
     // The upload's bytes move to the worker without a copy when they own their buffer (a pooled small Buffer does not).
     const own = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength && !(task.bytes.buffer instanceof SharedArrayBuffer);
     const bytes = own ? task.bytes : new Uint8Array(task.bytes);
-    return this.send<ClassifyReply>(slot, { ...task, bytes }, true, [bytes.buffer as ArrayBuffer]);
+    return this.send<ClassifyReply>(slot, { ...task, bytes }, true, [bytes.buffer as ArrayBuffer]).then((reply) => {
+      reply.worker = slot.index;
+      return reply;
+    });
   }
 
   /**

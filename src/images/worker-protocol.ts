@@ -54,6 +54,8 @@ export interface ClassifyReply {
   /** The ImageEventPayload as JSON, ready for the event log. */
   payload: string;
   png?: Uint8Array;
+  /** Which worker classified (set by the pool). */
+  worker?: number;
 }
 
 export interface LearnTask {
