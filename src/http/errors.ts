@@ -96,7 +96,8 @@ export class UnprocessableError extends HttpError {
 }
 
 export class ServiceUnavailableError extends HttpError {
-  constructor(detail: string) {
-    super(503, '/problems/unavailable', 'Service unavailable', detail);
+  /** `retryAfter`: seconds, sent as the Retry-After header when given. */
+  constructor(detail: string, readonly retryAfter?: number, extra: Record<string, unknown> = {}) {
+    super(503, '/problems/unavailable', 'Service unavailable', detail, extra);
   }
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { sendJson } from './respond.js';
-import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -29,6 +29,7 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
   if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer';
+  if (err instanceof ServiceUnavailableError && err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
   writeProblem(res, err.status, {
     type: err.type, title: err.title, status: err.status, detail: err.message,
     ...(instance ? { instance } : {}), ...err.extra,

@@ -38,7 +38,7 @@ export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
     }
     const entry = deps.models.get(event.model);
     // The classes the event was classified over, in order: kept in the payload so feedback works even if the model is gone.
-    const classes = entry?.model.config.classes ?? Object.keys(payload.probabilities);
+    const classes = entry?.config.classes ?? Object.keys(payload.probabilities);
 
     let label: string | null = null;
     let reward: number;

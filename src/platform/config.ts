@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * Configuration from environment variables, validated once at start-up.
  * Every variable is declared here with its default and description: `--help`
@@ -35,6 +37,10 @@ export interface Config {
   tfBackend: TfBackendPreference;
   snapshotIntervalSeconds: number;
   shutdownTimeoutMs: number;
+  /** Image worker threads (decoding, inference, rendering, online learning). */
+  imageWorkers: number;
+  /** Classifications that may wait for a worker before new ones get a 503. */
+  imageQueue: number;
   limits: Limits;
 }
 
@@ -82,6 +88,12 @@ function secret(raw: string): string {
   return raw;
 }
 
+/** `auto`: one worker per core but one (the event loop keeps a core), at least one. */
+function workerCount(raw: string): number {
+  if (raw.trim().toLowerCase() === 'auto') return Math.max(1, availableParallelism() - 1);
+  return integer(1, 256)(raw);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -106,6 +118,10 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.snapshotIntervalSeconds = integer(1, 86400)(r); } },
   { name: 'FOCAL_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'On SIGTERM/SIGINT, how long to wait for requests in flight before closing their connections.',
     apply: (r, c) => { c.shutdownTimeoutMs = integer(0, 600000)(r); } },
+  { name: 'FOCAL_IMAGE_WORKERS', default: 'auto', description: 'Worker threads for image work (decoding, classification, glimpse PNGs, online learning): auto (CPU cores − 1, at least 1) or 1..256.',
+    apply: (r, c) => { c.imageWorkers = workerCount(r); } },
+  { name: 'FOCAL_IMAGE_QUEUE', default: '64', description: 'Classifications that may wait for a busy image worker; beyond that POST /classify-image answers 503 with Retry-After.',
+    apply: (r, c) => { c.imageQueue = integer(0, 100000)(r); } },
   { name: 'FOCAL_MAX_BODY', default: '1mb', description: 'Largest JSON request body.',
     apply: (r, c) => { c.limits.bodyBytes = byteSize(1024, 1024 ** 3)(r); } },
   { name: 'FOCAL_MAX_IMAGE_BYTES', default: '10mb', description: 'Largest uploaded image (raw, multipart or base64-decoded).',
@@ -132,7 +148,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0,
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0,
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }

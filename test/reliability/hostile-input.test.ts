@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import request from 'supertest';
-import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 import { assertProblem, lyingPng } from './hostile-fixtures.js';
 
 /**
