@@ -4,7 +4,7 @@
  * no HTTP, database or metrics imports anywhere under src/bandit.
  */
 import { BanditConfigError } from './errors.js';
-import type { RawConfig } from './config-fields.js';
+import { numberField, type RawConfig } from './config-fields.js';
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
@@ -48,7 +48,8 @@ export function normalizeBanditConfig(input: BanditConfigInput | BanditConfig = 
   const rawStrategy: unknown = input.strategy ?? defaultStrategyInput();
   if (!isObject(rawStrategy)) throw new BanditConfigError('/strategy', 'strategy must be an object');
   const strategyDef = strategyDefinition(rawStrategy['name']);
-  const strategy = strategyDef.normalize(rawStrategy);
+  const minProbability = numberField(rawStrategy, 'minProbability', 0, '/strategy', { min: 0, max: 1 });
+  const strategy = minProbability > 0 ? { ...strategyDef.normalize(rawStrategy), minProbability } : strategyDef.normalize(rawStrategy);
 
   const rawLearner: unknown = input.learner ?? {};
   if (!isObject(rawLearner)) throw new BanditConfigError('/learner', 'learner must be an object');

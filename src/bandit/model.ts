@@ -8,6 +8,7 @@ import { Example } from './features/example.js';
 import { BanditInputError, FeatureEncoder } from './features/feature-encoder.js';
 import { murmurHash3 } from './features/murmur-hash.js';
 import type { PmfInput, StrategyDefinition } from './exploration/strategy-registry.js';
+import { enforceMinimumProbability } from './exploration/minimum-probability.js';
 import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
@@ -34,6 +35,7 @@ export class Model implements BanditModel {
   private readonly encoder: FeatureEncoder;
   private readonly importanceWeighted: boolean;
   private readonly greedify: boolean;
+  private readonly minProbability: number;
   private _updates = 0;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
@@ -47,6 +49,7 @@ export class Model implements BanditModel {
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
     this.importanceWeighted = parts.importanceWeighted;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
+    this.minProbability = parts.config.strategy.minProbability ?? 0;
     if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {
       throw new BanditConfigError('/learner/name', `strategy ${parts.config.strategy.name} needs a learner with a posterior (bayes-linear)`);
     }
@@ -114,6 +117,7 @@ export class Model implements BanditModel {
       }
     }
     this.strategy.pmf(x, this.config.strategy, this.pmfOut);
+    if (this.minProbability > 0) enforceMinimumProbability(this.pmfOut, k, this.minProbability);
     return x.rng as Xoshiro128;
   }
 

@@ -5,6 +5,7 @@ import { DecisionService, type BanditEngine } from './decision-service.js';
 import { decideRoutes } from './decide-route.js';
 import { modelRoutes } from './model-routes.js';
 import { rewardRoutes } from './reward-route.js';
+import { evaluationSlice } from '../evaluation/index.js';
 
 export { DecisionService } from './decision-service.js';
 
@@ -45,6 +46,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);
+    const evaluation = evaluationSlice({ db, decisions: service, logger, metrics: ctx.metrics });
 
     const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
     const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
@@ -55,11 +57,12 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       // Hot routes first: express tries them in this order.
-      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service)],
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
         clearInterval(sweeper);
         clearInterval(snapshotter);
+        await evaluation.close();
         await service.close();
       },
     };

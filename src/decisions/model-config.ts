@@ -99,7 +99,7 @@ const LEARNER_PARAMS: Record<LearnerConfig['name'], Record<string, JsonSchema>> 
  * keys, then the parameters of that name apply. if/then (not oneOf) so that an
  * error names the field that is wrong, not every branch that did not match.
  */
-function unionSchema(registry: Record<string, Record<string, JsonSchema>>, description: string): JsonSchema {
+function unionSchema(registry: Record<string, Record<string, JsonSchema>>, description: string, common: Record<string, JsonSchema> = {}): JsonSchema {
   const names = Object.keys(registry);
   return {
     type: 'object', description,
@@ -107,15 +107,17 @@ function unionSchema(registry: Record<string, Record<string, JsonSchema>>, descr
     properties: { name: { type: 'string', enum: names } },
     allOf: names.map((name) => ({
       if: { properties: { name: { const: name } } },
-      then: { properties: { name: true, ...registry[name] } },
+      then: { properties: { name: true, ...common, ...registry[name] } },
     })),
     unevaluatedProperties: false,
     // ajv counts keys such as __proto__, constructor or toString as evaluated (they are on Object.prototype): list the allowed ones.
-    propertyNames: { enum: ['name', ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
+    propertyNames: { enum: ['name', ...Object.keys(common), ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
   };
 }
 
-export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.');
+export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', {
+  minProbability: { type: 'number', minimum: 0, maximum: 1, description: 'Floor on every action\'s probability (VW\'s enforce_minimum_probability), so logs stay evaluable; 1/k or more gives uniform. Default 0 (none).' },
+});
 export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
 
 export function featuresSchema(): JsonSchema {

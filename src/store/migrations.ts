@@ -83,4 +83,23 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_open_deadline ON events (deadline_at) WHERE closed = 0 AND kind = 'decision';
     `,
   },
+  {
+    version: 190,
+    name: 'evaluation: offline evaluation jobs',
+    sql: `
+      -- One row per offline evaluation (src/evaluation/): its request, status and, once done, its result.
+      CREATE TABLE evaluations (
+        id           TEXT PRIMARY KEY,
+        model        TEXT NOT NULL,
+        status       TEXT NOT NULL,             -- 'pending' | 'running' | 'completed' | 'failed'
+        request      TEXT NOT NULL,             -- JSON: the job as resolved at creation (events, configs, seed)
+        result       TEXT,                      -- JSON, once completed
+        error        TEXT,                      -- once failed
+        created_at   INTEGER NOT NULL,
+        started_at   INTEGER,
+        completed_at INTEGER
+      ) STRICT;
+      CREATE INDEX evaluations_model ON evaluations (model, created_at);
+    `,
+  },
 ];
