@@ -13,6 +13,7 @@
  * Options: --n=10000 (MNIST images), --only=name[,name] (strategies), --skip-speed, --skip-mnist.
  */
 import { readMnist } from '../src/attention/mnist-dataset.js';
+import { Xoshiro128 } from '../src/bandit/random/seeded-rng.js';
 import {
   createBanditModel,
   defaultBanditConfig,
@@ -69,11 +70,8 @@ function progressiveReward(config: BanditConfigInput, data: { pixels: Uint8Array
 
 function syntheticLinear(config: BanditConfigInput, n: number): { achieved: number; optimal: number; uniform: number } {
   // 5 actions, 8 numeric context features; reward = θ_a·x + noise, clipped to the model's view.
-  let seed = 12345;
-  const rand = (): number => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
-    return (seed >>> 0) / 4294967296;
-  };
+  const rng = new Xoshiro128(12345);
+  const rand = (): number => rng.next();
   const K = 5;
   const D = 8;
   const theta = Array.from({ length: K }, () => Array.from({ length: D }, () => rand() - 0.5));

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LabelledImage, RamConfig } from '../attention/index.js';
+import { Rng } from '../attention/rng.js';
 import type { Logger } from '../platform/logger.js';
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageStore, LabelledFeedback } from './image-store.js';
@@ -60,18 +61,6 @@ async function highestSnapshotFolder(dataDir: string, name: string): Promise<num
     if (m) highest = Math.max(highest, Number(m[1]));
   }
   return highest;
-}
-
-/** A small deterministic generator, seeded per feedback, so replays pick the same partners. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface OnlineLearnerState {
@@ -174,7 +163,9 @@ export class OnlineLearner {
       return;
     }
     // Seeded by the feedback, so re-learning after a restart picks the same partners from the same buffer.
-    const random = mulberry32(items[0]!.seq);
+    // Seeded per feedback (the attention model's own generator), so replays pick the same partners.
+    const rng = new Rng(items[0]!.seq);
+    const random = () => rng.next();
     const batch = [...fresh];
     const fill = Math.min(options.batchSize - fresh.length, this.replay.length);
     for (let i = 0; i < fill; i++) batch.push(this.replay[Math.floor(random() * this.replay.length)]!);
