@@ -89,9 +89,6 @@ export interface ModelView {
   offPolicy: OffPolicyEstimate | null;
 }
 
-export function problemBody(err: HttpError): Record<string, unknown> {
-  return { type: err.type, title: err.title, status: err.status, detail: err.message, ...err.extra };
-}
 
 /**
  * The bandit service: models in memory; every write goes through the group
@@ -396,7 +393,7 @@ export class DecisionService {
     const results: RewardResult[] = [];
     for (const [i, r] of done.entries()) {
       if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
-      else if (r.problem) results.push({ status: r.problem.status, body: problemBody(httpError(r)) });
+      else if (r.problem) results.push({ status: r.problem.status, body: httpError(r).toProblem() });
       else results.push({ status: r.status ?? 200, body: r.body ?? {} });
     }
     return results;

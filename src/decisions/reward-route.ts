@@ -3,7 +3,7 @@ import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from 
 import { writeProblem } from '../http/problem.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
-import { problemBody, type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
+import { type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import { MAX_MAGNITUDE } from './model-config.js';
 import { sendJson } from '../http/respond.js';
@@ -55,12 +55,12 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
   /** Events of other kinds (image) go to the capability that logged them. */
   const dispatch = async (kind: string, item: RewardItem): Promise<RewardResult> => {
     const handler = feedback.get(kind);
-    if (!handler) return { status: 404, body: problemBody(new NotFoundError(`No feedback handler for events of kind "${kind}"`)) };
+    if (!handler) return { status: 404, body: new NotFoundError(`No feedback handler for events of kind "${kind}"`).toProblem() };
     try {
       return await handler(item);
     } catch (err) {
       // One failing item must not sink a batch; unknown errors still become 500s.
-      if (err instanceof HttpError) return { status: err.status, body: problemBody(err) };
+      if (err instanceof HttpError) return { status: err.status, body: err.toProblem() };
       throw err;
     }
   };

@@ -20,6 +20,11 @@ export class HttpError extends Error {
     super(detail);
     this.name = new.target.name;
   }
+
+  /** The RFC 9457 problem document of this error: the one builder, used by every response that carries one. */
+  toProblem(instance?: string): Record<string, unknown> {
+    return { type: this.type, title: this.title, status: this.status, detail: this.message, ...(instance ? { instance } : {}), ...this.extra };
+  }
 }
 
 export class ValidationError extends HttpError {

@@ -30,10 +30,7 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
   if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
   if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer';
   if (err instanceof ServiceUnavailableError && err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
-  writeProblem(res, err.status, {
-    type: err.type, title: err.title, status: err.status, detail: err.message,
-    ...(instance ? { instance } : {}), ...err.extra,
-  }, headers);
+  writeProblem(res, err.status, err.toProblem(instance), headers);
 }
 
 /** Writes a problem document already built (e.g. one item's result decided by a writer thread). */

@@ -23,7 +23,7 @@ export interface FeedbackDeps {
 }
 
 function problem(err: HttpError): FeedbackResult {
-  return { status: err.status, body: { type: err.type, title: err.title, status: err.status, detail: err.message, ...err.extra } };
+  return { status: err.status, body: err.toProblem() };
 }
 
 export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
