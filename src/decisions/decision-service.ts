@@ -382,7 +382,10 @@ export class DecisionService {
 
   // ---- rewards ----
 
-  /** Applies rewards independently, in order, in one group commit; other kinds go to `feedback`. */
+  /**
+   * Applies rewards independently, in order: all are handed to the writer at once, which commits them with
+   * whatever else is queued in groups (src/store/group-commit.ts); other kinds go to `feedback`.
+   */
   async reward(items: readonly RewardItem[], feedback: (kind: string, item: RewardItem) => Promise<RewardResult>): Promise<RewardResult[]> {
     const writer = this.writer;
     const now = Date.now();
@@ -434,7 +437,7 @@ export class DecisionService {
     let ok = true;
     try {
       const p = decodeDecisionPayload(payload);
-      entry.bandit.learn({ context: p.context, actions: p.actions, chosen: p.chosen, probability: p.probability, reward });
+      entry.bandit.learn({ context: p.context, actions: p.actions, chosen: p.chosen, probability: p.probability, reward, eventId });
     } catch (err) {
       ok = false;
       this.metrics.learningErrors.inc({ model: entry.name });

@@ -37,7 +37,7 @@ export const MAX_MAGNITUDE = 1e9;
 /** Ids of actions and events: no control characters (they end up in logs and JSON keys). */
 export const ACTION_ID_PATTERN = '^[^\\p{Cc}]+$';
 
-/** The engine's parameter table (API.md), one schema per strategy name: the registry the validator resolves through. */
+/** The engine's parameter table (the strategy table of the HTTP contract, served in GET /openapi.json), one schema per strategy name: the registry the validator resolves through. */
 const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
   greedy: {},
   uniform: {},

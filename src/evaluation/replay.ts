@@ -7,7 +7,7 @@
  * Rows:
  * - `online`: the logged policy itself (its logged PMF; weight 1 on every event).
  * - `baseline`: always the event's baseline action (its `baseline` id when the log has
- *   one, else the first action, as API.md defines it).
+ *   one, else the first action, as the HTTP contract defines it).
  * - `uniform`: every action 1/k.
  * - candidates: a fresh model of each candidate configuration.
  * Feature importance replays the online configuration from scratch with and without each
