@@ -5,6 +5,8 @@
  */
 import { BanditConfigError } from './errors.js';
 import { numberField, type RawConfig } from './config-fields.js';
+import { STRATEGY_COMMON_PARAMS } from './config-schema.js';
+export { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ParamSchema, type ParamTable } from './config-schema.js';
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
@@ -48,7 +50,7 @@ export function normalizeBanditConfig(input: BanditConfigInput | BanditConfig = 
   const rawStrategy: unknown = input.strategy ?? defaultStrategyInput();
   if (!isObject(rawStrategy)) throw new BanditConfigError('/strategy', 'strategy must be an object');
   const strategyDef = strategyDefinition(rawStrategy['name']);
-  const minProbability = numberField(rawStrategy, 'minProbability', 0, '/strategy', { min: 0, max: 1 });
+  const minProbability = numberField(rawStrategy, 'minProbability', STRATEGY_COMMON_PARAMS.minProbability!, '/strategy', 0);
   const strategy = minProbability > 0 ? { ...strategyDef.normalize(rawStrategy), minProbability } : strategyDef.normalize(rawStrategy);
 
   const rawLearner: unknown = input.learner ?? {};

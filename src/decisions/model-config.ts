@@ -1,4 +1,4 @@
-import type { ActionInput, LearnerConfig, StrategyConfig, StrategyName } from '../bandit/index.js';
+import { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ActionInput, type LearnerConfig, type ParamTable, type StrategyConfig, type StrategyName } from '../bandit/index.js';
 import type { JsonSchema } from '../http/validation.js';
 
 /**
@@ -37,69 +37,15 @@ export const MAX_MAGNITUDE = 1e9;
 /** Ids of actions and events: no control characters (they end up in logs and JSON keys). */
 export const ACTION_ID_PATTERN = '^[^\\p{Cc}]+$';
 
-/** The engine's parameter table (the strategy table of the HTTP contract, served in GET /openapi.json), one schema per strategy name: the registry the validator resolves through. */
-const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
-  greedy: {},
-  uniform: {},
-  'epsilon-greedy': { epsilon: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly.' } },
-  softmax: { lambda: { type: 'number', minimum: 0, maximum: 1e6, default: 10, description: 'Inverse temperature: p ∝ exp(λ·score).' } },
-  squarecb: {
-    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 30, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
-    gammaExponent: { type: 'number', minimum: 0, maximum: 1, description: 'Growth exponent of γ (default 0.5).' },
-  },
-  bagging: {
-    bags: { type: 'integer', minimum: 1, maximum: 64, default: 5, description: 'Bootstrap replicas.' },
-    greedify: { type: 'boolean', description: 'Train the first replica on every example.' },
-  },
-  linucb: { alpha: { type: 'number', minimum: 0, maximum: 1e6, default: 1, description: 'Width of the upper confidence bound.' } },
-  thompson: { scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the draws.' } },
-  'neural-linear': {
-    hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
-    scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
-    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
-    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
-  },
-};
-
+/** The engine's parameter tables (src/bandit/config-schema.ts): one schema per strategy and learner name. */
 export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
-
-const interactionsSchema = {
-  type: 'array', maxItems: 64,
-  description: 'Namespace pairs (or triples) to cross; "action" names the action\'s features.',
-  items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'string', minLength: 1, maxLength: 64 } },
-} as const;
-
-/** Namespaces (or 'context', 'action') whose plain linear terms are dropped, keeping their interactions (VW's --ignore_linear). */
-const ignoreLinearSchema = {
-  type: 'array', maxItems: 64, description: 'Namespaces whose linear terms are dropped (only their interactions stay); "context" names every context namespace.',
-  items: { type: 'string', minLength: 1, maxLength: 64 },
-} as const;
-
-const LEARNER_PARAMS: Record<LearnerConfig['name'], Record<string, JsonSchema>> = {
-  linear: {
-    bits: { type: 'integer', minimum: 4, maximum: 24, description: 'Hash bits of the weight table (default 18).' },
-    learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 100, description: 'Learning rate.' },
-    interactions: interactionsSchema,
-    l2: { type: 'number', minimum: 0, maximum: 1e3, description: 'L2 regularisation.' },
-    ignoreLinear: ignoreLinearSchema,
-    importanceWeighted: { type: 'boolean', description: 'Weight each update by 1/probability (default true).' },
-  },
-  'bayes-linear': {
-    dims: { type: 'integer', minimum: 1, maximum: 1024, description: 'Dense dimension features are hashed into (default 256).' },
-    prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Prior precision λ (default 1).' },
-    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Noise variance σ² (default 0.25).' },
-    interactions: interactionsSchema,
-    ignoreLinear: ignoreLinearSchema,
-    importanceWeighted: { type: 'boolean', description: 'Weight each update by 1/probability (default false: the plain posterior).' },
-  },
-};
 
 /**
  * A discriminated union as JSON Schema: `name` must be one of the registry's
  * keys, then the parameters of that name apply. if/then (not oneOf) so that an
  * error names the field that is wrong, not every branch that did not match.
  */
-function unionSchema(registry: Record<string, Record<string, JsonSchema>>, description: string, common: Record<string, JsonSchema> = {}): JsonSchema {
+function unionSchema(registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): JsonSchema {
   const names = Object.keys(registry);
   return {
     type: 'object', description,
@@ -115,9 +61,7 @@ function unionSchema(registry: Record<string, Record<string, JsonSchema>>, descr
   };
 }
 
-export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', {
-  minProbability: { type: 'number', minimum: 0, maximum: 1, description: 'Floor on every action\'s probability (VW\'s enforce_minimum_probability), so logs stay evaluable; 1/k or more gives uniform. Default 0 (none).' },
-});
+export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
 export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
 
 export function featuresSchema(): JsonSchema {
