@@ -10,7 +10,7 @@
  *      `pending` is 0 (target ≤ 5 s).
  *   2. Cheap reads: /decide at half that rate, alternately without and with 100 models polled every
  *      second (GET /models/{name}, one request every 10 ms, the default model among them; each model
- *      has 300 decisions and rewards of history), --rounds pairs of --round-seconds (default 3 × 10 s).
+ *      has 100 decisions and rewards of history), --rounds pairs of --round-seconds (default 3 × 10 s).
  *      Prints the median p99 of each and their ratio (target: no move, ≈ 1).
  *
  *   npx tsx bench/bandit-windows.ts [--seconds 60] [--rounds 3] [--round-seconds 10]
@@ -28,7 +28,7 @@ import autocannon from 'autocannon';
 const ACTIONS = 10;
 const FEATURES_PER_ACTION = 20;
 const POLLED_MODELS = 100;
-const HISTORY = 300;
+const HISTORY = 100;
 
 function decideBody(model = 'default'): string {
   const actions = Array.from({ length: ACTIONS }, (_, a) => ({

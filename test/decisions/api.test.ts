@@ -14,3 +14,4 @@ import './config-roundtrip.cases.js';
 import './sweep.cases.js';
 import './learning-errors.cases.js';
 import './openapi-responses.cases.js';
+import './off-policy.cases.js';
