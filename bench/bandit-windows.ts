@@ -138,9 +138,12 @@ async function main(): Promise<void> {
     // ---- 1. default rewards at the maximum decide rate ----
     let maxPending = 0;
     let sampling = true;
+    const samples: number[] = [];
     const sampler = (async () => {
       while (sampling) {
-        maxPending = Math.max(maxPending, await pending(base));
+        const p = await pending(base);
+        samples.push(p);
+        maxPending = Math.max(maxPending, p);
         await sleep(250);
       }
     })();
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
     console.log('| --- | ---: |');
     console.log(`| load | ${seconds} s at the maximum rate: ${run.rps.toFixed(0)} decisions/s (p50 ${run.p50} ms, p99 ${run.p99} ms) |`);
     console.log(`| largest pending seen | ${maxPending} (target ≤ 2 × rate × window = ${bound.toFixed(0)}: ${(maxPending / bound).toFixed(2)} of it) |`);
+    console.log(`| pending, median of ${samples.length} samples (every 250 ms) | ${median(samples)} (${(median(samples) / run.rps).toFixed(2)} s of decisions) |`);
     console.log(`| drained after the load stopped | ${Number.isNaN(drained) ? 'NOT within 120 s' : `${drained.toFixed(2)} s`} (target ≤ 5 s) |`);
     console.log(`| windows closed with the default reward | ${stats.defaultRewards} of ${stats.decisions} decisions; ${stats.updates} learned |`);
     console.log(`\nlargest pending / (2 × rate × window) = ${(maxPending / bound).toFixed(2)} (target ≤ 1)${maxPending <= bound ? '' : '  ABOVE TARGET'}; `
