@@ -118,10 +118,10 @@ export class DecisionStore {
         FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ?`),
       rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
         FROM rewards WHERE model = ? AND received_at >= ?`),
-      // Walks the reward log backwards on rewards_model_seq: the latest learned (final) rewards of the model.
-      recentRewarded: p(`SELECT r.event_id AS event_id, e.payload AS payload, r.reward AS reward FROM rewards r
+      // Walks the reward log backwards on rewards_model_seq: the model's learned (final) rewards before a position.
+      rewardedBefore: p(`SELECT r.seq AS seq, r.event_id AS event_id, e.payload AS payload, r.reward AS reward FROM rewards r
         JOIN events e ON e.event_id = r.event_id
-        WHERE r.model = ? AND r.learn = 1 AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT ?`),
+        WHERE r.model = ? AND r.learn = 1 AND r.seq < ? AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT ?`),
     };
   }
 
@@ -193,7 +193,8 @@ export class DecisionStore {
     return { ...e, ...r };
   }
 
-  recentRewarded(model: string, limit: number): { event_id: string; payload: string; reward: number }[] {
-    return this.s.recentRewarded!.all(model, limit) as { event_id: string; payload: string; reward: number }[];
+  /** The model's learned rewards with seq < `beforeSeq`, newest first: one page of a walk back through the log. */
+  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: string; reward: number }[] {
+    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: string; reward: number }[];
   }
 }

@@ -10,10 +10,10 @@ import { evaluationSlice } from '../evaluation/index.js';
 export { DecisionService } from './decision-service.js';
 
 /** A window closes at most this long after its deadline (plus the time to close the ones before it). */
-export const DEFAULT_SWEEP_INTERVAL_MS = 250;
+export const DEFAULT_SWEEP_INTERVAL_MS = 100;
 
 export interface DecisionsOptions {
-  /** How often expired reward windows are looked for (each sweep closes all that are due); default 250 ms. */
+  /** How often expired reward windows are looked for (each sweep closes all that are due); default 100 ms. */
   sweepIntervalMs?: number;
   /** The bandit engine; tests may wrap it. */
   engine?: BanditEngine;

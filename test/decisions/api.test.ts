@@ -15,3 +15,4 @@ import './sweep.cases.js';
 import './learning-errors.cases.js';
 import './openapi-responses.cases.js';
 import './config-bounds.cases.js';
+import './off-policy.cases.js';
