@@ -24,13 +24,16 @@ import type { ClassifyReply, ClassifyTask, FromWorker, LearnReply, ModelSource, 
  * Classifications wait in one bounded queue (`queueLimit`): when it is full
  * the request is refused at once with a 503 and Retry-After, never left to
  * wait without bound. A worker takes at most `DEPTH` classifications at a
- * time, so its sharp stages overlap while the queue stays here, where it is
- * bounded. A worker that dies fails its tasks in flight with a 503 and is
+ * time (their decoding overlaps and their inference is batched) while the
+ * rest wait here, where the queue is bounded. A worker that dies fails its tasks in flight with a 503 and is
  * replaced; a learning step in flight on it is retried once on the replacement.
  */
 
-/** Classifications in flight per worker: one decoding (sharp, off-thread) while another runs the model. */
-const DEPTH = 2;
+/**
+ * Classifications in flight per worker: several decode at once (sharp runs off the worker's thread) and
+ * those ready together are classified in one pass (image-worker.ts batches them).
+ */
+const DEPTH = 8;
 /** A worker that dies before it is ready is restarted after this delay, doubling up to a minute. */
 const RESTART_DELAY_MS = 500;
 const RESTART_DELAY_MAX_MS = 60_000;
