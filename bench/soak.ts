@@ -61,7 +61,9 @@ async function scrape(base: string): Promise<{ rss: number; tensors: number; bac
   const text = await (await fetch(`${base}/metrics`)).text();
   const num = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const backend = /^focal_tensorflow_backend_info\{backend="([^"]+)"\} 1$/m.exec(text)?.[1] ?? 'unknown';
-  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors'), backend };
+  // The main thread's tensors plus every image worker's (the models live in the workers).
+  const workers = [...text.matchAll(/^focal_image_worker_tensors\{worker="\d+"\} (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors') + workers, backend };
 }
 
 /** MNIST test digit `index` as a PNG, black on white like a scan, with its label. */

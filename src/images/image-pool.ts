@@ -24,16 +24,24 @@ import type { ClassifyReply, ClassifyTask, FromWorker, LearnReply, ModelSource, 
  * Classifications wait in one bounded queue (`queueLimit`): when it is full
  * the request is refused at once with a 503 and Retry-After, never left to
  * wait without bound. A worker takes at most `DEPTH` classifications at a
- * time, so its sharp stages overlap while the queue stays here, where it is
- * bounded. A worker that dies fails its tasks in flight with a 503 and is
+ * time (their decoding overlaps and their inference is batched) while the
+ * rest wait here, where the queue is bounded. A worker that dies fails its tasks in flight with a 503 and is
  * replaced; a learning step in flight on it is retried once on the replacement.
  */
 
-/** Classifications in flight per worker: one decoding (sharp, off-thread) while another runs the model. */
-const DEPTH = 2;
+/**
+ * Classifications in flight per worker: several decode at once (sharp runs off the worker's thread) and
+ * those ready together are classified in one pass (image-worker.ts batches them).
+ */
+const DEPTH = 8;
 /** A worker that dies before it is ready is restarted after this delay, doubling up to a minute. */
 const RESTART_DELAY_MS = 500;
 const RESTART_DELAY_MAX_MS = 60_000;
+/**
+ * The longest a classification waits in the queue for a worker. A healthy pool drains its bounded queue far
+ * sooner; this bounds the wait when no worker can run (every one crashing at start-up).
+ */
+export const MAX_QUEUE_WAIT_MS = 30_000;
 
 /** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -75,6 +83,7 @@ interface Waiting {
   task: ClassifyTask;
   resolve: (reply: ClassifyReply) => void;
   reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
 }
 
 export interface LoadedModel {
@@ -280,6 +289,7 @@ export class ImagePool {
   private pump(): void {
     for (let slot = this.idleSlot(); slot && this.waiting.length > 0; slot = this.idleSlot()) {
       const w = this.waiting.shift()!;
+      clearTimeout(w.timer);
       this.dispatch(slot, w.task).then(w.resolve, w.reject);
     }
   }
@@ -308,7 +318,18 @@ export class ImagePool {
         `Every image worker is busy and ${this.waiting.length} classifications are already waiting (FOCAL_IMAGE_QUEUE=${this.options.queueLimit}): retry shortly`,
         1, { limit: 'FOCAL_IMAGE_QUEUE', max: this.options.queueLimit }));
     }
-    return new Promise((resolve, reject) => this.waiting.push({ task, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const waiting: Waiting = {
+        task, resolve, reject,
+        timer: setTimeout(() => {
+          const at = this.waiting.indexOf(waiting);
+          if (at < 0) return;
+          this.waiting.splice(at, 1);
+          reject(new ServiceUnavailableError(`No image worker could take this classification within ${MAX_QUEUE_WAIT_MS / 1000} s (workers are restarting): retry later`, 5));
+        }, MAX_QUEUE_WAIT_MS),
+      };
+      this.waiting.push(waiting);
+    });
   }
 
   private async learner(): Promise<Slot> {
@@ -360,7 +381,10 @@ export class ImagePool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const w of this.waiting.splice(0)) w.reject(new ServiceUnavailableError('The image workers are shutting down', 1));
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new ServiceUnavailableError('The image workers are shutting down', 1));
+    }
     await Promise.all(this.slots.map(async (s) => {
       if (!s || s.gone) return;
       s.gone = true;
