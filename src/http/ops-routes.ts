@@ -18,6 +18,9 @@ const statusSchema = {
 
 /** Health, readiness, metrics and the API description: always public. */
 export function opsRoutes(deps: OpsDeps): AnyRoute[] {
+  // What /readyz answers, read at scrape time, so Prometheus can alert on readiness (deploy/prometheus/alerts.yml).
+  deps.metrics.gauge('focal_ready', 'Whether GET /readyz answers 200 (1) or 503 (0): store open and models loaded.', [],
+    function () { this.set(deps.isReady() ? 1 : 0); });
   return [
     route({
       method: 'get', path: '/healthz', summary: 'Liveness: the process answers', auth: 'public', tags: ['operations'],

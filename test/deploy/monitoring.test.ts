@@ -110,9 +110,10 @@ describe('deploy/ monitoring files', () => {
     // The exercised paths produced labelled samples (the dashboard's main panels are not empty on a live app).
     for (const series of ['focal_bandit_decisions_total', 'focal_bandit_rewards_total', 'focal_bandit_pending_events',
       'focal_http_request_duration_seconds_bucket', 'focal_image_classification_duration_seconds_bucket', 'focal_image_feedback_accuracy',
-      'focal_image_classifications_total', 'focal_image_worker_tensors', 'focal_tensorflow_tensors', 'nodejs_eventloop_lag_p99_seconds']) {
+      'focal_image_classifications_total', 'focal_image_worker_tensors', 'focal_tensorflow_tensors', 'nodejs_eventloop_lag_p99_seconds', 'focal_ready']) {
       assert.ok(sampled.has(series), `${series} has no sample after decide, reward and classify`);
     }
+    assert.match(exported, /^focal_ready 1$/m, 'the readiness gauge reads 1 on a ready app');
     assert.match(exported, /focal_http_request_duration_seconds_count\{[^}]*route="\/decide"[^}]*status="400"/);
   });
 
@@ -156,7 +157,7 @@ describe('deploy/ monitoring files', () => {
     }
   });
 
-  it('alert rules have what Prometheus requires, and cover error rate, p99, pending growth and availability', () => {
+  it('alert rules have what Prometheus requires, and cover error rate, p99, pending growth, availability and readiness', () => {
     const doc = readYaml('prometheus/alerts.yml') as { groups: { name: string; interval?: string; rules: Rule[] }[] };
     const groupNames = doc.groups.map((g) => g.name);
     assert.equal(new Set(groupNames).size, groupNames.length, 'group names are unique');
@@ -182,6 +183,7 @@ describe('deploy/ monitoring files', () => {
     assert.match(all, /histogram_quantile\(0\.99, sum by \(le, route\) \(rate\(focal_http_request_duration_seconds_bucket/, 'a p99 latency alert');
     assert.match(all, /deriv\(focal_bandit_pending_events/, 'a pending-growth alert');
     assert.match(all, /up\{job="focal"\} == 0/, 'an availability alert');
+    assert.match(all, /focal_ready\{job="focal"\} == 0/, 'a readiness alert');
   });
 
   it('prometheus.yml scrapes the compose service and loads the mounted rule file', () => {
