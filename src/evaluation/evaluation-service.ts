@@ -153,7 +153,7 @@ export class EvaluationService {
   }
 
   list(model: string): EvaluationView[] {
-    this.decisions.view(model);
+    if (!this.decisions.names().includes(model)) throw new NotFoundError(`No bandit model named "${model}"`);
     const rows = this.db.prepare('SELECT * FROM evaluations WHERE model = ? ORDER BY created_at DESC, id').all(model) as Row[];
     return rows.map((r) => this.view(r, false));
   }
