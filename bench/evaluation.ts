@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     const done = (async () => {
       for (;;) {
         const v = await call(server.base, 'GET', `/models/bench/evaluations/${id}`);
-        const body = v.body as { status: string; startedAt?: string; completedAt?: string; events: number; error?: string; policies?: { name: string; estimates: { dr: { value: number; ci: number[] } } }[] };
+        const body = v.body as { status: string; cpuSeconds?: number; startedAt?: string; completedAt?: string; events: number; error?: string; policies?: { name: string; estimates: { dr: { value: number; ci: number[] } } }[] };
         if (body.status === 'failed') throw new Error(`evaluation failed: ${body.error}`);
         if (body.status === 'completed') return body;
         await new Promise((r) => setTimeout(r, 250));
@@ -126,6 +126,9 @@ async function main(): Promise<void> {
     console.log(`| evaluation time (worker start → result stored) | ${evalSeconds.toFixed(1)} s |`);
     console.log(`| request → completed (queueing and polling included) | ${wall.toFixed(1)} s |`);
     console.log(`| events per second | ${Math.round(result.events / evalSeconds).toLocaleString('en')} |`);
+    if (result.cpuSeconds !== undefined) {
+      console.log(`| CPU time of the evaluation thread (its cost on one core) | ${result.cpuSeconds.toFixed(1)} s (${Math.round(result.events / result.cpuSeconds).toLocaleString('en')} events per CPU second; target ≤ 60 s) |`);
+    }
     console.log(`| /decide p99 without (before / after), ${rate} req/s | ${before.p99} / ${afterRun.p99} ms |`);
     console.log(`| /decide p99 during the evaluation | ${during.p99} ms (p50 ${during.p50} ms, ${during.requests} requests) |`);
     console.log(`| **p99 during ÷ p99 without** | **${(during.p99 / without).toFixed(2)}** (target ≤ 1.5) |`);

@@ -73,6 +73,10 @@ export interface ImportedDecision {
 
 export class DsjsonLineError extends Error {}
 
+const CONTROL = /\p{Cc}/u;
+/** Largest |reward| accepted, as on POST /reward. */
+const MAX_REWARD = 1e9;
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -101,6 +105,7 @@ function action(raw: unknown, i: number): ActionInput {
   const tag = typeof raw['_tag'] === 'string' ? raw['_tag'] : undefined;
   const id = tag ?? nestedId ?? (typeof raw['id'] === 'string' ? raw['id'] : String(i + 1));
   if (id.length === 0) fail(`c._multi[${i}] has an empty action id`);
+  if (CONTROL.test(id)) fail(`c._multi[${i}]: action ids must not contain control characters`);
   const own = Object.keys(raw).filter((key) => !key.startsWith('_'));
   let f: Features;
   if (own.length === 1 && own[0] === ACTION_NAMESPACE && isObject(nested)) {
@@ -129,6 +134,7 @@ export function fromDsjson(text: string): ImportedDecision {
   if (!isObject(raw)) fail('a line must be a JSON object');
   const eventId = raw['EventId'];
   if (typeof eventId !== 'string' || eventId.length === 0) fail('EventId must be a non-empty string');
+  if (CONTROL.test(eventId)) fail('EventId must not contain control characters');
   let createdAt: number | undefined;
   if (raw['Timestamp'] !== undefined) {
     if (typeof raw['Timestamp'] !== 'string' || Number.isNaN(Date.parse(raw['Timestamp']))) fail('Timestamp must be an ISO 8601 date-time string');
@@ -187,7 +193,7 @@ export function fromDsjson(text: string): ImportedDecision {
   let reward: number | null = null;
   if (raw['_label_cost'] !== undefined) {
     const cost = raw['_label_cost'];
-    if (typeof cost !== 'number' || !Number.isFinite(cost)) fail('_label_cost must be a finite number');
+    if (typeof cost !== 'number' || !(Math.abs(cost) <= MAX_REWARD)) fail(`_label_cost must be a number within ±${MAX_REWARD}`);
     reward = cost === 0 ? 0 : -cost;
   }
   return { eventId, createdAt, context, actions, pmf, chosen, probability, reward };

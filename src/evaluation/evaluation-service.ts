@@ -46,6 +46,7 @@ export interface EvaluationView {
   best?: string | null;
   skipped?: number;
   featureImportance?: ReplayResult['featureImportance'];
+  cpuSeconds?: number;
 }
 
 interface Row {
@@ -205,6 +206,7 @@ export class EvaluationService {
         view.policies = result.policies;
         view.skipped = result.skipped;
         if (result.featureImportance) view.featureImportance = result.featureImportance;
+        if (result.cpuSeconds !== undefined) view.cpuSeconds = result.cpuSeconds;
       }
     }
     return view;

@@ -3,6 +3,7 @@
  * (Linux nice values are per thread, so only this thread yields to /decide's), the
  * job's result written here so the event loop that answers decisions never serialises it.
  */
+import { readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { openConnection } from '../store/database.js';
@@ -16,6 +17,17 @@ export type WorkerMessage =
 const { path, job } = workerData as { path: string; job: EvaluationJob };
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 
+/** CPU seconds this thread has used (Linux: /proc/thread-self/stat, in clock ticks of 1/100 s); undefined elsewhere. */
+function threadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 try {
   setPriority(19);
 } catch {
@@ -25,12 +37,15 @@ try {
 const db = openConnection(path);
 try {
   db.prepare(`UPDATE evaluations SET status = 'running', started_at = ? WHERE id = ?`).run(Date.now(), job.id);
+  const cpuStart = threadCpuSeconds();
   const run = runEvaluation(db, job);
   let lastPost = 0;
   for (;;) {
     const step = run.next();
     if (step.done) {
-      const result = step.value;
+      const cpuEnd = threadCpuSeconds();
+      // CPU time of this thread alone: how long the job takes on one core, whatever else the machine runs.
+      const result = cpuStart !== undefined && cpuEnd !== undefined ? { ...step.value, cpuSeconds: cpuEnd - cpuStart } : step.value;
       db.prepare(`UPDATE evaluations SET status = 'completed', result = ?, completed_at = ? WHERE id = ?`).run(JSON.stringify(result), Date.now(), job.id);
       post({ type: 'done', events: result.events });
       break;

@@ -92,6 +92,8 @@ export interface ReplayResult {
   /** The row with the highest DR lower bound. */
   best: string | null;
   featureImportance?: FeatureImportance[];
+  /** CPU seconds of the thread that ran the job (Linux), when measured. */
+  cpuSeconds?: number;
 }
 
 /** The estimator `best` and feature importance are judged by. */

@@ -117,12 +117,14 @@ describe('log export (DSJSON, JSON lines) and import', { timeout: 180_000 }, () 
       JSON.stringify({ ...good, EventId: 'n6', c: { ...good.c, user: { seg: [1, 2] } } }),
       JSON.stringify({ ...good, EventId: 'n1' }),
       JSON.stringify({ ...good, EventId: 'n8', _label_probability: 0 }),
+      JSON.stringify({ ...good, EventId: 'n9\u0001' }),
+      JSON.stringify({ ...good, EventId: 'n10', _label_cost: 1e300 }),
     ];
     const before = (await request(h.focal.app).get('/models/bad')).body as Json;
     const r = await importLog(h, 'bad', batch);
     assert.equal(r.status, 400, JSON.stringify(r.body));
     assert.match(r.headers['content-type']!, /application\/problem\+json/);
-    assert.deepEqual(r.body.lines.map((l: Json) => l.line), [2, 3, 5, 6, 7, 8], JSON.stringify(r.body.lines));
+    assert.deepEqual(r.body.lines.map((l: Json) => l.line), [2, 3, 5, 6, 7, 8, 9, 10], JSON.stringify(r.body.lines));
     assert.match(r.body.lines[3].message, /arrays/);
     assert.match(r.body.lines[4].message, /repeats line 1/);
     const afterBad = (await request(h.focal.app).get('/models/bad')).body as Json;
