@@ -14,7 +14,7 @@ export type WorkerMessage =
   | { type: 'done'; events: number }
   | { type: 'failed'; error: string };
 
-const { path, job } = workerData as { path: string; job: EvaluationJob };
+const { path, job, lag } = workerData as { path: string; job: EvaluationJob; lag?: Int32Array };
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 
 /** CPU seconds this thread has used (Linux: /proc/thread-self/stat, in clock ticks of 1/100 s); undefined elsewhere. */
@@ -34,11 +34,27 @@ try {
   // Not permitted on this platform: the job still runs, at normal priority.
 }
 
+/**
+ * Backs off while the main thread's event loop is late (its recent p99 delay, in ms, which the
+ * service publishes in `lag`): the evaluation takes the CPU /decide does not need. Nice 19 alone
+ * leaves V8's GC helper threads, SQLite reads and memory bandwidth at normal priority.
+ */
+const LATE_MS = 15;
+/** At most this long per pause (every 32 events, ~6 ms of work): the job keeps at least about a quarter of its speed. */
+const MAX_PAUSE_MS = 20;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const pace = lag
+  ? () => {
+    const late = Atomics.load(lag, 0);
+    if (late > LATE_MS) Atomics.wait(sleeper, 0, 0, Math.min(late, MAX_PAUSE_MS));
+  }
+  : undefined;
+
 const db = openConnection(path);
 try {
   db.prepare(`UPDATE evaluations SET status = 'running', started_at = ? WHERE id = ?`).run(Date.now(), job.id);
   const cpuStart = threadCpuSeconds();
-  const run = runEvaluation(db, job);
+  const run = runEvaluation(db, job, pace);
   let lastPost = 0;
   for (;;) {
     const step = run.next();
