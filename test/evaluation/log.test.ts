@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import request from 'supertest';
 import { startHarness, type Harness } from '../decisions/harness.js';
 import { ACTIONS, logEvents } from './helpers.js';
@@ -145,5 +146,26 @@ describe('log export (DSJSON, JSON lines) and import', { timeout: 180_000 }, () 
     assert.equal((await importLog(h, 'dst', [fresh], 'application/json')).status, 415);
     assert.equal((await importLog(h, 'nope', [fresh])).status, 404);
     assert.equal((await importLog(h, 'dst', [''])).status, 400);
+  });
+
+  it('hostile lines never get a 5xx and never leave anything behind', async () => {
+    await request(h.focal.app).put('/models/fuzz').send({ ...CONFIG, actions: ACTIONS });
+    const good = JSON.parse(lines[0]!) as Json;
+    const before = (await request(h.focal.app).get('/models/fuzz')).body as Json;
+    let n = 0;
+    const mutated = fc.record({
+      key: fc.constantFrom('EventId', 'a', 'p', 'c', '_label_cost', '_label_probability', '_label_Action', '_labelIndex', 'Timestamp', '__proto__'),
+      value: fc.oneof(fc.jsonValue(), fc.constant(1e999), fc.string(), fc.constant(null)),
+    }).map(({ key, value }) => JSON.stringify({ ...good, EventId: `fz-${n++}`, [key]: value }));
+    await fc.assert(fc.asyncProperty(fc.array(fc.oneof(mutated, fc.string(), fc.json()), { minLength: 1, maxLength: 4 }), async (batch) => {
+      const r = await importLog(h, 'fuzz', batch);
+      assert.ok([200, 400, 409, 413].includes(r.status), `${r.status} ${JSON.stringify(r.body)} for ${JSON.stringify(batch)}`);
+      if (r.status !== 200) {
+        const now = (await request(h.focal.app).get('/models/fuzz')).body as Json;
+        assert.equal(now.stats.fingerprint, before.stats.fingerprint);
+      }
+      before.stats.fingerprint = ((await request(h.focal.app).get('/models/fuzz')).body as Json).stats.fingerprint;
+    }), { numRuns: 60 });
+    assert.equal(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted'), false);
   });
 });
