@@ -46,7 +46,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);
-    const evaluation = evaluationSlice({ db, decisions: service, logger, metrics: ctx.metrics });
+    const evaluation = evaluationSlice({ db, config, decisions: service, logger, metrics: ctx.metrics });
 
     const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
     const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
