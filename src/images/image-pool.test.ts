@@ -193,6 +193,30 @@ describe('image worker pool', { timeout: 240_000 }, () => {
         `p(${truth}) went from ${before[0]!.probabilities[truth]} to ${afterLearning[0]!.probabilities[truth]}`);
     });
 
+    it('brings a replacement worker up to the weights learned while it was starting', async () => {
+      const digit = mnistTestDigit(8);
+      const truth = String(digit.label);
+      const image = await paperPicture(digit.pixels, { format: 'png' });
+      const before = await onBoth(image);
+      const thread = h.pool.threads()[1]!;
+      await thread.terminate();
+      assert.equal(h.pool.isReady(1), false);
+      const { base, server } = await listen(h);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const c = await send(base, '/classify-image', image);
+          assert.equal((await send(base, '/reward', { eventId: c.body.eventId as string, label: truth })).status, 200);
+        }
+      } finally {
+        await stop(server);
+      }
+      await h.idle();
+      await until(() => h.pool.isReady(1), 'the replacement worker');
+      const afterLearning = await onBoth(image);
+      assert.notDeepEqual(afterLearning[0]!.probabilities, before[0]!.probabilities, 'the learner learned');
+      assert.deepEqual(afterLearning[1]!.probabilities, afterLearning[0]!.probabilities, 'the replacement serves the same weights');
+    });
+
     it('leaks no tensors in any worker over many classifications, renders and learning steps', async () => {
       const image = await paperPicture(mnistTestDigit(7).pixels, { format: 'jpeg' });
       await onBoth(image);
