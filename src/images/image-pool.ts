@@ -50,6 +50,8 @@ export interface ImagePoolOptions {
   size: number;
   queueLimit: number;
   tfBackend: TfBackendPreference;
+  /** Nice value of the worker threads (Linux). */
+  nice: number;
   models: ModelSource[];
   logger: Logger;
   metrics: ImageMetrics;
@@ -177,7 +179,7 @@ export class ImagePool {
       const weights = this.latest.get(s.name);
       return weights ? { ...s, weights } : s;
     });
-    return { index, tfBackend: this.options.tfBackend, models };
+    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models };
   }
 
   private spawn(index: number): Promise<Extract<FromWorker, { kind: 'ready' }>> {
