@@ -41,6 +41,8 @@ export interface Config {
   imageWorkers: number;
   /** Classifications that may wait for a worker before new ones get a 503. */
   imageQueue: number;
+  /** Nice value of the image worker threads (Linux): 0 as the event loop, up to 19 (lowest priority). */
+  imageNice: number;
   limits: Limits;
 }
 
@@ -122,6 +124,8 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.imageWorkers = workerCount(r); } },
   { name: 'FOCAL_IMAGE_QUEUE', default: '64', description: 'Classifications that may wait for a busy image worker; beyond that POST /classify-image answers 503 with Retry-After.',
     apply: (r, c) => { c.imageQueue = integer(0, 100000)(r); } },
+  { name: 'FOCAL_IMAGE_NICE', default: '10', description: 'Scheduling priority (nice, Linux) of the image worker threads: 0 (as the event loop that answers /decide) to 19 (lowest), so decisions keep the CPU under image load.',
+    apply: (r, c) => { c.imageNice = integer(0, 19)(r); } },
   { name: 'FOCAL_MAX_BODY', default: '1mb', description: 'Largest JSON request body.',
     apply: (r, c) => { c.limits.bodyBytes = byteSize(1024, 1024 ** 3)(r); } },
   { name: 'FOCAL_MAX_IMAGE_BYTES', default: '10mb', description: 'Largest uploaded image (raw, multipart or base64-decoded).',
@@ -148,7 +152,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0,
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0,
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }
