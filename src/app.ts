@@ -16,6 +16,7 @@ import { check, compile } from './http/validation.js';
 import type { ValidateFunction } from 'ajv';
 import { opsRoutes } from './http/ops-routes.js';
 import { CAPABILITIES } from './capabilities.js';
+import { attachStorageHealth } from './store/storage-health.js';
 
 export interface AppDeps {
   config: Config;
@@ -197,8 +198,10 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   const { config, logger, metrics } = deps;
   const capabilities: Capability[] = [];
   const ctx: CapabilityContext = { ...deps, feedback: new Map() };
+  // Before the capabilities: their writers report a full disk to it (src/store/storage-health.ts).
+  const storage = attachStorageHealth(deps.db, { logger, metrics });
   for (const factory of deps.capabilities ?? CAPABILITIES) capabilities.push(await factory(ctx));
-  const isReady = () => deps.db.open && capabilities.every((c) => c.isReady());
+  const isReady = () => deps.db.open && !storage.full && capabilities.every((c) => c.isReady());
 
   const openapiHolder: { doc: Record<string, unknown> } = { doc: {} };
   const ops = opsRoutes({ metrics, isReady, backend: deps.backend, openapi: () => openapiHolder.doc });
@@ -255,6 +258,7 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
     app, lean, capabilities, openapi: openapiHolder.doc, isReady,
     close: async () => {
       for (const c of [...capabilities].reverse()) await c.close();
+      storage.close();
     },
   };
 }

@@ -9,8 +9,10 @@ import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { decodeDecisionPayload, DecisionStore, encodeDecisionPayload, type DecisionPayload, type ModelStats } from './decision-store.js';
 import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
+import { storageHealth } from '../store/storage-health.js';
 import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
+import { logStats, type LogStats, type RetentionOp } from './retention.js';
 import { createExecutor, EXECUTOR_MODULE, type OpResult, type WriteOp } from './write-ops.js';
 
 /** The engine entry points the service uses; injectable so tests can count or fail them. */
@@ -73,7 +75,7 @@ export interface ModelView {
   config: ModelConfig;
   createdAt: string;
   updatedAt: string;
-  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string };
+  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats };
   offPolicy: OffPolicyEstimate | null;
 }
 
@@ -151,7 +153,7 @@ export class DecisionService {
       });
     this.committer = new GroupCommitter(runner, {
       onCommit: (size, seconds) => { this.metrics.commitSize.observe(size); this.metrics.commitDuration.observe(seconds); },
-      onCommitError: (err) => this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'),
+      onCommitError: (err) => { if (!storageHealth(this.db)?.failed(err)) this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'); },
       failure: (r) => (r.problem?.internal ? r.problem.detail : undefined),
     });
   }
@@ -269,6 +271,7 @@ export class DecisionService {
         updates: e.bandit.updates,
         rewardSeq: e.lastSeq,
         fingerprint: this.fingerprint(e),
+        log: logStats(this.db, e.name, e.config, this.config.logRetentionMs),
       },
       offPolicy: this.offPolicy(e),
     };
@@ -406,6 +409,11 @@ export class DecisionService {
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /** Log retention's batches (retention.ts) go through the writer like any write. */
+  write(op: RetentionOp): Promise<OpResult> {
+    return this.writer.submit(op);
   }
 
   /** Snapshots every model whose state moved since its last snapshot. */

@@ -1,5 +1,8 @@
 import type { Db } from '../store/database.js';
+import type { StoredPayload } from '../store/payload-codec.js';
+import { isStorageFull } from '../store/storage-health.js';
 import { DecisionStore, type EventRow } from './decision-store.js';
+import { RetentionStep, type RetentionOp, type RetentionResult } from './retention.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 
 /**
@@ -15,13 +18,14 @@ export type WriteOp =
   | { op: 'sweep'; models: string[]; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
   | { op: 'delete'; name: string }
-  | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number };
+  | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number }
+  | RetentionOp;
 
 /** A reward row folded into a model once the batch holding it is durable. */
 export interface Learn {
   model: string;
   seq: number;
-  payload: string;
+  payload: StoredPayload;
   reward: number;
   /** 'client' rewards count in the reward metrics, 'default' in the default-reward metric. */
   source: 'client' | 'default' | 'aggregate';
@@ -41,6 +45,7 @@ export interface OpResult {
   created?: boolean;
   version?: number;
   seq?: number;
+  retention?: RetentionResult;
 }
 
 function problem(status: number, detail: string, extra?: Record<string, unknown>): OpResult {
@@ -56,6 +61,7 @@ export class WriteExecutor {
   readonly store: DecisionStore;
   /** Reward policies by model, kept coherent because put/delete run here too. */
   private readonly policies = new Map<string, RewardPolicy | null>();
+  private retention: RetentionStep | undefined;
 
   constructor(private readonly db: Db) {
     this.store = new DecisionStore(db);
@@ -74,6 +80,8 @@ export class WriteExecutor {
           // A decision is one INSERT, atomic by itself; the rest read and write several rows, so each gets a savepoint.
           results.push(op.op === 'decision' ? this.one(op) : this.db.transaction(() => this.one(op))());
         } catch (err) {
+          // No space (or a transaction SQLite rolled back itself): the whole group fails, so nothing is half-written.
+          if (isStorageFull(err) || !this.db.inTransaction) throw err;
           results.push({ problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
         }
       }
@@ -120,6 +128,8 @@ export class WriteExecutor {
       case 'snapshot':
         for (const s of op.items) this.store.writeSnapshot(s.name, s.version, s.seq, s.state, op.now);
         return {};
+      case 'retention':
+        return { retention: (this.retention ??= new RetentionStep(this.db)).run(op) };
     }
   }
 

@@ -100,3 +100,11 @@ export class ServiceUnavailableError extends HttpError {
     super(503, '/problems/unavailable', 'Service unavailable', detail);
   }
 }
+
+/** The database cannot write for lack of space (a full disk, or FOCAL_MAX_DATABASE_SIZE): nothing was written. */
+export class StorageFullError extends HttpError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(503, '/problems/storage-full', 'Storage full',
+      `The database cannot write for lack of disk space; nothing of this request was written. Retry after ${retryAfterSeconds} s.`);
+  }
+}

@@ -4,11 +4,11 @@
  * their fsync) happen here so the event loop keeps serving meanwhile.
  */
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { openConnection, type Db } from './database.js';
+import { openConnection, type ConnectionOptions, type Db } from './database.js';
 import type { BatchExecutor } from './group-commit.js';
 
-const { path, executorModule, replies } = workerData as { path: string; executorModule: string; replies: MessagePort };
-const db = openConnection(path);
+const { path, executorModule, replies, connection } = workerData as { path: string; executorModule: string; replies: MessagePort; connection: ConnectionOptions };
+const db = openConnection(path, connection);
 const mod = (await import(executorModule)) as { createExecutor(db: Db): BatchExecutor<unknown, unknown> };
 const executor = mod.createExecutor(db);
 
@@ -30,7 +30,9 @@ parentPort!.on('message', (first: Message) => {
       replies.postMessage({ replies: groups.map((g) => ({ id: g.id, results: results.slice(at, (at += g.ops.length)) })) });
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      replies.postMessage({ replies: groups.map((g) => ({ id: g.id, error })) });
+      // SQLite's code (SQLITE_FULL for a full disk) travels with the message: the caller answers 503 for it, not 500.
+      const code = (err as { code?: unknown }).code;
+      replies.postMessage({ replies: groups.map((g) => ({ id: g.id, error, ...(typeof code === 'string' ? { code } : {}) })) });
     }
   }
   if (messages.some((m) => 'close' in m)) {

@@ -74,4 +74,62 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rewards_event ON rewards (event_id);
     `,
   },
+  {
+    // After 100 (it adds closed_reason), so it is numbered in the decisions range; it rebuilds `events`, so an
+    // index or trigger on events from a migration numbered below it must be recreated here (none at the time).
+    version: 190,
+    name: 'storage: compact payloads, retention indexes, log statistics',
+    sql: `
+      -- payload ANY: a JSON text (image events, decisions logged before this version) or a compressed BLOB
+      -- (src/decisions/payload-codec.ts). The open-window index is partial, so a closed event (most rows)
+      -- carries one small (model, seq) index entry instead of (model, closed, deadline_at).
+      CREATE TABLE events_new (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id      TEXT NOT NULL UNIQUE,
+        model         TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        deadline_at   INTEGER,
+        payload       ANY NOT NULL,
+        reward        REAL,
+        reward_count  INTEGER NOT NULL DEFAULT 0,
+        closed        INTEGER NOT NULL DEFAULT 0,
+        closed_reason TEXT
+      ) STRICT;
+      INSERT INTO events_new (seq, event_id, model, kind, created_at, deadline_at, payload, reward, reward_count, closed, closed_reason)
+        SELECT seq, event_id, model, kind, created_at, deadline_at, payload, reward, reward_count, closed, closed_reason FROM events ORDER BY seq;
+      DROP TABLE events;
+      ALTER TABLE events_new RENAME TO events;
+      CREATE INDEX events_open ON events (model, deadline_at) WHERE closed = 0;
+      CREATE INDEX events_model ON events (model);
+
+      -- Shared compression dictionaries of logged payloads, content-addressed (first 8 bytes of their sha256).
+      CREATE TABLE payload_dictionaries (
+        id          BLOB PRIMARY KEY,
+        model       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        dictionary  BLOB NOT NULL
+      ) STRICT;
+
+      -- Per-model size of the event log, kept by triggers so GET /models/{name} never counts rows.
+      CREATE TABLE log_stats (
+        model   TEXT PRIMARY KEY,
+        events  INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO log_stats (model, events, bytes)
+        SELECT model, COUNT(*), SUM(octet_length(payload) + octet_length(event_id)) FROM events GROUP BY model;
+      CREATE TRIGGER log_stats_insert AFTER INSERT ON events BEGIN
+        INSERT INTO log_stats (model, events, bytes) VALUES (NEW.model, 1, octet_length(NEW.payload) + octet_length(NEW.event_id))
+          ON CONFLICT (model) DO UPDATE SET events = events + 1, bytes = bytes + excluded.bytes;
+      END;
+      CREATE TRIGGER log_stats_delete AFTER DELETE ON events BEGIN
+        UPDATE log_stats SET events = events - 1, bytes = bytes - octet_length(OLD.payload) - octet_length(OLD.event_id)
+          WHERE model = OLD.model;
+      END;
+
+      -- One row the storage probe grows and shrinks to learn whether the disk takes writes again.
+      CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, filler BLOB) STRICT;
+    `,
+  },
 ];
