@@ -32,7 +32,14 @@ export async function startServer(config: Config, logger: Logger, capabilities?:
   logger.info({ dbPath, maxBytes: config.maxDatabaseBytes }, 'database open');
   // Retention hands freed space back to the file system by incremental vacuum, which a database made before it needs converting to.
   const started = Date.now();
-  const vacuum = enableIncrementalVacuum(db);
+  let vacuum: ReturnType<typeof enableIncrementalVacuum> | 'failed';
+  try {
+    vacuum = enableIncrementalVacuum(db);
+  } catch (err) {
+    // VACUUM needs about the file's size in free space: without it, Focal runs on as before and tries again next start.
+    logger.warn({ err }, 'database could not be converted to incremental auto-vacuum (VACUUM failed); deleted events free pages for reuse but the file does not shrink');
+    vacuum = 'failed';
+  }
   if (vacuum === 'enabled') logger.info({ ms: Date.now() - started }, 'database converted to incremental auto-vacuum (one VACUUM)');
   else if (vacuum === 'too-large') {
     logger.warn({ dbPath }, 'database is too large to convert to incremental auto-vacuum at start-up: deleted events free pages for reuse but the file does not shrink; '

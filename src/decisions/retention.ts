@@ -120,10 +120,12 @@ export interface RetentionHost {
 export interface RetentionOptions {
   /** How often a pass starts (default 60 s). */
   intervalMs?: number;
-  /** Events deleted per batch (one writer op); default 200. */
+  /** Events deleted per batch (one writer op); default 100. */
   batch?: number;
-  /** Free pages handed back per batch; default 256 (1 MB at 4 kB pages). */
+  /** Free pages handed back per batch; default 64 (256 kB at 4 kB pages). */
   vacuumPages?: number;
+  /** Pause between batches, so a backlog is deleted at a pace that leaves the writer to decisions; default 10 ms. */
+  pauseMs?: number;
 }
 
 export class LogRetention {
@@ -140,8 +142,8 @@ export class LogRetention {
     metrics: Metrics,
     private readonly options: RetentionOptions = {},
   ) {
-    this.batch = options.batch ?? 200;
-    this.vacuumPages = options.vacuumPages ?? 256;
+    this.batch = options.batch ?? 100;
+    this.vacuumPages = options.vacuumPages ?? 64;
     this.deletedTotal = metrics.counter('focal_log_events_deleted_total', 'Logged events deleted by retention, by model.', ['model']);
   }
 
@@ -168,6 +170,7 @@ export class LogRetention {
     let snapshotted = false;
     try {
       for (;;) {
+        if (!this.host.isReady) break;
         const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages })).retention;
         if (!r) break;
         let deleted = 0;
@@ -182,7 +185,9 @@ export class LogRetention {
           snapshotted = true;
           continue;
         }
-        if (!r.more || (deleted === 0 && r.vacuumedPages === 0)) break;
+        if (!r.more || (deleted === 0 && r.vacuumedPages === 0) || !this.host.isReady) break;
+        await new Promise((resolve) => setTimeout(resolve, this.options.pauseMs ?? 10));
+        if (!this.host.isReady) break;
       }
     } finally {
       this.running = false;
