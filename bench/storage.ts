@@ -9,7 +9,7 @@
  *      (closed, older than the retention) deleting them in the background, against the same server and backlog
  *      with retention not due; a fixed offered rate, rounds alternating. Each server runs in its own process.
  *
- * Options: --decisions <n> (default 5000), --backlog <n> (default 200000), --rate <req/s> (default 400),
+ * Options: --part bytes|latency (default both), --decisions <n> (default 5000), --backlog <n> (default 200000), --rate <req/s> (default 400),
  * --duration <s> (default 5), --rounds <n> (default 3).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -242,8 +242,9 @@ async function latencyUnderRetention(backlog: number, rate: number, duration: nu
 
 async function main(): Promise<void> {
   try {
-    await bytesPerDecision(arg('decisions', 5000));
-    await latencyUnderRetention(arg('backlog', 200_000), arg('rate', 400), arg('duration', 5), arg('rounds', 3));
+    const part = process.argv.includes('--part') ? process.argv[process.argv.indexOf('--part') + 1] : 'all';
+    if (part !== 'latency') await bytesPerDecision(arg('decisions', 5000));
+    if (part !== 'bytes') await latencyUnderRetention(arg('backlog', 200_000), arg('rate', 400), arg('duration', 5), arg('rounds', 3));
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }

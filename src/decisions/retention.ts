@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Statement } from 'better-sqlite3';
 import type { Config } from '../platform/config.js';
 import { parseDuration } from '../platform/duration.js';
@@ -36,6 +37,8 @@ export interface RetentionResult {
   /** The batch filled up: there may be more to delete. */
   more: boolean;
   vacuumedPages: number;
+  /** Time the batch held the writer (its own work, not the queueing before it). */
+  ms: number;
 }
 
 /** Rows looked at per deleted row at most, so that a head of kept events (open windows) bounds the work of a batch. */
@@ -65,7 +68,8 @@ export class RetentionStep {
   }
 
   run(op: RetentionOp): RetentionResult {
-    const result: RetentionResult = { deleted: {}, needsSnapshot: false, more: false, vacuumedPages: 0 };
+    const began = performance.now();
+    const result: RetentionResult = { deleted: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 };
     let budget = op.batch;
     const targets: { model: string; cutoff: number; snapshotSeq: number }[] = [];
     for (const m of this.s.models!.all() as { name: string; config: string; snapshotSeq: number | null }[]) {
@@ -104,6 +108,7 @@ export class RetentionStep {
       result.vacuumedPages = pages;
       if (free > pages) result.more = true;
     }
+    result.ms = performance.now() - began;
     return result;
   }
 }
@@ -124,8 +129,13 @@ export interface RetentionOptions {
   batch?: number;
   /** Free pages handed back per batch; default 64 (256 kB at 4 kB pages). */
   vacuumPages?: number;
-  /** Pause between batches, so a backlog is deleted at a pace that leaves the writer to decisions; default 10 ms. */
+  /**
+   * Pause between batches: at least this (default 10 ms), and at least `dutyFactor` times as long as the batch
+   * took (default 4: retention holds the writer at most a fifth of the time), so a backlog is deleted at a pace
+   * that leaves the writer to decisions; steady state only has to keep up with the rate events are logged at.
+   */
   pauseMs?: number;
+  dutyFactor?: number;
 }
 
 export class LogRetention {
@@ -186,7 +196,8 @@ export class LogRetention {
           continue;
         }
         if (!r.more || (deleted === 0 && r.vacuumedPages === 0) || !this.host.isReady) break;
-        await new Promise((resolve) => setTimeout(resolve, this.options.pauseMs ?? 10));
+        const pause = Math.max(this.options.pauseMs ?? 10, (this.options.dutyFactor ?? 4) * r.ms);
+        await new Promise((resolve) => setTimeout(resolve, pause));
         if (!this.host.isReady) break;
       }
     } finally {

@@ -8,9 +8,27 @@ import { openConnection, type ConnectionOptions, type Db } from './database.js';
 import type { BatchExecutor } from './group-commit.js';
 
 const { path, executorModule, replies, connection } = workerData as { path: string; executorModule: string; replies: MessagePort; connection: ConnectionOptions };
-const db = openConnection(path, connection);
 const mod = (await import(executorModule)) as { createExecutor(db: Db): BatchExecutor<unknown, unknown> };
-const executor = mod.createExecutor(db);
+
+/**
+ * The connection is opened on the first group, and again after a failed opening: on a full disk opening can
+ * fail (SQLITE_FULL), and the thread must answer that group with the error and stay alive for the next one,
+ * not exit and leave the service without a writer once space returns.
+ */
+let db: Db | undefined;
+let executor: BatchExecutor<unknown, unknown> | undefined;
+function ready(): BatchExecutor<unknown, unknown> {
+  if (executor) return executor;
+  try {
+    db = openConnection(path, connection);
+    executor = mod.createExecutor(db);
+    return executor;
+  } catch (err) {
+    if (db?.open) db.close();
+    db = undefined;
+    throw err;
+  }
+}
 
 type Message = { id: number; ops: unknown[] } | { close: true };
 
@@ -25,7 +43,7 @@ parentPort!.on('message', (first: Message) => {
   const groups = messages.filter((m): m is { id: number; ops: unknown[] } => 'ops' in m);
   if (groups.length > 0) {
     try {
-      const results = executor.run(groups.flatMap((g) => g.ops));
+      const results = ready().run(groups.flatMap((g) => g.ops));
       let at = 0;
       replies.postMessage({ replies: groups.map((g) => ({ id: g.id, results: results.slice(at, (at += g.ops.length)) })) });
     } catch (err) {
@@ -36,7 +54,7 @@ parentPort!.on('message', (first: Message) => {
     }
   }
   if (messages.some((m) => 'close' in m)) {
-    db.close();
+    if (db?.open) db.close();
     replies.close();
     parentPort!.close();
   }

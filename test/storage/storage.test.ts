@@ -282,3 +282,43 @@ describe('incremental vacuum', () => {
     }
   });
 });
+
+describe('a full disk (a real one: a small tmpfs, when this process may mount one)', () => {
+  it('starts its writer on a full disk, answers 503 and heals when files are removed', async (t) => {
+    const { spawnSync } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    const mnt = mkdtempSync(join(tmp, 'tmpfs-'));
+    if (process.platform !== 'linux' || spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', mnt]).status !== 0) {
+      t.skip('mounting a tmpfs needs Linux and root');
+      return;
+    }
+    let h: Harness | undefined;
+    try {
+      h = await startHarness({ dir: join(mnt, 'data') });
+      const app = h.focal.app;
+      // The disk fills up before the writer thread has written anything (it opens its connection on the first group).
+      const fillers: string[] = [];
+      for (const size of [256 * 1024, 4096]) {
+        try {
+          for (;;) {
+            const f = join(mnt, `filler-${fillers.length}`);
+            fillers.push(f);
+            writeFileSync(f, Buffer.alloc(size));
+          }
+        } catch { /* full at this size: go on with smaller files */ }
+      }
+      const refused = await request(app).post('/decide').send(body(1, 'tmpfs-1'));
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.type, '/problems/storage-full');
+      await request(app).get('/readyz').expect(503);
+      for (const f of fillers) rmSync(f, { force: true });
+      await until('ready again', async () => (await request(app).get('/readyz')).status === 200, 15_000);
+      await request(app).post('/decide').send(body(2, 'tmpfs-2')).expect(200);
+      assert.equal(count(h, "SELECT COUNT(*) AS n FROM events WHERE event_id = 'tmpfs-1'"), 0);
+      assert.equal(count(h, "SELECT COUNT(*) AS n FROM events WHERE event_id = 'tmpfs-2'"), 1);
+    } finally {
+      await h?.close(false);
+      spawnSync('umount', [mnt]);
+    }
+  });
+});
