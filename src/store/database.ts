@@ -114,7 +114,8 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
     for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
       if (applied.has(m.version)) continue;
       db.transaction(() => {
-        db.exec(m.sql);
+        if (m.up) m.up(db);
+        else db.exec(m.sql);
         const broken = db.pragma('foreign_key_check') as unknown[];
         if (broken.length > 0) throw new Error(`migration ${m.version} leaves ${broken.length} broken foreign key references`);
         db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, Date.now());

@@ -4,10 +4,14 @@
  * capability keep parallel work from colliding: 1–99 foundation, 100–199
  * bandit decisions, 200–299 images.
  */
+import type { Db } from './database.js';
+
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Runs instead of `sql` when a migration needs to look at the schema it migrates (still in its transaction). */
+  up?: (db: Db) => void;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -75,8 +79,8 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // After 100 (it adds closed_reason), so it is numbered in the decisions range; it rebuilds `events`, so an
-    // index or trigger on events from a migration numbered below it must be recreated here (none at the time).
+    // After 100 (it adds closed_reason), so it is numbered in the decisions range. It rebuilds `events`; any
+    // other index or trigger on events (a migration numbered below it, from another branch) is recreated by `up`.
     version: 190,
     name: 'storage: compact payloads, retention indexes, log statistics',
     sql: `
@@ -131,5 +135,12 @@ export const MIGRATIONS: readonly Migration[] = [
       -- One row the storage probe grows and shrinks to learn whether the disk takes writes again.
       CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, filler BLOB) STRICT;
     `,
+    up: (db) => {
+      const others = db.prepare(`SELECT name, sql FROM sqlite_master
+        WHERE tbl_name = 'events' AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> 'events_model_open'`).all() as { name: string; sql: string }[];
+      db.exec(MIGRATIONS.find((m) => m.version === 190)!.sql);
+      const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?');
+      for (const o of others) if (exists.get(o.name) === undefined) db.exec(o.sql);
+    },
   },
 ];

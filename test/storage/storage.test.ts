@@ -322,3 +322,27 @@ describe('a full disk (a real one: a small tmpfs, when this process may mount on
     }
   });
 });
+
+describe('migration 190', () => {
+  it('keeps indexes and triggers that earlier migrations put on events', () => {
+    const path = join(mkdtempSync(join(tmp, 'mig-')), 'focal.db');
+    const extra = { version: 150, name: 'test: another slice\'s index and trigger on events', sql: `
+      CREATE INDEX events_by_kind ON events (kind, created_at);
+      CREATE TABLE event_audit (event_id TEXT);
+      CREATE TRIGGER events_audit AFTER INSERT ON events BEGIN INSERT INTO event_audit VALUES (NEW.event_id); END;` };
+    const old = openDatabase({ path, migrations: [...MIGRATIONS.filter((m) => m.version <= 100), extra] });
+    old.prepare("INSERT INTO events (event_id, model, kind, created_at, payload) VALUES ('e1', 'm', 'decision', 1, '{}')").run();
+    closeDatabase(old);
+    const db = openDatabase({ path, migrations: [...MIGRATIONS, extra] });
+    try {
+      const names = (db.prepare("SELECT name FROM sqlite_master WHERE tbl_name = 'events'").all() as { name: string }[]).map((r) => r.name);
+      for (const n of ['events_by_kind', 'events_audit', 'events_open', 'events_model', 'log_stats_insert', 'log_stats_delete']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+      assert.ok(!names.includes('events_model_open'), 'the replaced index is gone');
+      db.prepare("INSERT INTO events (event_id, model, kind, created_at, payload) VALUES ('e2', 'm', 'decision', 2, x'01')").run();
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM event_audit').get() as { n: number }).n, 2);
+      assert.deepEqual({ ...(db.prepare("SELECT events, bytes FROM log_stats WHERE model = 'm'").get() as object) }, { events: 2, bytes: 2 + 1 + 2 + 2 });
+    } finally {
+      closeDatabase(db);
+    }
+  });
+});
