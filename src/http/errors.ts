@@ -101,7 +101,7 @@ export class ServiceUnavailableError extends HttpError {
   }
 }
 
-/** The database cannot write for lack of space (a full disk, or FOCAL_MAX_DATABASE_SIZE): nothing was written. */
+/** The database cannot write for lack of space (a full disk, or FOCAL_DATABASE_SIZE_LIMIT): nothing was written. */
 export class StorageFullError extends HttpError {
   constructor(readonly retryAfterSeconds: number) {
     super(503, '/problems/storage-full', 'Storage full',

@@ -39,7 +39,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long logged events are kept (FOCAL_LOG_RETENTION; a model's log.retention overrides it). */
   logRetentionMs: number;
-  /** Largest database file (FOCAL_MAX_DATABASE_SIZE); unset: as large as the disk allows. */
+  /** Largest database file (FOCAL_DATABASE_SIZE_LIMIT); unset: as large as the disk allows. */
   maxDatabaseBytes: number | undefined;
   limits: Limits;
 }
@@ -120,7 +120,7 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.shutdownTimeoutMs = integer(0, 600000)(r); } },
   { name: 'FOCAL_LOG_RETENTION', default: '30d', description: 'How long logged events are kept before background deletion (s, m, h or d, e.g. 30d, 12h, 90s); a model\'s log.retention overrides it. Events whose reward window is open, and rewards not yet in a model snapshot, are kept.',
     apply: (r, c) => { c.logRetentionMs = duration(r); } },
-  { name: 'FOCAL_MAX_DATABASE_SIZE', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
+  { name: 'FOCAL_DATABASE_SIZE_LIMIT', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
     apply: (r, c) => { c.maxDatabaseBytes = byteSize(64 * 1024, 2 ** 50)(r); } },
   { name: 'FOCAL_MAX_BODY', default: '1mb', description: 'Largest JSON request body.',
     apply: (r, c) => { c.limits.bodyBytes = byteSize(1024, 1024 ** 3)(r); } },

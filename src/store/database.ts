@@ -10,7 +10,7 @@ export interface OpenOptions {
   /** File path, or ':memory:'. */
   path: string;
   migrations?: readonly Migration[];
-  /** Largest size of the database file (FOCAL_MAX_DATABASE_SIZE): beyond it writes fail as on a full disk. */
+  /** Largest size of the database file (FOCAL_DATABASE_SIZE_LIMIT): beyond it writes fail as on a full disk. */
   maxBytes?: number;
 }
 

@@ -40,6 +40,7 @@ const lookups = new WeakMap<Db, Statement>();
 
 /** Called for every connection opened (src/store/database.ts): dictionaries are looked up in these. */
 export function addDictionarySource(db: Db): void {
+  for (const d of sources) if (!d.open) sources.delete(d);
   sources.add(db);
 }
 

@@ -4,7 +4,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { connectionOptions, databaseBytes, openConnection, type Db } from './database.js';
 
 /**
- * Whether the store can write. A write that fails with SQLITE_FULL (the disk, or FOCAL_MAX_DATABASE_SIZE, is
+ * Whether the store can write. A write that fails with SQLITE_FULL (the disk, or FOCAL_DATABASE_SIZE_LIMIT, is
  * full) starts the condition: requests answer 503 `/problems/storage-full` with Retry-After (src/http/problem.ts
  * maps the error), /readyz answers 503 so a load balancer stops sending traffic, one warning is logged and
  * `focal_storage_full` is 1. Writes are still attempted (each one either commits whole or not at all). A probe
@@ -40,7 +40,7 @@ export class StorageHealth {
   constructor(private readonly db: Db, private readonly options: StorageHealthOptions) {
     this.probeIntervalMs = options.probeIntervalMs ?? STORAGE_RETRY_AFTER_SECONDS * 1000;
     const { metrics } = options;
-    this.gauge = metrics.gauge('focal_storage_full', '1 while the database cannot write (disk or FOCAL_MAX_DATABASE_SIZE full), else 0.');
+    this.gauge = metrics.gauge('focal_storage_full', '1 while the database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full), else 0.');
     this.gauge.set(0);
     this.episodes = metrics.counter('focal_storage_full_episodes_total', 'Times the database became unable to write for lack of space.');
     metrics.gauge('focal_database_bytes', 'Size of the SQLite database: its pages plus its write-ahead log.', [], function collect() {

@@ -51,12 +51,12 @@ describe('configuration', () => {
     for (const [raw, ms] of [['90s', 90_000], ['15m', 900_000], ['12h', 43_200_000], ['7d', 604_800_000], [' 30d ', 2_592_000_000]] as const) {
       assert.equal(loadConfig({ FOCAL_LOG_RETENTION: raw }).logRetentionMs, ms, raw);
     }
-    assert.equal(loadConfig({ FOCAL_MAX_DATABASE_SIZE: '20gb' }).maxDatabaseBytes, 20 * 1024 ** 3);
+    assert.equal(loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: '20gb' }).maxDatabaseBytes, 20 * 1024 ** 3);
     for (const bad of ['0d', '30', '1.5h', '-1d', '2 weeks', '1w', '9999999d']) {
       assert.throws(() => loadConfig({ FOCAL_LOG_RETENTION: bad }), /FOCAL_LOG_RETENTION must be a duration/, bad);
     }
-    assert.throws(() => loadConfig({ FOCAL_MAX_DATABASE_SIZE: 'lots' }), /FOCAL_MAX_DATABASE_SIZE must be a size/);
-    assert.throws(() => loadConfig({ FOCAL_MAX_DATABASE_SIZE: '1kb' }), /FOCAL_MAX_DATABASE_SIZE must be between/);
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: 'lots' }), /FOCAL_DATABASE_SIZE_LIMIT must be a size/);
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: '1kb' }), /FOCAL_DATABASE_SIZE_LIMIT must be between/);
   });
 
   it('never echoes a rejected key', () => {
