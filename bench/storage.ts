@@ -3,7 +3,7 @@
  *
  *   1. Bytes per decision: N decisions of the issue's shape (10 actions × 10 features, 10 context features)
  *      through POST /decide; the database file's growth per decision (after a checkpoint) against the JSON
- *      body's size, and against the same events stored the earlier way (text payloads, schema 100's indexes),
+ *      body's size, and against the same events stored the earlier way (text payloads, the schema before migration 191),
  *      built in the same run from the same rows.
  *   2. /decide latency while retention deletes a backlog: a server whose log holds a backlog of expired events
  *      (closed, older than the retention) deleting them in the background, against the same server and backlog
@@ -64,7 +64,7 @@ function fileBytes(path: string): number {
 /** Growth of a fresh database of `schema` when `rows` are inserted (after a checkpoint), per event. */
 function growth(rows: { events: Record<string, unknown>[]; rewards: Record<string, unknown>[]; dictionaries: Record<string, unknown>[] }, schema: 'now' | 'earlier', withRewards: boolean): number {
   const path = join(tempDir(), 'focal.db');
-  const db = openDatabase({ path, migrations: schema === 'now' ? MIGRATIONS : MIGRATIONS.filter((m) => m.version <= 100) });
+  const db = openDatabase({ path, migrations: schema === 'now' ? MIGRATIONS : MIGRATIONS.filter((m) => m.version < 191) });
   db.pragma('wal_checkpoint(TRUNCATE)');
   const empty = fileBytes(path);
   const insert = (table: string, row: Record<string, unknown>) => {
@@ -133,7 +133,7 @@ async function bytesPerDecision(n: number): Promise<void> {
   console.log(`| request body (uncompressed JSON) | ${kb(bodyBytes / n)} | 1.00 |`);
   console.log(`| logged payload as text (request + decision) | ${kb(textBytes / n)} | ${(textBytes / bodyBytes).toFixed(2)} |`);
   console.log(`| stored payload, compressed | ${kb(stored)} | ${ratio(stored)} |`);
-  console.log(`| database growth, earlier storage (text payloads, schema 100 indexes) | ${kb(earlier)} | ${ratio(earlier)} |`);
+  console.log(`| database growth, earlier storage (text payloads, schema before 191) | ${kb(earlier)} | ${ratio(earlier)} |`);
   console.log(`| **database growth, now** (rows, indexes, pages) | **${kb(now)}** | **${ratio(now)}** |`);
   console.log(`| with the reward rows: earlier / now | ${kb(earlierRewarded)} / ${kb(nowRewarded)} | ${ratio(earlierRewarded)} / ${ratio(nowRewarded)} |`);
   console.log(`\nDatabase growth per decision, now / earlier storage: ${(now / earlier).toFixed(2)} (target ≤ 0.5 kB per decision: ${now <= 512 ? 'met' : 'NOT MET'})`);

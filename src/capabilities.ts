@@ -1,4 +1,4 @@
-import type { CapabilityFactory } from './app.js';
+import type { CapabilityFactory } from './capability.js';
 import { createDecisionsCapability } from './decisions/index.js';
 import { createImagesCapability } from './images/index.js';
 

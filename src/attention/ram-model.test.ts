@@ -34,6 +34,26 @@ test('classify returns a distribution, a prediction and the glimpse path', () =>
   model.dispose();
 });
 
+test('classifyMany gives each image the answer classify gives it alone, in one pass', () => {
+  const model = createRamModel(mnistRamConfig(), 3);
+  const images = [0, 1, 2, 3, 4].map(pixelsOf);
+  const before = tf.memory().numTensors;
+  const many = model.classifyMany(images, { glimpses: 4 });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(many.length, 5);
+  images.forEach((pixels, i) => {
+    const one = model.classify(pixels, { glimpses: 4 });
+    assert.equal(many[i]!.predicted, one.predicted);
+    assert.deepEqual(many[i]!.glimpses.map((g) => g.step), one.glimpses.map((g) => g.step));
+    many[i]!.probabilities.forEach((p, k) => assert.ok(Math.abs(p - one.probabilities[k]!) < 1e-5, `image ${i} class ${k}: ${p} vs ${one.probabilities[k]}`));
+    many[i]!.glimpses.forEach((g, t) => assert.ok(Math.abs(g.x - one.glimpses[t]!.x) < 1e-5 && Math.abs(g.y - one.glimpses[t]!.y) < 1e-5));
+  });
+  assert.notDeepEqual(many[0]!.glimpses, many[1]!.glimpses, 'each image follows its own path');
+  assert.deepEqual(model.classifyMany([]), []);
+  assert.throws(() => model.classifyMany([new Float32Array(10)]), RangeError);
+  model.dispose();
+});
+
 test('the same seed gives the same random initialisation', () => {
   const a = createRamModel(mnistRamConfig(), 5);
   const b = createRamModel(mnistRamConfig(), 5);

@@ -48,6 +48,34 @@ export class AttentionModel implements RamModel {
     });
   }
 
+  /**
+   * Deterministic classification (the location means, as classify with one sample) of several images in one
+   * pass of the network: a pass costs about the same for one image as for a few, its ops' fixed cost dominating.
+   */
+  classifyMany(images: readonly Float32Array[], options: { glimpses?: number } = {}): Classification[] {
+    const size = this.config.imageSize;
+    const n = images.length;
+    if (n === 0) return [];
+    const input = new Float32Array(n * size * size);
+    images.forEach((pixels, i) => {
+      if (pixels.length !== size * size) throw new RangeError(`classifyMany: expected ${size * size} pixels, got ${pixels.length}`);
+      input.set(pixels, i * size * size);
+    });
+    const sizes = patchSizes(this.network.sensor);
+    const k = this.config.classes.length;
+    return tf.tidy(() => {
+      const rollout = this.network.unroll(tf.tensor4d(input, [n, size, size, 1]), { glimpses: options.glimpses, mode: 'mean', rng: this.rng });
+      const all = tf.softmax(rollout.logits).dataSync();
+      return images.map((_, i) => {
+        const probabilities = Array.from(all.subarray(i * k, (i + 1) * k));
+        let predicted = 0;
+        for (let c = 1; c < k; c++) if (probabilities[c]! > probabilities[predicted]!) predicted = c;
+        const glimpses = rollout.locations.map((xy, t) => ({ step: t + 1, x: xy[2 * i]!, y: xy[2 * i + 1]!, sizes: [...sizes] }));
+        return { probabilities, predicted, glimpses };
+      });
+    });
+  }
+
   learn(batch: LabelledImage[], learningRate: number): number {
     if (batch.length === 0) return 0;
     const size = this.config.imageSize;

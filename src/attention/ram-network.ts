@@ -29,7 +29,7 @@ export interface Rollout {
   draws: Float32Array[];
   /** log π(l_t | h_t) for every sampled location t = 1..T−1, [B, T−1]; null when T = 1. */
   logPi: tf.Tensor2D | null;
-  /** b_t for the same steps, [B, T−1]; null when T = 1. */
+  /** b_t for the same steps, [B, T−1] ('sample' mode); null when T = 1 or in 'mean' mode. */
   baselines: tf.Tensor2D | null;
 }
 
@@ -90,7 +90,8 @@ export class RamNetwork {
       // kevinzakka's reimplementation); the policy learns from REINFORCE.
       const h = detach(state.h);
       const mean = this.location.apply(h);
-      baselines.push(this.baseline.apply(h));
+      // The baseline only serves the REINFORCE loss: inference ('mean' mode) skips its ops.
+      if (options.mode === 'sample') baselines.push(this.baseline.apply(h));
       const means = mean.dataSync();
       const next = new Float32Array(batch * 2);
       if (options.mode === 'mean') {

@@ -1,6 +1,12 @@
 /**
  * A small seeded PRNG (mulberry32) so that initialisation, location sampling and
  * data order can be replayed, and its state saved in a checkpoint.
+ *
+ * Why the attention model keeps its own generator beside the bandit engine's xoshiro128**
+ * (src/bandit/random/seeded-rng.ts): its sequences define the committed data splits and test sets
+ * (the seeded train/validation shuffle, the fixed translated and cluttered test canvases) and the
+ * one-number RNG states inside committed training checkpoints. Another generator would silently move
+ * validation images into training when a committed run resumes, and change every published test figure.
  */
 export class Rng {
   private state: number;

@@ -4,7 +4,9 @@
  * no HTTP, database or metrics imports anywhere under src/bandit.
  */
 import { BanditConfigError } from './errors.js';
-import type { RawConfig } from './config-fields.js';
+import { numberField, type RawConfig } from './config-fields.js';
+import { STRATEGY_COMMON_PARAMS } from './config-schema.js';
+export { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ParamSchema, type ParamTable } from './config-schema.js';
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
@@ -48,7 +50,8 @@ export function normalizeBanditConfig(input: BanditConfigInput | BanditConfig = 
   const rawStrategy: unknown = input.strategy ?? defaultStrategyInput();
   if (!isObject(rawStrategy)) throw new BanditConfigError('/strategy', 'strategy must be an object');
   const strategyDef = strategyDefinition(rawStrategy['name']);
-  const strategy = strategyDef.normalize(rawStrategy);
+  const minProbability = numberField(rawStrategy, 'minProbability', STRATEGY_COMMON_PARAMS.minProbability!, '/strategy', 0);
+  const strategy = minProbability > 0 ? { ...strategyDef.normalize(rawStrategy), minProbability } : strategyDef.normalize(rawStrategy);
 
   const rawLearner: unknown = input.learner ?? {};
   if (!isObject(rawLearner)) throw new BanditConfigError('/learner', 'learner must be an object');

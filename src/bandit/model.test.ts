@@ -232,6 +232,9 @@ test('decide() on arbitrary contexts: a valid PMF, the chosen action has mass, l
   const scalar = fc.oneof(fc.double({ min: -1e9, max: 1e9, noNaN: true }), fc.string({ maxLength: 5 }), fc.boolean());
   const features = fc.dictionary(key, fc.oneof(scalar, fc.dictionary(key, scalar, { maxKeys: 4 })), { maxKeys: 6 });
   const actions = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 });
+  // Object.prototype as it was: a write through a "__proto__" key would add or change one of its own properties.
+  const prototypeState = () => Object.getOwnPropertyNames(Object.prototype).sort().map((n) => [n, Object.getOwnPropertyDescriptor(Object.prototype, n)!.value as unknown]);
+  const prototypeBefore = prototypeState();
   for (const config of ALL) {
     const model = createBanditModel(config);
     fc.assert(
@@ -247,6 +250,6 @@ test('decide() on arbitrary contexts: a valid PMF, the chosen action has mass, l
       }),
       { numRuns: 60 },
     );
-    assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    assert.deepEqual(prototypeState(), prototypeBefore, 'Object.prototype gained or changed a property');
   }
 });

@@ -6,8 +6,8 @@
 import { BanditConfigError } from './errors.js';
 import { Example } from './features/example.js';
 import { BanditInputError, FeatureEncoder } from './features/feature-encoder.js';
-import { murmurHash3 } from './features/murmur-hash.js';
 import type { PmfInput, StrategyDefinition } from './exploration/strategy-registry.js';
+import { enforceMinimumProbability } from './exploration/minimum-probability.js';
 import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
@@ -34,6 +34,7 @@ export class Model implements BanditModel {
   private readonly encoder: FeatureEncoder;
   private readonly importanceWeighted: boolean;
   private readonly greedify: boolean;
+  private readonly minProbability: number;
   private _updates = 0;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
@@ -47,6 +48,7 @@ export class Model implements BanditModel {
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
     this.importanceWeighted = parts.importanceWeighted;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
+    this.minProbability = parts.config.strategy.minProbability ?? 0;
     if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {
       throw new BanditConfigError('/learner/name', `strategy ${parts.config.strategy.name} needs a learner with a posterior (bayes-linear)`);
     }
@@ -114,6 +116,7 @@ export class Model implements BanditModel {
       }
     }
     this.strategy.pmf(x, this.config.strategy, this.pmfOut);
+    if (this.minProbability > 0) enforceMinimumProbability(this.pmfOut, k, this.minProbability);
     return x.rng as Xoshiro128;
   }
 
@@ -154,8 +157,10 @@ export class Model implements BanditModel {
     } else {
       // Online bootstrap (Oza & Russell): each replica sees the event Poisson(1) times,
       // seeded from the event so replay reproduces the same weights.
-      const seed = event.eventId !== undefined ? murmurHash3(event.eventId, BAG_STREAM) : Math.imul(this._updates | 0, 0x9e3779b1) ^ BAG_STREAM;
-      const rng = new Xoshiro128(seed);
+      // rngForEvent(id, s) seeds with murmurHash3(id, 0x5eed0000 ^ s): the stream below gives the seed this code always used.
+      const rng = event.eventId !== undefined
+        ? rngForEvent(event.eventId, BAG_STREAM ^ 0x5eed0000)
+        : new Xoshiro128(Math.imul(this._updates | 0, 0x9e3779b1) ^ BAG_STREAM);
       for (let b = 0; b < learners.length; b++) {
         const draws = rng.poisson1();
         const times = b === 0 && this.greedify ? 1 : draws;

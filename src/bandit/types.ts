@@ -19,7 +19,14 @@ export interface ActionInput {
 
 // ---- configuration (validated by src/decisions' JSON schemas, re-checked by the factories) ----
 
-export type StrategyConfig =
+/** Parameters every strategy takes. */
+// A type alias, not an interface: configs must stay assignable to index-signature types.
+export type StrategyCommon = {
+  /** Floor on every action's probability (VW's enforce_minimum_probability); 0 or absent: none. At most 1/k gives uniform. */
+  minProbability?: number;
+};
+
+export type StrategyConfig = StrategyCommon & (
   | { name: 'greedy' }
   | { name: 'uniform' }
   | { name: 'epsilon-greedy'; epsilon: number }                 // 0..1, default 0.05
@@ -28,7 +35,7 @@ export type StrategyConfig =
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }; // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }); // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
 
 export type StrategyName = StrategyConfig['name'];
 

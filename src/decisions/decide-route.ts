@@ -19,15 +19,15 @@ export const decideBodySchema = {
 } as const;
 
 const decideResponseSchema = {
-  type: 'object', required: ['eventId', 'model', 'action', 'probability', 'ranking', 'strategy'],
+  type: 'object', required: ['eventId', 'model', 'action', 'probability', 'ranking', 'strategy'], additionalProperties: false,
   properties: {
     eventId: { type: 'string' },
     model: { type: 'string' },
     action: { type: 'string', description: 'The sampled action.' },
-    probability: { type: 'number', description: 'The probability with which it was drawn (the propensity).' },
+    probability: { type: 'number', exclusiveMinimum: 0, maximum: 1, description: 'The probability with which it was drawn (the propensity).' },
     ranking: {
       type: 'array', description: 'Every action with its probability, best first; the probabilities sum to 1.',
-      items: { type: 'object', required: ['id', 'probability'], properties: { id: { type: 'string' }, probability: { type: 'number' } } },
+      items: { type: 'object', required: ['id', 'probability'], additionalProperties: false, properties: { id: { type: 'string' }, probability: { type: 'number', minimum: 0, maximum: 1 } } },
     },
     strategy: { type: 'string' },
   },

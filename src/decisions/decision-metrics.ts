@@ -14,6 +14,7 @@ export function createDecisionMetrics(metrics: Metrics, pendingByModel: () => { 
       this.reset();
       for (const { model, n } of pendingByModel()) this.set({ model }, n);
     }),
+    learningErrors: metrics.counter('focal_bandit_learning_errors_total', 'Learning steps that threw after their reward was committed (the reward stands; the model moved past it), by model.', ['model']),
     updates: metrics.counter('focal_bandit_model_updates_total', 'Learning updates folded into models, by model.', ['model']),
     updateDuration: metrics.histogram('focal_bandit_update_duration_seconds', 'Time of one online learning update.', ['model'],
       [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01]),

@@ -9,21 +9,26 @@ import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { decodeDecisionPayload, DecisionStore, encodeDecisionPayload, type DecisionPayload, type ModelStats } from './decision-store.js';
 import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
+import type { StoredPayload } from '../store/payload-codec.js';
 import { storageHealth } from '../store/storage-health.js';
 import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
 import { logStats, type LogStats, type RetentionOp } from './retention.js';
-import { createExecutor, EXECUTOR_MODULE, type OpResult, type WriteOp } from './write-ops.js';
+import { ModelCounters } from './model-counters.js';
+import { OffPolicyWindow } from './off-policy-window.js';
+import { createExecutor, EXECUTOR_MODULE, type Learn, type OpResult, type WriteOp } from './write-ops.js';
 
 /** The engine entry points the service uses; injectable so tests can count or fail them. */
 export type BanditEngine = Pick<typeof engine, 'createBanditModel' | 'normalizeBanditConfig' | 'offPolicyEstimate'>;
 
 export const DEFAULT_MODEL = 'default';
 
-/** Rewarded events the off-policy estimates look back over. */
-const OFF_POLICY_WINDOW = 500;
-/** Expired events closed per model per sweep, so one sweep never blocks the loop for long. */
-const SWEEP_BATCH = 1000;
+/**
+ * Expired windows closed per sweep op. The sweep repeats while ops come back full, so it keeps up with any
+ * decision rate; the batch bounds one op's time on the writer thread (it delays the decisions committed with it)
+ * and the learning it hands to the event loop at once (≈ 25 µs per event for the default model with 10 actions × 20 features: ≈ 3 ms a batch).
+ */
+export const SWEEP_BATCH = 128;
 
 /** A model in memory: configuration, learned state and how far into the reward log that state reaches. */
 interface ModelEntry {
@@ -37,7 +42,8 @@ interface ModelEntry {
   lastSeq: number;
   /** `lastSeq` at the last snapshot: unchanged means nothing to snapshot. */
   snapshotSeq: number;
-  offPolicy?: { key: string; value: OffPolicyEstimate | null };
+  /** Statistics kept up to date by committed results (GET /models reads these, not the tables). */
+  counters: ModelCounters;
   fingerprint?: { key: string; value: string };
 }
 
@@ -79,9 +85,6 @@ export interface ModelView {
   offPolicy: OffPolicyEstimate | null;
 }
 
-export function problemBody(err: HttpError): Record<string, unknown> {
-  return { type: err.type, title: err.title, status: err.status, detail: err.message, ...err.extra };
-}
 
 /**
  * The bandit service: models in memory; every write goes through the group
@@ -98,6 +101,7 @@ export class DecisionService {
   private sweeping = false;
   /** Admin operations run one at a time: each decides reset-or-keep against the committed state. */
   private adminChain: Promise<unknown> = Promise.resolve();
+  private readonly estimates: OffPolicyWindow;
 
   constructor(
     private readonly db: Db,
@@ -107,6 +111,7 @@ export class DecisionService {
     private readonly engine: BanditEngine,
   ) {
     this.store = new DecisionStore(db);
+    this.estimates = new OffPolicyWindow(this.store, (records) => this.engine.offPolicyEstimate(records), logger, (name) => this.models.get(name));
   }
 
   // ---- lifecycle ----
@@ -124,20 +129,24 @@ export class DecisionService {
       const entry: ModelEntry = {
         name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
         bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0,
+        counters: ModelCounters.from(this.store.stats(row.name, row.created_at)),
       };
       let replayed = 0;
+      let failed = 0;
       for (const r of this.store.replay(row.name, entry.lastSeq)) {
-        this.fold(entry, r.seq, decodeDecisionPayload(r.payload), r.reward);
+        if (!this.fold(entry, r.seq, r.eventId, r.payload, r.reward)) failed++;
         replayed++;
       }
       this.models.set(row.name, entry);
-      this.logger.info({ model: row.name, version: row.version, snapshotSeq: entry.snapshotSeq, replayed, updates: bandit.updates }, 'bandit model loaded');
+      this.logger.info({ model: row.name, version: row.version, snapshotSeq: entry.snapshotSeq, replayed, failed, updates: bandit.updates }, 'bandit model loaded');
     }
     if (!this.models.has(DEFAULT_MODEL)) {
       const config = this.resolve({});
       const bandit = this.build(config);
       const now = Date.now();
-      const entry: ModelEntry = { name: DEFAULT_MODEL, config, version: 1, createdAt: now, updatedAt: now, bandit, lastSeq: 0, snapshotSeq: 0 };
+      const entry: ModelEntry = {
+        name: DEFAULT_MODEL, config, version: 1, createdAt: now, updatedAt: now, bandit, lastSeq: 0, snapshotSeq: 0, counters: new ModelCounters(),
+      };
       this.db.transaction(() => {
         entry.lastSeq = entry.snapshotSeq = this.store.maxRewardSeq();
         this.store.insertModel(DEFAULT_MODEL, JSON.stringify(config), 1, now);
@@ -233,6 +242,8 @@ export class DecisionService {
           this.models.set(name, {
             name, config, version: r.version!, createdAt: existing?.createdAt ?? now, updatedAt: now,
             bandit: fresh, lastSeq: r.seq!, snapshotSeq: r.seq!,
+            // A reset keeps the model's history (its statistics count from createdAt, which stays).
+            counters: existing?.counters ?? new ModelCounters(),
           });
         } else {
           Object.assign(existing!, { config, version: r.version!, updatedAt: now, snapshotSeq: r.seq! });
@@ -250,14 +261,20 @@ export class DecisionService {
     if (name === DEFAULT_MODEL) return this.put(name, {}, { forceReset: true });
     return this.admin(async () => {
       this.entry(name);
-      await writer.submit({ op: 'delete', name }, () => { this.models.delete(name); });
+      await writer.submit({ op: 'delete', name }, () => { this.models.delete(name); this.estimates.forget(name); });
       return undefined;
     });
   }
 
+  /** Open windows by model, for the pending-events gauge. */
+  pendingByModel(): { model: string; n: number }[] {
+    return [...this.models.values()].map((e) => ({ model: e.name, n: e.counters.pending }));
+  }
+
+  /** No table is read: statistics are counters, the fingerprint and estimates are cached (see below). */
   view(entry: ModelEntry | string): ModelView {
     const e = typeof entry === 'string' ? this.entry(entry) : entry;
-    const stats = this.store.stats(e.name, e.createdAt);
+    const stats = e.counters.snapshot();
     const decided = stats.rewardedEvents;
     return {
       name: e.name,
@@ -273,7 +290,7 @@ export class DecisionService {
         fingerprint: this.fingerprint(e),
         log: logStats(this.db, e.name, e.config, this.config.logRetentionMs),
       },
-      offPolicy: this.offPolicy(e),
+      offPolicy: this.estimates.get(e),
     };
   }
 
@@ -282,29 +299,6 @@ export class DecisionService {
     const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
     if (e.fingerprint?.key !== key) e.fingerprint = { key, value: createHash('sha256').update(e.bandit.snapshot()).digest('hex') };
     return e.fingerprint.value;
-  }
-
-  /**
-   * IPS / SNIPS / DR of the current policy over the latest rewarded events.
-   * The policy was trained on these same events, so read it as a progress
-   * indicator rather than an unbiased forecast.
-   */
-  private offPolicy(e: ModelEntry): OffPolicyEstimate | null {
-    const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
-    if (e.offPolicy?.key === key) return e.offPolicy.value;
-    const records = [];
-    for (const row of this.store.recentRewarded(e.name, OFF_POLICY_WINDOW)) {
-      const p = decodeDecisionPayload(row.payload);
-      const d = e.bandit.decide(p.context, p.actions, row.event_id);
-      const targetPredicted = d.pmf.reduce((s, q, i) => s + q * (d.scores[i] ?? 0), 0);
-      records.push({
-        loggedProbability: p.probability, targetProbability: d.pmf[p.chosen] ?? 0, reward: row.reward,
-        targetPredicted, loggedPredicted: d.scores[p.chosen] ?? 0,
-      });
-    }
-    const value = records.length > 0 ? this.engine.offPolicyEstimate(records) : null;
-    e.offPolicy = { key, value };
-    return value;
   }
 
   // ---- decide ----
@@ -339,6 +333,7 @@ export class DecisionService {
     });
     if (r.problem) throw httpError(r);
     if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
+    this.models.get(name)?.counters.decided();
     this.metrics.decisions.inc({ model: name, strategy });
 
     const order = actions.map((_, i) => i).sort((a, b) => (d.pmf[b]! - d.pmf[a]!) || (d.scores[b]! - d.scores[a]!) || a - b);
@@ -351,7 +346,10 @@ export class DecisionService {
 
   // ---- rewards ----
 
-  /** Applies rewards independently, in order, in one group commit; other kinds go to `feedback`. */
+  /**
+   * Applies rewards independently, in order: all are handed to the writer at once, which commits them with
+   * whatever else is queued in groups (src/store/group-commit.ts); other kinds go to `feedback`.
+   */
   async reward(items: readonly RewardItem[], feedback: (kind: string, item: RewardItem) => Promise<RewardResult>): Promise<RewardResult[]> {
     const writer = this.writer;
     const now = Date.now();
@@ -362,50 +360,75 @@ export class DecisionService {
     const results: RewardResult[] = [];
     for (const [i, r] of done.entries()) {
       if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
-      else if (r.problem) results.push({ status: r.problem.status, body: problemBody(httpError(r)) });
+      else if (r.problem) results.push({ status: r.problem.status, body: httpError(r).toProblem() });
       else results.push({ status: r.status ?? 200, body: r.body ?? {} });
     }
     return results;
   }
 
-  /** Folds a committed op's rewards into memory and metrics. */
+  /** Folds a committed op's rewards into memory and metrics. Never throws: the op is durable, its caller gets its answer. */
   private applyEffects(r: OpResult): void {
     if (r.counted) {
+      this.models.get(r.counted.model)?.counters.rewarded();
       this.metrics.rewards.inc({ model: r.counted.model });
       this.metrics.rewardSum.inc({ model: r.counted.model }, r.counted.reward);
     }
     for (const l of r.learns ?? []) {
       if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
-      this.learn(l.model, l.seq, decodeDecisionPayload(l.payload), l.reward);
+      this.models.get(l.model)?.counters.closed(l);
+      this.learn(l);
     }
   }
 
   /** Folds one logged reward into the live model, unless that model's state already starts after it. */
-  private learn(model: string, seq: number, p: DecisionPayload, reward: number): void {
-    const entry = this.models.get(model);
-    if (!entry || seq <= entry.lastSeq) return;
-    const end = this.metrics.updateDuration.startTimer({ model });
-    this.fold(entry, seq, p, reward);
+  private learn(l: Learn): void {
+    const entry = this.models.get(l.model);
+    if (!entry || l.seq <= entry.lastSeq) return;
+    const end = this.metrics.updateDuration.startTimer({ model: l.model });
+    const ok = this.fold(entry, l.seq, l.eventId, l.payload, l.reward);
     end();
-    this.metrics.updates.inc({ model });
+    if (ok) this.metrics.updates.inc({ model: l.model });
   }
 
-  private fold(entry: ModelEntry, seq: number, p: DecisionPayload, reward: number): void {
-    entry.bandit.learn({ context: p.context, actions: p.actions, chosen: p.chosen, probability: p.probability, reward });
+  /**
+   * Learns one row of the reward log; live and replay both come here, so they treat a failing row alike. A
+   * learning step that throws (after the commit: the reward stands) is logged with its event id and counted,
+   * and the model moves past it: `lastSeq` advances, later rows are learned, and replay of the same log meets
+   * the same failure and does the same, so the model stays the one the log rebuilds (the engine is
+   * deterministic given its state and the event). False when the step failed.
+   */
+  private fold(entry: ModelEntry, seq: number, eventId: string, payload: StoredPayload, reward: number): boolean {
+    let ok = true;
+    try {
+      const p = decodeDecisionPayload(payload);
+      entry.bandit.learn({ context: p.context, actions: p.actions, chosen: p.chosen, probability: p.probability, reward, eventId });
+    } catch (err) {
+      ok = false;
+      this.metrics.learningErrors.inc({ model: entry.name });
+      this.logger.error({ err, model: entry.name, eventId, seq }, 'learning from a logged reward failed; the reward stands and the model moves past it (replay does the same)');
+    }
     entry.lastSeq = seq;
+    return ok;
   }
 
   // ---- background work ----
 
-  /** Applies the default (or summed) reward to every event past its deadline. */
-  async sweep(now = Date.now()): Promise<number> {
+  /**
+   * Applies the default (or summed) reward to every event past its deadline, in batches of SWEEP_BATCH
+   * closed on the writer thread (window-closer.ts) and learned here in reward-log order, one batch after
+   * another until none is left. Between batches the event loop serves requests. `now`: a fixed clock (tests).
+   */
+  async sweep(now?: number): Promise<number> {
     if (!this.isReady || this.sweeping) return 0;
-    const due = [...this.models.keys()].filter((m) => this.store.hasExpired(m, now));
-    if (due.length === 0) return 0;
     this.sweeping = true;
+    let closed = 0;
     try {
-      const r = await this.writer.submit({ op: 'sweep', models: due, now, limit: SWEEP_BATCH }, (r) => this.applyEffects(r));
-      return r.learns?.length ?? 0;
+      for (;;) {
+        const r = await this.writer.submit({ op: 'sweep', now: now ?? Date.now(), limit: SWEEP_BATCH }, (r) => this.applyEffects(r));
+        const n = r.learns?.length ?? 0;
+        closed += n;
+        if (n < SWEEP_BATCH || !this.isReady) return closed;
+      }
     } finally {
       this.sweeping = false;
     }
@@ -413,7 +436,9 @@ export class DecisionService {
 
   /** Log retention's batches (retention.ts) go through the writer like any write. */
   write(op: RetentionOp): Promise<OpResult> {
-    return this.writer.submit(op);
+    return this.writer.submit(op, (r) => {
+      for (const [model, removed] of Object.entries(r.retention?.removed ?? {})) this.models.get(model)?.counters.removed(removed);
+    });
   }
 
   /** Snapshots every model whose state moved since its last snapshot. */

@@ -102,9 +102,6 @@ export class DecisionStore {
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       updateEvent: p('UPDATE events SET reward = ?, reward_count = ?, closed = ?, closed_reason = ? WHERE event_id = ?'),
       maxRewardSeq: p('SELECT COALESCE(MAX(seq), 0) AS seq FROM rewards'),
-      expired: p(`SELECT * FROM events WHERE model = ? AND closed = 0 AND deadline_at <= ? AND kind = 'decision'
-        ORDER BY deadline_at LIMIT ?`),
-      hasExpired: p(`SELECT 1 FROM events WHERE model = ? AND closed = 0 AND deadline_at <= ? AND kind = 'decision' LIMIT 1`),
       models: p(`SELECT name, config, version, created_at, updated_at FROM models WHERE kind = 'bandit' ORDER BY name`),
       modelKind: p('SELECT kind FROM models WHERE name = ?'),
       insertModel: p(`INSERT INTO models (name, kind, config, created_at, updated_at, version) VALUES (?, 'bandit', ?, ?, ?, ?)`),
@@ -116,7 +113,7 @@ export class DecisionStore {
       writeSnapshot: p(`INSERT INTO snapshots (model, version, created_at, reward_seq, state) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (model, version) DO UPDATE SET created_at = excluded.created_at, reward_seq = excluded.reward_seq, state = excluded.state`),
       snapshot: p('SELECT version, reward_seq, state FROM snapshots WHERE model = ? AND version = ?'),
-      replay: p(`SELECT r.seq AS seq, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
+      replay: p(`SELECT r.seq AS seq, r.event_id AS eventId, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
         WHERE r.model = ? AND e.kind = 'decision' AND r.seq > ? AND r.learn = 1 ORDER BY r.seq`),
       eventStats: p(`SELECT COUNT(*) AS decisions, COALESCE(SUM(closed = 0), 0) AS pending,
         COALESCE(SUM(reward IS NOT NULL AND closed = 1), 0) AS rewardedEvents,
@@ -124,9 +121,10 @@ export class DecisionStore {
         FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ?`),
       rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
         FROM rewards WHERE model = ? AND received_at >= ?`),
-      recentRewarded: p(`SELECT event_id, payload, reward FROM events
-        WHERE model = ? AND kind = 'decision' AND closed = 1 AND reward IS NOT NULL ORDER BY seq DESC LIMIT ?`),
-      pendingByModel: p(`SELECT model, COUNT(*) AS n FROM events WHERE kind = 'decision' AND closed = 0 GROUP BY model`),
+      // Walks the reward log backwards on rewards_model_seq: the model's learned (final) rewards before a position.
+      rewardedBefore: p(`SELECT r.seq AS seq, r.event_id AS event_id, e.payload AS payload, r.reward AS reward FROM rewards r
+        JOIN events e ON e.event_id = r.event_id
+        WHERE r.model = ? AND r.learn = 1 AND r.seq < ? AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT ?`),
     };
   }
 
@@ -150,14 +148,6 @@ export class DecisionStore {
 
   maxRewardSeq(): number {
     return (this.s.maxRewardSeq!.get() as { seq: number }).seq;
-  }
-
-  expired(model: string, now: number, limit: number): EventRow[] {
-    return this.s.expired!.all(model, now, limit) as EventRow[];
-  }
-
-  hasExpired(model: string, now: number): boolean {
-    return this.s.hasExpired!.get(model, now) !== undefined;
   }
 
   models(): ModelRow[] {
@@ -196,8 +186,8 @@ export class DecisionStore {
   }
 
   /** Learned reward rows after `afterSeq`, in log order, with their decisions. */
-  replay(model: string, afterSeq: number): IterableIterator<{ seq: number; reward: number; payload: StoredPayload }> {
-    return this.s.replay!.iterate(model, afterSeq) as IterableIterator<{ seq: number; reward: number; payload: StoredPayload }>;
+  replay(model: string, afterSeq: number): IterableIterator<{ seq: number; eventId: string; reward: number; payload: StoredPayload }> {
+    return this.s.replay!.iterate(model, afterSeq) as IterableIterator<{ seq: number; eventId: string; reward: number; payload: StoredPayload }>;
   }
 
   stats(model: string, since: number): ModelStats {
@@ -206,11 +196,8 @@ export class DecisionStore {
     return { ...e, ...r };
   }
 
-  recentRewarded(model: string, limit: number): { event_id: string; payload: StoredPayload; reward: number }[] {
-    return this.s.recentRewarded!.all(model, limit) as { event_id: string; payload: StoredPayload; reward: number }[];
-  }
-
-  pendingByModel(): { model: string; n: number }[] {
-    return this.s.pendingByModel!.all() as { model: string; n: number }[];
+  /** The model's learned rewards with seq < `beforeSeq`, newest first: one page of a walk back through the log. */
+  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: StoredPayload; reward: number }[] {
+    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: StoredPayload; reward: number }[];
   }
 }

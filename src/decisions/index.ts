@@ -1,4 +1,4 @@
-import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import * as engine from '../bandit/index.js';
 import { storageHealth } from '../store/storage-health.js';
 import { createDecisionMetrics } from './decision-metrics.js';
@@ -7,11 +7,15 @@ import { decideRoutes } from './decide-route.js';
 import { modelRoutes } from './model-routes.js';
 import { rewardRoutes } from './reward-route.js';
 import { LogRetention, registerLogMetrics, type RetentionOptions } from './retention.js';
+import { evaluationSlice } from '../evaluation/index.js';
 
 export { DecisionService } from './decision-service.js';
 
+/** A window closes at most this long after its deadline (plus the time to close the ones before it). */
+export const DEFAULT_SWEEP_INTERVAL_MS = 100;
+
 export interface DecisionsOptions {
-  /** How often expired reward windows are closed; default 1000 ms. */
+  /** How often expired reward windows are looked for (each sweep closes all that are due); default 100 ms. */
   sweepIntervalMs?: number;
   /** Log retention's pace (retention.ts): how often a pass starts, batch size. */
   retention?: RetentionOptions;
@@ -42,17 +46,17 @@ export interface DecisionsOptions {
 export function decisionsCapability(options: DecisionsOptions = {}): CapabilityFactory {
   return (ctx: CapabilityContext): Capability => {
     const { db, config, logger } = ctx;
-    const store = { pending: () => (db.open ? service.store.pendingByModel() : []) };
-    const metrics = createDecisionMetrics(ctx.metrics, () => store.pending());
+    const metrics = createDecisionMetrics(ctx.metrics, () => service.pendingByModel());
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);
+    const evaluation = evaluationSlice({ db, decisions: service, logger, metrics: ctx.metrics });
     registerLogMetrics(db, ctx.metrics);
     const retention = new LogRetention(service, config, logger.child({ capability: 'decisions' }), ctx.metrics, options.retention);
     retention.start();
 
     const report = (what: string) => (err: unknown) => { if (!storageHealth(db)?.failed(err)) logger.error({ err }, `decisions: ${what} failed`); };
-    const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? 1000);
+    const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
     const snapshotter = setInterval(() => { service.snapshot().catch(report('snapshot')); }, config.snapshotIntervalSeconds * 1000);
     sweeper.unref();
     snapshotter.unref();
@@ -60,12 +64,13 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       // Hot routes first: express tries them in this order.
-      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service)],
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
         retention.stop();
         clearInterval(sweeper);
         clearInterval(snapshotter);
+        await evaluation.close();
         await service.close();
       },
     };

@@ -1,4 +1,4 @@
-import type { ActionInput, LearnerConfig, StrategyConfig, StrategyName } from '../bandit/index.js';
+import { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ActionInput, type LearnerConfig, type ParamTable, type StrategyConfig, type StrategyName } from '../bandit/index.js';
 import type { JsonSchema } from '../http/validation.js';
 import { DURATION_PATTERN } from '../platform/duration.js';
 
@@ -45,57 +45,15 @@ export const MAX_MAGNITUDE = 1e9;
 /** Ids of actions and events: no control characters (they end up in logs and JSON keys). */
 export const ACTION_ID_PATTERN = '^[^\\p{Cc}]+$';
 
-/** The engine's parameter table (API.md), one schema per strategy name: the registry the validator resolves through. */
-const STRATEGY_PARAMS: Record<StrategyName, Record<string, JsonSchema>> = {
-  greedy: {},
-  uniform: {},
-  'epsilon-greedy': { epsilon: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly.' } },
-  softmax: { lambda: { type: 'number', minimum: 0, maximum: 1e6, default: 10, description: 'Inverse temperature: p ∝ exp(λ·score).' } },
-  squarecb: {
-    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 30, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
-    gammaExponent: { type: 'number', minimum: 0, maximum: 1, description: 'Growth exponent of γ (default 0.5).' },
-  },
-  bagging: {
-    bags: { type: 'integer', minimum: 1, maximum: 64, default: 5, description: 'Bootstrap replicas.' },
-    greedify: { type: 'boolean', description: 'Train the first replica on every example.' },
-  },
-  linucb: { alpha: { type: 'number', minimum: 0, maximum: 1e6, default: 1, description: 'Width of the upper confidence bound.' } },
-  thompson: { scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the draws.' } },
-  'neural-linear': {
-    hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
-    scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
-  },
-};
-
+/** The engine's parameter tables (src/bandit/config-schema.ts): one schema per strategy and learner name. */
 export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
-
-const interactionsSchema = {
-  type: 'array', maxItems: 64,
-  description: 'Namespace pairs (or triples) to cross; "action" names the action\'s features.',
-  items: { type: 'array', minItems: 2, maxItems: 3, items: { type: 'string', minLength: 1, maxLength: 64 } },
-} as const;
-
-const LEARNER_PARAMS: Record<LearnerConfig['name'], Record<string, JsonSchema>> = {
-  linear: {
-    bits: { type: 'integer', minimum: 4, maximum: 24, description: 'Hash bits of the weight table (default 18).' },
-    learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 100, description: 'Learning rate.' },
-    interactions: interactionsSchema,
-    l2: { type: 'number', minimum: 0, maximum: 1e3, description: 'L2 regularisation.' },
-  },
-  'bayes-linear': {
-    dims: { type: 'integer', minimum: 1, maximum: 1024, description: 'Dense dimension features are hashed into (default 256).' },
-    prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Prior precision λ (default 1).' },
-    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, description: 'Noise variance σ² (default 0.25).' },
-    interactions: interactionsSchema,
-  },
-};
 
 /**
  * A discriminated union as JSON Schema: `name` must be one of the registry's
  * keys, then the parameters of that name apply. if/then (not oneOf) so that an
  * error names the field that is wrong, not every branch that did not match.
  */
-function unionSchema(registry: Record<string, Record<string, JsonSchema>>, description: string): JsonSchema {
+function unionSchema(registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): JsonSchema {
   const names = Object.keys(registry);
   return {
     type: 'object', description,
@@ -103,15 +61,15 @@ function unionSchema(registry: Record<string, Record<string, JsonSchema>>, descr
     properties: { name: { type: 'string', enum: names } },
     allOf: names.map((name) => ({
       if: { properties: { name: { const: name } } },
-      then: { properties: { name: true, ...registry[name] } },
+      then: { properties: { name: true, ...common, ...registry[name] } },
     })),
     unevaluatedProperties: false,
     // ajv counts keys such as __proto__, constructor or toString as evaluated (they are on Object.prototype): list the allowed ones.
-    propertyNames: { enum: ['name', ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
+    propertyNames: { enum: ['name', ...Object.keys(common), ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
   };
 }
 
-export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.');
+export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
 export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
 
 export function featuresSchema(): JsonSchema {

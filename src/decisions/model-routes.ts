@@ -12,13 +12,16 @@ const nameParams = {
 
 const estimateSchema = {
   type: ['object', 'null'],
-  description: 'Off-policy estimates of the current policy over the latest rewarded events (it was trained on them: a progress indicator, not a forecast).',
+  description: 'Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress '
+    + 'indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds.',
+  required: ['n', 'ips', 'snips', 'effectiveSampleSize'], additionalProperties: false,
   properties: { n: { type: 'integer' }, ips: { type: 'number' }, snips: { type: 'number' }, dr: { type: 'number' }, effectiveSampleSize: { type: 'number' } },
 } as const;
 
 export const modelViewSchema = {
   type: 'object',
-  required: ['name', 'version', 'config', 'stats'],
+  required: ['name', 'version', 'config', 'createdAt', 'updatedAt', 'stats', 'offPolicy'],
+  additionalProperties: false,
   properties: {
     name: { type: 'string' },
     version: { type: 'integer', description: 'Bumped by every reconfiguration.' },
@@ -27,6 +30,8 @@ export const modelViewSchema = {
     updatedAt: { type: 'string', format: 'date-time' },
     stats: {
       type: 'object',
+      required: ['decisions', 'pending', 'clientRewards', 'defaultRewards', 'rewardedEvents', 'rewardTotal', 'meanReward', 'updates', 'rewardSeq', 'fingerprint'],
+      additionalProperties: false,
       properties: {
         decisions: { type: 'integer' },
         pending: { type: 'integer', description: 'Decisions whose reward window is open.' },
@@ -81,7 +86,12 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
     }),
     route({
       method: 'get', path: '/models', tags: ['bandit'], summary: 'Every bandit model',
-      responses: { 200: { description: 'The models', schema: { type: 'object', properties: { models: { type: 'array', items: modelViewSchema } } } } },
+      responses: {
+        200: {
+          description: 'The models',
+          schema: { type: 'object', required: ['models'], additionalProperties: false, properties: { models: { type: 'array', items: modelViewSchema } } },
+        },
+      },
       handler: ({ res }) => { sendJson(res, { models: service.names().map((n) => service.view(n)) }); },
     }),
     route<unknown, Record<string, unknown>, { name: string }>({

@@ -30,8 +30,18 @@ export interface RetentionOp {
   vacuumPages: number;
 }
 
+/** What deleted events took out of a model's statistics (the counts of GET /models/{name} cover the events kept). */
+export interface RemovedStats {
+  decisions: number;
+  rewardedEvents: number;
+  rewardTotal: number;
+  clientRewards: number;
+  defaultRewards: number;
+}
+
 export interface RetentionResult {
   deleted: Record<string, number>;
+  removed: Record<string, RemovedStats>;
   /** Some old events wait for a snapshot (their rewards are not in one yet). */
   needsSnapshot: boolean;
   /** The batch filled up: there may be more to delete. */
@@ -57,11 +67,11 @@ export class RetentionStep {
   constructor(private readonly db: Db) {
     const p = (sql: string) => db.prepare(sql);
     this.s = {
-      models: p(`SELECT m.name AS name, m.config AS config, s.reward_seq AS snapshotSeq FROM models m
+      models: p(`SELECT m.name AS name, m.config AS config, m.created_at AS createdAt, s.reward_seq AS snapshotSeq FROM models m
         LEFT JOIN snapshots s ON s.model = m.name AND s.version = m.version WHERE m.kind = 'bandit'`),
       orphans: p(`SELECT model FROM log_stats WHERE events > 0 AND model NOT IN (SELECT name FROM models)`),
-      head: p(`SELECT seq, event_id, created_at, closed FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
-      lastLearned: p('SELECT MAX(seq) AS seq FROM rewards WHERE event_id = ? AND learn = 1'),
+      head: p(`SELECT seq, event_id, created_at, closed, reward FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
+      rewards: p('SELECT seq, learn, source, received_at FROM rewards WHERE event_id = ?'),
       deleteRewards: p('DELETE FROM rewards WHERE event_id = ?'),
       deleteEvent: p('DELETE FROM events WHERE seq = ?'),
     };
@@ -69,35 +79,52 @@ export class RetentionStep {
 
   run(op: RetentionOp): RetentionResult {
     const began = performance.now();
-    const result: RetentionResult = { deleted: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 };
+    const result: RetentionResult = { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 };
     let budget = op.batch;
-    const targets: { model: string; cutoff: number; snapshotSeq: number }[] = [];
-    for (const m of this.s.models!.all() as { name: string; config: string; snapshotSeq: number | null }[]) {
+    const targets: { model: string; cutoff: number; snapshotSeq: number; since: number }[] = [];
+    for (const m of this.s.models!.all() as { name: string; config: string; createdAt: number; snapshotSeq: number | null }[]) {
       const config = JSON.parse(m.config) as ModelConfig;
       // No snapshot of the current version: a restart replays the whole log, so no learned reward may go.
-      targets.push({ model: m.name, cutoff: op.now - retentionMs(config, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0 });
+      targets.push({ model: m.name, cutoff: op.now - retentionMs(config, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0, since: m.createdAt });
     }
-    // Events of deleted models: nothing replays them.
+    // Events of deleted models: nothing replays them, no statistics count them.
     for (const o of this.s.orphans!.all() as { model: string }[]) {
-      targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER });
+      targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
     }
     for (const t of targets) {
       if (budget <= 0) break;
-      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number }[];
+      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null }[];
       let deleted = 0;
+      const removed: RemovedStats = { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
       for (const row of rows) {
         if (row.created_at >= t.cutoff || deleted >= budget) break;
         if (row.closed === 0) continue;
-        const learned = (this.s.lastLearned!.get(row.event_id) as { seq: number | null }).seq;
-        if (learned !== null && learned > t.snapshotSeq) {
+        const rewards = this.s.rewards!.all(row.event_id) as { seq: number; learn: number; source: string; received_at: number }[];
+        if (rewards.some((r) => r.learn === 1 && r.seq > t.snapshotSeq)) {
           result.needsSnapshot = true;
           continue;
         }
         this.s.deleteRewards!.run(row.event_id);
         this.s.deleteEvent!.run(row.seq);
         deleted++;
+        // The same figures DecisionStore.stats counts (events since the model was created, rewards received since).
+        if (row.created_at >= t.since) {
+          removed.decisions++;
+          if (row.reward !== null) {
+            removed.rewardedEvents++;
+            removed.rewardTotal += row.reward;
+          }
+        }
+        for (const r of rewards) {
+          if (r.received_at < t.since) continue;
+          if (r.source === 'client') removed.clientRewards++;
+          else if (r.source === 'default') removed.defaultRewards++;
+        }
       }
-      if (deleted > 0) result.deleted[t.model] = deleted;
+      if (deleted > 0) {
+        result.deleted[t.model] = deleted;
+        if (t.since !== Number.MAX_SAFE_INTEGER) result.removed[t.model] = removed;
+      }
       budget -= deleted;
     }
     if (budget <= 0) result.more = true;
@@ -237,7 +264,7 @@ function prepared(db: Db) {
   return s;
 }
 
-/** `stats.log` of GET /models/{name}: counters kept by triggers (migration 190) and one index probe. */
+/** `stats.log` of GET /models/{name}: counters kept by triggers (migration 191) and one index probe. */
 export function logStats(db: Db, model: string, config: ModelConfig, defaultRetentionMs: number): LogStats {
   const s = prepared(db);
   const row = s.stats.get(model) as { events: number; bytes: number } | undefined;

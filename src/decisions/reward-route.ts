@@ -1,9 +1,9 @@
-import type { FeedbackHandler } from '../app.js';
+import type { FeedbackHandler } from '../capability.js';
 import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { writeProblem } from '../http/problem.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
-import { problemBody, type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
+import { type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import { MAX_MAGNITUDE } from './model-config.js';
 import { sendJson } from '../http/respond.js';
@@ -27,21 +27,40 @@ interface RewardBody extends Partial<RewardItem> {
   events?: RewardItem[];
 }
 
+/**
+ * One reward's result. Decision events answer eventId, reward, applied (and under aggregation sum the running
+ * total and when it is learned); image events add their own members (see POST /classify-image). In a batch each
+ * item also carries its status and, for a 4xx, the members of its problem document.
+ */
 const resultSchema = {
   type: 'object',
-  properties: { eventId: { type: 'string' }, reward: { type: ['number', 'null'] }, applied: { type: 'boolean' }, status: { type: 'integer' } },
+  properties: {
+    eventId: { type: 'string' },
+    reward: { type: ['number', 'null'] },
+    applied: { type: 'boolean' },
+    total: { type: 'number', description: 'Aggregation sum: the event\'s total so far.' },
+    learnedAt: { type: 'string', format: 'date-time', description: 'Aggregation sum: when the window closes and the total is learned.' },
+    status: { type: 'integer', description: 'Batch items: this item\'s HTTP status.' },
+    type: { type: 'string' }, title: { type: 'string' }, detail: { type: 'string' },
+    errors: { type: 'array', items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } } },
+  },
+} as const;
+
+const batchSchema = {
+  type: 'object', required: ['results'], additionalProperties: false,
+  properties: { results: { type: 'array', items: { ...resultSchema, required: ['eventId', 'status'] } } },
 } as const;
 
 export function rewardRoutes(service: DecisionService, limits: Limits, feedback: Map<string, FeedbackHandler>): AnyRoute[] {
   /** Events of other kinds (image) go to the capability that logged them. */
   const dispatch = async (kind: string, item: RewardItem): Promise<RewardResult> => {
     const handler = feedback.get(kind);
-    if (!handler) return { status: 404, body: problemBody(new NotFoundError(`No feedback handler for events of kind "${kind}"`)) };
+    if (!handler) return { status: 404, body: new NotFoundError(`No feedback handler for events of kind "${kind}"`).toProblem() };
     try {
       return await handler(item);
     } catch (err) {
       // One failing item must not sink a batch; unknown errors still become 500s.
-      if (err instanceof HttpError) return { status: err.status, body: problemBody(err) };
+      if (err instanceof HttpError) return { status: err.status, body: err.toProblem() };
       throw err;
     }
   };
@@ -62,7 +81,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
       body: rewardBodySchema,
       lean: true,
       responses: {
-        200: { description: 'Applied (single), or every item\'s result (batch)', schema: { ...resultSchema, properties: { ...resultSchema.properties, results: { type: 'array', items: resultSchema } } } },
+        200: { description: 'Applied (single), or every item\'s result (batch)', schema: { oneOf: [{ ...resultSchema, required: ['eventId'] }, batchSchema] } },
         400: { description: 'Invalid request' },
         404: { description: 'Unknown event' },
         409: { description: 'Already rewarded (aggregation first)' },

@@ -20,6 +20,11 @@ export class HttpError extends Error {
     super(detail);
     this.name = new.target.name;
   }
+
+  /** The RFC 9457 problem document of this error: the one builder, used by every response that carries one. */
+  toProblem(instance?: string): Record<string, unknown> {
+    return { type: this.type, title: this.title, status: this.status, detail: this.message, ...(instance ? { instance } : {}), ...this.extra };
+  }
 }
 
 export class ValidationError extends HttpError {
@@ -96,15 +101,17 @@ export class UnprocessableError extends HttpError {
 }
 
 export class ServiceUnavailableError extends HttpError {
-  constructor(detail: string) {
-    super(503, '/problems/unavailable', 'Service unavailable', detail);
+  /** `retryAfter`: seconds, sent as the Retry-After header when given. */
+  constructor(detail: string, readonly retryAfter?: number, extra: Record<string, unknown> = {}) {
+    super(503, '/problems/unavailable', 'Service unavailable', detail, extra);
   }
 }
 
 /** The database cannot write for lack of space (a full disk, or FOCAL_DATABASE_SIZE_LIMIT): nothing was written. */
 export class StorageFullError extends HttpError {
-  constructor(readonly retryAfterSeconds: number) {
+  /** `retryAfter`: seconds, sent as the Retry-After header. */
+  constructor(readonly retryAfter: number) {
     super(503, '/problems/storage-full', 'Storage full',
-      `The database cannot write for lack of disk space; nothing of this request was written. Retry after ${retryAfterSeconds} s.`);
+      `The database cannot write for lack of disk space; nothing of this request was written. Retry after ${retryAfter} s.`);
   }
 }

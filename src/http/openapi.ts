@@ -29,6 +29,9 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { title: string;
       const schema = spec.schema ?? (isError ? { $ref: '#/components/schemas/Problem' } : undefined);
       responses[status] = { description: spec.description, ...(schema || spec.contentType ? { content: { [contentType]: schema ? { schema } : {} } } : {}) };
     }
+    // Whatever else can happen to any request (401/403 without the right key, 413/415 on a body, 500, 503 while
+    // starting or stopping) is a problem document too.
+    responses.default ??= { description: 'Any other error, as an RFC 9457 problem document', content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } } } };
     const op: Record<string, unknown> = {
       operationId: `${r.method}${p.replace(/[{}]/g, '').split(/[/-]/).map((s) => s.charAt(0).toUpperCase() + s.slice(1)).join('')}`,
       summary: r.summary,

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { sendJson } from './respond.js';
-import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 import { isStorageFull, STORAGE_RETRY_AFTER_SECONDS } from '../store/storage-health.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -30,11 +30,8 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
   if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer';
-  if (err instanceof StorageFullError) headers['Retry-After'] = String(err.retryAfterSeconds);
-  writeProblem(res, err.status, {
-    type: err.type, title: err.title, status: err.status, detail: err.message,
-    ...(instance ? { instance } : {}), ...err.extra,
-  }, headers);
+  if ((err instanceof ServiceUnavailableError || err instanceof StorageFullError) && err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  writeProblem(res, err.status, err.toProblem(instance), headers);
 }
 
 /** Writes a problem document already built (e.g. one item's result decided by a writer thread). */

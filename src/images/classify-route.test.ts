@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import request from 'supertest';
-import { lyingPng, mnistTestDigit, paperPicture } from './test-fixtures.js';
-import { makeRoot, shipTestModel, startImages, type ImagesHarness } from './test-harness.js';
+import { lyingPng, mnistTestDigit, paperPicture } from '../../test/images/fixtures.js';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../test/images/harness.js';
 
 const IMAGE_BYTES = 64 * 1024;
 

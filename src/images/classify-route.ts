@@ -3,13 +3,12 @@ import { ConflictError, NotFoundError } from '../http/errors.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
-import { renderGlimpses } from './glimpse-render.js';
 import { imageRequestBody, readImageBody, type ImageUpload } from './image-body.js';
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageWriter } from './event-writer.js';
-import { encodePixels, type ImageEventPayload, type ImageStore } from './image-store.js';
+import type { ImagePool } from './image-pool.js';
+import type { ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
-import { preprocessImage } from './preprocess.js';
 import { sendJson } from '../http/respond.js';
 import { newEventId } from '../platform/ids.js';
 
@@ -69,6 +68,7 @@ export const classificationSchema = {
 
 export interface ClassifyDeps {
   models: Map<string, ImageModelEntry>;
+  pool: ImagePool;
   store: ImageStore;
   writer: ImageWriter;
   metrics: ImageMetrics;
@@ -97,7 +97,7 @@ function findModel(models: Map<string, ImageModelEntry>, name: string, modelsDir
 }
 
 export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
-  const { models, store, writer, metrics, limits } = deps;
+  const { models, pool, store, writer, metrics, limits } = deps;
   // An unknown model or a reused event id is refused before the upload is read.
   const refuseEarly: RequestHandler = (req, _res, next) => {
     const { model, eventId } = req.query;
@@ -125,43 +125,37 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         413: { description: 'Over FOCAL_MAX_IMAGE_BYTES or FOCAL_MAX_IMAGE_PIXELS' },
         415: { description: 'Unsupported media type' },
         422: { description: 'The bytes do not decode as an image' },
+        503: { description: 'Every image worker is busy and FOCAL_IMAGE_QUEUE classifications are waiting, or the worker handling it stopped (with Retry-After)' },
       },
       handler: async ({ query, req, res }) => {
         const entry = findModel(models, query.model, deps.modelsDir);
         const upload = res.locals.image as ImageUpload;
-        const config = entry.model.config;
-        const started = performance.now();
-        const pre = await preprocessImage(upload.bytes, { maxPixels: limits.imagePixels, size: config.imageSize });
+        const config = entry.config;
         const glimpses = query.glimpses ?? config.glimpses;
         const eventId = query.eventId ?? newEventId();
-        const result = entry.model.classify(pre.pixels, { glimpses, samples: query.samples, seed: seedOf(eventId) });
-        const latencyMs = performance.now() - started;
-
-        const label = config.classes[result.predicted]!;
-        const confidence = result.probabilities[result.predicted]!;
-        const probabilities = Object.fromEntries(config.classes.map((c, i) => [c, result.probabilities[i]!]));
+        const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
+        // Decoding, preprocessing, inference and the PNG all run on an image worker (image-pool.ts).
+        const result = await pool.classify({
+          op: 'classify', model: entry.name, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
+          seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates,
+        });
         // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart.
-        const payload: ImageEventPayload = {
-          imageSize: config.imageSize, pixels: encodePixels(pre.pixels), label, predicted: result.predicted, confidence, probabilities,
-          glimpses: result.glimpses, options: { glimpses, samples: query.samples },
-          input: { form: upload.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: upload.bytes.length, inverted: pre.inverted },
-          modelUpdates: entry.learner.updates,
-        };
-        const logged = await writer.submit({ op: 'classification', eventId, model: entry.name, createdAt: Date.now(), payload: JSON.stringify(payload) });
+        const logged = await writer.submit({ op: 'classification', eventId, model: entry.name, createdAt: Date.now(), payload: result.payload });
         if (!logged.ok) throw duplicate(eventId);
-        metrics.classificationSeconds.observe({ model: entry.name }, latencyMs / 1000);
-        metrics.classifications.inc({ model: entry.name, label });
+        metrics.classificationSeconds.observe({ model: entry.name }, result.latencyMs / 1000);
+        metrics.classifications.inc({ model: entry.name, label: result.label });
 
         res.vary('Accept');
-        const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
-        if (wantsPng) {
-          const png = await renderGlimpses(pre.pixels, config.imageSize, result.glimpses);
+        if (wantsPng && result.png) {
           res.status(200).type('image/png')
-            .set({ 'X-Focal-Event-Id': eventId, 'X-Focal-Label': label, 'X-Focal-Confidence': confidence.toFixed(6) })
-            .send(png);
+            .set({ 'X-Focal-Event-Id': eventId, 'X-Focal-Label': result.label, 'X-Focal-Confidence': result.confidence.toFixed(6) })
+            .send(Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength));
           return;
         }
-        sendJson(res, { eventId, model: entry.name, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100 });
+        sendJson(res, {
+          eventId, model: entry.name, label: result.label, confidence: result.confidence, probabilities: result.probabilities,
+          glimpses: result.glimpses, latencyMs: Math.round(result.latencyMs * 100) / 100,
+        });
       },
     }),
     route({
@@ -175,8 +169,8 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
       handler: ({ res }) => {
         sendJson(res, {
           models: [...models.values()].map((e) => ({
-            name: e.name, classes: e.model.config.classes, imageSize: e.model.config.imageSize, glimpses: e.model.config.glimpses,
-            patchSize: e.model.config.patchSize, scales: e.model.config.scales,
+            name: e.name, classes: e.config.classes, imageSize: e.config.imageSize, glimpses: e.config.glimpses,
+            patchSize: e.config.patchSize, scales: e.config.scales,
             onlineUpdates: e.learner.updates, snapshotVersion: e.learner.snapshotVersion,
           })),
         });

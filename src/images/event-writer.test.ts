@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { Worker } from 'node:worker_threads';
+import { ServiceUnavailableError } from '../http/errors.js';
 import { closeDatabase, openDatabase } from '../store/database.js';
 import { ImageWriter } from './event-writer.js';
 import { ImageStore } from './image-store.js';
@@ -38,3 +40,35 @@ for (const where of ['a database file (writer thread)', 'memory (inline)']) {
     });
   });
 }
+
+describe('ImageWriter when its writer thread fails', () => {
+  it('refuses every later write with a 503 (nothing committed on the main thread) and reports the failure once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'focal-writer-'));
+    const db = openDatabase({ path: join(dir, 'focal.db') });
+    const failures: Error[] = [];
+    const writer = new ImageWriter(db, (err) => failures.push(err));
+    try {
+      assert.deepEqual(await writer.submit({ op: 'classification', eventId: 'before', model: 'mnist', createdAt: 1, payload: '{}' }), { ok: true });
+      // The thread dies (as on an out-of-memory abort): reach its Worker through the runner.
+      const thread = (writer as unknown as { runner: { worker: Worker } }).runner.worker;
+      const exited = new Promise((resolve) => thread.once('exit', resolve));
+      await thread.terminate();
+      await exited;
+      for (const eventId of ['after-1', 'after-2']) {
+        await assert.rejects(writer.submit({ op: 'classification', eventId, model: 'mnist', createdAt: 2, payload: '{}' }), (err: unknown) => {
+          assert.ok(err instanceof ServiceUnavailableError);
+          assert.equal(err.status, 503);
+          assert.ok(err.retryAfter !== undefined && err.retryAfter > 0);
+          return true;
+        });
+      }
+      assert.equal(failures.length, 1);
+      const ids = (db.prepare("SELECT event_id FROM events WHERE kind = 'image' ORDER BY event_id").all() as { event_id: string }[]).map((r) => r.event_id);
+      assert.deepEqual(ids, ['before']);
+    } finally {
+      await writer.close().catch(() => undefined);
+      closeDatabase(db);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

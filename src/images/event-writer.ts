@@ -1,6 +1,7 @@
 import type { Db } from '../store/database.js';
 import { storageHealth } from '../store/storage-health.js';
 import { GroupCommitter, InlineRunner, WorkerRunner, type BatchRunner } from '../store/group-commit.js';
+import { ServiceUnavailableError } from '../http/errors.js';
 import { ImageStore } from './image-store.js';
 
 /**
@@ -51,6 +52,10 @@ export class ImageWriteExecutor {
   }
 }
 
+function unavailable(): ServiceUnavailableError {
+  return new ServiceUnavailableError('The image event log is not accepting writes (its writer thread failed); nothing was logged', 30);
+}
+
 /** For the writer thread (src/store/commit-worker.ts): this module's URL and its executor factory. */
 export const EXECUTOR_MODULE = import.meta.url;
 export function createExecutor(db: Db): ImageWriteExecutor {
@@ -59,14 +64,18 @@ export function createExecutor(db: Db): ImageWriteExecutor {
 
 /**
  * The images slice's group-committed writer. Its thread starts on the first
- * write, so a service that never classifies never pays for it; if the thread
- * dies, later groups commit on the main connection instead.
+ * write, so a service that never classifies never pays for it. If the thread
+ * dies, writes are refused with a 503 until restart — the same policy as the
+ * decisions writer: committing on the main thread instead would put every
+ * fsync back on the event loop that answers /decide.
  */
 export class ImageWriter {
   private runner: BatchRunner<ImageWrite, ImageWriteResult> | undefined;
   private readonly committer: GroupCommitter<ImageWrite, ImageWriteResult>;
 
-  /** `onFailure`: the writer thread died; later groups commit on the main connection instead. */
+  private failed = false;
+
+  /** `onFailure`: the writer thread died; later writes are refused. */
   constructor(private readonly db: Db, private readonly onFailure: (err: Error) => void = () => {}) {
     // A full disk is reported once, by the store's health (src/store/storage-health.ts); the requests answer 503.
     this.committer = new GroupCommitter(() => this.start(), { onCommitError: (err) => { storageHealth(db)?.failed(err); } });
@@ -76,15 +85,21 @@ export class ImageWriter {
     this.runner ??= this.db.memory
       ? new InlineRunner(createExecutor(this.db))
       : new WorkerRunner<ImageWrite, ImageWriteResult>(this.db.name, EXECUTOR_MODULE, 'image writer', (err) => {
-        this.onFailure(err);
-        this.runner = new InlineRunner(createExecutor(this.db));
+        if (!this.failed) this.onFailure(err);
+        this.failed = true;
       });
     return this.runner;
   }
 
   /** Queues `op`; resolves with its result once the group holding it is durable. */
-  submit(op: ImageWrite): Promise<ImageWriteResult> {
-    return this.committer.submit(op);
+  async submit(op: ImageWrite): Promise<ImageWriteResult> {
+    if (this.failed) throw unavailable();
+    try {
+      return await this.committer.submit(op);
+    } catch (err) {
+      // Nothing of a failed group is committed: the client may retry once the service is back.
+      throw this.failed ? unavailable() : err;
+    }
   }
 
   /** Resolves once everything queued so far is committed. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import request from 'supertest';
-import { makeRoot, shipTestModel, startImages, type ImagesHarness } from './test-harness.js';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../test/images/harness.js';
 
 const IMAGE_BYTES = 16 * 1024;
 

@@ -1,4 +1,4 @@
-import type { FeedbackHandler, FeedbackItem, FeedbackResult } from '../app.js';
+import type { FeedbackHandler, FeedbackItem, FeedbackResult } from '../capability.js';
 import { ConflictError, HttpError, NotFoundError, ValidationError } from '../http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { AccuracyWindow, type ImageMetrics } from './image-metrics.js';
@@ -23,7 +23,7 @@ export interface FeedbackDeps {
 }
 
 function problem(err: HttpError): FeedbackResult {
-  return { status: err.status, body: { type: err.type, title: err.title, status: err.status, detail: err.message, ...err.extra } };
+  return { status: err.status, body: err.toProblem() };
 }
 
 export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
@@ -38,7 +38,7 @@ export function imageFeedbackHandler(deps: FeedbackDeps): FeedbackHandler {
     }
     const entry = deps.models.get(event.model);
     // The classes the event was classified over, in order: kept in the payload so feedback works even if the model is gone.
-    const classes = entry?.model.config.classes ?? Object.keys(payload.probabilities);
+    const classes = entry?.config.classes ?? Object.keys(payload.probabilities);
 
     let label: string | null = null;
     let reward: number;

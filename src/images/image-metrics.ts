@@ -11,10 +11,26 @@ export interface ImageMetrics {
   onlineUpdates: Counter<'model'>;
   snapshots: Counter<'model'>;
   modelUpdates: Gauge<'model'>;
+  /** Live TensorFlow.js tensors in each image worker, as reported with its last answer. */
+  workerTensors: Gauge<'worker'>;
+  workerRestarts: Counter;
+  queueRejections: Counter;
+  /** Lets the pool's queue depth and live workers be read at scrape time. */
+  bindPool(state: () => { waiting: number; live: number }): void;
 }
 
 export function createImageMetrics(metrics: Metrics): ImageMetrics {
+  let pool: () => { waiting: number; live: number } = () => ({ waiting: 0, live: 0 });
+  metrics.gauge('focal_image_queue_depth', 'Classifications waiting for an image worker (bounded by FOCAL_IMAGE_QUEUE).', [],
+    function () { this.set(pool().waiting); });
+  metrics.gauge('focal_image_workers', 'Image worker threads running and ready.', [], function () { this.set(pool().live); });
   return {
+    bindPool: (state) => { pool = state; },
+    workerTensors: metrics.gauge('focal_image_worker_tensors',
+      'Live TensorFlow.js tensors in each image worker thread (steady under load; growth means a leak).', ['worker']),
+    workerRestarts: metrics.counter('focal_image_worker_restarts_total', 'Image worker threads that stopped and were replaced.'),
+    queueRejections: metrics.counter('focal_image_queue_rejections_total',
+      'Classifications refused with 503 because FOCAL_IMAGE_QUEUE classifications were already waiting.'),
     classificationSeconds: metrics.histogram('focal_image_classification_duration_seconds',
       'Time to preprocess and classify one image (excluding upload and logging), by model.',
       ['model'], [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),

@@ -1,9 +1,10 @@
-import type { Capability, CapabilityContext, CapabilityFactory } from '../app.js';
+import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import { classifyRoutes } from './classify-route.js';
 import { ImageWriter } from './event-writer.js';
 import { imageFeedbackHandler } from './image-feedback.js';
 import { createImageMetrics } from './image-metrics.js';
 import { IMAGE_EVENT_KIND, ImageStore } from './image-store.js';
+import type { ImagePool } from './image-pool.js';
 import { loadImageModels, type ImageModelEntry } from './model-catalog.js';
 import { DEFAULT_ONLINE_LEARNING, type OnlineLearningOptions } from './online-learner.js';
 
@@ -17,26 +18,27 @@ export { renderGlimpses } from './glimpse-render.js';
 
 export interface ImagesCapabilityOptions {
   learning?: Partial<OnlineLearningOptions>;
-  /** Called with the loaded models (tests wait on their learners). */
-  onLoaded?: (models: ReadonlyMap<string, ImageModelEntry>) => void;
+  /** Called with the loaded models and the worker pool (tests wait on their learners and stop workers). */
+  onLoaded?: (models: ReadonlyMap<string, ImageModelEntry>, pool: ImagePool) => void;
 }
 
 export function imagesCapability(options: ImagesCapabilityOptions = {}): CapabilityFactory {
   return async (ctx: CapabilityContext): Promise<Capability> => {
     const { config, logger } = ctx;
     const store = new ImageStore(ctx.db);
-    const writer = new ImageWriter(ctx.db, (err) => logger.error({ err }, 'image writer thread failed; committing on the main thread from now on'));
+    const writer = new ImageWriter(ctx.db, (err) => logger.fatal({ err }, 'the image writer thread failed: classifications and image feedback are refused (503) until restart'));
     const metrics = createImageMetrics(ctx.metrics);
-    const models = await loadImageModels({
+    const { models, pool } = await loadImageModels({
       modelsDir: config.modelsDir, dataDir: config.dataDir, store, metrics, logger,
       learning: { ...DEFAULT_ONLINE_LEARNING, ...options.learning },
+      workers: config.imageWorkers, queueLimit: config.imageQueue, tfBackend: ctx.backend,
     });
     for (const entry of models.values()) {
       // Claims the name in the shared models table, so a bandit cannot be created under it.
-      const owner = store.registerModel(entry.name, { source: entry.shippedDir, ...entry.model.config });
+      const owner = store.registerModel(entry.name, { source: entry.shippedDir, ...entry.config });
       if (owner !== 'image') logger.warn({ model: entry.name, kind: owner }, 'an image model shares its name with a model of another kind');
     }
-    options.onLoaded?.(models);
+    options.onLoaded?.(models, pool);
     ctx.feedback.set(IMAGE_EVENT_KIND, imageFeedbackHandler({ store, writer, models, metrics, logger }));
 
     const timer = setInterval(() => {
@@ -47,7 +49,7 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
     let closed = false;
     return {
       name: 'images',
-      routes: classifyRoutes({ models, store, writer, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
+      routes: classifyRoutes({ models, pool, store, writer, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
       // Loading finished in the factory; a missing model is a 404 for that model, not an unready service.
       isReady: () => !closed,
       close: async () => {
@@ -55,10 +57,8 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
         closed = true;
         clearInterval(timer);
         await writer.close();
-        for (const entry of models.values()) {
-          await entry.learner.close();
-          entry.model.dispose();
-        }
+        for (const entry of models.values()) await entry.learner.close();
+        await pool.close();
       },
     };
   };

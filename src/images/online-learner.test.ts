@@ -3,17 +3,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { createRamModel } from '../attention/index.js';
 import { createLogger } from '../platform/logger.js';
 import { Metrics } from '../platform/metrics.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { closeDatabase, openDatabase, type Db } from '../store/database.js';
 import { createImageMetrics, type ImageMetrics } from './image-metrics.js';
-import { encodePixels, ImageStore, type ImageEventPayload, type LabelledFeedback } from './image-store.js';
+import { decodePixels, encodePixels, ImageStore, type ImageEventPayload, type LabelledFeedback } from './image-store.js';
 import { loadImageModels } from './model-catalog.js';
 import { DEFAULT_ONLINE_LEARNING, OnlineLearner } from './online-learner.js';
-import { mnistTestDigit } from './test-fixtures.js';
-import { shipTestModel, TEST_MODEL_CONFIG } from './test-harness.js';
+import { mnistTestDigit } from '../../test/images/fixtures.js';
+import { shipTestModel, TEST_MODEL_CONFIG } from '../../test/images/harness.js';
 
 const logger = createLogger('silent');
 
@@ -81,29 +82,41 @@ describe('OnlineLearner', () => {
 
   it('ignores a snapshot of an older shipped model and starts from the new shipped weights', async () => {
     const root = mkdtempSync(join(tmpdir(), 'focal-catalog-'));
+    const deps = {
+      modelsDir: join(root, 'models'), dataDir: join(root, 'data'), store, metrics, logger, learning: DEFAULT_ONLINE_LEARNING,
+      workers: 1, queueLimit: 8, tfBackend: 'wasm' as const,
+    };
     try {
       await shipTestModel(root, 'digits', 1);
-      const deps = { modelsDir: join(root, 'models'), dataDir: join(root, 'data'), store, metrics, logger, learning: DEFAULT_ONLINE_LEARNING };
-      const first = (await loadImageModels(deps)).get('digits')!;
-      first.learner.learn(feedback(store, 'digits', 20));
-      await first.learner.close();
-      first.model.dispose();
+      const first = await loadImageModels(deps);
+      const learner = first.models.get('digits')!.learner;
+      learner.learn(feedback(store, 'digits', 20));
+      await learner.close();
+      await first.pool.close();
       assert.equal(store.snapshots('digits').length, 1);
 
-      const pixels = mnistTestDigit(21).pixels;
-      const reloaded = (await loadImageModels(deps)).get('digits')!;
-      assert.equal(reloaded.learner.snapshotVersion, 1, 'same shipped model: the snapshot is used');
-      reloaded.model.dispose();
+      const reloaded = await loadImageModels(deps);
+      assert.equal(reloaded.models.get('digits')!.learner.snapshotVersion, 1, 'same shipped model: the snapshot is used');
+      await reloaded.pool.close();
 
       await shipTestModel(root, 'digits', 2);
       const fresh = createRamModel(TEST_MODEL_CONFIG, 2);
-      const replaced = (await loadImageModels(deps)).get('digits')!;
-      assert.equal(replaced.learner.snapshotVersion, 0, 'new shipped model: the old snapshot is not used');
-      // Its feedback is re-learned on the new weights, so compare against the new shipped model before and after one step.
-      assert.equal(replaced.learner.updates, 1);
-      assert.notDeepEqual(replaced.model.classify(pixels).probabilities, fresh.classify(pixels).probabilities);
-      replaced.model.dispose();
-      fresh.dispose();
+      const replaced = await loadImageModels(deps);
+      try {
+        const entry = replaced.models.get('digits')!;
+        assert.equal(entry.learner.snapshotVersion, 0, 'new shipped model: the old snapshot is not used');
+        // Its feedback is re-learned on the new weights, so compare against the new shipped model before and after one step.
+        assert.equal(entry.learner.updates, 1);
+        const png = await sharp(Buffer.from(mnistTestDigit(21).pixels.map((v) => v * 255)), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+        const served = await replaced.pool.classify({
+          op: 'classify', model: 'digits', bytes: png, maxPixels: 1e6, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw', modelUpdates: 1,
+        });
+        const seen = decodePixels((JSON.parse(served.payload) as ImageEventPayload).pixels);
+        assert.notDeepEqual(Object.values(served.probabilities), fresh.classify(seen).probabilities);
+      } finally {
+        fresh.dispose();
+        await replaced.pool.close();
+      }
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

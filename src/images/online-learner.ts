@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LabelledImage, RamModel } from '../attention/index.js';
+import type { LabelledImage, RamConfig } from '../attention/index.js';
+import { Rng } from '../attention/rng.js';
 import type { Logger } from '../platform/logger.js';
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageStore, LabelledFeedback } from './image-store.js';
@@ -13,8 +14,19 @@ import type { ImageStore, LabelledFeedback } from './image-store.js';
  * small learning rate. Feedback that arrives while a step runs is learned
  * together in the next one, so a burst costs a few steps, not one per item.
  * Steps and snapshots run one at a time on a queue, so a snapshot never sees
- * half-updated weights, and each step yields to the event loop first.
+ * half-updated weights. This class keeps the bookkeeping (queue, replay
+ * buffer, applied feedback, snapshot rows) on the main thread; the steps and
+ * the snapshot writes themselves run where the model lives — for the served
+ * models, the image pool's learner worker (image-pool.ts), which then sends
+ * the new weights to every other worker.
  */
+
+/** What the learner needs of a model: an in-process RamModel, or the pool's learner worker. */
+export interface LearnableModel {
+  readonly config: Pick<RamConfig, 'classes' | 'imageSize'>;
+  learn(batch: LabelledImage[], learningRate: number): number | Promise<number>;
+  save(dir: string): Promise<void>;
+}
 
 export interface OnlineLearningOptions {
   /** Learning rate of each online step (Adam); well below training's. */
@@ -51,18 +63,6 @@ async function highestSnapshotFolder(dataDir: string, name: string): Promise<num
   return highest;
 }
 
-/** A small deterministic generator, seeded per feedback, so replays pick the same partners. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface OnlineLearnerState {
   /** Snapshot version the weights were loaded from (0: the shipped model). */
   version: number;
@@ -74,7 +74,7 @@ export interface OnlineLearnerState {
 
 export interface OnlineLearnerDeps {
   name: string;
-  model: RamModel;
+  model: LearnableModel;
   /** Fingerprint of the shipped folder, recorded with every snapshot. */
   base: string;
   dataDir: string;
@@ -135,19 +135,20 @@ export class OnlineLearner {
       // Lets the response that acknowledged the feedback go out before the step takes the thread.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.scheduled = false;
-      this.step(this.pending.splice(0, this.deps.options.batchSize));
+      await this.step(this.pending.splice(0, this.deps.options.batchSize));
       this.schedule();
     });
   }
 
-  /** Applies feedback synchronously, in order (start-up re-learning of what the snapshot missed). */
-  learnNow(items: LabelledFeedback[]): void {
-    for (let i = 0; i < items.length; i += this.deps.options.batchSize) this.step(items.slice(i, i + this.deps.options.batchSize));
+  /** Applies feedback at once, in order, outside the queue (start-up re-learning of what the snapshot missed). */
+  async learnNow(items: LabelledFeedback[]): Promise<void> {
+    for (let i = 0; i < items.length; i += this.deps.options.batchSize) await this.step(items.slice(i, i + this.deps.options.batchSize));
   }
 
-  private step(items: LabelledFeedback[]): void {
+  private async step(items: LabelledFeedback[]): Promise<void> {
     const { model, options, name } = this.deps;
     const fresh: LabelledImage[] = [];
+    let seq = this.appliedSeq;
     for (const item of items) {
       const label = model.config.classes.indexOf(item.label);
       if (label < 0 || item.pixels.length !== model.config.imageSize ** 2) {
@@ -155,15 +156,22 @@ export class OnlineLearner {
       } else {
         fresh.push({ pixels: item.pixels, label });
       }
-      this.appliedSeq = Math.max(this.appliedSeq, item.seq);
+      seq = Math.max(seq, item.seq);
     }
-    if (fresh.length === 0) return;
+    if (fresh.length === 0) {
+      this.appliedSeq = seq;
+      return;
+    }
     // Seeded by the feedback, so re-learning after a restart picks the same partners from the same buffer.
-    const random = mulberry32(items[0]!.seq);
+    // Seeded per feedback (the attention model's own generator), so replays pick the same partners.
+    const rng = new Rng(items[0]!.seq);
+    const random = () => rng.next();
     const batch = [...fresh];
     const fill = Math.min(options.batchSize - fresh.length, this.replay.length);
     for (let i = 0; i < fill; i++) batch.push(this.replay[Math.floor(random() * this.replay.length)]!);
-    model.learn(batch, options.learningRate);
+    await model.learn(batch, options.learningRate);
+    // Only once the step is taken: a snapshot records the feedback its weights hold, no more.
+    this.appliedSeq = seq;
     for (const example of fresh) this.push(example);
     this.updatesCount += fresh.length;
     this.deps.metrics.onlineUpdates.inc({ model: name });

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { HttpError } from '../http/errors.js';
 import { preprocessImage } from './preprocess.js';
-import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from './test-fixtures.js';
+import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from '../../test/images/fixtures.js';
 
 const MAX_PIXELS = 25_000_000;
 

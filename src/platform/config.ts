@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 /**
  * Configuration from environment variables, validated once at start-up.
  * Every variable is declared here with its default and description: `--help`
@@ -37,6 +39,10 @@ export interface Config {
   tfBackend: TfBackendPreference;
   snapshotIntervalSeconds: number;
   shutdownTimeoutMs: number;
+  /** Image worker threads (decoding, inference, rendering, online learning). */
+  imageWorkers: number;
+  /** Classifications that may wait for a worker before new ones get a 503. */
+  imageQueue: number;
   /** How long logged events are kept (FOCAL_LOG_RETENTION; a model's log.retention overrides it). */
   logRetentionMs: number;
   /** Largest database file (FOCAL_DATABASE_SIZE_LIMIT); unset: as large as the disk allows. */
@@ -94,6 +100,12 @@ function secret(raw: string): string {
   return raw;
 }
 
+/** `auto`: one worker per core but one (the event loop keeps a core), at least one. */
+function workerCount(raw: string): number {
+  if (raw.trim().toLowerCase() === 'auto') return Math.max(1, availableParallelism() - 1);
+  return integer(1, 256)(raw);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
 
@@ -118,6 +130,10 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.snapshotIntervalSeconds = integer(1, 86400)(r); } },
   { name: 'FOCAL_SHUTDOWN_TIMEOUT_MS', default: '10000', description: 'On SIGTERM/SIGINT, how long to wait for requests in flight before closing their connections.',
     apply: (r, c) => { c.shutdownTimeoutMs = integer(0, 600000)(r); } },
+  { name: 'FOCAL_IMAGE_WORKERS', default: 'auto', description: 'Worker threads for image work (decoding, classification, glimpse PNGs, online learning): auto (CPU cores − 1, at least 1) or 1..256.',
+    apply: (r, c) => { c.imageWorkers = workerCount(r); } },
+  { name: 'FOCAL_IMAGE_QUEUE', default: '64', description: 'Classifications that may wait for a busy image worker; beyond that POST /classify-image answers 503 with Retry-After.',
+    apply: (r, c) => { c.imageQueue = integer(0, 100000)(r); } },
   { name: 'FOCAL_LOG_RETENTION', default: '30d', description: 'How long logged events are kept before background deletion (s, m, h or d, e.g. 30d, 12h, 90s); a model\'s log.retention overrides it. Events whose reward window is open, and rewards not yet in a model snapshot, are kept.',
     apply: (r, c) => { c.logRetentionMs = duration(r); } },
   { name: 'FOCAL_DATABASE_SIZE_LIMIT', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
@@ -148,7 +164,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, logRetentionMs: 0, maxDatabaseBytes: undefined,
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, logRetentionMs: 0, maxDatabaseBytes: undefined,
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }

@@ -19,7 +19,7 @@ export class Metrics {
       ['route', 'method', 'status'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
     this.tfBackend = this.gauge('focal_tensorflow_backend_info', 'The TensorFlow.js backend in use (value 1 on the active backend label).', ['backend']);
     // Read at scrape time: a count that keeps growing under steady load means a tensor leak.
-    this.tfTensors = this.gauge('focal_tensorflow_tensors', 'Live TensorFlow.js tensors (tf.memory().numTensors).', [], function () { this.set(tf.memory().numTensors); });
+    this.tfTensors = this.gauge('focal_tensorflow_tensors', 'Live TensorFlow.js tensors on the main thread (tf.memory().numTensors); image workers report theirs in focal_image_worker_tensors.', [], function () { this.set(tf.memory().numTensors); });
     this.tfBytes = this.gauge('focal_tensorflow_bytes', 'Bytes held by live TensorFlow.js tensors.', [], function () { this.set(tf.memory().numBytes); });
   }
 

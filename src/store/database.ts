@@ -106,7 +106,7 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
   const versions = migrations.map((m) => m.version);
   if (new Set(versions).size !== versions.length) throw new Error('Duplicate migration versions');
   const ran: number[] = [];
-  // SQLite's procedure for rebuilding a table (migration 190): foreign keys off around the migrations (the
+  // SQLite's procedure for rebuilding a table (migration 191): foreign keys off around the migrations (the
   // pragma cannot change inside a transaction), and checked before each one commits.
   const foreignKeys = db.pragma('foreign_keys', { simple: true }) === 1;
   db.pragma('foreign_keys = OFF');

@@ -4,14 +4,14 @@
  * capability keep parallel work from colliding: 1–99 foundation, 100–199
  * bandit decisions, 200–299 images.
  */
-import type { Db } from './database.js';
+import type Database from 'better-sqlite3';
 
 export interface Migration {
   version: number;
   name: string;
   sql: string;
   /** Runs instead of `sql` when a migration needs to look at the schema it migrates (still in its transaction). */
-  up?: (db: Db) => void;
+  up?: (db: Database.Database) => void;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -79,9 +79,37 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 110,
+    name: 'decisions: index of open decisions by reward deadline',
+    sql: `
+      -- The sweeper closes expired reward windows of every model in one set-based statement, oldest deadline
+      -- first: a partial index holds only the open decisions, so it stays as small as the pending set.
+      CREATE INDEX events_open_deadline ON events (deadline_at) WHERE closed = 0 AND kind = 'decision';
+    `,
+  },
+  {
+    version: 190,
+    name: 'evaluation: offline evaluation jobs',
+    sql: `
+      -- One row per offline evaluation (src/evaluation/): its request, status and, once done, its result.
+      CREATE TABLE evaluations (
+        id           TEXT PRIMARY KEY,
+        model        TEXT NOT NULL,
+        status       TEXT NOT NULL,             -- 'pending' | 'running' | 'completed' | 'failed'
+        request      TEXT NOT NULL,             -- JSON: the job as resolved at creation (events, configs, seed)
+        result       TEXT,                      -- JSON, once completed
+        error        TEXT,                      -- once failed
+        created_at   INTEGER NOT NULL,
+        started_at   INTEGER,
+        completed_at INTEGER
+      ) STRICT;
+      CREATE INDEX evaluations_model ON evaluations (model, created_at);
+    `,
+  },
+  {
     // After 100 (it adds closed_reason), so it is numbered in the decisions range. It rebuilds `events`; any
     // other index or trigger on events (a migration numbered below it, from another branch) is recreated by `up`.
-    version: 190,
+    version: 191,
     name: 'storage: compact payloads, retention indexes, log statistics',
     sql: `
       -- payload ANY: a JSON text (image events, decisions logged before this version) or a compressed BLOB
@@ -138,7 +166,7 @@ export const MIGRATIONS: readonly Migration[] = [
     up: (db) => {
       const others = db.prepare(`SELECT name, sql FROM sqlite_master
         WHERE tbl_name = 'events' AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> 'events_model_open'`).all() as { name: string; sql: string }[];
-      db.exec(MIGRATIONS.find((m) => m.version === 190)!.sql);
+      db.exec(MIGRATIONS.find((m) => m.version === 191)!.sql);
       const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?');
       for (const o of others) if (exists.get(o.name) === undefined) db.exec(o.sql);
     },

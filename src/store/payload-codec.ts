@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type Database from 'better-sqlite3';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './database.js';
+
+/** A connection (src/store/database.ts's Db; named here so that module can import this one without a cycle). */
+type Db = Database.Database;
 
 /**
  * Compact event payloads: a logged payload (JSON text) is stored as a BLOB, deflated (node:zlib, raw deflate)
@@ -15,7 +18,7 @@ import type { Db } from './database.js';
  * the raw deflate stream. Dictionaries are immutable rows of `payload_dictionaries`, never deleted, so any row
  * can be read back by any connection to the database: the reader looks a dictionary up by id in the databases
  * opened in this thread (openConnection registers each one) and caches it. A TEXT payload (rows logged before
- * migration 190, image events) is returned as it is.
+ * migration 191, image events) is returned as it is.
  */
 
 export type StoredPayload = string | Uint8Array;

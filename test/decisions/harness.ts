@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type FeedbackHandler, type FocalApp } from '../../src/app.js';
+import { createApp, type FocalApp } from '../../src/app.js';
+import type { FeedbackHandler } from '../../src/capability.js';
 import { decisionsCapability, type DecisionService, type DecisionsOptions } from '../../src/decisions/index.js';
 import { defaultConfig, type Config } from '../../src/platform/config.js';
 import { createLogger, type Logger } from '../../src/platform/logger.js';

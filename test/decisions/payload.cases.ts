@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { IncomingMessage } from 'node:http';
-import { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import request from 'supertest';
-import { keepRequestJson, requestJson } from '../../src/http/request-json.js';
+import { readJsonBody } from '../../src/http/pipeline.js';
 import { decodeDecisionPayload, encodeDecisionPayload, type DecisionPayload } from '../../src/decisions/decision-store.js';
 import { payloadText } from '../../src/store/payload-codec.js';
 import { startHarness, type Harness } from './harness.js';
@@ -48,15 +49,22 @@ describe('POST /decide logs the body as received', () => {
     assert.equal(p.actions[p.chosen]!.id, res.body.action);
   });
 
-  it('keeps only what is the parsed text: UTF-8 without a BOM (other bodies are re-serialised)', () => {
+  it('keeps only what is the parsed text: UTF-8 without a BOM, decompressed when sent compressed', async () => {
     const text = '{"context": {"k": "ü"}}';
-    const kept = (buf: Buffer, encoding: string) => {
-      const req = new IncomingMessage(new Socket());
-      keepRequestJson(req, undefined, buf, encoding);
-      return requestJson(req);
-    };
-    assert.equal(kept(Buffer.from(text), 'utf-8'), text);
-    assert.equal(kept(Buffer.from(text, 'utf16le'), 'utf-16le'), undefined);
-    assert.equal(kept(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]), 'utf-8'), undefined);
+    const read = (buf: Buffer, headers: Record<string, string> = {}) => new Promise<string | undefined>((resolve, reject) => {
+      const req = Object.assign(Readable.from([buf]), {
+        headers: { 'content-type': 'application/json', 'content-length': String(buf.length), ...headers },
+      }) as unknown as IncomingMessage;
+      readJsonBody(req, 1 << 20, (err, body, bytes) => {
+        if (err) reject(err as Error);
+        else {
+          assert.deepEqual(body, { context: { k: 'ü' } });
+          resolve(bytes?.toString('utf8'));
+        }
+      });
+    });
+    assert.equal(await read(Buffer.from(text)), text);
+    assert.equal(await read(gzipSync(text), { 'content-encoding': 'gzip' }), text);
+    assert.equal(await read(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])), undefined);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import type { Capability, CapabilityFactory } from '../../src/app.js';
+import type { Capability, CapabilityFactory } from '../../src/capability.js';
 import { ConflictError } from '../../src/http/errors.js';
 import { route } from '../../src/http/route.js';
 import { buildTestApp, type TestApp } from '../helpers.js';

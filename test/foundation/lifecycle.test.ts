@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Capability, CapabilityFactory } from '../../src/app.js';
+import type { Capability, CapabilityFactory } from '../../src/capability.js';
 import { route } from '../../src/http/route.js';
 import { defaultConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logger.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 import { buildTestApp, type TestApp } from '../helpers.js';
 import { call, type Reply } from '../server-process.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
-import { shipTestModel } from '../../src/images/test-harness.js';
+import { shipTestModel } from '../images/harness.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { addDictionarySource, payloadText, type StoredPayload } from '../../src/store/payload-codec.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import request from 'supertest';
-import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../src/images/test-harness.js';
+import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 import { CONFIG_VARS, type Limits } from '../../src/platform/config.js';
 import { assertProblem } from './hostile-fixtures.js';
 

@@ -82,7 +82,7 @@ describe('compact payloads', () => {
   });
 
   it('migrates a database of the earlier schema: text payloads read as they are, replay gives the same fingerprint', async () => {
-    // A log made by this version, then rewritten into a database of schema 100 with text payloads (the earlier form).
+    // A log made by this version, then rewritten into a database of the schema before 191, with text payloads (the earlier form).
     const first = await startHarness({ dir: mkdtempSync(join(tmp, 'm-')) });
     await request(first.focal.app).put('/models/m').send({ reward: { waitSeconds: 600 } }).expect(200);
     for (let i = 0; i < 30; i++) {
@@ -96,7 +96,7 @@ describe('compact payloads', () => {
     await first.close();
 
     const dir = mkdtempSync(join(tmp, 'old-'));
-    const old = openDatabase({ path: join(dir, 'focal.db'), migrations: MIGRATIONS.filter((m) => m.version <= 100) });
+    const old = openDatabase({ path: join(dir, 'focal.db'), migrations: MIGRATIONS.filter((m) => m.version < 191) });
     const insert = (table: string, row: Record<string, unknown>) => {
       const cols = Object.keys(row);
       old.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...cols.map((c) => row[c]));
@@ -164,6 +164,13 @@ describe('retention', () => {
       assert.equal(view.stats.log.events, 0);
       assert.equal(view.stats.log.oldest, null);
       assert.equal(view.stats.updates, 40, 'the deleted events were learned before they went');
+      // The counts cover the events kept, in memory as in the tables (a restart loads them from the tables).
+      assert.equal(view.stats.decisions, 0);
+      for (const name of ['short', 'open']) {
+        const v = (await request(app).get(`/models/${name}`).expect(200)).body;
+        const tables = h.service.store.stats(name, Date.parse(v.createdAt));
+        for (const [k, x] of Object.entries(tables)) assert.ok(Math.abs(v.stats[k] - x) < 1e-9, `${name} ${k}: ${v.stats[k]} vs ${x}`);
+      }
       const metricsText = await metrics.text();
       assert.match(metricsText, /focal_log_events_deleted_total\{model="short"\} 40/);
       assert.match(metricsText, /focal_log_events\{model="open"\} 40/);
@@ -323,14 +330,14 @@ describe('a full disk (a real one: a small tmpfs, when this process may mount on
   });
 });
 
-describe('migration 190', () => {
+describe('migration 191', () => {
   it('keeps indexes and triggers that earlier migrations put on events', () => {
     const path = join(mkdtempSync(join(tmp, 'mig-')), 'focal.db');
     const extra = { version: 150, name: 'test: another slice\'s index and trigger on events', sql: `
       CREATE INDEX events_by_kind ON events (kind, created_at);
       CREATE TABLE event_audit (event_id TEXT);
       CREATE TRIGGER events_audit AFTER INSERT ON events BEGIN INSERT INTO event_audit VALUES (NEW.event_id); END;` };
-    const old = openDatabase({ path, migrations: [...MIGRATIONS.filter((m) => m.version <= 100), extra] });
+    const old = openDatabase({ path, migrations: [...MIGRATIONS.filter((m) => m.version < 191), extra] });
     old.prepare("INSERT INTO events (event_id, model, kind, created_at, payload) VALUES ('e1', 'm', 'decision', 1, '{}')").run();
     closeDatabase(old);
     const db = openDatabase({ path, migrations: [...MIGRATIONS, extra] });

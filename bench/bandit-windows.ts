@@ -1,0 +1,218 @@
+/**
+ * Default rewards and cheap reads under load (npm run bench:bandit runs it after bench/bandit-http.ts).
+ * Loopback only; Focal runs in a child process with its decisions capability, on a fresh database,
+ * synchronous=FULL as in production.
+ *
+ *   1. Default rewards keep up: the default model with `waitSeconds: 1`, POST /decide at Focal's maximum
+ *      rate (autocannon, 32 connections, no rewards: every window closes with the default reward) for
+ *      --seconds (default 60). Prints the rate, the largest `pending` seen (GET /models/default, every
+ *      250 ms) against the target 2 × rate × window, and the time from the end of the load until
+ *      `pending` is 0 (target ≤ 5 s).
+ *   2. Cheap reads: /decide at half that rate, alternately without and with 100 models polled every
+ *      second (GET /models/{name}, one request every 10 ms, the default model among them; each model
+ *      has 100 decisions and rewards of history), --rounds pairs of --round-seconds (default 3 × 10 s).
+ *      Prints the median p99 of each and their ratio (target: no move, ≈ 1).
+ *
+ *   npx tsx bench/bandit-windows.ts [--seconds 60] [--rounds 3] [--round-seconds 10]
+ *   (BENCH_WINDOW_SECONDS=15 shortens part 1 when run through npm run bench.)
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const ACTIONS = 10;
+const FEATURES_PER_ACTION = 20;
+const POLLED_MODELS = 100;
+const HISTORY = 100;
+
+function decideBody(model = 'default'): string {
+  const actions = Array.from({ length: ACTIONS }, (_, a) => ({
+    id: `article-${a}`,
+    features: Object.fromEntries(Array.from({ length: FEATURES_PER_ACTION }, (_, f) => [`f${f}`, f % 3 === 0 ? `cat-${(a + f) % 7}` : ((a + 1) * (f + 1)) / 17])),
+  }));
+  return JSON.stringify({ model, context: { user: { age: 31, country: 'DE', premium: true }, device: 'mobile', hour: 14 }, actions });
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+// ---- child: the server ----
+
+async function serve(): Promise<void> {
+  const { createApp } = await import('../src/app.js');
+  const { decisionsCapability } = await import('../src/decisions/index.js');
+  const { defaultConfig } = await import('../src/platform/config.js');
+  const { createLogger } = await import('../src/platform/logger.js');
+  const { Metrics } = await import('../src/platform/metrics.js');
+  const { openDatabase, closeDatabase } = await import('../src/store/database.js');
+  const dir = mkdtempSync(join(tmpdir(), 'focal-bench-windows-'));
+  const db = openDatabase({ path: join(dir, 'focal.db') });
+  const focal = await createApp({
+    config: defaultConfig({ dataDir: dir }), db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
+    backend: 'cpu', capabilities: [decisionsCapability()],
+  });
+  const server = focal.app.listen(0, '127.0.0.1');
+  server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
+  process.on('disconnect', () => {
+    server.close();
+    void focal.close().then(() => { closeDatabase(db); rmSync(dir, { recursive: true, force: true }); process.exit(0); });
+  });
+}
+
+// ---- parent ----
+
+async function start(): Promise<{ child: ChildProcess; base: string }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => child.once('exit', r));
+  child.disconnect();
+  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
+async function json(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>);
+}
+
+async function pending(base: string): Promise<number> {
+  return ((await json(base, 'GET', '/models/default')).stats as { pending: number }).pending;
+}
+
+async function decideLoad(base: string, opts: { duration: number; overallRate?: number }) {
+  const r = await autocannon({
+    url: `${base}/decide`, method: 'POST', headers: { 'content-type': 'application/json' }, body: decideBody(),
+    duration: opts.duration, connections: 32, ...(opts.overallRate ? { overallRate: opts.overallRate } : {}),
+  });
+  const bad = r.non2xx + r.errors + r.timeouts;
+  if (bad > 0) throw new Error(`/decide: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total };
+}
+
+/** GET /models/{name} for each model once per second, spread evenly, until `signal`; returns the GETs' latencies. */
+async function poll(base: string, names: string[], signal: AbortSignal): Promise<number[]> {
+  const latencies: number[] = [];
+  const gap = 1000 / names.length;
+  const t0 = performance.now();
+  for (let i = 0; !signal.aborted; i++) {
+    const due = t0 + i * gap;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    const s = performance.now();
+    await json(base, 'GET', `/models/${names[i % names.length]!}`);
+    latencies.push(performance.now() - s);
+  }
+  return latencies;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
+
+async function main(): Promise<void> {
+  const seconds = arg('seconds', Number(process.env.BENCH_WINDOW_SECONDS ?? 60));
+  const rounds = arg('rounds', 3);
+  const roundSeconds = arg('round-seconds', 10);
+  const { child, base } = await start();
+  try {
+    console.log(`\nDefault rewards and cheap reads, ${ACTIONS} actions × ${FEATURES_PER_ACTION} features, 32 connections, loopback (${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)})\n`);
+    await json(base, 'PUT', '/models/default', { reward: { waitSeconds: 1, default: 0 } });
+    await decideLoad(base, { duration: 2 }); // warm-up (JIT, connections); its windows close before the measurement
+    for (let waited = 0; (await pending(base)) > 0 && waited < 30_000; waited += 100) await sleep(100);
+
+    // ---- 1. default rewards at the maximum decide rate ----
+    let maxPending = 0;
+    let sampling = true;
+    const samples: number[] = [];
+    const sampler = (async () => {
+      while (sampling) {
+        const p = await pending(base);
+        samples.push(p);
+        maxPending = Math.max(maxPending, p);
+        await sleep(250);
+      }
+    })();
+    const run = await decideLoad(base, { duration: seconds });
+    const stoppedAt = performance.now();
+    sampling = false;
+    await sampler;
+    let drained = NaN;
+    for (;;) {
+      const p = await pending(base);
+      maxPending = Math.max(maxPending, p);
+      if (p === 0) { drained = (performance.now() - stoppedAt) / 1000; break; }
+      if (performance.now() - stoppedAt > 120_000) break;
+      await sleep(50);
+    }
+    const view = await json(base, 'GET', '/models/default');
+    const stats = view.stats as { decisions: number; defaultRewards: number; updates: number };
+    const bound = 2 * run.rps * 1;
+    console.log('| default rewards, waitSeconds 1 | |');
+    console.log('| --- | ---: |');
+    console.log(`| load | ${seconds} s at the maximum rate: ${run.rps.toFixed(0)} decisions/s (p50 ${run.p50} ms, p99 ${run.p99} ms) |`);
+    console.log(`| largest pending seen | ${maxPending} (target ≤ 2 × rate × window = ${bound.toFixed(0)}: ${(maxPending / bound).toFixed(2)} of it) |`);
+    console.log(`| pending, median of ${samples.length} samples (every 250 ms) | ${median(samples)} (${(median(samples) / run.rps).toFixed(2)} s of decisions) |`);
+    console.log(`| drained after the load stopped | ${Number.isNaN(drained) ? 'NOT within 120 s' : `${drained.toFixed(2)} s`} (target ≤ 5 s) |`);
+    console.log(`| windows closed with the default reward | ${stats.defaultRewards} of ${stats.decisions} decisions; ${stats.updates} learned |`);
+    console.log(`\nlargest pending / (2 × rate × window) = ${(maxPending / bound).toFixed(2)} (target ≤ 1)${maxPending <= bound ? '' : '  ABOVE TARGET'}; `
+      + `drain ${drained.toFixed(2)} s (target ≤ 5)${drained <= 5 ? '' : '  ABOVE TARGET'}`);
+
+    // ---- 2. /decide p99 with 100 models polled every second ----
+    const names = ['default', ...Array.from({ length: POLLED_MODELS - 1 }, (_, i) => `polled-${i}`)];
+    for (const name of names.slice(1)) await json(base, 'PUT', `/models/${name}`, { reward: { waitSeconds: 3600 } });
+    // History for each polled model: decisions and rewards, so a read has statistics, a state and estimates to report.
+    await Promise.all(names.slice(1).map(async (name, i) => {
+      for (let k = 0; k < HISTORY; k++) {
+        const d = await json(base, 'POST', '/decide', JSON.parse(decideBody(name)));
+        await json(base, 'POST', '/reward', { eventId: d.eventId, reward: (k + i) % 3 === 0 ? 1 : 0 });
+      }
+    }));
+    for (const name of names) await json(base, 'GET', `/models/${name}`); // first reads (their caches) out of the way
+    const rate = Math.max(1, Math.round(run.rps / 2));
+    const without: number[] = [];
+    const withPolls: number[] = [];
+    const getLatencies: number[] = [];
+    const rows: string[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const a = await decideLoad(base, { duration: roundSeconds, overallRate: rate });
+      const ctl = new AbortController();
+      const polling = poll(base, names, ctl.signal);
+      const b = await decideLoad(base, { duration: roundSeconds, overallRate: rate });
+      ctl.abort();
+      getLatencies.push(...(await polling));
+      without.push(a.p99);
+      withPolls.push(b.p99);
+      rows.push(`| ${r + 1} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} |`);
+    }
+    console.log(`\n/decide at ${rate} req/s (half the maximum above), ${roundSeconds} s per run, without and with ${POLLED_MODELS} models polled every second\n`);
+    console.log('| round | req/s | p50 ms | p99 ms | req/s (polled) | p50 ms (polled) | p99 ms (polled) |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const row of rows) console.log(row);
+    const ratio = median(withPolls) / median(without);
+    console.log(`\n/decide p99 with ${POLLED_MODELS} models polled every second ÷ without (median of ${rounds} rounds) = ${ratio.toFixed(2)} `
+      + `(${median(withPolls)} ms / ${median(without)} ms); GET /models/{name} p50 ${quantile(getLatencies, 0.5).toFixed(1)} ms, p99 ${quantile(getLatencies, 0.99).toFixed(1)} ms over ${getLatencies.length} reads`);
+  } finally {
+    await stop(child);
+  }
+}
+
+if (process.argv.includes('--serve')) {
+  serve().catch((err: unknown) => { console.error(err); process.exit(1); });
+} else {
+  main().catch((err: unknown) => { console.error(err); process.exit(1); });
+}

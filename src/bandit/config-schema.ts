@@ -1,0 +1,93 @@
+/**
+ * The parameter table of every strategy and learner, written once as JSON Schema fragments (plain data:
+ * the engine imports no validator). The engine's normalisers read each parameter's type, bounds and
+ * default from here (config-fields.ts), and the HTTP layer builds PUT /models/{name}'s schema and the
+ * OpenAPI document from the same objects (src/decisions/model-config.ts), so a bound or default cannot
+ * differ between the two.
+ */
+import type { LearnerName, StrategyName } from './types.js';
+
+/** One parameter: a number, integer or boolean with its bounds and default, or a list (interactions, names). */
+export interface ParamSchema {
+  type: 'number' | 'integer' | 'boolean' | 'array';
+  minimum?: number;
+  exclusiveMinimum?: number;
+  maximum?: number;
+  default?: number | boolean;
+  description: string;
+  maxItems?: number;
+  minItems?: number;
+  items?: Record<string, unknown>;
+}
+
+export type ParamTable = Readonly<Record<string, ParamSchema>>;
+
+/** Longest list of interaction terms or of namespace names, and longest namespace name in them. */
+export const MAX_NAME_LIST = 64;
+export const MAX_NAMESPACE_LENGTH = 64;
+
+const nameItem = { type: 'string', minLength: 1, maxLength: MAX_NAMESPACE_LENGTH } as const;
+
+export const INTERACTIONS_PARAM: ParamSchema = {
+  type: 'array', maxItems: MAX_NAME_LIST,
+  description: 'Namespace pairs (or triples) to cross; "action" names the action\'s features, "context" every context namespace.',
+  items: { type: 'array', minItems: 2, maxItems: 3, items: nameItem },
+};
+
+/** Namespaces (or 'context', 'action') whose plain linear terms are dropped, keeping their interactions (VW's --ignore_linear). */
+export const IGNORE_LINEAR_PARAM: ParamSchema = {
+  type: 'array', maxItems: MAX_NAME_LIST,
+  description: 'Namespaces whose linear terms are dropped (only their interactions stay); "context" names every context namespace.',
+  items: nameItem,
+};
+
+/** Parameters every strategy takes. No default: omitted means no floor, and the config reads back without it. */
+export const STRATEGY_COMMON_PARAMS: ParamTable = {
+  minProbability: {
+    type: 'number', minimum: 0, maximum: 1,
+    description: 'Floor on every action\'s probability (VW\'s enforce_minimum_probability), so logs stay evaluable; 1/k or more gives uniform. Default 0 (none).',
+  },
+};
+
+export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
+  greedy: {},
+  uniform: {},
+  'epsilon-greedy': { epsilon: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly.' } },
+  softmax: { lambda: { type: 'number', minimum: 0, maximum: 1e6, default: 10, description: 'Inverse temperature: p ∝ exp(λ·score).' } },
+  squarecb: {
+    gamma: { type: 'number', exclusiveMinimum: 0, maximum: 1e9, default: 30, description: 'γ0 of inverse-gap weighting; γ_t = γ0·t^gammaExponent.' },
+    gammaExponent: { type: 'number', minimum: 0, maximum: 1, default: 0.5, description: 'Growth exponent of γ.' },
+  },
+  bagging: {
+    bags: { type: 'integer', minimum: 1, maximum: 64, default: 5, description: 'Bootstrap replicas.' },
+    greedify: { type: 'boolean', default: false, description: 'Train the first replica on every example.' },
+  },
+  linucb: { alpha: { type: 'number', minimum: 0, maximum: 1e6, default: 1, description: 'Width of the upper confidence bound.' } },
+  thompson: { scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the draws.' } },
+  'neural-linear': {
+    hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
+    scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
+    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
+    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
+  },
+};
+
+export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
+  linear: {
+    bits: { type: 'integer', minimum: 4, maximum: 24, default: 18, description: 'Hash bits of the weight table.' },
+    learningRate: { type: 'number', exclusiveMinimum: 0, maximum: 100, default: 0.5, description: 'Learning rate.' },
+    interactions: INTERACTIONS_PARAM,
+    l2: { type: 'number', minimum: 0, maximum: 1e3, default: 0, description: 'L2 regularisation.' },
+    ignoreLinear: IGNORE_LINEAR_PARAM,
+    importanceWeighted: { type: 'boolean', default: true, description: 'Weight each update by 1/probability.' },
+  },
+  'bayes-linear': {
+    // d×d covariance: 1024 dimensions is 8 MB per model.
+    dims: { type: 'integer', minimum: 1, maximum: 1024, default: 256, description: 'Dense dimension features are hashed into.' },
+    prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Prior precision λ.' },
+    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.25, description: 'Noise variance σ².' },
+    interactions: INTERACTIONS_PARAM,
+    ignoreLinear: IGNORE_LINEAR_PARAM,
+    importanceWeighted: { type: 'boolean', default: false, description: 'Weight each update by 1/probability (default: the plain posterior).' },
+  },
+};

@@ -1,0 +1,90 @@
+import type { GlimpseStep, RamConfig } from '../attention/index.js';
+import type { TfBackendPreference } from '../platform/config.js';
+import type { ImageForm } from './image-body.js';
+
+/**
+ * Messages between the main thread (image-pool.ts) and an image worker
+ * (image-worker.ts). Plain data only: everything crosses a thread by
+ * structured clone, large buffers by transfer.
+ */
+
+/** Where a worker reads a model: candidate folders in order of preference (latest snapshot first, the shipped folder last). */
+export interface ModelSource {
+  name: string;
+  candidates: string[];
+  /** Weights learned online since, applied over the folder (a replacement worker catches up with the learner). */
+  weights?: WireWeights;
+}
+
+export interface WorkerInit {
+  index: number;
+  tfBackend: TfBackendPreference;
+  models: ModelSource[];
+}
+
+/** Every parameter of a model in one buffer: names and shapes say how it is cut. */
+export interface WireWeights {
+  names: string[];
+  shapes: number[][];
+  values: Float32Array;
+}
+
+export interface ClassifyTask {
+  op: 'classify';
+  model: string;
+  bytes: Uint8Array;
+  maxPixels: number;
+  glimpses: number;
+  samples: number;
+  seed: number;
+  render: boolean;
+  /** For the logged payload: how the image came and how many online updates the served weights hold. */
+  form: ImageForm;
+  modelUpdates: number;
+}
+
+export interface ClassifyReply {
+  label: string;
+  predicted: number;
+  confidence: number;
+  probabilities: Record<string, number>;
+  glimpses: GlimpseStep[];
+  /** Preprocessing and inference time inside the worker. */
+  latencyMs: number;
+  /** The ImageEventPayload as JSON, ready for the event log. */
+  payload: string;
+  png?: Uint8Array;
+  /** Which worker classified (set by the pool). */
+  worker?: number;
+}
+
+export interface LearnTask {
+  op: 'learn';
+  model: string;
+  batch: { pixels: Float32Array; label: number }[];
+  learningRate: number;
+}
+
+export interface LearnReply {
+  loss: number;
+  weights: WireWeights;
+}
+
+export type Task =
+  | ClassifyTask
+  | LearnTask
+  | { op: 'weights'; model: string; weights: WireWeights }
+  | { op: 'save'; model: string; dir: string };
+
+export type ToWorker = { id: number; task: Task };
+
+/** An error crossing the thread boundary; HttpErrors (413, 422) keep their problem fields. */
+export interface WireError {
+  message: string;
+  http?: { status: number; type: string; title: string; extra: Record<string, unknown> };
+}
+
+export type FromWorker =
+  | { kind: 'ready'; models: ({ name: string; config: RamConfig; loaded: number } | { name: string; error: string })[]; tensors: number; warnings: string[] }
+  | { kind: 'reply'; id: number; ok: true; value: unknown; tensors: number }
+  | { kind: 'reply'; id: number; ok: false; error: WireError; tensors: number };
