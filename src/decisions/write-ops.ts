@@ -1,5 +1,8 @@
 import type { Db } from '../store/database.js';
+import type { StoredPayload } from '../store/payload-codec.js';
+import { isStorageFull } from '../store/storage-health.js';
 import { DecisionStore, type EventRow } from './decision-store.js';
+import { RetentionStep, type RetentionOp, type RetentionResult } from './retention.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { WindowCloser } from './window-closer.js';
 
@@ -19,7 +22,8 @@ export type WriteOp =
   | { op: 'delete'; name: string }
   | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number }
   // Logged events from another system (POST /models/{name}/log): all or none, learned in order.
-  | { op: 'import'; model: string; events: ImportedEvent[]; now: number };
+  | { op: 'import'; model: string; events: ImportedEvent[]; now: number }
+  | RetentionOp;
 
 export interface ImportedEvent {
   eventId: string;
@@ -34,7 +38,7 @@ export interface Learn {
   model: string;
   eventId: string;
   seq: number;
-  payload: string;
+  payload: StoredPayload;
   reward: number;
   /** 'client' rewards count in the reward metrics, 'default' in the default-reward metric. */
   source: 'client' | 'default' | 'aggregate';
@@ -54,6 +58,7 @@ export interface OpResult {
   created?: boolean;
   version?: number;
   seq?: number;
+  retention?: RetentionResult;
 }
 
 function problem(status: number, detail: string, extra?: Record<string, unknown>): OpResult {
@@ -70,6 +75,7 @@ export class WriteExecutor {
   /** Reward policies by model, kept coherent because put/delete run here too. */
   private readonly policies = new Map<string, RewardPolicy | null>();
   private readonly windows: WindowCloser;
+  private retention: RetentionStep | undefined;
 
   constructor(private readonly db: Db) {
     this.store = new DecisionStore(db);
@@ -89,6 +95,8 @@ export class WriteExecutor {
           // A decision is one INSERT, atomic by itself; the rest read and write several rows, so each gets a savepoint.
           results.push(op.op === 'decision' ? this.one(op) : this.db.transaction(() => this.one(op))());
         } catch (err) {
+          // No space (or a transaction SQLite rolled back itself): the whole group fails, so nothing is half-written.
+          if (isStorageFull(err) || !this.db.inTransaction) throw err;
           results.push({ problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
         }
       }
@@ -130,6 +138,8 @@ export class WriteExecutor {
         return {};
       case 'import':
         return this.importEvents(op);
+      case 'retention':
+        return { retention: (this.retention ??= new RetentionStep(this.db)).run(op) };
     }
   }
 
