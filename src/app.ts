@@ -8,6 +8,7 @@ import { compileRoute, requestTimer, type PipelineDeps } from './http/pipeline.j
 import type { AnyRoute } from './http/route.js';
 import { opsRoutes } from './http/ops-routes.js';
 import type { Capability, CapabilityContext, CapabilityFactory, ServiceDeps } from './capability.js';
+import { attachStorageHealth } from './store/storage-health.js';
 
 export interface AppDeps extends ServiceDeps {
   /** The capabilities to mount, in order (Focal's own list is src/capabilities.ts; tests pass theirs). */
@@ -50,8 +51,10 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
   const { config, logger, metrics } = deps;
   const capabilities: Capability[] = [];
   const ctx: CapabilityContext = { ...deps, feedback: new Map() };
+  // Before the capabilities: their writers report a full disk to it (src/store/storage-health.ts).
+  const storage = attachStorageHealth(deps.db, { logger, metrics });
   for (const factory of deps.capabilities) capabilities.push(await factory(ctx));
-  const isReady = () => deps.db.open && capabilities.every((c) => c.isReady());
+  const isReady = () => deps.db.open && !storage.full && capabilities.every((c) => c.isReady());
 
   const openapiHolder: { doc: Record<string, unknown> } = { doc: {} };
   const ops = opsRoutes({ metrics, isReady, backend: deps.backend, openapi: () => openapiHolder.doc });
@@ -111,6 +114,7 @@ export async function createApp(deps: AppDeps): Promise<FocalApp> {
     app, lean, capabilities, openapi: openapiHolder.doc, isReady,
     close: async () => {
       for (const c of [...capabilities].reverse()) await c.close();
+      storage.close();
     },
   };
 }

@@ -9,7 +9,7 @@ import type { Config } from './platform/config.js';
 import type { Logger } from './platform/logger.js';
 import { Metrics } from './platform/metrics.js';
 import { selectTensorBackend } from './platform/tensor-backend.js';
-import { closeDatabase, openDatabase, type Db } from './store/database.js';
+import { closeDatabase, enableIncrementalVacuum, openDatabase, type Db } from './store/database.js';
 
 export interface RunningServer {
   port: number;
@@ -30,8 +30,23 @@ export async function startServer(config: Config, logger: Logger, capabilities?:
   logger.info({ backend: choice.backend, skipped: choice.skipped }, `TensorFlow.js backend: ${choice.backend}`);
 
   const dbPath = join(config.dataDir, 'focal.db');
-  const db = openDatabase({ path: dbPath });
-  logger.info({ dbPath }, 'database open');
+  const db = openDatabase({ path: dbPath, ...(config.maxDatabaseBytes !== undefined ? { maxBytes: config.maxDatabaseBytes } : {}) });
+  logger.info({ dbPath, maxBytes: config.maxDatabaseBytes }, 'database open');
+  // Retention hands freed space back to the file system by incremental vacuum, which a database made before it needs converting to.
+  const started = Date.now();
+  let vacuum: ReturnType<typeof enableIncrementalVacuum> | 'failed';
+  try {
+    vacuum = enableIncrementalVacuum(db);
+  } catch (err) {
+    // VACUUM needs about the file's size in free space: without it, Focal runs on as before and tries again next start.
+    logger.warn({ err }, 'database could not be converted to incremental auto-vacuum (VACUUM failed); deleted events free pages for reuse but the file does not shrink');
+    vacuum = 'failed';
+  }
+  if (vacuum === 'enabled') logger.info({ ms: Date.now() - started }, 'database converted to incremental auto-vacuum (one VACUUM)');
+  else if (vacuum === 'too-large') {
+    logger.warn({ dbPath }, 'database is too large to convert to incremental auto-vacuum at start-up: deleted events free pages for reuse but the file does not shrink; '
+      + 'to convert, stop Focal and run: sqlite3 focal.db "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;"');
+  }
 
   const metrics = new Metrics();
   const focal = await createApp({ config, db, logger, metrics, backend: choice.backend, capabilities: capabilities ?? CAPABILITIES });

@@ -48,6 +48,7 @@ export function decideRoutes(service: DecisionService): AnyRoute[] {
         404: { description: 'Unknown model' },
         409: { description: 'The eventId is already in use' },
         413: { description: 'A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY' },
+        503: { description: 'The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written' },
       },
       // The body's own text is logged with the decision: a body ajv changed (a filled-in default) is not that text,
       // but the only default here is `model`, which the log keeps in its own column.

@@ -9,8 +9,11 @@ import type { Db } from '../store/database.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { decodeDecisionPayload, DecisionStore, encodeDecisionPayload, type DecisionPayload, type ModelStats } from './decision-store.js';
 import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
+import type { StoredPayload } from '../store/payload-codec.js';
+import { storageHealth } from '../store/storage-health.js';
 import { resetsState, resolveModelConfig, sameConfig, type ModelConfig, type ModelConfigInput } from './model-config.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
+import { logStats, type LogStats, type RetentionOp } from './retention.js';
 import { ModelCounters } from './model-counters.js';
 import { OffPolicyWindow } from './off-policy-window.js';
 import { createExecutor, EXECUTOR_MODULE, type Learn, type OpResult, type WriteOp } from './write-ops.js';
@@ -78,7 +81,7 @@ export interface ModelView {
   config: ModelConfig;
   createdAt: string;
   updatedAt: string;
-  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string };
+  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats };
   offPolicy: OffPolicyEstimate | null;
 }
 
@@ -159,7 +162,7 @@ export class DecisionService {
       });
     this.committer = new GroupCommitter(runner, {
       onCommit: (size, seconds) => { this.metrics.commitSize.observe(size); this.metrics.commitDuration.observe(seconds); },
-      onCommitError: (err) => this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'),
+      onCommitError: (err) => { if (!storageHealth(this.db)?.failed(err)) this.logger.error({ err }, 'group commit failed; its requests fail and memory is unchanged'); },
       failure: (r) => (r.problem?.internal ? r.problem.detail : undefined),
     });
   }
@@ -285,6 +288,7 @@ export class DecisionService {
         updates: e.bandit.updates,
         rewardSeq: e.lastSeq,
         fingerprint: this.fingerprint(e),
+        log: logStats(this.db, e.name, e.config, this.config.logRetentionMs),
       },
       offPolicy: this.estimates.get(e),
     };
@@ -340,6 +344,23 @@ export class DecisionService {
     };
   }
 
+  // ---- imported logs ----
+
+  /**
+   * Logs events decided elsewhere (DSJSON import) as this model's decisions, all or none,
+   * and learns the rewarded ones in order once durable, as if they had been decided here.
+   */
+  async importEvents(name: string, events: readonly { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null }[]): Promise<{ imported: number; learned: number }> {
+    const writer = this.writer;
+    this.entry(name);
+    const r = await writer.submit({
+      op: 'import', model: name, now: Date.now(),
+      events: events.map((e) => ({ eventId: e.eventId, createdAt: e.createdAt, payload: encodeDecisionPayload(e.payload), reward: e.reward })),
+    }, (r) => this.applyEffects(r));
+    if (r.problem) throw httpError(r);
+    return r.body as { imported: number; learned: number };
+  }
+
   // ---- rewards ----
 
   /**
@@ -393,7 +414,7 @@ export class DecisionService {
    * the same failure and does the same, so the model stays the one the log rebuilds (the engine is
    * deterministic given its state and the event). False when the step failed.
    */
-  private fold(entry: ModelEntry, seq: number, eventId: string, payload: string, reward: number): boolean {
+  private fold(entry: ModelEntry, seq: number, eventId: string, payload: StoredPayload, reward: number): boolean {
     let ok = true;
     try {
       const p = decodeDecisionPayload(payload);
@@ -428,6 +449,13 @@ export class DecisionService {
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /** Log retention's batches (retention.ts) go through the writer like any write. */
+  write(op: RetentionOp): Promise<OpResult> {
+    return this.writer.submit(op, (r) => {
+      for (const [model, removed] of Object.entries(r.retention?.removed ?? {})) this.models.get(model)?.counters.removed(removed);
+    });
   }
 
   /** Snapshots every model whose state moved since its last snapshot. */

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { ActionInput, Features } from '../bandit/index.js';
 import type { Db } from '../store/database.js';
+import { PayloadCompressor, payloadText, type StoredPayload } from '../store/payload-codec.js';
 
 /** What /decide logs for each decision: enough to learn from it, replay it and evaluate other policies on it. */
 export interface DecisionPayload {
@@ -33,9 +34,9 @@ export function encodeDecisionPayload(p: DecisionPayload, requestJson?: string, 
   return `{"request":${requestJson},"decision":${JSON.stringify(decision)}}`;
 }
 
-/** Reads a logged decision in either form `encodeDecisionPayload` writes. */
-export function decodeDecisionPayload(text: string): DecisionPayload {
-  const raw = JSON.parse(text) as DecisionPayload | { request: { context?: Features; actions?: (string | ActionInput)[] }; decision: Omit<DecisionPayload, 'context' | 'actions'> & { actions?: ActionInput[] } };
+/** Reads a logged decision in either form `encodeDecisionPayload` writes, stored as text or compressed (src/store/payload-codec.ts). */
+export function decodeDecisionPayload(stored: StoredPayload): DecisionPayload {
+  const raw = JSON.parse(payloadText(stored)) as DecisionPayload | { request: { context?: Features; actions?: (string | ActionInput)[] }; decision: Omit<DecisionPayload, 'context' | 'actions'> & { actions?: ActionInput[] } };
   if (!('request' in raw)) return raw;
   const { request, decision } = raw;
   const actions = decision.actions ?? (request.actions ?? []).map(normalizeAction);
@@ -49,7 +50,7 @@ export interface EventRow {
   kind: string;
   created_at: number;
   deadline_at: number | null;
-  payload: string;
+  payload: StoredPayload;
   reward: number | null;
   reward_count: number;
   closed: number;
@@ -88,8 +89,10 @@ export interface ModelStats {
  */
 export class DecisionStore {
   private readonly s: Record<string, Statement>;
+  private readonly compressor: PayloadCompressor;
 
   constructor(private readonly db: Db) {
+    this.compressor = new PayloadCompressor(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
       insertDecision: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload)
@@ -125,9 +128,9 @@ export class DecisionStore {
     };
   }
 
-  /** False when the event id is taken (the caller answers 409). */
+  /** False when the event id is taken (the caller answers 409). The payload is stored compressed. */
   insertDecision(eventId: string, model: string, createdAt: number, deadlineAt: number, payload: string): boolean {
-    return this.s.insertDecision!.run(eventId, model, createdAt, deadlineAt, payload).changes === 1;
+    return this.s.insertDecision!.run(eventId, model, createdAt, deadlineAt, this.compressor.compress(model, payload)).changes === 1;
   }
 
   findEvent(eventId: string): EventRow | undefined {
@@ -183,8 +186,8 @@ export class DecisionStore {
   }
 
   /** Learned reward rows after `afterSeq`, in log order, with their decisions. */
-  replay(model: string, afterSeq: number): IterableIterator<{ seq: number; eventId: string; reward: number; payload: string }> {
-    return this.s.replay!.iterate(model, afterSeq) as IterableIterator<{ seq: number; eventId: string; reward: number; payload: string }>;
+  replay(model: string, afterSeq: number): IterableIterator<{ seq: number; eventId: string; reward: number; payload: StoredPayload }> {
+    return this.s.replay!.iterate(model, afterSeq) as IterableIterator<{ seq: number; eventId: string; reward: number; payload: StoredPayload }>;
   }
 
   stats(model: string, since: number): ModelStats {
@@ -194,7 +197,7 @@ export class DecisionStore {
   }
 
   /** The model's learned rewards with seq < `beforeSeq`, newest first: one page of a walk back through the log. */
-  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: string; reward: number }[] {
-    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: string; reward: number }[];
+  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: StoredPayload; reward: number }[] {
+    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: StoredPayload; reward: number }[];
   }
 }

@@ -1,10 +1,12 @@
 import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import * as engine from '../bandit/index.js';
+import { storageHealth } from '../store/storage-health.js';
 import { createDecisionMetrics } from './decision-metrics.js';
 import { DecisionService, type BanditEngine } from './decision-service.js';
 import { decideRoutes } from './decide-route.js';
 import { modelRoutes } from './model-routes.js';
 import { rewardRoutes } from './reward-route.js';
+import { LogRetention, registerLogMetrics, type RetentionOptions } from './retention.js';
 import { evaluationSlice } from '../evaluation/index.js';
 
 export { DecisionService } from './decision-service.js';
@@ -15,6 +17,8 @@ export const DEFAULT_SWEEP_INTERVAL_MS = 100;
 export interface DecisionsOptions {
   /** How often expired reward windows are looked for (each sweep closes all that are due); default 100 ms. */
   sweepIntervalMs?: number;
+  /** Log retention's pace (retention.ts): how often a pass starts, batch size. */
+  retention?: RetentionOptions;
   /** The bandit engine; tests may wrap it. */
   engine?: BanditEngine;
   /** Receives the service (tests and benchmarks reach into it). */
@@ -46,9 +50,12 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);
-    const evaluation = evaluationSlice({ db, decisions: service, logger, metrics: ctx.metrics });
+    const evaluation = evaluationSlice({ db, config, decisions: service, logger, metrics: ctx.metrics });
+    registerLogMetrics(db, ctx.metrics);
+    const retention = new LogRetention(service, config, logger.child({ capability: 'decisions' }), ctx.metrics, options.retention);
+    retention.start();
 
-    const report = (what: string) => (err: unknown) => { logger.error({ err }, `decisions: ${what} failed`); };
+    const report = (what: string) => (err: unknown) => { if (!storageHealth(db)?.failed(err)) logger.error({ err }, `decisions: ${what} failed`); };
     const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
     const snapshotter = setInterval(() => { service.snapshot().catch(report('snapshot')); }, config.snapshotIntervalSeconds * 1000);
     sweeper.unref();
@@ -60,6 +67,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
       routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
+        retention.stop();
         clearInterval(sweeper);
         clearInterval(snapshotter);
         await evaluation.close();

@@ -1,5 +1,6 @@
 import { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ActionInput, type LearnerConfig, type ParamTable, type StrategyConfig, type StrategyName } from '../bandit/index.js';
 import type { JsonSchema } from '../http/validation.js';
+import { DURATION_PATTERN } from '../platform/duration.js';
 
 /**
  * A bandit model's configuration as stored and served: what the engine needs
@@ -14,11 +15,17 @@ export interface RewardPolicy {
   aggregation: 'first' | 'sum';
 }
 
+/** How long this model's logged events are kept (src/decisions/retention.ts); absent: FOCAL_LOG_RETENTION. */
+export interface LogPolicy {
+  retention?: string;
+}
+
 export interface ModelConfig {
   strategy: StrategyConfig;
   learner: LearnerConfig;
   actions?: ActionInput[];
   reward: RewardPolicy;
+  log?: LogPolicy;
 }
 
 /** What PUT /models/{name} accepts: every field optional. */
@@ -27,6 +34,7 @@ export interface ModelConfigInput {
   learner?: LearnerConfig;
   actions?: (string | ActionInput)[];
   reward?: Partial<RewardPolicy>;
+  log?: LogPolicy;
 }
 
 export const DEFAULT_REWARD_POLICY: RewardPolicy = { waitSeconds: 600, default: 0, aggregation: 'first' };
@@ -87,6 +95,17 @@ export const rewardPolicySchema = {
   },
 } as const;
 
+export const logPolicySchema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    retention: {
+      type: 'string', pattern: DURATION_PATTERN,
+      description: 'How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). '
+        + 'Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot.',
+    },
+  },
+} as const;
+
 export const modelConfigInputSchema = {
   type: 'object', additionalProperties: false,
   properties: {
@@ -94,6 +113,7 @@ export const modelConfigInputSchema = {
     learner: learnerSchema,
     actions: { type: 'array', minItems: 1, items: actionSchema, description: 'Fixed candidate actions, used when /decide omits actions.' },
     reward: rewardPolicySchema,
+    log: logPolicySchema,
   },
 } as const;
 
@@ -106,6 +126,7 @@ export function resolveModelConfig(input: ModelConfigInput, normalize: (c: { str
   const bandit = normalize({ ...(input.strategy ? { strategy: input.strategy } : {}), ...(input.learner ? { learner: input.learner } : {}) });
   const config: ModelConfig = { strategy: bandit.strategy, learner: bandit.learner, reward: { ...DEFAULT_REWARD_POLICY, ...input.reward } };
   if (input.actions) config.actions = input.actions.map((a) => (typeof a === 'string' ? { id: a } : a));
+  if (input.log?.retention !== undefined) config.log = { retention: input.log.retention };
   return config;
 }
 

@@ -38,6 +38,15 @@ export class ModelCounters implements ModelStats {
     if (l.source === 'default') this.defaultRewards++;
   }
 
+  /** Log retention deleted closed events (src/decisions/retention.ts): the counts cover the events kept. */
+  removed(r: Omit<ModelStats, 'pending'>): void {
+    this.decisions -= r.decisions;
+    this.rewardedEvents -= r.rewardedEvents;
+    this.rewardTotal -= r.rewardTotal;
+    this.clientRewards -= r.clientRewards;
+    this.defaultRewards -= r.defaultRewards;
+  }
+
   snapshot(): ModelStats {
     const { decisions, pending, rewardedEvents, rewardTotal, clientRewards, defaultRewards } = this;
     return { decisions, pending, rewardedEvents, rewardTotal, clientRewards, defaultRewards };

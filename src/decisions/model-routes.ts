@@ -43,6 +43,16 @@ export const modelViewSchema = {
         updates: { type: 'integer', description: 'Learning updates folded into the state.' },
         rewardSeq: { type: 'integer', description: 'Last reward-log sequence number folded into the state.' },
         fingerprint: { type: 'string', description: 'sha256 of the learned state: equal before and after a restart.' },
+        log: {
+          type: 'object', required: ['events', 'bytes', 'oldest', 'retention'],
+          description: 'The model\'s share of the event log (read from counters, not counted per request). The other counts cover the events kept.',
+          properties: {
+            events: { type: 'integer', description: 'Logged events kept.' },
+            bytes: { type: 'integer', description: 'Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event.' },
+            oldest: { type: ['string', 'null'], format: 'date-time', description: 'When the oldest kept event was logged.' },
+            retention: { type: 'string', description: 'Retention in force: the model\'s log.retention, else FOCAL_LOG_RETENTION.' },
+          },
+        },
       },
     },
     offPolicy: estimateSchema,

@@ -87,6 +87,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
         409: { description: 'Already rewarded (aggregation first)' },
         410: { description: 'The reward window closed and the default reward was applied' },
         413: { description: 'More events than FOCAL_MAX_REWARD_BATCH' },
+        503: { description: 'The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written' },
       },
       handler: async ({ body, res }) => {
         if (body.events !== undefined) {

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
+import type { StoredPayload } from '../store/payload-codec.js';
 
 /** One closed window, as the main thread folds it in (reward-log order). */
 export interface ClosedWindow {
@@ -8,7 +9,7 @@ export interface ClosedWindow {
   model: string;
   reward: number;
   source: 'default' | 'aggregate';
-  payload: string;
+  payload: StoredPayload;
 }
 
 /**

@@ -1,5 +1,8 @@
 import type { Db } from '../store/database.js';
+import type { StoredPayload } from '../store/payload-codec.js';
+import { isStorageFull } from '../store/storage-health.js';
 import { DecisionStore, type EventRow } from './decision-store.js';
+import { RetentionStep, type RetentionOp, type RetentionResult } from './retention.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { WindowCloser } from './window-closer.js';
 
@@ -17,14 +20,25 @@ export type WriteOp =
   | { op: 'sweep'; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
   | { op: 'delete'; name: string }
-  | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number };
+  | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number }
+  // Logged events from another system (POST /models/{name}/log): all or none, learned in order.
+  | { op: 'import'; model: string; events: ImportedEvent[]; now: number }
+  | RetentionOp;
+
+export interface ImportedEvent {
+  eventId: string;
+  createdAt: number;
+  payload: string;
+  /** Final reward (the event is closed and learned), or null (closed without one: neither learned nor evaluable). */
+  reward: number | null;
+}
 
 /** A reward row folded into a model once the batch holding it is durable. */
 export interface Learn {
   model: string;
   eventId: string;
   seq: number;
-  payload: string;
+  payload: StoredPayload;
   reward: number;
   /** 'client' rewards count in the reward metrics, 'default' in the default-reward metric. */
   source: 'client' | 'default' | 'aggregate';
@@ -44,6 +58,7 @@ export interface OpResult {
   created?: boolean;
   version?: number;
   seq?: number;
+  retention?: RetentionResult;
 }
 
 function problem(status: number, detail: string, extra?: Record<string, unknown>): OpResult {
@@ -60,6 +75,7 @@ export class WriteExecutor {
   /** Reward policies by model, kept coherent because put/delete run here too. */
   private readonly policies = new Map<string, RewardPolicy | null>();
   private readonly windows: WindowCloser;
+  private retention: RetentionStep | undefined;
 
   constructor(private readonly db: Db) {
     this.store = new DecisionStore(db);
@@ -79,6 +95,8 @@ export class WriteExecutor {
           // A decision is one INSERT, atomic by itself; the rest read and write several rows, so each gets a savepoint.
           results.push(op.op === 'decision' ? this.one(op) : this.db.transaction(() => this.one(op))());
         } catch (err) {
+          // No space (or a transaction SQLite rolled back itself): the whole group fails, so nothing is half-written.
+          if (isStorageFull(err) || !this.db.inTransaction) throw err;
           results.push({ problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
         }
       }
@@ -118,6 +136,10 @@ export class WriteExecutor {
       case 'snapshot':
         for (const s of op.items) this.store.writeSnapshot(s.name, s.version, s.seq, s.state, op.now);
         return {};
+      case 'import':
+        return this.importEvents(op);
+      case 'retention':
+        return { retention: (this.retention ??= new RetentionStep(this.db)).run(op) };
     }
   }
 
@@ -162,6 +184,28 @@ export class WriteExecutor {
       status: 200, body: { eventId: row.event_id, reward, applied: true }, counted,
       learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'client' }],
     };
+  }
+
+  /** Checked before anything is written, so a refused batch leaves nothing behind (the op's savepoint holds the rest). */
+  private importEvents(op: Extract<WriteOp, { op: 'import' }>): OpResult {
+    if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
+    const taken = op.events.map((e, i) => ({ i, e })).filter(({ e }) => this.store.findEvent(e.eventId) !== undefined);
+    if (taken.length > 0) {
+      return problem(409, `${taken.length} event id(s) are already logged, e.g. "${taken[0]!.e.eventId}"; nothing was imported`,
+        { lines: taken.slice(0, 100).map(({ i, e }) => ({ index: i, eventId: e.eventId })) });
+    }
+    const learns: Learn[] = [];
+    for (const e of op.events) {
+      this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload);
+      if (e.reward === null) {
+        this.store.updateEvent(e.eventId, null, 0, true, 'imported');
+        continue;
+      }
+      const seq = this.store.insertReward(e.eventId, op.model, e.reward, null, 'client', op.now, true);
+      this.store.updateEvent(e.eventId, e.reward, 1, true, 'reward');
+      learns.push({ model: op.model, eventId: e.eventId, seq, payload: e.payload, reward: e.reward, source: 'client' });
+    }
+    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns };
   }
 
   /** Closes an event whose window passed: the sum so far (aggregation sum) or the default reward is learned. */

@@ -76,6 +76,7 @@ const evaluationViewSchema: JsonSchema = {
     },
     best: { type: ['string', 'null'], description: 'The policy with the highest lower bound of its DR interval.' },
     skipped: { type: 'integer', description: 'Logged events that could not be weighed (no valid propensity).' },
+    cpuSeconds: { type: 'number', description: 'CPU time of the evaluation thread (Linux), the cost of the job on one core.' },
     featureImportance: {
       type: 'array',
       items: { type: 'object', properties: { feature: { type: 'string' }, importance: { type: 'number' }, ci: { type: 'array', items: { type: 'number' } } } },

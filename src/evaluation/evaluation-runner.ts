@@ -49,7 +49,11 @@ interface Row {
 
 const WHERE = `model = ? AND kind = 'decision' AND closed = 1 AND reward IS NOT NULL AND created_at >= ? AND created_at < ? AND seq <= ?`;
 
-export function* runEvaluation(db: Db, job: EvaluationJob): Generator<EvaluationProgress, ReplayResult> {
+/** How often (in events) `pace` is called. */
+export const PACE_EVERY = 32;
+
+/** `pace` is called every PACE_EVERY events: the worker sleeps there while /decide's event loop is late. */
+export function* runEvaluation(db: Db, job: EvaluationJob, pace?: () => void): Generator<EvaluationProgress, ReplayResult> {
   const count = db.prepare(`SELECT COUNT(*) AS n FROM events WHERE ${WHERE}`);
   const page: Statement = db.prepare(`SELECT seq, event_id, payload, reward FROM events WHERE ${WHERE} AND seq > ? ORDER BY seq LIMIT ?`);
   const bind = [job.model, job.from, job.to, job.maxSeq] as const;
@@ -69,7 +73,9 @@ export function* runEvaluation(db: Db, job: EvaluationJob): Generator<Evaluation
   for (;;) {
     const rows = page.all(...bind, after, PAGE) as Row[];
     if (rows.length === 0) break;
-    for (const row of rows) {
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      if (pace && r % PACE_EVERY === 0) pace();
       const p = decodeDecisionPayload(row.payload);
       const baselineId = (p as { baseline?: unknown }).baseline;
       const baseline = typeof baselineId === 'string' ? p.actions.findIndex((a) => a.id === baselineId) : -1;

@@ -6,6 +6,7 @@
  * request (which fixes its events and seed, so it gives the same numbers).
  */
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { BanditConfigError, normalizeBanditConfig, type BanditConfig, type BanditConfigInput } from '../bandit/index.js';
 import { DEFAULT_REPLICATES } from '../bandit/evaluation/estimators.js';
@@ -46,6 +47,7 @@ export interface EvaluationView {
   best?: string | null;
   skipped?: number;
   featureImportance?: ReplayResult['featureImportance'];
+  cpuSeconds?: number;
 }
 
 interface Row {
@@ -153,7 +155,7 @@ export class EvaluationService {
   }
 
   list(model: string): EvaluationView[] {
-    this.decisions.view(model);
+    if (!this.decisions.names().includes(model)) throw new NotFoundError(`No bandit model named "${model}"`);
     const rows = this.db.prepare('SELECT * FROM evaluations WHERE model = ? ORDER BY created_at DESC, id').all(model) as Row[];
     return rows.map((r) => this.view(r, false));
   }
@@ -205,6 +207,7 @@ export class EvaluationService {
         view.policies = result.policies;
         view.skipped = result.skipped;
         if (result.featureImportance) view.featureImportance = result.featureImportance;
+        if (result.cpuSeconds !== undefined) view.cpuSeconds = result.cpuSeconds;
       }
     }
     return view;
@@ -236,7 +239,17 @@ export class EvaluationService {
   }
 
   private runOnWorker(job: EvaluationJob): Running {
-    const workerData = { path: this.db.name, job };
+    // The main thread's recent event-loop delay (p99 over the last 50 ms, in ms), for the worker to back off on.
+    const lag = new Int32Array(new SharedArrayBuffer(4));
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
+    const sampler = setInterval(() => {
+      Atomics.store(lag, 0, Math.round(delay.percentile(99) / 1e6));
+      delay.reset();
+    }, 50);
+    sampler.unref();
+    const stopSampling = () => { clearInterval(sampler); delay.disable(); Atomics.store(lag, 0, 0); };
+    const workerData = { path: this.db.name, job, lag };
     let worker: Worker;
     if (FROM_SOURCE) {
       // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
@@ -247,6 +260,7 @@ export class EvaluationService {
       worker = new Worker(new URL('./evaluation-worker.js', import.meta.url), { workerData, name: `evaluation ${job.id}` });
     }
     worker.unref();
+    worker.once('exit', stopSampling);
     let settled = false;
     const running: Running = {
       id: job.id, events: 0, total: 0,

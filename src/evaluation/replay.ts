@@ -92,6 +92,8 @@ export interface ReplayResult {
   /** The row with the highest DR lower bound. */
   best: string | null;
   featureImportance?: FeatureImportance[];
+  /** CPU seconds of the thread that ran the job (Linux), when measured. */
+  cpuSeconds?: number;
 }
 
 /** The estimator `best` and feature importance are judged by. */
@@ -227,7 +229,7 @@ export class Replay {
       name: row.name,
       source: row.source,
       ...(row.config ? { config: row.config } : {}),
-      ...summary(row.acc.result()),
+      ...summary(row.acc.result(this.bootstrap.totals)),
     }));
     let best: string | null = null;
     let bestLower = -Infinity;
@@ -242,9 +244,9 @@ export class Replay {
     }
     const out: ReplayResult = { events: this.n, skipped: this.skipped, policies, best };
     if (this.reference) {
-      const ref = this.reference.acc.result().estimates[RANKING_ESTIMATOR];
+      const ref = this.reference.acc.result(this.bootstrap.totals).estimates[RANKING_ESTIMATOR];
       out.featureImportance = this.importanceRows.slice(1).map((row) => {
-        const v = row.acc.result().estimates[RANKING_ESTIMATOR];
+        const v = row.acc.result(this.bootstrap.totals).estimates[RANKING_ESTIMATOR];
         // The two replays share bootstrap draws, so the interval of the difference is bounded by theirs: report the conservative one.
         return { feature: row.drop!, importance: ref.value - v.value, ci: [ref.ci[0] - v.ci[1], ref.ci[1] - v.ci[0]] as [number, number] };
       }).sort((a, b) => b.importance - a.importance);

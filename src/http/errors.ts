@@ -106,3 +106,12 @@ export class ServiceUnavailableError extends HttpError {
     super(503, '/problems/unavailable', 'Service unavailable', detail, extra);
   }
 }
+
+/** The database cannot write for lack of space (a full disk, or FOCAL_DATABASE_SIZE_LIMIT): nothing was written. */
+export class StorageFullError extends HttpError {
+  /** `retryAfter`: seconds, sent as the Retry-After header. */
+  constructor(readonly retryAfter: number) {
+    super(503, '/problems/storage-full', 'Storage full',
+      `The database cannot write for lack of disk space; nothing of this request was written. Retry after ${retryAfter} s.`);
+  }
+}

@@ -29,9 +29,9 @@ export function opsRoutes(deps: OpsDeps): AnyRoute[] {
     }),
     route({
       method: 'get', path: '/readyz', summary: 'Readiness: store open and models loaded', auth: 'public', tags: ['operations'],
-      responses: { 200: { description: 'Ready', schema: statusSchema }, 503: { description: 'Not ready yet, or shutting down' } },
+      responses: { 200: { description: 'Ready', schema: statusSchema }, 503: { description: 'Not ready yet, shutting down, or the store cannot write (disk full)' } },
       handler: ({ res }) => {
-        if (!deps.isReady()) throw new ServiceUnavailableError('Not ready: the store is closed or models are still loading');
+        if (!deps.isReady()) throw new ServiceUnavailableError('Not ready: the store is closed or cannot write (disk full), or models are still loading');
         sendJson(res, { status: 'ready', backend: deps.backend });
       },
     }),

@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { sendJson } from './respond.js';
-import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { isStorageFull, STORAGE_RETRY_AFTER_SECONDS } from '../store/storage-health.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -29,7 +30,7 @@ export function sendProblem(res: ServerResponse, err: HttpError, instance?: stri
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(', ');
   if (err.status === 401) headers['WWW-Authenticate'] = 'Bearer';
-  if (err instanceof ServiceUnavailableError && err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  if ((err instanceof ServiceUnavailableError || err instanceof StorageFullError) && err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
   writeProblem(res, err.status, err.toProblem(instance), headers);
 }
 
@@ -73,7 +74,9 @@ export function fromBodyParser(err: BodyParserError): HttpError | undefined {
  */
 export function renderError(err: unknown, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, logger: Logger): void {
   const instance = req.originalUrl ?? req.url;
-  const known = err instanceof HttpError ? err : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
+  const known = err instanceof HttpError ? err
+    : isStorageFull(err) ? new StorageFullError(STORAGE_RETRY_AFTER_SECONDS)
+      : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
   if (known) {
     sendProblem(res, known, instance);
     return;

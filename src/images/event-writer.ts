@@ -1,4 +1,5 @@
 import type { Db } from '../store/database.js';
+import { storageHealth } from '../store/storage-health.js';
 import { GroupCommitter, InlineRunner, WorkerRunner, type BatchRunner } from '../store/group-commit.js';
 import { ServiceUnavailableError } from '../http/errors.js';
 import { ImageStore } from './image-store.js';
@@ -76,7 +77,8 @@ export class ImageWriter {
 
   /** `onFailure`: the writer thread died; later writes are refused. */
   constructor(private readonly db: Db, private readonly onFailure: (err: Error) => void = () => {}) {
-    this.committer = new GroupCommitter(() => this.start());
+    // A full disk is reported once, by the store's health (src/store/storage-health.ts); the requests answer 503.
+    this.committer = new GroupCommitter(() => this.start(), { onCommitError: (err) => { storageHealth(db)?.failed(err); } });
   }
 
   private start(): BatchRunner<ImageWrite, ImageWriteResult> {

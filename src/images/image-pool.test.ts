@@ -108,9 +108,10 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       assert.equal(eventsAfter - eventsBefore, served.length, 'only the served classifications are logged');
     });
 
-    it('keeps answering /decide with bounded latency while a large image is classified', async (t) => {
-      // Many sampled rollouts of many glimpses: on the event loop this would hold it for the whole inference.
-      const heavy = send(base, '/classify-image?samples=32&glimpses=32', big);
+    it('keeps answering /decide with bounded latency while large images are classified', async (t) => {
+      // Many sampled rollouts of many glimpses, twice: on the event loop this would hold it for the whole inference.
+      const heavy = Promise.all([0, 1].map(() => send(base, '/classify-image?samples=32&glimpses=32', big)));
+      const started = performance.now();
       let done = false;
       void heavy.finally(() => { done = true; });
       const latencies: number[] = [];
@@ -119,12 +120,17 @@ describe('image worker pool', { timeout: 240_000 }, () => {
         assert.equal(a.status, 200);
         latencies.push(a.ms);
       }
-      const image = await heavy;
-      assert.equal(image.status, 200);
-      const slowest = Math.max(...latencies);
-      t.diagnostic(`${latencies.length} decisions during a ${Math.round(image.ms)} ms classification; slowest ${Math.round(slowest)} ms`);
-      assert.ok(latencies.length >= 5, `${latencies.length} decisions during a ${Math.round(image.ms)} ms classification`);
-      assert.ok(slowest < Math.max(100, image.ms / 4), `slowest /decide ${Math.round(slowest)} ms during a ${Math.round(image.ms)} ms classification`);
+      const images = await heavy;
+      assert.deepEqual(images.map((i) => i.status), [200, 200]);
+      const imageMs = performance.now() - started;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      const p90 = sorted[Math.floor(sorted.length * 0.9)]!;
+      const slowest = sorted[sorted.length - 1]!;
+      t.diagnostic(`${latencies.length} decisions during ${Math.round(imageMs)} ms of classification; p90 ${Math.round(p90)} ms, slowest ${Math.round(slowest)} ms`);
+      assert.ok(latencies.length >= 10, `${latencies.length} decisions during ${Math.round(imageMs)} ms of classification`);
+      // A single slow one may be a durable commit's fsync on a busy disk; most are quick, and none waits for the images.
+      assert.ok(p90 < Math.max(150, imageMs / 4), `p90 of /decide ${Math.round(p90)} ms during ${Math.round(imageMs)} ms of classification`);
+      assert.ok(slowest < imageMs / 2, `slowest /decide ${Math.round(slowest)} ms during ${Math.round(imageMs)} ms of classification`);
     });
 
     it('replaces a worker that dies: its request gets a 503 at once, the next one is served', async () => {
@@ -191,6 +197,30 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       assert.deepEqual(afterLearning[0]!.probabilities, afterLearning[1]!.probabilities, 'both workers serve the same weights');
       assert.ok(afterLearning[0]!.probabilities[truth]! > before[0]!.probabilities[truth]!,
         `p(${truth}) went from ${before[0]!.probabilities[truth]} to ${afterLearning[0]!.probabilities[truth]}`);
+    });
+
+    it('brings a replacement worker up to the weights learned while it was starting', async () => {
+      const digit = mnistTestDigit(8);
+      const truth = String(digit.label);
+      const image = await paperPicture(digit.pixels, { format: 'png' });
+      const before = await onBoth(image);
+      const thread = h.pool.threads()[1]!;
+      await thread.terminate();
+      assert.equal(h.pool.isReady(1), false);
+      const { base, server } = await listen(h);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const c = await send(base, '/classify-image', image);
+          assert.equal((await send(base, '/reward', { eventId: c.body.eventId as string, label: truth })).status, 200);
+        }
+      } finally {
+        await stop(server);
+      }
+      await h.idle();
+      await until(() => h.pool.isReady(1), 'the replacement worker');
+      const afterLearning = await onBoth(image);
+      assert.notDeepEqual(afterLearning[0]!.probabilities, before[0]!.probabilities, 'the learner learned');
+      assert.deepEqual(afterLearning[1]!.probabilities, afterLearning[0]!.probabilities, 'the replacement serves the same weights');
     });
 
     it('leaks no tensors in any worker over many classifications, renders and learning steps', async () => {

@@ -50,6 +50,8 @@ export interface ImagePoolOptions {
   size: number;
   queueLimit: number;
   tfBackend: TfBackendPreference;
+  /** Nice value of the worker threads (Linux). */
+  nice: number;
   models: ModelSource[];
   logger: Logger;
   metrics: ImageMetrics;
@@ -141,6 +143,12 @@ export class ImagePool {
     return this.slots.map((s) => (s && !s.gone ? s.worker : undefined));
   }
 
+  /** Whether worker `index` is running and ready for tasks. */
+  isReady(index: number): boolean {
+    const slot = this.slots[index];
+    return slot !== undefined && slot.ready && !slot.gone;
+  }
+
   /** Classifications in flight on worker `index`. */
   inFlight(index: number): number {
     return this.slots[index]?.classifying ?? 0;
@@ -171,7 +179,7 @@ export class ImagePool {
       const weights = this.latest.get(s.name);
       return weights ? { ...s, weights } : s;
     });
-    return { index, tfBackend: this.options.tfBackend, models };
+    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models };
   }
 
   private spawn(index: number): Promise<Extract<FromWorker, { kind: 'ready' }>> {
@@ -190,6 +198,8 @@ export class ImagePool {
     const slot: Slot = { index, worker, ready: false, gone: false, classifying: 0, pending: new Map() };
     this.slots[index] = slot;
     let settled = false;
+    // The weights it starts from: a learning step that ends while it starts is sent to it once it is ready.
+    const startedWith = new Map(workerData.models.map((m) => [m.name, m.weights]));
     const started = new Promise<Extract<FromWorker, { kind: 'ready' }>>((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
         if (m.kind === 'ready') {
@@ -198,6 +208,7 @@ export class ImagePool {
           this.restartDelay[index] = RESTART_DELAY_MS;
           this.report(index, m.tensors);
           for (const w of m.warnings) this.options.logger.warn({ worker: index, warning: w }, 'image worker: a model folder could not be read');
+          for (const [model, weights] of this.latest) if (startedWith.get(model) !== weights && this.sources.has(model)) this.sendWeights(slot, model, weights);
           resolve(m);
           this.pump();
           return;
@@ -364,11 +375,15 @@ export class ImagePool {
     if (!weights) return;
     for (const s of this.slots) {
       if (!s || s.index === 0 || s.gone || !s.ready) continue;
-      // Not awaited: a worker applies them before any task posted after them (a port delivers in order).
-      this.send(s, { op: 'weights', model, weights }, false).catch((err: unknown) => {
-        if (!(err instanceof WorkerStoppedError)) this.options.logger.error({ err, worker: s.index, model }, 'image worker could not apply new weights');
-      });
+      this.sendWeights(s, model, weights);
     }
+  }
+
+  private sendWeights(slot: Slot, model: string, weights: WireWeights): void {
+    // Not awaited: a worker applies them before any task posted after them (a port delivers in order).
+    this.send(slot, { op: 'weights', model, weights }, false).catch((err: unknown) => {
+      if (!(err instanceof WorkerStoppedError)) this.options.logger.error({ err, worker: slot.index, model }, 'image worker could not apply new weights');
+    });
   }
 
   /** Writes the learner's current weights of `model` into `dir`. */

@@ -19,8 +19,6 @@ import { preprocessImage } from './preprocess.js';
 import type { ClassifyReply, ClassifyTask, FromWorker, LearnReply, LearnTask, Task, ToWorker, WireError, WireWeights, WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
-/** Nice value of an image worker thread (0 is the default, 19 the lowest priority). */
-const NICE = 10;
 const port = parentPort!;
 // One libvips thread per operation: the pool's threads are the parallelism, and libvips' own
 // threads would only contend with them (and with the main thread) for the same cores.
@@ -28,10 +26,12 @@ sharp.concurrency(1);
 // Uploads are never decoded twice: libvips' operation cache would only cost bookkeeping and memory.
 sharp.cache(false);
 // Image work yields the CPU to the event loop that answers decisions: on Linux a thread has its own nice
-// value, so this thread (not the process) runs at a lower priority. Elsewhere it keeps the default.
-try {
-  setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), NICE);
-} catch { /* not Linux, or not allowed: same priority as the event loop */ }
+// value, so this thread (not the process) runs at a lower priority (FOCAL_IMAGE_NICE). Elsewhere it keeps the default.
+if (init.nice > 0) {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), init.nice);
+  } catch { /* not Linux, or not allowed: same priority as the event loop */ }
+}
 
 /**
  * Classifications that finish preprocessing in the same turn are classified together, one pass of the

@@ -31,7 +31,7 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
     const { models, pool } = await loadImageModels({
       modelsDir: config.modelsDir, dataDir: config.dataDir, store, metrics, logger,
       learning: { ...DEFAULT_ONLINE_LEARNING, ...options.learning },
-      workers: config.imageWorkers, queueLimit: config.imageQueue, tfBackend: ctx.backend,
+      workers: config.imageWorkers, queueLimit: config.imageQueue, tfBackend: ctx.backend, nice: config.imageNice,
     });
     for (const entry of models.values()) {
       // Claims the name in the shared models table, so a bandit cannot be created under it.

@@ -54,6 +54,8 @@ export interface CatalogDeps {
   workers: number;
   queueLimit: number;
   tfBackend: TfBackendPreference;
+  /** Nice value of the worker threads (FOCAL_IMAGE_NICE). */
+  nice: number;
 }
 
 /** A served model as the learner sees it: its steps and snapshots run on the pool's learner worker. */
@@ -128,7 +130,7 @@ export async function loadImageModels(deps: CatalogDeps): Promise<{ models: Map<
     }
   }
   const pool = new ImagePool({
-    size: deps.workers, queueLimit: deps.queueLimit, tfBackend: deps.tfBackend, models: sources, logger: deps.logger, metrics: deps.metrics,
+    size: deps.workers, queueLimit: deps.queueLimit, tfBackend: deps.tfBackend, nice: deps.nice, models: sources, logger: deps.logger, metrics: deps.metrics,
   });
   const loaded = sources.length > 0 ? await pool.startLearner() : new Map();
   for (const [name, { shippedDir, base, candidates: list }] of found) {

@@ -84,7 +84,7 @@ describe('OnlineLearner', () => {
     const root = mkdtempSync(join(tmpdir(), 'focal-catalog-'));
     const deps = {
       modelsDir: join(root, 'models'), dataDir: join(root, 'data'), store, metrics, logger, learning: DEFAULT_ONLINE_LEARNING,
-      workers: 1, queueLimit: 8, tfBackend: 'wasm' as const,
+      workers: 1, queueLimit: 8, tfBackend: 'wasm' as const, nice: 10,
     };
     try {
       await shipTestModel(root, 'digits', 1);

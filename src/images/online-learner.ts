@@ -132,7 +132,7 @@ export class OnlineLearner {
     if (this.scheduled || this.pending.length === 0) return;
     this.scheduled = true;
     void this.enqueue(async () => {
-      // Lets the response that acknowledged the feedback go out before the step takes the thread.
+      // After this turn: feedback acknowledged in the same turn joins the step.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.scheduled = false;
       await this.step(this.pending.splice(0, this.deps.options.batchSize));

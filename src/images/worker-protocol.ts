@@ -19,6 +19,8 @@ export interface ModelSource {
 export interface WorkerInit {
   index: number;
   tfBackend: TfBackendPreference;
+  /** Nice value of the worker's thread (FOCAL_IMAGE_NICE). */
+  nice: number;
   models: ModelSource[];
 }
 

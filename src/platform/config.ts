@@ -6,6 +6,8 @@ import { availableParallelism } from 'node:os';
  * and the README's table are generated from / checked against this list.
  */
 
+import { parseDuration } from './duration.js';
+
 export type TfBackendPreference = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -41,6 +43,12 @@ export interface Config {
   imageWorkers: number;
   /** Classifications that may wait for a worker before new ones get a 503. */
   imageQueue: number;
+  /** Nice value of the image worker threads (Linux): 0 as the event loop, up to 19 (lowest priority). */
+  imageNice: number;
+  /** How long logged events are kept (FOCAL_LOG_RETENTION; a model's log.retention overrides it). */
+  logRetentionMs: number;
+  /** Largest database file (FOCAL_DATABASE_SIZE_LIMIT); unset: as large as the disk allows. */
+  maxDatabaseBytes: number | undefined;
   limits: Limits;
 }
 
@@ -62,17 +70,23 @@ function integer(min: number, max: number) {
   };
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3, tb: 1024 ** 4 };
 
 /** Parses "1048576", "512kb", "10mb" (binary units, as body-parser does). */
 function byteSize(min: number, max: number) {
   return (raw: string): number => {
-    const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(raw.trim());
+    const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?$/i.exec(raw.trim());
     if (!m) throw new ConfigValueError('must be a size such as 1048576, 512kb or 10mb');
     const n = Math.floor(Number(m[1]) * SIZE_UNITS[(m[2] ?? '').toLowerCase()]!);
     if (n < min || n > max) throw new ConfigValueError(`must be between ${min} and ${max} bytes`);
     return n;
   };
+}
+
+function duration(raw: string): number {
+  const ms = parseDuration(raw);
+  if (ms === undefined) throw new ConfigValueError('must be a duration: a whole number and a unit s, m, h or d (e.g. 30d, 12h, 90s)');
+  return ms;
 }
 
 function oneOf<T extends string>(values: readonly T[]) {
@@ -122,6 +136,12 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.imageWorkers = workerCount(r); } },
   { name: 'FOCAL_IMAGE_QUEUE', default: '64', description: 'Classifications that may wait for a busy image worker; beyond that POST /classify-image answers 503 with Retry-After.',
     apply: (r, c) => { c.imageQueue = integer(0, 100000)(r); } },
+  { name: 'FOCAL_IMAGE_NICE', default: '10', description: 'Scheduling priority (nice, Linux) of the image worker threads: 0 (as the event loop that answers /decide) to 19 (lowest), so decisions keep the CPU under image load.',
+    apply: (r, c) => { c.imageNice = integer(0, 19)(r); } },
+  { name: 'FOCAL_LOG_RETENTION', default: '30d', description: 'How long logged events are kept before background deletion (s, m, h or d, e.g. 30d, 12h, 90s); a model\'s log.retention overrides it. Events whose reward window is open, and rewards not yet in a model snapshot, are kept.',
+    apply: (r, c) => { c.logRetentionMs = duration(r); } },
+  { name: 'FOCAL_DATABASE_SIZE_LIMIT', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
+    apply: (r, c) => { c.maxDatabaseBytes = byteSize(64 * 1024, 2 ** 50)(r); } },
   { name: 'FOCAL_MAX_BODY', default: '1mb', description: 'Largest JSON request body.',
     apply: (r, c) => { c.limits.bodyBytes = byteSize(1024, 1024 ** 3)(r); } },
   { name: 'FOCAL_MAX_IMAGE_BYTES', default: '10mb', description: 'Largest uploaded image (raw, multipart or base64-decoded).',
@@ -148,7 +168,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0,
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0, logRetentionMs: 0, maxDatabaseBytes: undefined,
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }

@@ -1,4 +1,5 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { connectionOptions } from './database.js';
 
 /**
  * Group commit, shared by every capability that logs events: writes from
@@ -174,7 +175,7 @@ export class InlineRunner<Op, Result> implements BatchRunner<Op, Result> {
   }
 }
 
-type Reply<Result> = { id: number; results: Result[] } | { id: number; error: string };
+type Reply<Result> = { id: number; results: Result[] } | { id: number; error: string; code?: string };
 interface ReplyMessage<Result> { replies: Reply<Result>[] }
 
 /** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
@@ -194,7 +195,7 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
   constructor(path: string, executorModule: ExecutorModuleUrl, name: string, onFailure: (err: Error) => void) {
     const { port1, port2 } = new MessageChannel();
     this.replies = port1;
-    const workerData = { path, executorModule, replies: port2 };
+    const workerData = { path, executorModule, replies: port2, connection: connectionOptions(path) };
     const transferList = [port2];
     if (FROM_SOURCE) {
       // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
@@ -224,7 +225,7 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
       const p = this.pending.get(m.id);
       if (!p) continue;
       this.pending.delete(m.id);
-      if ('error' in m) p.reject(new Error(m.error));
+      if ('error' in m) p.reject(Object.assign(new Error(m.error), m.code !== undefined ? { code: m.code } : {}));
       else p.resolve(m.results);
     }
     if (this.pending.size === 0) {

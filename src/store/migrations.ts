@@ -4,10 +4,14 @@
  * capability keep parallel work from colliding: 1–99 foundation, 100–199
  * bandit decisions, 200–299 images.
  */
+import type Database from 'better-sqlite3';
+
 export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Runs instead of `sql` when a migration needs to look at the schema it migrates (still in its transaction). */
+  up?: (db: Database.Database) => void;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -101,5 +105,70 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
       CREATE INDEX evaluations_model ON evaluations (model, created_at);
     `,
+  },
+  {
+    // After 100 (it adds closed_reason), so it is numbered in the decisions range. It rebuilds `events`; any
+    // other index or trigger on events (a migration numbered below it, from another branch) is recreated by `up`.
+    version: 191,
+    name: 'storage: compact payloads, retention indexes, log statistics',
+    sql: `
+      -- payload ANY: a JSON text (image events, decisions logged before this version) or a compressed BLOB
+      -- (src/decisions/payload-codec.ts). The open-window index is partial, so a closed event (most rows)
+      -- carries one small (model, seq) index entry instead of (model, closed, deadline_at).
+      CREATE TABLE events_new (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id      TEXT NOT NULL UNIQUE,
+        model         TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        deadline_at   INTEGER,
+        payload       ANY NOT NULL,
+        reward        REAL,
+        reward_count  INTEGER NOT NULL DEFAULT 0,
+        closed        INTEGER NOT NULL DEFAULT 0,
+        closed_reason TEXT
+      ) STRICT;
+      INSERT INTO events_new (seq, event_id, model, kind, created_at, deadline_at, payload, reward, reward_count, closed, closed_reason)
+        SELECT seq, event_id, model, kind, created_at, deadline_at, payload, reward, reward_count, closed, closed_reason FROM events ORDER BY seq;
+      DROP TABLE events;
+      ALTER TABLE events_new RENAME TO events;
+      CREATE INDEX events_open ON events (model, deadline_at) WHERE closed = 0;
+      CREATE INDEX events_model ON events (model);
+
+      -- Shared compression dictionaries of logged payloads, content-addressed (first 8 bytes of their sha256).
+      CREATE TABLE payload_dictionaries (
+        id          BLOB PRIMARY KEY,
+        model       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        dictionary  BLOB NOT NULL
+      ) STRICT;
+
+      -- Per-model size of the event log, kept by triggers so GET /models/{name} never counts rows.
+      CREATE TABLE log_stats (
+        model   TEXT PRIMARY KEY,
+        events  INTEGER NOT NULL,
+        bytes   INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO log_stats (model, events, bytes)
+        SELECT model, COUNT(*), SUM(octet_length(payload) + octet_length(event_id)) FROM events GROUP BY model;
+      CREATE TRIGGER log_stats_insert AFTER INSERT ON events BEGIN
+        INSERT INTO log_stats (model, events, bytes) VALUES (NEW.model, 1, octet_length(NEW.payload) + octet_length(NEW.event_id))
+          ON CONFLICT (model) DO UPDATE SET events = events + 1, bytes = bytes + excluded.bytes;
+      END;
+      CREATE TRIGGER log_stats_delete AFTER DELETE ON events BEGIN
+        UPDATE log_stats SET events = events - 1, bytes = bytes - octet_length(OLD.payload) - octet_length(OLD.event_id)
+          WHERE model = OLD.model;
+      END;
+
+      -- One row the storage probe grows and shrinks to learn whether the disk takes writes again.
+      CREATE TABLE storage_probe (id INTEGER PRIMARY KEY, filler BLOB) STRICT;
+    `,
+    up: (db) => {
+      const others = db.prepare(`SELECT name, sql FROM sqlite_master
+        WHERE tbl_name = 'events' AND type IN ('index', 'trigger') AND sql IS NOT NULL AND name <> 'events_model_open'`).all() as { name: string; sql: string }[];
+      db.exec(MIGRATIONS.find((m) => m.version === 191)!.sql);
+      const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?');
+      for (const o of others) if (exists.get(o.name) === undefined) db.exec(o.sql);
+    },
   },
 ];

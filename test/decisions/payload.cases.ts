@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { readJsonBody } from '../../src/http/pipeline.js';
 import { decodeDecisionPayload, encodeDecisionPayload, type DecisionPayload } from '../../src/decisions/decision-store.js';
+import { payloadText } from '../../src/store/payload-codec.js';
 import { startHarness, type Harness } from './harness.js';
 
 const decision = { pmf: [0.75, 0.25], scores: [1, 0.5], chosen: 0, probability: 0.75, modelVersion: 3, strategy: 'squarecb' };
@@ -32,7 +33,9 @@ describe('POST /decide logs the body as received', () => {
   before(async () => { h = await startHarness(); });
   after(async () => { await h.close(); });
 
-  const logged = (eventId: string) => (h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(eventId) as { payload: string }).payload;
+  // Stored compressed (src/store/payload-codec.ts): payloadText gives back the text that was logged.
+  const stored = (eventId: string) => (h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(eventId) as { payload: Buffer }).payload;
+  const logged = (eventId: string) => payloadText(stored(eventId));
 
   it('keeps a UTF-8 body\'s text, and decodes to the normalised context and actions', async () => {
     const body = '{"context": {"user": {"country": "DE"}, "mood": "ÿ☃"},   "actions": ["a", {"id": "b", "features": {"n": 2}}]}';

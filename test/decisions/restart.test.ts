@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
+import { addDictionarySource, payloadText, type StoredPayload } from '../../src/store/payload-codec.js';
 
 /**
  * Kills the real server with SIGKILL mid-stream (no shutdown hook, no final
@@ -114,7 +115,10 @@ describe('restart after SIGKILL', { timeout: 120_000 }, () => {
     // Replaying the log alone gives the model before the kill (up to its log position) and the model after restart (all of it).
     const log = new Database(join(dir, 'focal.db'), { readonly: true });
     const rows = log.prepare(`SELECT r.seq AS seq, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
-      WHERE r.model = 'm' AND r.learn = 1 ORDER BY r.seq`).all() as { seq: number; reward: number; payload: string }[];
+      WHERE r.model = 'm' AND r.learn = 1 ORDER BY r.seq`).all() as { seq: number; reward: number; payload: StoredPayload }[];
+    // Compressed payloads name a dictionary stored in this database: read them while the connection is open.
+    addDictionarySource(log);
+    for (const r of rows) r.payload = payloadText(r.payload);
     log.close();
     const rebuilt = createBanditModel(after.config);
     const fingerprint = () => createHash('sha256').update(rebuilt.snapshot()).digest('hex');

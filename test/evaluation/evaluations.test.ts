@@ -49,6 +49,7 @@ describe('offline evaluations (worker thread, file database)', { timeout: 300_00
     assert.equal(completed.status, 'completed', completed.error);
     assert.equal(completed.progress, 1);
     assert.equal(completed.events, 600);
+    if (process.platform === 'linux') assert.ok(completed.cpuSeconds >= 0 && completed.cpuSeconds < 600, `cpuSeconds ${completed.cpuSeconds}`);
     assert.deepEqual(completed.policies.map((p: View) => [p.name, p.source]), [['online', 'online'], ['baseline', 'baseline'], ['uniform', 'uniform'], ['eps', 'custom'], ['greedy', 'custom']]);
     for (const p of completed.policies) {
       for (const name of ['ips', 'snips', 'dr', 'dm']) {

@@ -45,6 +45,20 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ PORT: '80.5' }), /PORT must be an integer/);
   });
 
+  it('reads the log retention as a duration and the database cap as a size', () => {
+    assert.equal(loadConfig({}).logRetentionMs, 30 * 86_400_000);
+    assert.equal(loadConfig({}).maxDatabaseBytes, undefined);
+    for (const [raw, ms] of [['90s', 90_000], ['15m', 900_000], ['12h', 43_200_000], ['7d', 604_800_000], [' 30d ', 2_592_000_000]] as const) {
+      assert.equal(loadConfig({ FOCAL_LOG_RETENTION: raw }).logRetentionMs, ms, raw);
+    }
+    assert.equal(loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: '20gb' }).maxDatabaseBytes, 20 * 1024 ** 3);
+    for (const bad of ['0d', '30', '1.5h', '-1d', '2 weeks', '1w', '9999999d']) {
+      assert.throws(() => loadConfig({ FOCAL_LOG_RETENTION: bad }), /FOCAL_LOG_RETENTION must be a duration/, bad);
+    }
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: 'lots' }), /FOCAL_DATABASE_SIZE_LIMIT must be a size/);
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: '1kb' }), /FOCAL_DATABASE_SIZE_LIMIT must be between/);
+  });
+
   it('never echoes a rejected key', () => {
     assert.throws(() => loadConfig({ FOCAL_API_KEY: 'short-secret' }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);

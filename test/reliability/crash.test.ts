@@ -10,6 +10,7 @@ import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js'
 import { shipTestModel } from '../images/harness.js';
 import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
+import { addDictionarySource, payloadText, type StoredPayload } from '../../src/store/payload-codec.js';
 
 /**
  * Crash safety (issue 5): concurrent clients drive /decide and /reward
@@ -175,7 +176,10 @@ async function checkRebuild(p: FocalProcess, dbPath: string, name: string): Prom
   const view = res.body as unknown as ModelReply;
   const db = new Database(dbPath, { readonly: true });
   const rows = db.prepare(`SELECT r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
-    WHERE r.model = ? AND r.learn = 1 AND r.seq <= ? ORDER BY r.seq`).all(name, view.stats.rewardSeq) as { reward: number; payload: string }[];
+    WHERE r.model = ? AND r.learn = 1 AND r.seq <= ? ORDER BY r.seq`).all(name, view.stats.rewardSeq) as { reward: number; payload: StoredPayload }[];
+  // Compressed payloads name a dictionary stored in this database: read them while the connection is open.
+  addDictionarySource(db);
+  for (const r of rows) r.payload = payloadText(r.payload);
   db.close();
   const rebuilt = createBanditModel({ strategy: view.config.strategy, learner: view.config.learner });
   for (const row of rows) {

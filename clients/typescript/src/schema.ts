@@ -213,6 +213,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream the model's logged decisions (Vowpal Wabbit DSJSON, or Focal's JSON lines)
+         * @description One line per decision, oldest first. DSJSON: EventId, Timestamp, a (1-based, the chosen action first), p, c (the context, with the actions under _multi: `_tag` and `action.id` carry each action's id) and, for rewarded events, _label_cost (= −reward), _label_probability, _label_Action (1-based) and _labelIndex (0-based) before c, as `vw --cb_explore_adf --dsjson` reads it.
+         */
+        get: operations["getModelsNameLog"];
+        put?: never;
+        /**
+         * Import logged decisions (DSJSON lines) from another system
+         * @description Each line is one DSJSON event (a Personalizer or Decision Service export, or GET …/log?format=dsjson of another Focal). The events are logged as this model's decisions in line order; those with a label are learned from, in line order, and are evaluable, as if decided here; those without are kept but neither learned nor evaluated. A batch with any bad line is refused whole (400 naming every bad line, up to 100); an EventId already logged is a 409. At most 100000 lines and 64 × FOCAL_MAX_BODY bytes per request.
+         */
+        post: operations["postModelsNameLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/classify-image": {
         parameters: {
             query?: never;
@@ -329,7 +353,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Not ready yet, or shutting down */
+            /** @description Not ready yet, shutting down, or the store cannot write (disk full) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -494,6 +518,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Any other error, as an RFC 9457 problem document */
             default: {
                 headers: {
@@ -627,6 +660,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Any other error, as an RFC 9457 problem document */
             default: {
                 headers: {
@@ -688,6 +730,10 @@ export interface operations {
                                  */
                                 aggregation?: "first" | "sum";
                             };
+                            log?: {
+                                /** @description How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot. */
+                                retention?: string;
+                            };
                         };
                         /** Format: date-time */
                         createdAt: string;
@@ -711,6 +757,20 @@ export interface operations {
                             rewardSeq: number;
                             /** @description sha256 of the learned state: equal before and after a restart. */
                             fingerprint: string;
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            log?: {
+                                /** @description Logged events kept. */
+                                events: number;
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                bytes: number;
+                                /**
+                                 * Format: date-time
+                                 * @description When the oldest kept event was logged.
+                                 */
+                                oldest: string | null;
+                                /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
+                                retention: string;
+                            };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
                         offPolicy: {
@@ -783,6 +843,10 @@ export interface operations {
                          */
                         aggregation?: "first" | "sum";
                     };
+                    log?: {
+                        /** @description How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot. */
+                        retention?: string;
+                    };
                 };
             };
         };
@@ -825,6 +889,10 @@ export interface operations {
                                  */
                                 aggregation?: "first" | "sum";
                             };
+                            log?: {
+                                /** @description How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot. */
+                                retention?: string;
+                            };
                         };
                         /** Format: date-time */
                         createdAt: string;
@@ -848,6 +916,20 @@ export interface operations {
                             rewardSeq: number;
                             /** @description sha256 of the learned state: equal before and after a restart. */
                             fingerprint: string;
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            log?: {
+                                /** @description Logged events kept. */
+                                events: number;
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                bytes: number;
+                                /**
+                                 * Format: date-time
+                                 * @description When the oldest kept event was logged.
+                                 */
+                                oldest: string | null;
+                                /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
+                                retention: string;
+                            };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
                         offPolicy: {
@@ -939,6 +1021,10 @@ export interface operations {
                                  */
                                 aggregation?: "first" | "sum";
                             };
+                            log?: {
+                                /** @description How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot. */
+                                retention?: string;
+                            };
                         };
                         /** Format: date-time */
                         createdAt: string;
@@ -962,6 +1048,20 @@ export interface operations {
                             rewardSeq: number;
                             /** @description sha256 of the learned state: equal before and after a restart. */
                             fingerprint: string;
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            log?: {
+                                /** @description Logged events kept. */
+                                events: number;
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                bytes: number;
+                                /**
+                                 * Format: date-time
+                                 * @description When the oldest kept event was logged.
+                                 */
+                                oldest: string | null;
+                                /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
+                                retention: string;
+                            };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
                         offPolicy: {
@@ -1049,6 +1149,10 @@ export interface operations {
                                      */
                                     aggregation?: "first" | "sum";
                                 };
+                                log?: {
+                                    /** @description How long logged events are kept (s, m, h or d: 90s, 12h, 30d; default FOCAL_LOG_RETENTION). Older events are deleted in the background, except those whose reward window is open or whose rewards are not yet in a model snapshot. */
+                                    retention?: string;
+                                };
                             };
                             /** Format: date-time */
                             createdAt: string;
@@ -1072,6 +1176,20 @@ export interface operations {
                                 rewardSeq: number;
                                 /** @description sha256 of the learned state: equal before and after a restart. */
                                 fingerprint: string;
+                                /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                                log?: {
+                                    /** @description Logged events kept. */
+                                    events: number;
+                                    /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                    bytes: number;
+                                    /**
+                                     * Format: date-time
+                                     * @description When the oldest kept event was logged.
+                                     */
+                                    oldest: string | null;
+                                    /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
+                                    retention: string;
+                                };
                             };
                             /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
                             offPolicy: {
@@ -1168,6 +1286,8 @@ export interface operations {
                             best?: string | null;
                             /** @description Logged events that could not be weighed (no valid propensity). */
                             skipped?: number;
+                            /** @description CPU time of the evaluation thread (Linux), the cost of the job on one core. */
+                            cpuSeconds?: number;
                             featureImportance?: {
                                 feature?: string;
                                 importance?: number;
@@ -1304,6 +1424,8 @@ export interface operations {
                         best?: string | null;
                         /** @description Logged events that could not be weighed (no valid propensity). */
                         skipped?: number;
+                        /** @description CPU time of the evaluation thread (Linux), the cost of the job on one core. */
+                        cpuSeconds?: number;
                         featureImportance?: {
                             feature?: string;
                             importance?: number;
@@ -1414,6 +1536,8 @@ export interface operations {
                         best?: string | null;
                         /** @description Logged events that could not be weighed (no valid propensity). */
                         skipped?: number;
+                        /** @description CPU time of the evaluation thread (Linux), the cost of the job on one core. */
+                        cpuSeconds?: number;
                         featureImportance?: {
                             feature?: string;
                             importance?: number;
@@ -1530,6 +1654,147 @@ export interface operations {
             };
             /** @description The evaluation has not completed */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameLog: {
+        parameters: {
+            query?: {
+                /** @description dsjson: Vowpal Wabbit DSJSON; jsonl: Focal's own event records. */
+                format?: "dsjson" | "jsonl";
+                /** @description Only decisions made at or after this time. */
+                from?: string;
+                /** @description Only decisions made before this time. */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Model name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newline-delimited JSON */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": unknown;
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postModelsNameLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Model name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            /** @description Imported */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        imported?: number;
+                        learned?: number;
+                    };
+                };
+            };
+            /** @description Bad lines (each named by its 1-based line number in `lines`); nothing was imported */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An EventId is already logged; nothing was imported */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over 64 × FOCAL_MAX_BODY bytes or 100000 lines */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not application/x-ndjson */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -69,27 +69,47 @@ const POISSON1_CDF: Float64Array = (() => {
   return cdf;
 })();
 
-/** Draws each event's Poisson(1) multiplicity in every bootstrap replicate, from a seeded stream. */
+/** One event's draw: the replicates that include it (sparse: about 37% of them draw 0) and how often. */
+export interface BootstrapDraw {
+  /** How many replicates include the event: entries [0, size) of `replicate` and `count` are valid. */
+  size: number;
+  replicate: Uint16Array;
+  count: Uint8Array;
+}
+
+/**
+ * Draws each event's Poisson(1) multiplicity in every bootstrap replicate, from a seeded
+ * stream, and keeps each replicate's total multiplicity (its resample size, shared by
+ * every policy weighed on the same events).
+ */
 export class PoissonBootstrap {
-  readonly weights: Uint8Array;
+  readonly totals: Float64Array;
+  private readonly draw: BootstrapDraw;
   private readonly rng: Xoshiro128;
 
   constructor(readonly replicates: number = DEFAULT_REPLICATES, seed = 0) {
-    if (!Number.isInteger(replicates) || replicates < 1) throw new RangeError('replicates must be a positive integer');
-    this.weights = new Uint8Array(replicates);
+    if (!Number.isInteger(replicates) || replicates < 1 || replicates > 65535) throw new RangeError('replicates must be an integer in [1, 65535]');
+    this.totals = new Float64Array(replicates);
+    this.draw = { size: 0, replicate: new Uint16Array(replicates), count: new Uint8Array(replicates) };
     this.rng = new Xoshiro128(seed);
   }
 
-  /** The next event's multiplicities (the same array, overwritten). */
-  next(): Uint8Array {
-    const w = this.weights;
-    for (let b = 0; b < w.length; b++) {
+  /** The next event's multiplicities (the same object, overwritten). */
+  next(): BootstrapDraw {
+    const d = this.draw;
+    let size = 0;
+    for (let b = 0; b < this.replicates; b++) {
       const u = this.rng.nextUint32() / 4294967296;
       let k = 0;
       while (u >= POISSON1_CDF[k]!) k++;
-      w[b] = k;
+      if (k === 0) continue;
+      d.replicate[size] = b;
+      d.count[size] = k;
+      size++;
+      this.totals[b] = this.totals[b]! + k;
     }
-    return w;
+    d.size = size;
+    return d;
   }
 }
 
@@ -102,15 +122,21 @@ export class PolicyValueAccumulator {
   private sumWR = 0;
   private sumDm = 0;
   private sumDr = 0;
-  /** Per replicate: Σk, Σk·w, Σk·w·r, Σk·dm, Σk·dr (row-major, 5 per replicate). */
-  private readonly boot: Float64Array;
+  /** Per replicate: Σk·w, Σk·w·r, Σk·dm, Σk·dr (Σk is the bootstrap's own `totals`). */
+  private readonly bootW: Float64Array;
+  private readonly bootWR: Float64Array;
+  private readonly bootDm: Float64Array;
+  private readonly bootDr: Float64Array;
 
   constructor(readonly replicates: number = DEFAULT_REPLICATES) {
-    this.boot = new Float64Array(5 * replicates);
+    this.bootW = new Float64Array(replicates);
+    this.bootWR = new Float64Array(replicates);
+    this.bootDm = new Float64Array(replicates);
+    this.bootDr = new Float64Array(replicates);
   }
 
-  /** Adds one event; `multiplicities` is the event's draw from the shared PoissonBootstrap. */
-  add(t: EvaluationTerm, multiplicities: ArrayLike<number>): void {
+  /** Adds one event; `draw` is the event's draw from the PoissonBootstrap shared by every policy. */
+  add(t: EvaluationTerm, draw: BootstrapDraw): void {
     const w = t.weight;
     if (!(w >= 0) || !Number.isFinite(w)) throw new RangeError(`importance weight must be finite and >= 0, got ${w}`);
     if (!Number.isFinite(t.reward)) throw new RangeError('reward must be finite');
@@ -125,15 +151,15 @@ export class PolicyValueAccumulator {
     this.sumWR += wr;
     this.sumDm += dm;
     this.sumDr += dr;
-    const boot = this.boot;
-    for (let b = 0, o = 0; b < this.replicates; b++, o += 5) {
-      const k = multiplicities[b]!;
-      if (k === 0) continue;
-      boot[o] = boot[o]! + k;
-      boot[o + 1] = boot[o + 1]! + k * w;
-      boot[o + 2] = boot[o + 2]! + k * wr;
-      boot[o + 3] = boot[o + 3]! + k * dm;
-      boot[o + 4] = boot[o + 4]! + k * dr;
+    const { bootW, bootWR, bootDm, bootDr } = this;
+    const { replicate, count } = draw;
+    for (let j = 0; j < draw.size; j++) {
+      const b = replicate[j]!;
+      const k = count[j]!;
+      bootW[b] = bootW[b]! + k * w;
+      bootWR[b] = bootWR[b]! + k * wr;
+      bootDm[b] = bootDm[b]! + k * dm;
+      bootDr[b] = bootDr[b]! + k * dr;
     }
   }
 
@@ -141,7 +167,8 @@ export class PolicyValueAccumulator {
     return this.n;
   }
 
-  result(): PolicyEstimates {
+  /** `totals`: the shared bootstrap's resample sizes (PoissonBootstrap.totals). */
+  result(totals: Float64Array): PolicyEstimates {
     const n = this.n;
     const point: Record<EstimatorName, number> = {
       ips: n > 0 ? this.sumWR / n : 0,
@@ -150,14 +177,13 @@ export class PolicyValueAccumulator {
       dm: n > 0 ? this.sumDm / n : 0,
     };
     const reps: Record<EstimatorName, number[]> = { ips: [], snips: [], dr: [], dm: [] };
-    const boot = this.boot;
-    for (let b = 0, o = 0; b < this.replicates; b++, o += 5) {
-      const k = boot[o]!;
+    for (let b = 0; b < this.replicates; b++) {
+      const k = totals[b]!;
       if (k === 0) continue;
-      reps.ips.push(boot[o + 2]! / k);
-      if (boot[o + 1]! > 0) reps.snips.push(boot[o + 2]! / boot[o + 1]!);
-      reps.dm.push(boot[o + 3]! / k);
-      reps.dr.push(boot[o + 4]! / k);
+      reps.ips.push(this.bootWR[b]! / k);
+      if (this.bootW[b]! > 0) reps.snips.push(this.bootWR[b]! / this.bootW[b]!);
+      reps.dm.push(this.bootDm[b]! / k);
+      reps.dr.push(this.bootDr[b]! / k);
     }
     const estimates = {} as Record<EstimatorName, Estimate>;
     for (const name of ESTIMATOR_NAMES) estimates[name] = { value: point[name], ci: percentileInterval(reps[name], point[name]) };
@@ -191,5 +217,5 @@ export function estimatePolicyValue(terms: Iterable<EvaluationTerm>, options: { 
   const bootstrap = new PoissonBootstrap(replicates, options.seed ?? 0);
   const acc = new PolicyValueAccumulator(replicates);
   for (const t of terms) acc.add(t, bootstrap.next());
-  return acc.result();
+  return acc.result(bootstrap.totals);
 }
