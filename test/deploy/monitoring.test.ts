@@ -110,7 +110,8 @@ describe('deploy/ monitoring files', () => {
     // The exercised paths produced labelled samples (the dashboard's main panels are not empty on a live app).
     for (const series of ['focal_bandit_decisions_total', 'focal_bandit_rewards_total', 'focal_bandit_pending_events',
       'focal_http_request_duration_seconds_bucket', 'focal_image_classification_duration_seconds_bucket', 'focal_image_feedback_accuracy',
-      'focal_image_classifications_total', 'focal_image_worker_tensors', 'focal_tensorflow_tensors', 'nodejs_eventloop_lag_p99_seconds', 'focal_ready']) {
+      'focal_image_classifications_total', 'focal_image_worker_tensors', 'focal_tensorflow_tensors', 'nodejs_eventloop_lag_p99_seconds', 'focal_ready',
+      'focal_database_bytes', 'focal_log_events']) {
       assert.ok(sampled.has(series), `${series} has no sample after decide, reward and classify`);
     }
     assert.match(exported, /^focal_ready 1$/m, 'the readiness gauge reads 1 on a ready app');
@@ -152,7 +153,8 @@ describe('deploy/ monitoring files', () => {
     const exprs = graphs.flatMap((p) => p.targets!.map((t) => t.expr)).join('\n');
     for (const needle of ['focal_bandit_decisions_total', 'focal_bandit_rewards_total', 'histogram_quantile(0.99, sum by (le, route) (rate(focal_http_request_duration_seconds_bucket',
       'focal_bandit_pending_events', 'focal_bandit_default_rewards_total', 'focal_image_classification_duration_seconds_bucket', 'focal_image_feedback_accuracy',
-      'focal_tensorflow_tensors', 'focal_image_worker_tensors', 'nodejs_eventloop_lag_p99_seconds', 'focal_image_queue_depth', 'focal_image_queue_rejections_total']) {
+      'focal_tensorflow_tensors', 'focal_image_worker_tensors', 'nodejs_eventloop_lag_p99_seconds', 'focal_image_queue_depth', 'focal_image_queue_rejections_total',
+      'focal_database_bytes', 'focal_storage_full']) {
       assert.ok(exprs.includes(needle), `the dashboard shows ${needle}`);
     }
   });
