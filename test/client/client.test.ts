@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { classifyImage, createFocalClient, FocalProblemError, ok, retryAfterMs, type RetryEvent } from '../../clients/typescript/src/index.js';
+import { buildTestApp, type TestApp } from '../helpers.js';
 import { mnistTestDigit, paperPicture } from '../images/fixtures.js';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 
@@ -108,17 +109,37 @@ describe('@focal/client against a running Focal', () => {
     assert.ok(Date.now() - started >= 1000, 'the retry waited the Retry-After');
   });
 
-  it('sends the API key as a bearer token', async () => {
-    let seen: string | null = null;
-    const focal = createFocalClient({ baseUrl, apiKey: 'k'.repeat(20), fetch: (request) => { seen = request.headers.get('authorization'); return fetch(request); } });
-    await ok(focal.GET('/healthz'));
-    assert.equal(seen, `Bearer ${'k'.repeat(20)}`);
-  });
-
   it('reads Retry-After as seconds or an HTTP date', () => {
     assert.equal(retryAfterMs('3'), 3000);
     assert.equal(retryAfterMs(new Date(10_000 + 4_000).toUTCString(), 10_000), 4000);
     assert.equal(retryAfterMs(null), undefined);
     assert.equal(retryAfterMs('soon'), undefined);
+  });
+});
+
+describe('@focal/client against a Focal with FOCAL_API_KEY set', () => {
+  const key = 'client-test-key-0123456789';
+  let t: TestApp;
+  let server: Server;
+  let baseUrl: string;
+
+  before(async () => {
+    t = await buildTestApp({ config: { apiKey: key } });
+    server = t.focal.app.listen(0, '127.0.0.1');
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await t.close();
+  });
+
+  it('sends the key as a bearer token; without it the 401 is a FocalProblemError', async () => {
+    const denied = await createFocalClient({ baseUrl }).POST('/decide', { body: { actions: ['a', 'b'] } }).catch((e: unknown) => e);
+    assert.ok(denied instanceof FocalProblemError && denied.status === 401, String(denied));
+    const wrong = await createFocalClient({ baseUrl, apiKey: 'not-the-key-0123456789' }).GET('/models').catch((e: unknown) => e);
+    assert.ok(wrong instanceof FocalProblemError && [401, 403].includes(wrong.status), String(wrong));
+    const decision = await ok(createFocalClient({ baseUrl, apiKey: key }).POST('/decide', { body: { actions: ['a', 'b'] } }));
+    assert.ok(['a', 'b'].includes(decision.action));
   });
 });
