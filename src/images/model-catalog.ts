@@ -7,6 +7,7 @@ import type { Logger } from '../platform/logger.js';
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageStore } from './image-store.js';
 import { OnlineLearner, type OnlineLearningOptions } from './online-learner.js';
+import type { Placement } from './preprocess.js';
 
 /**
  * The image models Focal serves: every shipped folder `ram-<name>` under
@@ -19,6 +20,22 @@ export const MODEL_FOLDER_PREFIX = 'ram-';
 export const DEFAULT_IMAGE_MODEL = 'mnist';
 /** Start-up re-learns at most this much feedback after the snapshot; snapshots every minute keep it far smaller. */
 const MAX_STARTUP_RELEARN = 2000;
+
+/** Side of MNIST's field: models at this size read a cropped, centred digit. */
+const MNIST_SIDE = 28;
+
+/**
+ * How an upload is placed in a model's input. A model trained on a larger canvas
+ * (translated or cluttered MNIST, per config.task, or any input wider than MNIST's
+ * 28×28) reads the picture at its canvas's resolution with the digit where it is,
+ * so its glimpses do the finding; an MNIST model reads the digit cropped and centred.
+ */
+export function inputPlacement(config: RamModel['config']): Placement {
+  const task = (config['task'] as { task?: unknown } | undefined)?.task;
+  if (task === 'translated' || task === 'cluttered') return 'canvas';
+  if (task === 'mnist') return 'digit';
+  return config.imageSize > MNIST_SIDE ? 'canvas' : 'digit';
+}
 
 export interface ImageModelEntry {
   name: string;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { renderTestSet, taskSpec } from '../attention/index.js';
 import { HttpError } from '../http/errors.js';
 import { preprocessImage } from './preprocess.js';
 import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from './test-fixtures.js';
@@ -79,5 +80,55 @@ describe('preprocessImage', () => {
       (err: unknown) => err instanceof HttpError && err.status === 422);
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
     await assert.rejects(preprocessImage(svg, { maxPixels: MAX_PIXELS }), (err: unknown) => err instanceof HttpError && err.status === 422);
+  });
+
+  describe('canvas placement (models with a larger canvas)', () => {
+    const translated = renderTestSet(taskSpec('translated'), 3);
+    const canvas = (n: number) => translated.pixels.subarray(n * 3600, (n + 1) * 3600);
+    const png = (pixels: Float32Array, side: number) =>
+      sharp(Buffer.from(pixels.map((v) => Math.round(v * 255))), { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
+
+    it('reads a 60×60 upload pixel for pixel: the digit stays where it is, at its size', async () => {
+      for (const n of [0, 1, 2]) {
+        const input = canvas(n);
+        const out = await preprocessImage(await png(input, 60), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+        assert.equal(out.placement, 'canvas');
+        assert.equal(out.pixels.length, 3600);
+        const a = inkStats(input, 60);
+        const b = inkStats(out.pixels, 60);
+        assert.ok(Math.abs(a.cx - b.cx) < 0.5 && Math.abs(a.cy - b.cy) < 0.5, `centre of mass (${a.cx}, ${a.cy}) → (${b.cx}, ${b.cy})`);
+        // Only the faint anti-aliasing below the noise floor goes; no resampling, no crop, no fit.
+        assert.ok(Math.abs(a.width - b.width) <= 2 && Math.abs(a.height - b.height) <= 2, `ink box ${a.width}×${a.height} → ${b.width}×${b.height}`);
+        assert.ok(correlation(out.pixels, input) > 0.98, `correlation ${correlation(out.pixels, input)}`);
+        for (let i = 0; i < 3600; i++) if (input[i] === 0) assert.equal(out.pixels[i], 0, `background pixel ${i} stays black`);
+      }
+    });
+
+    it('scales a larger upload down to the canvas and pads a smaller one without scaling', async () => {
+      const input = canvas(0);
+      const big = await sharp(await png(input, 60)).resize(180, 180, { kernel: 'nearest' }).png().toBuffer();
+      const down = await preprocessImage(big, { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      const a = inkStats(input, 60);
+      const b = inkStats(down.pixels, 60);
+      assert.ok(Math.abs(a.cx - b.cx) < 1 && Math.abs(a.cy - b.cy) < 1, `centre of mass (${a.cx}, ${a.cy}) → (${b.cx}, ${b.cy})`);
+      assert.ok(correlation(down.pixels, input) > 0.9, `correlation ${correlation(down.pixels, input)}`);
+
+      const digit = mnistTestDigit(5);
+      const small = await preprocessImage(await png(digit.pixels, 28), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      const s = inkStats(small.pixels, 60);
+      const d = inkStats(digit.pixels, 28);
+      // 28 px centred in 60: offset 16, same size.
+      assert.ok(Math.abs(s.cx - (d.cx + 16)) < 0.5 && Math.abs(s.cy - (d.cy + 16)) < 0.5, `centre of mass (${s.cx}, ${s.cy})`);
+      assert.ok(Math.abs(s.width - d.width) <= 2 && Math.abs(s.height - d.height) <= 2);
+    });
+
+    it('normalises a photo-like picture (dark ink on paper) without cropping it', async () => {
+      const out = await preprocessImage(await paperPicture(mnistTestDigit(0).pixels, { width: 300, height: 300, format: 'png' }), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      assert.equal(out.inverted, true);
+      const s = inkStats(out.pixels, 60);
+      // paperPicture puts the 140 px digit at 55% / 45% of the 300 px page: at 60 px, 28 px wide, off-centre.
+      assert.ok(Math.max(s.width, s.height) < 30, `ink ${s.width}×${s.height} is not fitted to the field`);
+      assert.ok(s.cx > 30 && s.cy < 30, `centre of mass (${s.cx}, ${s.cy}) keeps the digit's place on the page`);
+    });
   });
 });

@@ -18,7 +18,17 @@ export interface PreprocessOptions {
   size?: number;
   /** Longest side of the ink after fitting; MNIST uses 20 in 28. */
   fit?: number;
+  /**
+   * `digit` (default): crop to the ink, fit it to `fit` px and centre it by mass (MNIST).
+   * `canvas`: keep the whole picture at the model's resolution, digits where they are
+   * (translated / cluttered models, whose glimpses find the digit themselves): an upload
+   * of `size` × `size` is read pixel for pixel, a larger one is scaled down to fit, a
+   * smaller one is padded without scaling.
+   */
+  placement?: Placement;
 }
+
+export type Placement = 'digit' | 'canvas';
 
 export interface Preprocessed {
   /** size × size grey values in [0, 1], row-major, white ink on black. */
@@ -30,6 +40,8 @@ export interface Preprocessed {
   inverted: boolean;
   /** The ink's bounding box in working-resolution pixels; null when no ink was found. */
   ink: { left: number; top: number; width: number; height: number } | null;
+  /** How the picture was placed in the output (see PreprocessOptions.placement). */
+  placement: Placement;
 }
 
 /**
@@ -188,6 +200,7 @@ function flattenIllumination(value: Float32Array, width: number, height: number,
 export async function preprocessImage(bytes: Buffer, options: PreprocessOptions): Promise<Preprocessed> {
   const size = options.size ?? 28;
   const fit = Math.min(options.fit ?? 20, size);
+  const placement = options.placement ?? 'digit';
   const source = await probeImage(bytes, options.maxPixels);
   const { grey, alpha, width, height } = await decodeWorking(bytes, options.maxPixels);
   const n = width * height;
@@ -223,7 +236,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   const pixels = new Float32Array(size * size);
   const range = peak - paper;
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  if (range < 0.1) return { pixels, size, source, inverted, ink: null };
+  if (range < 0.1) return { pixels, size, source, inverted, ink: null, placement };
 
   const ink = new Uint8Array(n);
   let left = width, top = height, right = -1, bottom = -1;
@@ -239,8 +252,12 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
       if (y > bottom) bottom = y;
     }
   }
-  if (right < 0) return { pixels, size, source, inverted, ink: null };
+  if (right < 0) return { pixels, size, source, inverted, ink: null, placement };
   const box = { left, top, width: right - left + 1, height: bottom - top + 1 };
+  if (placement === 'canvas') {
+    await placeCanvas(ink, width, height, pixels, size);
+    return { pixels, size, source, inverted, ink: box, placement };
+  }
 
   const scale = fit / Math.max(box.width, box.height);
   const w = Math.max(1, Math.min(fit, Math.round(box.width * scale)));
@@ -273,5 +290,33 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = digit[y * w + x]! / 255;
   }
-  return { pixels, size, source, inverted, ink: box };
+  return { pixels, size, source, inverted, ink: box, placement };
+}
+
+/**
+ * The whole normalised picture in the size × size field, aspect kept and centred:
+ * pixel for pixel when it fits (a 60×60 upload to a 60×60 model is not resampled),
+ * scaled down with lanczos3 when it does not.
+ */
+async function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Float32Array, size: number): Promise<void> {
+  let w = width;
+  let h = height;
+  let data: Uint8Array = ink;
+  let channels = 1;
+  if (width > size || height > size) {
+    const scale = size / Math.max(width, height);
+    w = Math.max(1, Math.min(size, Math.round(width * scale)));
+    h = Math.max(1, Math.min(size, Math.round(height * scale)));
+    const out = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
+      .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    data = out.data;
+    channels = out.info.channels;
+  }
+  const ox = (size - w) >> 1;
+  const oy = (size - h) >> 1;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = data[(y * w + x) * channels]! / 255;
+  }
 }
