@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { renderTestSet, taskSpec } from '../attention/index.js';
 import { HttpError } from '../http/errors.js';
-import { preprocessImage } from './preprocess.js';
+import { preprocessImage, strokeWidth } from './preprocess.js';
 import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from './test-fixtures.js';
 
 const MAX_PIXELS = 25_000_000;
@@ -61,6 +61,42 @@ describe('preprocessImage', () => {
     const a = await preprocessImage(upright, { maxPixels: MAX_PIXELS });
     const b = await preprocessImage(stored, { maxPixels: MAX_PIXELS });
     assert.ok(correlation(a.pixels, b.pixels) > 0.9, `correlation ${correlation(a.pixels, b.pixels)}`);
+  });
+
+  it('finds the digit among specks of noise and grain: they do not widen the crop', async () => {
+    const digit = mnistTestDigit(0);
+    const { data } = await sharp(await paperPicture(digit.pixels, { width: 300, height: 200, format: 'png' })).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // Dark specks in three corners (a crumb, a pen tick) and grain all over.
+    for (const [sx, sy] of [[8, 8], [285, 12], [20, 185]] as const) {
+      for (let y = sy; y < sy + 4; y++) for (let x = sx; x < sx + 4; x++) for (let c = 0; c < 3; c++) data[(y * 300 + x) * 3 + c] = 40;
+    }
+    let seed = 1;
+    for (let i = 0; i < data.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      data[i] = Math.max(0, Math.min(255, data[i]! + ((seed >>> 16) % 41) - 20));
+    }
+    const jpeg = await sharp(data, { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 60 }).toBuffer();
+    const out = await preprocessImage(jpeg, { maxPixels: MAX_PIXELS });
+    assert.ok(out.ink && out.ink.width < 120 && out.ink.height < 120, `ink box ${JSON.stringify(out.ink)} is the digit's`);
+    assertCentredDigit(out.pixels);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.8, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
+  it('thickens a fine-pen stroke to MNIST\'s width', async () => {
+    const digit = mnistTestDigit(0);
+    const ink = Buffer.from(digit.pixels.map((v) => Math.round(v * 255)));
+    // The digit drawn 224 px tall with a pen a third of MNIST's width, dark on paper.
+    const thin = await sharp(await sharp(ink, { raw: { width: 28, height: 28, channels: 1 } }).resize(224, 224, { kernel: 'cubic' }).extractChannel(0).raw().toBuffer(),
+      { raw: { width: 224, height: 224, channels: 1 } }).dilate(4).negate().png().toBuffer();
+  const page = await sharp({ create: { width: 344, height: 304, channels: 3, background: '#fff' } }).composite([{ input: thin, left: 60, top: 40 }]).png().toBuffer();
+    const out = await preprocessImage(page, { maxPixels: MAX_PIXELS });
+    assertCentredDigit(out.pixels);
+    const up = async (pixels: Float32Array) => sharp(Buffer.from(pixels.map((v) => Math.round(v * 255))), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(112, 112, { kernel: 'lanczos3' }).extractChannel(0).raw().toBuffer();
+    const mnist = strokeWidth(await up(digit.pixels), 112, 112);
+    const read = strokeWidth(await up(out.pixels), 112, 112);
+    assert.ok(read > 0.7 * mnist, `stroke ${read.toFixed(1)} px against MNIST's ${mnist.toFixed(1)} px (at 4×)`);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.75, `correlation ${correlation(out.pixels, digit.pixels)}`);
   });
 
   it('returns an empty field for a blank picture', async () => {
