@@ -7,6 +7,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { Presets, SingleBar } from 'cli-progress';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import { Adam } from '../src/attention/adam.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from '../src/attention/checkpoint.js';
@@ -53,7 +54,7 @@ if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
   [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
-  [--resume | --resume-from CHECKPOINT_DIR]
+  [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
 On --resume, --epochs/--lr/--lr-min given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
@@ -181,6 +182,10 @@ async function main(): Promise<void> {
   const valRngSeed = o.seed * 31 + 5;
   while (state.completedEpochs < o.epochs) {
     const epoch = state.completedEpochs + 1;
+    // On a terminal a progress bar redrawn in place; in a log file (nohup, CI) a plain line every --log-every steps.
+    const bar = process.stdout.isTTY
+      ? new SingleBar({ format: `epoch ${epoch}/${o.epochs} {bar} {value}/{total} steps | ce {ce} | acc {acc} | {duration_formatted} elapsed, ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true }, Presets.shades_classic)
+      : undefined;
     const report = trainEpoch({
       network: model.network,
       optimizer,
@@ -193,9 +198,16 @@ async function main(): Promise<void> {
       dataRng,
       policyRng: model.rng,
       onProgress: (step, steps, ce, acc) => {
-        if (step % logEvery === 0) console.log(`  epoch ${epoch} step ${step}/${steps} ce ${ce.toFixed(4)} acc ${(acc * 100).toFixed(2)}%`);
+        const values = { ce: ce.toFixed(4), acc: `${(acc * 100).toFixed(2)}%` };
+        if (bar) {
+          if (step === 1) bar.start(steps, 0, values);
+          bar.update(step, values);
+        } else if (step % logEvery === 0) {
+          console.log(`  epoch ${epoch} step ${step}/${steps} ce ${values.ce} acc ${values.acc}`);
+        }
       },
     });
+    bar?.stop();
     const valStart = performance.now();
     // Fixed rendering seed: the translated/cluttered validation images are the same every epoch.
     const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0 }, { dataRng: new Rng(valRngSeed) });
