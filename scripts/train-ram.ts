@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '0.001' },
     'lr-min': { type: 'string', default: '0.00001' },
     shift: { type: 'string', default: '0' },
+    augment: { type: 'string', default: 'none' },
     validation: { type: 'string', default: '5000' },
     limit: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -53,10 +54,10 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--shift 0] [--augment none|photo] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min given explicitly override the saved ones; everything else comes from the checkpoint.`);
+On --resume, --epochs/--lr/--lr-min/--out/--augment given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -70,6 +71,8 @@ interface TrainOptions {
   task: TaskName;
   imageSize: number;
   shift: number;
+  /** Photograph-like augmentation (stroke width, rotation, scale, blur) of the training digits; absent in older checkpoints. */
+  augment?: 'none' | 'photo';
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -89,6 +92,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     task,
     imageSize: spec.imageSize,
     shift: spec.shift,
+    augment: args.augment as 'none' | 'photo',
     epochs: num(args.epochs, 'epochs'),
     batchSize: num(args.batch, 'batch'),
     learningRate: num(args.lr, 'lr'),
@@ -136,6 +140,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
 const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
 
 async function main(): Promise<void> {
+  if (args.augment !== 'none' && args.augment !== 'photo') throw new Error(`--augment must be none or photo, got ${args.augment}`);
   const backend = await selectTensorBackend();
   if (args['export-from']) {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
@@ -161,10 +166,12 @@ async function main(): Promise<void> {
     if (process.argv.includes('--lr')) o.learningRate = num(args.lr, 'lr');
     if (process.argv.includes('--lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
     if (process.argv.includes('--out')) o.out = args.out!;
+    // Fine-tuning a finished model towards photographs: e.g. --augment photo --epochs 130 --lr 0.0001.
+    if (process.argv.includes('--augment')) o.augment = args.augment as 'none' | 'photo';
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
   }
-  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift });
+  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
   const train = readMnist('train');
   // The held-out split depends on the seed only, so a resumed run validates on the same images.
   const all = new Rng(o.seed * 104729 + 3).shuffle(Array.from({ length: train.count }, (_, i) => i));
@@ -176,7 +183,7 @@ async function main(): Promise<void> {
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
       `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}), core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
-      `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}`,
+      `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');
   const valRngSeed = o.seed * 31 + 5;
@@ -210,7 +217,7 @@ async function main(): Promise<void> {
     bar?.stop();
     const valStart = performance.now();
     // Fixed rendering seed: the translated/cluttered validation images are the same every epoch.
-    const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0 }, { dataRng: new Rng(valRngSeed) });
+    const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
     const seconds = report.seconds + (performance.now() - valStart) / 1000;
     state.completedEpochs = epoch;
     state.elapsedSeconds += seconds;

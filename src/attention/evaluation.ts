@@ -22,7 +22,7 @@ export function taskOfConfig(config: ResolvedRamConfig): TaskSpec {
 export function renderTestSet(spec: TaskSpec, count?: number, set: DigitSet = readMnist('test')): { pixels: Float32Array; labels: Int32Array; count: number } {
   const n = Math.min(count ?? set.count, set.count);
   const indices = Array.from({ length: n }, (_, i) => i);
-  return { pixels: renderExamples(set, indices, { ...spec, shift: 0 }, new Rng(TEST_RENDER_SEED)), labels: labelsOf(set, indices), count: n };
+  return { pixels: renderExamples(set, indices, { ...spec, shift: 0, augment: false }, new Rng(TEST_RENDER_SEED)), labels: labelsOf(set, indices), count: n };
 }
 
 export interface TestResult {
