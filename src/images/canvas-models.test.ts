@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { createRamModel, mnistRamConfig, renderTestSet, taskSpec } from '../attention/index.js';
 import { decodePixels } from './image-store.js';
+import { inputPlacement } from './model-catalog.js';
 import { correlation, inkStats } from './test-fixtures.js';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from './test-harness.js';
 
@@ -86,3 +87,16 @@ describe('image models with a larger canvas', () => {
     assert.deepEqual([meta.width, meta.height], [1080, 1080]);
   });
 });
+
+describe('inputPlacement', () => {
+  it('reads a canvas for translated and cluttered models and for any input wider than 28 px, a centred digit otherwise', () => {
+    const task = (name: string, imageSize: number) => ({ task: name, imageSize, clutterPieces: 0, pieceSize: 8 });
+    assert.equal(inputPlacement(mnistRamConfig()), 'digit');
+    assert.equal(inputPlacement(mnistRamConfig({ task: task('mnist', 28) })), 'digit');
+    assert.equal(inputPlacement(mnistRamConfig({ imageSize: 60, task: task('translated', 60) })), 'canvas');
+    assert.equal(inputPlacement(mnistRamConfig({ imageSize: 60, task: task('cluttered', 60) })), 'canvas');
+    assert.equal(inputPlacement(mnistRamConfig({ imageSize: 100, task: task('cluttered', 100) })), 'canvas');
+    assert.equal(inputPlacement(mnistRamConfig({ imageSize: 60 })), 'canvas');
+  });
+});
+
