@@ -1,15 +1,18 @@
 /**
- * RAM benchmark (npm run bench:ram). Prints tables:
- *   1. Test error of the shipped model (models/ram-mnist) on the 10,000 MNIST test images.
- *   2. Single-image latency in-process (classify), p50/p99.
- *   3. Cost against input size: RAM at 28, 60, 100, 200 px against a small
- *      convolutional classifier on the same inputs, in the same run. A glimpse
- *      model reads k·g² pixels per glimpse whatever the image size, so its cost
- *      should stay flat while the CNN's grows with the pixel count.
- *   4. POST /classify-image over HTTP (the app from createApp, loopback), p50/p99.
- * Options: --model DIR (default models/ram-mnist), --limit N test images,
- * --samples N (also report Monte-Carlo averaged error), --runs N latency runs.
+ * RAM benchmark (npm run bench:ram). Prints, for each shipped model (every models/ram-*
+ * folder, or the one given with --model DIR):
+ *   1. Test error on its 10,000-image test set (MNIST, or translated/cluttered from a fixed seed).
+ *   2. Single-image latency in-process (classify), p50/p99, on an image of its own task.
+ *   3. Cost against input size: RAM from its canvas size S to 2S and 4S (for 28 px also
+ *      60, 100, 200) against a small convolutional classifier on the same inputs, in the same
+ *      run. A glimpse model reads k·g² pixels per glimpse whatever the image size, so its
+ *      cost should stay flat while the CNN's grows with the pixel count.
+ *   4. POST /classify-image?model=NAME over HTTP (the app from createApp, loopback), p50/p99,
+ *      with a PNG of its own canvas size.
+ * Options: --model DIR, --limit N test images, --samples N (also report Monte-Carlo
+ * averaged error), --runs N latency runs.
  */
+import { readdirSync } from 'node:fs';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -17,8 +20,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
-import { testError } from '../src/attention/evaluation.js';
-import { readMnist, renderExamples, taskSpec } from '../src/attention/mnist-dataset.js';
+import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluation.js';
 import { createRamModel, loadRamModel, mnistRamConfig, type AttentionModel } from '../src/attention/index.js';
 import { Rng } from '../src/attention/rng.js';
 
@@ -27,7 +29,9 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-const MODEL_DIR = arg('model') ?? 'models/ram-mnist';
+const MODEL_DIRS = arg('model')
+  ? [arg('model')!]
+  : readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('ram-')).map((d) => join('models', d.name)).sort();
 const RUNS = Number(arg('runs') ?? 200);
 
 function percentile(sorted: number[], p: number): number {
@@ -75,7 +79,7 @@ function smallCnn(size: number): { run: (x: tf.Tensor4D) => tf.Tensor2D; dispose
   };
 }
 
-async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<string[] | string> {
+async function httpLatency(modelDir: string, model: AttentionModel, digit: Float32Array): Promise<string[] | string> {
   let images: typeof import('../src/images/index.js');
   try {
     images = await import('../src/images/index.js');
@@ -93,8 +97,10 @@ async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<
   ]);
   void images;
   const root = await mkdtemp(join(tmpdir(), 'focal-bench-ram-'));
-  // A copy of the shipped model: online feedback never touches models/.
-  await cp(MODEL_DIR, join(root, 'models', 'ram-mnist'), { recursive: true });
+  // A copy of the shipped model under its own name: online feedback never touches models/.
+  const folder = modelDir.split('/').filter(Boolean).at(-1)!;
+  const name = folder.startsWith('ram-') ? folder.slice(4) : 'mnist';
+  await cp(modelDir, join(root, 'models', `ram-${name}`), { recursive: true });
   const config = defaultConfig({ dataDir: join(root, 'data'), modelsDir: join(root, 'models'), logLevel: 'silent' });
   const { mkdirSync } = await import('node:fs');
   mkdirSync(config.dataDir, { recursive: true });
@@ -104,11 +110,12 @@ async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   try {
+    const side = model.config.imageSize;
     const raw = Buffer.from(Uint8Array.from(digit, (v) => Math.round(v * 255)));
-    const png = await sharp.default(raw, { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const png = await sharp.default(raw, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
     const post = async (): Promise<number> => {
       const t = performance.now();
-      const res = await fetch(`http://127.0.0.1:${port}/classify-image`, { method: 'POST', headers: { 'content-type': 'image/png', ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}) }, body: png });
+      const res = await fetch(`http://127.0.0.1:${port}/classify-image?model=${name}`, { method: 'POST', headers: { 'content-type': 'image/png', ...(config.apiKey ? { authorization: `Bearer ${config.apiKey}` } : {}) }, body: png });
       const body = (await res.json()) as { label?: string };
       if (res.status !== 200) throw new Error(`POST /classify-image → ${res.status} ${JSON.stringify(body)}`);
       return performance.now() - t;
@@ -118,7 +125,7 @@ async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<
     for (let i = 0; i < RUNS; i++) times.push(await post());
     times.sort((a, b) => a - b);
     const inProcess = timeIt(RUNS, () => model.classify(digit));
-    return [`${percentile(times, 50).toFixed(2)}`, `${percentile(times, 99).toFixed(2)}`, `${inProcess.p50.toFixed(2)}`, `${png.length} B PNG, sequential, one connection`];
+    return [`${percentile(times, 50).toFixed(2)}`, `${percentile(times, 99).toFixed(2)}`, `${inProcess.p50.toFixed(2)}`, `${side}×${side} PNG of ${png.length} B, sequential, one connection`];
   } catch (err) {
     return `POST /classify-image failed: ${err instanceof Error ? err.message : String(err)}`;
   } finally {
@@ -132,6 +139,12 @@ async function httpLatency(model: AttentionModel, digit: Float32Array): Promise<
 async function main(): Promise<void> {
   const backend = await selectTensorBackend();
   console.log(`# RAM benchmark — backend ${backend.backend}, node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores)\n`);
+  for (const dir of MODEL_DIRS) await benchModel(dir);
+  console.log(`tensors still allocated: ${tf.memory().numTensors}`);
+}
+
+async function benchModel(MODEL_DIR: string): Promise<void> {
+  console.log(`# ${MODEL_DIR}\n`);
   const model = await loadRamModel(MODEL_DIR);
   const c = model.config;
 
@@ -145,12 +158,12 @@ async function main(): Promise<void> {
     const mc = testError(model.network, { limit, samples });
     rows.push([`${c.glimpses} glimpses, mean of ${samples} sampled rollouts`, `${(mc.error * 100).toFixed(2)}%`, `${mc.wrong}/${mc.count}`, mc.seconds.toFixed(1)]);
   }
-  console.log(`## Test error of ${MODEL_DIR} (${det.task.task} ${det.task.imageSize}×${det.task.imageSize}; paper 1.12%, best PyTorch reimplementation 1.21%)\n`);
+  const paper: Record<string, string> = { mnist: 'paper 1.12%, best PyTorch reimplementation 1.21%', translated: 'paper 1.22%, tfRAM 0.94%', cluttered: 'paper 4.04%, tfRAM 2.63%' };
+  console.log(`## Test error of ${MODEL_DIR} (${det.task.task} ${det.task.imageSize}×${det.task.imageSize}; ${paper[det.task.task] ?? ''})\n`);
   table(['inference', 'test error', 'wrong', 'seconds'], rows);
 
   // 2. In-process latency of one image.
-  const test = readMnist('test');
-  const digit = renderExamples(test, [0], taskSpec('mnist'), new Rng(0));
+  const digit = renderTestSet(taskOfConfig(c), 1).pixels;
   const lat = timeIt(RUNS, () => model.classify(digit));
   const latMc = timeIt(Math.max(20, Math.floor(RUNS / 4)), () => model.classify(digit, { samples: 10, seed: 1 }));
   console.log('## Single-image latency in-process (classify, ms)\n');
@@ -163,7 +176,9 @@ async function main(): Promise<void> {
   const sizeRows: (string | number)[][] = [];
   let base: { ram: number; cnn: number } | undefined;
   const batch = 32;
-  for (const size of [28, 60, 100, 200]) {
+  const S = c.imageSize;
+  const sizes = [...new Set([S, 2 * S, 4 * S, ...(S === 28 ? [60, 100, 200] : [])])].sort((a, b) => a - b);
+  for (const size of sizes) {
     const ram = createRamModel(mnistRamConfig({ ...c, imageSize: size }), 1);
     const cnn = smallCnn(size);
     const rng = new Rng(size);
@@ -187,14 +202,13 @@ async function main(): Promise<void> {
     cnn.dispose();
   }
   console.log(`## Cost against input size: RAM (${c.glimpses} glimpses, ${c.scales}×${c.patchSize}²) vs a small CNN (conv16-pool-conv32-pool-dense), ms\n`);
-  table(['input', 'RAM 1 image', 'CNN 1 image', `RAM per image (batch ${batch})`, `CNN per image (batch ${batch})`, 'RAM vs 28 px', 'CNN vs 28 px'], sizeRows);
+  table(['input', 'RAM 1 image', 'CNN 1 image', `RAM per image (batch ${batch})`, `CNN per image (batch ${batch})`, `RAM vs ${S} px`, `CNN vs ${S} px`], sizeRows);
 
   // 4. Over HTTP.
   console.log('## POST /classify-image over HTTP (ms)\n');
-  const http = await httpLatency(model, digit);
+  const http = await httpLatency(MODEL_DIR, model, digit);
   if (typeof http === 'string') console.log(`${http}\n`);
   else table(['p50', 'p99', 'in-process p50', 'request'], [http]);
-  console.log(`tensors still allocated: ${tf.memory().numTensors}`);
   model.dispose();
 }
 

@@ -1,11 +1,17 @@
 /**
- * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N]
+ * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served]
  * Uses the 10,000 MNIST test images, rendered as the model's task (translated /
- * cluttered versions come from a fixed seed, so the set is the same every run).
+ * cluttered versions come from a fixed seed, so the set is the same every run:
+ * renderTestSet in src/attention/evaluation.ts). With --served each test image
+ * is also sent as a PNG file through the service's preprocessing (what
+ * POST /classify-image does), and that error is printed too.
  */
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
-import { testError } from '../src/attention/evaluation.js';
+import sharp from 'sharp';
+import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluation.js';
+import { inputPlacement } from '../src/images/preprocess.js';
+import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
 
 const { values, positionals } = parseArgs({
@@ -14,13 +20,14 @@ const { values, positionals } = parseArgs({
     samples: { type: 'string', default: '1' },
     limit: { type: 'string' },
     glimpses: { type: 'string' },
+    served: { type: 'boolean', default: false },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served]');
     process.exit(2);
   }
   const backend = await selectTensorBackend();
@@ -36,6 +43,25 @@ async function main(): Promise<void> {
     `${dir}: test error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
   );
+  if (values.served) {
+    // The same images as PNG files through the service's preprocessing, as POST /classify-image reads them.
+    const spec = taskOfConfig(model.config);
+    const set = renderTestSet(spec, values.limit ? Number(values.limit) : undefined);
+    const side = spec.imageSize;
+    const started = performance.now();
+    let wrong = 0;
+    for (let n = 0; n < set.count; n++) {
+      const bytes = Buffer.from(Uint8Array.from(set.pixels.subarray(n * side * side, (n + 1) * side * side), (v) => Math.round(v * 255)));
+      const png = await sharp(bytes, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
+      const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
+      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined });
+      if (c.predicted !== set.labels[n]) wrong++;
+    }
+    console.log(
+      `${dir}: served test error ${((wrong / set.count) * 100).toFixed(2)}% (${wrong}/${set.count} wrong), each image a ${side}×${side} PNG through the ` +
+        `service's preprocessing (${inputPlacement(model.config)} placement); ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
   model.dispose();
 }
 

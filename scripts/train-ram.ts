@@ -7,6 +7,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import { Presets, SingleBar } from 'cli-progress';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import { Adam } from '../src/attention/adam.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from '../src/attention/checkpoint.js';
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '0.001' },
     'lr-min': { type: 'string', default: '0.00001' },
     shift: { type: 'string', default: '0' },
+    augment: { type: 'string', default: 'none' },
     validation: { type: 'string', default: '5000' },
     limit: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -52,10 +54,10 @@ const { values: args } = parseArgs({
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
-  [--resume | --resume-from CHECKPOINT_DIR]
+  [--shift 0] [--augment none|photo] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min given explicitly override the saved ones; everything else comes from the checkpoint.`);
+On --resume, --epochs/--lr/--lr-min/--out/--augment given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -69,6 +71,8 @@ interface TrainOptions {
   task: TaskName;
   imageSize: number;
   shift: number;
+  /** Photograph-like augmentation (stroke width, rotation, scale, blur) of the training digits; absent in older checkpoints. */
+  augment?: 'none' | 'photo';
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -88,6 +92,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     task,
     imageSize: spec.imageSize,
     shift: spec.shift,
+    augment: args.augment as 'none' | 'photo',
     epochs: num(args.epochs, 'epochs'),
     batchSize: num(args.batch, 'batch'),
     learningRate: num(args.lr, 'lr'),
@@ -135,6 +140,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
 const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
 
 async function main(): Promise<void> {
+  if (args.augment !== 'none' && args.augment !== 'photo') throw new Error(`--augment must be none or photo, got ${args.augment}`);
   const backend = await selectTensorBackend();
   if (args['export-from']) {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
@@ -160,10 +166,12 @@ async function main(): Promise<void> {
     if (process.argv.includes('--lr')) o.learningRate = num(args.lr, 'lr');
     if (process.argv.includes('--lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
     if (process.argv.includes('--out')) o.out = args.out!;
+    // Fine-tuning a finished model towards photographs: e.g. --augment photo --epochs 130 --lr 0.0001.
+    if (process.argv.includes('--augment')) o.augment = args.augment as 'none' | 'photo';
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
   }
-  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift });
+  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
   const train = readMnist('train');
   // The held-out split depends on the seed only, so a resumed run validates on the same images.
   const all = new Rng(o.seed * 104729 + 3).shuffle(Array.from({ length: train.count }, (_, i) => i));
@@ -175,12 +183,16 @@ async function main(): Promise<void> {
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
       `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}), core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
-      `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}`,
+      `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');
   const valRngSeed = o.seed * 31 + 5;
   while (state.completedEpochs < o.epochs) {
     const epoch = state.completedEpochs + 1;
+    // On a terminal a progress bar redrawn in place; in a log file (nohup, CI) a plain line every --log-every steps.
+    const bar = process.stdout.isTTY
+      ? new SingleBar({ format: `epoch ${epoch}/${o.epochs} {bar} {value}/{total} steps | ce {ce} | acc {acc} | {duration_formatted} elapsed, ETA {eta_formatted}`, hideCursor: true, clearOnComplete: true }, Presets.shades_classic)
+      : undefined;
     const report = trainEpoch({
       network: model.network,
       optimizer,
@@ -193,12 +205,19 @@ async function main(): Promise<void> {
       dataRng,
       policyRng: model.rng,
       onProgress: (step, steps, ce, acc) => {
-        if (step % logEvery === 0) console.log(`  epoch ${epoch} step ${step}/${steps} ce ${ce.toFixed(4)} acc ${(acc * 100).toFixed(2)}%`);
+        const values = { ce: ce.toFixed(4), acc: `${(acc * 100).toFixed(2)}%` };
+        if (bar) {
+          if (step === 1) bar.start(steps, 0, values);
+          bar.update(step, values);
+        } else if (step % logEvery === 0) {
+          console.log(`  epoch ${epoch} step ${step}/${steps} ce ${values.ce} acc ${values.acc}`);
+        }
       },
     });
+    bar?.stop();
     const valStart = performance.now();
     // Fixed rendering seed: the translated/cluttered validation images are the same every epoch.
-    const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0 }, { dataRng: new Rng(valRngSeed) });
+    const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
     const seconds = report.seconds + (performance.now() - valStart) / 1000;
     state.completedEpochs = epoch;
     state.elapsedSeconds += seconds;

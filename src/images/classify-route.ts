@@ -9,6 +9,7 @@ import type { ImageWriter } from './event-writer.js';
 import type { ImagePool } from './image-pool.js';
 import type { ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
+import { inputPlacement } from './preprocess.js';
 import { sendJson } from '../http/respond.js';
 import { newEventId } from '../platform/ids.js';
 
@@ -110,8 +111,10 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
     route<unknown, ClassifyQuery>({
       method: 'post', path: '/classify-image', tags: ['images'], summary: 'Classify an image with a recurrent attention model',
       description: 'The image as raw bytes (image/png, jpeg, webp, gif, tiff, avif), a multipart file field `image`, or JSON '
-        + '{"image": "<base64>"}. It is normalised like MNIST (grey, light background inverted, cropped to the ink, fitted to 20 px, '
-        + 'centred by mass in 28×28), classified, and logged as an event for feedback through POST /reward. '
+        + '{"image": "<base64>"}. It is normalised like MNIST (grey, light background inverted, lighting evened out), then for a 28×28 '
+        + 'model cropped to the ink, fitted to 20 px and centred by mass; a model with a larger canvas (translated, cluttered) reads '
+        + 'the whole picture at its canvas resolution, digits where they are (pixel for pixel when the upload has that size, scaled '
+        + 'down to fit when larger). It is then classified and logged as an event for feedback through POST /reward. '
         + 'With Accept: image/png or ?render=png the answer is a PNG of the input with each glimpse drawn and numbered '
         + '(the event id in the X-Focal-Event-Id header).',
       query: classifyQuerySchema(limits.stringLength),
@@ -163,13 +166,35 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
       responses: {
         200: {
           description: 'One entry per loaded model',
-          schema: { type: 'object', properties: { models: { type: 'array', items: { type: 'object' } } } },
+          schema: {
+            type: 'object',
+            properties: {
+              models: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string', description: 'The ?model= value of POST /classify-image.' },
+                    classes: { type: 'array', items: { type: 'string' } },
+                    imageSize: { type: 'integer', description: 'Side of the model\'s square input in pixels (28 for MNIST, 60 for translated and cluttered).' },
+                    input: { type: 'string', enum: ['digit', 'canvas'], description: 'digit: the upload is cropped to the ink and centred in the input (MNIST); canvas: the whole upload is read at imageSize, digits where they are.' },
+                    glimpses: { type: 'integer' },
+                    patchSize: { type: 'integer' },
+                    scales: { type: 'integer' },
+                    onlineUpdates: { type: 'integer' },
+                    snapshotVersion: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
         },
       },
       handler: ({ res }) => {
         sendJson(res, {
           models: [...models.values()].map((e) => ({
-            name: e.name, classes: e.config.classes, imageSize: e.config.imageSize, glimpses: e.config.glimpses,
+            name: e.name, classes: e.config.classes, imageSize: e.config.imageSize, input: inputPlacement(e.config),
+            glimpses: e.config.glimpses,
             patchSize: e.config.patchSize, scales: e.config.scales,
             onlineUpdates: e.learner.updates, snapshotVersion: e.learner.snapshotVersion,
           })),

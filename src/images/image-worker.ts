@@ -15,7 +15,7 @@ import { HttpError } from '../http/errors.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { renderGlimpses } from './glimpse-render.js';
 import { encodePixels, type ImageEventPayload } from './image-store.js';
-import { preprocessImage } from './preprocess.js';
+import { inputPlacement, preprocessImage } from './preprocess.js';
 import type { ClassifyReply, ClassifyTask, FromWorker, LearnReply, LearnTask, Task, ToWorker, WireError, WireWeights, WorkerInit } from './worker-protocol.js';
 
 const init = workerData as WorkerInit;
@@ -132,7 +132,7 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
   const config = model.config;
   const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const started = performance.now();
-  const pre = await preprocessImage(bytes, { maxPixels: t.maxPixels, size: config.imageSize });
+  const pre = await preprocessImage(bytes, { maxPixels: t.maxPixels, size: config.imageSize, placement: inputPlacement(config) });
   // Sampled rollouts are seeded per event, so they run alone; deterministic ones join a batch.
   const result = t.samples > 1
     ? model.classify(pre.pixels, { glimpses: t.glimpses, samples: t.samples, seed: t.seed })

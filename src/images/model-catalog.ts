@@ -25,6 +25,8 @@ export const DEFAULT_IMAGE_MODEL = 'mnist';
 /** Start-up re-learns at most this much feedback after the snapshot; snapshots every minute keep it far smaller. */
 const MAX_STARTUP_RELEARN = 2000;
 
+/** Side of MNIST's field: models at this size read a cropped, centred digit. */
+
 export interface ImageModelEntry {
   name: string;
   shippedDir: string;

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
+import { renderTestSet, taskSpec } from '../attention/index.js';
 import { HttpError } from '../http/errors.js';
-import { preprocessImage } from './preprocess.js';
+import { preprocessImage, strokeWidth } from './preprocess.js';
 import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from '../../test/images/fixtures.js';
 
 const MAX_PIXELS = 25_000_000;
@@ -62,6 +63,42 @@ describe('preprocessImage', () => {
     assert.ok(correlation(a.pixels, b.pixels) > 0.9, `correlation ${correlation(a.pixels, b.pixels)}`);
   });
 
+  it('finds the digit among specks of noise and grain: they do not widen the crop', async () => {
+    const digit = mnistTestDigit(0);
+    const { data } = await sharp(await paperPicture(digit.pixels, { width: 300, height: 200, format: 'png' })).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    // Dark specks in three corners (a crumb, a pen tick) and grain all over.
+    for (const [sx, sy] of [[8, 8], [285, 12], [20, 185]] as const) {
+      for (let y = sy; y < sy + 4; y++) for (let x = sx; x < sx + 4; x++) for (let c = 0; c < 3; c++) data[(y * 300 + x) * 3 + c] = 40;
+    }
+    let seed = 1;
+    for (let i = 0; i < data.length; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      data[i] = Math.max(0, Math.min(255, data[i]! + ((seed >>> 16) % 41) - 20));
+    }
+    const jpeg = await sharp(data, { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 60 }).toBuffer();
+    const out = await preprocessImage(jpeg, { maxPixels: MAX_PIXELS });
+    assert.ok(out.ink && out.ink.width < 120 && out.ink.height < 120, `ink box ${JSON.stringify(out.ink)} is the digit's`);
+    assertCentredDigit(out.pixels);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.8, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
+  it('thickens a fine-pen stroke to MNIST\'s width', async () => {
+    const digit = mnistTestDigit(0);
+    const ink = Buffer.from(digit.pixels.map((v) => Math.round(v * 255)));
+    // The digit drawn 224 px tall with a pen a third of MNIST's width, dark on paper.
+    const thin = await sharp(await sharp(ink, { raw: { width: 28, height: 28, channels: 1 } }).resize(224, 224, { kernel: 'cubic' }).extractChannel(0).raw().toBuffer(),
+      { raw: { width: 224, height: 224, channels: 1 } }).dilate(4).negate().png().toBuffer();
+  const page = await sharp({ create: { width: 344, height: 304, channels: 3, background: '#fff' } }).composite([{ input: thin, left: 60, top: 40 }]).png().toBuffer();
+    const out = await preprocessImage(page, { maxPixels: MAX_PIXELS });
+    assertCentredDigit(out.pixels);
+    const up = async (pixels: Float32Array) => sharp(Buffer.from(pixels.map((v) => Math.round(v * 255))), { raw: { width: 28, height: 28, channels: 1 } })
+      .resize(112, 112, { kernel: 'lanczos3' }).extractChannel(0).raw().toBuffer();
+    const mnist = strokeWidth(await up(digit.pixels), 112, 112);
+    const read = strokeWidth(await up(out.pixels), 112, 112);
+    assert.ok(read > 0.7 * mnist, `stroke ${read.toFixed(1)} px against MNIST's ${mnist.toFixed(1)} px (at 4×)`);
+    assert.ok(correlation(out.pixels, digit.pixels) > 0.75, `correlation ${correlation(out.pixels, digit.pixels)}`);
+  });
+
   it('returns an empty field for a blank picture', async () => {
     const blank = await sharp({ create: { width: 50, height: 40, channels: 3, background: '#fff' } }).png().toBuffer();
     const out = await preprocessImage(blank, { maxPixels: MAX_PIXELS });
@@ -79,5 +116,55 @@ describe('preprocessImage', () => {
       (err: unknown) => err instanceof HttpError && err.status === 422);
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
     await assert.rejects(preprocessImage(svg, { maxPixels: MAX_PIXELS }), (err: unknown) => err instanceof HttpError && err.status === 422);
+  });
+
+  describe('canvas placement (models with a larger canvas)', () => {
+    const translated = renderTestSet(taskSpec('translated'), 3);
+    const canvas = (n: number) => translated.pixels.subarray(n * 3600, (n + 1) * 3600);
+    const png = (pixels: Float32Array, side: number) =>
+      sharp(Buffer.from(pixels.map((v) => Math.round(v * 255))), { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
+
+    it('reads a 60×60 upload pixel for pixel: the digit stays where it is, at its size', async () => {
+      for (const n of [0, 1, 2]) {
+        const input = canvas(n);
+        const out = await preprocessImage(await png(input, 60), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+        assert.equal(out.placement, 'canvas');
+        assert.equal(out.pixels.length, 3600);
+        const a = inkStats(input, 60);
+        const b = inkStats(out.pixels, 60);
+        assert.ok(Math.abs(a.cx - b.cx) < 0.5 && Math.abs(a.cy - b.cy) < 0.5, `centre of mass (${a.cx}, ${a.cy}) → (${b.cx}, ${b.cy})`);
+        // Only the faint anti-aliasing below the noise floor goes; no resampling, no crop, no fit.
+        assert.ok(Math.abs(a.width - b.width) <= 2 && Math.abs(a.height - b.height) <= 2, `ink box ${a.width}×${a.height} → ${b.width}×${b.height}`);
+        assert.ok(correlation(out.pixels, input) > 0.98, `correlation ${correlation(out.pixels, input)}`);
+        for (let i = 0; i < 3600; i++) if (input[i] === 0) assert.equal(out.pixels[i], 0, `background pixel ${i} stays black`);
+      }
+    });
+
+    it('scales a larger upload down to the canvas and pads a smaller one without scaling', async () => {
+      const input = canvas(0);
+      const big = await sharp(await png(input, 60)).resize(180, 180, { kernel: 'nearest' }).png().toBuffer();
+      const down = await preprocessImage(big, { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      const a = inkStats(input, 60);
+      const b = inkStats(down.pixels, 60);
+      assert.ok(Math.abs(a.cx - b.cx) < 1 && Math.abs(a.cy - b.cy) < 1, `centre of mass (${a.cx}, ${a.cy}) → (${b.cx}, ${b.cy})`);
+      assert.ok(correlation(down.pixels, input) > 0.9, `correlation ${correlation(down.pixels, input)}`);
+
+      const digit = mnistTestDigit(5);
+      const small = await preprocessImage(await png(digit.pixels, 28), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      const s = inkStats(small.pixels, 60);
+      const d = inkStats(digit.pixels, 28);
+      // 28 px centred in 60: offset 16, same size.
+      assert.ok(Math.abs(s.cx - (d.cx + 16)) < 0.5 && Math.abs(s.cy - (d.cy + 16)) < 0.5, `centre of mass (${s.cx}, ${s.cy})`);
+      assert.ok(Math.abs(s.width - d.width) <= 2 && Math.abs(s.height - d.height) <= 2);
+    });
+
+    it('normalises a photo-like picture (dark ink on paper) without cropping it', async () => {
+      const out = await preprocessImage(await paperPicture(mnistTestDigit(0).pixels, { width: 300, height: 300, format: 'png' }), { maxPixels: MAX_PIXELS, size: 60, placement: 'canvas' });
+      assert.equal(out.inverted, true);
+      const s = inkStats(out.pixels, 60);
+      // paperPicture puts the 140 px digit at 55% / 45% of the 300 px page: at 60 px, 28 px wide, off-centre.
+      assert.ok(Math.max(s.width, s.height) < 30, `ink ${s.width}×${s.height} is not fitted to the field`);
+      assert.ok(s.cx > 30 && s.cy < 30, `centre of mass (${s.cx}, ${s.cy}) keeps the digit's place on the page`);
+    });
   });
 });

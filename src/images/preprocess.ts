@@ -1,4 +1,5 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import type { RamConfig } from '../attention/index.js';
 import { PayloadTooLargeError, UnprocessableError } from '../http/errors.js';
 
 /**
@@ -18,7 +19,17 @@ export interface PreprocessOptions {
   size?: number;
   /** Longest side of the ink after fitting; MNIST uses 20 in 28. */
   fit?: number;
+  /**
+   * `digit` (default): crop to the ink, fit it to `fit` px and centre it by mass (MNIST).
+   * `canvas`: keep the whole picture at the model's resolution, digits where they are
+   * (translated / cluttered models, whose glimpses find the digit themselves): an upload
+   * of `size` × `size` is read pixel for pixel, a larger one is scaled down to fit, a
+   * smaller one is padded without scaling.
+   */
+  placement?: Placement;
 }
+
+export type Placement = 'digit' | 'canvas';
 
 export interface Preprocessed {
   /** size × size grey values in [0, 1], row-major, white ink on black. */
@@ -30,6 +41,8 @@ export interface Preprocessed {
   inverted: boolean;
   /** The ink's bounding box in working-resolution pixels; null when no ink was found. */
   ink: { left: number; top: number; width: number; height: number } | null;
+  /** How the picture was placed in the output (see PreprocessOptions.placement). */
+  placement: Placement;
 }
 
 /**
@@ -177,17 +190,157 @@ function flattenIllumination(value: Float32Array, width: number, height: number,
   }
 }
 
+/** Smoothing before ink is looked for: sigma in working pixels per 512 px of the picture's longest side. */
+const DENOISE_SIGMA_PER_512 = 1.5;
+/** Below this sigma (pictures under ~170 px) there is nothing to smooth: the strokes are a pixel or two wide. */
+const MIN_DENOISE_SIGMA = 0.5;
+/** Marks with less ink than this share of the strongest mark are dropped as specks. */
+const MARK_SHARE = 0.08;
+/** Besides the strongest mark, only marks whose peak reaches this share of full ink are kept. */
+const MARK_PEAK = 0.5;
+
+/** A Gaussian-smoothed copy of `value` (values in [0, 1]), or `value` itself for small pictures. */
+async function denoise(value: Float32Array, width: number, height: number): Promise<Float32Array> {
+  const sigma = (DENOISE_SIGMA_PER_512 * Math.max(width, height)) / 512;
+  if (sigma < MIN_DENOISE_SIGMA) return value;
+  // A plain loop: Uint8ClampedArray.from with a mapping function cost ~20 ms on a 512 px picture.
+  const bytes = Buffer.allocUnsafe(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v = value[i]!;
+    bytes[i] = v <= 0 ? 0 : v >= 1 ? 255 : (v * 255 + 0.5) | 0;
+  }
+  const { data, info } = await sharp(bytes, { raw: { width, height, channels: 1 } }).blur(sigma).raw().toBuffer({ resolveWithObject: true });
+  const out = new Float32Array(width * height);
+  for (let i = 0; i < out.length; i++) out[i] = data[i * info.channels]! / 255;
+  return out;
+}
+
+/**
+ * Zeroes every 8-connected mark of `ink` with less ink than MARK_SHARE of the strongest
+ * mark, or fainter than MARK_PEAK.
+ * Hand-written (a flood fill over a typed-array stack): sharp/libvips exposes no
+ * connected-component labelling, and this is the product's own segmentation step.
+ */
+function keepMainMarks(ink: Uint8Array, width: number, height: number): void {
+  const n = width * height;
+  const label = new Int32Array(n);
+  // Per mark: its ink (sum of values) and its strongest pixel.
+  const masses: number[] = [0];
+  const peaks: number[] = [0];
+  const stack = new Int32Array(n);
+  for (let start = 0; start < n; start++) {
+    if (ink[start] === 0 || label[start] !== 0) continue;
+    const id = masses.length;
+    let mass = 0;
+    let peak = 0;
+    let top = 0;
+    stack[top++] = start;
+    label[start] = id;
+    while (top > 0) {
+      const i = stack[--top]!;
+      mass += ink[i]!;
+      if (ink[i]! > peak) peak = ink[i]!;
+      const x = i % width;
+      const y = (i - x) / width;
+      for (let dy = -1; dy <= 1; dy++) {
+        const yy = y + dy;
+        if (yy < 0 || yy >= height) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx;
+          if (xx < 0 || xx >= width) continue;
+          const j = yy * width + xx;
+          if (ink[j] !== 0 && label[j] === 0) {
+            label[j] = id;
+            stack[top++] = j;
+          }
+        }
+      }
+    }
+    masses.push(mass);
+    peaks.push(peak);
+  }
+  const largest = Math.max(...masses);
+  // Strokes reach full strength somewhere; a smudge of paper grain stays faint throughout.
+  const keep = masses.map((m, id) => m >= MARK_SHARE * largest && (m === largest || peaks[id]! >= MARK_PEAK * 255));
+  for (let i = 0; i < n; i++) if (ink[i] !== 0 && !keep[label[i]!]) ink[i] = 0;
+}
+
+/** The digit is first drawn this many times larger than its fitted size, where its strokes are measured and evened out. */
+const STROKE_SCALE = 4;
+/**
+ * Stroke widths MNIST's digits have at STROKE_SCALE × a 20 px fit (measured with
+ * strokeWidth over 500 training digits: 10th percentile 7.8 px, median 10.5, 90th 14.0).
+ * A pen much finer than that is thickened to the median. Broad strokes are left alone: thinning
+ * them (to 14 px, or only those over 16–24 px) did not help on the photograph-like set
+ * (scripts/eval-photos.ts; a marker's blobs have closed their holes already).
+ */
+const MNIST_STROKE = { low: 7.8, median: 10.5, high: 14 };
+/** Width change of one step of libvips' erode/dilate at that scale (measured: ≈ 2.4 px). */
+const STROKE_STEP = 2.4;
+
+/** Mean stroke width of a drawing, 2 · area / outline (a stroke of width w and length L has area wL and outline ≈ 2L). */
+export function strokeWidth(img: ArrayLike<number>, width: number, height: number, threshold = 128): number {
+  let area = 0;
+  let outline = 0;
+  const on = (x: number, y: number): boolean => x >= 0 && y >= 0 && x < width && y < height && img[y * width + x]! >= threshold;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (!on(x, y)) continue;
+      area++;
+      if (!on(x - 1, y) || !on(x + 1, y) || !on(x, y - 1) || !on(x, y + 1)) outline++;
+    }
+  }
+  return outline > 0 ? (2 * area) / outline : 0;
+}
+
+/**
+ * The ink inside `box`, scaled to w × h (its longest side `fit`): drawn at STROKE_SCALE × that
+ * size first, where a stroke far thinner than MNIST's is thickened (a fine pen on a large
+ * digit would otherwise fade to a faint, broken line at 20 px).
+ */
+async function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, w: number, h: number, fit: number): Promise<Uint8Array> {
+  const bw = w * STROKE_SCALE;
+  const bh = h * STROKE_SCALE;
+  const large = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
+    .extract(box)
+    .resize(bw, bh, { fit: 'fill', kernel: 'lanczos3' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  const unit = fit / 20;
+  const stroke = strokeWidth(large, bw, bh) / unit;
+  let shaped = large;
+  if (stroke > 0 && stroke < MNIST_STROKE.low) {
+    const steps = Math.round((Math.abs(MNIST_STROKE.median - stroke) * unit) / STROKE_STEP);
+    // libvips' morphology grows the dark side: erode thickens white ink on black.
+    if (steps > 0) shaped = await sharp(large, { raw: { width: bw, height: bh, channels: 1 } }).erode(steps).extractChannel(0).raw().toBuffer();
+  }
+  // (Only a stroke that needs it pays for the morphology pass: every sharp call costs a round trip to its thread pool.)
+  const { data, info } = await sharp(shaped, { raw: { width: bw, height: bh, channels: 1 } })
+    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  // sharp widens one-channel raw input to sRGB on output; the channels are equal, keep the first.
+  const digit = new Uint8Array(w * h);
+  for (let i = 0; i < w * h; i++) digit[i] = data[i * info.channels]!;
+  return digit;
+}
+
 /**
  * MNIST-style normalisation. Steps, in order: auto-orient; flatten transparency
  * onto a background that contrasts with the opaque pixels (dark ink drawn on a
  * transparent canvas lands on white, light ink on black); grey; invert when the
- * border — the paper — is light; even out the lighting; stretch so paper is 0
- * and the ink's peak 1 and drop noise; crop to the ink; fit its longest side to `fit` px; translate so
- * the centre of mass sits at the centre of the `size` × `size` field.
+ * border — the paper — is light; even out the lighting; smooth a copy (large pictures) and
+ * stretch it so paper is 0 and the ink's peak 1, dropping what is below the noise floor;
+ * keep the digit's marks, not specks of grain or noise; crop to them; fit the longest side
+ * to `fit` px, thickening a stroke much finer than MNIST's on the way; translate so the
+ * centre of mass sits at the centre of the `size` × `size` field. With placement `canvas`
+ * the steps stop after the noise floor and the whole picture is placed instead.
  */
 export async function preprocessImage(bytes: Buffer, options: PreprocessOptions): Promise<Preprocessed> {
   const size = options.size ?? 28;
   const fit = Math.min(options.fit ?? 20, size);
+  const placement = options.placement ?? 'digit';
   const source = await probeImage(bytes, options.maxPixels);
   const { grey, alpha, width, height } = await decodeWorking(bytes, options.maxPixels);
   const n = width * height;
@@ -218,41 +371,45 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
   const paper = median(border);
 
+  // Ink is looked for in a smoothed copy: sensor noise, paper grain and JPEG blocks average out
+  // while strokes (several pixels wide at the working size) survive.
+  const smooth = await denoise(value, width, height);
   let peak = 0;
-  for (let i = 0; i < n; i++) if (value[i]! > peak) peak = value[i]!;
+  for (let i = 0; i < n; i++) if (smooth[i]! > peak) peak = smooth[i]!;
   const pixels = new Float32Array(size * size);
   const range = peak - paper;
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  if (range < 0.1) return { pixels, size, source, inverted, ink: null };
+  if (range < 0.1) return { pixels, size, source, inverted, ink: null, placement };
 
   const ink = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = (smooth[i]! - paper) / range;
+    if (v > NOISE_FLOOR) ink[i] = Math.round(Math.min(1, (v - NOISE_FLOOR) / (1 - NOISE_FLOOR)) * 255);
+  }
+  // A digit's strokes are its big connected marks; specks, grain and smudges far smaller than
+  // the largest mark are not ink (a canvas keeps everything: clutter is part of its input).
+  if (placement === 'digit') keepMainMarks(ink, width, height);
   let left = width, top = height, right = -1, bottom = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      const v = (value[i]! - paper) / range;
-      if (v <= NOISE_FLOOR) continue;
-      ink[i] = Math.round(Math.min(1, (v - NOISE_FLOOR) / (1 - NOISE_FLOOR)) * 255);
+      if (ink[y * width + x] === 0) continue;
       if (x < left) left = x;
       if (x > right) right = x;
       if (y < top) top = y;
       if (y > bottom) bottom = y;
     }
   }
-  if (right < 0) return { pixels, size, source, inverted, ink: null };
+  if (right < 0) return { pixels, size, source, inverted, ink: null, placement };
   const box = { left, top, width: right - left + 1, height: bottom - top + 1 };
+  if (placement === 'canvas') {
+    await placeCanvas(ink, width, height, pixels, size);
+    return { pixels, size, source, inverted, ink: box, placement };
+  }
 
   const scale = fit / Math.max(box.width, box.height);
   const w = Math.max(1, Math.min(fit, Math.round(box.width * scale)));
   const h = Math.max(1, Math.min(fit, Math.round(box.height * scale)));
-  const { data: resized, info } = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
-    .extract(box)
-    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  // sharp widens one-channel raw input to sRGB on output; the channels are equal, keep the first.
-  const digit = new Uint8Array(w * h);
-  for (let i = 0; i < w * h; i++) digit[i] = resized[i * info.channels]!;
+  const digit = await fitStrokes(ink, width, height, box, w, h, fit);
 
   // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
   // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.
@@ -273,5 +430,48 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = digit[y * w + x]! / 255;
   }
-  return { pixels, size, source, inverted, ink: box };
+  return { pixels, size, source, inverted, ink: box, placement };
+}
+
+/**
+ * The whole normalised picture in the size × size field, aspect kept and centred:
+ * pixel for pixel when it fits (a 60×60 upload to a 60×60 model is not resampled),
+ * scaled down with lanczos3 when it does not.
+ */
+async function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Float32Array, size: number): Promise<void> {
+  let w = width;
+  let h = height;
+  let data: Uint8Array = ink;
+  let channels = 1;
+  if (width > size || height > size) {
+    const scale = size / Math.max(width, height);
+    w = Math.max(1, Math.min(size, Math.round(width * scale)));
+    h = Math.max(1, Math.min(size, Math.round(height * scale)));
+    const out = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
+      .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    data = out.data;
+    channels = out.info.channels;
+  }
+  const ox = (size - w) >> 1;
+  const oy = (size - h) >> 1;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = data[(y * w + x) * channels]! / 255;
+  }
+}
+
+const MNIST_SIDE = 28;
+
+/**
+ * How an upload is placed in a model's input. A model trained on a larger canvas
+ * (translated or cluttered MNIST, per config.task, or any input wider than MNIST's
+ * 28×28) reads the picture at its canvas's resolution with the digit where it is,
+ * so its glimpses do the finding; an MNIST model reads the digit cropped and centred.
+ */
+export function inputPlacement(config: RamConfig): Placement {
+  const task = (config['task'] as { task?: unknown } | undefined)?.task;
+  if (task === 'translated' || task === 'cluttered') return 'canvas';
+  if (task === 'mnist') return 'digit';
+  return config.imageSize > MNIST_SIDE ? 'canvas' : 'digit';
 }

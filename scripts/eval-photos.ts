@@ -1,0 +1,117 @@
+/**
+ * How well a served model reads photographs of handwritten digits:
+ *   npm run eval:photos -- [MODEL_DIR] [--count 1000] [--seed 1] [--write DIR]
+ * Renders photograph-like pictures of the first COUNT digits of the MNIST test
+ * split (scripts/lib/photo-digits.ts: paper, lighting, pen or pencil, stroke width,
+ * rotation, size, off-centre, blur, noise, JPEG), sends each through the service's
+ * own preprocessing (src/images/preprocess.ts) and the model, and prints the
+ * accuracy overall and by condition; for reference, the same digits as clean
+ * 28×28 PNGs through the same preprocessing, and straight into the model.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { loadRamModel, type RamModel } from '../src/attention/index.js';
+import { readMnist } from '../src/attention/mnist-dataset.js';
+import { inputPlacement } from '../src/images/preprocess.js';
+import { preprocessImage } from '../src/images/preprocess.js';
+import { selectTensorBackend } from '../src/platform/tensor-backend.js';
+import { photoDigit, type PhotoParams } from './lib/photo-digits.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    count: { type: 'string', default: '1000' },
+    seed: { type: 'string', default: '1' },
+    write: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--write DIR (saves the pictures and the misread ones)]');
+  process.exit(0);
+}
+
+const MAX_PIXELS = 25_000_000;
+
+interface Bucket { n: number; right: number }
+const buckets = new Map<string, Bucket>();
+function tally(key: string, right: boolean): void {
+  const b = buckets.get(key) ?? { n: 0, right: 0 };
+  b.n++;
+  if (right) b.right++;
+  buckets.set(key, b);
+}
+
+/** The conditions a result is broken down by, each in a few ranges. */
+function conditions(p: PhotoParams): string[] {
+  const range = (name: string, v: number, cuts: number[], labels: string[]): string => {
+    let k = 0;
+    while (k < cuts.length && v >= cuts[k]!) k++;
+    return `${name} ${labels[k]}`;
+  };
+  return [
+    `format ${p.format}`,
+    range('digit size', p.digitSide, [60, 120], ['< 60 px', '60–120 px', '≥ 120 px']),
+    range('stroke', p.stroke, [0, 1, 3], ['thinner', 'as drawn', 'thicker', 'much thicker']),
+    range('|rotation|', Math.abs(p.angle), [6], ['< 6°', '6–12°']),
+    range('blur', p.blur / Math.max(1, p.digitSide / 80), [0.3, 0.8], ['none', 'light', 'strong']),
+    range('noise', p.noise, [0.02], ['< 0.02', '≥ 0.02']),
+    range('shadow', p.shadow, [0.25], ['< 25%', '≥ 25%']),
+    range('ink', Math.max(...p.ink) - Math.min(...p.ink), [40], ['grey/black', 'blue']),
+    range('contrast', (p.paper[0] - p.ink[0]) / 255, [0.55], ['low', 'high']),
+  ];
+}
+
+async function classifyBytes(model: RamModel, bytes: Buffer): Promise<number> {
+  const c = model.config;
+  const pre = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, size: c.imageSize, placement: inputPlacement(c) });
+  return model.classify(pre.pixels).predicted;
+}
+
+async function main(): Promise<void> {
+  const dir = positionals[0] ?? 'models/ram-mnist';
+  const count = Number(values.count);
+  const seed = Number(values.seed);
+  const backend = await selectTensorBackend();
+  const model = await loadRamModel(dir);
+  if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);
+  const test = readMnist('test');
+  const n = Math.min(count, test.count);
+  if (values.write) await mkdir(join(values.write, 'wrong'), { recursive: true });
+  const started = performance.now();
+  let right = 0, cleanRight = 0, rawRight = 0;
+  for (let i = 0; i < n; i++) {
+    const { bytes, params } = await photoDigit(test, i, seed);
+    const predicted = await classifyBytes(model, bytes);
+    const ok = predicted === params.label;
+    if (ok) right++;
+    for (const key of conditions(params)) tally(key, ok);
+    if (values.write) {
+      const name = `${String(i).padStart(5, '0')}-label${params.label}-read${predicted}.${params.format === 'jpeg' ? 'jpg' : 'png'}`;
+      await writeFile(join(values.write, ok ? name : join('wrong', name)), bytes);
+    }
+    // References: the same MNIST digit as a clean 28×28 PNG, through the preprocessing and straight in.
+    const digit = test.images.subarray(i * 784, (i + 1) * 784);
+    const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    if ((await classifyBytes(model, png)) === params.label) cleanRight++;
+    if (model.config.imageSize === 28 && model.classify(Float32Array.from(digit, (v) => v / 255)).predicted === params.label) rawRight++;
+    if ((i + 1) % 200 === 0) console.log(`  ${i + 1}/${n}: ${((right / (i + 1)) * 100).toFixed(2)}% right so far`);
+  }
+  const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
+  console.log(`${dir} on ${n} photograph-like pictures (seed ${seed}) through the service's preprocessing: ${pct(right, n)} right (${n - right} wrong)`);
+  console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
+  if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);
+  console.log('  by condition (accuracy, pictures):');
+  for (const [key, b] of [...buckets.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    console.log(`    ${key.padEnd(28)} ${pct(b.right, b.n).padStart(7)}  ${String(b.n).padStart(5)}`);
+  }
+  console.log(`  ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.backend}`);
+  model.dispose();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

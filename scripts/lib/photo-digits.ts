@@ -1,0 +1,164 @@
+import sharp from 'sharp';
+import type { DigitSet } from '../../src/attention/mnist-dataset.js';
+import { Rng } from '../../src/attention/rng.js';
+
+/**
+ * Photograph-like pictures of MNIST test digits, for measuring how the served
+ * models read ordinary photos and scans of handwriting: dark ink on light paper,
+ * with the things a phone or a scanner adds — uneven light, paper texture,
+ * pen and pencil shades, thin and thick strokes, small rotations, any size,
+ * off-centre, blur, sensor noise, JPEG artefacts. Picture `index` depends only
+ * on (seed, index), so a set of any size is a fixed prefix of the same sequence.
+ */
+
+export interface PhotoParams {
+  /** Index into the MNIST test split (also the picture's number in the set). */
+  index: number;
+  label: number;
+  /** Picture size in pixels. */
+  width: number;
+  height: number;
+  /** Side in picture pixels of the digit's 28×28 MNIST field (its ink spans ~20/28 of it). */
+  digitSide: number;
+  /** Centre of the digit's field in picture pixels. */
+  centreX: number;
+  centreY: number;
+  /** Rotation in degrees, clockwise. */
+  angle: number;
+  /** Stroke change in pixels of a 4× (112 px) rendering: negative erodes (thinner), positive dilates (thicker). */
+  stroke: number;
+  /** Paper colour (sRGB 0–255). */
+  paper: [number, number, number];
+  /** Ink colour (sRGB 0–255): black or blue pen, grey pencil. */
+  ink: [number, number, number];
+  /** Light falling off across the page: darkest corner at (1 − strength) of the brightest, along `lightAngle`. */
+  shadow: number;
+  lightAngle: number;
+  /** Paper texture: amplitude of low-frequency blotches (0–1 of paper level). */
+  texture: number;
+  /** Gaussian blur sigma in picture pixels (focus, motion, scanner optics); 0 for none. */
+  blur: number;
+  /** Gaussian sensor noise, standard deviation in 0–1 units. */
+  noise: number;
+  format: 'jpeg' | 'png';
+  /** JPEG quality (ignored for PNG). */
+  quality: number;
+}
+
+/** Upscaling of the MNIST digit before the stroke is changed, so erosion and dilation come in fine steps. */
+const STROKE_SCALE = 4;
+
+/** The random conditions of picture `index` of the set made with `seed`. */
+export function photoParams(set: DigitSet, index: number, seed: number): PhotoParams {
+  const rng = new Rng(Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b));
+  const logUniform = (lo: number, hi: number) => Math.exp(rng.uniform(Math.log(lo), Math.log(hi)));
+  const pick = <T>(items: readonly T[]): T => items[rng.int(items.length)]!;
+  const digitSide = Math.round(logUniform(36, 260));
+  const width = Math.min(2000, Math.round(digitSide * rng.uniform(1.25, 4)));
+  const height = Math.min(2000, Math.round(digitSide * rng.uniform(1.25, 4)));
+  // Off-centre anywhere on the page, the digit's ink (the middle ~20/28 of its field) inside the picture.
+  const half = (digitSide * 20) / 28 / 2 + 2;
+  const centreX = rng.uniform(Math.min(half, width / 2), Math.max(width / 2, width - half));
+  const centreY = rng.uniform(Math.min(half, height / 2), Math.max(height / 2, height - half));
+  const grey = rng.uniform(185, 250);
+  const tint = (): number => rng.uniform(-8, 8);
+  const paper: [number, number, number] = [grey + tint(), grey + tint(), grey + tint() - 4];
+  const inkKind = pick(['black', 'black', 'blue', 'pencil'] as const);
+  const dark = rng.uniform(10, 70);
+  const ink: [number, number, number] =
+    inkKind === 'black' ? [dark, dark, dark + 5]
+      : inkKind === 'blue' ? [dark * 0.5, dark * 0.8, dark + 90]
+        : [dark + 50, dark + 50, dark + 55];
+  const format = rng.next() < 0.7 ? 'jpeg' : 'png';
+  return {
+    index,
+    label: set.labels[index]!,
+    width,
+    height,
+    digitSide,
+    centreX,
+    centreY,
+    angle: rng.uniform(-12, 12),
+    stroke: pick([-2, -1, 0, 0, 1, 2, 3, 5]),
+    paper: paper.map((v) => Math.min(255, Math.max(0, v))) as [number, number, number],
+    ink,
+    shadow: rng.uniform(0, 0.45),
+    lightAngle: rng.uniform(0, 2 * Math.PI),
+    texture: rng.uniform(0, 0.08),
+    blur: rng.next() < 0.3 ? 0 : rng.uniform(0.3, 1.2) * Math.max(1, digitSide / 80),
+    noise: rng.uniform(0, 0.04),
+    format,
+    quality: Math.round(rng.uniform(45, 95)),
+  };
+}
+
+/** Renders the picture described by `p` from MNIST digit `p.index` of `set`. */
+export async function renderPhoto(set: DigitSet, p: PhotoParams): Promise<Buffer> {
+  const side = set.side;
+  const digit = Buffer.from(set.images.subarray(p.index * side * side, (p.index + 1) * side * side));
+  // 1. The ink mask: upscaled, stroke thinned or thickened, scaled to its size, rotated.
+  let mask = sharp(digit, { raw: { width: side, height: side, channels: 1 } }).resize(side * STROKE_SCALE, side * STROKE_SCALE, { kernel: 'cubic' });
+  if (p.stroke !== 0) {
+    mask = sharp(await mask.extractChannel(0).raw().toBuffer(), { raw: { width: side * STROKE_SCALE, height: side * STROKE_SCALE, channels: 1 } });
+    // libvips' morphology grows the dark side: erode thickens white ink on black, dilate thins it.
+    mask = p.stroke > 0 ? mask.erode(p.stroke) : mask.dilate(-p.stroke);
+  }
+  const scaled = await mask.raw().toBuffer({ resolveWithObject: true });
+  const rotated = await sharp(scaled.data, { raw: { width: scaled.info.width, height: scaled.info.height, channels: scaled.info.channels } })
+    .extractChannel(0)
+    .resize(p.digitSide, p.digitSide, { kernel: 'lanczos3' })
+    .rotate(p.angle, { background: { r: 0, g: 0, b: 0 } })
+    .extractChannel(0)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const mw = rotated.info.width;
+  const mh = rotated.info.height;
+  const mc = rotated.info.channels;
+  const left = Math.round(p.centreX - mw / 2);
+  const top = Math.round(p.centreY - mh / 2);
+
+  // 2. Paper texture: a coarse random field, smoothly upscaled.
+  const rng = new Rng(p.index * 7919 + 13);
+  const gw = 6, gh = 6;
+  const coarse = Buffer.alloc(gw * gh);
+  for (let i = 0; i < coarse.length; i++) coarse[i] = Math.round(128 + 127 * rng.uniform(-1, 1));
+  const blotches = await sharp(coarse, { raw: { width: gw, height: gh, channels: 1 } })
+    .resize(p.width, p.height, { kernel: 'cubic', fit: 'fill' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+
+  // 3. Compose: paper × lighting × texture, ink laid over it by the mask.
+  const { width, height } = p;
+  const out = new Float32Array(width * height * 3);
+  const dx = Math.cos(p.lightAngle);
+  const dy = Math.sin(p.lightAngle);
+  const span = Math.abs(dx) * width + Math.abs(dy) * height;
+  const offset = Math.min(0, dx * width) + Math.min(0, dy * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = y * width + x;
+      const t = (dx * x + dy * y - offset) / span;
+      const light = (1 - p.shadow * t) * (1 + p.texture * (blotches[i]! / 127.5 - 1));
+      const mx = x - left;
+      const my = y - top;
+      const m = mx >= 0 && my >= 0 && mx < mw && my < mh ? rotated.data[(my * mw + mx) * mc]! / 255 : 0;
+      for (let c = 0; c < 3; c++) out[i * 3 + c] = light * (p.paper[c]! * (1 - m) + p.ink[c]! * m);
+    }
+  }
+  let picture = sharp(Buffer.from(Uint8ClampedArray.from(out).buffer), { raw: { width, height, channels: 3 } });
+  // 4. Optics, then the sensor.
+  if (p.blur >= 0.3) picture = sharp(await picture.blur(p.blur).raw().toBuffer(), { raw: { width, height, channels: 3 } });
+  const blurred = await picture.raw().toBuffer();
+  if (p.noise > 0) {
+    for (let i = 0; i < blurred.length; i++) blurred[i] = Math.min(255, Math.max(0, Math.round(blurred[i]! + 255 * p.noise * rng.normal())));
+  }
+  const encoder = sharp(blurred, { raw: { width, height, channels: 3 } });
+  return p.format === 'jpeg' ? encoder.jpeg({ quality: p.quality }).toBuffer() : encoder.png().toBuffer();
+}
+
+/** Picture `index` of the set made with `seed`, with its label and conditions. */
+export async function photoDigit(set: DigitSet, index: number, seed: number): Promise<{ bytes: Buffer; params: PhotoParams }> {
+  const params = photoParams(set, index, seed);
+  return { bytes: await renderPhoto(set, params), params };
+}
