@@ -248,7 +248,7 @@ export interface paths {
         put?: never;
         /**
          * Classify an image with a recurrent attention model
-         * @description The image as raw bytes (image/png, jpeg, webp, gif, tiff, avif), a multipart file field `image`, or JSON {"image": "<base64>"}. It is normalised like MNIST (grey, light background inverted, cropped to the ink, fitted to 20 px, centred by mass in 28×28), classified, and logged as an event for feedback through POST /reward. With Accept: image/png or ?render=png the answer is a PNG of the input with each glimpse drawn and numbered (the event id in the X-Focal-Event-Id header).
+         * @description The image as raw bytes (image/png, jpeg, webp, gif, tiff, avif), a multipart file field `image`, or JSON {"image": "<base64>"}. It is normalised like MNIST (grey, light background inverted, lighting evened out), then for a 28×28 model cropped to the ink, fitted to 20 px and centred by mass; a model with a larger canvas (translated, cluttered) reads the whole picture at its canvas resolution, digits where they are (pixel for pixel when the upload has that size, scaled down to fit when larger). It is then classified and logged as an event for feedback through POST /reward. With Accept: image/png or ?render=png the answer is a PNG of the input with each glimpse drawn and numbered (the event id in the X-Focal-Event-Id header).
          */
         post: operations["postClassifyImage"];
         delete?: never;
@@ -1970,7 +1970,23 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        models?: Record<string, unknown>[];
+                        models?: {
+                            /** @description The ?model= value of POST /classify-image. */
+                            name?: string;
+                            classes?: string[];
+                            /** @description Side of the model's square input in pixels (28 for MNIST, 60 for translated and cluttered). */
+                            imageSize?: number;
+                            /**
+                             * @description digit: the upload is cropped to the ink and centred in the input (MNIST); canvas: the whole upload is read at imageSize, digits where they are.
+                             * @enum {string}
+                             */
+                            input?: "digit" | "canvas";
+                            glimpses?: number;
+                            patchSize?: number;
+                            scales?: number;
+                            onlineUpdates?: number;
+                            snapshotVersion?: number;
+                        }[];
                     };
                 };
             };
