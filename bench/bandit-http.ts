@@ -16,14 +16,11 @@
  * synchronous=FULL as in production. Options: --duration <s> (default 3),
  * --connections <n> (default 32), --rounds <n> (default 5).
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express from 'express';
+import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, numberArg as arg, stopServer } from './lib/child-server.js';
 
 const FEATURES_PER_ACTION = 20;
 const ACTIONS = 10;
@@ -36,18 +33,13 @@ function body(): string {
   return JSON.stringify({ context: { user: { age: 31, country: 'DE', premium: true }, device: 'mobile', hour: 14 }, actions });
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 // ---- child: one server ----
 
 type Kind = 'focal' | 'express' | 'node';
 
 async function serve(kind: Kind): Promise<void> {
   let listen: (port: number, host: string) => import('node:http').Server;
-  let cleanup = () => {};
+  let cleanup: () => void | Promise<void> = () => {};
   if (kind === 'node') {
     // Node's http server alone: what Focal's lean lane builds on, so the floor under any Node service.
     const { createServer } = await import('node:http');
@@ -69,23 +61,12 @@ async function serve(kind: Kind): Promise<void> {
     });
     listen = (p, h) => app.listen(p, h);
   } else {
-    const { createApp } = await import('../src/app.js');
-    const { decisionsCapability } = await import('../src/decisions/index.js');
-    const { defaultConfig } = await import('../src/platform/config.js');
-    const { createLogger } = await import('../src/platform/logger.js');
-    const { Metrics } = await import('../src/platform/metrics.js');
-    const { openDatabase, closeDatabase } = await import('../src/store/database.js');
-    const dir = mkdtempSync(join(tmpdir(), 'focal-bench-'));
-    const db = openDatabase({ path: join(dir, 'focal.db') });
-    const focal = await createApp({
-      config: defaultConfig({ dataDir: dir }), db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
-      backend: 'cpu', capabilities: [decisionsCapability()],
-    });
-    listen = (p, h) => focal.app.listen(p, h);
-    cleanup = () => { closeDatabase(db); rmSync(dir, { recursive: true, force: true }); };
+    const focal = await listenDecisionsApp('focal-bench-');
+    listen = () => focal.server;
+    cleanup = focal.cleanup;
   }
   const server = listen(0, '127.0.0.1');
-  server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
+  announcePort(server);
   // CPU time of the whole server process (every thread): robust to a busy machine where req/s is not.
   // Event-loop utilisation of the main thread: below ~95% at maximum rate means the loop waits (on the writer), not computes.
   const { performance } = await import('node:perf_hooks');
@@ -95,7 +76,7 @@ async function serve(kind: Kind): Promise<void> {
     const e = performance.eventLoopUtilization();
     process.send!({ cpu: u.user + u.system, elu: { idle: e.idle, active: e.active } });
   });
-  process.on('disconnect', () => { server.close(); cleanup(); process.exit(0); });
+  exitOnDisconnect(server, cleanup);
 }
 
 // ---- parent: drive both ----
@@ -123,21 +104,11 @@ async function usage(s: Server): Promise<Usage> {
 }
 
 async function start(kind: Kind): Promise<Server> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
+  const { child, port } = await forkServer(fileURLToPath(import.meta.url), ['--serve', kind], kind);
   return { child, url: `http://127.0.0.1:${port}/decide` };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
-}
+const stop = (child: ChildProcess) => stopServer(child, 5000);
 
 async function load(server: Server, opts: { duration: number; connections: number; overallRate?: number }) {
   const url = server.url;

@@ -16,14 +16,12 @@
  *   npx tsx bench/bandit-windows.ts [--seconds 60] [--rounds 3] [--round-seconds 10]
  *   (BENCH_WINDOW_SECONDS=15 shortens part 1 when run through npm run bench.)
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, numberArg as arg, stopServer } from './lib/child-server.js';
 
 const ACTIONS = 10;
 const FEATURES_PER_ACTION = 20;
@@ -38,52 +36,22 @@ function decideBody(model = 'default'): string {
   return JSON.stringify({ model, context: { user: { age: 31, country: 'DE', premium: true }, device: 'mobile', hour: 14 }, actions });
 }
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 // ---- child: the server ----
 
 async function serve(): Promise<void> {
-  const { createApp } = await import('../src/app.js');
-  const { decisionsCapability } = await import('../src/decisions/index.js');
-  const { defaultConfig } = await import('../src/platform/config.js');
-  const { createLogger } = await import('../src/platform/logger.js');
-  const { Metrics } = await import('../src/platform/metrics.js');
-  const { openDatabase, closeDatabase } = await import('../src/store/database.js');
-  const dir = mkdtempSync(join(tmpdir(), 'focal-bench-windows-'));
-  const db = openDatabase({ path: join(dir, 'focal.db') });
-  const focal = await createApp({
-    config: defaultConfig({ dataDir: dir }), db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
-    backend: 'cpu', capabilities: [decisionsCapability()],
-  });
-  const server = focal.app.listen(0, '127.0.0.1');
-  server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
-  process.on('disconnect', () => {
-    server.close();
-    void focal.close().then(() => { closeDatabase(db); rmSync(dir, { recursive: true, force: true }); process.exit(0); });
-  });
+  const { server, cleanup } = await listenDecisionsApp('focal-bench-windows-');
+  announcePort(server);
+  exitOnDisconnect(server, cleanup);
 }
 
 // ---- parent ----
 
 async function start(): Promise<{ child: ChildProcess; base: string }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve'], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  const { child, port } = await forkServer(fileURLToPath(import.meta.url), ['--serve'], 'Focal');
   return { child, base: `http://127.0.0.1:${port}` };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
-}
+const stop = (child: ChildProcess) => stopServer(child, 15_000);
 
 async function json(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

@@ -19,14 +19,11 @@ import Database from 'better-sqlite3';
 import { encodeDecisionPayload } from '../src/decisions/decision-store.js';
 import { Xoshiro128 } from '../src/bandit/random/seeded-rng.js';
 import { call, killAll, startFocal } from '../test/server-process.js';
+import { numberArg as arg } from './lib/child-server.js';
 
 const ACTIONS = 10;
 const FEATURES_PER_ACTION = 20;
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 function actionsFor(): { id: string; features: Record<string, number | string> }[] {
   return Array.from({ length: ACTIONS }, (_, a) => ({

@@ -17,19 +17,14 @@
  * <n> for /decide (default 16), --image-connections <n> (default 4),
  * --rounds <n> (default 3).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { announcePort, exitOnDisconnect, forkServer, numberArg as arg, stopServer } from './lib/child-server.js';
 
 const DECIDE_BODY = JSON.stringify({
   context: { user: { age: 31, country: 'DE', premium: true }, device: 'mobile', hour: 14 },
@@ -84,17 +79,14 @@ async function serve(kind: Kind): Promise<void> {
     server = focal.app.listen(0, '127.0.0.1');
     cleanup = async () => { await focal.close(); closeDatabase(db); rmSync(dir, { recursive: true, force: true }); };
   }
-  server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
+  announcePort(server);
   // CPU time of the whole server process (every thread): robust to a busy machine where req/s is not.
   process.on('message', (m: string) => {
     if (m !== 'cpu') return;
     const u = process.cpuUsage();
     process.send!({ cpu: u.user + u.system });
   });
-  process.on('disconnect', () => {
-    server.close();
-    cleanup().then(() => process.exit(0), () => process.exit(1));
-  });
+  exitOnDisconnect(server, cleanup);
 }
 
 // ---- parent: drive them ----
@@ -102,21 +94,11 @@ async function serve(kind: Kind): Promise<void> {
 interface Server { child: ChildProcess; base: string }
 
 async function start(kind: Kind): Promise<Server> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
+  const { child, port } = await forkServer(fileURLToPath(import.meta.url), ['--serve', kind], kind);
   return { child, base: `http://127.0.0.1:${port}` };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
+const stop = (child: ChildProcess) => stopServer(child, 10_000);
 
 interface Run { rps: number; p50: number; p99: number; total: number; cpuPerRequest?: number }
 

@@ -12,7 +12,7 @@
  * Options: --part bytes|latency (default both), --decisions <n> (default 5000), --backlog <n> (default 200000), --rate <req/s> (default 400),
  * --duration <s> (default 5), --rounds <n> (default 3).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,11 +27,7 @@ import { Metrics } from '../src/platform/metrics.js';
 import { closeDatabase, openDatabase, type Db } from '../src/store/database.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { PayloadCompressor, payloadText } from '../src/store/payload-codec.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+import { announcePort, exitOnDisconnect, forkServer, numberArg as arg, stopServer } from './lib/child-server.js';
 
 /** 10 actions × 10 features (a catalogue that repeats from request to request) and 10 context features that vary. */
 function body(seed: number): string {
@@ -173,29 +169,16 @@ async function serve(mode: Mode, backlog: number): Promise<void> {
     capabilities: [decisionsCapability({ retention: { intervalMs: 200 } })],
   });
   const server = focal.app.listen(0, '127.0.0.1');
-  server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));
-  process.on('disconnect', () => {
-    server.close();
-    void focal.close().then(() => { closeDatabase(db); rmSync(dir, { recursive: true, force: true }); process.exit(0); });
-  });
+  announcePort(server);
+  exitOnDisconnect(server, async () => { await focal.close(); closeDatabase(db); rmSync(dir, { recursive: true, force: true }); });
 }
 
 async function start(mode: Mode, backlog: number): Promise<{ child: ChildProcess; base: string }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', mode, '--backlog', String(backlog)], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-  });
+  const { child, port } = await forkServer(fileURLToPath(import.meta.url), ['--serve', mode, '--backlog', String(backlog)], mode);
   return { child, base: `http://127.0.0.1:${port}` };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.disconnect();
-  const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
+const stop = (child: ChildProcess) => stopServer(child, 10_000);
 
 async function deleted(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
