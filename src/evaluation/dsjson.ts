@@ -59,17 +59,11 @@ export function toDsjson(e: ExportedDecision): string {
   return JSON.stringify(line);
 }
 
-/** One imported event, ready to be logged as a decision (and learned, when it has a reward). */
-export interface ImportedDecision {
-  eventId: string;
-  createdAt: number | undefined;
-  context: Features;
-  actions: ActionInput[];
-  pmf: number[];
-  chosen: number;
-  probability: number;
-  reward: number | null;
-}
+/**
+ * One imported event, ready to be logged as a decision (and learned, when it has a reward): the record the
+ * export writes, with no time when the line had no Timestamp.
+ */
+export type ImportedDecision = Omit<ExportedDecision, 'createdAt'> & { createdAt: number | undefined };
 
 export class DsjsonLineError extends Error {}
 

@@ -171,6 +171,19 @@ describe('image worker pool', { timeout: 240_000 }, () => {
     });
 
     /** Two classifications at once: one lands on each worker. */
+    /** Classifies `image` over HTTP and sends its true label, three times: three online learning steps. */
+    async function teach(image: Buffer, truth: string): Promise<void> {
+      const { base, server } = await listen(h);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const c = await send(base, '/classify-image', image);
+          assert.equal((await send(base, '/reward', { eventId: c.body.eventId as string, label: truth })).status, 200);
+        }
+      } finally {
+        await stop(server);
+      }
+    }
+
     async function onBoth(image: Buffer): Promise<ClassifyReply[]> {
       const replies = await Promise.all([h.pool.classify(task(image)), h.pool.classify(task(image))]);
       assert.deepEqual(replies.map((r) => r.worker).sort(), [0, 1]);
@@ -183,15 +196,7 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       const image = await paperPicture(digit.pixels, { format: 'png' });
       const before = await onBoth(image);
       assert.deepEqual(before[0]!.probabilities, before[1]!.probabilities);
-      const { base, server } = await listen(h);
-      try {
-        for (let i = 0; i < 3; i++) {
-          const c = await send(base, '/classify-image', image);
-          assert.equal((await send(base, '/reward', { eventId: c.body.eventId as string, label: truth })).status, 200);
-        }
-      } finally {
-        await stop(server);
-      }
+      await teach(image, truth);
       await h.idle();
       const afterLearning = await onBoth(image);
       assert.deepEqual(afterLearning[0]!.probabilities, afterLearning[1]!.probabilities, 'both workers serve the same weights');
@@ -207,15 +212,7 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       const thread = h.pool.threads()[1]!;
       await thread.terminate();
       assert.equal(h.pool.isReady(1), false);
-      const { base, server } = await listen(h);
-      try {
-        for (let i = 0; i < 3; i++) {
-          const c = await send(base, '/classify-image', image);
-          assert.equal((await send(base, '/reward', { eventId: c.body.eventId as string, label: truth })).status, 200);
-        }
-      } finally {
-        await stop(server);
-      }
+      await teach(image, truth);
       await h.idle();
       await until(() => h.pool.isReady(1), 'the replacement worker');
       const afterLearning = await onBoth(image);
