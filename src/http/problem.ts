@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { sendJson } from './respond.js';
-import { HttpError, MalformedJsonError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { HttpError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 import { isStorageFull, STORAGE_RETRY_AFTER_SECONDS } from '../store/storage-health.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -39,22 +39,21 @@ export function writeProblem(res: ServerResponse, status: number, body: Record<s
   sendJson(res, body, status, `${PROBLEM_CONTENT_TYPE}; charset=utf-8`, headers);
 }
 
-interface BodyParserError extends Error {
+interface BodyReaderError extends Error {
   type?: string;
   status?: number;
   limit?: number;
-  charset?: string;
 }
 
-/** Maps body-parser's errors (raised before any route runs) to our hierarchy. */
-export function fromBodyParser(err: BodyParserError): HttpError | undefined {
+/**
+ * Maps raw-body's errors (the body readers: src/http/pipeline.ts, the log import) to our hierarchy; other
+ * client errors from express's own stack (an undecodable path parameter) keep their 4xx.
+ */
+export function fromBodyReader(err: BodyReaderError): HttpError | undefined {
   switch (err.type) {
-    case 'entity.parse.failed':
-      return new MalformedJsonError(`The body is not valid JSON: ${err.message}`);
     case 'entity.too.large':
       return new PayloadTooLargeError(`The body exceeds the limit of ${err.limit} bytes (FOCAL_MAX_BODY)`, 'FOCAL_MAX_BODY', err.limit ?? 0);
     case 'encoding.unsupported':
-    case 'charset.unsupported':
       return new UnsupportedMediaTypeError(err.message);
     case 'request.aborted':
     case 'request.size.invalid':
@@ -62,21 +61,20 @@ export function fromBodyParser(err: BodyParserError): HttpError | undefined {
     case 'stream.not.readable':
       return new ValidationError(`The request body could not be read: ${err.message}`);
     default:
-      // Other client errors from express's own stack (an undecodable path parameter, a corrupt gzip body) keep their 4xx.
       return typeof err.status === 'number' && err.status >= 400 && err.status < 500
         ? new HttpError(err.status, '/problems/bad-request', 'Bad request', err.message) : undefined;
   }
 }
 
 /**
- * Renders any error thrown while serving a request: HttpErrors (and body-parser's) as themselves,
+ * Renders any error thrown while serving a request: HttpErrors (and the body readers') as themselves,
  * anything else as a 500 whose id is logged with the stack and returned without it.
  */
 export function renderError(err: unknown, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, logger: Logger): void {
   const instance = req.originalUrl ?? req.url;
   const known = err instanceof HttpError ? err
     : isStorageFull(err) ? new StorageFullError(STORAGE_RETRY_AFTER_SECONDS)
-      : err instanceof Error ? fromBodyParser(err as BodyParserError) : undefined;
+      : err instanceof Error ? fromBodyReader(err as BodyReaderError) : undefined;
   if (known) {
     sendProblem(res, known, instance);
     return;
