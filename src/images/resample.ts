@@ -18,10 +18,11 @@
  * If sharp's libvips changes its resampling, that test says so.
  */
 
-/** The 4 taps of each output sample along an axis: input indices (clamped) and integer weights out of 4096. */
+/** The taps of each output sample along an axis: `count` input indices (clamped) and integer weights out of 4096 per sample. */
 interface Taps {
   index: Int32Array;
   weight: Int32Array;
+  count: number;
 }
 
 function sinc(x: number): number {
@@ -69,32 +70,41 @@ function cubicTaps(length: number, out: number): Taps {
       weight[x * count + k] = w[k]!;
     }
   }
-  return { index, weight };
+  return { index, weight, count };
 }
 
-/** Fixed-point rounding of a sum of 4096ths, as libvips' unsigned_fixed_round (an arithmetic shift: floor). */
-function fixedRound(v: number): number {
-  return Math.floor((v + 2048) / 4096);
-}
-
-/** Enlarges along one axis with `taps` in fixed point; `last`: the second pass, clipped to [0, 255]. */
-function applyCubic(src: Float64Array, width: number, height: number, horizontal: boolean, taps: Taps, out: number, last: boolean): Float64Array {
-  const ow = horizontal ? out : width;
-  const oh = horizontal ? height : out;
-  const dst = new Float64Array(ow * oh);
-  const { index, weight } = taps;
-  for (let y = 0; y < oh; y++) {
-    for (let x = 0; x < ow; x++) {
-      const o = (horizontal ? x : y) * 4;
-      let v = 0;
-      if (horizontal) {
-        const row = y * width;
-        for (let k = 0; k < 4; k++) v += weight[o + k]! * src[row + index[o + k]!]!;
-      } else {
-        for (let k = 0; k < 4; k++) v += weight[o + k]! * src[index[o + k]! * width + x]!;
+/**
+ * One resampling pass along an axis in 12-bit fixed point: each output is the weighted sum of its taps plus
+ * half, shifted right by 12 (libvips' unsigned_fixed_round: an arithmetic shift, so a floor), clipped to
+ * [0, 255] when `clip` (libvips stores 8 bits; the first pass of its bicubic keeps the unclipped value).
+ */
+function pass(src: Int32Array, width: number, height: number, horizontal: boolean, taps: Taps, out: number, clip: boolean): Int32Array {
+  const { index, weight, count } = taps;
+  if (horizontal) {
+    const dst = new Int32Array(out * height);
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let o = 0; o < out; o++) {
+        let sum = 2048;
+        for (let k = o * count; k < (o + 1) * count; k++) sum += weight[k]! * src[row + index[k]!]!;
+        const v = sum >> 12;
+        dst[y * out + o] = clip ? (v < 0 ? 0 : v > 255 ? 255 : v) : v;
       }
-      const r = fixedRound(v);
-      dst[y * ow + x] = last ? (r < 0 ? 0 : r > 255 ? 255 : r) : r;
+    }
+    return dst;
+  }
+  const dst = new Int32Array(width * out);
+  const acc = new Int32Array(width);
+  for (let o = 0; o < out; o++) {
+    acc.fill(2048);
+    for (let k = o * count; k < (o + 1) * count; k++) {
+      const w = weight[k]!;
+      const row = index[k]! * width;
+      for (let x = 0; x < width; x++) acc[x]! += w * src[row + x]!;
+    }
+    for (let x = 0; x < width; x++) {
+      const v = acc[x]! >> 12;
+      dst[o * width + x] = clip ? (v < 0 ? 0 : v > 255 ? 255 : v) : v;
     }
   }
   return dst;
@@ -110,12 +120,12 @@ function rint(v: number): number {
  * libvips' shrinkh/shrinkv with `ceil` (their vector path for 8-bit pixels): means of `factor` samples (the
  * edge extended by copying), half the factor added, divided by a 32-bit fixed-point multiply.
  */
-function boxShrink(src: Float64Array, width: number, height: number, horizontal: boolean, factor: number): { data: Float64Array; length: number } {
+function boxShrink(src: Int32Array, width: number, height: number, horizontal: boolean, factor: number): { data: Int32Array; length: number } {
   const length = horizontal ? width : height;
   const out = Math.ceil(length / factor);
   const ow = horizontal ? out : width;
   const oh = horizontal ? height : out;
-  const dst = new Float64Array(ow * oh);
+  const dst = new Int32Array(ow * oh);
   const amend = factor >> 1;
   const multiplier = Math.floor(2 ** 32 / (256 * factor));
   for (let y = 0; y < oh; y++) {
@@ -133,12 +143,37 @@ function boxShrink(src: Float64Array, width: number, height: number, horizontal:
   return { data: dst, length: out };
 }
 
+/** Lanczos-3 masks by (points, factor): preprocessing resizes to the same few sizes again and again. */
+const maskCache = new Map<string, Int32Array[]>();
+const MASK_CACHE_SIZE = 64;
+
+/** The masks for each 1/64 of a pixel, as libvips tabulates them (doubles, then truncated to shorts). */
+function lanczosMasks(points: number, factor: number): Int32Array[] {
+  const key = `${points}:${factor}`;
+  let masks = maskCache.get(key);
+  if (masks) return masks;
+  masks = Array.from({ length: 65 }, (_, step) => {
+    const half = step / 64 + points / 2 - 1;
+    const c = new Float64Array(points);
+    let sum = 0;
+    for (let i = 0; i < points; i++) {
+      const x = (i - half) / factor;
+      c[i] = x >= -3 && x <= 3 ? sinc(x) * sinc(x / 3) : 0;
+      sum += c[i]!;
+    }
+    return Int32Array.from(c, (v) => Math.trunc((v / sum) * 4096));
+  });
+  if (maskCache.size >= MASK_CACHE_SIZE) maskCache.delete(maskCache.keys().next().value!);
+  maskCache.set(key, masks);
+  return masks;
+}
+
 /**
  * Shrinks one axis from `length` samples to `out` as libvips' reduceh/reducev do for 8-bit pixels with
  * sharp's Lanczos-3 kernel and libvips' default gap of 2: a box shrink by floor(length / out / 2) first,
  * then the residual factor with a Lanczos-3 mask in 12-bit fixed point, the position rounded to 1/64 pixel.
  */
-function reduceAxis(src: Float64Array, width: number, height: number, horizontal: boolean, out: number): Float64Array {
+function reduceAxis(src: Int32Array, width: number, height: number, horizontal: boolean, out: number): Int32Array {
   let length = horizontal ? width : height;
   // sharp hands libvips a scale of 1 / (length / out); libvips inverts it back.
   const shrink = 1 / (1 / (length / out));
@@ -156,50 +191,30 @@ function reduceAxis(src: Float64Array, width: number, height: number, horizontal
     extra /= gapShrink;
   }
   if (residual === 1) return data;
-  const points = 2 * rint(3 * residual) + 1;
+  const count = 2 * rint(3 * residual) + 1;
   const offset = (1 + extra) / 2 - 1;
-  const embed = Math.ceil(points / 2) - 1;
-  // The masks for each 1/64 of a pixel, as libvips tabulates them (doubles, then truncated to shorts).
-  const masks = Array.from({ length: 65 }, (_, step) => {
-    const half = step / 64 + points / 2 - 1;
-    const c = new Float64Array(points);
-    let sum = 0;
-    for (let i = 0; i < points; i++) {
-      const x = (i - half) / residual;
-      c[i] = x >= -3 && x <= 3 ? sinc(x) * sinc(x / 3) : 0;
-      sum += c[i]!;
-    }
-    return Int32Array.from(c, (v) => Math.trunc((v / sum) * 4096));
-  });
-  const ow = horizontal ? out : width;
-  const oh = horizontal ? height : out;
-  const dst = new Float64Array(ow * oh);
-  const index = new Int32Array(points);
+  const embed = Math.ceil(count / 2) - 1;
+  const masks = lanczosMasks(count, residual);
+  const index = new Int32Array(out * count);
+  const weight = new Int32Array(out * count);
+  // libvips steps the position by adding the factor, output after output.
   let position = 0.5 * residual - 0.5 - offset;
   for (let o = 0; o < out; o++, position += residual) {
     const start = Math.trunc(position);
     const mask = masks[((Math.trunc(position * 128) & 127) + 1) >> 1]!;
-    for (let i = 0; i < points; i++) index[i] = clamp(start + i - embed, length);
-    const lines = horizontal ? height : width;
-    for (let line = 0; line < lines; line++) {
-      let sum = 2048;
-      if (horizontal) {
-        for (let i = 0; i < points; i++) sum += mask[i]! * data[line * width + index[i]!]!;
-        dst[line * ow + o] = clamp(sum >> 12, 256);
-      } else {
-        for (let i = 0; i < points; i++) sum += mask[i]! * data[index[i]! * width + line]!;
-        dst[o * ow + line] = clamp(sum >> 12, 256);
-      }
+    for (let i = 0; i < count; i++) {
+      index[o * count + i] = clamp(start + i - embed, length);
+      weight[o * count + i] = mask[i]!;
     }
   }
-  return dst;
+  return pass(data, width, height, horizontal, { index, weight, count }, out, true);
 }
 
 /** Resizes a one-channel 8-bit `width` × `height` image to `outWidth` × `outHeight` (see the module comment). */
 export function resizeGrey(src: ArrayLike<number>, width: number, height: number, outWidth: number, outHeight: number): Uint8Array {
   if (src.length !== width * height) throw new RangeError(`resizeGrey: ${src.length} values for ${width}×${height}`);
   if (!(outWidth >= 1 && outHeight >= 1)) throw new RangeError(`resizeGrey: output ${outWidth}×${outHeight}`);
-  let data: Float64Array = Float64Array.from(src);
+  let data: Int32Array = Int32Array.from(src);
   let w = width;
   let h = height;
   // Shrinking axes first (vertical, then horizontal), as libvips' resize does.
@@ -215,12 +230,10 @@ export function resizeGrey(src: ArrayLike<number>, width: number, height: number
   // axis that keeps its size is interpolated too. Each of the 4 rows horizontally (rounded, not clipped), then
   // those 4 values vertically, as libvips does.
   if (outHeight > h || outWidth > w) {
-    data = applyCubic(data, w, h, true, cubicTaps(w, outWidth), outWidth, false);
+    data = pass(data, w, h, true, cubicTaps(w, outWidth), outWidth, false);
     w = outWidth;
-    data = applyCubic(data, w, h, false, cubicTaps(h, outHeight), outHeight, true);
+    data = pass(data, w, h, false, cubicTaps(h, outHeight), outHeight, true);
     h = outHeight;
   }
-  const out = new Uint8Array(w * h);
-  for (let i = 0; i < out.length; i++) out[i] = data[i]!;
-  return out;
+  return Uint8Array.from(data);
 }
