@@ -158,9 +158,11 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
     input: { form: t.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: t.bytes.byteLength, inverted: pre.inverted },
     modelUpdates: t.modelUpdates,
   };
-  const value: ClassifyReply = {
-    label, predicted: result.predicted, confidence, probabilities, glimpses: result.glimpses, latencyMs, payload: JSON.stringify(payload),
-  };
+  // The answer is written here, off the event loop; the main thread sends the text as it is.
+  const body = JSON.stringify({
+    eventId: t.eventId, model: t.model, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100,
+  });
+  const value: ClassifyReply = { label, confidence, latencyMs, payload: JSON.stringify(payload), body };
   if (!t.render) return { value, transfer: [] };
   const png = await renderGlimpses(pre.pixels, config.imageSize, result.glimpses);
   const out = new Uint8Array(png.byteLength);
