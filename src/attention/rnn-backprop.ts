@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { glimpseSensor } from './glimpse-sensor.js';
+import { glimpseSensorPixels } from './glimpse-sensor.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
 
@@ -43,7 +43,9 @@ const NAMES = {
  *   transpose is explicit);
  * - the policy and baseline heads read a stopped h_t, so their gradients are closed
  *   forms (no tape through tanh, the Gaussian log-density or the MSE);
- * - no tape bookkeeping (saved tensors, identity and cast kernels).
+ * - no tape bookkeeping (saved tensors, identity and cast kernels);
+ * - the retina is read from the batch's plain pixels (glimpseSensorPixels), cheaper than
+ *   CropAndResize + AvgPool kernels on wasm; the same values up to float rounding.
  *
  * The policy noise is drawn in the same order as unroll's, so a seed gives the same
  * training run on either path. Returns gradients keyed by parameter name (the caller
@@ -72,12 +74,12 @@ export function rnnHybridGradients(
   const affine = (a: tf.Tensor2D, name: string, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D =>
     tf.fused.matMul({ a, b: p(name), bias: bias(name), activation }) as tf.Tensor2D;
   const hidden = c.hiddenSize;
+  const retinaSize = c.scales * c.patchSize * c.patchSize;
   const glimpseHidden = c.glimpseHidden;
 
   const result: HybridLossValues = { loss: 0, classification: 0, baseline: 0, reinforce: 0, accuracy: 0 };
   const grads = new Map<string, tf.Tensor>();
   tf.tidy(() => {
-    const x = tf.tensor4d(images, [batch, size, size, 1]);
     // Forward, keeping what the backward pass reads.
     const retinas: tf.Tensor2D[] = [];
     const locationInputs: tf.Tensor2D[] = [];
@@ -92,7 +94,7 @@ export function rnnHybridGradients(
     let location = new Float32Array(batch * 2);
     let h: tf.Tensor2D = tf.zeros([batch, hidden]);
     for (let t = 0; t < steps; t++) {
-      const retina = glimpseSensor(x, location, network.sensor);
+      const retina = tf.tensor2d(glimpseSensorPixels(images, batch, size, size, location, network.sensor), [batch, retinaSize]);
       const l = tf.tensor2d(location, [batch, 2]);
       const what = affine(retina, NAMES.what, 'relu');
       const where = affine(l, NAMES.where, 'relu');
@@ -196,8 +198,17 @@ export function rnnHybridGradients(
     // Backward through the action network and the recurrence: the gradients at each
     // layer's pre-activation, per step, to be stacked for one weight gradient each.
     const dLogitsT = tf.tensor2d(dLogits, [batch, classes]);
-    const coreT = tf.transpose(p(NAMES.core));
-    const combineT = tf.transpose(p(NAMES.combine));
+    // Each weight's rows split by the input they read ([h; g] for the core, [h_g; h_l] for the
+    // combination), each block transposed once: the backward pass then needs no split of its
+    // products, and the core's block for h_{t−1} is skipped at t = 0.
+    const transposedRows = (name: string, from: number, rows: number): tf.Tensor2D => {
+      const w = p(name);
+      return tf.transpose(tf.slice(w, [from, 0], [rows, w.shape[1]]));
+    };
+    const coreHT = transposedRows(NAMES.core, 0, hidden);
+    const coreGT = transposedRows(NAMES.core, hidden, c.glimpseOutput);
+    const combineWhatT = transposedRows(NAMES.combine, 0, glimpseHidden);
+    const combineWhereT = transposedRows(NAMES.combine, glimpseHidden, c.locationHidden);
     const dCore: tf.Tensor2D[] = new Array(steps);
     const dCombine: tf.Tensor2D[] = new Array(steps);
     const dWhat: tf.Tensor2D[] = new Array(steps);
@@ -206,20 +217,19 @@ export function rnnHybridGradients(
     for (let t = steps - 1; t >= 0; t--) {
       const dz = tf.mul<tf.Tensor2D>(dh, tf.step(hs[t]!));
       dCore[t] = dz;
-      const dCoreInput = tf.matMul(dz, coreT);
-      const [dhPrevious, dg] = tf.split(dCoreInput, [hidden, c.glimpseOutput], 1) as [tf.Tensor2D, tf.Tensor2D];
-      const dzg = tf.mul<tf.Tensor2D>(dg, tf.step(gs[t]!));
+      const dzg = tf.mul<tf.Tensor2D>(tf.matMul(dz, coreGT), tf.step(gs[t]!));
       dCombine[t] = dzg;
-      const [dWhatOut, dWhereOut] = tf.split(tf.matMul(dzg, combineT), [glimpseHidden, c.locationHidden], 1) as [tf.Tensor2D, tf.Tensor2D];
-      dWhat[t] = tf.mul<tf.Tensor2D>(dWhatOut, tf.step(whats[t]!));
-      dWhere[t] = tf.mul<tf.Tensor2D>(dWhereOut, tf.step(wheres[t]!));
-      dh = dhPrevious;
+      dWhat[t] = tf.mul<tf.Tensor2D>(tf.matMul(dzg, combineWhatT), tf.step(whats[t]!));
+      dWhere[t] = tf.mul<tf.Tensor2D>(tf.matMul(dzg, combineWhereT), tf.step(wheres[t]!));
+      if (t > 0) dh = tf.matMul(dz, coreHT);
     }
     const stackedGradient = (name: string, inputs: tf.Tensor2D[], dz: tf.Tensor2D[]): void => {
       const x2 = inputs.length === 1 ? inputs[0]! : tf.concat2d(inputs, 0);
       const d = dz.length === 1 ? dz[0]! : tf.concat2d(dz, 0);
       grads.set(`${name}.weight`, tf.keep(tf.matMul(tf.transpose(x2), d)));
-      grads.set(`${name}.bias`, tf.keep(tf.sum(d, 0)));
+      // The bias gradient (column sums) as a product with a row of ones: a reduction over
+      // axis 0 is a transpose and a reduce on wasm, several times slower.
+      grads.set(`${name}.bias`, tf.keep(tf.reshape(tf.matMul(tf.ones([1, d.shape[0]]), d), [d.shape[1]])));
     };
     stackedGradient(NAMES.action, [last], [dLogitsT]);
     stackedGradient(NAMES.core, coreInputs, dCore);
