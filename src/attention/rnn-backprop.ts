@@ -238,8 +238,21 @@ export function rnnHybridGradients(
     stackedGradient(NAMES.where, locationInputs, dWhere);
     // With one glimpse no location is chosen: the policy and the baseline get no gradient (as on the tape).
     if (readH && dBaseline && dLocation) {
-      stackedGradient(NAMES.location, [readH], [tf.tensor2d(dLocation, [policySteps * batch, 2])]);
-      stackedGradient(NAMES.baseline, [readH], [tf.tensor2d(dBaseline, [policySteps * batch, 1])]);
+      // Both heads read the same stopped h_t: one product for the two, split by column.
+      const rows = policySteps * batch;
+      const dHeads = new Float32Array(rows * 3);
+      for (let r = 0; r < rows; r++) {
+        dHeads[3 * r] = dLocation[2 * r]!;
+        dHeads[3 * r + 1] = dLocation[2 * r + 1]!;
+        dHeads[3 * r + 2] = dBaseline[r]!;
+      }
+      const d = tf.tensor2d(dHeads, [rows, 3]);
+      const weight = tf.matMul(tf.transpose(readH), d);
+      const biasGradient = tf.reshape(tf.matMul(tf.ones([1, rows]), d), [3]);
+      grads.set(`${NAMES.location}.weight`, tf.keep(tf.slice(weight, [0, 0], [hidden, 2])));
+      grads.set(`${NAMES.baseline}.weight`, tf.keep(tf.slice(weight, [0, 2], [hidden, 1])));
+      grads.set(`${NAMES.location}.bias`, tf.keep(tf.slice(biasGradient, [0], [2])));
+      grads.set(`${NAMES.baseline}.bias`, tf.keep(tf.slice(biasGradient, [2], [1])));
     }
   });
   return { grads, result };
