@@ -11,7 +11,7 @@ type Ranked = { id: string; probability: number };
 
 async function stats(h: Harness, model: string) {
   const res = await request(h.focal.app).get(`/models/${model}`).expect(200);
-  return res.body as { config: Record<string, unknown>; version: number; stats: { updates: number; fingerprint: string; pending: number; rewardedEvents: number; clientRewards: number; defaultRewards: number; apprentice?: { events: number; imitated: number; imitationRate: number | null } } };
+  return res.body as { config: Record<string, unknown>; version: number; stats: { decisions: number; updates: number; fingerprint: string; pending: number; rewardedEvents: number; clientRewards: number; defaultRewards: number; apprentice?: { events: number; imitated: number; imitationRate: number | null } } };
 }
 
 function row(h: Harness, eventId: string) {
