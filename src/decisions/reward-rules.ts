@@ -182,15 +182,15 @@ export class RewardRules {
     return (this.expiredRead.all(lo, hi) as (Learn & { learn: number })[]).map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const }));
   }
 
-  /** An imported event (already logged by the caller) closes with its final reward, learned, or with none. */
-  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number): Learn | undefined {
+  /** An imported event (already logged by the caller) closes with its final reward, learned (unless `learn` is false: DSJSON `_skipLearn`), or with none. */
+  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number, learn = true): Learn | undefined {
     if (reward === null) {
       this.store.updateEvent(eventId, null, 0, true, 'imported');
       return undefined;
     }
-    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, true);
+    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, learn);
     this.store.updateEvent(eventId, reward, 1, true, 'reward');
-    return { model, eventId, seq, payload, reward, source: 'client' };
+    return { model, eventId, seq, payload, reward, source: 'client', ...(learn ? {} : { held: true as const }) };
   }
 
   /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned (unless held). */
