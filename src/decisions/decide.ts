@@ -147,5 +147,6 @@ export async function decide(deps: DecideDeps, input: DecideInput, requestJson?:
   if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
   registry.get(name)?.counters.decided(c.imitated);
   metrics.decisions.inc({ model: name, strategy });
+  if (c.imitated !== null) metrics.apprentice.inc({ model: name, imitated: String(c.imitated) });
   return { eventId, model: name, ...c.answer, strategy, ...(input.defer ? { deferred: true as const } : {}) };
 }

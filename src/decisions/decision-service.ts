@@ -138,6 +138,8 @@ export class DecisionService {
     const writer = this.writer.accepting();
     const r = await writer.submit({ op: 'activate', eventId, now: Date.now() }, this.effects);
     if (r.problem) throw httpError(r);
+    const { model, activated } = r.body as { model: string; activated: number };
+    this.decideDeps.metrics.activations.inc({ model }, activated);
   }
 
   /**

@@ -128,7 +128,7 @@ export class RewardRules {
         const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
         if (refused) return refused;
       }
-      return { status: 204, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+      return { status: 204, body: { model: row.model, activated: slots.length }, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
     }
     if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
     const refused = this.activationProblem(row, op.now);
@@ -137,7 +137,7 @@ export class RewardRules {
       if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
       return refused;
     }
-    return { status: 204, learns: this.activateOne(row, op.now) };
+    return { status: 204, body: { model: row.model, activated: 1 }, learns: this.activateOne(row, op.now) };
   }
 
   private activationProblem(row: EventRow, now: number): OpResult | undefined {

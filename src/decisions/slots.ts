@@ -135,6 +135,7 @@ export async function decideSlots(deps: DecideDeps, input: DecideSlotsInput): Pr
   for (const row of rows) {
     counters?.decided(row.imitated ?? null);
     metrics.decisions.inc({ model: name, strategy });
+    if (row.imitated !== undefined) metrics.apprentice.inc({ model: name, imitated: String(row.imitated) });
   }
   return { eventId, model: name, slots: results, strategy, ...(input.defer ? { deferred: true as const } : {}) };
 }

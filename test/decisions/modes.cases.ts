@@ -56,6 +56,9 @@ describe('learning modes', () => {
     assert.ok(imitated > 0 && imitated < n, `imitated ${imitated} of ${n}`);
     const s = await stats(h, 'app');
     assert.deepEqual(s.stats.apprentice, { events: n, imitated, imitationRate: imitated / n });
+    const metrics = (await request(h.focal.app).get('/metrics').expect(200)).text;
+    assert.match(metrics, new RegExp(`focal_bandit_apprentice_decisions_total\\{model="app",imitated="true"\\} ${imitated}\\b`));
+    assert.match(metrics, new RegExp(`focal_bandit_apprentice_decisions_total\\{model="app",imitated="false"\\} ${n - imitated}\\b`));
     assert.equal(s.stats.updates, n, 'apprentice learns from every reward');
     // Back to online: the learned state is kept, decisions are the model's own again.
     const before = s.stats.fingerprint;
@@ -180,6 +183,7 @@ describe('deferred activation', () => {
     assert.equal(s2.stats.updates, s0.stats.updates + 1, 'the early reward is learned on activation');
     assert.equal(s2.stats.rewardedEvents, 1, 'and counted once');
     assert.equal(s2.stats.clientRewards, 1);
+    assert.match((await request(h.focal.app).get('/metrics').expect(200)).text, /focal_bandit_activations_total\{model="first"\} 1\b/);
     const again = await request(h.focal.app).post(`/events/${d.eventId}/activate`).expect(409);
     assert.match(again.body.detail, /already active/);
 
