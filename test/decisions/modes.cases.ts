@@ -89,9 +89,12 @@ describe('learning modes', () => {
     assert.equal(s1.stats.rewardedEvents, 10);
     assert.equal(s1.stats.pending, 0);
     assert.equal(row(h, ids[9]!).closed_reason, 'window');
-    // A logging-mode event is not deferred: activating it is a conflict.
+    // A logging-mode event is not deferred, even when asked to be: activating it is a conflict.
     const a = await request(h.focal.app).post(`/events/${ids[0]}/activate`).expect(409);
     assert.match(a.body.detail, /logging mode/);
+    const asked = (await request(h.focal.app).post('/decide').send({ model: 'log', defer: true }).expect(200)).body;
+    assert.equal(asked.deferred, undefined);
+    assert.equal(row(h, asked.eventId).hold, 2);
   });
 
   it('refuses an unknown mode and keeps the model', async () => {
