@@ -154,6 +154,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Decisions and rewards over time, per bucket of `step`
+         * @description Sums of per-minute aggregates kept in the database as decisions and rewards are logged (in the same transaction), so reading them scans no events. Kept as long as the model's log retention. Decisions count at their decision time, rewards when they were learned. At most 1440 buckets.
+         */
+        get: operations["getModelsNameTimeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{name}/evaluations": {
         parameters: {
             query?: never;
@@ -1201,6 +1221,97 @@ export interface operations {
                             } | null;
                         }[];
                     };
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameTimeseries: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`); rounded down to the minute. */
+                from?: string;
+                /** @description End, exclusive (default: now). */
+                to?: string;
+                /** @description Bucket size: a duration (`60s`, `5m`, `1h`, `1d`) or seconds (`300`), a whole number of minutes; at most 1440 buckets. */
+                step?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Model name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The buckets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: string;
+                        /**
+                         * Format: date-time
+                         * @description Start of the first bucket (`from` rounded down to the minute).
+                         */
+                        from: string;
+                        /**
+                         * Format: date-time
+                         * @description End of the last bucket.
+                         */
+                        to: string;
+                        /** @description Seconds per bucket. */
+                        step: number;
+                        /** @description One per bucket, oldest first, empty buckets included (zeros). */
+                        points: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the bucket; it covers [time, time + step).
+                             */
+                            time: string;
+                            /** @description Decisions logged in the bucket (by decision time). */
+                            decisions: number;
+                            /** @description Rewards learned in the bucket (a client's, a window's default, a `sum` window's total). */
+                            rewards: number;
+                            /** @description Sum of those rewards. */
+                            rewardSum: number;
+                            /** @description rewardSum / rewards; null without rewards. */
+                            meanReward: number | null;
+                            /** @description Rewards sent by clients (or imported). */
+                            clientRewards: number;
+                            /** @description Default rewards of windows that closed empty. */
+                            defaultRewards: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description A bad time, from not before to, a step that is not a whole number of minutes, or too many buckets */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Any other error, as an RFC 9457 problem document */
