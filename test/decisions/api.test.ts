@@ -17,3 +17,4 @@ import './openapi-responses.cases.js';
 import './config-bounds.cases.js';
 import './off-policy.cases.js';
 import './timeseries.cases.js';
+import './events.cases.js';

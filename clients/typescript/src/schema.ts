@@ -174,6 +174,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The model's logged decisions, newest first
+         * @description A page of decisions with their context, actions, PMF, chosen action and reward. `next` is the `before` of the following page (null on the last). Needs the admin key when one is set (logged contexts may be personal data).
+         */
+        get: operations["getModelsNameEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One logged decision by its event id
+         * @description As in GET /models/{name}/events. Needs the admin key when one is set.
+         */
+        get: operations["getEventsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{name}/evaluations": {
         parameters: {
             query?: never;
@@ -1306,6 +1346,167 @@ export interface operations {
                 };
             };
             /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameEvents: {
+        parameters: {
+            query?: {
+                /** @description Decisions per page. */
+                limit?: number;
+                /** @description Only decisions logged before this event (the previous page's `next`). */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of decisions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            eventId: string;
+                            model: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description The context as sent. */
+                            context: Record<string, unknown>;
+                            /** @description The candidates, in the order they were sent. */
+                            actions: {
+                                id: string;
+                                features?: Record<string, unknown>;
+                            }[];
+                            /** @description Probability of each action, in the order of `actions`. */
+                            pmf: number[];
+                            /** @description The learner's score of each action. */
+                            scores?: number[];
+                            /** @description Index of the chosen action in `actions`. */
+                            chosen: number;
+                            /** @description The chosen action's id. */
+                            action: string;
+                            /** @description The probability it was drawn with. */
+                            probability: number;
+                            modelVersion: number;
+                            strategy: string;
+                            /** @description The reward so far (final once closed); null before any. */
+                            reward: number | null;
+                            /** @description Rewards received. */
+                            rewardCount: number;
+                            /** @description No more rewards are accepted. */
+                            closed: boolean;
+                            /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                            closedReason: string | null;
+                        }[];
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query, or `before` names no decision of this model */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEventsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        model: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The context as sent. */
+                        context: Record<string, unknown>;
+                        /** @description The candidates, in the order they were sent. */
+                        actions: {
+                            id: string;
+                            features?: Record<string, unknown>;
+                        }[];
+                        /** @description Probability of each action, in the order of `actions`. */
+                        pmf: number[];
+                        /** @description The learner's score of each action. */
+                        scores?: number[];
+                        /** @description Index of the chosen action in `actions`. */
+                        chosen: number;
+                        /** @description The chosen action's id. */
+                        action: string;
+                        /** @description The probability it was drawn with. */
+                        probability: number;
+                        modelVersion: number;
+                        strategy: string;
+                        /** @description The reward so far (final once closed); null before any. */
+                        reward: number | null;
+                        /** @description Rewards received. */
+                        rewardCount: number;
+                        /** @description No more rewards are accepted. */
+                        closed: boolean;
+                        /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                        closedReason: string | null;
+                    };
+                };
+            };
+            /** @description No decision has this event id (an image event is not a decision) */
             404: {
                 headers: {
                     [name: string]: unknown;
