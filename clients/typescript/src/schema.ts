@@ -2138,6 +2138,8 @@ export interface operations {
                 samples?: number;
                 /** @description png: answer with the input and the glimpses drawn on it (like Accept: image/png). */
                 render?: "png" | "json";
+                /** @description Also answer with the model's input (the preprocessed image the glimpses' coordinates refer to), as `input`. */
+                input?: boolean;
             };
             header?: never;
             path?: never;
@@ -2189,6 +2191,13 @@ export interface operations {
                         }[];
                         /** @description Preprocessing and inference time. */
                         latencyMs: number;
+                        /** @description With ?input=true: the model's input. */
+                        input?: {
+                            /** @description Side of the square input in pixels. */
+                            size: number;
+                            /** @description Base64 of size × size grey bytes (0 black … 255 white ink), row by row. */
+                            pixels: string;
+                        };
                     };
                 };
             };
