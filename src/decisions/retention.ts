@@ -18,7 +18,8 @@ import type { ModelConfig } from './model-config.js';
  *   the models and goes on, so the deleted rewards are folded into the state a restart loads.
  *
  * After each batch, incremental vacuum hands up to `vacuumPages` free pages back to the file system.
- * Image events (kind 'image') are the images capability's and are not touched.
+ * Image events (kind 'image') are the images capability's and are not touched. The per-minute time series
+ * (timeseries.ts) is pruned to the same retention, by minute.
  */
 
 export interface RetentionOp {
@@ -76,6 +77,8 @@ export class RetentionStep {
       rewards: p('SELECT seq, learn, source, received_at FROM rewards WHERE event_id = ?'),
       deleteRewards: p('DELETE FROM rewards WHERE event_id = ?'),
       deleteEvent: p('DELETE FROM events WHERE seq = ?'),
+      // The per-minute time series (migration 130) is kept as long as the events: a range delete of its primary key.
+      pruneTimeseries: p('DELETE FROM timeseries WHERE model = ? AND minute < ?'),
     };
   }
 
@@ -93,6 +96,7 @@ export class RetentionStep {
     for (const o of this.s.orphans!.all() as { model: string }[]) {
       targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
     }
+    for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
     for (const t of targets) {
       if (budget <= 0) break;
       const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null; imitated: number | null }[];
