@@ -1,0 +1,162 @@
+/**
+ * Azure Personalizer's REST API (the `Personalizer` data-plane specs of Azure/azure-rest-api-specs) on Focal:
+ * the same operations under `/personalizer/v1.0`, `/personalizer/v1.1-preview.3` and `/personalizer?api-version=
+ * 2022-09-01-preview`. Keys come from `Ocp-Apim-Subscription-Key` (or Authorization: Bearer); errors take
+ * Personalizer's `{ error: { code, message } }` shape. Left out of Focal's /openapi.json: Microsoft's specs are
+ * these routes' contract, and Focal's typed client should not grow a second API.
+ */
+import type { ServerResponse } from 'node:http';
+import { EVENT_ID_PATTERN } from '../decisions/decide-route.js';
+import { sendJson } from '../http/respond.js';
+import { route, type AnyRoute, type HandlerContext } from '../http/route.js';
+import type { AuthLevel } from '../http/auth.js';
+import type { JsonSchema } from '../http/validation.js';
+import { personalizerErrors } from './errors.js';
+import type { PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
+
+/** The API versions served under /personalizer/{version}. */
+export const PATH_VERSIONS = ['v1.0', 'v1.1-preview.3'] as const;
+/** The versions of the /personalizer?api-version=… form. */
+export const QUERY_VERSIONS = ['2022-09-01-preview'] as const;
+
+export const KEY_HEADER = 'Ocp-Apim-Subscription-Key';
+
+/** Personalizer's own limits on ids (maxLength 256 in the specs); Focal's FOCAL_MAX_* limits apply on top. */
+const ID = { type: 'string', minLength: 1, maxLength: 256 } as const;
+const FEATURE_LIST = { type: 'array', items: { type: 'object' } } as const;
+const DURATION = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+const eventParams = {
+  type: 'object', required: ['eventId'], additionalProperties: false,
+  properties: { eventId: { type: 'string', minLength: 1, maxLength: 256, pattern: EVENT_ID_PATTERN } },
+} as const;
+
+export const rankSchema = {
+  type: 'object', required: ['actions'], additionalProperties: false,
+  properties: {
+    contextFeatures: FEATURE_LIST,
+    actions: { type: 'array', minItems: 1, items: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: ID, features: FEATURE_LIST } } },
+    excludedActions: { type: 'array', items: ID },
+    eventId: { ...ID, pattern: EVENT_ID_PATTERN },
+    deferActivation: { type: 'boolean' },
+  },
+} as const;
+
+const rewardSchema = {
+  type: 'object', required: ['value'], additionalProperties: false,
+  properties: { value: { type: 'number', minimum: -1, maximum: 1, description: 'Between -1 and 1.' } },
+} as const;
+
+export const serviceConfigurationSchema = {
+  type: 'object', additionalProperties: false,
+  required: ['rewardWaitTime', 'defaultReward', 'rewardAggregation', 'explorationPercentage', 'modelExportFrequency', 'logRetentionDays'],
+  properties: {
+    rewardWaitTime: DURATION,
+    defaultReward: { type: 'number', minimum: -1, maximum: 1 },
+    rewardAggregation: { type: 'string', minLength: 1, maxLength: 256 },
+    explorationPercentage: { type: 'number', minimum: 0, maximum: 1 },
+    modelExportFrequency: DURATION,
+    logMirrorEnabled: { type: 'boolean' },
+    logMirrorSasUri: { type: 'string', maxLength: 2048 },
+    logRetentionDays: { type: 'integer', minimum: -1, maximum: 999999 },
+    lastConfigurationEditDate: { type: 'string' },
+    learningMode: { type: 'string', enum: ['Online', 'Apprentice', 'LoggingOnly'] },
+    isAutoOptimizationEnabled: { type: 'boolean' },
+    autoOptimizationFrequency: DURATION,
+    autoOptimizationStartDate: { type: 'string', format: 'date-time' },
+    modelRetrainDays: { type: 'integer', minimum: 0, maximum: 2147483647 },
+  },
+} as const;
+
+export const policySchema = {
+  type: 'object', required: ['name', 'arguments'], additionalProperties: false,
+  properties: { name: { type: 'string', minLength: 1, maxLength: 256 }, arguments: { type: 'string', minLength: 1, maxLength: 1024 } },
+} as const;
+
+type Handler = (ctx: HandlerContext<never, Record<string, unknown>, Record<string, string>>) => unknown;
+
+/** One Personalizer operation, mounted under every base path. */
+interface Operation {
+  method: 'get' | 'post' | 'put' | 'delete';
+  path: string;
+  summary: string;
+  /** The error code of its 400s. */
+  code: string;
+  auth?: AuthLevel;
+  params?: JsonSchema;
+  query?: JsonSchema;
+  body?: JsonSchema;
+  handler: Handler;
+}
+
+function noContent(res: ServerResponse, headers: Record<string, string> = {}): void {
+  res.writeHead(204, headers);
+  res.end();
+}
+
+function operations(p: PersonalizerService): Operation[] {
+  return [
+    {
+      method: 'post', path: '/rank', summary: 'Rank: choose the action to show (rewardActionId)', code: 'InvalidRankRequest', body: rankSchema,
+      handler: async ({ body, res }) => { sendJson(res, await p.rank(body as RankRequest), 201); },
+    },
+    {
+      method: 'post', path: '/events/:eventId/reward', summary: 'Reward the event\'s rewardActionId', code: 'InvalidRewardRequest', params: eventParams, body: rewardSchema,
+      handler: async ({ body, params, res }) => {
+        const r = await p.reward(params.eventId!, (body as { value: number }).value);
+        noContent(res, r.ignored ? { 'X-Focal-Reward': `ignored; ${r.ignored}` } : {});
+      },
+    },
+    {
+      method: 'get', path: '/configurations/service', summary: 'Service configuration', code: 'BadRequest',
+      handler: async ({ res }) => { sendJson(res, await p.serviceConfiguration()); },
+    },
+    {
+      method: 'put', path: '/configurations/service', summary: 'Update the service configuration', code: 'InvalidServiceConfiguration', auth: 'admin', body: serviceConfigurationSchema,
+      handler: async ({ body, res }) => { sendJson(res, await p.updateServiceConfiguration(body as ServiceConfiguration)); },
+    },
+    {
+      method: 'get', path: '/configurations/policy', summary: 'Learning settings (a VW command line)', code: 'BadRequest',
+      handler: async ({ res }) => { sendJson(res, await p.policy()); },
+    },
+    {
+      method: 'put', path: '/configurations/policy', summary: 'Update the learning settings', code: 'InvalidPolicyContract', auth: 'admin', body: policySchema,
+      handler: async ({ body, res }) => { sendJson(res, await p.updatePolicy(body as PolicyContract)); },
+    },
+    {
+      method: 'delete', path: '/configurations/policy', summary: 'Reset the learning settings to the default', code: 'BadRequest', auth: 'admin',
+      handler: async ({ res }) => { sendJson(res, await p.resetPolicy()); },
+    },
+  ];
+}
+
+/** Every operation under every base path: /personalizer/v1.0/…, /personalizer/v1.1-preview.3/…, /personalizer/…?api-version=. */
+export function personalizerRoutes(p: PersonalizerService): AnyRoute[] {
+  const routes: AnyRoute[] = [];
+  const apiVersion = {
+    type: 'object', required: ['api-version'],
+    properties: { 'api-version': { type: 'string', enum: [...QUERY_VERSIONS], description: 'Personalizer API version.' } },
+  } as const;
+  const bases: { base: string; query?: JsonSchema }[] = [
+    ...PATH_VERSIONS.map((v) => ({ base: `/personalizer/${v}` })),
+    ...QUERY_VERSIONS.map(() => ({ base: '/personalizer', query: apiVersion })),
+  ];
+  const seen = new Set<string>();
+  for (const { base, query } of bases) {
+    for (const op of operations(p)) {
+      const key = `${op.method} ${base}${op.path}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      routes.push(route({
+        method: op.method, path: `${base}${op.path}`, summary: op.summary, tags: ['personalizer'], openapi: false,
+        auth: op.auth ?? 'user', keyHeader: KEY_HEADER, renderError: personalizerErrors(op.code),
+        ...(op.params ? { params: op.params } : {}),
+        ...(op.query ?? query ? { query: op.query ?? query } : {}),
+        ...(op.body ? { body: op.body } : {}),
+        responses: { default: { description: 'See Azure Personalizer\'s REST specification' } },
+        handler: op.handler as never,
+      }));
+    }
+  }
+  return routes;
+}
