@@ -1,5 +1,6 @@
 import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import { DECISIONS_SERVICES } from '../decisions/index.js';
+import { PersonalizerEvaluations } from './evaluations.js';
 import { PersonalizerService } from './personalizer-service.js';
 import { personalizerRoutes } from './routes.js';
 
@@ -12,11 +13,11 @@ export { PersonalizerService } from './personalizer-service.js';
  * evaluation is one of its evaluation jobs.
  */
 export const createPersonalizerCapability: CapabilityFactory = (ctx: CapabilityContext): Capability => {
-  const { decisions } = ctx.services.need(DECISIONS_SERVICES, 'the Personalizer capability');
+  const { decisions, evaluations } = ctx.services.need(DECISIONS_SERVICES, 'the Personalizer capability');
   const service = new PersonalizerService(ctx.config.personalizerModel, decisions, ctx.db, ctx.config.logRetentionMs);
   return {
     name: 'personalizer',
-    routes: personalizerRoutes(service),
+    routes: personalizerRoutes(service, new PersonalizerEvaluations(service, decisions, evaluations, ctx.db)),
     isReady: () => decisions.isReady,
     close: async () => {},
   };

@@ -238,17 +238,39 @@ export class PersonalizerService {
   }
 
   async updatePolicy(contract: PolicyContract): Promise<PolicyContract> {
-    const config = PersonalizerService.configOf(contract);
+    await this.applyPolicy(contract, PersonalizerService.configOf(contract));
+    return this.policy();
+  }
+
+  /** Runs `config` (what `contract` maps onto); new learned state when the strategy or learner changes, as Focal's PUT does. */
+  async applyPolicy(contract: PolicyContract, config: BanditConfig): Promise<void> {
     const before = (await this.ensure()).config;
     await this.reconfigure(config);
     const after = this.decisions.view(this.model).config;
     const reset = JSON.stringify([before.strategy, before.learner]) !== JSON.stringify([after.strategy, after.learner]);
-    this.saveSettings({ ...this.settings(), policy: { ...contract, config }, ...(reset ? { modelCreatedAt: Date.now() } : {}) });
-    return this.policy();
+    this.saveSettings({ ...this.settings(), policy: { ...contract, config: { strategy: after.strategy, learner: after.learner } }, ...(reset ? { modelCreatedAt: Date.now() } : {}) });
   }
 
   resetPolicy(): Promise<PolicyContract> {
     return this.updatePolicy(DEFAULT_POLICY);
+  }
+
+  // ---- model and log properties ----
+
+  /** creationTime: when the learned state last started afresh; lastModifiedTime: its last change (a reward learned, a reconfiguration). */
+  async modelProperties(): Promise<{ creationTime: string; lastModifiedTime: string }> {
+    const view = await this.ensure();
+    const created = this.settings().modelCreatedAt ?? Date.parse(view.createdAt);
+    const learned = (this.db.prepare('SELECT MAX(received_at) AS t FROM rewards WHERE model = ? AND learn = 1').get(this.model) as { t: number | null }).t ?? 0;
+    return { creationTime: new Date(created).toISOString(), lastModifiedTime: new Date(Math.max(created, Date.parse(view.updatedAt), learned)).toISOString() };
+  }
+
+  /** The time range of the logged events kept (404 LogsPropertiesNotFound while there are none). */
+  async logProperties(): Promise<{ dateRange: { from: string; to: string } }> {
+    await this.ensure();
+    const r = this.db.prepare(`SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM events WHERE model = ? AND kind = 'decision'`).get(this.model) as { first: number | null; last: number | null };
+    if (r.first === null || r.last === null) throw new PersonalizerError(404, 'LogsPropertiesNotFound', 'No events are logged yet');
+    return { dateRange: { from: new Date(r.first).toISOString(), to: new Date(r.last).toISOString() } };
   }
 
   // ---- rank and rewards ----

@@ -12,6 +12,7 @@ import { route, type AnyRoute, type HandlerContext } from '../http/route.js';
 import type { AuthLevel } from '../http/auth.js';
 import type { JsonSchema } from '../http/validation.js';
 import { personalizerErrors } from './errors.js';
+import type { EvaluationContract, PersonalizerEvaluations } from './evaluations.js';
 import type { PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
 
 /** The API versions served under /personalizer/{version}. */
@@ -73,12 +74,36 @@ export const policySchema = {
   properties: { name: { type: 'string', minLength: 1, maxLength: 256 }, arguments: { type: 'string', minLength: 1, maxLength: 1024 } },
 } as const;
 
+const evaluationParams = {
+  type: 'object', required: ['evaluationId'], additionalProperties: false,
+  properties: { evaluationId: { type: 'string', minLength: 1, maxLength: 256 } },
+} as const;
+
+export const evaluationContractSchema = {
+  type: 'object', required: ['name', 'startTime', 'endTime', 'policies'], additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 256 },
+    startTime: { type: 'string', format: 'date-time' },
+    endTime: { type: 'string', format: 'date-time' },
+    policies: { type: 'array', maxItems: 16, items: policySchema },
+    enableOfflineExperimentation: { type: 'boolean' },
+    enablePolicyOptimization: { type: 'boolean' },
+  },
+} as const;
+
+const policyReferenceSchema = {
+  type: 'object', required: ['evaluationId', 'policyName'], additionalProperties: false,
+  properties: { evaluationId: { type: 'string', minLength: 1, maxLength: 256 }, policyName: { type: 'string', minLength: 1, maxLength: 256 } },
+} as const;
+
 type Handler = (ctx: HandlerContext<never, Record<string, unknown>, Record<string, string>>) => unknown;
 
 /** One Personalizer operation, mounted under every base path. */
 interface Operation {
   method: 'get' | 'post' | 'put' | 'delete';
   path: string;
+  /** Only under these forms (default: all): v1 = /personalizer/v1.x, 2022 = ?api-version=2022-09-01-preview. */
+  forms?: ('v1' | '2022')[];
   summary: string;
   /** The error code of its 400s. */
   code: string;
@@ -94,7 +119,7 @@ function noContent(res: ServerResponse, headers: Record<string, string> = {}): v
   res.end();
 }
 
-function operations(p: PersonalizerService): Operation[] {
+function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operation[] {
   return [
     {
       method: 'post', path: '/rank', summary: 'Rank: choose the action to show (rewardActionId)', code: 'InvalidRankRequest', body: rankSchema,
@@ -127,23 +152,80 @@ function operations(p: PersonalizerService): Operation[] {
       method: 'delete', path: '/configurations/policy', summary: 'Reset the learning settings to the default', code: 'BadRequest', auth: 'admin',
       handler: async ({ res }) => { sendJson(res, await p.resetPolicy()); },
     },
+    {
+      method: 'post', path: '/configurations/applyFromEvaluation', summary: 'Apply the learning settings of an evaluated policy', code: 'BadRequest', auth: 'admin', body: policyReferenceSchema,
+      handler: async ({ body, res }) => {
+        const ref = body as { evaluationId: string; policyName: string };
+        await e.apply(ref.evaluationId, ref.policyName);
+        noContent(res);
+      },
+    },
+    {
+      method: 'post', path: '/evaluations', forms: ['v1'], summary: 'Start an offline evaluation', code: 'InvalidEvaluationContract', body: evaluationContractSchema,
+      handler: async ({ body, req, res }) => {
+        const view = await e.create(body as EvaluationContract);
+        const path = (req.originalUrl ?? req.url).split('?')[0]!.replace(/\/+$/, '');
+        sendJson(res, view, 201, undefined, { Location: `${path}/${encodeURIComponent(String(view.id))}` });
+      },
+    },
+    {
+      method: 'put', path: '/evaluations/:evaluationId', forms: ['2022'], summary: 'Start an offline evaluation under a chosen id', code: 'InvalidEvaluationContract', params: evaluationParams, body: evaluationContractSchema,
+      query: { type: 'object', required: ['api-version'], properties: { 'api-version': { type: 'string', enum: [...QUERY_VERSIONS] } } },
+      handler: async ({ body, params, res }) => {
+        await e.create(body as EvaluationContract, params.evaluationId!);
+        res.writeHead(200, { 'Content-Length': '0' });
+        res.end();
+      },
+    },
+    {
+      method: 'get', path: '/evaluations', forms: ['v1'], summary: 'The evaluations, newest first', code: 'BadRequest',
+      handler: ({ res }) => { sendJson(res, e.list()); },
+    },
+    {
+      method: 'get', path: '/evaluations', forms: ['2022'], summary: 'The evaluations, newest first', code: 'BadRequest',
+      handler: ({ res }) => { sendJson(res, { value: e.list('2022') }); },
+    },
+    {
+      method: 'get', path: '/evaluations/:evaluationId', forms: ['v1'], summary: 'One evaluation with its policy results', code: 'BadRequest', params: evaluationParams,
+      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId!)); },
+    },
+    {
+      method: 'get', path: '/evaluations/:evaluationId', forms: ['2022'], summary: 'One evaluation with its policy results', code: 'BadRequest', params: evaluationParams,
+      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId!, '2022')); },
+    },
+    {
+      method: 'delete', path: '/evaluations/:evaluationId', summary: 'Delete an evaluation (a running one is stopped)', code: 'BadRequest', params: evaluationParams,
+      handler: async ({ params, res }) => {
+        await e.delete(params.evaluationId!);
+        noContent(res);
+      },
+    },
+    {
+      method: 'get', path: '/model/properties', summary: 'When the model was created and last changed', code: 'BadRequest',
+      handler: async ({ res }) => { sendJson(res, await p.modelProperties()); },
+    },
+    {
+      method: 'get', path: '/logs/properties', summary: 'The time range of the logged events', code: 'BadRequest',
+      handler: async ({ res }) => { sendJson(res, await p.logProperties()); },
+    },
   ];
 }
 
 /** Every operation under every base path: /personalizer/v1.0/…, /personalizer/v1.1-preview.3/…, /personalizer/…?api-version=. */
-export function personalizerRoutes(p: PersonalizerService): AnyRoute[] {
+export function personalizerRoutes(p: PersonalizerService, e: PersonalizerEvaluations): AnyRoute[] {
   const routes: AnyRoute[] = [];
   const apiVersion = {
     type: 'object', required: ['api-version'],
     properties: { 'api-version': { type: 'string', enum: [...QUERY_VERSIONS], description: 'Personalizer API version.' } },
   } as const;
-  const bases: { base: string; query?: JsonSchema }[] = [
-    ...PATH_VERSIONS.map((v) => ({ base: `/personalizer/${v}` })),
-    ...QUERY_VERSIONS.map(() => ({ base: '/personalizer', query: apiVersion })),
+  const bases: { base: string; form: 'v1' | '2022'; query?: JsonSchema }[] = [
+    ...PATH_VERSIONS.map((v) => ({ base: `/personalizer/${v}`, form: 'v1' as const })),
+    ...QUERY_VERSIONS.map(() => ({ base: '/personalizer', form: '2022' as const, query: apiVersion })),
   ];
   const seen = new Set<string>();
-  for (const { base, query } of bases) {
-    for (const op of operations(p)) {
+  for (const { base, form, query } of bases) {
+    for (const op of operations(p, e)) {
+      if (op.forms && !op.forms.includes(form)) continue;
       const key = `${op.method} ${base}${op.path}`;
       if (seen.has(key)) continue;
       seen.add(key);

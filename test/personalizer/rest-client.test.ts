@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import personalizer, { isUnexpected, type PersonalizerClient } from '@azure-rest/ai-personalizer';
+import { AzureKeyCredential } from '@azure/core-auth';
+import { ACTIONS, ADMIN_KEY, API_KEY, contextFor, startPersonalizer, type PersonalizerHarness } from './harness.js';
+
+type Body = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+// The package is CommonJS with `exports.default`: under Node's ESM the default import is the exports object.
+const createPersonalizerClient = personalizer.default;
+
+function client(endpoint: string, key: string): PersonalizerClient {
+  return createPersonalizerClient(endpoint, new AzureKeyCredential(key), { allowInsecureConnection: true });
+}
+
+async function rankAndReward(c: PersonalizerClient, rounds: number): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    const { contextFeatures, best } = contextFor(i);
+    const r = await c.path('/rank').post({ body: { contextFeatures, actions: ACTIONS } });
+    if (isUnexpected(r)) throw new Error(JSON.stringify(r.body));
+    const reward = await c.path('/events/{eventId}/reward', r.body.eventId).post({ body: { value: r.body.rewardActionId === best ? 1 : 0 } });
+    assert.equal(reward.status, '204');
+  }
+}
+
+/** Microsoft's v1.1-preview.3 REST client (@azure-rest/ai-personalizer) pointed at Focal. */
+describe('Personalizer v1.1-preview.3 with @azure-rest/ai-personalizer', { timeout: 300_000 }, () => {
+  let h: PersonalizerHarness;
+  let user: PersonalizerClient;
+  let admin: PersonalizerClient;
+  before(async () => {
+    h = await startPersonalizer();
+    user = client(h.endpoint, API_KEY);
+    admin = client(h.endpoint, ADMIN_KEY);
+  });
+  after(async () => { await h.close(); });
+
+  it('service configuration: Personalizer\'s defaults, durations read as PT5M and as 00:05:00, bad values refused with their codes', async () => {
+    const got = await user.path('/configurations/service').get();
+    assert.equal(got.status, '200');
+    const config = got.body as Body;
+    assert.equal(config.rewardWaitTime, 'PT10M');
+    assert.equal(config.defaultReward, 0);
+    assert.equal(config.rewardAggregation, 'earliest');
+    assert.equal(config.explorationPercentage, 0.2);
+    assert.equal(config.learningMode, 'Online');
+    assert.equal(config.logRetentionDays, 30);
+    for (const key of ['modelExportFrequency', 'lastConfigurationEditDate', 'isAutoOptimizationEnabled', 'logMirrorEnabled']) assert.ok(key in config, key);
+
+    // The user key may read but not change the configuration.
+    const denied = await user.path('/configurations/service').put({ body: { ...config, defaultReward: 0.1 } as never });
+    assert.equal(denied.status, '403');
+    const put = await admin.path('/configurations/service').put({ body: { ...config, rewardWaitTime: '00:05:00', defaultReward: -0.5, rewardAggregation: 'sum', explorationPercentage: 0.3, logRetentionDays: 7 } as never });
+    assert.equal(put.status, '200', JSON.stringify(put.body));
+    const updated = put.body as Body;
+    assert.equal(updated.rewardWaitTime, 'PT5M');
+    assert.deepEqual([updated.defaultReward, updated.rewardAggregation, updated.explorationPercentage, updated.logRetentionDays], [-0.5, 'sum', 0.3, 7]);
+    // …and Focal's own model has them.
+    const model = h.focal.capabilities.find((c) => c.name === 'decisions')!;
+    assert.ok(model);
+    const row = JSON.parse((h.db.prepare('SELECT config FROM models WHERE name = ?').get('personalizer') as { config: string }).config) as Body;
+    assert.deepEqual(row.reward, { waitSeconds: 300, default: -0.5, aggregation: 'sum' });
+    assert.deepEqual(row.strategy, { name: 'epsilon-greedy', epsilon: 0.3 });
+    assert.equal(row.log.retention, '7d');
+
+    const back = await admin.path('/configurations/service').put({ body: { ...updated, rewardWaitTime: 'PT10M', defaultReward: 0, rewardAggregation: 'earliest', explorationPercentage: 0.2, logRetentionDays: -1 } as never });
+    assert.equal(back.status, '200', JSON.stringify(back.body));
+    assert.equal((back.body as Body).logRetentionDays, -1);
+
+    for (const [change, code] of [
+      [{ rewardWaitTime: 'ten minutes' }, 'InvalidServiceConfiguration'],
+      [{ rewardWaitTime: 'P3D' }, 'InvalidRewardWaitTime'],
+      [{ rewardWaitTime: '00:00:02' }, 'InvalidRewardWaitTime'],
+      [{ logRetentionDays: 0 }, 'InvalidLogRetentionDays'],
+      [{ rewardAggregation: 'latest' }, 'InvalidServiceConfiguration'],
+      [{ logMirrorEnabled: true }, 'InvalidServiceConfiguration'],
+      [{ defaultReward: 2 }, 'InvalidServiceConfiguration'],
+    ] as const) {
+      const bad = await admin.path('/configurations/service').put({ body: { ...(back.body as Body), ...change } as never });
+      assert.equal(bad.status, '400', JSON.stringify(change));
+      assert.equal((bad.body as Body).error.code, code, JSON.stringify(bad.body));
+    }
+  });
+
+  it('policy: put, get, reset; a bad line is refused naming the flag and changes nothing', async () => {
+    const initial = await user.path('/configurations/policy').get();
+    assert.equal(initial.status, '200');
+    assert.match((initial.body as Body).arguments, /--cb_explore_adf/);
+    const args = '--cb_explore_adf --epsilon 0.2 --dsjson --cb_type ips -l 0.5 --l1 1E-07 --power_t 0.5 -q ::';
+    const put = await admin.path('/configurations/policy').put({ body: { name: 'from-personalizer', arguments: args } });
+    assert.equal(put.status, '200', JSON.stringify(put.body));
+    assert.deepEqual(put.body, { name: 'from-personalizer', arguments: args });
+    assert.deepEqual((await user.path('/configurations/policy').get()).body, { name: 'from-personalizer', arguments: args });
+
+    const softmax = await admin.path('/configurations/policy').put({ body: { name: 'soft', arguments: '--cb_explore_adf --softmax --lambda 4 -l 0.25' } });
+    assert.equal(softmax.status, '200');
+    const config = JSON.parse((h.db.prepare('SELECT config FROM models WHERE name = ?').get('personalizer') as { config: string }).config) as Body;
+    assert.deepEqual(config.strategy, { name: 'softmax', lambda: 4 });
+    assert.equal(config.learner.learningRate, 0.25);
+    assert.deepEqual(config.learner.interactions, []);
+
+    for (const [line, flag] of [
+      ['--cb_explore_adf --epsilon 1.5', '--epsilon'],
+      ['--cb_explore_adf --cover 4', '--cover'],
+      ['--cb_explore_adf --power_t 0', '--power_t'],
+      ['--cb_explore_adf --epsilon 0.1 --frobnicate', '--frobnicate'],
+      ['--epsilon 0.1', '--cb_explore_adf'],
+    ]) {
+      const bad = await admin.path('/configurations/policy').put({ body: { name: 'bad', arguments: line! } });
+      assert.equal(bad.status, '400', line);
+      const error = (bad.body as Body).error;
+      assert.equal(error.code, 'InvalidPolicyConfiguration');
+      assert.ok(error.message.includes(flag!), `${line}: ${error.message}`);
+      assert.equal(error.target, `arguments:${flag}`);
+    }
+    assert.equal((await user.path('/configurations/policy').get()).body.name, 'soft');
+
+    const reset = await admin.path('/configurations/policy').delete();
+    assert.equal(reset.status, '200');
+    assert.equal((reset.body as Body).name, 'default');
+    assert.match((reset.body as Body).arguments, /--epsilon 0\.2/);
+  });
+
+  let evaluationId = '';
+  it('an evaluation completes with Online, Baseline, Random and Custom results and Personalizer\'s summary fields', async () => {
+    await rankAndReward(user, 240);
+    const start = new Date(Date.now() - 3_600_000).toISOString();
+    const end = new Date(Date.now() + 60_000).toISOString();
+    const created = await user.path('/evaluations').post({
+      body: { name: 'first', startTime: start, endTime: end, policies: [{ name: 'Custom greedy-ish', arguments: '--cb_explore_adf --epsilon 0.05 -q ::' }, { name: 'No interactions', arguments: '--cb_explore_adf --epsilon 0.05' }] },
+    });
+    assert.equal(created.status, '201', JSON.stringify(created.body));
+    evaluationId = (created.body as Body).id;
+    assert.ok(String(created.headers.location).endsWith(`/personalizer/v1.1-preview.3/evaluations/${evaluationId}`));
+    let ev: Body = {};
+    for (let i = 0; i < 600; i++) {
+      const r = await user.path('/evaluations/{evaluationId}', evaluationId).get();
+      assert.equal(r.status, '200');
+      ev = r.body as Body;
+      if (ev.status !== 'pending') break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.equal(ev.status, 'completed', JSON.stringify(ev));
+    assert.equal(ev.name, 'first');
+    assert.equal(ev.evaluationType, 'Manual');
+    assert.deepEqual(ev.policyResults.map((p: Body) => [p.name, p.policySource]),
+      [['Online', 'Online'], ['Baseline', 'Baseline'], ['Random', 'Random'], ['Custom greedy-ish', 'Custom'], ['No interactions', 'Custom']]);
+    for (const p of ev.policyResults as Body[]) {
+      const t = p.totalSummary;
+      assert.equal(t.ipsEstimatorDenominator, 240, p.name);
+      assert.ok(Math.abs(t.averageReward - t.ipsEstimatorNumerator / t.ipsEstimatorDenominator) < 1e-9);
+      assert.ok(t.snipsEstimatorDenominator > 0 && t.confidenceInterval >= 0 && typeof t.aggregateTimeWindow === 'string');
+      assert.equal(p.summary.length, 1);
+    }
+    // The log came from a learning ε = 0.2 policy: it beats uniform, and the learning candidates beat uniform too.
+    const value = (name: string) => (ev.policyResults as Body[]).find((p) => p.name === name)!.totalSummary.averageReward as number;
+    assert.ok(value('Online') > value('Random'), `online ${value('Online')} vs random ${value('Random')}`);
+    assert.ok(value('Custom greedy-ish') > value('Random'));
+    assert.ok(['Online', 'Baseline', 'Random', 'Custom greedy-ish', 'No interactions'].includes(ev.optimalPolicy));
+    const list = await user.path('/evaluations').get();
+    assert.equal(list.status, '200');
+    assert.deepEqual((list.body as Body[]).map((e) => e.id), [evaluationId]);
+  });
+
+  it('applyFromEvaluation makes an evaluated policy the learning settings; bad references are refused', async () => {
+    const applied = await admin.path('/configurations/applyFromEvaluation').post({ body: { evaluationId, policyName: 'No interactions' } });
+    assert.equal(applied.status, '204', JSON.stringify(applied.body));
+    const policy = (await user.path('/configurations/policy').get()).body as Body;
+    assert.equal(policy.name, 'No interactions');
+    assert.doesNotMatch(policy.arguments, /-q/);
+    const unknown = await admin.path('/configurations/applyFromEvaluation').post({ body: { evaluationId, policyName: 'nope' } });
+    assert.equal(unknown.status, '400');
+    assert.equal((unknown.body as Body).error.code, 'LearningSettingsNotFound');
+    const missing = await admin.path('/configurations/applyFromEvaluation').post({ body: { evaluationId: 'missing', policyName: 'Online' } });
+    assert.equal(missing.status, '404');
+    assert.equal((missing.body as Body).error.code, 'EvaluationNotFound');
+  });
+
+  it('model and log properties', async () => {
+    const model = await user.path('/model/properties').get();
+    assert.equal(model.status, '200');
+    const m = model.body as Body;
+    assert.ok(Date.parse(m.creationTime) <= Date.parse(m.lastModifiedTime));
+    const logs = await user.path('/logs/properties').get();
+    assert.equal(logs.status, '200');
+    const range = (logs.body as Body).dateRange;
+    assert.ok(Date.parse(range.from) <= Date.parse(range.to) && Date.parse(range.to) <= Date.now());
+  });
+
+  it('deletes an evaluation (204), after which it is a 404', async () => {
+    assert.equal((await user.path('/evaluations/{evaluationId}', evaluationId).delete()).status, '204');
+    const gone = await user.path('/evaluations/{evaluationId}', evaluationId).get();
+    assert.equal(gone.status, '404');
+    assert.equal((gone.body as Body).error.code, 'EvaluationNotFound');
+  });
+});
