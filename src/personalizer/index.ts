@@ -13,8 +13,8 @@ export { PersonalizerService } from './personalizer-service.js';
  * evaluation is one of its evaluation jobs.
  */
 export const createPersonalizerCapability: CapabilityFactory = (ctx: CapabilityContext): Capability => {
-  const { decisions, evaluations } = ctx.services.need(DECISIONS_SERVICES, 'the Personalizer capability');
-  const service = new PersonalizerService(ctx.config.personalizerModel, decisions, ctx.db, ctx.config.logRetentionMs);
+  const { decisions, evaluations, retention } = ctx.services.need(DECISIONS_SERVICES, 'the Personalizer capability');
+  const service = new PersonalizerService(ctx.config.personalizerModel, decisions, ctx.db, ctx.config.logRetentionMs, retention);
   return {
     name: 'personalizer',
     routes: personalizerRoutes(service, new PersonalizerEvaluations(service, decisions, evaluations, ctx.db)),

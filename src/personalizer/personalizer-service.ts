@@ -7,11 +7,13 @@
 import type { BanditConfig } from '../bandit/index.js';
 import type { DecisionService, ModelView } from '../decisions/decision-service.js';
 import type { ModelConfig, ModelConfigInput } from '../decisions/model-config.js';
+import { purgeLog, type LogRetention } from '../decisions/retention.js';
 import { parseDuration } from '../platform/duration.js';
 import type { Db } from '../store/database.js';
 import { formatTimeSpan, parseTimeSpan } from './durations.js';
 import { PersonalizerError } from './errors.js';
 import { mergeFeatures } from './features.js';
+import { readModelFile, writeModelFile } from './model-file.js';
 import { formatPolicyArguments, parsePolicyArguments, PolicyArgumentError } from './vw-arguments.js';
 
 /** Learning settings of a new Personalizer model: ε-greedy at Personalizer's default 20 %, context × action. */
@@ -95,6 +97,7 @@ export class PersonalizerService {
     private readonly decisions: DecisionService,
     private readonly db: Db,
     private readonly defaultRetentionMs: number,
+    private readonly retention: LogRetention,
   ) {}
 
   // ---- the model behind the API ----
@@ -255,6 +258,30 @@ export class PersonalizerService {
     return this.updatePolicy(DEFAULT_POLICY);
   }
 
+  // ---- the model file ----
+
+  /** GET /model: the learned state with its strategy and learner (model-file.ts). */
+  async exportModel(): Promise<Buffer> {
+    const view = await this.ensure();
+    const { version, state } = this.decisions.learnedState(this.model);
+    return writeModelFile({ strategy: view.config.strategy, learner: view.config.learner }, this.model, version, state);
+  }
+
+  /** PUT /model: the file's strategy, learner and learned state replace the model's (reward settings and the rest are kept). */
+  async importModel(file: Buffer): Promise<void> {
+    const { config, state } = readModelFile(file);
+    const view = await this.ensure();
+    await this.decisions.put(this.model, { ...asInput(view.config), ...config }, { state });
+    this.saveSettings({ ...this.settings(), modelCreatedAt: Date.now() });
+  }
+
+  /** DELETE /model: fresh learned state, same settings. */
+  async resetModel(): Promise<void> {
+    const view = await this.ensure();
+    await this.decisions.put(this.model, asInput(view.config), { forceReset: true });
+    this.saveSettings({ ...this.settings(), modelCreatedAt: Date.now() });
+  }
+
   // ---- model and log properties ----
 
   /** creationTime: when the learned state last started afresh; lastModifiedTime: its last change (a reward learned, a reconfiguration). */
@@ -263,6 +290,15 @@ export class PersonalizerService {
     const created = this.settings().modelCreatedAt ?? Date.parse(view.createdAt);
     const learned = (this.db.prepare('SELECT MAX(received_at) AS t FROM rewards WHERE model = ? AND learn = 1').get(this.model) as { t: number | null }).t ?? 0;
     return { creationTime: new Date(created).toISOString(), lastModifiedTime: new Date(Math.max(created, Date.parse(view.updatedAt), learned)).toISOString() };
+  }
+
+  /**
+   * DELETE /logs: deletes the model's logged events through log retention's own batches, so what replay needs is
+   * kept (events whose reward window is open; rewards are snapshotted first) and a restart rebuilds the same model.
+   */
+  async deleteLogs(): Promise<number> {
+    await this.ensure();
+    return purgeLog(this.retention, this.model);
   }
 
   /** The time range of the logged events kept (404 LogsPropertiesNotFound while there are none). */

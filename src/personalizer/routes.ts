@@ -5,13 +5,15 @@
  * Personalizer's `{ error: { code, message } }` shape. Left out of Focal's /openapi.json: Microsoft's specs are
  * these routes' contract, and Focal's typed client should not grow a second API.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import getRawBody from 'raw-body';
 import { EVENT_ID_PATTERN } from '../decisions/decide-route.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute, type HandlerContext } from '../http/route.js';
 import type { AuthLevel } from '../http/auth.js';
 import type { JsonSchema } from '../http/validation.js';
-import { personalizerErrors } from './errors.js';
+import { PersonalizerError, personalizerErrors } from './errors.js';
+import { MAX_MODEL_FILE_BYTES } from './model-file.js';
 import type { EvaluationContract, PersonalizerEvaluations } from './evaluations.js';
 import type { PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
 
@@ -119,6 +121,20 @@ function noContent(res: ServerResponse, headers: Record<string, string> = {}): v
   res.end();
 }
 
+const MODEL_FILE_TYPES = ['application/octet-stream', 'application/zip', 'application/x-zip-compressed'];
+
+/** PUT /model's body: the file's bytes, as sent (application/octet-stream). */
+async function readModelBody(req: IncomingMessage): Promise<Buffer> {
+  const type = req.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+  if (type !== undefined && !MODEL_FILE_TYPES.includes(type)) throw new PersonalizerError(415, 'BadRequest', `Send the model file as application/octet-stream, not ${type}`);
+  try {
+    return await getRawBody(req, { limit: MAX_MODEL_FILE_BYTES, length: req.headers['content-length'] ?? null });
+  } catch (err) {
+    if ((err as { type?: string }).type === 'entity.too.large') throw new PersonalizerError(413, 'PayloadSizeExceeded', `A model file is at most ${MAX_MODEL_FILE_BYTES} bytes`);
+    throw err;
+  }
+}
+
 function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operation[] {
   return [
     {
@@ -170,7 +186,6 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
     },
     {
       method: 'put', path: '/evaluations/:evaluationId', forms: ['2022'], summary: 'Start an offline evaluation under a chosen id', code: 'InvalidEvaluationContract', params: evaluationParams, body: evaluationContractSchema,
-      query: { type: 'object', required: ['api-version'], properties: { 'api-version': { type: 'string', enum: [...QUERY_VERSIONS] } } },
       handler: async ({ body, params, res }) => {
         await e.create(body as EvaluationContract, params.evaluationId!);
         res.writeHead(200, { 'Content-Length': '0' });
@@ -201,14 +216,54 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
       },
     },
     {
+      method: 'get', path: '/model', summary: 'Export the learned model (Focal\'s model file)', code: 'BadRequest', auth: 'admin',
+      query: { type: 'object', properties: { signed: { type: 'string', enum: ['true', 'false'], description: 'Accepted; Focal\'s model files are not signed (their sha256 detects corruption, not tampering).' } } },
+      handler: async ({ res }) => {
+        const file = await p.exportModel();
+        res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(file.length), 'Content-Disposition': `attachment; filename="${p.model}.focalmodel"` });
+        res.end(file);
+      },
+    },
+    {
+      method: 'put', path: '/model', summary: 'Import a model file (replaces the learned model)', code: 'InvalidModelImportFormat', auth: 'admin',
+      handler: async ({ req, res }) => {
+        await p.importModel(await readModelBody(req));
+        noContent(res);
+      },
+    },
+    {
+      method: 'delete', path: '/model', summary: 'Reset the learned model', code: 'BadRequest', auth: 'admin',
+      handler: async ({ res }) => {
+        await p.resetModel();
+        noContent(res);
+      },
+    },
+    {
       method: 'get', path: '/model/properties', summary: 'When the model was created and last changed', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.modelProperties()); },
+    },
+    {
+      method: 'delete', path: '/logs', summary: 'Delete the logged events (except open reward windows)', code: 'BadRequest', auth: 'admin',
+      handler: async ({ res }) => {
+        const deleted = await p.deleteLogs();
+        noContent(res, { 'X-Focal-Deleted-Events': String(deleted) });
+      },
     },
     {
       method: 'get', path: '/logs/properties', summary: 'The time range of the logged events', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.logProperties()); },
     },
   ];
+}
+
+/** The base path's query (api-version) and the operation's own, as one schema. */
+function mergeQuery(a: JsonSchema | undefined, b: JsonSchema | undefined): JsonSchema {
+  if (!a || !b) return (a ?? b)!;
+  return {
+    type: 'object',
+    required: [...new Set([...((a.required ?? []) as string[]), ...((b.required ?? []) as string[])])],
+    properties: { ...(a.properties as object), ...(b.properties as object) },
+  };
 }
 
 /** Every operation under every base path: /personalizer/v1.0/…, /personalizer/v1.1-preview.3/…, /personalizer/…?api-version=. */
@@ -233,7 +288,7 @@ export function personalizerRoutes(p: PersonalizerService, e: PersonalizerEvalua
         method: op.method, path: `${base}${op.path}`, summary: op.summary, tags: ['personalizer'], openapi: false,
         auth: op.auth ?? 'user', keyHeader: KEY_HEADER, renderError: personalizerErrors(op.code),
         ...(op.params ? { params: op.params } : {}),
-        ...(op.query ?? query ? { query: op.query ?? query } : {}),
+        ...(op.query || query ? { query: mergeQuery(query, op.query) } : {}),
         ...(op.body ? { body: op.body } : {}),
         responses: { default: { description: 'See Azure Personalizer\'s REST specification' } },
         handler: op.handler as never,

@@ -187,6 +187,53 @@ describe('Personalizer v1.1-preview.3 with @azure-rest/ai-personalizer', { timeo
     assert.ok(Date.parse(range.from) <= Date.parse(range.to) && Date.parse(range.to) <= Date.now());
   });
 
+  it('model export → import gives back the same learned model; reset starts afresh; a file that is not an export is refused', async () => {
+    const fingerprint = async () => ((await (await import('supertest')).default(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body as Body).stats.fingerprint as string;
+    await rankAndReward(user, 40);
+    const learned = await fingerprint();
+    assert.equal((await user.path('/model').get()).status, '403');
+    const exported = await admin.path('/model').get().asNodeStream();
+    assert.equal(exported.status, '200');
+    const chunks: Buffer[] = [];
+    for await (const chunk of exported.body!) chunks.push(Buffer.from(chunk as Uint8Array));
+    const file = Buffer.concat(chunks);
+    assert.equal(file.subarray(0, 10).toString('ascii'), 'FOCALMODEL');
+
+    assert.equal((await admin.path('/model').delete()).status, '204');
+    const fresh = await fingerprint();
+    assert.notEqual(fresh, learned);
+    const props = (await user.path('/model/properties').get()).body as Body;
+    assert.ok(Date.now() - Date.parse(props.creationTime) < 60_000);
+
+    const imported = await admin.path('/model').put({ body: file, contentType: 'application/octet-stream' });
+    assert.equal(imported.status, '204', JSON.stringify(imported.body));
+    assert.equal(await fingerprint(), learned);
+
+    const corrupt = Buffer.from(file);
+    corrupt.writeUInt8(corrupt.readUInt8(corrupt.length - 1) ^ 0xff, corrupt.length - 1);
+    for (const bad of [corrupt, Buffer.from('PK\u0003\u0004 a Personalizer zip'), Buffer.from('hello')]) {
+      const r = await admin.path('/model').put({ body: bad, contentType: 'application/octet-stream' });
+      assert.equal(r.status, '400');
+      assert.equal((r.body as Body).error.code, 'InvalidModelImportFormat');
+    }
+    assert.equal(await fingerprint(), learned);
+  });
+
+  it('DELETE /logs deletes the logged events (the learned model stays); log properties then say there are none', async () => {
+    const fingerprint = async () => ((await (await import('supertest')).default(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body as Body).stats.fingerprint as string;
+    const before = await fingerprint();
+    const count = () => (h.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE model = 'personalizer'`).get() as { n: number }).n;
+    assert.ok(count() >= 240);
+    assert.equal((await user.path('/logs').delete()).status, '403');
+    const deleted = await admin.path('/logs').delete();
+    assert.equal(deleted.status, '204');
+    assert.equal(count(), 0);
+    assert.equal(await fingerprint(), before);
+    const logs = await user.path('/logs/properties').get();
+    assert.equal(logs.status as string, '404');
+    assert.equal((logs.body as unknown as Body).error.code, 'LogsPropertiesNotFound');
+  });
+
   it('deletes an evaluation (204), after which it is a 404', async () => {
     assert.equal((await user.path('/evaluations/{evaluationId}', evaluationId).delete()).status, '204');
     const gone = await user.path('/evaluations/{evaluationId}', evaluationId).get();
