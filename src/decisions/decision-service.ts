@@ -124,6 +124,17 @@ export class DecisionService {
   }
 
   /**
+   * Activates a deferred decision (`defer: true`): from now on its rewards are learned, including one that
+   * arrived before. A multi-slot decision's id activates every slot. 404 unknown, 409 not deferred (already
+   * active, or decided in logging mode), 410 its reward window closed first.
+   */
+  async activate(eventId: string): Promise<void> {
+    const writer = this.writer.accepting();
+    const r = await writer.submit({ op: 'activate', eventId, now: Date.now() }, this.effects);
+    if (r.problem) throw httpError(r);
+  }
+
+  /**
    * Logs events decided elsewhere (DSJSON import) as this model's decisions, all or none,
    * and learns the rewarded ones in order once durable, as if they had been decided here.
    */

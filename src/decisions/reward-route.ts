@@ -73,6 +73,30 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
     }
   };
   return [
+    route<unknown, Record<string, unknown>, { eventId: string }>({
+      method: 'post', path: '/events/:eventId/activate', tags: ['bandit'], summary: 'Activate a deferred decision',
+      description: 'A decision made with defer: true is logged but nothing is learned from it (and no default reward is applied) until it '
+        + 'is activated. Rewards that arrived before count from now on. An event never activated stays evaluable and is never learned; '
+        + 'its reward window runs from the decision, so activate (and reward) within reward.waitSeconds.',
+      params: {
+        type: 'object', required: ['eventId'], additionalProperties: false,
+        properties: { eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'The decision\'s eventId (of a multi-slot decision: every slot).' } },
+      },
+      responses: {
+        204: { description: 'Activated' },
+        404: { description: 'Unknown event' },
+        409: { description: 'The event is already active (it was not deferred, or was activated before), or was decided in logging mode' },
+        410: { description: 'The reward window closed before activation' },
+        413: { description: 'The eventId is longer than FOCAL_MAX_STRING_LENGTH' },
+        503: { description: 'The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written' },
+      },
+      handler: async ({ params, res }) => {
+        checkLength(params.eventId, 'eventId');
+        await service.activate(params.eventId);
+        res.statusCode = 204;
+        res.end();
+      },
+    }),
     route<RewardBody>({
       method: 'post', path: '/reward', tags: ['bandit'], summary: 'Report a reward (or a batch of them)',
       description: 'Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) '

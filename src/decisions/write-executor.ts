@@ -4,7 +4,7 @@ import { DecisionStore } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { RetentionStep, type RetentionOp } from './retention.js';
-import { RewardRules, type RewardOp } from './reward-rules.js';
+import { RewardRules, type ActivateOp, type RewardOp } from './reward-rules.js';
 
 /**
  * Every write of the decisions capability as plain data, so a batch can be
@@ -14,8 +14,10 @@ import { RewardRules, type RewardOp } from './reward-rules.js';
 export type WriteOp =
   // The payload travels as its JSON text: stringifying once on the main thread costs less CPU in all than a
   // structured clone of the object plus a stringify on the writer thread (measured: ~20 µs vs ~28 + 20 µs for 10×20 features).
-  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string }
+  // hold: events.hold (deferred, logging mode; absent: learned as usual); imitated: apprentice mode's match.
+  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string; hold?: number; imitated?: boolean }
   | RewardOp
+  | ActivateOp
   // Closes up to `limit` expired windows of every bandit model (reward-rules.ts).
   | { op: 'sweep'; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
@@ -77,10 +79,12 @@ export class WriteExecutor {
       case 'decision': {
         // A model deleted by an op queued ahead of this one: logging would orphan the event.
         if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
-        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload) };
+        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload, op.hold, op.imitated ?? null) };
       }
       case 'reward':
         return this.rewards.receive(op);
+      case 'activate':
+        return this.rewards.activate(op);
       case 'sweep':
         return { learns: this.rewards.closeExpired(op.now, op.limit) };
       case 'put': {

@@ -83,9 +83,29 @@ export interface paths {
         put?: never;
         /**
          * Choose an action
-         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering.
+         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering. Excluded actions are never chosen. In apprentice and logging modes the answer is the baseline action (probability 1) and the model's own draw is logged beside it.
          */
         post: operations["postDecide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{eventId}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a deferred decision
+         * @description A decision made with defer: true is logged but nothing is learned from it (and no default reward is applied) until it is activated. Rewards that arrived before count from now on. An event never activated stays evaluable and is never learned; its reward window runs from the decision, so activate (and reward) within reward.waitSeconds.
+         */
+        post: operations["postEventsEventIdActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -456,6 +476,12 @@ export interface operations {
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
                     eventId?: string;
+                    /** @description Ids of actions that must not be chosen: listed in the ranking with probability 0; the PMF over the others sums to 1. */
+                    excludedActions?: string[];
+                    /** @description Log the decision but learn nothing from it (and apply no default reward) until POST /events/{eventId}/activate. */
+                    defer?: boolean;
+                    /** @description The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded. */
+                    baseline?: string;
                 };
             };
         };
@@ -473,16 +499,36 @@ export interface operations {
                         action: string;
                         /** @description The probability with which it was drawn (the propensity). */
                         probability: number;
-                        /** @description Every action with its probability, best first; the probabilities sum to 1. */
+                        /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
                         ranking: {
                             id: string;
                             probability: number;
                         }[];
                         strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
+                        /**
+                         * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                         * @enum {string}
+                         */
+                        mode?: "apprentice" | "logging";
+                        /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                        modelChoice?: {
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                        };
                     };
                 };
             };
-            /** @description Invalid request (duplicate action ids, bad features, no actions) */
+            /** @description Invalid request (duplicate action ids, bad features, no actions, an unknown excluded or baseline id, every action excluded) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -510,6 +556,81 @@ export interface operations {
                 };
             };
             /** @description A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postEventsEventIdActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The decision's eventId (of a multi-slot decision: every slot). */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Activated */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown event */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The event is already active (it was not deferred, or was activated before), or was decided in logging mode */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The reward window closed before activation */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The eventId is longer than FOCAL_MAX_STRING_LENGTH */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -713,6 +834,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -770,6 +896,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -826,6 +961,11 @@ export interface operations {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
                     } & (unknown & unknown);
+                    /**
+                     * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                     * @enum {string}
+                     */
+                    mode?: "online" | "apprentice" | "logging";
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
@@ -872,6 +1012,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -929,6 +1074,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1004,6 +1158,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -1061,6 +1220,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1132,6 +1300,11 @@ export interface operations {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
                                 } & (unknown & unknown);
+                                /**
+                                 * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                                 * @enum {string}
+                                 */
+                                mode?: "online" | "apprentice" | "logging";
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
@@ -1189,6 +1362,15 @@ export interface operations {
                                     oldest: string | null;
                                     /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                     retention: string;
+                                };
+                                /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                                apprentice?: {
+                                    /** @description Decisions made in apprentice mode. */
+                                    events: number;
+                                    /** @description Of them, those where the model's own draw was the baseline action. */
+                                    imitated: number;
+                                    /** @description imitated / events (null before the first). */
+                                    imitationRate: number | null;
                                 };
                             };
                             /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
