@@ -6,7 +6,7 @@
  */
 import type { BanditConfig } from '../bandit/index.js';
 import type { DecisionService, ModelView } from '../decisions/decision-service.js';
-import type { ModelConfig, ModelConfigInput } from '../decisions/model-config.js';
+import { learningMode, type ModelConfig, type ModelConfigInput } from '../decisions/model-config.js';
 import { purgeLog, type LogRetention } from '../decisions/retention.js';
 import { parseDuration } from '../platform/duration.js';
 import type { Db } from '../store/database.js';
@@ -78,6 +78,8 @@ export interface RankResponse {
 }
 
 const AGGREGATION_OUT: Record<string, string> = { first: 'earliest', sum: 'sum' };
+const MODE_OUT = { online: 'Online', apprentice: 'Apprentice', logging: 'LoggingOnly' } as const;
+const MODE_IN = { Online: 'online', Apprentice: 'apprentice', LoggingOnly: 'logging' } as const;
 const AGGREGATION_IN: Record<string, 'first' | 'sum'> = { earliest: 'first', sum: 'sum' };
 
 function invalid(code: string, message: string, target?: string): PersonalizerError {
@@ -95,7 +97,7 @@ export class PersonalizerService {
   constructor(
     readonly model: string,
     private readonly decisions: DecisionService,
-    private readonly db: Db,
+    readonly db: Db,
     private readonly defaultRetentionMs: number,
     private readonly retention: LogRetention,
   ) {}
@@ -150,7 +152,7 @@ export class PersonalizerService {
       ...(s.logMirrorSasUri !== undefined ? { logMirrorSasUri: s.logMirrorSasUri } : {}),
       logRetentionDays: this.retentionDays(c),
       lastConfigurationEditDate: view.updatedAt,
-      learningMode: 'Online',
+      learningMode: MODE_OUT[learningMode(c)],
       isAutoOptimizationEnabled: s.isAutoOptimizationEnabled,
       ...(s.autoOptimizationFrequency !== undefined ? { autoOptimizationFrequency: s.autoOptimizationFrequency } : {}),
       ...(s.autoOptimizationStartDate !== undefined ? { autoOptimizationStartDate: s.autoOptimizationStartDate } : {}),
@@ -185,15 +187,14 @@ export class PersonalizerService {
     if (days !== -1 && days < minDays) {
       throw invalid('InvalidLogRetentionDays', `logRetentionDays must be -1 (never delete) or at least the reward wait time plus one day, rounded up (${minDays}), got ${days}`, 'logRetentionDays');
     }
-    const mode = body.learningMode ?? current.learningMode;
-    if (mode !== 'Online') {
-      throw invalid(code, `learningMode ${mode} is not available in this build of Focal`, 'learningMode');
-    }
+    const mode = body.learningMode ?? current.learningMode!;
     const rewardChanged = wait !== view.config.reward.waitSeconds || body.defaultReward !== view.config.reward.default || aggregation !== view.config.reward.aggregation;
     if (mode !== current.learningMode && rewardChanged) {
       throw invalid('InvalidLearningModeServiceConfiguration', 'Changing rewardWaitTime, defaultReward or rewardAggregation together with learningMode is not allowed: change the mode first, then the other settings');
     }
     const change: Partial<ModelConfigInput> = { reward: { waitSeconds: wait, default: body.defaultReward, aggregation } };
+    // Online stays implicit on a model that never had a mode (Focal's GET then shows no `mode`).
+    if (mode !== current.learningMode || view.config.mode !== undefined) change.mode = MODE_IN[mode];
     // Unchanged days keep the model's retention as it is (FOCAL_LOG_RETENTION's default when it has none).
     if (days !== current.logRetentionDays) change.log = { ...view.config.log, retention: days === -1 ? FOREVER : `${days}d` };
     if (body.explorationPercentage !== current.explorationPercentage) {
@@ -315,13 +316,37 @@ export class PersonalizerService {
     const code = 'InvalidRankRequest';
     await this.ensure();
     const actions = body.actions.map((a, i) => ({ id: a.id, features: mergeFeatures(a.features, `/actions/${i}/features`, code) }));
+    const excluded = new Set(body.excludedActions ?? []);
+    for (const id of excluded) {
+      if (!actions.some((a) => a.id === id)) throw new PersonalizerError(400, code, `excludedActions names "${id}", which is not one of the actions`, '/excludedActions');
+    }
+    // Personalizer's baseline is the first action not excluded: Focal's default too.
     const d = await this.decisions.decide({
       model: this.model,
       context: mergeFeatures(body.contextFeatures, '/contextFeatures', code),
       actions,
+      ...(excluded.size > 0 ? { excludedActions: [...excluded] } : {}),
       ...(body.eventId !== undefined ? { eventId: body.eventId } : {}),
+      ...(body.deferActivation ? { defer: true } : {}),
     });
     return { ranking: d.ranking, eventId: d.eventId, rewardActionId: d.action };
+  }
+
+  /**
+   * Activates a deferred event. Activating one that is active already (not deferred) is a no-op, as in
+   * Personalizer; one whose reward wait time has passed is accepted and changes nothing (X-Focal-Activate says so).
+   */
+  async activate(eventId: string): Promise<{ ignored?: string }> {
+    try {
+      await this.decisions.activate(eventId);
+      return {};
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (status === 409) return { ignored: 'not-deferred' };
+      if (status === 410) return { ignored: 'window-closed' };
+      if (status === 404) throw new PersonalizerError(404, 'InvalidEventIdToActivate', `No event "${eventId}" to activate`, 'eventId');
+      throw err;
+    }
   }
 
   /**

@@ -13,7 +13,9 @@ import { route, type AnyRoute, type HandlerContext } from '../http/route.js';
 import type { AuthLevel } from '../http/auth.js';
 import type { JsonSchema } from '../http/validation.js';
 import { PersonalizerError, personalizerErrors } from './errors.js';
+import { learningMetrics } from './learning-metrics.js';
 import { MAX_MODEL_FILE_BYTES } from './model-file.js';
+import { parseTimeSpan } from './durations.js';
 import type { EvaluationContract, PersonalizerEvaluations } from './evaluations.js';
 import type { PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
 
@@ -149,6 +151,13 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
       },
     },
     {
+      method: 'post', path: '/events/:eventId/activate', summary: 'Activate a deferred event: its rewards are learned from now on', code: 'InvalidEventIdToActivate', params: eventParams,
+      handler: async ({ params, res }) => {
+        const r = await p.activate(params.eventId!);
+        noContent(res, r.ignored ? { 'X-Focal-Activate': `ignored; ${r.ignored}` } : {});
+      },
+    },
+    {
       method: 'get', path: '/configurations/service', summary: 'Service configuration', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.serviceConfiguration()); },
     },
@@ -247,6 +256,31 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
       handler: async ({ res }) => {
         const deleted = await p.deleteLogs();
         noContent(res, { 'X-Focal-Deleted-Events': String(deleted) });
+      },
+    },
+    {
+      method: 'get', path: '/metrics/learning', summary: 'Learning metrics: events, rewards and baseline matches per bucket, by learning mode', code: 'BadRequest',
+      query: {
+        type: 'object',
+        properties: {
+          StartDate: { type: 'string', format: 'date-time' }, EndDate: { type: 'string', format: 'date-time' },
+          AggregationInterval: { type: 'string', minLength: 1, maxLength: 64 },
+          NumberOfRecentEvents: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, AggregationEventCount: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' },
+        },
+      },
+      handler: async ({ query, res }) => {
+        const q = query as Record<string, string | undefined>;
+        const seconds = q.AggregationInterval !== undefined ? parseTimeSpan(q.AggregationInterval) : undefined;
+        if (q.AggregationInterval !== undefined && !(seconds !== undefined && seconds >= 1)) {
+          throw new PersonalizerError(400, 'BadRequest', `AggregationInterval "${q.AggregationInterval}" is not a duration of at least a second (PT1H, 01:00:00)`, 'AggregationInterval');
+        }
+        await p.ensure();
+        sendJson(res, await learningMetrics(p.db, p.model, {
+          ...(q.StartDate ? { from: Date.parse(q.StartDate) } : {}), ...(q.EndDate ? { to: Date.parse(q.EndDate) } : {}),
+          ...(seconds !== undefined ? { intervalMs: seconds * 1000 } : {}),
+          ...(q.NumberOfRecentEvents ? { recent: Number(q.NumberOfRecentEvents) } : {}),
+          ...(q.AggregationEventCount ? { everyEvents: Number(q.AggregationEventCount) } : {}),
+        }));
       },
     },
     {

@@ -176,6 +176,55 @@ describe('Personalizer v1.1-preview.3 with @azure-rest/ai-personalizer', { timeo
     assert.equal((missing.body as Body).error.code, 'EvaluationNotFound');
   });
 
+  it('learningMode Apprentice answers the baseline every time and learns from it; back to Online it explores again; metrics/learning counts the matches', async () => {
+    const focalView = async () => (await (await import('supertest')).default(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body as Body;
+    const config = (await user.path('/configurations/service').get()).body as Body;
+    const together = await admin.path('/configurations/service').put({ body: { ...config, learningMode: 'Apprentice', defaultReward: 0.5 } as never });
+    assert.equal(together.status, '400');
+    assert.equal((together.body as Body).error.code, 'InvalidLearningModeServiceConfiguration');
+    const apprentice = await admin.path('/configurations/service').put({ body: { ...config, learningMode: 'Apprentice' } as never });
+    assert.equal(apprentice.status, '200', JSON.stringify(apprentice.body));
+    assert.equal((apprentice.body as Body).learningMode, 'Apprentice');
+    assert.equal((await focalView()).config.mode, 'apprentice');
+    const before = (await focalView()).stats.fingerprint;
+    const metricsBefore = await user.pathUnchecked('/metrics/learning').get();
+    const apprenticeBefore = ((metricsBefore.body as Body[][]).at(-1)?.[0]?.learningMode === 'Apprentice') ? (metricsBefore.body as Body[][]).at(-1)!.at(-1)!.cumulativeNumberOfEvents : 0;
+    for (let i = 0; i < 40; i++) {
+      const { contextFeatures, best } = contextFor(i);
+      // Rotate the actions so the baseline (the first action not excluded) changes from round to round.
+      const actions = [...ACTIONS.slice(i % 4), ...ACTIONS.slice(0, i % 4)];
+      const excluded = i % 5 === 0 ? [actions[0]!.id] : [];
+      const baseline = actions.find((a) => !excluded.includes(a.id))!.id;
+      const r = await user.path('/rank').post({ body: { contextFeatures, actions, excludedActions: excluded } });
+      assert.equal(r.status, '201');
+      const body = r.body as Body;
+      assert.equal(body.rewardActionId, baseline, `round ${i}`);
+      await user.path('/events/{eventId}/reward', body.eventId).post({ body: { value: body.rewardActionId === best ? 1 : 0 } });
+    }
+    const view = await focalView();
+    assert.notEqual(view.stats.fingerprint, before, 'apprentice mode learns from the baseline\'s rewards');
+    assert.equal(view.stats.apprentice.events, 40);
+    const metrics = await user.pathUnchecked('/metrics/learning').get();
+    assert.equal(metrics.status, '200');
+    const series = (metrics.body as Body[][]).at(-1)!;
+    assert.equal(series[0]!.learningMode, 'Apprentice');
+    const lastBucket = series.at(-1)!;
+    assert.equal(lastBucket.cumulativeNumberOfEvents - apprenticeBefore, 40);
+    assert.equal(lastBucket.cumulativeNumberOfMatchedEvents, view.stats.apprentice.imitated);
+
+    const online = await admin.path('/configurations/service').put({ body: { ...(apprentice.body as Body), learningMode: 'Online' } as never });
+    assert.equal(online.status, '200');
+    assert.equal((online.body as Body).learningMode, 'Online');
+    let differs = 0;
+    for (let i = 0; i < 60; i++) {
+      const actions = [...ACTIONS.slice(i % 4), ...ACTIONS.slice(0, i % 4)];
+      const r = await user.path('/rank').post({ body: { contextFeatures: contextFor(i).contextFeatures, actions } });
+      if ((r.body as Body).rewardActionId !== actions[0]!.id) differs++;
+      await user.path('/events/{eventId}/reward', (r.body as Body).eventId).post({ body: { value: 0 } });
+    }
+    assert.ok(differs > 0, 'online mode chooses other actions than the baseline');
+  });
+
   it('model and log properties', async () => {
     const model = await user.path('/model/properties').get();
     assert.equal(model.status, '200');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiKeyCredentials } from '@azure/ms-rest-js';
 import { PersonalizerClient } from '@azure/cognitiveservices-personalizer';
+import request from 'supertest';
 import { ACTIONS, ADMIN_KEY, API_KEY, contextFor, startPersonalizer, type PersonalizerHarness } from './harness.js';
 
 function client(endpoint: string, key: string): PersonalizerClient {
@@ -41,6 +42,62 @@ describe('Personalizer v1.0 with @azure/cognitiveservices-personalizer', { timeo
     const rate = late.filter(Boolean).length / late.length;
     // Chance is 1/4; ε = 0.2 caps a perfect learner at 0.85.
     assert.ok(rate > 0.6, `hit rate over the last 100 rounds ${rate}`);
+  });
+
+  it('excluded actions are listed with probability 0 and never chosen', async () => {
+    const c = client(h.endpoint, API_KEY);
+    for (let i = 0; i < 30; i++) {
+      const r = await c.rank({ contextFeatures: contextFor(i).contextFeatures, actions: ACTIONS, excludedActions: ['news', 'music'] });
+      assert.ok(!['news', 'music'].includes(r.rewardActionId!), r.rewardActionId);
+      const p = Object.fromEntries(r.ranking!.map((a) => [a.id, a.probability]));
+      assert.equal(r.ranking!.length, 4);
+      assert.deepEqual([p.news, p.music], [0, 0]);
+      assert.ok(Math.abs(p.sports! + p.travel! - 1) < 1e-9);
+    }
+    await assert.rejects(c.rank({ actions: ACTIONS, excludedActions: ['news', 'sports', 'music', 'travel'] }), (err: { statusCode?: number; code?: string }) => {
+      assert.equal(err.statusCode, 400);
+      assert.equal(err.code, 'InvalidRankRequest');
+      return true;
+    });
+    await assert.rejects(c.rank({ actions: ACTIONS, excludedActions: ['podcasts'] }), (err: { statusCode?: number; code?: string }) => err.statusCode === 400 && err.code === 'InvalidRankRequest');
+  });
+
+  it('deferred activation: nothing is learned before activation (no default reward either); a reward sent before counts once activated', async () => {
+    const c = client(h.endpoint, API_KEY);
+    const fingerprint = async () => (await request(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body.stats.fingerprint as string;
+    const before = await fingerprint();
+    const r = await c.rank({ contextFeatures: contextFor(1).contextFeatures, actions: ACTIONS, deferActivation: true, eventId: 'deferred-1' });
+    assert.equal(r._response.status, 201);
+    assert.equal((await c.events.reward('deferred-1', { value: 1 }))._response.status, 204);
+    assert.equal(await fingerprint(), before, 'a reward before activation is not learned');
+    const learnedRows = () => (h.db.prepare('SELECT COUNT(*) AS n FROM rewards WHERE event_id = ? AND learn = 1').get('deferred-1') as { n: number }).n;
+    assert.equal(learnedRows(), 0);
+    assert.equal((await c.events.activate('deferred-1'))._response.status, 204);
+    assert.equal(learnedRows(), 1);
+    assert.notEqual(await fingerprint(), before, 'activation learns the reward sent before it');
+    // Activating again, or an event that was never deferred, is a no-op as in Personalizer; an unknown one is refused.
+    const again = await c.events.activate('deferred-1');
+    assert.equal(again._response.status, 204);
+    assert.equal(again._response.headers.get('x-focal-activate'), 'ignored; not-deferred');
+    await assert.rejects(c.events.activate('no-such-event'), (err: { statusCode?: number; code?: string }) => err.statusCode === 404 && err.code === 'InvalidEventIdToActivate');
+  });
+
+  it('a deferred event never activated gets no default reward when its wait time ends', async () => {
+    const admin = client(h.endpoint, ADMIN_KEY);
+    // Short reward windows for this check (Focal's own API: the same model).
+    const view = (await request(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${ADMIN_KEY}`)).body;
+    assert.equal((await request(h.focal.app).put('/models/personalizer').set('Authorization', `Bearer ${ADMIN_KEY}`).send({ ...view.config, reward: { ...view.config.reward, waitSeconds: 0.2 } })).status, 200);
+    const before = (await request(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body.stats.fingerprint;
+    await admin.rank({ contextFeatures: contextFor(2).contextFeatures, actions: ACTIONS, deferActivation: true, eventId: 'deferred-never' });
+    await admin.rank({ contextFeatures: contextFor(2).contextFeatures, actions: ACTIONS, eventId: 'not-deferred' });
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const rows = h.db.prepare('SELECT event_id, source, learn FROM rewards WHERE event_id IN (?, ?) ORDER BY event_id').all('deferred-never', 'not-deferred') as { event_id: string; source: string; learn: number }[];
+    // The active event got its default reward and learned it; the deferred one was closed without learning anything.
+    assert.deepEqual(rows.filter((r) => r.learn === 1).map((r) => r.event_id), ['not-deferred']);
+    const closed = h.db.prepare('SELECT closed FROM events WHERE event_id = ?').get('deferred-never') as { closed: number };
+    assert.equal(closed.closed, 1);
+    assert.notEqual((await request(h.focal.app).get('/models/personalizer').set('Authorization', `Bearer ${API_KEY}`)).body.stats.fingerprint, before);
+    assert.equal((await request(h.focal.app).put('/models/personalizer').set('Authorization', `Bearer ${ADMIN_KEY}`).send(view.config)).status, 200);
   });
 
   it('a bad rank is a 400 with Personalizer\'s error code; a wrong key is a 401', async () => {
