@@ -2,6 +2,7 @@ import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import { decide, type DecideInput, type DecideResult } from './decide.js';
+import { decideSlots, type DecideSlotsInput, type DecideSlotsResult } from './slots.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { DecisionStore, encodeDecisionPayload, type DecisionPayload } from './decision-store.js';
 import { DecisionsWriter, httpError } from './decisions-writer.js';
@@ -20,6 +21,7 @@ import { WindowSweep } from './window-sweep.js';
 export type { BanditEngine } from './model-registry.js';
 export { DEFAULT_MODEL } from './model-registry.js';
 export type { DecideInput, DecideResult } from './decide.js';
+export type { DecideSlotsInput, DecideSlotsResult, SlotInput, SlotResult } from './slots.js';
 export type { RewardItem, RewardResult } from './reward-intake.js';
 export type { ModelView } from './model-view.js';
 export { SWEEP_BATCH } from './window-sweep.js';
@@ -116,6 +118,14 @@ export class DecisionService {
   /** `requestJson`: the body exactly as received, if it is `input`'s JSON text; it is logged instead of re-serialising. */
   decide(input: DecideInput, requestJson?: string): Promise<DecideResult> {
     return decide({ registry: this.registry, writer: this.writer, limits: this.config.limits, metrics: this.metrics }, input, requestJson);
+  }
+
+  /**
+   * A multi-slot decision (slots.ts): one distinct action per slot, in order; each slot is logged as the decision
+   * `{eventId}#{slot}` and rewarded on its own (`reward` with `slot`).
+   */
+  decideSlots(input: DecideSlotsInput): Promise<DecideSlotsResult> {
+    return decideSlots({ registry: this.registry, writer: this.writer, limits: this.config.limits, metrics: this.metrics }, input);
   }
 
   /** Applies rewards independently, in order (reward-intake.ts); other kinds of events go to `feedback`. */

@@ -20,6 +20,9 @@ export interface DecisionPayload {
   /** Apprentice and logging modes: the mode, and the index the model itself drew (`chosen` is the baseline, p = 1). */
   mode?: 'apprentice' | 'logging';
   modelChoice?: number;
+  /** One slot of a multi-slot decision (src/decisions/slots.ts): the slot's id and the decision's own eventId. */
+  slot?: string;
+  parent?: string;
 }
 
 /** An action as the engine takes it and the log reads it: a plain id becomes `{ id }`. */
@@ -117,6 +120,9 @@ export class DecisionStore {
       insertDecision: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, hold, imitated)
         VALUES (?, ?, 'decision', ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
       findEvent: p('SELECT * FROM events WHERE event_id = ?'),
+      // A multi-slot decision's own row (src/decisions/slots.ts): closed from the start, never rewarded or swept.
+      insertSlots: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, closed, closed_reason)
+        VALUES (?, ?, 'slots', ?, NULL, ?, 1, 'slots') ON CONFLICT (event_id) DO NOTHING`),
       insertReward: p(`INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       updateEvent: p('UPDATE events SET reward = ?, reward_count = ?, closed = ?, closed_reason = ? WHERE event_id = ?'),
@@ -159,6 +165,11 @@ export class DecisionStore {
   /** Apprentice-mode decisions of the model since `since` and how many of them the model's own draw matched. */
   apprenticeStats(model: string, since: number): { events: number; imitated: number } {
     return this.s.apprenticeStats!.get(model, since) as { events: number; imitated: number };
+  }
+
+  /** The row of a multi-slot decision, listing its slots (each slot is a decision row of its own). */
+  insertSlots(eventId: string, model: string, createdAt: number, slots: readonly string[]): boolean {
+    return this.s.insertSlots!.run(eventId, model, createdAt, JSON.stringify({ slots })).changes === 1;
   }
 
   findEvent(eventId: string): EventRow | undefined {

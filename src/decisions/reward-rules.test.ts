@@ -249,5 +249,14 @@ describe('reward rules', () => {
       assert.deepEqual(a.learns?.map((l) => [l.source, l.reward, l.held]), [['aggregate', 2, true]]);
       assert.deepEqual(event(t.db, 'd'), { reward: 2, reward_count: 1, closed: 1, closed_reason: 'inactive' });
     });
+
+    it('a deferred event rewarded (first) but activated past its deadline is a 410 and stays unlearned', () => {
+      held('d', 'm', 100, HOLD_DEFERRED);
+      t.rules.receive({ op: 'reward', eventId: 'd', reward: 1, now: 10 });
+      const a = t.rules.activate({ op: 'activate', eventId: 'd', now: 150 });
+      assert.equal(a.problem?.status, 410);
+      assert.equal(a.learns, undefined);
+      assert.deepEqual(rewardRows(t.db, 'd').map((r) => r.learn), [0]);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
+import { payloadText } from '../store/payload-codec.js';
 import { DecisionStore, HOLD_DEFERRED, HOLD_NONE, type EventRow } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
@@ -79,6 +80,10 @@ export class RewardRules {
   receive(op: RewardOp): OpResult {
     const row = this.store.findEvent(op.eventId);
     if (!row) return problem(404, `No logged event with eventId "${op.eventId}"`);
+    if (row.kind === 'slots') {
+      return problem(400, `Event "${row.event_id}" is a multi-slot decision: reward one of its slots ({eventId, slot, reward}) or several ({eventId, rewards: {slot: reward}})`,
+        { errors: [{ path: '/slot', message: 'is required for a multi-slot decision' }] });
+    }
     if (row.kind !== 'decision') return { dispatch: row.kind };
     if (op.reward === undefined) return problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] });
     if (row.closed) {
@@ -112,11 +117,30 @@ export class RewardRules {
 
   /**
    * Activates a deferred decision: 404 unknown, 409 not deferred (already active, or decided in logging mode),
-   * 410 past its deadline (closed as never activated). A reward that closed it before is learned now.
+   * 410 past its deadline (closed as never activated). A reward that closed it before is learned now. A
+   * multi-slot decision's id activates all its slots, or none when one of them cannot be.
    */
   activate(op: ActivateOp): OpResult {
     const row = this.store.findEvent(op.eventId);
+    if (row?.kind === 'slots') {
+      const slots = (JSON.parse(payloadText(row.payload)) as { slots: string[] }).slots.map((s) => this.store.findEvent(`${row.event_id}#${s}`));
+      for (const slot of slots) {
+        const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
+        if (refused) return refused;
+      }
+      return { status: 204, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+    }
     if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
+    const refused = this.activationProblem(row, op.now);
+    if (refused) {
+      // Past its deadline and still open: closed here as the sweep would (never activated, unlearned).
+      if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
+      return refused;
+    }
+    return { status: 204, learns: this.activateOne(row, op.now) };
+  }
+
+  private activationProblem(row: EventRow, now: number): OpResult | undefined {
     if (row.hold !== HOLD_DEFERRED) {
       return problem(409, row.hold === HOLD_NONE
         ? `Event "${row.event_id}" is already active`
@@ -125,19 +149,18 @@ export class RewardRules {
     if (row.closed && row.closed_reason !== 'reward') {
       return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed before it was activated', 'cannot be activated');
     }
-    const policy = this.policyOf(row.model);
-    if (!policy) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
-    if (row.deadline_at !== null && op.now >= row.deadline_at) {
-      const why = 'its reward window closed before it was activated';
-      if (row.closed) return gone(row, why, 'cannot be activated');
-      const learn = this.closeOnExpiry(row, policy, op.now);
-      return { ...gone({ event_id: row.event_id, reward: learn.reward }, why, 'cannot be activated'), learns: [learn] };
-    }
+    if (!this.policyOf(row.model)) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
+    if (row.deadline_at !== null && now >= row.deadline_at) return gone(row, 'its reward window closed before it was activated', 'cannot be activated');
+    return undefined;
+  }
+
+  /** The event counts from now on; a reward that closed it while deferred (`first`) is learned now. */
+  private activateOne(row: EventRow, now: number): Learn[] {
     this.store.setHold(row.event_id, HOLD_NONE);
-    if (!row.closed) return { status: 204 };
+    if (!row.closed) return [];
     const reward = row.reward ?? 0;
-    const seq = this.store.insertReward(row.event_id, row.model, reward, null, 'activated', op.now, true);
-    return { status: 204, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'activated' }] };
+    const seq = this.store.insertReward(row.event_id, row.model, reward, null, 'activated', now, true);
+    return [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'activated' }];
   }
 
   /**

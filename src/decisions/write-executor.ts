@@ -18,6 +18,8 @@ export type WriteOp =
   | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string; hold?: number; imitated?: boolean }
   | RewardOp
   | ActivateOp
+  // A multi-slot decision (slots.ts): its own row and one decision row per slot, all or none.
+  | { op: 'slots'; eventId: string; model: string; createdAt: number; deadlineAt: number; hold?: number; slots: { id: string; eventId: string; payload: string; imitated?: boolean }[] }
   // Closes up to `limit` expired windows of every bandit model (reward-rules.ts).
   | { op: 'sweep'; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
@@ -80,6 +82,13 @@ export class WriteExecutor {
         // A model deleted by an op queued ahead of this one: logging would orphan the event.
         if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
         return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload, op.hold, op.imitated ?? null) };
+      }
+      case 'slots': {
+        if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
+        if ([op.eventId, ...op.slots.map((s) => s.eventId)].some((id) => this.store.findEvent(id) !== undefined)) return { inserted: false };
+        this.store.insertSlots(op.eventId, op.model, op.createdAt, op.slots.map((s) => s.id));
+        for (const s of op.slots) this.store.insertDecision(s.eventId, op.model, op.createdAt, op.deadlineAt, s.payload, op.hold, s.imitated ?? null);
+        return { inserted: true };
       }
       case 'reward':
         return this.rewards.receive(op);

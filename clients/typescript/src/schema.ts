@@ -123,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Report a reward (or a batch of them)
-         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status.
+         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status. A multi-slot decision is rewarded by slot: {eventId, slot, reward}, or several slots at once with {eventId, rewards: {slot: reward}} (answered like a batch).
          */
         post: operations["postReward"];
         delete?: never;
@@ -482,11 +482,22 @@ export interface operations {
                     defer?: boolean;
                     /** @description The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded. */
                     baseline?: string;
+                    /** @description A multi-slot decision: one distinct action per slot, filled in order (each slot is logged as the decision "{eventId}#{slot id}" and rewarded on its own). The slot's features join the context as the namespace _slot (with its id). excludedActions then applies to every slot; baseline is per slot. */
+                    slots?: {
+                        /** @description The slot's id, unique in the request. */
+                        id: string;
+                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        features?: Record<string, unknown>;
+                        /** @description The slot's baseline action (distinct across slots); default: the first action left. */
+                        baseline?: string;
+                        /** @description Actions this slot must not take. */
+                        excludedActions?: string[];
+                    }[];
                 };
             };
         };
         responses: {
-            /** @description The decision */
+            /** @description The decision (with slots: one per slot) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -525,6 +536,41 @@ export interface operations {
                                 probability: number;
                             }[];
                         };
+                    } | {
+                        eventId: string;
+                        model: string;
+                        /** @description The slots in request order, each with its action (distinct), the probability it was drawn with, and its ranking. */
+                        slots: {
+                            id: string;
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                            /**
+                             * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                             * @enum {string}
+                             */
+                            mode?: "apprentice" | "logging";
+                            /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                            modelChoice?: {
+                                action: string;
+                                probability: number;
+                                /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                                ranking: {
+                                    id: string;
+                                    probability: number;
+                                }[];
+                            };
+                        }[];
+                        strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
                     };
                 };
             };
@@ -555,7 +601,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS (actions, or slots), FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -674,13 +720,21 @@ export interface operations {
                     reward?: number;
                     /** @description Image events: the true label. */
                     label?: string;
+                    /** @description Multi-slot decisions: the slot rewarded. */
+                    slot?: string;
                     events?: {
                         eventId: string;
                         /** @description The reward (decision events; image events accept it too). */
                         reward?: number;
                         /** @description Image events: the true label. */
                         label?: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                     }[];
+                    /** @description Multi-slot decisions: the reward of each slot named, by slot id ({eventId, rewards: {hero: 1, side: 0}}). */
+                    rewards?: {
+                        [key: string]: number;
+                    };
                 };
             };
         };
@@ -693,6 +747,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         eventId: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                         reward?: number | null;
                         applied?: boolean;
                         /** @description Aggregation sum: the event's total so far. */
@@ -714,6 +770,8 @@ export interface operations {
                     } | {
                         results: {
                             eventId: string;
+                            /** @description Multi-slot decisions: the slot rewarded. */
+                            slot?: string;
                             reward?: number | null;
                             applied?: boolean;
                             /** @description Aggregation sum: the event's total so far. */
