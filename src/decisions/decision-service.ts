@@ -128,7 +128,7 @@ export class DecisionService {
    * `{eventId}#{slot}` and rewarded on its own (`reward` with `slot`).
    */
   decideSlots(input: DecideSlotsInput): Promise<DecideSlotsResult> {
-    return decideSlots({ registry: this.registry, writer: this.writer, limits: this.config.limits, metrics: this.metrics }, input);
+    return decideSlots(this.decideDeps, input);
   }
 
   /** Applies rewards independently, in order (reward-intake.ts); other kinds of events go to `feedback`. */

@@ -71,6 +71,14 @@ export interface RankRequest {
   deferActivation?: boolean;
 }
 
+export interface MultiSlotRankRequest {
+  contextFeatures?: Record<string, unknown>[];
+  actions: { id: string; features?: Record<string, unknown>[] }[];
+  slots: { id: string; features?: Record<string, unknown>[]; excludedActions?: string[]; baselineAction: string }[];
+  eventId?: string;
+  deferActivation?: boolean;
+}
+
 export interface RankResponse {
   ranking: { id: string; probability: number }[];
   eventId: string;
@@ -330,6 +338,47 @@ export class PersonalizerService {
       ...(body.deferActivation ? { defer: true } : {}),
     });
     return { ranking: d.ranking, eventId: d.eventId, rewardActionId: d.action };
+  }
+
+  /** Multi-slot rank: one distinct action per slot, in the slots' order (Focal's slots, each its own logged decision). */
+  async multiSlotRank(body: MultiSlotRankRequest): Promise<{ slots: { id: string; rewardActionId: string }[]; eventId: string }> {
+    const code = 'InvalidRankRequest';
+    await this.ensure();
+    const ids = new Set(body.actions.map((a) => a.id));
+    for (const [i, slot] of body.slots.entries()) {
+      if (!ids.has(slot.baselineAction)) throw new PersonalizerError(400, code, `slots/${i}: baselineAction "${slot.baselineAction}" is not one of the actions`, `/slots/${i}/baselineAction`);
+      if (slot.excludedActions?.includes(slot.baselineAction)) throw new PersonalizerError(400, code, `slots/${i}: the baselineAction "${slot.baselineAction}" is excluded`, `/slots/${i}/excludedActions`);
+    }
+    const d = await this.decisions.decideSlots({
+      model: this.model,
+      context: mergeFeatures(body.contextFeatures, '/contextFeatures', code),
+      actions: body.actions.map((a, i) => ({ id: a.id, features: mergeFeatures(a.features, `/actions/${i}/features`, code) })),
+      slots: body.slots.map((slot, i) => ({
+        id: slot.id, baseline: slot.baselineAction, features: mergeFeatures(slot.features, `/slots/${i}/features`, code),
+        ...(slot.excludedActions?.length ? { excludedActions: slot.excludedActions } : {}),
+      })),
+      ...(body.eventId !== undefined ? { eventId: body.eventId } : {}),
+      ...(body.deferActivation ? { defer: true } : {}),
+    });
+    return { slots: d.slots.map((s) => ({ id: s.id, rewardActionId: s.action })), eventId: d.eventId };
+  }
+
+  /** Multi-slot rewards, one per slot: each follows the rules of `reward` (ignored ones answered 204 too). */
+  async multiSlotReward(eventId: string, rewards: readonly { slotId: string; value: number }[]): Promise<{ ignored: string[] }> {
+    const results = await this.decisions.reward(rewards.map((r) => ({ eventId, slot: r.slotId, reward: r.value })),
+      async () => ({ status: 404, body: { detail: `Event "${eventId}" is not a bandit decision` } }));
+    const ignored: string[] = [];
+    for (const [i, r] of results.entries()) {
+      const slot = rewards[i]!.slotId;
+      if (r.status === 200) continue;
+      if (r.status === 409 || r.status === 410) {
+        ignored.push(`${slot}: ${r.status === 409 ? 'already-rewarded' : 'window-closed'}`);
+        continue;
+      }
+      const detail = typeof r.body.detail === 'string' ? r.body.detail : `Reward for slot "${slot}" of event "${eventId}" failed`;
+      throw new PersonalizerError(r.status, r.status === 404 ? 'ResourceNotFound' : r.status === 400 ? 'InvalidRewardRequest' : 'BadRequest', detail, `reward/${i}`);
+    }
+    return { ignored };
   }
 
   /**

@@ -17,7 +17,7 @@ import { learningMetrics } from './learning-metrics.js';
 import { MAX_MODEL_FILE_BYTES } from './model-file.js';
 import { parseTimeSpan } from './durations.js';
 import type { EvaluationContract, PersonalizerEvaluations } from './evaluations.js';
-import type { PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
+import type { MultiSlotRankRequest, PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
 
 /** The API versions served under /personalizer/{version}. */
 export const PATH_VERSIONS = ['v1.0', 'v1.1-preview.3'] as const;
@@ -44,6 +44,33 @@ export const rankSchema = {
     excludedActions: { type: 'array', items: ID },
     eventId: { ...ID, pattern: EVENT_ID_PATTERN },
     deferActivation: { type: 'boolean' },
+  },
+} as const;
+
+export const multiSlotRankSchema = {
+  type: 'object', required: ['actions', 'slots'], additionalProperties: false,
+  properties: {
+    contextFeatures: FEATURE_LIST,
+    actions: rankSchema.properties.actions,
+    slots: {
+      type: 'array', minItems: 1, maxItems: 50,
+      items: {
+        type: 'object', required: ['id', 'baselineAction'], additionalProperties: false,
+        properties: { id: ID, features: FEATURE_LIST, excludedActions: { type: 'array', items: ID }, baselineAction: ID },
+      },
+    },
+    eventId: rankSchema.properties.eventId,
+    deferActivation: { type: 'boolean' },
+  },
+} as const;
+
+const multiSlotRewardSchema = {
+  type: 'object', required: ['reward'], additionalProperties: false,
+  properties: {
+    reward: {
+      type: 'array', minItems: 1, maxItems: 50,
+      items: { type: 'object', required: ['slotId', 'value'], additionalProperties: false, properties: { slotId: ID, value: { type: 'number', minimum: -1, maximum: 1 } } },
+    },
   },
 } as const;
 
@@ -152,6 +179,24 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
     },
     {
       method: 'post', path: '/events/:eventId/activate', summary: 'Activate a deferred event: its rewards are learned from now on', code: 'InvalidEventIdToActivate', params: eventParams,
+      handler: async ({ params, res }) => {
+        const r = await p.activate(params.eventId!);
+        noContent(res, r.ignored ? { 'X-Focal-Activate': `ignored; ${r.ignored}` } : {});
+      },
+    },
+    {
+      method: 'post', path: '/multislot/rank', summary: 'Multi-slot rank: one distinct action per slot', code: 'InvalidRankRequest', body: multiSlotRankSchema,
+      handler: async ({ body, res }) => { sendJson(res, await p.multiSlotRank(body as MultiSlotRankRequest), 201); },
+    },
+    {
+      method: 'post', path: '/multislot/events/:eventId/reward', summary: 'Reward the slots of a multi-slot event', code: 'InvalidRewardRequest', params: eventParams, body: multiSlotRewardSchema,
+      handler: async ({ body, params, res }) => {
+        const r = await p.multiSlotReward(params.eventId!, (body as { reward: { slotId: string; value: number }[] }).reward);
+        noContent(res, r.ignored.length ? { 'X-Focal-Reward': `ignored; ${r.ignored.join(', ')}` } : {});
+      },
+    },
+    {
+      method: 'post', path: '/multislot/events/:eventId/activate', summary: 'Activate every slot of a deferred multi-slot event', code: 'InvalidEventIdToActivate', params: eventParams,
       handler: async ({ params, res }) => {
         const r = await p.activate(params.eventId!);
         noContent(res, r.ignored ? { 'X-Focal-Activate': `ignored; ${r.ignored}` } : {});
