@@ -80,6 +80,7 @@ describe('Personalizer API: the 2022-09-01-preview form, keys, bad input', { tim
       ['no actions', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).send({ contextFeatures: [] }), 400, 'InvalidRankRequest'],
       ['unknown member', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).send({ actions: ACTIONS, surprise: 1 }), 400, 'InvalidRankRequest'],
       ['features not a list', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).send({ actions: ACTIONS, contextFeatures: { user: 1 } }), 400, 'InvalidRankRequest'],
+      ['an array feature', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).send({ actions: ACTIONS, contextFeatures: [{ user: { embedding: [0.1, 0.2] } }] }), 400, 'InvalidRankRequest'],
       ['a feature twice', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).send({ actions: ACTIONS, contextFeatures: [{ a: 1 }, { a: 2 }] }), 400, 'InvalidRankRequest'],
       ['1e999', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).set('content-type', 'application/json').send('{"actions":[{"id":"a"}],"contextFeatures":[{"v":1e999}]}'), 400, 'InvalidRankRequest'],
       ['__proto__ key', () => request(h.focal.app).post('/personalizer/v1.0/rank').set(key).set('content-type', 'application/json').send('{"actions":[{"id":"a"}],"contextFeatures":[{"__proto__":{"polluted":1}}], "eventId": "bad id"}'), 400, 'InvalidRankRequest'],
