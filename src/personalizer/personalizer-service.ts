@@ -33,7 +33,6 @@ export interface PolicyContract {
 interface StoredSettings {
   modelExportFrequency: string;
   logMirrorEnabled: boolean;
-  logMirrorSasUri?: string;
   isAutoOptimizationEnabled: boolean;
   autoOptimizationFrequency?: string;
   autoOptimizationStartDate?: string;
@@ -157,7 +156,6 @@ export class PersonalizerService {
       explorationPercentage: exploration,
       modelExportFrequency: s.modelExportFrequency,
       logMirrorEnabled: s.logMirrorEnabled,
-      ...(s.logMirrorSasUri !== undefined ? { logMirrorSasUri: s.logMirrorSasUri } : {}),
       logRetentionDays: this.retentionDays(c),
       lastConfigurationEditDate: view.updatedAt,
       learningMode: MODE_OUT[learningMode(c)],
@@ -221,7 +219,6 @@ export class PersonalizerService {
       isAutoOptimizationEnabled: false,
       modelRetrainDays: body.modelRetrainDays ?? s.modelRetrainDays,
       explorationPercentage: body.explorationPercentage,
-      ...(body.logMirrorSasUri !== undefined ? { logMirrorSasUri: body.logMirrorSasUri } : {}),
       ...(autoEvery !== undefined ? { autoOptimizationFrequency: formatTimeSpan(autoEvery) } : {}),
       ...(body.autoOptimizationStartDate !== undefined ? { autoOptimizationStartDate: new Date(body.autoOptimizationStartDate).toISOString() } : {}),
     });
