@@ -466,12 +466,18 @@ export interface operations {
                      * @default default
                      */
                     model?: string;
-                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                    /**
+                     * Features
+                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                     */
                     context?: Record<string, unknown>;
                     /** @description Candidates: ids or {id, features}; unique ids. Omit to use the model's fixed actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
@@ -486,7 +492,10 @@ export interface operations {
                     slots?: {
                         /** @description The slot's id, unique in the request. */
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                         /** @description The slot's baseline action (distinct across slots); default: the first action left. */
                         baseline?: string;
@@ -882,12 +891,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -900,7 +915,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1009,12 +1027,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Exploration strategy: turns scores into a PMF. */
+                    /**
+                     * Strategy
+                     * @description Exploration strategy: turns scores into a PMF.
+                     */
                     strategy?: {
                         /** @enum {string} */
                         name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                     } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                    /** @description Reward regression learner. */
+                    /**
+                     * Learner
+                     * @description Reward regression learner.
+                     */
                     learner?: {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
@@ -1027,7 +1051,10 @@ export interface operations {
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     reward?: {
@@ -1060,12 +1087,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1078,7 +1111,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1206,12 +1242,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1224,7 +1266,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1348,12 +1393,18 @@ export interface operations {
                             /** @description Bumped by every reconfiguration. */
                             version: number;
                             config: {
-                                /** @description Exploration strategy: turns scores into a PMF. */
+                                /**
+                                 * Strategy
+                                 * @description Exploration strategy: turns scores into a PMF.
+                                 */
                                 strategy?: {
                                     /** @enum {string} */
                                     name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                                 } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                                /** @description Reward regression learner. */
+                                /**
+                                 * Learner
+                                 * @description Reward regression learner.
+                                 */
                                 learner?: {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
@@ -1366,7 +1417,10 @@ export interface operations {
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
-                                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                    /**
+                                     * Features
+                                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                     */
                                     features?: Record<string, unknown>;
                                 })[];
                                 reward?: {
@@ -1585,12 +1639,18 @@ export interface operations {
                         name: string;
                         /** @description A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy's default learner). */
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
