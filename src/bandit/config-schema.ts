@@ -80,6 +80,11 @@ export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
     l2: { type: 'number', minimum: 0, maximum: 1e3, default: 0, description: 'L2 regularisation.' },
     ignoreLinear: IGNORE_LINEAR_PARAM,
     importanceWeighted: { type: 'boolean', default: true, description: 'Weight each update by 1/probability.' },
+    // No default: omitted means no forgetting, and the config reads back without it.
+    forget: {
+      type: 'number', exclusiveMinimum: 0, maximum: 1,
+      description: 'Forgetting factor ρ of the per-feature learning rates: each update discounts past gradients by ρ, so the learner follows a drifting reward (it weighs about the last 1/(1−ρ) updates). Default 1 (none).',
+    },
   },
   'bayes-linear': {
     // d×d covariance: 1024 dimensions is 8 MB per model.

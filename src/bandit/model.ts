@@ -15,7 +15,8 @@ import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serializa
 import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent } from './types.js';
 
 const MAGIC = 0x464f4342; // "FOCB"
-const FORMAT_VERSION = 1;
+/** 2 adds the observed reward range (version 1 snapshots read as rewards in [0, 1], what they assumed). */
+const FORMAT_VERSION = 2;
 const BAG_STREAM = 0xba9;
 
 export interface ModelParts {
@@ -36,6 +37,9 @@ export class Model implements BanditModel {
   private readonly greedify: boolean;
   private readonly minProbability: number;
   private _updates = 0;
+  /** Smallest and largest reward learned (the range scales softmax's and SquareCB's score gaps). */
+  private rewardMin = Infinity;
+  private rewardMax = -Infinity;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
   private input: PmfInput;
@@ -58,6 +62,7 @@ export class Model implements BanditModel {
       cov: new Float64Array(256),
       bagScores: new Float64Array(16 * parts.learners.length),
       updates: 0,
+      rewardScale: 1,
       rng: new Xoshiro128(0),
       scratch: new Float64Array(2 * 256 + 64),
     };
@@ -91,6 +96,9 @@ export class Model implements BanditModel {
     const x = this.input;
     x.k = k;
     x.updates = this._updates;
+    // The range of the rewards seen, with 0 (as the learner clips), when it exceeds [0, 1].
+    const range = Math.max(this.rewardMax, 0) - Math.min(this.rewardMin, 0);
+    x.rewardScale = range > 1 ? 1 / range : 1;
     x.rng = rngForEvent(seed);
     switch (this.strategy.scores) {
       case 'mean': {
@@ -147,6 +155,8 @@ export class Model implements BanditModel {
     // A PMF entry may exceed 1 by round-off; replay must still accept what decide() logged.
     if (!(probability > 0 && probability <= 1 + 1e-9)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
     if (!Number.isFinite(reward)) throw new BanditInputError('/reward', 'reward must be a finite number');
+    if (reward < this.rewardMin) this.rewardMin = reward;
+    if (reward > this.rewardMax) this.rewardMax = reward;
     this.encoder.encodeContext(event.context);
     const ex = this.learnExample;
     this.encoder.example(actions[chosen]!, ex);
@@ -176,6 +186,8 @@ export class Model implements BanditModel {
     w.u32(FORMAT_VERSION);
     w.string(this.learners[0]!.kind);
     w.f64(this._updates);
+    w.f64(this.rewardMin);
+    w.f64(this.rewardMax);
     w.u32(this.learners.length);
     for (const l of this.learners) l.write(w);
     return w.finish();
@@ -185,12 +197,19 @@ export class Model implements BanditModel {
     const r = new SnapshotReader(bytes);
     if (r.u32() !== MAGIC) throw new SnapshotFormatError('not a Focal bandit snapshot');
     const version = r.u32();
-    if (version !== FORMAT_VERSION) throw new SnapshotFormatError(`unsupported snapshot version ${version}`);
+    if (version !== FORMAT_VERSION && version !== 1) throw new SnapshotFormatError(`unsupported snapshot version ${version}`);
     const kind = r.string();
     if (kind !== this.learners[0]!.kind) {
       throw new SnapshotFormatError(`snapshot holds a ${kind} learner, config has ${this.learners[0]!.kind}`);
     }
     this._updates = r.f64();
+    if (version === 1) {
+      this.rewardMin = this._updates > 0 ? 0 : Infinity;
+      this.rewardMax = this._updates > 0 ? 1 : -Infinity;
+    } else {
+      this.rewardMin = r.f64();
+      this.rewardMax = r.f64();
+    }
     const count = r.u32();
     if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);
     for (const l of this.learners) l.read(r);

@@ -54,6 +54,8 @@ export type LearnerConfig =
       l2?: number;
       /** Weight each update by 1/probability (VW's mtr); default true. */
       importanceWeighted?: boolean;
+      /** Forgetting factor of the per-feature learning rates, in (0, 1]; absent: 1 (never forget). */
+      forget?: number;
     }
   | {
       name: 'bayes-linear';

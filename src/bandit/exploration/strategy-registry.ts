@@ -32,6 +32,12 @@ export interface PmfInput {
   bagScores: Float64Array;
   /** Learning updates so far (squarecb's t). */
   updates: number;
+  /**
+   * 1 / the range of the rewards learned so far (with 0) when it exceeds [0, 1], else 1: softmax's λ and
+   * SquareCB's γ are stated for rewards in [0, 1], so they see score gaps in units of the observed range and
+   * behave the same for rewards in [0, 1], [−1, 1] or [1, 50].
+   */
+  rewardScale: number;
   rng: Rng;
   /** Scratch of size ≥ 2k² for strategies that need it. */
   scratch: Float64Array;
@@ -78,7 +84,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     scores: 'mean',
     defaultLearner: 'linear',
     normalize: (raw) => ({ name: 'softmax', lambda: numberField(raw, 'lambda', P.softmax.lambda!, '/strategy') }),
-    pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda, out),
+    pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda * x.rewardScale, out),
   },
   squarecb: {
     scores: 'mean',
@@ -90,7 +96,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     }),
     pmf: (x, c, out) => {
       const cfg = c as Cfg<'squarecb'>;
-      squareCbPmf(x.means, x.k, squareCbGamma(cfg.gamma, cfg.gammaExponent ?? 0.5, x.updates), out);
+      squareCbPmf(x.means, x.k, squareCbGamma(cfg.gamma, cfg.gammaExponent ?? 0.5, x.updates) * x.rewardScale, out);
     },
   },
   bagging: {
