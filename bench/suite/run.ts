@@ -67,6 +67,7 @@ function focal(name: string, config: BanditConfigInput, maxFeatures?: number): R
 
 const FOCAL: Runner[] = [
   focal('default', defaultBanditConfig()),
+  focal('auto', { strategy: { name: 'auto' } }),
   focal('eps-greedy', { strategy: { name: 'epsilon-greedy', epsilon: 0.05 } }),
   focal('thompson', { strategy: { name: 'thompson' } }),
   focal('neural-linear', { strategy: { name: 'neural-linear' } }),

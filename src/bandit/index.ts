@@ -10,6 +10,7 @@ export { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ParamSche
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
+import { buildAutoModel } from './optimizer/auto-model.js';
 import type { BanditConfig, BanditModel, LearnerName } from './types.js';
 
 export * from './types.js';
@@ -60,6 +61,9 @@ export function normalizeBanditConfig(input: BanditConfigInput | BanditConfig = 
     throw new BanditConfigError('/learner/name', `unknown learner ${JSON.stringify(learnerName)}; one of ${Object.keys(learnerRegistry).join(', ')}`);
   }
   const learnerDef = learnerRegistry[learnerName as LearnerName];
+  if (strategyDef.composite && learnerName !== 'linear') {
+    throw new BanditConfigError('/learner/name', `strategy ${strategy.name} builds its candidates from a linear learner, not ${learnerName}`);
+  }
   if (strategyDef.scores === 'posterior' && strategyDef.defaultLearner === 'bayes-linear' && !learnerDef.posterior) {
     throw new BanditConfigError('/learner/name', `strategy ${strategy.name} needs a learner with a posterior (bayes-linear), not ${learnerName}`);
   }
@@ -74,6 +78,17 @@ function defaultStrategyInput(): RawConfig {
 /** Builds a model from config (throws BanditConfigError), restoring learned state from a snapshot if given. */
 export function createBanditModel(config: BanditConfig | BanditConfigInput, snapshot?: Uint8Array): BanditModel {
   const full = normalizeBanditConfig(config);
+  if (full.strategy.name === 'auto') {
+    const auto = buildAutoModel(full, (c) => buildModel(normalizeBanditConfig(c)));
+    if (snapshot !== undefined) auto.restore(snapshot);
+    return auto;
+  }
+  const model = buildModel(full);
+  if (snapshot !== undefined) model.restore(snapshot);
+  return model;
+}
+
+function buildModel(full: BanditConfig): Model {
   const strategyDef = strategyDefinition(full.strategy.name);
   const learnerDef = learnerRegistry[full.learner.name];
   const count = strategyDef.ensembleSize?.(full.strategy) ?? 1;
@@ -87,6 +102,5 @@ export function createBanditModel(config: BanditConfig | BanditConfigInput, snap
     ignoreLinear: strategyDef.ownFeatures ? [] : (full.learner.ignoreLinear ?? []),
     importanceWeighted: strategyDef.ownFeatures ? false : (full.learner.importanceWeighted ?? full.learner.name === 'linear'),
   });
-  if (snapshot !== undefined) model.restore(snapshot);
   return model;
 }

@@ -12,12 +12,20 @@ import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serialization/snapshot-codec.js';
-import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent } from './types.js';
+import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent, StrategyConfig } from './types.js';
 
 const MAGIC = 0x464f4342; // "FOCB"
 /** 2 adds the observed reward range (version 1 snapshots read as rewards in [0, 1], what they assumed). */
 const FORMAT_VERSION = 2;
 const BAG_STREAM = 0xba9;
+
+/** A strategy that reads mean scores, applied over another model's learner (src/bandit/optimizer). */
+export interface Explorer {
+  definition: StrategyDefinition;
+  config: StrategyConfig;
+  /** Probability mass spread as a floor: every action keeps at least floorMass/k (so the log stays evaluable). */
+  floorMass?: number;
+}
 
 export interface ModelParts {
   config: BanditConfig;
@@ -33,6 +41,7 @@ export class Model implements BanditModel {
   private readonly strategy: StrategyDefinition;
   private readonly learners: Learner[];
   private readonly encoder: FeatureEncoder;
+  private readonly featureSpec: string;
   private readonly importanceWeighted: boolean;
   private readonly greedify: boolean;
   private readonly minProbability: number;
@@ -50,6 +59,7 @@ export class Model implements BanditModel {
     this.strategy = parts.strategy;
     this.learners = parts.learners;
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
+    this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear]);
     this.importanceWeighted = parts.importanceWeighted;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
     this.minProbability = parts.config.strategy.minProbability ?? 0;
@@ -86,7 +96,7 @@ export class Model implements BanditModel {
   }
 
   /** Scores every action and fills this.pmfOut; returns the RNG (already advanced by any draws). */
-  private computePmf(context: Features, actions: readonly ActionInput[], seed: string): Xoshiro128 {
+  private computePmf(context: Features, actions: readonly ActionInput[], seed: string, explorer?: Explorer): Xoshiro128 {
     const k = actions.length;
     if (k === 0) throw new BanditInputError('/actions', 'at least one action is required');
     this.ensureCapacity(k);
@@ -123,13 +133,26 @@ export class Model implements BanditModel {
         break;
       }
     }
-    this.strategy.pmf(x, this.config.strategy, this.pmfOut);
-    if (this.minProbability > 0) enforceMinimumProbability(this.pmfOut, k, this.minProbability);
+    this.explore(explorer, this.pmfOut);
     return x.rng as Xoshiro128;
   }
 
-  decide(context: Features, actions: ActionInput[], seed: string): Decision {
-    const rng = this.computePmf(context, actions, seed);
+  /** The PMF over the scores computed last, by this model's strategy or another one that reads mean scores. */
+  private explore(explorer: Explorer | undefined, out: Float64Array): void {
+    const k = this.input.k;
+    if (explorer) {
+      explorer.definition.pmf(this.input, explorer.config, out);
+      const floor = Math.max(explorer.config.minProbability ?? 0, (explorer.floorMass ?? 0) / k);
+      if (floor > 0) enforceMinimumProbability(out, k, floor);
+    } else {
+      this.strategy.pmf(this.input, this.config.strategy, out);
+      if (this.minProbability > 0) enforceMinimumProbability(out, k, this.minProbability);
+    }
+  }
+
+  /** `explorer`: another 'mean' strategy over this model's scores (the optimizer's candidates share learners). */
+  decide(context: Features, actions: ActionInput[], seed: string, explorer?: Explorer): Decision {
+    const rng = this.computePmf(context, actions, seed, explorer);
     const k = actions.length;
     const pmfOut = this.pmfOut;
     const chosen = sample(pmfOut, rng, k);
@@ -142,12 +165,36 @@ export class Model implements BanditModel {
     return { pmf, scores, chosen, probability: pmf[chosen]! };
   }
 
-  pmf(context: Features, actions: ActionInput[], seed: string): number[] {
-    this.computePmf(context, actions, seed);
+  pmf(context: Features, actions: ActionInput[], seed: string, explorer?: Explorer): number[] {
+    this.computePmf(context, actions, seed, explorer);
     return Array.from(this.pmfOut.subarray(0, actions.length));
   }
 
+  /**
+   * Scores the actions once (into `scores`), then fills pmfs[i] with the PMF of explorers[i] over them (no
+   * sampling; undefined: this model's own strategy). The optimizer's candidates that share this learner.
+   */
+  evaluate(context: Features, actions: readonly ActionInput[], seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
+    this.computePmf(context, actions, seed, explorers[0]);
+    const k = actions.length;
+    for (let a = 0; a < k; a++) {
+      pmfs[0]![a] = this.pmfOut[a]!;
+      scores[a] = this.input.means[a]!;
+    }
+    for (let i = 1; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
+  }
+
   learn(event: LoggedEvent): void {
+    this.learnEncoded(event, this.encodeLearning(event));
+  }
+
+  /** Features of the learner (interactions, ignored linear terms): models with the same key encode an event alike. */
+  get featureKey(): string {
+    return this.featureSpec;
+  }
+
+  /** Validates the event and encodes its chosen action (into a buffer of this model, valid until its next call). */
+  encodeLearning(event: LoggedEvent): Example {
     const { chosen, probability, reward, actions } = event;
     if (!Number.isInteger(chosen) || chosen < 0 || chosen >= actions.length) {
       throw new BanditInputError('/chosen', `chosen must index one of the ${actions.length} actions`);
@@ -155,11 +202,17 @@ export class Model implements BanditModel {
     // A PMF entry may exceed 1 by round-off; replay must still accept what decide() logged.
     if (!(probability > 0 && probability <= 1 + 1e-9)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
     if (!Number.isFinite(reward)) throw new BanditInputError('/reward', 'reward must be a finite number');
-    if (reward < this.rewardMin) this.rewardMin = reward;
-    if (reward > this.rewardMax) this.rewardMax = reward;
     this.encoder.encodeContext(event.context);
     const ex = this.learnExample;
     this.encoder.example(actions[chosen]!, ex);
+    return ex;
+  }
+
+  /** Learns a validated event from its encoding (by this model, or by one with the same featureKey). */
+  learnEncoded(event: LoggedEvent, ex: Example): void {
+    const { probability, reward } = event;
+    if (reward < this.rewardMin) this.rewardMin = reward;
+    if (reward > this.rewardMax) this.rewardMax = reward;
     const weight = this.importanceWeighted ? 1 / probability : 1;
     const learners = this.learners;
     if (learners.length === 1) {

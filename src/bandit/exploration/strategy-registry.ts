@@ -57,6 +57,8 @@ export interface StrategyDefinition {
   createLearner?(config: StrategyConfig, learner: LearnerConfig): Learner;
   /** The learner reads raw linear features only (no interactions), and learns without importance weights. */
   ownFeatures?: boolean;
+  /** Not a PMF of its own: a model of candidates (auto, src/bandit/optimizer), built by createBanditModel. */
+  composite?: boolean;
 }
 
 type Cfg<N extends StrategyName> = Extract<StrategyConfig, { name: N }>;
@@ -154,6 +156,24 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),
+  },
+  // Not a strategy of its own: createBanditModel builds an AutoModel of candidates for it.
+  auto: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    composite: true,
+    normalize: (raw) => ({
+      name: 'auto',
+      confidence: numberField(raw, 'confidence', P.auto.confidence!, '/strategy'),
+      evaluationRate: numberField(raw, 'evaluationRate', P.auto.evaluationRate!, '/strategy'),
+      horizon: numberField(raw, 'horizon', P.auto.horizon!, '/strategy'),
+      minEvents: numberField(raw, 'minEvents', P.auto.minEvents!, '/strategy'),
+      floor: numberField(raw, 'floor', P.auto.floor!, '/strategy'),
+      neural: booleanField(raw, 'neural', P.auto.neural!, '/strategy'),
+    }),
+    pmf: () => {
+      throw new Error('strategy auto is served by its candidates (src/bandit/optimizer/auto-model.ts)');
+    },
   },
 };
 
