@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { OffPolicyEstimate } from '../bandit/index.js';
+import type { OffPolicyEstimate, OptimizerStatus } from '../bandit/index.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../store/database.js';
 import type { ModelStats } from './decision-store.js';
@@ -17,6 +17,8 @@ export interface ModelView {
   updatedAt: string;
   stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats };
   offPolicy: OffPolicyEstimate | null;
+  /** Automatic optimization's choices and estimates (strategy auto only). */
+  optimizer?: OptimizerStatus;
 }
 
 /**
@@ -41,6 +43,7 @@ export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffP
       log: logStats(db, e.name, e.config, config.logRetentionMs),
     },
     offPolicy: estimates.get(e),
+    ...(e.bandit.optimizerStatus ? { optimizer: e.bandit.optimizerStatus() } : {}),
   };
 }
 
