@@ -706,8 +706,8 @@ export interface operations {
                             /** @description Exploration strategy: turns scores into a PMF. */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /** @description Reward regression learner. */
                             learner?: {
                                 /** @enum {string} */
@@ -780,6 +780,56 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /** @description Exploration strategy: turns scores into a PMF. */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /** @description Reward regression learner. */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -819,8 +869,8 @@ export interface operations {
                     /** @description Exploration strategy: turns scores into a PMF. */
                     strategy?: {
                         /** @enum {string} */
-                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                     /** @description Reward regression learner. */
                     learner?: {
                         /** @enum {string} */
@@ -865,8 +915,8 @@ export interface operations {
                             /** @description Exploration strategy: turns scores into a PMF. */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /** @description Reward regression learner. */
                             learner?: {
                                 /** @enum {string} */
@@ -939,6 +989,56 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /** @description Exploration strategy: turns scores into a PMF. */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /** @description Reward regression learner. */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -997,8 +1097,8 @@ export interface operations {
                             /** @description Exploration strategy: turns scores into a PMF. */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /** @description Reward regression learner. */
                             learner?: {
                                 /** @enum {string} */
@@ -1071,6 +1171,56 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /** @description Exploration strategy: turns scores into a PMF. */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /** @description Reward regression learner. */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1125,8 +1275,8 @@ export interface operations {
                                 /** @description Exploration strategy: turns scores into a PMF. */
                                 strategy?: {
                                     /** @enum {string} */
-                                    name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                                } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                                 /** @description Reward regression learner. */
                                 learner?: {
                                     /** @enum {string} */
@@ -1199,6 +1349,56 @@ export interface operations {
                                 dr?: number;
                                 effectiveSampleSize: number;
                             } | null;
+                            /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                            optimizer?: {
+                                /** @description Name of the candidate that makes the decisions. */
+                                serving: string;
+                                /** @description Events learned. */
+                                events: number;
+                                /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                                evaluatedEvents: number;
+                                /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                                effectiveEvents: number;
+                                switches: number;
+                                /** @description The last switches (at most 20), oldest first. */
+                                history: {
+                                    event: number;
+                                    from: string;
+                                    to: string;
+                                    lowerBound: number;
+                                }[];
+                                /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                                drift: {
+                                    detections: number;
+                                    lastEvent: number | null;
+                                };
+                                candidates: {
+                                    name: string;
+                                    config: {
+                                        /** @description Exploration strategy: turns scores into a PMF. */
+                                        strategy: {
+                                            /** @enum {string} */
+                                            name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                        /** @description Reward regression learner. */
+                                        learner: {
+                                            /** @enum {string} */
+                                            name: "linear" | "bayes-linear";
+                                        } & (unknown & unknown);
+                                    };
+                                    serving: boolean;
+                                    /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                    retired: boolean;
+                                    /** @description Doubly robust estimate of the candidate's mean reward. */
+                                    value: number | null;
+                                    /** @description 95% normal interval of value. */
+                                    ci: number[] | null;
+                                    /** @description Estimated value minus the served candidate's (paired). */
+                                    difference: number | null;
+                                    /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                    lowerBound: number | null;
+                                }[];
+                            };
                         }[];
                     };
                 };
@@ -1348,8 +1548,8 @@ export interface operations {
                             /** @description Exploration strategy: turns scores into a PMF. */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /** @description Reward regression learner. */
                             learner?: {
                                 /** @enum {string} */
