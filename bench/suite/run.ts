@@ -69,6 +69,7 @@ const FOCAL: Runner[] = [
   focal('default', defaultBanditConfig()),
   focal('auto', { strategy: { name: 'auto' } }),
   focal('eps-greedy', { strategy: { name: 'epsilon-greedy', epsilon: 0.05 } }),
+  focal('quadratic', { strategy: { name: 'squarecb' }, learner: { name: 'linear', interactions: [['context', 'action'], ['context', 'context', 'action']] } }, 50),
   focal('thompson', { strategy: { name: 'thompson' } }),
   focal('neural-linear', { strategy: { name: 'neural-linear' } }),
 ];

@@ -72,7 +72,7 @@ describe('automatic optimization after SIGKILL', { timeout: 180_000 }, () => {
 
   it('replays the same choices and estimates', async () => {
     let s = await startServer();
-    const put = await call(s.base, 'PUT', '/models/m', { strategy: { name: 'auto' }, actions: ['left', 'right'], learner: { name: 'linear', bits: 14 }, reward: { waitSeconds: 3600 } });
+    const put = await call(s.base, 'PUT', '/models/m', { strategy: { name: 'auto' }, actions: ['left', 'right'], learner: { name: 'linear', bits: 14, interactions: [['u', 'action']] }, reward: { waitSeconds: 3600 } });
     assert.equal(put.status, 200, JSON.stringify(put.body));
     await stream(s, { clients: 4, count: 900, from: 0 }).done;
     const before = await view(s);

@@ -38,7 +38,8 @@ function noise(rng: Xoshiro128): { context: Features; reward: (a: number) => num
 }
 
 test('the optimizer switches to the candidate that wins: quadratic terms on an XOR problem', () => {
-  const model = createBanditModel({ strategy: { name: 'auto' } });
+  // Interactions named by the user are served first (the default ones would start quadratic on a narrow context).
+  const model = createBanditModel({ strategy: { name: 'auto' }, learner: { name: 'linear', interactions: [['u', 'action']] } });
   const plain = createBanditModel({ strategy: { name: 'squarecb' } });
   const tailAuto = drive(model, 4000, 1, xor, 1000);
   const tailPlain = drive(plain, 4000, 1, xor, 1000);
@@ -58,8 +59,19 @@ test('seeded A/A: on pure noise the optimizer never switches', () => {
     drive(model, 3000, seed, noise);
     const status = model.optimizerStatus!();
     assert.equal(status.switches, 0, `seed ${seed}: switched to ${status.serving}`);
-    assert.equal(status.serving, 'squarecb');
+    // A narrow context (4 features) over the default interactions starts quadratic, and stays there.
+    assert.equal(status.serving, 'squarecb-quadratic');
   }
+});
+
+test('a narrow context starts with the quadratic candidate, a wide one with the plain default', () => {
+  const narrow = createBanditModel({ strategy: { name: 'auto' } });
+  drive(narrow, 1, 1, xor);
+  assert.equal(narrow.optimizerStatus!().serving, 'squarecb-quadratic');
+  const wide = createBanditModel({ strategy: { name: 'auto' } });
+  const context: Features = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}`, i / 30]));
+  wide.learn({ context, actions: TWO, chosen: 0, probability: 0.5, reward: 1, eventId: 'w' });
+  assert.equal(wide.optimizerStatus!().serving, 'squarecb');
 });
 
 test('replay is deterministic: restoring a snapshot mid-stream and going on gives the same choices and state', () => {

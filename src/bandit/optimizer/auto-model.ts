@@ -57,6 +57,8 @@ export const MAX_QUADRATIC_FEATURES = 16;
 /** Prior scale n0 of the normal-mixture boundary, in events: the bound is tightest around this many. */
 const MIXTURE_N0 = 100;
 const HISTORY = 20;
+/** The candidate served first when the first context has at most MAX_QUADRATIC_FEATURES features. */
+const START_NARROW = 'squarecb-quadratic';
 /**
  * Page–Hinkley on rewards in units of their range: tolerated drift per event δ and alarm threshold λ. A drop of
  * the mean by Δ > δ is flagged after about λ/(Δ − δ) events (≈ 110 for a drop of half the range); on a stationary
@@ -154,6 +156,8 @@ export function mixtureRadius(variance: number, n: number, alpha: number): numbe
 export class AutoModel implements BanditModel {
   readonly config: BanditConfig;
   private readonly auto: AutoStrategyConfig;
+  /** The base learner crosses every context namespace with the action (the default): narrow contexts start quadratic. */
+  private readonly defaultInteractions: boolean;
   private readonly specs: CandidateSpec[];
   /** One model per distinct learner; candidate c reads groups[members[c].group] through members[c].explorer. */
   private readonly groups: Model[];
@@ -192,6 +196,8 @@ export class AutoModel implements BanditModel {
   constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[]) {
     this.config = config;
     this.auto = config.strategy as AutoStrategyConfig;
+    const interactions = (config.learner as { interactions?: string[][] }).interactions;
+    this.defaultInteractions = interactions === undefined || JSON.stringify(interactions) === JSON.stringify([['context', 'action']]);
     this.specs = specs;
     this.groups = groups;
     this.members = members;
@@ -241,6 +247,12 @@ export class AutoModel implements BanditModel {
       if (countFeatures(event.context) > MAX_QUADRATIC_FEATURES) {
         this.specs.forEach((s, c) => { if (s.quadratic && c !== this.serving) this.retired[c] = 1; });
         this.plan();
+      } else {
+        // A narrow context: serve the quadratic SquareCB from the start (the suite's better prior on such streams:
+        // iris, penguins, cars, seattle-weather, the wheel); evidence moves it like any other choice.
+        // Only over the default interactions: interactions the user chose are served first.
+        const quadratic = this.specs.findIndex((s) => s.name === START_NARROW);
+        if (quadratic >= 0 && this.defaultInteractions) this.serving = quadratic;
       }
     }
     const seed = event.eventId ?? `auto-${this._updates}`;
