@@ -20,6 +20,7 @@ import { setPriority } from 'node:os';
 import {
   createBanditModel,
   defaultBanditConfig,
+  squareCbBanditConfig,
   type BanditConfigInput,
 } from '../../src/bandit/index.js';
 import { STREAMS, type Stream } from './streams.js';
@@ -66,8 +67,8 @@ function focal(name: string, config: BanditConfigInput, maxFeatures?: number): R
 }
 
 const FOCAL: Runner[] = [
-  focal('default', defaultBanditConfig()),
-  focal('auto', { strategy: { name: 'auto' } }),
+  focal('default', defaultBanditConfig()), // automatic optimization (strategy auto)
+  focal('squarecb', squareCbBanditConfig()), // the default before it
   focal('eps-greedy', { strategy: { name: 'epsilon-greedy', epsilon: 0.05 } }),
   focal('quadratic', { strategy: { name: 'squarecb' }, learner: { name: 'linear', interactions: [['context', 'action'], ['context', 'context', 'action']] } }, 50),
   focal('thompson', { strategy: { name: 'thompson' } }),
