@@ -199,6 +199,7 @@ if (!args['skip-speed']) {
     { name: 'default', config: defaultBanditConfig() },
     { name: 'uniform (no-learn)', config: { strategy: { name: 'uniform' } } },
     { name: 'squarecb', config: { strategy: { name: 'squarecb' } } },
+    { name: 'auto (optimizer)', config: { strategy: { name: 'auto' } } },
     { name: 'bagging', config: { strategy: { name: 'bagging' } } },
     { name: 'linucb', config: { strategy: { name: 'linucb' } } },
     { name: 'thompson', config: { strategy: { name: 'thompson' } } },

@@ -70,6 +70,14 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
     bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
     forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
   },
+  auto: {
+    confidence: { type: 'number', minimum: 0.5, maximum: 0.9999, default: 0.99, description: 'Confidence a switch to another candidate needs (anytime-valid lower bound on the paired difference, Bonferroni over the candidates).' },
+    evaluationRate: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of events, after the first 2,000, on which every candidate is evaluated (all candidates learn every event).' },
+    horizon: { type: 'integer', minimum: 0, maximum: 1e9, default: 10000, description: 'Memory of the estimates in evaluated events (discount 1 − 1/horizon); 0 never forgets.' },
+    minEvents: { type: 'integer', minimum: 1, maximum: 1e6, default: 50, description: 'Effective evaluated events before any switch.' },
+    floor: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Probability mass every candidate spreads uniformly (each action gets at least floor/k), so the exploration data can tell the candidates apart.' },
+    neural: { type: 'boolean', default: false, description: 'Add a neural-linear candidate (about 20× the learning time of a linear one).' },
+  },
 };
 
 export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
@@ -80,6 +88,11 @@ export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
     l2: { type: 'number', minimum: 0, maximum: 1e3, default: 0, description: 'L2 regularisation.' },
     ignoreLinear: IGNORE_LINEAR_PARAM,
     importanceWeighted: { type: 'boolean', default: true, description: 'Weight each update by 1/probability.' },
+    // No default: omitted means no forgetting, and the config reads back without it.
+    forget: {
+      type: 'number', exclusiveMinimum: 0, maximum: 1,
+      description: 'Forgetting factor ρ of the per-feature learning rates: each update discounts past gradients by ρ, so the learner follows a drifting reward (it weighs about the last 1/(1−ρ) updates). Default 1 (none).',
+    },
   },
   'bayes-linear': {
     // d×d covariance: 1024 dimensions is 8 MB per model.

@@ -12,11 +12,20 @@ import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serialization/snapshot-codec.js';
-import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent } from './types.js';
+import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent, StrategyConfig } from './types.js';
 
 const MAGIC = 0x464f4342; // "FOCB"
-const FORMAT_VERSION = 1;
+/** 2 adds the observed reward range (version 1 snapshots read as rewards in [0, 1], what they assumed). */
+const FORMAT_VERSION = 2;
 const BAG_STREAM = 0xba9;
+
+/** A strategy that reads mean scores, applied over another model's learner (src/bandit/optimizer). */
+export interface Explorer {
+  definition: StrategyDefinition;
+  config: StrategyConfig;
+  /** Probability mass spread as a floor: every action keeps at least floorMass/k (so the log stays evaluable). */
+  floorMass?: number;
+}
 
 export interface ModelParts {
   config: BanditConfig;
@@ -32,10 +41,14 @@ export class Model implements BanditModel {
   private readonly strategy: StrategyDefinition;
   private readonly learners: Learner[];
   private readonly encoder: FeatureEncoder;
+  private readonly featureSpec: string;
   private readonly importanceWeighted: boolean;
   private readonly greedify: boolean;
   private readonly minProbability: number;
   private _updates = 0;
+  /** Smallest and largest reward learned (the range scales softmax's and SquareCB's score gaps). */
+  private rewardMin = Infinity;
+  private rewardMax = -Infinity;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
   private input: PmfInput;
@@ -46,6 +59,7 @@ export class Model implements BanditModel {
     this.strategy = parts.strategy;
     this.learners = parts.learners;
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
+    this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear]);
     this.importanceWeighted = parts.importanceWeighted;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
     this.minProbability = parts.config.strategy.minProbability ?? 0;
@@ -58,6 +72,7 @@ export class Model implements BanditModel {
       cov: new Float64Array(256),
       bagScores: new Float64Array(16 * parts.learners.length),
       updates: 0,
+      rewardScale: 1,
       rng: new Xoshiro128(0),
       scratch: new Float64Array(2 * 256 + 64),
     };
@@ -81,7 +96,7 @@ export class Model implements BanditModel {
   }
 
   /** Scores every action and fills this.pmfOut; returns the RNG (already advanced by any draws). */
-  private computePmf(context: Features, actions: readonly ActionInput[], seed: string): Xoshiro128 {
+  private computePmf(context: Features, actions: readonly ActionInput[], seed: string, explorer?: Explorer): Xoshiro128 {
     const k = actions.length;
     if (k === 0) throw new BanditInputError('/actions', 'at least one action is required');
     this.ensureCapacity(k);
@@ -91,6 +106,9 @@ export class Model implements BanditModel {
     const x = this.input;
     x.k = k;
     x.updates = this._updates;
+    // The range of the rewards seen, with 0 (as the learner clips), when it exceeds [0, 1].
+    const range = Math.max(this.rewardMax, 0) - Math.min(this.rewardMin, 0);
+    x.rewardScale = range > 1 ? 1 / range : 1;
     x.rng = rngForEvent(seed);
     switch (this.strategy.scores) {
       case 'mean': {
@@ -115,13 +133,26 @@ export class Model implements BanditModel {
         break;
       }
     }
-    this.strategy.pmf(x, this.config.strategy, this.pmfOut);
-    if (this.minProbability > 0) enforceMinimumProbability(this.pmfOut, k, this.minProbability);
+    this.explore(explorer, this.pmfOut);
     return x.rng as Xoshiro128;
   }
 
-  decide(context: Features, actions: ActionInput[], seed: string): Decision {
-    const rng = this.computePmf(context, actions, seed);
+  /** The PMF over the scores computed last, by this model's strategy or another one that reads mean scores. */
+  private explore(explorer: Explorer | undefined, out: Float64Array): void {
+    const k = this.input.k;
+    if (explorer) {
+      explorer.definition.pmf(this.input, explorer.config, out);
+      const floor = Math.max(explorer.config.minProbability ?? 0, (explorer.floorMass ?? 0) / k);
+      if (floor > 0) enforceMinimumProbability(out, k, floor);
+    } else {
+      this.strategy.pmf(this.input, this.config.strategy, out);
+      if (this.minProbability > 0) enforceMinimumProbability(out, k, this.minProbability);
+    }
+  }
+
+  /** `explorer`: another 'mean' strategy over this model's scores (the optimizer's candidates share learners). */
+  decide(context: Features, actions: ActionInput[], seed: string, explorer?: Explorer): Decision {
+    const rng = this.computePmf(context, actions, seed, explorer);
     const k = actions.length;
     const pmfOut = this.pmfOut;
     const chosen = sample(pmfOut, rng, k);
@@ -134,12 +165,36 @@ export class Model implements BanditModel {
     return { pmf, scores, chosen, probability: pmf[chosen]! };
   }
 
-  pmf(context: Features, actions: ActionInput[], seed: string): number[] {
-    this.computePmf(context, actions, seed);
+  pmf(context: Features, actions: ActionInput[], seed: string, explorer?: Explorer): number[] {
+    this.computePmf(context, actions, seed, explorer);
     return Array.from(this.pmfOut.subarray(0, actions.length));
   }
 
+  /**
+   * Scores the actions once (into `scores`), then fills pmfs[i] with the PMF of explorers[i] over them (no
+   * sampling; undefined: this model's own strategy). The optimizer's candidates that share this learner.
+   */
+  evaluate(context: Features, actions: readonly ActionInput[], seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
+    this.computePmf(context, actions, seed, explorers[0]);
+    const k = actions.length;
+    for (let a = 0; a < k; a++) {
+      pmfs[0]![a] = this.pmfOut[a]!;
+      scores[a] = this.input.means[a]!;
+    }
+    for (let i = 1; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
+  }
+
   learn(event: LoggedEvent): void {
+    this.learnEncoded(event, this.encodeLearning(event));
+  }
+
+  /** Features of the learner (interactions, ignored linear terms): models with the same key encode an event alike. */
+  get featureKey(): string {
+    return this.featureSpec;
+  }
+
+  /** Validates the event and encodes its chosen action (into a buffer of this model, valid until its next call). */
+  encodeLearning(event: LoggedEvent): Example {
     const { chosen, probability, reward, actions } = event;
     if (!Number.isInteger(chosen) || chosen < 0 || chosen >= actions.length) {
       throw new BanditInputError('/chosen', `chosen must index one of the ${actions.length} actions`);
@@ -150,6 +205,14 @@ export class Model implements BanditModel {
     this.encoder.encodeContext(event.context);
     const ex = this.learnExample;
     this.encoder.example(actions[chosen]!, ex);
+    return ex;
+  }
+
+  /** Learns a validated event from its encoding (by this model, or by one with the same featureKey). */
+  learnEncoded(event: LoggedEvent, ex: Example): void {
+    const { probability, reward } = event;
+    if (reward < this.rewardMin) this.rewardMin = reward;
+    if (reward > this.rewardMax) this.rewardMax = reward;
     const weight = this.importanceWeighted ? 1 / probability : 1;
     const learners = this.learners;
     if (learners.length === 1) {
@@ -176,6 +239,8 @@ export class Model implements BanditModel {
     w.u32(FORMAT_VERSION);
     w.string(this.learners[0]!.kind);
     w.f64(this._updates);
+    w.f64(this.rewardMin);
+    w.f64(this.rewardMax);
     w.u32(this.learners.length);
     for (const l of this.learners) l.write(w);
     return w.finish();
@@ -185,12 +250,19 @@ export class Model implements BanditModel {
     const r = new SnapshotReader(bytes);
     if (r.u32() !== MAGIC) throw new SnapshotFormatError('not a Focal bandit snapshot');
     const version = r.u32();
-    if (version !== FORMAT_VERSION) throw new SnapshotFormatError(`unsupported snapshot version ${version}`);
+    if (version !== FORMAT_VERSION && version !== 1) throw new SnapshotFormatError(`unsupported snapshot version ${version}`);
     const kind = r.string();
     if (kind !== this.learners[0]!.kind) {
       throw new SnapshotFormatError(`snapshot holds a ${kind} learner, config has ${this.learners[0]!.kind}`);
     }
     this._updates = r.f64();
+    if (version === 1) {
+      this.rewardMin = this._updates > 0 ? 0 : Infinity;
+      this.rewardMax = this._updates > 0 ? 1 : -Infinity;
+    } else {
+      this.rewardMin = r.f64();
+      this.rewardMax = r.f64();
+    }
     const count = r.u32();
     if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);
     for (const l of this.learners) l.read(r);

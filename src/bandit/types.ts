@@ -35,7 +35,25 @@ export type StrategyConfig = StrategyCommon & (
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }); // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number } // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
+  | AutoStrategyConfig);
+
+/** Automatic optimization (src/bandit/optimizer): candidates beside the served one, picked by counterfactual lower bound. */
+export type AutoStrategyConfig = {
+  name: 'auto';
+  /** Confidence of a switch (anytime-valid bound, Bonferroni over the challengers); default 0.99. */
+  confidence: number;
+  /** Fraction of events (after the first 2,000) on which every candidate is evaluated; default 0.1. */
+  evaluationRate: number;
+  /** Memory of the estimates in evaluated events (discount 1 − 1/horizon); 0: never forget. Default 10,000. */
+  horizon: number;
+  /** Effective evaluated events before any switch; default 50. */
+  minEvents: number;
+  /** Probability mass every served and evaluated policy spreads uniformly (at least floor/k per action), so the log can tell the candidates apart; default 0.05. */
+  floor: number;
+  /** Add the neural-linear candidate (costly: about 20× the learning time of a linear candidate); default false. */
+  neural: boolean;
+};
 
 export type StrategyName = StrategyConfig['name'];
 
@@ -54,6 +72,8 @@ export type LearnerConfig =
       l2?: number;
       /** Weight each update by 1/probability (VW's mtr); default true. */
       importanceWeighted?: boolean;
+      /** Forgetting factor of the per-feature learning rates, in (0, 1]; absent: 1 (never forget). */
+      forget?: number;
     }
   | {
       name: 'bayes-linear';
@@ -116,4 +136,35 @@ export interface BanditModel {
   learn(event: LoggedEvent): void;
   /** Serialises the learned state (not the config) exactly; restore(snapshot()) gives an equal model. */
   snapshot(): Uint8Array;
+  /** Automatic optimization's choices and estimates (strategy `auto` only). */
+  optimizerStatus?(): OptimizerStatus;
+}
+
+export interface CandidateStatus {
+  name: string;
+  config: BanditConfig;
+  serving: boolean;
+  /** Left out for good (e.g. quadratic terms on a context too wide for them); no longer learns. */
+  retired: boolean;
+  /** Doubly robust estimate of the candidate's value over the (discounted) evaluated events, with a 95% interval. */
+  value: number | null;
+  ci: [number, number] | null;
+  /** Estimated value minus the served candidate's (paired), and the lower bound a switch needs above 0. */
+  difference: number | null;
+  lowerBound: number | null;
+}
+
+export interface OptimizerStatus {
+  serving: string;
+  /** Events learned and events on which every candidate was evaluated. */
+  events: number;
+  evaluatedEvents: number;
+  /** (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+  effectiveEvents: number;
+  switches: number;
+  /** The last switches (at most 20), oldest first. */
+  history: { event: number; from: string; to: string; lowerBound: number }[];
+  /** Page–Hinkley alarms on the served candidate's reward; each shortens the estimates' memory. */
+  drift: { detections: number; lastEvent: number | null };
+  candidates: CandidateStatus[];
 }

@@ -1,10 +1,39 @@
+import type { OptimizerStatus } from '../bandit/index.js';
 import type { Metrics } from '../platform/metrics.js';
 
 export type DecisionMetrics = ReturnType<typeof createDecisionMetrics>;
 
 /** The bandit's Prometheus metrics, every label declared here. */
-export function createDecisionMetrics(metrics: Metrics, pendingByModel: () => { model: string; n: number }[]) {
+export function createDecisionMetrics(
+  metrics: Metrics,
+  pendingByModel: () => { model: string; n: number }[],
+  optimizerByModel: () => { model: string; status: OptimizerStatus }[] = () => [],
+) {
+  // Automatic optimization (strategy auto): read from the models' state at scrape time, so they follow replay too.
+  const byCandidate = (pick: (c: OptimizerStatus['candidates'][number]) => number | null) => function collect(this: { reset(): void; set(l: Record<string, string>, v: number): void }) {
+    this.reset();
+    for (const { model, status } of optimizerByModel()) {
+      for (const c of status.candidates) {
+        const v = pick(c);
+        if (v !== null && Number.isFinite(v)) this.set({ model, candidate: c.name }, v);
+      }
+    }
+  };
+  const byModel = (pick: (s: OptimizerStatus) => number) => function collect(this: { reset(): void; set(l: Record<string, string>, v: number): void }) {
+    this.reset();
+    for (const { model, status } of optimizerByModel()) this.set({ model }, pick(status));
+  };
   return {
+    optimizerServing: metrics.gauge('focal_bandit_optimizer_serving', 'Automatic optimization: 1 for the candidate a model serves, 0 for the others.', ['model', 'candidate'],
+      byCandidate((c) => (c.serving ? 1 : 0))),
+    optimizerValue: metrics.gauge('focal_bandit_optimizer_value', 'Automatic optimization: doubly robust estimate of each candidate\'s value (mean reward) over the evaluated events.', ['model', 'candidate'],
+      byCandidate((c) => c.value)),
+    optimizerLowerBound: metrics.gauge('focal_bandit_optimizer_lower_bound', 'Automatic optimization: lower confidence bound of each candidate\'s value minus the served one\'s (a switch needs it above 0).', ['model', 'candidate'],
+      byCandidate((c) => c.lowerBound)),
+    optimizerSwitches: metrics.gauge('focal_bandit_optimizer_switches', 'Automatic optimization: switches of the served candidate since the model was (re)configured.', ['model'],
+      byModel((s) => s.switches)),
+    optimizerDrift: metrics.gauge('focal_bandit_optimizer_drift_detections', 'Automatic optimization: drift alarms (Page–Hinkley on the served rewards) since the model was (re)configured.', ['model'],
+      byModel((s) => s.drift.detections)),
     decisions: metrics.counter('focal_bandit_decisions_total', 'Decisions logged, by model and exploration strategy.', ['model', 'strategy']),
     rewards: metrics.counter('focal_bandit_rewards_total', 'Rewards received from clients, by model.', ['model']),
     // A gauge, not a counter: rewards may be negative.

@@ -1,3 +1,4 @@
+import type { OptimizerStatus } from '../bandit/index.js';
 import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
@@ -109,6 +110,16 @@ export class DecisionService {
 
   delete(name: string): Promise<ModelView | undefined> {
     return this.admin.delete(name);
+  }
+
+  /** Automatic optimization's status by model (strategy auto only), for the optimizer gauges. */
+  optimizerByModel(): { model: string; status: OptimizerStatus }[] {
+    const out: { model: string; status: OptimizerStatus }[] = [];
+    for (const e of this.registry.all()) {
+      const status = e.bandit.optimizerStatus?.();
+      if (status) out.push({ model: e.name, status });
+    }
+    return out;
   }
 
   /** Open windows by model, for the pending-events gauge. */

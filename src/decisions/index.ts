@@ -57,7 +57,7 @@ export interface DecisionsOptions {
 export function decisionsCapability(options: DecisionsOptions = {}): CapabilityFactory {
   return (ctx: CapabilityContext): Capability => {
     const { db, config, logger } = ctx;
-    const metrics = createDecisionMetrics(ctx.metrics, () => service.pendingByModel());
+    const metrics = createDecisionMetrics(ctx.metrics, () => service.pendingByModel(), () => service.optimizerByModel());
     const service = new DecisionService(db, config, logger.child({ capability: 'decisions' }), metrics, options.engine ?? engine);
     service.start();
     options.onService?.(service);

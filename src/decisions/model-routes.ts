@@ -1,7 +1,7 @@
 import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecisionService } from './decision-service.js';
-import { modelConfigInputSchema } from './model-config.js';
+import { learnerSchema, modelConfigInputSchema, strategySchema } from './model-config.js';
 import { sendJson } from '../http/respond.js';
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
@@ -17,6 +17,52 @@ const estimateSchema = {
     + 'indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds.',
   required: ['n', 'ips', 'snips', 'effectiveSampleSize'], additionalProperties: false,
   properties: { n: { type: 'integer' }, ips: { type: 'number' }, snips: { type: 'number' }, dr: { type: 'number' }, effectiveSampleSize: { type: 'number' } },
+} as const;
+
+const nullableNumber = { type: ['number', 'null'] } as const;
+
+const optimizerSchema = {
+  type: 'object',
+  description: 'Automatic optimization (strategy auto): the candidate served, every candidate\'s estimated value and the evidence a switch needs. '
+    + 'Deterministic given the log: a restart replays the same choices.',
+  required: ['serving', 'events', 'evaluatedEvents', 'effectiveEvents', 'switches', 'history', 'drift', 'candidates'],
+  additionalProperties: false,
+  properties: {
+    serving: { type: 'string', description: 'Name of the candidate that makes the decisions.' },
+    events: { type: 'integer', description: 'Events learned.' },
+    evaluatedEvents: { type: 'integer', description: 'Events on which every candidate was evaluated (all of the first 2,000, then a seeded share).' },
+    effectiveEvents: { type: 'number', description: '(Σ discount)² / Σ discount²: how many evaluated events the estimates rest on.' },
+    switches: { type: 'integer' },
+    history: {
+      type: 'array', description: 'The last switches (at most 20), oldest first.',
+      items: {
+        type: 'object', required: ['event', 'from', 'to', 'lowerBound'], additionalProperties: false,
+        properties: { event: { type: 'integer' }, from: { type: 'string' }, to: { type: 'string' }, lowerBound: { type: 'number' } },
+      },
+    },
+    drift: {
+      type: 'object', required: ['detections', 'lastEvent'], additionalProperties: false,
+      description: 'Page–Hinkley alarms on the served rewards; each shortens the estimates\' memory.',
+      properties: { detections: { type: 'integer' }, lastEvent: { type: ['integer', 'null'] } },
+    },
+    candidates: {
+      type: 'array',
+      items: {
+        type: 'object', additionalProperties: false,
+        required: ['name', 'config', 'serving', 'retired', 'value', 'ci', 'difference', 'lowerBound'],
+        properties: {
+          name: { type: 'string' },
+          config: { type: 'object', required: ['strategy', 'learner'], additionalProperties: false, properties: { strategy: strategySchema, learner: learnerSchema } },
+          serving: { type: 'boolean' },
+          retired: { type: 'boolean', description: 'Left out for good (quadratic terms on a context of more than 16 features).' },
+          value: { ...nullableNumber, description: 'Doubly robust estimate of the candidate\'s mean reward.' },
+          ci: { type: ['array', 'null'], items: { type: 'number' }, minItems: 2, maxItems: 2, description: '95% normal interval of value.' },
+          difference: { ...nullableNumber, description: 'Estimated value minus the served candidate\'s (paired).' },
+          lowerBound: { ...nullableNumber, description: 'Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0.' },
+        },
+      },
+    },
+  },
 } as const;
 
 export const modelViewSchema = {
@@ -66,6 +112,7 @@ export const modelViewSchema = {
       },
     },
     offPolicy: estimateSchema,
+    optimizer: optimizerSchema,
   },
 } as const;
 

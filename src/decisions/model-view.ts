@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { OffPolicyEstimate } from '../bandit/index.js';
+import type { OffPolicyEstimate, OptimizerStatus } from '../bandit/index.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../store/database.js';
 import type { ModelStats } from './decision-store.js';
@@ -21,6 +21,8 @@ export interface ModelView {
     apprentice?: { events: number; imitated: number; imitationRate: number | null };
   };
   offPolicy: OffPolicyEstimate | null;
+  /** Automatic optimization's choices and estimates (strategy auto only). */
+  optimizer?: OptimizerStatus;
 }
 
 /**
@@ -46,6 +48,7 @@ export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffP
       ...(learningMode(e.config) === 'apprentice' ? { apprentice: apprenticeStats(e) } : {}),
     },
     offPolicy: estimates.get(e),
+    ...(e.bandit.optimizerStatus ? { optimizer: e.bandit.optimizerStatus() } : {}),
   };
 }
 

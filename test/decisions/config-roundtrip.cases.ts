@@ -24,9 +24,9 @@ describe('configurations round-trip', () => {
         const source = `rt-${strategy}-${learner}`;
         const put = await request(h.focal.app).put(`/models/${source}`).send({ strategy: { name: strategy }, learner: { name: learner } });
         if (put.status === 400) {
-          // Only the documented refusal: a posterior strategy over a learner without one.
+          // Only the documented refusals: a posterior strategy over a learner without one; auto over anything but linear.
           assert.equal(put.body.errors[0].path, '/learner/name', JSON.stringify(put.body));
-          assert.ok(['linucb', 'thompson'].includes(strategy) && learner !== 'bayes-linear', `${strategy} × ${learner} refused: ${put.body.detail}`);
+          assert.ok((['linucb', 'thompson'].includes(strategy) && learner !== 'bayes-linear') || (strategy === 'auto' && learner !== 'linear'), `${strategy} × ${learner} refused: ${put.body.detail}`);
           t.diagnostic('refused as documented');
           return;
         }
@@ -45,7 +45,7 @@ describe('configurations round-trip', () => {
   it('a config with every optional parameter set round-trips', async () => {
     const full = {
       strategy: { name: 'neural-linear', hidden: 4, scale: 0.5, bodyRate: 0.2, forget: 0.99 },
-      learner: { name: 'linear', bits: 12, learningRate: 0.25, interactions: [['user', 'action']], ignoreLinear: ['user'], l2: 0.001, importanceWeighted: false },
+      learner: { name: 'linear', bits: 12, learningRate: 0.25, interactions: [['user', 'action']], ignoreLinear: ['user'], l2: 0.001, importanceWeighted: false, forget: 0.99 },
       actions: [{ id: 'a', features: { x: 1 } }, { id: 'b' }],
       reward: { waitSeconds: 30, default: -0.5, aggregation: 'sum' },
     };

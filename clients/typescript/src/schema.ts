@@ -994,8 +994,8 @@ export interface operations {
                              */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /**
                              * Learner
                              * @description Reward regression learner.
@@ -1088,6 +1088,62 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /**
+                                     * Strategy
+                                     * @description Exploration strategy: turns scores into a PMF.
+                                     */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /**
+                                     * Learner
+                                     * @description Reward regression learner.
+                                     */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1130,8 +1186,8 @@ export interface operations {
                      */
                     strategy?: {
                         /** @enum {string} */
-                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                     /**
                      * Learner
                      * @description Reward regression learner.
@@ -1190,8 +1246,8 @@ export interface operations {
                              */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /**
                              * Learner
                              * @description Reward regression learner.
@@ -1284,6 +1340,62 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /**
+                                     * Strategy
+                                     * @description Exploration strategy: turns scores into a PMF.
+                                     */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /**
+                                     * Learner
+                                     * @description Reward regression learner.
+                                     */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1345,8 +1457,8 @@ export interface operations {
                              */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /**
                              * Learner
                              * @description Reward regression learner.
@@ -1439,6 +1551,62 @@ export interface operations {
                             dr?: number;
                             effectiveSampleSize: number;
                         } | null;
+                        /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                        optimizer?: {
+                            /** @description Name of the candidate that makes the decisions. */
+                            serving: string;
+                            /** @description Events learned. */
+                            events: number;
+                            /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                            evaluatedEvents: number;
+                            /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                            effectiveEvents: number;
+                            switches: number;
+                            /** @description The last switches (at most 20), oldest first. */
+                            history: {
+                                event: number;
+                                from: string;
+                                to: string;
+                                lowerBound: number;
+                            }[];
+                            /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                            drift: {
+                                detections: number;
+                                lastEvent: number | null;
+                            };
+                            candidates: {
+                                name: string;
+                                config: {
+                                    /**
+                                     * Strategy
+                                     * @description Exploration strategy: turns scores into a PMF.
+                                     */
+                                    strategy: {
+                                        /** @enum {string} */
+                                        name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                    } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    /**
+                                     * Learner
+                                     * @description Reward regression learner.
+                                     */
+                                    learner: {
+                                        /** @enum {string} */
+                                        name: "linear" | "bayes-linear";
+                                    } & (unknown & unknown);
+                                };
+                                serving: boolean;
+                                /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                retired: boolean;
+                                /** @description Doubly robust estimate of the candidate's mean reward. */
+                                value: number | null;
+                                /** @description 95% normal interval of value. */
+                                ci: number[] | null;
+                                /** @description Estimated value minus the served candidate's (paired). */
+                                difference: number | null;
+                                /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                lowerBound: number | null;
+                            }[];
+                        };
                     };
                 };
             };
@@ -1496,8 +1664,8 @@ export interface operations {
                                  */
                                 strategy?: {
                                     /** @enum {string} */
-                                    name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                                } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                    name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                                 /**
                                  * Learner
                                  * @description Reward regression learner.
@@ -1590,6 +1758,62 @@ export interface operations {
                                 dr?: number;
                                 effectiveSampleSize: number;
                             } | null;
+                            /** @description Automatic optimization (strategy auto): the candidate served, every candidate's estimated value and the evidence a switch needs. Deterministic given the log: a restart replays the same choices. */
+                            optimizer?: {
+                                /** @description Name of the candidate that makes the decisions. */
+                                serving: string;
+                                /** @description Events learned. */
+                                events: number;
+                                /** @description Events on which every candidate was evaluated (all of the first 2,000, then a seeded share). */
+                                evaluatedEvents: number;
+                                /** @description (Σ discount)² / Σ discount²: how many evaluated events the estimates rest on. */
+                                effectiveEvents: number;
+                                switches: number;
+                                /** @description The last switches (at most 20), oldest first. */
+                                history: {
+                                    event: number;
+                                    from: string;
+                                    to: string;
+                                    lowerBound: number;
+                                }[];
+                                /** @description Page–Hinkley alarms on the served rewards; each shortens the estimates' memory. */
+                                drift: {
+                                    detections: number;
+                                    lastEvent: number | null;
+                                };
+                                candidates: {
+                                    name: string;
+                                    config: {
+                                        /**
+                                         * Strategy
+                                         * @description Exploration strategy: turns scores into a PMF.
+                                         */
+                                        strategy: {
+                                            /** @enum {string} */
+                                            name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                                        } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                        /**
+                                         * Learner
+                                         * @description Reward regression learner.
+                                         */
+                                        learner: {
+                                            /** @enum {string} */
+                                            name: "linear" | "bayes-linear";
+                                        } & (unknown & unknown);
+                                    };
+                                    serving: boolean;
+                                    /** @description Left out for good (quadratic terms on a context of more than 16 features). */
+                                    retired: boolean;
+                                    /** @description Doubly robust estimate of the candidate's mean reward. */
+                                    value: number | null;
+                                    /** @description 95% normal interval of value. */
+                                    ci: number[] | null;
+                                    /** @description Estimated value minus the served candidate's (paired). */
+                                    difference: number | null;
+                                    /** @description Anytime-valid lower bound of difference at the configured confidence: a switch needs it above 0. */
+                                    lowerBound: number | null;
+                                }[];
+                            };
                         }[];
                     };
                 };
@@ -1994,8 +2218,8 @@ export interface operations {
                              */
                             strategy?: {
                                 /** @enum {string} */
-                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
-                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
+                                name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear" | "auto";
+                            } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
                             /**
                              * Learner
                              * @description Reward regression learner.

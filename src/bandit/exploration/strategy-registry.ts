@@ -32,6 +32,12 @@ export interface PmfInput {
   bagScores: Float64Array;
   /** Learning updates so far (squarecb's t). */
   updates: number;
+  /**
+   * 1 / the range of the rewards learned so far (with 0) when it exceeds [0, 1], else 1: softmax's λ and
+   * SquareCB's γ are stated for rewards in [0, 1], so they see score gaps in units of the observed range and
+   * behave the same for rewards in [0, 1], [−1, 1] or [1, 50].
+   */
+  rewardScale: number;
   rng: Rng;
   /** Scratch of size ≥ 2k² for strategies that need it. */
   scratch: Float64Array;
@@ -51,6 +57,8 @@ export interface StrategyDefinition {
   createLearner?(config: StrategyConfig, learner: LearnerConfig): Learner;
   /** The learner reads raw linear features only (no interactions), and learns without importance weights. */
   ownFeatures?: boolean;
+  /** Not a PMF of its own: a model of candidates (auto, src/bandit/optimizer), built by createBanditModel. */
+  composite?: boolean;
 }
 
 type Cfg<N extends StrategyName> = Extract<StrategyConfig, { name: N }>;
@@ -78,7 +86,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     scores: 'mean',
     defaultLearner: 'linear',
     normalize: (raw) => ({ name: 'softmax', lambda: numberField(raw, 'lambda', P.softmax.lambda!, '/strategy') }),
-    pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda, out),
+    pmf: (x, c, out) => softmaxPmf(x.means, x.k, (c as Cfg<'softmax'>).lambda * x.rewardScale, out),
   },
   squarecb: {
     scores: 'mean',
@@ -90,7 +98,7 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     }),
     pmf: (x, c, out) => {
       const cfg = c as Cfg<'squarecb'>;
-      squareCbPmf(x.means, x.k, squareCbGamma(cfg.gamma, cfg.gammaExponent ?? 0.5, x.updates), out);
+      squareCbPmf(x.means, x.k, squareCbGamma(cfg.gamma, cfg.gammaExponent ?? 0.5, x.updates) * x.rewardScale, out);
     },
   },
   bagging: {
@@ -148,6 +156,24 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),
+  },
+  // Not a strategy of its own: createBanditModel builds an AutoModel of candidates for it.
+  auto: {
+    scores: 'mean',
+    defaultLearner: 'linear',
+    composite: true,
+    normalize: (raw) => ({
+      name: 'auto',
+      confidence: numberField(raw, 'confidence', P.auto.confidence!, '/strategy'),
+      evaluationRate: numberField(raw, 'evaluationRate', P.auto.evaluationRate!, '/strategy'),
+      horizon: numberField(raw, 'horizon', P.auto.horizon!, '/strategy'),
+      minEvents: numberField(raw, 'minEvents', P.auto.minEvents!, '/strategy'),
+      floor: numberField(raw, 'floor', P.auto.floor!, '/strategy'),
+      neural: booleanField(raw, 'neural', P.auto.neural!, '/strategy'),
+    }),
+    pmf: () => {
+      throw new Error('strategy auto is served by its candidates (src/bandit/optimizer/auto-model.ts)');
+    },
   },
 };
 

@@ -23,18 +23,22 @@ const BAYES = LEARNER_PARAMS['bayes-linear'];
 export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
   linear: {
     posterior: false,
-    normalize: (raw) => ({
-      name: 'linear',
-      bits: numberField(raw, 'bits', LINEAR.bits!, '/learner'),
-      learningRate: numberField(raw, 'learningRate', LINEAR.learningRate!, '/learner'),
-      interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
-      ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
-      l2: numberField(raw, 'l2', LINEAR.l2!, '/learner'),
-      importanceWeighted: booleanField(raw, 'importanceWeighted', LINEAR.importanceWeighted!, '/learner'),
-    }),
+    normalize: (raw) => {
+      const forget = numberField(raw, 'forget', LINEAR.forget!, '/learner', 1);
+      return {
+        name: 'linear',
+        bits: numberField(raw, 'bits', LINEAR.bits!, '/learner'),
+        learningRate: numberField(raw, 'learningRate', LINEAR.learningRate!, '/learner'),
+        interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
+        ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
+        l2: numberField(raw, 'l2', LINEAR.l2!, '/learner'),
+        importanceWeighted: booleanField(raw, 'importanceWeighted', LINEAR.importanceWeighted!, '/learner'),
+        ...(forget < 1 ? { forget } : {}),
+      };
+    },
     create: (c) => {
       const cfg = c as Extract<LearnerConfig, { name: 'linear' }>;
-      return new LinearLearner({ bits: cfg.bits!, learningRate: cfg.learningRate!, l2: cfg.l2! });
+      return new LinearLearner({ bits: cfg.bits!, learningRate: cfg.learningRate!, l2: cfg.l2!, forget: cfg.forget ?? 1 });
     },
   },
   'bayes-linear': {

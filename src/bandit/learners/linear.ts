@@ -14,6 +14,13 @@ export interface LinearOptions {
   bits: number;
   learningRate: number;
   l2: number;
+  /**
+   * Forgetting factor ρ of the per-feature AdaGrad statistics (1: never forget). Each learning step
+   * multiplies every feature's accumulated squared gradient by ρ (lazily, when the feature is next
+   * touched), so rates stop shrinking: the learner keeps weighing about the last 1/(1 − ρ) updates
+   * (RMSProp's decay applied to VW's adaptive rule) and follows a reward function that drifts.
+   */
+  forget?: number;
 }
 
 /** Smallest |x| the per-feature state tracks; X_MIN² is still a normal float32. */
@@ -33,6 +40,10 @@ export class LinearLearner implements Learner {
   private minLabel = 0;
   private maxLabel = 0;
   private rates = new Float64Array(64);
+  private readonly forget: number;
+  /** Learning steps taken (forgetting's clock) and the step at which each slot last decayed (only when forget < 1). */
+  private clock = 0;
+  private readonly stamp: Float64Array | undefined;
 
   constructor(opts: LinearOptions) {
     const size = 2 ** opts.bits;
@@ -42,6 +53,8 @@ export class LinearLearner implements Learner {
     this.w = new Float32Array(size);
     this.g2 = new Float32Array(size);
     this.norm = new Float32Array(size);
+    this.forget = opts.forget ?? 1;
+    this.stamp = this.forget < 1 ? new Float64Array(size) : undefined;
   }
 
   /** Raw linear score, unclipped. */
@@ -72,9 +85,18 @@ export class LinearLearner implements Learner {
     if (gradSq === 0 || ex.n === 0 || !Number.isFinite(gradSq)) return;
     if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
     const rates = this.rates;
-    const { w, g2, norm, mask } = this;
+    const { w, g2, norm, mask, stamp } = this;
     const idx = ex.idx;
     const val = ex.val;
+    if (stamp !== undefined) {
+      const now = ++this.clock;
+      for (let k = 0; k < ex.n; k++) {
+        const i = idx[k]! & mask;
+        const age = now - stamp[i]!;
+        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * Math.pow(this.forget, age);
+        stamp[i] = now;
+      }
+    }
     let normX = 0;
     let predPerUpdate = 0;
     for (let k = 0; k < ex.n; k++) {
@@ -105,7 +127,11 @@ export class LinearLearner implements Learner {
     this.sumNormX += weight * normX;
     const multiplier = Math.sqrt(this.totalWeight / this.sumNormX);
     // Importance-invariant step for squared loss: the closed form of w infinitesimal gradient steps.
-    const scale = this.lr * weight * multiplier;
+    // Steps in units of the label range seen so far (with 0) when it exceeds [0, 1]: AdaGrad moves a weight by
+    // about lr whatever the gradient's size, so without this a problem paying in [1, 50] would learn 50 times
+    // more slowly than one paying in [0, 1]. Within [0, 1] the rate is the plain one the defaults were tuned for.
+    const range = this.maxLabel - this.minLabel;
+    const scale = this.lr * weight * multiplier * (range > 1 ? range : 1);
     const ppu = predPerUpdate;
     const e = 2 * scale * ppu;
     const step = e < 1e-6 ? 2 * scale * (label - p) : ((label - p) * -Math.expm1(-e)) / ppu;
@@ -138,6 +164,11 @@ export class LinearLearner implements Learner {
         out.f32(this.norm[i]!);
       }
     }
+    // Only a forgetting learner has a clock (so snapshots of every other configuration keep their format).
+    if (this.stamp !== undefined) {
+      out.f64(this.clock);
+      for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) out.f64(this.stamp[i]!);
+    }
   }
 
   read(r: SnapshotReader): void {
@@ -151,12 +182,19 @@ export class LinearLearner implements Learner {
     this.g2.fill(0);
     this.norm.fill(0);
     const touched = r.u32();
+    const slots: number[] = [];
     for (let k = 0; k < touched; k++) {
       const i = r.u32();
       if (i > this.mask) throw new SnapshotFormatError('weight index out of range');
       this.w[i] = r.f32();
       this.g2[i] = r.f32();
       this.norm[i] = r.f32();
+      slots.push(i);
+    }
+    if (this.stamp !== undefined) {
+      this.stamp.fill(0);
+      this.clock = r.f64();
+      for (const i of slots) this.stamp[i] = r.f64();
     }
   }
 }

@@ -52,6 +52,14 @@ export class SnapshotWriter {
     this.n += bytes.length;
   }
 
+  /** A length-prefixed byte string (a nested snapshot). */
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.ensure(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
   finish(): Uint8Array {
     return this.buf.slice(0, this.n);
   }
@@ -61,12 +69,12 @@ export class SnapshotReader {
   private readonly view: DataView;
   private n = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  constructor(private readonly data: Uint8Array) {
+    this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   }
 
   private need(k: number): void {
-    if (this.n + k > this.bytes.length) throw new SnapshotFormatError('snapshot is truncated');
+    if (this.n + k > this.data.length) throw new SnapshotFormatError('snapshot is truncated');
   }
 
   u32(): number {
@@ -104,16 +112,24 @@ export class SnapshotReader {
     return out;
   }
 
+  bytes(): Uint8Array {
+    const len = this.u32();
+    this.need(len);
+    const out = this.data.slice(this.n, this.n + len);
+    this.n += len;
+    return out;
+  }
+
   string(): string {
     const len = this.u32();
     this.need(len);
-    const s = new TextDecoder().decode(this.bytes.subarray(this.n, this.n + len));
+    const s = new TextDecoder().decode(this.data.subarray(this.n, this.n + len));
     this.n += len;
     return s;
   }
 
   get done(): boolean {
-    return this.n === this.bytes.length;
+    return this.n === this.data.length;
   }
 }
 

@@ -1,0 +1,489 @@
+/**
+ * Automatic optimization (strategy `auto`): Personalizer's auto-optimization and VW's --automl idea, online.
+ *
+ * The model keeps a bounded set of candidate models (learning rates, interactions including the all-namespace
+ * quadratic crossed with the action, exploration settings, forgetting, optionally neural-linear) beside the one
+ * it serves. Every logged event is fed to all of them (each learns it importance-weighted, as it would alone).
+ * On evaluated events (all of the first WARMUP, then a seeded `evaluationRate` share), before they learn it,
+ * each candidate's PMF at the logged context gives its doubly robust term (src/bandit/evaluation/estimators.ts:
+ * the logged action's importance weight π_c(a|x)/μ(a|x), the logged reward, and as reward model q̂ the
+ * candidate's own predictions before it learns the event: DR is unbiased for any such q̂, and its variance is
+ * small exactly for the candidates that predict well, where a shared q̂ from a poor learner left the better
+ * candidate's value resting on a few huge importance weights). The optimizer keeps discounted sums of each candidate's terms and of every pair's
+ * squared differences, so it knows each value and the variance of each paired difference. It switches to the
+ * candidate whose paired difference with the served one has the largest lower confidence bound, and only when
+ * that bound is above 0: the bound is a normal-mixture confidence sequence (anytime-valid: peeking after every
+ * event does not inflate the error rate; Howard et al. 2021) at `confidence`, Bonferroni-corrected over the
+ * challengers, so on a problem where every candidate is worth the same it does not switch.
+ *
+ * A drift signal: a Page–Hinkley test on the served candidate's rewards (in units of the observed range). An
+ * alarm shrinks the estimates' memory to a tenth, so evidence from after the change decides (a forgetting
+ * candidate can then take over quickly), and is counted in the status.
+ *
+ * Deterministic given the log: the evaluation subsample is a hash of the event id, every estimate is a plain
+ * function of the events in order, and the snapshot carries all of it, so replay after a restart reproduces
+ * the choices. Why hand-written: the candidates and the switching rule are the product's own algorithm.
+ */
+import { doublyRobustTerm } from '../evaluation/estimators.js';
+import type { Example } from '../features/example.js';
+import { BanditInputError } from '../features/feature-encoder.js';
+import { strategyDefinition } from '../exploration/strategy-registry.js';
+import type { Explorer, Model } from '../model.js';
+import { rngForEvent } from '../random/seeded-rng.js';
+import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
+import type {
+  ActionInput,
+  AutoStrategyConfig,
+  BanditConfig,
+  BanditModel,
+  CandidateStatus,
+  Decision,
+  Features,
+  LearnerConfig,
+  LoggedEvent,
+  OptimizerStatus,
+} from '../types.js';
+
+const MAGIC = 0x464f4341; // "FOCA"
+const FORMAT_VERSION = 1;
+/** Every event of the first WARMUP is evaluated (small problems need every bit of evidence early). */
+export const WARMUP = 2000;
+const EVAL_STREAM = 0xa070;
+/**
+ * Candidates with a c×c×a term are retired when the first context has more features than this: their cost grows
+ * as its square (20 features make 400 crossed terms per action, 20 times a linear candidate's work).
+ */
+export const MAX_QUADRATIC_FEATURES = 16;
+/** Prior scale n0 of the normal-mixture boundary, in events: the bound is tightest around this many. */
+const MIXTURE_N0 = 100;
+const HISTORY = 20;
+/** The candidate served first when the first context has at most MAX_QUADRATIC_FEATURES features. */
+const START_NARROW = 'squarecb-quadratic';
+/**
+ * Page–Hinkley on rewards in units of their range: tolerated drift per event δ and alarm threshold λ. A drop of
+ * the mean by Δ > δ is flagged after about λ/(Δ − δ) events (≈ 110 for a drop of half the range); on a stationary
+ * stream of variance ≤ 1/4 a false alarm has probability about exp(−2δλ/σ²) = e^−20 per run.
+ */
+const PH_DELTA = 0.05;
+const PH_LAMBDA = 50;
+/** On a drift alarm, the estimates keep this share of their weight. */
+const DRIFT_KEEP = 0.1;
+
+export interface CandidateSpec {
+  name: string;
+  config: BanditConfig;
+  /** Has a context × context × action term (retired on wide contexts). */
+  quadratic?: boolean;
+}
+
+/**
+ * The candidate set: the current default first (served until evidence says otherwise), then one change at a
+ * time along each axis the issue names. Bounded: at most 9.
+ */
+export function candidateSpecs(auto: AutoStrategyConfig, base: Extract<LearnerConfig, { name: 'linear' }>): CandidateSpec[] {
+  const floor = (auto as { minProbability?: number }).minProbability;
+  const interactions = base.interactions ?? [['context', 'action']];
+  const quadratic = [...interactions.map((t) => [...t]), ['context', 'context', 'action']];
+  const common = floor !== undefined && floor > 0 ? { minProbability: floor } : {};
+  const squarecb = { name: 'squarecb', gamma: 30, gammaExponent: 0.5, ...common } as const;
+  const epsilon = { name: 'epsilon-greedy', epsilon: 0.05, ...common } as const;
+  const specs: CandidateSpec[] = [
+    { name: 'squarecb', config: { strategy: squarecb, learner: base } },
+    { name: 'epsilon-greedy', config: { strategy: epsilon, learner: base } },
+    { name: 'squarecb-gamma10', config: { strategy: { ...squarecb, gamma: 10 }, learner: base } },
+    { name: 'squarecb-lr0.1', config: { strategy: squarecb, learner: { ...base, learningRate: 0.1 } } },
+    { name: 'squarecb-lr2', config: { strategy: squarecb, learner: { ...base, learningRate: 2 } } },
+    { name: 'squarecb-quadratic', config: { strategy: squarecb, learner: { ...base, interactions: quadratic } }, quadratic: true },
+    { name: 'epsilon-greedy-quadratic', config: { strategy: epsilon, learner: { ...base, interactions: quadratic } }, quadratic: true },
+    { name: 'squarecb-forget', config: { strategy: squarecb, learner: { ...base, forget: 0.995 } } },
+  ];
+  if (auto.neural) specs.push({ name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1, bodyRate: 0.1, forget: 0.999, ...common }, learner: base } });
+  return specs;
+}
+
+/** JSON with sorted keys: candidates whose learners are configured alike share one learner. */
+function learnerKey(config: BanditConfig): string {
+  const sort = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sort(x)]))
+      : Array.isArray(v) ? v.map(sort) : v;
+  // A strategy that brings its own learner (neural-linear) shares with nobody.
+  return strategyDefinition(config.strategy.name).scores === 'mean' ? JSON.stringify(sort(config.learner)) : `own:${config.strategy.name}`;
+}
+
+/**
+ * Builds the candidates: one Model per distinct learner (each learns every event once), and for each candidate
+ * the learner it reads and the explorer it applies to that learner's scores.
+ */
+export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig) => Model): AutoModel {
+  const specs = candidateSpecs(config.strategy as AutoStrategyConfig, config.learner as Extract<LearnerConfig, { name: 'linear' }>);
+  const keys: string[] = [];
+  const groups: Model[] = [];
+  const members = specs.map((spec) => {
+    const key = learnerKey(spec.config);
+    let group = keys.indexOf(key);
+    if (group < 0) {
+      group = keys.length;
+      keys.push(key);
+      groups.push(build(spec.config));
+    }
+    const definition = strategyDefinition(spec.config.strategy.name);
+    const floorMass = (config.strategy as AutoStrategyConfig).floor;
+    return { group, explorer: definition.scores === 'mean' || floorMass > 0 ? { definition, config: spec.config.strategy, floorMass } : undefined };
+  });
+  return new AutoModel(config, specs, groups, members);
+}
+
+function countFeatures(f: Features): number {
+  let n = 0;
+  for (const key of Object.keys(f)) {
+    const v = f[key];
+    n += v !== null && typeof v === 'object' ? countFeatures(v) : 1;
+  }
+  return n;
+}
+
+/**
+ * Half-width of a normal-mixture confidence sequence for a mean of n terms of variance `variance`,
+ * at error rate alpha: sqrt(σ²(n + n0)/n² · (ln((n + n0)/n0) + 2 ln(1/α))).
+ */
+export function mixtureRadius(variance: number, n: number, alpha: number): number {
+  if (!(n > 0)) return Infinity;
+  const v = Math.max(variance, 0);
+  return Math.sqrt(((v * (n + MIXTURE_N0)) / (n * n)) * (Math.log((n + MIXTURE_N0) / MIXTURE_N0) + 2 * Math.log(1 / alpha)));
+}
+
+export class AutoModel implements BanditModel {
+  readonly config: BanditConfig;
+  private readonly auto: AutoStrategyConfig;
+  /** The base learner crosses every context namespace with the action (the default): narrow contexts start quadratic. */
+  private readonly defaultInteractions: boolean;
+  private readonly specs: CandidateSpec[];
+  /** One model per distinct learner; candidate c reads groups[members[c].group] through members[c].explorer. */
+  private readonly groups: Model[];
+  private readonly members: { group: number; explorer: Explorer | undefined }[];
+  /** Per group: its candidates, their explorers and PMF buffers (rebuilt when a candidate retires). */
+  private groupPlans: { candidates: number[]; explorers: (Explorer | undefined)[]; pmfs: Float64Array[] }[] = [];
+  private readonly count: number;
+  private readonly retired: Uint8Array;
+  private serving = 0;
+  private _updates = 0;
+  private evaluated = 0;
+  private switches = 0;
+  private history: { event: number; from: number; to: number; lowerBound: number }[] = [];
+  private firstSeen = false;
+  // Discounted sums: W = Σd, W2 = Σd², S[c] = Σd·v_c, SS[c] = Σd·v_c², D[c·C+e] = Σd·(v_c − v_e)².
+  private W = 0;
+  private W2 = 0;
+  private readonly S: Float64Array;
+  private readonly SS: Float64Array;
+  private readonly D: Float64Array;
+  // Page–Hinkley on the served candidate's rewards.
+  private phCount = 0;
+  private phMean = 0;
+  private phSum = 0;
+  private phMax = 0;
+  private rewardMin = Infinity;
+  private rewardMax = -Infinity;
+  private driftDetections = 0;
+  private lastDrift = -1;
+  // Scratch.
+  private pmfs: Float64Array[] = [];
+  /** Per group: the scores of the evaluated event's actions. */
+  private scores: Float64Array[] = [];
+  private readonly terms: Float64Array;
+
+  constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[]) {
+    this.config = config;
+    this.auto = config.strategy as AutoStrategyConfig;
+    const interactions = (config.learner as { interactions?: string[][] }).interactions;
+    this.defaultInteractions = interactions === undefined || JSON.stringify(interactions) === JSON.stringify([['context', 'action']]);
+    this.specs = specs;
+    this.groups = groups;
+    this.members = members;
+    this.count = specs.length;
+    this.retired = new Uint8Array(this.count);
+    this.S = new Float64Array(this.count);
+    this.SS = new Float64Array(this.count);
+    this.D = new Float64Array(this.count * this.count);
+    this.terms = new Float64Array(this.count);
+    for (let c = 0; c < this.count; c++) this.pmfs.push(new Float64Array(16));
+    this.scores = groups.map(() => new Float64Array(16));
+    this.plan();
+  }
+
+  private plan(): void {
+    this.groupPlans = this.groups.map((_, g) => {
+      const candidates: number[] = [];
+      for (let c = 0; c < this.count; c++) if (this.members[c]!.group === g && !this.retired[c]) candidates.push(c);
+      return { candidates, explorers: candidates.map((c) => this.members[c]!.explorer), pmfs: candidates.map((c) => this.pmfs[c]!) };
+    });
+  }
+
+  get updates(): number {
+    return this._updates;
+  }
+
+  decide(context: Features, actions: ActionInput[], seed: string): Decision {
+    const m = this.members[this.serving]!;
+    return this.groups[m.group]!.decide(context, actions, seed, m.explorer);
+  }
+
+  pmf(context: Features, actions: ActionInput[], seed: string): number[] {
+    const m = this.members[this.serving]!;
+    return this.groups[m.group]!.pmf(context, actions, seed, m.explorer);
+  }
+
+  learn(event: LoggedEvent): void {
+    const { chosen, probability, reward, actions } = event;
+    if (!Number.isInteger(chosen) || chosen < 0 || chosen >= actions.length) {
+      throw new BanditInputError('/chosen', `chosen must index one of the ${actions.length} actions`);
+    }
+    if (!(probability > 0 && probability <= 1 + 1e-9)) throw new BanditInputError('/probability', 'probability must be in (0, 1]');
+    if (!Number.isFinite(reward)) throw new BanditInputError('/reward', 'reward must be a finite number');
+    if (!this.firstSeen) {
+      // Decided once, from the first event learned, so replay retires the same candidates.
+      this.firstSeen = true;
+      if (countFeatures(event.context) > MAX_QUADRATIC_FEATURES) {
+        this.specs.forEach((s, c) => { if (s.quadratic && c !== this.serving) this.retired[c] = 1; });
+        this.plan();
+      } else {
+        // A narrow context: serve the quadratic SquareCB from the start (the suite's better prior on such streams:
+        // iris, penguins, cars, seattle-weather, the wheel); evidence moves it like any other choice.
+        // Only over the default interactions: interactions the user chose are served first.
+        const quadratic = this.specs.findIndex((s) => s.name === START_NARROW);
+        if (quadratic >= 0 && this.defaultInteractions) this.serving = quadratic;
+      }
+    }
+    const seed = event.eventId ?? `auto-${this._updates}`;
+    const evaluate = this._updates < WARMUP || rngForEvent(seed, EVAL_STREAM).next() < this.auto.evaluationRate;
+    // Evaluate first (reads state only; a bad feature throws here before anything changed), then learn.
+    if (evaluate) this.evaluateEvent(event, seed);
+    this.driftSignal(reward);
+    // Each learner once; learners with the same features share one encoding of the event.
+    let encodedBy = -1;
+    let encoded: Example | undefined;
+    for (let g = 0; g < this.groups.length; g++) {
+      if (this.groupPlans[g]!.candidates.length === 0) continue;
+      const model = this.groups[g]!;
+      if (encoded === undefined || this.groups[encodedBy]!.featureKey !== model.featureKey) {
+        encoded = model.encodeLearning(event);
+        encodedBy = g;
+      }
+      model.learnEncoded(event, encoded);
+    }
+    this._updates++;
+  }
+
+  private evaluateEvent(event: LoggedEvent, seed: string): void {
+    const k = event.actions.length;
+    if (this.pmfs[0]!.length < k) {
+      this.pmfs = this.pmfs.map(() => new Float64Array(k * 2));
+      this.scores = this.scores.map(() => new Float64Array(k * 2));
+      this.plan();
+    }
+    for (let g = 0; g < this.groups.length; g++) {
+      const plan = this.groupPlans[g]!;
+      if (plan.candidates.length > 0) this.groups[g]!.evaluate(event.context, event.actions, seed, this.scores[g]!, plan.explorers, plan.pmfs);
+    }
+    const mu = event.probability;
+    for (let c = 0; c < this.count; c++) {
+      if (this.retired[c]) continue;
+      // DR with the candidate's own learner as the reward model q̂ (its prediction before it learns this event):
+      // unbiased whatever q̂ is, and tight for a candidate whose predictions are good, which is the one to find.
+      const p = this.pmfs[c]!;
+      const q = this.scores[this.members[c]!.group]!;
+      let modelValue = 0;
+      for (let a = 0; a < k; a++) modelValue += p[a]! * q[a]!;
+      this.terms[c] = doublyRobustTerm({ weight: p[event.chosen]! / mu, reward: event.reward, modelValue, modelLogged: q[event.chosen]! });
+    }
+    const decay = this.auto.horizon > 0 ? 1 - 1 / this.auto.horizon : 1;
+    this.W = decay * this.W + 1;
+    this.W2 = decay * decay * this.W2 + 1;
+    const C = this.count;
+    for (let c = 0; c < C; c++) {
+      if (this.retired[c]) continue;
+      const v = this.terms[c]!;
+      this.S[c] = decay * this.S[c]! + v;
+      this.SS[c] = decay * this.SS[c]! + v * v;
+      for (let e = c + 1; e < C; e++) {
+        if (this.retired[e]) continue;
+        const d = v - this.terms[e]!;
+        this.D[c * C + e] = decay * this.D[c * C + e]! + d * d;
+      }
+    }
+    this.evaluated++;
+    this.maybeSwitch();
+  }
+
+  private effectiveEvents(): number {
+    return this.W2 > 0 ? (this.W * this.W) / this.W2 : 0;
+  }
+
+  /** Paired difference (candidate c − served s): mean, and the lower bound of its confidence sequence. */
+  private paired(c: number, s: number): { difference: number; lowerBound: number } {
+    const C = this.count;
+    const diff = (this.S[c]! - this.S[s]!) / this.W;
+    const sq = (c < s ? this.D[c * C + s]! : this.D[s * C + c]!) / this.W;
+    const variance = sq - diff * diff;
+    const active = this.count - this.retiredCount();
+    const alpha = (1 - this.auto.confidence) / Math.max(1, active - 1);
+    return { difference: diff, lowerBound: diff - mixtureRadius(variance, this.effectiveEvents(), alpha) };
+  }
+
+  private retiredCount(): number {
+    let n = 0;
+    for (let c = 0; c < this.count; c++) n += this.retired[c]!;
+    return n;
+  }
+
+  private maybeSwitch(): void {
+    if (this.effectiveEvents() < this.auto.minEvents) return;
+    const s = this.serving;
+    let best = -1;
+    let bestLb = 0;
+    for (let c = 0; c < this.count; c++) {
+      if (c === s || this.retired[c]) continue;
+      const { lowerBound } = this.paired(c, s);
+      if (lowerBound > bestLb) {
+        bestLb = lowerBound;
+        best = c;
+      }
+    }
+    if (best < 0) return;
+    this.serving = best;
+    this.switches++;
+    this.history.push({ event: this._updates, from: s, to: best, lowerBound: bestLb });
+    if (this.history.length > HISTORY) this.history.shift();
+  }
+
+  private driftSignal(reward: number): void {
+    if (reward < this.rewardMin) this.rewardMin = reward;
+    if (reward > this.rewardMax) this.rewardMax = reward;
+    const range = this.rewardMax - this.rewardMin;
+    if (!(range > 0)) return;
+    const x = reward / range;
+    this.phCount++;
+    this.phMean += (x - this.phMean) / this.phCount;
+    // A drop in the mean: the cumulative deviation above (mean − δ) falls away from its running maximum.
+    this.phSum += x - this.phMean + PH_DELTA;
+    if (this.phSum > this.phMax) this.phMax = this.phSum;
+    if (this.phMax - this.phSum > PH_LAMBDA) {
+      this.driftDetections++;
+      this.lastDrift = this._updates;
+      this.phCount = 0;
+      this.phMean = 0;
+      this.phSum = 0;
+      this.phMax = 0;
+      this.W *= DRIFT_KEEP;
+      this.W2 *= DRIFT_KEEP * DRIFT_KEEP;
+      for (let i = 0; i < this.S.length; i++) {
+        this.S[i] = this.S[i]! * DRIFT_KEEP;
+        this.SS[i] = this.SS[i]! * DRIFT_KEEP;
+      }
+      for (let i = 0; i < this.D.length; i++) this.D[i] = this.D[i]! * DRIFT_KEEP;
+    }
+  }
+
+  optimizerStatus(): OptimizerStatus {
+    const n = this.effectiveEvents();
+    const s = this.serving;
+    const candidates: CandidateStatus[] = this.specs.map((spec, c) => {
+      const retired = this.retired[c] === 1;
+      let value: number | null = null;
+      let ci: [number, number] | null = null;
+      let difference: number | null = null;
+      let lowerBound: number | null = null;
+      if (!retired && this.W > 0) {
+        value = this.S[c]! / this.W;
+        const variance = this.SS[c]! / this.W - value * value;
+        const half = 1.96 * Math.sqrt(Math.max(variance, 0) / Math.max(n, 1));
+        ci = [value - half, value + half];
+        if (c !== s) ({ difference, lowerBound } = this.paired(c, s));
+      }
+      return { name: spec.name, config: spec.config, serving: c === s, retired, value, ci, difference, lowerBound };
+    });
+    return {
+      serving: this.specs[s]!.name,
+      events: this._updates,
+      evaluatedEvents: this.evaluated,
+      effectiveEvents: n,
+      switches: this.switches,
+      history: this.history.map((h) => ({ event: h.event, from: this.specs[h.from]!.name, to: this.specs[h.to]!.name, lowerBound: h.lowerBound })),
+      drift: { detections: this.driftDetections, lastEvent: this.lastDrift >= 0 ? this.lastDrift : null },
+      candidates,
+    };
+  }
+
+  snapshot(): Uint8Array {
+    const w = new SnapshotWriter();
+    w.u32(MAGIC);
+    w.u32(FORMAT_VERSION);
+    w.u32(this.count);
+    w.f64(this._updates);
+    w.u32(this.serving);
+    w.u32(this.firstSeen ? 1 : 0);
+    for (let c = 0; c < this.count; c++) w.u32(this.retired[c]!);
+    w.f64(this.evaluated);
+    w.f64(this.switches);
+    w.u32(this.history.length);
+    for (const h of this.history) {
+      w.f64(h.event);
+      w.u32(h.from);
+      w.u32(h.to);
+      w.f64(h.lowerBound);
+    }
+    w.f64(this.W);
+    w.f64(this.W2);
+    w.f64Array(this.S);
+    w.f64Array(this.SS);
+    w.f64Array(this.D);
+    for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewardMin, this.rewardMax, this.driftDetections, this.lastDrift]) w.f64(v);
+    w.u32(this.groups.length);
+    for (const m of this.groups) w.bytes(m.snapshot());
+    return w.finish();
+  }
+
+  restore(bytes: Uint8Array): void {
+    const r = new SnapshotReader(bytes);
+    if (r.u32() !== MAGIC) throw new SnapshotFormatError('not a Focal auto-optimization snapshot');
+    const version = r.u32();
+    if (version !== FORMAT_VERSION) throw new SnapshotFormatError(`unsupported auto snapshot version ${version}`);
+    const count = r.u32();
+    if (count !== this.count) throw new SnapshotFormatError(`snapshot holds ${count} candidates, config has ${this.count}`);
+    this._updates = r.f64();
+    this.serving = r.u32();
+    if (this.serving >= count) throw new SnapshotFormatError('served candidate out of range');
+    this.firstSeen = r.u32() === 1;
+    for (let c = 0; c < count; c++) this.retired[c] = r.u32() === 1 ? 1 : 0;
+    this.evaluated = r.f64();
+    this.switches = r.f64();
+    const h = r.u32();
+    if (h > HISTORY) throw new SnapshotFormatError('switch history too long');
+    this.history = [];
+    for (let i = 0; i < h; i++) {
+      const event = r.f64();
+      const from = r.u32();
+      const to = r.u32();
+      if (from >= count || to >= count) throw new SnapshotFormatError('switch history names an unknown candidate');
+      this.history.push({ event, from, to, lowerBound: r.f64() });
+    }
+    this.W = r.f64();
+    this.W2 = r.f64();
+    this.S.set(r.f64Array(count));
+    this.SS.set(r.f64Array(count));
+    this.D.set(r.f64Array(count * count));
+    this.phCount = r.f64();
+    this.phMean = r.f64();
+    this.phSum = r.f64();
+    this.phMax = r.f64();
+    this.rewardMin = r.f64();
+    this.rewardMax = r.f64();
+    this.driftDetections = r.f64();
+    this.lastDrift = r.f64();
+    if (r.u32() !== this.groups.length) throw new SnapshotFormatError('snapshot holds another set of learners');
+    for (const m of this.groups) m.restore(r.bytes());
+    this.plan();
+    if (!r.done) throw new SnapshotFormatError('snapshot has trailing bytes');
+  }
+}
