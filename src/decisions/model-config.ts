@@ -20,18 +20,40 @@ export interface LogPolicy {
   retention?: string;
 }
 
+/**
+ * How a model acts and learns (API.md "Learning modes"): `online` explores and learns; `apprentice` answers
+ * each decision's baseline action, logs the PMF the model would have used and learns from the rewards (the
+ * baseline's propensity is 1); `logging` answers the baseline and logs, and nothing it logs is ever learned.
+ */
+export const LEARNING_MODES = ['online', 'apprentice', 'logging'] as const;
+export type LearningMode = (typeof LEARNING_MODES)[number];
+
+export const modeSchema = {
+  type: 'string', enum: LEARNING_MODES,
+  description: 'online (default): explore and learn; apprentice: answer the baseline action, log the model\'s PMF, learn from rewards '
+    + 'and report how often the model\'s own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.',
+} as const;
+
 export interface ModelConfig {
   strategy: StrategyConfig;
   learner: LearnerConfig;
+  /** Absent: online. Kept as given, so a configuration reads back as it was written. */
+  mode?: LearningMode;
   actions?: ActionInput[];
   reward: RewardPolicy;
   log?: LogPolicy;
+}
+
+/** The model's learning mode (absent means online). */
+export function learningMode(config: Pick<ModelConfig, 'mode'>): LearningMode {
+  return config.mode ?? 'online';
 }
 
 /** What PUT /models/{name} accepts: every field optional. */
 export interface ModelConfigInput {
   strategy?: StrategyConfig;
   learner?: LearnerConfig;
+  mode?: LearningMode;
   actions?: (string | ActionInput)[];
   reward?: Partial<RewardPolicy>;
   log?: LogPolicy;
@@ -53,10 +75,10 @@ export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
  * keys, then the parameters of that name apply. if/then (not oneOf) so that an
  * error names the field that is wrong, not every branch that did not match.
  */
-function unionSchema(registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): JsonSchema {
+function unionSchema<T extends string>(title: T, registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): TitledSchema<T> {
   const names = Object.keys(registry);
-  return {
-    type: 'object', description,
+  const schema: JsonSchema = {
+    type: 'object', title, description,
     required: ['name'],
     properties: { name: { type: 'string', enum: names } },
     allOf: names.map((name) => ({
@@ -67,13 +89,21 @@ function unionSchema(registry: Readonly<Record<string, ParamTable>>, description
     // ajv counts keys such as __proto__, constructor or toString as evaluated (they are on Object.prototype): list the allowed ones.
     propertyNames: { enum: ['name', ...Object.keys(common), ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
   };
+  return schema as TitledSchema<T>;
 }
 
-export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
-export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
+/**
+ * What TypeScript sees of a schema built at run time: its title, which src/schema-types.ts maps to the
+ * engine's own union type (derived from the same parameter tables).
+ */
+type TitledSchema<T extends string> = { readonly type: 'object'; readonly title: T; readonly description: string };
 
-export function featuresSchema(): JsonSchema {
-  return { type: 'object', description: 'Features: numbers are values, strings and booleans indicators, objects namespaces.' };
+export const strategySchema = unionSchema('Strategy', STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
+export const learnerSchema = unionSchema('Learner', LEARNER_PARAMS, 'Reward regression learner.');
+
+/** Checked only as an object here: the walk in request-limits.ts checks values, nesting and limits (the title types it: src/schema-types.ts). */
+export function featuresSchema() {
+  return { type: 'object', title: 'Features', description: 'Features: numbers are values, strings and booleans indicators, objects namespaces.' } as const;
 }
 
 export const actionSchema = {
@@ -111,6 +141,7 @@ export const modelConfigInputSchema = {
   properties: {
     strategy: strategySchema,
     learner: learnerSchema,
+    mode: modeSchema,
     actions: { type: 'array', minItems: 1, items: actionSchema, description: 'Fixed candidate actions, used when /decide omits actions.' },
     reward: rewardPolicySchema,
     log: logPolicySchema,
@@ -125,6 +156,7 @@ export const modelConfigInputSchema = {
 export function resolveModelConfig(input: ModelConfigInput, normalize: (c: { strategy?: StrategyConfig; learner?: LearnerConfig }) => { strategy: StrategyConfig; learner: LearnerConfig }): ModelConfig {
   const bandit = normalize({ ...(input.strategy ? { strategy: input.strategy } : {}), ...(input.learner ? { learner: input.learner } : {}) });
   const config: ModelConfig = { strategy: bandit.strategy, learner: bandit.learner, reward: { ...DEFAULT_REWARD_POLICY, ...input.reward } };
+  if (input.mode !== undefined) config.mode = input.mode;
   if (input.actions) config.actions = input.actions.map((a) => (typeof a === 'string' ? { id: a } : a));
   if (input.log?.retention !== undefined) config.log = { retention: input.log.retention };
   return config;

@@ -1,6 +1,7 @@
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecisionService } from './decision-service.js';
-import { modelConfigInputSchema, type ModelConfigInput } from './model-config.js';
+import { modelConfigInputSchema } from './model-config.js';
 import { sendJson } from '../http/respond.js';
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
@@ -53,6 +54,15 @@ export const modelViewSchema = {
             retention: { type: 'string', description: 'Retention in force: the model\'s log.retention, else FOCAL_LOG_RETENTION.' },
           },
         },
+        apprentice: {
+          type: 'object', required: ['events', 'imitated', 'imitationRate'], additionalProperties: false,
+          description: 'Apprentice mode only: how closely the model\'s own choices follow the baseline it answers.',
+          properties: {
+            events: { type: 'integer', description: 'Decisions made in apprentice mode.' },
+            imitated: { type: 'integer', description: 'Of them, those where the model\'s own draw was the baseline action.' },
+            imitationRate: { type: ['number', 'null'], description: 'imitated / events (null before the first).' },
+          },
+        },
       },
     },
     offPolicy: estimateSchema,
@@ -61,7 +71,7 @@ export const modelViewSchema = {
 
 export function modelRoutes(service: DecisionService): AnyRoute[] {
   return [
-    route<ModelConfigInput, Record<string, unknown>, { name: string }>({
+    route<FromSchema<typeof modelConfigInputSchema>, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'put', path: '/models/:name', auth: 'admin', tags: ['bandit'],
       summary: 'Create or reconfigure a bandit model',
       description: 'Every field is optional; a bare PUT gives the default model. Replaces the whole configuration. '
@@ -78,7 +88,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
         sendJson(res, view);
       },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name', tags: ['bandit'], summary: 'A bandit model: configuration and statistics',
       params: nameParams,
       responses: { 200: { description: 'The model', schema: modelViewSchema }, 404: { description: 'Unknown model' } },
@@ -94,7 +104,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
       },
       handler: ({ res }) => { sendJson(res, { models: service.names().map((n) => service.view(n)) }); },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'delete', path: '/models/:name', auth: 'admin', tags: ['bandit'],
       summary: 'Delete a bandit model (default: reset it)',
       description: 'Removes the model and its snapshots and closes its open events (later rewards for them get 410); the '

@@ -38,6 +38,8 @@ export interface RemovedStats {
   rewardTotal: number;
   clientRewards: number;
   defaultRewards: number;
+  /** Apprentice-mode decisions deleted, and of them those the model's own draw matched (stats.apprentice). */
+  apprentice?: { events: number; imitated: number };
 }
 
 export interface RetentionResult {
@@ -71,7 +73,7 @@ export class RetentionStep {
       models: p(`SELECT m.name AS name, m.config AS config, m.created_at AS createdAt, s.reward_seq AS snapshotSeq FROM models m
         LEFT JOIN snapshots s ON s.model = m.name AND s.version = m.version WHERE m.kind = 'bandit'`),
       orphans: p(`SELECT model FROM log_stats WHERE events > 0 AND model NOT IN (SELECT name FROM models)`),
-      head: p(`SELECT seq, event_id, created_at, closed, reward FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
+      head: p(`SELECT seq, event_id, created_at, closed, reward, imitated FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
       rewards: p('SELECT seq, learn, source, received_at FROM rewards WHERE event_id = ?'),
       deleteRewards: p('DELETE FROM rewards WHERE event_id = ?'),
       deleteEvent: p('DELETE FROM events WHERE seq = ?'),
@@ -97,7 +99,7 @@ export class RetentionStep {
     for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
     for (const t of targets) {
       if (budget <= 0) break;
-      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null }[];
+      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null; imitated: number | null }[];
       let deleted = 0;
       const removed: RemovedStats = { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
       for (const row of rows) {
@@ -114,6 +116,11 @@ export class RetentionStep {
         // The same figures DecisionStore.stats counts (events since the model was created, rewards received since).
         if (row.created_at >= t.since) {
           removed.decisions++;
+          if (row.imitated !== null) {
+            removed.apprentice ??= { events: 0, imitated: 0 };
+            removed.apprentice.events++;
+            removed.apprentice.imitated += row.imitated;
+          }
           if (row.reward !== null) {
             removed.rewardedEvents++;
             removed.rewardTotal += row.reward;

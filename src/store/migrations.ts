@@ -216,4 +216,17 @@ export const MIGRATIONS: readonly Migration[] = [
       for (const o of others) if (exists.get(o.name) === undefined) db.exec(o.sql);
     },
   },
+  {
+    // After 191, which rebuilds `events` with a fixed list of columns: a column added below it would be lost on a
+    // fresh database (migrations run in version order) and kept on an existing one.
+    version: 195,
+    name: 'decisions: learning modes, deferred activation',
+    sql: `
+      -- Whether a decision's rewards are learned (src/decisions/reward-rules.ts): 0 as usual, 1 deferred until
+      -- POST /events/{id}/activate, 2 never (decided in logging mode). Held events are logged and evaluable.
+      ALTER TABLE events ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;
+      -- Apprentice mode: 1 when the model's own draw was the baseline action it answered, 0 when not; NULL otherwise.
+      ALTER TABLE events ADD COLUMN imitated INTEGER;
+    `,
+  },
 ];

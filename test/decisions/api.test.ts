@@ -18,3 +18,4 @@ import './config-bounds.cases.js';
 import './off-policy.cases.js';
 import './timeseries.cases.js';
 import './events.cases.js';
+import './modes.cases.js';

@@ -83,9 +83,29 @@ export interface paths {
         put?: never;
         /**
          * Choose an action
-         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering.
+         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering. Excluded actions are never chosen. In apprentice and logging modes the answer is the baseline action (probability 1) and the model's own draw is logged beside it.
          */
         post: operations["postDecide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{eventId}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a deferred decision
+         * @description A decision made with defer: true is logged but nothing is learned from it (and no default reward is applied) until it is activated. Rewards that arrived before count from now on. An event never activated stays evaluable and is never learned; its reward window runs from the decision, so activate (and reward) within reward.waitSeconds.
+         */
+        post: operations["postEventsEventIdActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -103,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Report a reward (or a batch of them)
-         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status.
+         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status. A multi-slot decision is rewarded by slot: {eventId, slot, reward}, or several slots at once with {eventId, rewards: {slot: reward}} (answered like a batch).
          */
         post: operations["postReward"];
         delete?: never;
@@ -543,21 +563,47 @@ export interface operations {
                      * @default default
                      */
                     model?: string;
-                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                    /**
+                     * Features
+                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                     */
                     context?: Record<string, unknown>;
                     /** @description Candidates: ids or {id, features}; unique ids. Omit to use the model's fixed actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
                     eventId?: string;
+                    /** @description Ids of actions that must not be chosen: listed in the ranking with probability 0; the PMF over the others sums to 1. */
+                    excludedActions?: string[];
+                    /** @description Log the decision but learn nothing from it (and apply no default reward) until POST /events/{eventId}/activate. */
+                    defer?: boolean;
+                    /** @description The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded. */
+                    baseline?: string;
+                    /** @description A multi-slot decision: one distinct action per slot, filled in order (each slot is logged as the decision "{eventId}#{slot id}" and rewarded on its own). The slot's features join the context as the namespace _slot (with its id). excludedActions then applies to every slot; baseline is per slot. */
+                    slots?: {
+                        /** @description The slot's id, unique in the request. */
+                        id: string;
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
+                        features?: Record<string, unknown>;
+                        /** @description The slot's baseline action (distinct across slots); default: the first action left. */
+                        baseline?: string;
+                        /** @description Actions this slot must not take. */
+                        excludedActions?: string[];
+                    }[];
                 };
             };
         };
         responses: {
-            /** @description The decision */
+            /** @description The decision (with slots: one per slot) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -570,16 +616,71 @@ export interface operations {
                         action: string;
                         /** @description The probability with which it was drawn (the propensity). */
                         probability: number;
-                        /** @description Every action with its probability, best first; the probabilities sum to 1. */
+                        /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
                         ranking: {
                             id: string;
                             probability: number;
                         }[];
                         strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
+                        /**
+                         * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                         * @enum {string}
+                         */
+                        mode?: "apprentice" | "logging";
+                        /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                        modelChoice?: {
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                        };
+                    } | {
+                        eventId: string;
+                        model: string;
+                        /** @description The slots in request order, each with its action (distinct), the probability it was drawn with, and its ranking. */
+                        slots: {
+                            id: string;
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                            /**
+                             * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                             * @enum {string}
+                             */
+                            mode?: "apprentice" | "logging";
+                            /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                            modelChoice?: {
+                                action: string;
+                                probability: number;
+                                /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                                ranking: {
+                                    id: string;
+                                    probability: number;
+                                }[];
+                            };
+                        }[];
+                        strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
                     };
                 };
             };
-            /** @description Invalid request (duplicate action ids, bad features, no actions) */
+            /** @description Invalid request (duplicate action ids, bad features, no actions, an unknown excluded or baseline id, every action excluded) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -606,7 +707,82 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS (actions, or slots), FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postEventsEventIdActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The decision's eventId (of a multi-slot decision: every slot). */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Activated */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown event */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The event is already active (it was not deferred, or was activated before), or was decided in logging mode */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The reward window closed before activation */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The eventId is longer than FOCAL_MAX_STRING_LENGTH */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -650,13 +826,21 @@ export interface operations {
                     reward?: number;
                     /** @description Image events: the true label. */
                     label?: string;
+                    /** @description Multi-slot decisions: the slot rewarded. */
+                    slot?: string;
                     events?: {
                         eventId: string;
                         /** @description The reward (decision events; image events accept it too). */
                         reward?: number;
                         /** @description Image events: the true label. */
                         label?: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                     }[];
+                    /** @description Multi-slot decisions: the reward of each slot named, by slot id ({eventId, rewards: {hero: 1, side: 0}}). */
+                    rewards?: {
+                        [key: string]: number;
+                    };
                 };
             };
         };
@@ -669,6 +853,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         eventId: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                         reward?: number | null;
                         applied?: boolean;
                         /** @description Aggregation sum: the event's total so far. */
@@ -690,6 +876,8 @@ export interface operations {
                     } | {
                         results: {
                             eventId: string;
+                            /** @description Multi-slot decisions: the slot rewarded. */
+                            slot?: string;
                             reward?: number | null;
                             applied?: boolean;
                             /** @description Aggregation sum: the event's total so far. */
@@ -800,20 +988,34 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -867,6 +1069,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -913,20 +1124,34 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Exploration strategy: turns scores into a PMF. */
+                    /**
+                     * Strategy
+                     * @description Exploration strategy: turns scores into a PMF.
+                     */
                     strategy?: {
                         /** @enum {string} */
                         name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                     } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                    /** @description Reward regression learner. */
+                    /**
+                     * Learner
+                     * @description Reward regression learner.
+                     */
                     learner?: {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
                     } & (unknown & unknown);
+                    /**
+                     * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                     * @enum {string}
+                     */
+                    mode?: "online" | "apprentice" | "logging";
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     reward?: {
@@ -959,20 +1184,34 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1026,6 +1265,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1091,20 +1339,34 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1158,6 +1420,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1219,20 +1490,34 @@ export interface operations {
                             /** @description Bumped by every reconfiguration. */
                             version: number;
                             config: {
-                                /** @description Exploration strategy: turns scores into a PMF. */
+                                /**
+                                 * Strategy
+                                 * @description Exploration strategy: turns scores into a PMF.
+                                 */
                                 strategy?: {
                                     /** @enum {string} */
                                     name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                                 } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                                /** @description Reward regression learner. */
+                                /**
+                                 * Learner
+                                 * @description Reward regression learner.
+                                 */
                                 learner?: {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
                                 } & (unknown & unknown);
+                                /**
+                                 * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                                 * @enum {string}
+                                 */
+                                mode?: "online" | "apprentice" | "logging";
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
-                                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                    /**
+                                     * Features
+                                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                     */
                                     features?: Record<string, unknown>;
                                 })[];
                                 reward?: {
@@ -1286,6 +1571,15 @@ export interface operations {
                                     oldest: string | null;
                                     /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                     retention: string;
+                                };
+                                /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                                apprentice?: {
+                                    /** @description Decisions made in apprentice mode. */
+                                    events: number;
+                                    /** @description Of them, those where the model's own draw was the baseline action. */
+                                    imitated: number;
+                                    /** @description imitated / events (null before the first). */
+                                    imitationRate: number | null;
                                 };
                             };
                             /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1455,8 +1749,19 @@ export interface operations {
                             rewardCount: number;
                             /** @description No more rewards are accepted. */
                             closed: boolean;
-                            /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                            /** @description Why it stopped accepting rewards (`reward`, `window`, `deleted`, `imported`, …); null while open. */
                             closedReason: string | null;
+                            /** @description The baseline action, when the decision named one. */
+                            baseline?: string;
+                            /**
+                             * @description Apprentice or logging mode: `action` is the baseline; `modelAction` what the model drew.
+                             * @enum {string}
+                             */
+                            mode?: "apprentice" | "logging";
+                            modelAction?: string;
+                            /** @description The slot of a multi-slot decision; `parent` is the decision's own event id. */
+                            slot?: string;
+                            parent?: string;
                         }[];
                         next: string | null;
                     };
@@ -1538,8 +1843,19 @@ export interface operations {
                         rewardCount: number;
                         /** @description No more rewards are accepted. */
                         closed: boolean;
-                        /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                        /** @description Why it stopped accepting rewards (`reward`, `window`, `deleted`, `imported`, …); null while open. */
                         closedReason: string | null;
+                        /** @description The baseline action, when the decision named one. */
+                        baseline?: string;
+                        /**
+                         * @description Apprentice or logging mode: `action` is the baseline; `modelAction` what the model drew.
+                         * @enum {string}
+                         */
+                        mode?: "apprentice" | "logging";
+                        modelAction?: string;
+                        /** @description The slot of a multi-slot decision; `parent` is the decision's own event id. */
+                        slot?: string;
+                        parent?: string;
                     };
                 };
             };
@@ -1694,12 +2010,18 @@ export interface operations {
                         name: string;
                         /** @description A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy's default learner). */
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
