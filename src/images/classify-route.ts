@@ -158,9 +158,9 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
             .send(Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength));
           return;
         }
-        // The worker wrote the JSON (classificationSchema): no re-serialisation on the event loop, except when the
-        // model's input is asked for (the playground): the logged payload already holds it (image-store.ts).
-        const body = query.input ? JSON.stringify({ ...JSON.parse(result.body) as object, input: inputOf(result.payload) }) : result.body;
+        // The worker wrote the JSON (classificationSchema): no re-serialisation on the event loop, unless the input is asked
+        // for too (the logged payload already holds it as the model saw it, image-store.ts: read only then).
+        const body = query.input ? `${result.body.slice(0, -1)},"input":${JSON.stringify(inputOf(result.payload))}}` : result.body;
         res.writeHead(200, ['Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
         res.end(body);
       },
