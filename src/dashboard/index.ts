@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Capability, CapabilityFactory } from '../capability.js';
 import { NotFoundError, ServiceUnavailableError } from '../http/errors.js';
 import { route } from '../http/route.js';
+import type { FromSchema } from '../schema-types.js';
 
 /**
  * The dashboard (GET /ui): a static page built from ui/ by `npm run build` (scripts/build-ui.mjs, esbuild) into
@@ -16,6 +17,7 @@ export const UI_DIR = fileURLToPath(new URL('../../dist/ui/', import.meta.url));
 
 /** The built files: names esbuild gives them (no paths, so nothing outside UI_DIR can be named). */
 const ASSET = /^[A-Za-z0-9_-]+\.(js|css|svg|png|map)$/;
+const assetParams = { type: 'object', required: ['file'], additionalProperties: false, properties: { file: { type: 'string', pattern: ASSET.source } } } as const;
 
 /** The page only talks to its own origin; styles may be set from script (uPlot sizes its canvases). */
 const CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -51,10 +53,10 @@ export function dashboardCapability(dir = UI_DIR): CapabilityFactory {
           await send(dir, res, 'index.html', { 'Content-Security-Policy': CSP, 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
         },
       }),
-      route<unknown, Record<string, unknown>, { file: string }>({
+      route<unknown, Record<string, unknown>, FromSchema<typeof assetParams>>({
         method: 'get', path: '/ui/assets/:file', auth: 'public', tags: ['dashboard'],
         summary: 'The dashboard\'s scripts and styles',
-        params: { type: 'object', required: ['file'], additionalProperties: false, properties: { file: { type: 'string', pattern: ASSET.source } } },
+        params: assetParams,
         responses: {
           200: { description: 'The file', contentType: 'application/octet-stream' },
           400: { description: 'Not an asset name' },

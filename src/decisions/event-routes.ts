@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute } from '../http/route.js';
+import type { FromSchema } from '../schema-types.js';
 import type { Db } from '../store/database.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import type { DecisionService } from './decision-service.js';
@@ -38,7 +39,12 @@ const decisionRecordSchema = {
     reward: { type: ['number', 'null'], description: 'The reward so far (final once closed); null before any.' },
     rewardCount: { type: 'integer', description: 'Rewards received.' },
     closed: { type: 'boolean', description: 'No more rewards are accepted.' },
-    closedReason: { type: ['string', 'null'], description: '`reward`, `window`, `deleted` or `imported`; null while open.' },
+    closedReason: { type: ['string', 'null'], description: 'Why it stopped accepting rewards (`reward`, `window`, `deleted`, `imported`, …); null while open.' },
+    baseline: { type: 'string', description: 'The baseline action, when the decision named one.' },
+    mode: { type: 'string', enum: ['apprentice', 'logging'], description: 'Apprentice or logging mode: `action` is the baseline; `modelAction` what the model drew.' },
+    modelAction: { type: 'string' },
+    slot: { type: 'string', description: 'The slot of a multi-slot decision; `parent` is the decision\'s own event id.' },
+    parent: { type: 'string' },
   },
 } as const;
 
@@ -59,6 +65,11 @@ export interface DecisionRecord {
   rewardCount: number;
   closed: boolean;
   closedReason: string | null;
+  baseline?: string;
+  mode?: 'apprentice' | 'logging';
+  modelAction?: string;
+  slot?: string;
+  parent?: string;
 }
 
 type Row = Pick<EventRow, 'seq' | 'event_id' | 'model' | 'kind' | 'created_at' | 'payload' | 'reward' | 'reward_count' | 'closed' | 'closed_reason'>;
@@ -70,8 +81,27 @@ export function decisionRecord(row: Row): DecisionRecord {
     context: p.context, actions: p.actions, pmf: p.pmf, scores: p.scores, chosen: p.chosen, action: p.actions[p.chosen]?.id ?? null,
     probability: p.probability, modelVersion: p.modelVersion, strategy: p.strategy,
     reward: row.reward, rewardCount: row.reward_count, closed: row.closed === 1, closedReason: row.closed_reason,
+    ...(p.baseline !== undefined ? { baseline: p.baseline } : {}),
+    ...(p.mode !== undefined ? { mode: p.mode } : {}),
+    ...(p.modelChoice !== undefined && p.actions[p.modelChoice] ? { modelAction: p.actions[p.modelChoice]!.id } : {}),
+    ...(p.slot !== undefined ? { slot: p.slot } : {}),
+    ...(p.parent !== undefined ? { parent: p.parent } : {}),
   };
 }
+
+const nameParams = {
+  type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN } },
+} as const;
+const idParams = {
+  type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN } },
+} as const;
+const pageQuery = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_EVENTS_PAGE, default: 50, description: 'Decisions per page.' },
+    before: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'Only decisions logged before this event (the previous page\'s `next`).' },
+  },
+} as const;
 
 const COLUMNS = 'seq, event_id, model, kind, created_at, payload, reward, reward_count, closed, closed_reason';
 
@@ -85,19 +115,13 @@ export function eventRoutes(db: Db, service: DecisionService): AnyRoute[] {
   const find = (eventId: string): Row | undefined => statements().one.get(eventId) as Row | undefined;
 
   return [
-    route<unknown, { limit: number; before?: string }, { name: string }>({
+    route<unknown, FromSchema<typeof pageQuery>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/events', tags: ['bandit'], auth: 'admin',
       summary: 'The model\'s logged decisions, newest first',
       description: 'A page of decisions with their context, actions, PMF, chosen action and reward. `next` is the `before` of the '
         + 'following page (null on the last). Needs the admin key when one is set (logged contexts may be personal data).',
-      params: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN } } },
-      query: {
-        type: 'object', additionalProperties: false,
-        properties: {
-          limit: { type: 'integer', minimum: 1, maximum: MAX_EVENTS_PAGE, default: 50, description: 'Decisions per page.' },
-          before: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'Only decisions logged before this event (the previous page\'s `next`).' },
-        },
-      },
+      params: nameParams,
+      query: pageQuery,
       responses: {
         200: {
           description: 'A page of decisions',
@@ -124,11 +148,11 @@ export function eventRoutes(db: Db, service: DecisionService): AnyRoute[] {
         sendJson(res, { events, next: rows.length === query.limit ? rows[rows.length - 1]!.event_id : null });
       },
     }),
-    route<unknown, Record<string, unknown>, { id: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof idParams>>({
       method: 'get', path: '/events/:id', tags: ['bandit'], auth: 'admin',
       summary: 'One logged decision by its event id',
       description: 'As in GET /models/{name}/events. Needs the admin key when one is set.',
-      params: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN } } },
+      params: idParams,
       responses: {
         200: { description: 'The decision', schema: decisionRecordSchema },
         404: { description: 'No decision has this event id (an image event is not a decision)' },

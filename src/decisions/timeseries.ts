@@ -3,6 +3,7 @@ import { ValidationError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute } from '../http/route.js';
 import { parseDuration } from '../platform/duration.js';
+import type { FromSchema } from '../schema-types.js';
 import type { Db } from '../store/database.js';
 import type { DecisionService } from './decision-service.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
@@ -62,6 +63,11 @@ export const timeseriesSchema = {
   },
 } as const;
 
+const nameParams = {
+  type: 'object', required: ['name'], additionalProperties: false,
+  properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN, description: 'Model name.' } },
+} as const;
+
 const querySchema = {
   type: 'object', additionalProperties: false,
   properties: {
@@ -74,7 +80,7 @@ const querySchema = {
   },
 } as const;
 
-interface Query { from?: string; to?: string; step: string }
+type Query = FromSchema<typeof querySchema>;
 
 /** Checks the query: from < to, step a multiple of a minute, at most MAX_POINTS buckets. Throws a 400 naming the field. */
 export function resolveRange(q: Query, now: number): { from: number; to: number; stepMs: number } {
@@ -128,16 +134,13 @@ export function readTimeseries(db: Db, model: string, from: number, to: number, 
 
 export function timeseriesRoutes(db: Db, service: DecisionService): AnyRoute[] {
   return [
-    route<unknown, Query, { name: string }>({
+    route<unknown, Query, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/timeseries', tags: ['bandit'],
       summary: 'Decisions and rewards over time, per bucket of `step`',
       description: 'Sums of per-minute aggregates kept in the database as decisions and rewards are logged (in the same transaction), '
         + 'so reading them scans no events. Kept as long as the model\'s log retention. Decisions count at their decision time, '
         + `rewards when they were learned. At most ${MAX_POINTS} buckets.`,
-      params: {
-        type: 'object', required: ['name'], additionalProperties: false,
-        properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN, description: 'Model name.' } },
-      },
+      params: nameParams,
       query: querySchema,
       responses: {
         200: { description: 'The buckets', schema: timeseriesSchema },

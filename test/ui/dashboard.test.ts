@@ -68,6 +68,9 @@ describe('the dashboard in Chromium', { skip, timeout: 180_000 }, () => {
       chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu'] }),
     ]);
     ids = await seed(open.base);
+    // An apprentice: answers the baseline, reports how often its own draw agreed.
+    assert.equal((await call(open.base, 'PUT', '/models/appr', { mode: 'apprentice' })).status, 200);
+    for (let i = 0; i < 8; i++) assert.equal((await call(open.base, 'POST', '/decide', { model: 'appr', context: { i }, actions, baseline: 'news' })).status, 200);
   });
 
   after(async () => {
@@ -85,6 +88,9 @@ describe('the dashboard in Chromium', { skip, timeout: 180_000 }, () => {
     await page.locator('tr[data-model="shop"]').waitFor();
     await page.locator('tr[data-model="default"]').waitFor();
     assert.match(await page.locator('tr[data-model="shop"]').innerText(), /epsilon-greedy/);
+    const apprentice = (await page.locator('tr[data-model="appr"]').innerText()).split('\t').map((c) => c.trim());
+    assert.equal(apprentice[3], 'apprentice');
+    assert.match(apprentice[9]!, /^\d+\.\d%$/, `imitation rate shown: ${apprentice.join(' | ')}`);
     const chart = page.locator('figure[data-chart="Decisions per second"]');
     await chart.waitFor();
     assert.ok(Number(await chart.getAttribute('data-points')) > 0, 'the chart has minutes with decisions');

@@ -1973,8 +1973,19 @@ export interface operations {
                             rewardCount: number;
                             /** @description No more rewards are accepted. */
                             closed: boolean;
-                            /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                            /** @description Why it stopped accepting rewards (`reward`, `window`, `deleted`, `imported`, …); null while open. */
                             closedReason: string | null;
+                            /** @description The baseline action, when the decision named one. */
+                            baseline?: string;
+                            /**
+                             * @description Apprentice or logging mode: `action` is the baseline; `modelAction` what the model drew.
+                             * @enum {string}
+                             */
+                            mode?: "apprentice" | "logging";
+                            modelAction?: string;
+                            /** @description The slot of a multi-slot decision; `parent` is the decision's own event id. */
+                            slot?: string;
+                            parent?: string;
                         }[];
                         next: string | null;
                     };
@@ -2056,8 +2067,19 @@ export interface operations {
                         rewardCount: number;
                         /** @description No more rewards are accepted. */
                         closed: boolean;
-                        /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                        /** @description Why it stopped accepting rewards (`reward`, `window`, `deleted`, `imported`, …); null while open. */
                         closedReason: string | null;
+                        /** @description The baseline action, when the decision named one. */
+                        baseline?: string;
+                        /**
+                         * @description Apprentice or logging mode: `action` is the baseline; `modelAction` what the model drew.
+                         * @enum {string}
+                         */
+                        mode?: "apprentice" | "logging";
+                        modelAction?: string;
+                        /** @description The slot of a multi-slot decision; `parent` is the decision's own event id. */
+                        slot?: string;
+                        parent?: string;
                     };
                 };
             };
