@@ -45,12 +45,14 @@ export class DecisionService {
   private readonly sweeper: WindowSweep;
   private readonly snapshots: Snapshots;
   private readonly effects = (r: OpResult): void => this.learning.applyEffects(r);
+  /** What `decide()` needs, built once (the hot path allocates nothing for it). */
+  private readonly decideDeps: Parameters<typeof decide>[0];
 
   constructor(
     private readonly db: Db,
     private readonly config: Config,
     logger: Logger,
-    private readonly metrics: DecisionMetrics,
+    metrics: DecisionMetrics,
     engine: BanditEngine,
   ) {
     this.store = new DecisionStore(db);
@@ -61,6 +63,7 @@ export class DecisionService {
     this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, db, config, this.estimates));
     this.sweeper = new WindowSweep(this.writer, this.effects);
     this.snapshots = new Snapshots(this.registry, this.writer, metrics);
+    this.decideDeps = { registry: this.registry, writer: this.writer, limits: config.limits, metrics };
   }
 
   // ---- lifecycle ----
@@ -108,7 +111,7 @@ export class DecisionService {
 
   /** `requestJson`: the body exactly as received, if it is `input`'s JSON text; it is logged instead of re-serialising. */
   decide(input: DecideInput, requestJson?: string): Promise<DecideResult> {
-    return decide({ registry: this.registry, writer: this.writer, limits: this.config.limits, metrics: this.metrics }, input, requestJson);
+    return decide(this.decideDeps, input, requestJson);
   }
 
   /** Applies rewards independently, in order (reward-intake.ts); other kinds of events go to `feedback`. */
