@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
-import { DecisionStore, type EventRow } from './decision-store.js';
+import { DecisionStore, type EventRow, type RewardSource } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 
@@ -60,38 +60,15 @@ export class RewardRules {
       FROM rewards r JOIN events e ON e.event_id = r.event_id WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq`);
   }
 
-  /** A client's reward: join, window, aggregation. */
+  /** A client's reward: join, window, aggregation (judgeReward), written here on SQLite. */
   receive(op: RewardOp): OpResult {
     const row = this.store.findEvent(op.eventId);
-    if (!row) return problem(404, `No logged event with eventId "${op.eventId}"`);
-    if (row.kind !== 'decision') return { dispatch: row.kind };
-    if (op.reward === undefined) return problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] });
-    if (row.closed) {
-      if (row.closed_reason === 'reward') {
-        return problem(409, `Event "${row.event_id}" was already rewarded (aggregation first)`, { eventId: row.event_id, reward: row.reward });
-      }
-      return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed');
-    }
-    const policy = this.policyOf(row.model);
-    if (!policy) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
-    if (row.deadline_at !== null && op.now >= row.deadline_at) {
-      const learn = this.closeOnExpiry(row, policy, op.now);
-      return { ...gone({ event_id: row.event_id, reward: learn.reward }, 'its reward window closed'), learns: [learn] };
-    }
-    const reward = op.reward;
-    const counted = { model: row.model, reward };
-    if (policy.aggregation === 'sum') {
-      const total = (row.reward ?? 0) + reward;
-      this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, false);
-      this.store.updateEvent(row.event_id, total, row.reward_count + 1, false, null);
-      return { status: 200, body: { eventId: row.event_id, reward, applied: true, total, learnedAt: new Date(row.deadline_at ?? op.now).toISOString() }, counted };
-    }
-    const seq = this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, true);
-    this.store.updateEvent(row.event_id, reward, row.reward_count + 1, true, 'reward');
-    return {
-      status: 200, body: { eventId: row.event_id, reward, applied: true }, counted,
-      learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'client' }],
-    };
+    const verdict = judgeReward(row, this.policyOf, op);
+    const w = verdict.write;
+    if (!w || !row) return verdict.result;
+    const seq = this.store.insertReward(row.event_id, row.model, w.reward, w.label, w.source, op.now, w.learn);
+    this.store.updateEvent(row.event_id, w.event.reward, w.event.count, w.event.closed, w.event.reason);
+    return completeReward(verdict, row, seq);
   }
 
   /**
@@ -123,16 +100,72 @@ export class RewardRules {
     this.store.updateEvent(eventId, reward, 1, true, 'reward');
     return { model, eventId, seq, payload, reward, source: 'client' };
   }
+}
 
-  /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned. */
-  private closeOnExpiry(row: EventRow, policy: RewardPolicy, now: number): Learn {
+/** The rows a verdict writes: one reward row appended to the log, and the event's new state. */
+export interface RewardWrite {
+  reward: number;
+  label: string | null;
+  source: RewardSource;
+  /** Folded into the model (1) or only recorded (0, a `sum` reward learned later as one aggregate row). */
+  learn: boolean;
+  event: { reward: number | null; count: number; closed: boolean; reason: string | null };
+}
+
+/** What the rules decided for one client reward: the answer, and what to write (nothing for a refusal). */
+export interface RewardVerdict {
+  result: OpResult;
+  write?: RewardWrite;
+}
+
+/**
+ * The rules for one client reward, as a pure function of the event's row (read in the writing transaction, the
+ * row locked on PostgreSQL) and the model's policy: each dialect reads the row, writes what the verdict says and
+ * completes the answer with the appended row's seq (completeReward). SQLite: RewardRules.receive; PostgreSQL:
+ * src/decisions/pg/pg-executor.ts.
+ */
+export function judgeReward(row: EventRow | undefined, policyOf: (model: string) => RewardPolicy | null, op: RewardOp): RewardVerdict {
+  if (!row) return { result: problem(404, `No logged event with eventId "${op.eventId}"`) };
+  if (row.kind !== 'decision') return { result: { dispatch: row.kind } };
+  if (op.reward === undefined) return { result: problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] }) };
+  if (row.closed) {
+    if (row.closed_reason === 'reward') {
+      return { result: problem(409, `Event "${row.event_id}" was already rewarded (aggregation first)`, { eventId: row.event_id, reward: row.reward }) };
+    }
+    return { result: gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed') };
+  }
+  const policy = policyOf(row.model);
+  if (!policy) return { result: problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`) };
+  if (row.deadline_at !== null && op.now >= row.deadline_at) {
+    // Closed as the bulk close would: the sum so far or the default reward is learned, and the reward is refused.
     const aggregated = row.reward_count > 0;
     const reward = aggregated ? row.reward ?? 0 : policy.default;
-    const source = aggregated ? 'aggregate' : 'default';
-    const seq = this.store.insertReward(row.event_id, row.model, reward, null, source, now, true);
-    this.store.updateEvent(row.event_id, reward, row.reward_count, true, 'window');
-    return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source };
+    return {
+      result: gone({ event_id: row.event_id, reward }, 'its reward window closed'),
+      write: { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: true, event: { reward, count: row.reward_count, closed: true, reason: 'window' } },
+    };
   }
+  const reward = op.reward;
+  const counted = { model: row.model, reward };
+  const label = op.label ?? null;
+  if (policy.aggregation === 'sum') {
+    const total = (row.reward ?? 0) + reward;
+    return {
+      result: { status: 200, body: { eventId: row.event_id, reward, applied: true, total, learnedAt: new Date(row.deadline_at ?? op.now).toISOString() }, counted },
+      write: { reward, label, source: 'client', learn: false, event: { reward: total, count: row.reward_count + 1, closed: false, reason: null } },
+    };
+  }
+  return {
+    result: { status: 200, body: { eventId: row.event_id, reward, applied: true }, counted },
+    write: { reward, label, source: 'client', learn: true, event: { reward, count: row.reward_count + 1, closed: true, reason: 'reward' } },
+  };
+}
+
+/** The verdict's answer once its reward row is appended at `seq`: a learned row is folded in log order. */
+export function completeReward(verdict: RewardVerdict, row: Pick<EventRow, 'event_id' | 'model' | 'payload'>, seq: number): OpResult {
+  const w = verdict.write;
+  if (!w?.learn) return verdict.result;
+  return { ...verdict.result, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source }] };
 }
 
 function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string): OpResult {
