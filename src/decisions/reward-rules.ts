@@ -102,6 +102,29 @@ export class RewardRules {
   }
 }
 
+/**
+ * The bulk close (RewardRules.closeExpired) in PostgreSQL's dialect, the same rule: up to $2 windows whose deadline
+ * is at or before $1, oldest first, each closed with one learned row (the sum so far under `sum` with rewards
+ * received, else the model's `reward.default` read from its stored config); the learned rows come back in log order.
+ * SKIP LOCKED: a window a concurrent reward is closing is left to it.
+ */
+export const PG_CLOSE_EXPIRED = `
+  WITH due AS (
+    SELECT e.event_id, e.model, e.payload, e.deadline_at, e.seq,
+      CASE WHEN e.reward_count > 0 THEN COALESCE(e.reward, 0) ELSE COALESCE((m.config::jsonb #>> '{reward,default}')::double precision, 0) END AS value,
+      CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END AS source
+    FROM events e JOIN models m ON m.name = e.model AND m.kind = 'bandit'
+    WHERE e.closed = 0 AND e.kind = 'decision' AND e.deadline_at <= $1
+    ORDER BY e.deadline_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED
+  ), logged AS (
+    INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
+    SELECT event_id, model, value, NULL, source, $1, 1 FROM due ORDER BY deadline_at, seq
+    RETURNING seq, event_id, model, reward, source
+  ), closing AS (
+    UPDATE events SET reward = l.reward, closed = 1, closed_reason = 'window' FROM logged l WHERE events.event_id = l.event_id
+  )
+  SELECT l.seq, l.event_id AS "eventId", l.model, l.reward, l.source, d.payload FROM logged l JOIN due d ON d.event_id = l.event_id ORDER BY l.seq`;
+
 /** The rows a verdict writes: one reward row appended to the log, and the event's new state. */
 export interface RewardWrite {
   reward: number;
