@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ConflictError, NotFoundError } from '../http/errors.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
@@ -10,7 +11,7 @@ import type { ImagePool } from './image-pool.js';
 import type { ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { inputPlacement } from './preprocess.js';
-import { sendJson } from '../http/respond.js';
+import { JSON_CONTENT_TYPE, sendJson } from '../http/respond.js';
 import { newEventId } from '../platform/ids.js';
 
 /** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
@@ -35,13 +36,7 @@ export function classifyQuerySchema(maxIdLength: number) {
   } as const;
 }
 
-interface ClassifyQuery {
-  eventId?: string;
-  model: string;
-  glimpses?: number;
-  samples: number;
-  render?: 'png' | 'json';
-}
+type ClassifyQuery = FromSchema<ReturnType<typeof classifyQuerySchema>>;
 
 const glimpseSchema = {
   type: 'object', required: ['step', 'x', 'y', 'sizes'],
@@ -139,7 +134,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
         // Decoding, preprocessing, inference and the PNG all run on an image worker (image-pool.ts).
         const result = await pool.classify({
-          op: 'classify', model: entry.name, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
+          op: 'classify', model: entry.name, eventId, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
           seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates,
         });
         // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart.
@@ -155,10 +150,9 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
             .send(Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength));
           return;
         }
-        sendJson(res, {
-          eventId, model: entry.name, label: result.label, confidence: result.confidence, probabilities: result.probabilities,
-          glimpses: result.glimpses, latencyMs: Math.round(result.latencyMs * 100) / 100,
-        });
+        // The worker wrote the JSON (classificationSchema): no re-serialisation on the event loop.
+        res.writeHead(200, ['Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(result.body))]);
+        res.end(result.body);
       },
     }),
     route({

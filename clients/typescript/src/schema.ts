@@ -446,12 +446,18 @@ export interface operations {
                      * @default default
                      */
                     model?: string;
-                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                    /**
+                     * Features
+                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                     */
                     context?: Record<string, unknown>;
                     /** @description Candidates: ids or {id, features}; unique ids. Omit to use the model's fixed actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
@@ -703,12 +709,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -716,7 +728,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -755,8 +770,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -816,12 +838,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Exploration strategy: turns scores into a PMF. */
+                    /**
+                     * Strategy
+                     * @description Exploration strategy: turns scores into a PMF.
+                     */
                     strategy?: {
                         /** @enum {string} */
                         name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                     } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                    /** @description Reward regression learner. */
+                    /**
+                     * Learner
+                     * @description Reward regression learner.
+                     */
                     learner?: {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
@@ -829,7 +857,10 @@ export interface operations {
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     reward?: {
@@ -862,12 +893,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -875,7 +912,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -914,8 +954,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -994,12 +1041,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1007,7 +1060,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1046,8 +1102,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -1122,12 +1185,18 @@ export interface operations {
                             /** @description Bumped by every reconfiguration. */
                             version: number;
                             config: {
-                                /** @description Exploration strategy: turns scores into a PMF. */
+                                /**
+                                 * Strategy
+                                 * @description Exploration strategy: turns scores into a PMF.
+                                 */
                                 strategy?: {
                                     /** @enum {string} */
                                     name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                                 } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                                /** @description Reward regression learner. */
+                                /**
+                                 * Learner
+                                 * @description Reward regression learner.
+                                 */
                                 learner?: {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
@@ -1135,7 +1204,10 @@ export interface operations {
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
-                                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                    /**
+                                     * Features
+                                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                     */
                                     features?: Record<string, unknown>;
                                 })[];
                                 reward?: {
@@ -1174,8 +1246,15 @@ export interface operations {
                                 updates: number;
                                 /** @description Last reward-log sequence number folded into the state. */
                                 rewardSeq: number;
-                                /** @description sha256 of the learned state: equal before and after a restart. */
+                                /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                                 fingerprint: string;
+                                /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                                replica?: {
+                                    /** @description Rows of the shared reward log not yet applied by this replica. */
+                                    behindEvents: number;
+                                    /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                    behindMs: number;
+                                };
                                 /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                                 log?: {
                                     /** @description Logged events kept. */
@@ -1345,12 +1424,18 @@ export interface operations {
                         name: string;
                         /** @description A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy's default learner). */
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
