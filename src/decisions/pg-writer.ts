@@ -6,6 +6,19 @@ import { problem, type Learn, type OpResult } from './op-result.js';
 import { completeReward, judgeReward, PG_CLOSE_EXPIRED, type RewardOp } from './reward-rules.js';
 import type { WriteOp } from './write-executor.js';
 
+/** Longest wait for the follower before a committed group is answered anyway. */
+const APPLY_WAIT_MS = 5000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first (the timer does not keep the process alive). */
+function within(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    const done = () => { clearTimeout(timer); resolve(); };
+    p.then(done, done);
+  });
+}
+
 type Group = { ops: WriteOp[]; resolve: (r: OpResult[]) => void; reject: (e: unknown) => void };
 
 /**
@@ -44,7 +57,9 @@ export class PgWriteRunner implements BatchRunner<WriteOp, OpResult> {
       this.queue = [];
       try {
         const { results, maxSeq } = await this.commit(groups.flatMap((g) => g.ops));
-        const learned = maxSeq > 0 ? this.applied(maxSeq).catch(() => undefined) : undefined;
+        // Committed either way: if following the log stalls (PostgreSQL unreachable for the follower), the answer
+        // goes out after APPLY_WAIT_MS and this replica learns the rows when it catches up.
+        const learned = maxSeq > 0 ? within(this.applied(maxSeq), APPLY_WAIT_MS) : undefined;
         let at = 0;
         const slices = groups.map((g) => results.slice(at, (at += g.ops.length)));
         // Answered in commit order, each once the follower has folded what its transaction appended.
