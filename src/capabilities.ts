@@ -1,6 +1,7 @@
 import type { CapabilityFactory } from './capability.js';
 import { createDecisionsCapability } from './decisions/index.js';
 import { createImagesCapability } from './images/index.js';
+import { createDashboardCapability } from './dashboard/index.js';
 
 /**
  * Every capability Focal mounts, in order. Each is a vertical slice with its
@@ -9,4 +10,5 @@ import { createImagesCapability } from './images/index.js';
 export const CAPABILITIES: readonly CapabilityFactory[] = [
   createDecisionsCapability,
   createImagesCapability,
+  createDashboardCapability,
 ];

@@ -28,7 +28,7 @@ export class ModelLearning {
   /** Loads every model (latest snapshot + replay of the rewards after it) and creates `default` if missing. */
   restore(): void {
     for (const row of this.store.models()) {
-      const entry = this.entryFrom(row, this.store.snapshot(row.name, row.version), this.store.stats(row.name, row.created_at));
+      const entry = this.entryFrom(row, this.store.snapshot(row.name, row.version), this.store.stats(row.name, row.created_at), this.store.apprenticeStats(row.name, row.created_at));
       this.replayInto(entry, this.store.replay(row.name, entry.lastSeq));
     }
     if (!this.registry.has(DEFAULT_MODEL)) {
@@ -48,13 +48,13 @@ export class ModelLearning {
   }
 
   /** A model's entry from its stored row and the snapshot of its current version (none: fresh state from seq 0). */
-  private entryFrom(row: ModelRow, snap: SnapshotRow | undefined, stats: ModelStats): ModelEntry {
+  private entryFrom(row: ModelRow, snap: SnapshotRow | undefined, stats: ModelStats, apprentice?: { events: number; imitated: number }): ModelEntry {
     const config = JSON.parse(row.config) as ModelConfig;
     if (!snap) this.logger.warn({ model: row.name, version: row.version }, 'no snapshot for the current version: replaying the whole reward log');
     const bandit = this.registry.build(config, snap ? new Uint8Array(snap.state) : undefined);
     return {
       name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
-      bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0, counters: ModelCounters.from(stats),
+      bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0, counters: ModelCounters.from(stats, apprentice),
     };
   }
 
@@ -119,9 +119,10 @@ export class ModelLearning {
     }
     for (const l of r.learns ?? []) {
       if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
-      this.registry.get(l.model)?.counters.closed(l);
+      // An activation learns a reward whose event closed (and was counted) before it.
+      if (l.source !== 'activated') this.registry.get(l.model)?.counters.closed(l);
       // On PostgreSQL only the log follower folds (in the shared log's order); it has reached this row already.
-      if (!this.followsLog) this.learn(l);
+      if (!l.held && !this.followsLog) this.learn(l);
     }
   }
 

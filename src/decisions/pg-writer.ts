@@ -1,6 +1,6 @@
 import type { BatchRunner } from '../store/group-commit.js';
 import { LOCKS, LOG_CHANNEL, MODELS_CHANGED, type PgClient, type PgPool } from '../store/postgres.js';
-import type { EventRow } from './decision-store.js';
+import { HOLD_NONE, type EventRow } from './decision-store.js';
 import type { ModelConfig } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { completeReward, judgeReward, PG_CLOSE_EXPIRED, type RewardOp } from './reward-rules.js';
@@ -109,12 +109,14 @@ export class PgWriteRunner implements BatchRunner<WriteOp, OpResult> {
 
 /** Decisions as one INSERT; a model deleted meanwhile is a 404, a taken event id answers `inserted: false` (409). */
 async function decisions(c: PgClient, ops: Extract<WriteOp, { op: 'decision' }>[]): Promise<OpResult[]> {
-  const inserted = new Set((await c.query<{ event_id: string }>(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload)
-    SELECT v.event_id, v.model, 'decision', v.created_at, v.deadline_at, v.payload
-    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) AS v (event_id, model, created_at, deadline_at, payload)
+  const inserted = new Set((await c.query<{ event_id: string }>(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, hold, imitated)
+    SELECT v.event_id, v.model, 'decision', v.created_at, v.deadline_at, v.payload, v.hold, v.imitated
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::smallint[], $7::smallint[])
+      AS v (event_id, model, created_at, deadline_at, payload, hold, imitated)
     WHERE EXISTS (SELECT 1 FROM models m WHERE m.name = v.model AND m.kind = 'bandit')
     ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-  [ops.map((o) => o.eventId), ops.map((o) => o.model), ops.map((o) => o.createdAt), ops.map((o) => o.deadlineAt), ops.map((o) => o.payload)])).rows.map((r) => r.event_id));
+  [ops.map((o) => o.eventId), ops.map((o) => o.model), ops.map((o) => o.createdAt), ops.map((o) => o.deadlineAt), ops.map((o) => o.payload),
+    ops.map((o) => o.hold ?? HOLD_NONE), ops.map((o) => (o.imitated === undefined ? null : o.imitated ? 1 : 0))])).rows.map((r) => r.event_id));
   let missing: Set<string> | undefined;
   if (ops.some((o) => !inserted.has(o.eventId))) {
     const names = [...new Set(ops.map((o) => o.model))];
@@ -138,9 +140,9 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
     case 'reward':
       return reward(c, op, ctx);
     case 'sweep': {
-      const learns = (await c.query<Learn>(PG_CLOSE_EXPIRED, [op.now, op.limit])).rows;
-      for (const l of learns) ctx.maxSeq = Math.max(ctx.maxSeq, l.seq);
-      return { learns };
+      const rows = (await c.query<Learn & { learn: number }>(PG_CLOSE_EXPIRED, [op.now, op.limit])).rows;
+      for (const l of rows) ctx.maxSeq = Math.max(ctx.maxSeq, l.seq);
+      return { learns: rows.map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const })) };
     }
     case 'put': {
       const current = (await c.query<{ kind: string; version: number }>('SELECT kind, version FROM models WHERE name = $1 FOR UPDATE', [op.name])).rows[0];
@@ -172,6 +174,9 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
       return {};
     case 'import':
       return problem(501, 'Importing logged events (POST /models/{name}/log) is not available on PostgreSQL yet');
+    case 'activate':
+    case 'slots':
+      return problem(501, `${op.op === 'slots' ? 'Multi-slot decisions' : 'Activating deferred decisions'} are not available on PostgreSQL yet`);
     case 'retention':
       // Log retention does not run on PostgreSQL yet (index.ts does not start it): nothing to delete.
       return { retention: { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 } };
@@ -181,7 +186,7 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
 /** A client's reward: the row locked, the rules' verdict (reward-rules.ts), its rows written in one statement. */
 async function reward(c: PgClient, op: RewardOp, ctx: { maxSeq: number }): Promise<OpResult> {
   const row = (await c.query<EventRow & { config: string | null }>(`SELECT e.seq, e.event_id, e.model, e.kind, e.created_at, e.deadline_at, e.payload,
-    e.reward, e.reward_count, e.closed, e.closed_reason, m.config
+    e.reward, e.reward_count, e.closed, e.closed_reason, e.hold, m.config
     FROM events e LEFT JOIN models m ON m.name = e.model AND m.kind = 'bandit' WHERE e.event_id = $1 FOR UPDATE OF e`, [op.eventId])).rows[0];
   const verdict = judgeReward(row, () => (row?.config ? (JSON.parse(row.config) as ModelConfig).reward : null), op);
   const w = verdict.write;

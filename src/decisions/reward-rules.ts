@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
-import { DecisionStore, type EventRow, type RewardSource } from './decision-store.js';
+import { payloadText } from '../store/payload-codec.js';
+import { DecisionStore, HOLD_DEFERRED, HOLD_NONE, type EventRow, type RewardSource } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 
@@ -10,6 +11,13 @@ export interface RewardOp {
   eventId: string;
   reward?: number;
   label?: string;
+  now: number;
+}
+
+/** POST /events/{eventId}/activate: a deferred decision starts to count. */
+export interface ActivateOp {
+  op: 'activate';
+  eventId: string;
   now: number;
 }
 
@@ -29,6 +37,12 @@ export interface RewardOp {
  *   `sum` with rewards received, their total (source `aggregate`). Closed in bulk by the sweep
  *   (`closeExpired`), or at once when a reward arrives past the deadline (then 410, the closing learned).
  * - **Imported** events (DSJSON) arrive closed: their reward, if any, is logged and learned as a client's.
+ * - **Held** events (`events.hold`): a decision made in logging mode is never learned; a deferred one
+ *   (`defer: true`) is not learned until it is activated. Their rewards follow every rule above, but the rows
+ *   are logged with `learn = 0` (the event stays evaluable). Activation (`activate`) before the deadline makes
+ *   the event an ordinary one; a reward that closed it before (`first`) is then learned (source `activated`),
+ *   a `sum` window goes on and is learned when it closes. A deferred event never activated closes at its
+ *   deadline like any other (reason `inactive`, the default or the total logged, not learned).
  *
  * Every learned reward is one row of the `rewards` table with `learn = 1`; its `seq` orders all learning,
  * live and on replay. Rules return their 4xx as data (op-result.ts) before writing anything.
@@ -49,18 +63,20 @@ export class RewardRules {
     this.expiredLog = db.prepare(`INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
       SELECT e.event_id, e.model,
         CASE WHEN e.reward_count > 0 THEN COALESCE(e.reward, 0) ELSE COALESCE(json_extract(m.config, '$.reward.default'), 0) END,
-        NULL, CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END, ?, 1
+        NULL, CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END, ?, e.hold = ${HOLD_NONE}
       FROM events e JOIN models m ON m.name = e.model AND m.kind = 'bandit'
       WHERE e.closed = 0 AND e.kind = 'decision' AND e.deadline_at <= ?
       ORDER BY e.deadline_at, e.seq LIMIT ?
       RETURNING seq`);
-    this.expiredClose = db.prepare(`UPDATE events SET reward = r.reward, closed = 1, closed_reason = 'window'
+    this.expiredClose = db.prepare(`UPDATE events SET reward = r.reward, closed = 1,
+        closed_reason = CASE WHEN events.hold = ${HOLD_DEFERRED} THEN 'inactive' ELSE 'window' END
       FROM rewards r WHERE r.seq BETWEEN ? AND ? AND events.event_id = r.event_id`);
-    this.expiredRead = db.prepare(`SELECT r.seq AS seq, r.event_id AS eventId, r.model AS model, r.reward AS reward, r.source AS source, e.payload AS payload
+    this.expiredRead = db.prepare(`SELECT r.seq AS seq, r.event_id AS eventId, r.model AS model, r.reward AS reward, r.source AS source, e.payload AS payload,
+        r.learn AS learn
       FROM rewards r JOIN events e ON e.event_id = r.event_id WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq`);
   }
 
-  /** A client's reward: join, window, aggregation (judgeReward), written here on SQLite. */
+  /** A client's reward: join, window, aggregation, holds (judgeReward), written here on SQLite. */
   receive(op: RewardOp): OpResult {
     const row = this.store.findEvent(op.eventId);
     const verdict = judgeReward(row, this.policyOf, op);
@@ -69,6 +85,54 @@ export class RewardRules {
     const seq = this.store.insertReward(row.event_id, row.model, w.reward, w.label, w.source, op.now, w.learn);
     this.store.updateEvent(row.event_id, w.event.reward, w.event.count, w.event.closed, w.event.reason);
     return completeReward(verdict, row, seq);
+  }
+
+  /**
+   * Activates a deferred decision: 404 unknown, 409 not deferred (already active, or decided in logging mode),
+   * 410 past its deadline (closed as never activated). A reward that closed it before is learned now. A
+   * multi-slot decision's id activates all its slots, or none when one of them cannot be.
+   */
+  activate(op: ActivateOp): OpResult {
+    const row = this.store.findEvent(op.eventId);
+    if (row?.kind === 'slots') {
+      const slots = (JSON.parse(payloadText(row.payload)) as { slots: string[] }).slots.map((s) => this.store.findEvent(`${row.event_id}#${s}`));
+      for (const slot of slots) {
+        const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
+        if (refused) return refused;
+      }
+      return { status: 204, body: { model: row.model, activated: slots.length }, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+    }
+    if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
+    const refused = this.activationProblem(row, op.now);
+    if (refused) {
+      // Past its deadline and still open: closed here as the sweep would (never activated, unlearned).
+      if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
+      return refused;
+    }
+    return { status: 204, body: { model: row.model, activated: 1 }, learns: this.activateOne(row, op.now) };
+  }
+
+  private activationProblem(row: EventRow, now: number): OpResult | undefined {
+    if (row.hold !== HOLD_DEFERRED) {
+      return problem(409, row.hold === HOLD_NONE
+        ? `Event "${row.event_id}" is already active`
+        : `Event "${row.event_id}" was decided in logging mode: it is never learned`, { eventId: row.event_id });
+    }
+    if (row.closed && row.closed_reason !== 'reward') {
+      return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed before it was activated', 'cannot be activated');
+    }
+    if (!this.policyOf(row.model)) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
+    if (row.deadline_at !== null && now >= row.deadline_at) return gone(row, 'its reward window closed before it was activated', 'cannot be activated');
+    return undefined;
+  }
+
+  /** The event counts from now on; a reward that closed it while deferred (`first`) is learned now. */
+  private activateOne(row: EventRow, now: number): Learn[] {
+    this.store.setHold(row.event_id, HOLD_NONE);
+    if (!row.closed) return [];
+    const reward = row.reward ?? 0;
+    const seq = this.store.insertReward(row.event_id, row.model, reward, null, 'activated', now, true);
+    return [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'activated' }];
   }
 
   /**
@@ -87,30 +151,41 @@ export class RewardRules {
     }
     // One statement inserted them with nothing else writing in between: the range holds exactly these rows.
     this.expiredClose.run(lo, hi);
-    return this.expiredRead.all(lo, hi) as Learn[];
+    return (this.expiredRead.all(lo, hi) as (Learn & { learn: number })[]).map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const }));
   }
 
-  /** An imported event (already logged by the caller) closes with its final reward, learned, or with none. */
-  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number): Learn | undefined {
+  /** An imported event (already logged by the caller) closes with its final reward, learned (unless `learn` is false: DSJSON `_skipLearn`), or with none. */
+  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number, learn = true): Learn | undefined {
     if (reward === null) {
       this.store.updateEvent(eventId, null, 0, true, 'imported');
       return undefined;
     }
-    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, true);
+    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, learn);
     this.store.updateEvent(eventId, reward, 1, true, 'reward');
-    return { model, eventId, seq, payload, reward, source: 'client' };
+    return { model, eventId, seq, payload, reward, source: 'client', ...(learn ? {} : { held: true as const }) };
+  }
+
+  /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned (unless held). */
+  private closeOnExpiry(row: EventRow, policy: RewardPolicy, now: number): Learn {
+    const aggregated = row.reward_count > 0;
+    const reward = aggregated ? row.reward ?? 0 : policy.default;
+    const source = aggregated ? 'aggregate' : 'default';
+    const learned = row.hold === HOLD_NONE;
+    const seq = this.store.insertReward(row.event_id, row.model, reward, null, source, now, learned);
+    this.store.updateEvent(row.event_id, reward, row.reward_count, true, row.hold === HOLD_DEFERRED ? 'inactive' : 'window');
+    return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source, ...(learned ? {} : { held: true as const }) };
   }
 }
 
 /**
  * The bulk close (RewardRules.closeExpired) in PostgreSQL's dialect, the same rule: up to $2 windows whose deadline
- * is at or before $1, oldest first, each closed with one learned row (the sum so far under `sum` with rewards
- * received, else the model's `reward.default` read from its stored config); the learned rows come back in log order.
- * SKIP LOCKED: a window a concurrent reward is closing is left to it.
+ * is at or before $1, oldest first, each closed with one row (the sum so far under `sum` with rewards received, else
+ * the model's `reward.default` read from its stored config), learned unless the event is held; the rows come back in
+ * log order. SKIP LOCKED: a window a concurrent reward is closing is left to it.
  */
 export const PG_CLOSE_EXPIRED = `
   WITH due AS (
-    SELECT e.event_id, e.model, e.payload, e.deadline_at, e.seq,
+    SELECT e.event_id, e.model, e.payload, e.deadline_at, e.seq, e.hold,
       CASE WHEN e.reward_count > 0 THEN COALESCE(e.reward, 0) ELSE COALESCE((m.config::jsonb #>> '{reward,default}')::double precision, 0) END AS value,
       CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END AS source
     FROM events e JOIN models m ON m.name = e.model AND m.kind = 'bandit'
@@ -118,19 +193,20 @@ export const PG_CLOSE_EXPIRED = `
     ORDER BY e.deadline_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED
   ), logged AS (
     INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
-    SELECT event_id, model, value, NULL, source, $1, 1 FROM due ORDER BY deadline_at, seq
-    RETURNING seq, event_id, model, reward, source
+    SELECT event_id, model, value, NULL, source, $1, (hold = ${HOLD_NONE})::int FROM due ORDER BY deadline_at, seq
+    RETURNING seq, event_id, model, reward, source, learn
   ), closing AS (
-    UPDATE events SET reward = l.reward, closed = 1, closed_reason = 'window' FROM logged l WHERE events.event_id = l.event_id
+    UPDATE events SET reward = l.reward, closed = 1, closed_reason = CASE WHEN events.hold = ${HOLD_DEFERRED} THEN 'inactive' ELSE 'window' END
+    FROM logged l WHERE events.event_id = l.event_id
   )
-  SELECT l.seq, l.event_id AS "eventId", l.model, l.reward, l.source, d.payload FROM logged l JOIN due d ON d.event_id = l.event_id ORDER BY l.seq`;
+  SELECT l.seq, l.event_id AS "eventId", l.model, l.reward, l.source, l.learn, d.payload FROM logged l JOIN due d ON d.event_id = l.event_id ORDER BY l.seq`;
 
 /** The rows a verdict writes: one reward row appended to the log, and the event's new state. */
 export interface RewardWrite {
   reward: number;
   label: string | null;
   source: RewardSource;
-  /** Folded into the model (1) or only recorded (0, a `sum` reward learned later as one aggregate row). */
+  /** Folded into the model (1) or only recorded (0: a `sum` reward learned later as one aggregate row, or a held event's). */
   learn: boolean;
   event: { reward: number | null; count: number; closed: boolean; reason: string | null };
 }
@@ -145,10 +221,14 @@ export interface RewardVerdict {
  * The rules for one client reward, as a pure function of the event's row (read in the writing transaction, the
  * row locked on PostgreSQL) and the model's policy: each dialect reads the row, writes what the verdict says and
  * completes the answer with the appended row's seq (completeReward). SQLite: RewardRules.receive; PostgreSQL:
- * src/decisions/pg/pg-executor.ts.
+ * pg-writer.ts.
  */
 export function judgeReward(row: EventRow | undefined, policyOf: (model: string) => RewardPolicy | null, op: RewardOp): RewardVerdict {
   if (!row) return { result: problem(404, `No logged event with eventId "${op.eventId}"`) };
+  if (row.kind === 'slots') {
+    return { result: problem(400, `Event "${row.event_id}" is a multi-slot decision: reward one of its slots ({eventId, slot, reward}) or several ({eventId, rewards: {slot: reward}})`,
+      { errors: [{ path: '/slot', message: 'is required for a multi-slot decision' }] }) };
+  }
   if (row.kind !== 'decision') return { result: { dispatch: row.kind } };
   if (op.reward === undefined) return { result: problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] }) };
   if (row.closed) {
@@ -159,13 +239,15 @@ export function judgeReward(row: EventRow | undefined, policyOf: (model: string)
   }
   const policy = policyOf(row.model);
   if (!policy) return { result: problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`) };
+  const learned = row.hold === HOLD_NONE;
   if (row.deadline_at !== null && op.now >= row.deadline_at) {
-    // Closed as the bulk close would: the sum so far or the default reward is learned, and the reward is refused.
+    // Closed as the bulk close would: the sum so far or the default reward is logged (learned unless held), the reward refused.
     const aggregated = row.reward_count > 0;
     const reward = aggregated ? row.reward ?? 0 : policy.default;
     return {
       result: gone({ event_id: row.event_id, reward }, 'its reward window closed'),
-      write: { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: true, event: { reward, count: row.reward_count, closed: true, reason: 'window' } },
+      write: { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: learned,
+        event: { reward, count: row.reward_count, closed: true, reason: row.hold === HOLD_DEFERRED ? 'inactive' : 'window' } },
     };
   }
   const reward = op.reward;
@@ -180,17 +262,17 @@ export function judgeReward(row: EventRow | undefined, policyOf: (model: string)
   }
   return {
     result: { status: 200, body: { eventId: row.event_id, reward, applied: true }, counted },
-    write: { reward, label, source: 'client', learn: true, event: { reward, count: row.reward_count + 1, closed: true, reason: 'reward' } },
+    write: { reward, label, source: 'client', learn: learned, event: { reward, count: row.reward_count + 1, closed: true, reason: 'reward' } },
   };
 }
 
-/** The verdict's answer once its reward row is appended at `seq`: a learned row is folded in log order. */
+/** The verdict's answer once its reward row is appended at `seq`: a row that closes the event is folded in log order (unless held). */
 export function completeReward(verdict: RewardVerdict, row: Pick<EventRow, 'event_id' | 'model' | 'payload'>, seq: number): OpResult {
   const w = verdict.write;
-  if (!w?.learn) return verdict.result;
-  return { ...verdict.result, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source }] };
+  if (!w?.event.closed) return verdict.result;
+  return { ...verdict.result, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source, ...(w.learn ? {} : { held: true as const }) }] };
 }
 
-function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string): OpResult {
-  return problem(410, `Event "${row.event_id}" no longer accepts rewards: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
+function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string, what = 'no longer accepts rewards'): OpResult {
+  return problem(410, `Event "${row.event_id}" ${what}: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
 }

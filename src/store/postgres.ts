@@ -97,6 +97,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 101,
+    name: 'decisions: held events (deferred, logging mode), apprentice matches',
+    sql: `
+      -- As SQLite's migration 195: 0 learned as usual, 1 deferred until activation, 2 never learned (logging mode).
+      ALTER TABLE events ADD COLUMN hold smallint NOT NULL DEFAULT 0;
+      ALTER TABLE events ADD COLUMN imitated smallint;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded, each atomically with its record, one replica at a time. */
