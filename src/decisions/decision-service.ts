@@ -144,8 +144,15 @@ export class DecisionService {
     return modelView(this.registry.entry(name), this.db, this.config, this.estimates, this.pg?.follower.lag);
   }
 
-  put(name: string, input: ModelConfigInput, options: { forceReset?: boolean } = {}): Promise<ModelView> {
+  /** `forceReset`: fresh learned state even if the strategy and learner stay; `state`: start from this learned state (an import). */
+  put(name: string, input: ModelConfigInput, options: { forceReset?: boolean; state?: Uint8Array } = {}): Promise<ModelView> {
     return this.admin.put(name, input, options);
+  }
+
+  /** The model's learned state as a snapshot (what `put(…, { state })` takes back), with the version it belongs to. */
+  learnedState(name: string): { version: number; state: Uint8Array } {
+    const e = this.registry.entry(name);
+    return { version: e.version, state: e.bandit.snapshot() };
   }
 
   delete(name: string): Promise<ModelView | undefined> {

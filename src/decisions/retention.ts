@@ -28,6 +28,8 @@ export interface RetentionOp {
   defaultRetentionMs: number;
   /** Most events deleted by this op. */
   batch: number;
+  /** Only this model's events, every one logged before `before` (a purge: DELETE of Personalizer's logs); same guards. */
+  only?: { model: string; before: number };
   vacuumPages: number;
 }
 
@@ -92,8 +94,12 @@ export class RetentionStep {
       // No snapshot of the current version: a restart replays the whole log, so no learned reward may go.
       targets.push({ model: m.name, cutoff: op.now - retentionMs(config, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0, since: m.createdAt });
     }
+    if (op.only) {
+      const { model, before } = op.only;
+      targets.splice(0, targets.length, ...targets.filter((t) => t.model === model).map((t) => ({ ...t, cutoff: before })));
+    }
     // Events of deleted models: nothing replays them, no statistics count them.
-    for (const o of this.s.orphans!.all() as { model: string }[]) {
+    for (const o of op.only ? [] : this.s.orphans!.all() as { model: string }[]) {
       targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
     }
     for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
@@ -195,6 +201,11 @@ export class LogRetention {
     this.deletedTotal = metrics.counter('focal_log_events_deleted_total', 'Logged events deleted by retention, by model.', ['model']);
   }
 
+  /** A pass is running. */
+  get busy(): boolean {
+    return this.running;
+  }
+
   start(): void {
     this.timer = setInterval(() => {
       this.pass().catch((err: unknown) => { this.logger.error({ err }, 'log retention pass failed'); });
@@ -211,7 +222,7 @@ export class LogRetention {
    * Deletes what is due, batch by batch, until nothing more is; resolves with the number of events deleted.
    * Yields to the event loop between batches: each batch waits for its group commit like any write.
    */
-  async pass(now = Date.now()): Promise<number> {
+  async pass(now = Date.now(), only?: RetentionOp['only']): Promise<number> {
     if (this.running || !this.host.isReady) return 0;
     this.running = true;
     let total = 0;
@@ -219,7 +230,7 @@ export class LogRetention {
     try {
       for (;;) {
         if (!this.host.isReady) break;
-        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages })).retention;
+        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages, ...(only ? { only } : {}) })).retention;
         if (!r) break;
         let deleted = 0;
         for (const [model, n] of Object.entries(r.deleted)) {
@@ -244,6 +255,15 @@ export class LogRetention {
     if (total > 0) this.logger.debug({ deleted: total }, 'log retention: events deleted');
     return total;
   }
+}
+
+/**
+ * Deletes every event of `model` logged before `now` that retention may delete (not an open window; rewards
+ * already in a snapshot, taking one if needed), after any pass in progress; the number deleted.
+ */
+export async function purgeLog(retention: LogRetention, model: string, now = Date.now()): Promise<number> {
+  while (retention.busy) await new Promise((resolve) => setTimeout(resolve, 10));
+  return retention.pass(now, { model, before: now + 1 });
 }
 
 // ---- statistics ----

@@ -2,7 +2,7 @@
  * Versioned schema migrations, applied in order, each in its own transaction.
  * Never edit a migration that has shipped: add a new one. Version ranges by
  * capability keep parallel work from colliding: 1–99 foundation, 100–199
- * bandit decisions, 200–299 images.
+ * bandit decisions, 200–299 images, 300–399 the Personalizer adapter.
  */
 import type Database from 'better-sqlite3';
 
@@ -227,6 +227,28 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE events ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;
       -- Apprentice mode: 1 when the model's own draw was the baseline action it answered, 0 when not; NULL otherwise.
       ALTER TABLE events ADD COLUMN imitated INTEGER;
+    `,
+  },
+  {
+    version: 300,
+    name: 'personalizer: service settings and evaluation names',
+    sql: `
+      -- What Azure Personalizer's API holds beyond the Focal model it maps onto (src/personalizer/): the service
+      -- configuration fields Focal has no setting for, and the policy contract last written (name, VW arguments).
+      CREATE TABLE personalizer_settings (
+        model       TEXT PRIMARY KEY,
+        settings    TEXT NOT NULL,              -- JSON
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      -- A Personalizer evaluation: its id (client-chosen in the 2022-09-01-preview API), the Focal evaluation job
+      -- that computes it, and its contract (name, time range, policies with their VW arguments).
+      CREATE TABLE personalizer_evaluations (
+        id          TEXT PRIMARY KEY,
+        model       TEXT NOT NULL,
+        evaluation  TEXT NOT NULL,              -- evaluations.id
+        contract    TEXT NOT NULL,              -- JSON
+        created_at  INTEGER NOT NULL
+      ) STRICT;
     `,
   },
 ];
