@@ -43,7 +43,7 @@ export async function stopServer(child: ChildProcess, graceMs: number): Promise<
  * Child side: Focal with only its decisions capability on a fresh temporary database, listening on a free
  * loopback port. Imported lazily, so a child serving a bare baseline does not load Focal.
  */
-export async function listenDecisionsApp(prefix: string): Promise<{ server: Server; cleanup: () => Promise<void> }> {
+export async function listenDecisionsApp(prefix: string, databaseUrl?: string): Promise<{ server: Server; cleanup: () => Promise<void> }> {
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
@@ -55,10 +55,13 @@ export async function listenDecisionsApp(prefix: string): Promise<{ server: Serv
   const { openDatabase, closeDatabase } = await import('../../src/store/database.js');
   const dir = mkdtempSync(join(tmpdir(), prefix));
   const db = openDatabase({ path: join(dir, 'focal.db') });
+  let ready = () => true;
   const focal = await createApp({
-    config: defaultConfig({ dataDir: dir }), db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
-    backend: 'cpu', capabilities: [decisionsCapability()],
+    config: defaultConfig({ dataDir: dir, ...(databaseUrl ? { databaseUrl } : {}) }), db, logger: createLogger('silent'), metrics: new Metrics({ defaultMetrics: false }),
+    backend: 'cpu', capabilities: [decisionsCapability({ onService: (s) => { ready = () => s.isReady; } })],
   });
+  // A replica on PostgreSQL starts asynchronously: listen once it has caught up.
+  while (!ready()) await new Promise((r) => setTimeout(r, 20));
   const server = focal.app.listen(0, '127.0.0.1');
   return { server, cleanup: async () => { await focal.close(); closeDatabase(db); rmSync(dir, { recursive: true, force: true }); } };
 }

@@ -18,6 +18,11 @@ import type { RetentionOp } from './retention.js';
 import { submitRewards, type FeedbackDispatch, type RewardItem, type RewardResult } from './reward-intake.js';
 import { Snapshots } from './snapshots.js';
 import { WindowSweep } from './window-sweep.js';
+import { migratePg, openPool, type PgPool } from '../store/postgres.js';
+import { LogFollower } from './log-follower.js';
+import { PgDecisionStore } from './pg-store.js';
+import { ensureModel, PgWriteRunner } from './pg-writer.js';
+import { DEFAULT_MODEL } from './model-registry.js';
 
 export type { BanditEngine } from './model-registry.js';
 export { DEFAULT_MODEL } from './model-registry.js';
@@ -48,22 +53,33 @@ export class DecisionService {
   private readonly sweeper: WindowSweep;
   private readonly snapshots: Snapshots;
   private readonly effects = (r: OpResult): void => this.learning.applyEffects(r);
+  /** With FOCAL_DATABASE_URL: the shared PostgreSQL database and this replica's follower of its reward log. */
+  private readonly pg: { pool: PgPool; store: PgDecisionStore; follower: LogFollower; starting?: Promise<void> } | undefined;
   /** What `decide()` needs, built once (the hot path allocates nothing for it). */
   private readonly decideDeps: Parameters<typeof decide>[0];
 
   constructor(
     private readonly db: Db,
     private readonly config: Config,
-    logger: Logger,
+    private readonly logger: Logger,
     metrics: DecisionMetrics,
     engine: BanditEngine,
   ) {
     this.store = new DecisionStore(db);
     this.registry = new ModelRegistry(engine);
     this.writer = new DecisionsWriter(db, logger, metrics);
-    this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger);
+    if (config.databaseUrl) {
+      const pool = openPool(config.databaseUrl);
+      // An idle connection's error (the server restarted) must not crash the process: the next query reconnects.
+      pool.on('error', (err) => logger.warn({ err }, 'PostgreSQL: an idle connection failed'));
+      const store = new PgDecisionStore(pool);
+      this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger, true);
+      this.pg = { pool, store, follower: new LogFollower(config.databaseUrl, store, this.learning, logger) };
+    } else {
+      this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger);
+    }
     this.estimates = new OffPolicyWindow(this.store, (records) => engine.offPolicyEstimate(records), logger, (name) => this.registry.get(name));
-    this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, db, config, this.estimates));
+    this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, db, config, this.estimates, this.pg?.follower.lag));
     this.sweeper = new WindowSweep(this.writer, this.effects);
     this.snapshots = new Snapshots(this.registry, this.writer, metrics);
     this.decideDeps = { registry: this.registry, writer: this.writer, limits: config.limits, metrics };
@@ -73,17 +89,49 @@ export class DecisionService {
 
   /** Loads every model (latest snapshot + replay of the rewards after it), creates `default` if missing, then starts the writer. */
   start(): void {
+    if (this.pg) {
+      this.pg.starting = this.startReplica(this.pg).catch((err: unknown) => {
+        this.logger.fatal({ err }, 'PostgreSQL (FOCAL_DATABASE_URL): start-up failed; this replica stays not ready');
+      });
+      return;
+    }
     this.learning.restore();
     this.writer.start();
   }
 
+  /**
+   * A replica starts from the shared database: migrations, `default` created once, every model from its latest
+   * snapshot plus the log up to the current head, then the follower; writes are accepted (and /readyz answers
+   * 200) once it has caught up.
+   */
+  private async startReplica(pg: NonNullable<DecisionService['pg']>): Promise<void> {
+    await migratePg(pg.pool);
+    const config = this.registry.resolve({});
+    await ensureModel(pg.pool, DEFAULT_MODEL, JSON.stringify(config), this.registry.build(config).snapshot(), Date.now());
+    const position = await pg.store.maxRewardSeq();
+    await this.learning.syncFromPg(pg.store, position);
+    await pg.follower.start(position);
+    this.writer.start(new PgWriteRunner(pg.pool, (seq) => pg.follower.applied(seq)));
+    this.logger.info({ position, models: this.registry.names().length }, 'replica: caught up with the shared PostgreSQL log');
+  }
+
   get isReady(): boolean {
-    return this.writer.isReady;
+    return this.writer.isReady && (this.pg?.follower.caughtUp ?? true);
+  }
+
+  /** Whether the bandit log is in PostgreSQL (FOCAL_DATABASE_URL). */
+  get replicated(): boolean {
+    return this.pg !== undefined;
   }
 
   /** Waits for admin operations, commits what is queued, snapshots every model, then stops the writer. */
-  close(): Promise<void> {
-    return this.writer.close(() => this.admin.settled(), () => this.snapshots.op(true));
+  async close(): Promise<void> {
+    await this.pg?.starting;
+    await this.writer.close(() => this.admin.settled(), () => this.snapshots.op(true));
+    if (this.pg) {
+      await this.pg.follower.close();
+      await this.pg.pool.end();
+    }
   }
 
   // ---- models ----
@@ -94,7 +142,7 @@ export class DecisionService {
 
   /** The model as GET /models/{name} shows it, or a 404. */
   view(name: string): ModelView {
-    return modelView(this.registry.entry(name), this.db, this.config, this.estimates);
+    return modelView(this.registry.entry(name), this.db, this.config, this.estimates, this.pg?.follower.lag);
   }
 
   /** `forceReset`: fresh learned state even if the strategy and learner stay; `state`: start from this learned state (an import). */
@@ -144,7 +192,9 @@ export class DecisionService {
 
   /** Applies rewards independently, in order (reward-intake.ts); other kinds of events go to `feedback`. */
   async reward(items: readonly RewardItem[], feedback: FeedbackDispatch): Promise<RewardResult[]> {
-    return submitRewards(this.writer.accepting(), items, feedback, this.effects);
+    // On PostgreSQL an image event is logged in this replica's own SQLite database only: its id is looked up there.
+    const localKind = this.pg ? (id: string) => this.store.findEvent(id)?.kind : undefined;
+    return submitRewards(this.writer.accepting(), items, feedback, this.effects, localKind);
   }
 
   /**
@@ -179,6 +229,8 @@ export class DecisionService {
 
   /** Closes every expired window (window-sweep.ts); the number closed. `now`: a fixed clock (tests). */
   sweep(now?: number): Promise<number> {
+    // Replicas: only the holder of the sweep lock sweeps (a reward past its deadline still closes it anywhere).
+    if (this.pg && !this.pg.follower.isLeader) return Promise.resolve(0);
     return this.sweeper.run(now);
   }
 

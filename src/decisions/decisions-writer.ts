@@ -1,7 +1,7 @@
 import { ConflictError, GoneError, HttpError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldError } from '../http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
-import { GroupCommitter, InlineRunner, WorkerRunner } from '../store/group-commit.js';
+import { GroupCommitter, InlineRunner, WorkerRunner, type BatchRunner } from '../store/group-commit.js';
 import { storageHealth } from '../store/storage-health.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import type { OpResult } from './op-result.js';
@@ -21,8 +21,9 @@ export class DecisionsWriter {
 
   constructor(private readonly db: Db, private readonly logger: Logger, private readonly metrics: DecisionMetrics) {}
 
-  start(): void {
-    const runner = this.db.memory
+  /** `runner`: commits elsewhere than the SQLite writer thread (PostgreSQL: pg-writer.ts). */
+  start(runner?: BatchRunner<WriteOp, OpResult>): void {
+    runner ??= this.db.memory
       ? new InlineRunner(createExecutor(this.db))
       : new WorkerRunner<WriteOp, OpResult>(this.db.name, EXECUTOR_MODULE, 'decisions writer', (err) => {
         this.logger.fatal({ err }, 'the decisions writer thread failed: writes are refused until restart');

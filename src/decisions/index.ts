@@ -64,7 +64,8 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     const evaluation = evaluationSlice({ db, config, decisions: service, logger, metrics: ctx.metrics });
     registerLogMetrics(db, ctx.metrics);
     const retention = new LogRetention(service, config, logger.child({ capability: 'decisions' }), ctx.metrics, options.retention);
-    retention.start();
+    // Log retention deletes from the SQLite log; on PostgreSQL it does not run yet (README: Replicas, limits).
+    if (!service.replicated) retention.start();
     ctx.services.provide(DECISIONS_SERVICES, { decisions: service, evaluations: evaluation.service, retention });
 
     const report = (what: string) => (err: unknown) => { if (!storageHealth(db)?.failed(err)) logger.error({ err }, `decisions: ${what} failed`); };

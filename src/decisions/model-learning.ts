@@ -2,7 +2,8 @@ import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { StoredPayload } from '../store/payload-codec.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { decodeDecisionPayload, type DecisionStore } from './decision-store.js';
+import { decodeDecisionPayload, type DecisionStore, type ModelRow, type ModelStats, type SnapshotRow } from './decision-store.js';
+import type { LogRow, PgDecisionStore } from './pg-store.js';
 import type { ModelConfig } from './model-config.js';
 import { ModelCounters } from './model-counters.js';
 import { DEFAULT_MODEL, type ModelEntry, type ModelRegistry } from './model-registry.js';
@@ -20,28 +21,15 @@ export class ModelLearning {
     private readonly db: Db,
     private readonly metrics: DecisionMetrics,
     private readonly logger: Logger,
+    /** PostgreSQL: learning comes from the log follower only. */
+    private readonly followsLog = false,
   ) {}
 
   /** Loads every model (latest snapshot + replay of the rewards after it) and creates `default` if missing. */
   restore(): void {
     for (const row of this.store.models()) {
-      const config = JSON.parse(row.config) as ModelConfig;
-      const snap = this.store.snapshot(row.name, row.version);
-      if (!snap) this.logger.warn({ model: row.name, version: row.version }, 'no snapshot for the current version: replaying the whole reward log');
-      const bandit = this.registry.build(config, snap ? new Uint8Array(snap.state) : undefined);
-      const entry: ModelEntry = {
-        name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
-        bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0,
-        counters: ModelCounters.from(this.store.stats(row.name, row.created_at), this.store.apprenticeStats(row.name, row.created_at)),
-      };
-      let replayed = 0;
-      let failed = 0;
-      for (const r of this.store.replay(row.name, entry.lastSeq)) {
-        if (!this.fold(entry, r.seq, r.eventId, r.payload, r.reward)) failed++;
-        replayed++;
-      }
-      this.registry.set(entry);
-      this.logger.info({ model: row.name, version: row.version, snapshotSeq: entry.snapshotSeq, replayed, failed, updates: bandit.updates }, 'bandit model loaded');
+      const entry = this.entryFrom(row, this.store.snapshot(row.name, row.version), this.store.stats(row.name, row.created_at), this.store.apprenticeStats(row.name, row.created_at));
+      this.replayInto(entry, this.store.replay(row.name, entry.lastSeq));
     }
     if (!this.registry.has(DEFAULT_MODEL)) {
       const config = this.registry.resolve({});
@@ -59,6 +47,69 @@ export class ModelLearning {
     }
   }
 
+  /** A model's entry from its stored row and the snapshot of its current version (none: fresh state from seq 0). */
+  private entryFrom(row: ModelRow, snap: SnapshotRow | undefined, stats: ModelStats, apprentice?: { events: number; imitated: number }): ModelEntry {
+    const config = JSON.parse(row.config) as ModelConfig;
+    if (!snap) this.logger.warn({ model: row.name, version: row.version }, 'no snapshot for the current version: replaying the whole reward log');
+    const bandit = this.registry.build(config, snap ? new Uint8Array(snap.state) : undefined);
+    return {
+      name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
+      bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0, counters: ModelCounters.from(stats, apprentice),
+    };
+  }
+
+  /** Replays logged rewards (after the entry's snapshot, in seq order) into the entry, then publishes it. */
+  private replayInto(entry: ModelEntry, rows: Iterable<{ seq: number; eventId: string; payload: StoredPayload; reward: number }>): void {
+    let replayed = 0;
+    let failed = 0;
+    for (const r of rows) {
+      if (r.seq <= entry.lastSeq) continue;
+      if (!this.fold(entry, r.seq, r.eventId, r.payload, r.reward)) failed++;
+      replayed++;
+    }
+    this.registry.set(entry);
+    this.logger.info({ model: entry.name, version: entry.version, snapshotSeq: entry.snapshotSeq, replayed, failed, updates: entry.bandit.updates }, 'bandit model loaded');
+  }
+
+  // ---- PostgreSQL (replicas): the shared log is followed, and only the follower folds ----
+
+  /**
+   * Loads the models stored in PostgreSQL (snapshot + the model's learned rows up to `upToSeq`, the follower's
+   * position) whose version differs from memory, and drops the ones deleted there: PUT and DELETE on any
+   * replica reach this one. `default` is created if missing.
+   */
+  async syncFromPg(store: PgDecisionStore, upToSeq: number): Promise<void> {
+    const rows = await store.models();
+    for (const row of rows) {
+      const current = this.registry.get(row.name);
+      if (current?.version === row.version) continue;
+      const [snap, stats] = await Promise.all([store.snapshot(row.name, row.version), store.stats(row.name, row.created_at)]);
+      const entry = this.entryFrom(row, snap, stats);
+      const replay: { seq: number; eventId: string; payload: StoredPayload; reward: number }[] = [];
+      for (let after = entry.lastSeq; ;) {
+        const page = await store.log(after, 5000, row.name, upToSeq);
+        for (const r of page) if (r.learn) replay.push(r);
+        if (page.length < 5000) break;
+        after = page.at(-1)!.seq;
+      }
+      // A local PUT may have published this version while the rows were read: keep the one in memory.
+      if (this.registry.get(row.name)?.version === row.version) continue;
+      this.replayInto(entry, replay);
+    }
+    const stored = new Set(rows.map((r) => r.name));
+    for (const e of [...this.registry.all()]) if (!stored.has(e.name)) this.registry.remove(e.name);
+  }
+
+  /** One row of the shared log, in seq order (log-follower.ts): a learned row is folded into its model. */
+  followed(r: LogRow): void {
+    if (r.learn) this.learn(r);
+  }
+
+  /** The counters of every model from the shared tables (decisions and rewards of every replica). */
+  async refreshCounters(store: PgDecisionStore): Promise<void> {
+    for (const e of [...this.registry.all()]) Object.assign(e.counters, await store.stats(e.name, e.createdAt));
+  }
+
   /** Folds a committed op's rewards into memory and metrics. Never throws: the op is durable, its caller gets its answer. */
   applyEffects(r: OpResult): void {
     if (r.counted) {
@@ -70,12 +121,13 @@ export class ModelLearning {
       if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
       // An activation learns a reward whose event closed (and was counted) before it.
       if (l.source !== 'activated') this.registry.get(l.model)?.counters.closed(l);
-      if (!l.held) this.learn(l);
+      // On PostgreSQL only the log follower folds (in the shared log's order); it has reached this row already.
+      if (!l.held && !this.followsLog) this.learn(l);
     }
   }
 
   /** Folds one logged reward into the live model, unless that model's state already starts after it. */
-  private learn(l: Learn): void {
+  private learn(l: Pick<Learn, 'model' | 'seq' | 'eventId' | 'payload' | 'reward'>): void {
     const entry = this.registry.get(l.model);
     if (!entry || l.seq <= entry.lastSeq) return;
     const end = this.metrics.updateDuration.startTimer({ model: l.model });

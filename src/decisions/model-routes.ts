@@ -89,7 +89,15 @@ export const modelViewSchema = {
         meanReward: { type: ['number', 'null'], description: 'Mean final reward of closed events.' },
         updates: { type: 'integer', description: 'Learning updates folded into the state.' },
         rewardSeq: { type: 'integer', description: 'Last reward-log sequence number folded into the state.' },
-        fingerprint: { type: 'string', description: 'sha256 of the learned state: equal before and after a restart.' },
+        fingerprint: { type: 'string', description: 'sha256 of the learned state: equal before and after a restart, and on every replica once caught up.' },
+        replica: {
+          type: 'object', required: ['behindEvents', 'behindMs'], additionalProperties: false,
+          description: 'With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log.',
+          properties: {
+            behindEvents: { type: 'integer', description: 'Rows of the shared reward log not yet applied by this replica.' },
+            behindMs: { type: 'integer', description: 'Age of the oldest row not yet applied (0 when caught up).' },
+          },
+        },
         log: {
           type: 'object', required: ['events', 'bytes', 'oldest', 'retention'],
           description: 'The model\'s share of the event log (read from counters, not counted per request). The other counts cover the events kept.',

@@ -5,6 +5,7 @@ import type { Db } from '../store/database.js';
 import type { ModelStats } from './decision-store.js';
 import { learningMode, type ModelConfig } from './model-config.js';
 import type { ModelEntry } from './model-registry.js';
+import type { ReplicaLag } from './log-follower.js';
 import type { OffPolicyWindow } from './off-policy-window.js';
 import { logStats, type LogStats } from './retention.js';
 
@@ -16,7 +17,7 @@ export interface ModelView {
   createdAt: string;
   updatedAt: string;
   stats: ModelStats & {
-    meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats;
+    meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; replica?: ReplicaLag; log: LogStats;
     /** Apprentice mode: decisions made in it, how many of them the model's own draw matched the baseline, and their share. */
     apprentice?: { events: number; imitated: number; imitationRate: number | null };
   };
@@ -29,7 +30,7 @@ export interface ModelView {
  * No table is read for the statistics: they are the model's counters (model-counters.ts); the fingerprint is
  * cached until the state moves and the off-policy estimates are computed in the background (off-policy-window.ts).
  */
-export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffPolicyWindow): ModelView {
+export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffPolicyWindow, replica?: ReplicaLag): ModelView {
   const stats = e.counters.snapshot();
   const decided = stats.rewardedEvents;
   return {
@@ -44,6 +45,7 @@ export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffP
       updates: e.bandit.updates,
       rewardSeq: e.lastSeq,
       fingerprint: fingerprint(e),
+      ...(replica ? { replica } : {}),
       log: logStats(db, e.name, e.config, config.logRetentionMs),
       ...(learningMode(e.config) === 'apprentice' ? { apprentice: apprenticeStats(e) } : {}),
     },

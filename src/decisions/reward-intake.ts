@@ -32,6 +32,8 @@ export async function submitRewards(
   items: readonly RewardItem[],
   feedback: FeedbackDispatch,
   effects: (r: OpResult) => void,
+  /** PostgreSQL: the kind of an event logged only in this replica's SQLite database (an image), if any. */
+  localKind?: (eventId: string) => string | undefined,
 ): Promise<RewardResult[]> {
   const now = Date.now();
   const done = await Promise.all(items.map((item) => writer.submit({
@@ -40,7 +42,9 @@ export async function submitRewards(
   }, effects)));
   const results: RewardResult[] = [];
   for (const [i, r] of done.entries()) {
-    if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
+    const local = r.problem?.status === 404 && localKind ? localKind(items[i]!.eventId) : undefined;
+    if (local !== undefined && local !== 'decision') results.push(await feedback(local, items[i]!));
+    else if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
     else if (r.problem) results.push({ status: r.problem.status, body: httpError(r).toProblem() });
     else results.push({ status: r.status ?? 200, body: r.body ?? {} });
   }

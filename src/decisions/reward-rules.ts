@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
 import { payloadText } from '../store/payload-codec.js';
-import { DecisionStore, HOLD_DEFERRED, HOLD_NONE, type EventRow } from './decision-store.js';
+import { DecisionStore, HOLD_DEFERRED, HOLD_NONE, type EventRow, type RewardSource } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 
@@ -76,43 +76,15 @@ export class RewardRules {
       FROM rewards r JOIN events e ON e.event_id = r.event_id WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq`);
   }
 
-  /** A client's reward: join, window, aggregation. */
+  /** A client's reward: join, window, aggregation, holds (judgeReward), written here on SQLite. */
   receive(op: RewardOp): OpResult {
     const row = this.store.findEvent(op.eventId);
-    if (!row) return problem(404, `No logged event with eventId "${op.eventId}"`);
-    if (row.kind === 'slots') {
-      return problem(400, `Event "${row.event_id}" is a multi-slot decision: reward one of its slots ({eventId, slot, reward}) or several ({eventId, rewards: {slot: reward}})`,
-        { errors: [{ path: '/slot', message: 'is required for a multi-slot decision' }] });
-    }
-    if (row.kind !== 'decision') return { dispatch: row.kind };
-    if (op.reward === undefined) return problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] });
-    if (row.closed) {
-      if (row.closed_reason === 'reward') {
-        return problem(409, `Event "${row.event_id}" was already rewarded (aggregation first)`, { eventId: row.event_id, reward: row.reward });
-      }
-      return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed');
-    }
-    const policy = this.policyOf(row.model);
-    if (!policy) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
-    if (row.deadline_at !== null && op.now >= row.deadline_at) {
-      const learn = this.closeOnExpiry(row, policy, op.now);
-      return { ...gone({ event_id: row.event_id, reward: learn.reward }, 'its reward window closed'), learns: [learn] };
-    }
-    const reward = op.reward;
-    const counted = { model: row.model, reward };
-    if (policy.aggregation === 'sum') {
-      const total = (row.reward ?? 0) + reward;
-      this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, false);
-      this.store.updateEvent(row.event_id, total, row.reward_count + 1, false, null);
-      return { status: 200, body: { eventId: row.event_id, reward, applied: true, total, learnedAt: new Date(row.deadline_at ?? op.now).toISOString() }, counted };
-    }
-    const learned = row.hold === HOLD_NONE;
-    const seq = this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, learned);
-    this.store.updateEvent(row.event_id, reward, row.reward_count + 1, true, 'reward');
-    return {
-      status: 200, body: { eventId: row.event_id, reward, applied: true }, counted,
-      learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'client', ...(learned ? {} : { held: true as const }) }],
-    };
+    const verdict = judgeReward(row, this.policyOf, op);
+    const w = verdict.write;
+    if (!w || !row) return verdict.result;
+    const seq = this.store.insertReward(row.event_id, row.model, w.reward, w.label, w.source, op.now, w.learn);
+    this.store.updateEvent(row.event_id, w.event.reward, w.event.count, w.event.closed, w.event.reason);
+    return completeReward(verdict, row, seq);
   }
 
   /**
@@ -203,6 +175,102 @@ export class RewardRules {
     this.store.updateEvent(row.event_id, reward, row.reward_count, true, row.hold === HOLD_DEFERRED ? 'inactive' : 'window');
     return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source, ...(learned ? {} : { held: true as const }) };
   }
+}
+
+/**
+ * The bulk close (RewardRules.closeExpired) in PostgreSQL's dialect, the same rule: up to $2 windows whose deadline
+ * is at or before $1, oldest first, each closed with one row (the sum so far under `sum` with rewards received, else
+ * the model's `reward.default` read from its stored config), learned unless the event is held; the rows come back in
+ * log order. SKIP LOCKED: a window a concurrent reward is closing is left to it.
+ */
+export const PG_CLOSE_EXPIRED = `
+  WITH due AS (
+    SELECT e.event_id, e.model, e.payload, e.deadline_at, e.seq, e.hold,
+      CASE WHEN e.reward_count > 0 THEN COALESCE(e.reward, 0) ELSE COALESCE((m.config::jsonb #>> '{reward,default}')::double precision, 0) END AS value,
+      CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END AS source
+    FROM events e JOIN models m ON m.name = e.model AND m.kind = 'bandit'
+    WHERE e.closed = 0 AND e.kind = 'decision' AND e.deadline_at <= $1
+    ORDER BY e.deadline_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED
+  ), logged AS (
+    INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
+    SELECT event_id, model, value, NULL, source, $1, (hold = ${HOLD_NONE})::int FROM due ORDER BY deadline_at, seq
+    RETURNING seq, event_id, model, reward, source, learn
+  ), closing AS (
+    UPDATE events SET reward = l.reward, closed = 1, closed_reason = CASE WHEN events.hold = ${HOLD_DEFERRED} THEN 'inactive' ELSE 'window' END
+    FROM logged l WHERE events.event_id = l.event_id
+  )
+  SELECT l.seq, l.event_id AS "eventId", l.model, l.reward, l.source, l.learn, d.payload FROM logged l JOIN due d ON d.event_id = l.event_id ORDER BY l.seq`;
+
+/** The rows a verdict writes: one reward row appended to the log, and the event's new state. */
+export interface RewardWrite {
+  reward: number;
+  label: string | null;
+  source: RewardSource;
+  /** Folded into the model (1) or only recorded (0: a `sum` reward learned later as one aggregate row, or a held event's). */
+  learn: boolean;
+  event: { reward: number | null; count: number; closed: boolean; reason: string | null };
+}
+
+/** What the rules decided for one client reward: the answer, and what to write (nothing for a refusal). */
+export interface RewardVerdict {
+  result: OpResult;
+  write?: RewardWrite;
+}
+
+/**
+ * The rules for one client reward, as a pure function of the event's row (read in the writing transaction, the
+ * row locked on PostgreSQL) and the model's policy: each dialect reads the row, writes what the verdict says and
+ * completes the answer with the appended row's seq (completeReward). SQLite: RewardRules.receive; PostgreSQL:
+ * pg-writer.ts.
+ */
+export function judgeReward(row: EventRow | undefined, policyOf: (model: string) => RewardPolicy | null, op: RewardOp): RewardVerdict {
+  if (!row) return { result: problem(404, `No logged event with eventId "${op.eventId}"`) };
+  if (row.kind === 'slots') {
+    return { result: problem(400, `Event "${row.event_id}" is a multi-slot decision: reward one of its slots ({eventId, slot, reward}) or several ({eventId, rewards: {slot: reward}})`,
+      { errors: [{ path: '/slot', message: 'is required for a multi-slot decision' }] }) };
+  }
+  if (row.kind !== 'decision') return { result: { dispatch: row.kind } };
+  if (op.reward === undefined) return { result: problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] }) };
+  if (row.closed) {
+    if (row.closed_reason === 'reward') {
+      return { result: problem(409, `Event "${row.event_id}" was already rewarded (aggregation first)`, { eventId: row.event_id, reward: row.reward }) };
+    }
+    return { result: gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed') };
+  }
+  const policy = policyOf(row.model);
+  if (!policy) return { result: problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`) };
+  const learned = row.hold === HOLD_NONE;
+  if (row.deadline_at !== null && op.now >= row.deadline_at) {
+    // Closed as the bulk close would: the sum so far or the default reward is logged (learned unless held), the reward refused.
+    const aggregated = row.reward_count > 0;
+    const reward = aggregated ? row.reward ?? 0 : policy.default;
+    return {
+      result: gone({ event_id: row.event_id, reward }, 'its reward window closed'),
+      write: { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: learned,
+        event: { reward, count: row.reward_count, closed: true, reason: row.hold === HOLD_DEFERRED ? 'inactive' : 'window' } },
+    };
+  }
+  const reward = op.reward;
+  const counted = { model: row.model, reward };
+  const label = op.label ?? null;
+  if (policy.aggregation === 'sum') {
+    const total = (row.reward ?? 0) + reward;
+    return {
+      result: { status: 200, body: { eventId: row.event_id, reward, applied: true, total, learnedAt: new Date(row.deadline_at ?? op.now).toISOString() }, counted },
+      write: { reward, label, source: 'client', learn: false, event: { reward: total, count: row.reward_count + 1, closed: false, reason: null } },
+    };
+  }
+  return {
+    result: { status: 200, body: { eventId: row.event_id, reward, applied: true }, counted },
+    write: { reward, label, source: 'client', learn: learned, event: { reward, count: row.reward_count + 1, closed: true, reason: 'reward' } },
+  };
+}
+
+/** The verdict's answer once its reward row is appended at `seq`: a row that closes the event is folded in log order (unless held). */
+export function completeReward(verdict: RewardVerdict, row: Pick<EventRow, 'event_id' | 'model' | 'payload'>, seq: number): OpResult {
+  const w = verdict.write;
+  if (!w?.event.closed) return verdict.result;
+  return { ...verdict.result, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source, ...(w.learn ? {} : { held: true as const }) }] };
 }
 
 function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string, what = 'no longer accepts rewards'): OpResult {

@@ -49,6 +49,8 @@ export interface Config {
   logRetentionMs: number;
   /** Largest database file (FOCAL_DATABASE_SIZE_LIMIT); unset: as large as the disk allows. */
   maxDatabaseBytes: number | undefined;
+  /** FOCAL_DATABASE_URL: the decisions' shared PostgreSQL database (replicas); unset: the embedded SQLite database. */
+  databaseUrl: string | undefined;
   /** The bandit model behind the Azure Personalizer API (FOCAL_PERSONALIZER_MODEL). */
   personalizerModel: string;
   limits: Limits;
@@ -104,6 +106,19 @@ function secret(raw: string): string {
   return raw;
 }
 
+/** A PostgreSQL connection URL as node-postgres takes it: postgres:// or postgresql://, with a host or a socket path. */
+function postgresUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigValueError('must be a URL such as postgres://user:password@host:5432/focal');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new ConfigValueError(`must be a postgres:// or postgresql:// URL (got ${url.protocol}//…)`);
+  if (!url.hostname && !url.searchParams.get('host')) throw new ConfigValueError('must name a host (postgres://user:password@host:5432/focal)');
+  return raw.trim();
+}
+
 /** `auto`: one worker per core but one (the event loop keeps a core), at least one. */
 function workerCount(raw: string): number {
   if (raw.trim().toLowerCase() === 'auto') return Math.max(1, availableParallelism() - 1);
@@ -144,6 +159,8 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.logRetentionMs = duration(r); } },
   { name: 'FOCAL_DATABASE_SIZE_LIMIT', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
     apply: (r, c) => { c.maxDatabaseBytes = byteSize(64 * 1024, 2 ** 50)(r); } },
+  { name: 'FOCAL_DATABASE_URL', default: undefined, description: 'A postgres:// (or postgresql://) URL: the bandit models, decisions and rewards live in that PostgreSQL database, shared by every Focal replica pointed at it (see Replicas). Unset: the embedded SQLite database under FOCAL_DATA_DIR.',
+    apply: (r, c) => { c.databaseUrl = postgresUrl(r); } },
   { name: 'FOCAL_PERSONALIZER_MODEL', default: 'personalizer', description: 'The bandit model that the Azure Personalizer API (/personalizer/…) ranks with and configures; created with Personalizer\'s defaults on first use.',
     apply: (r, c) => {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r)) throw new ConfigValueError('must be a model name (letters, digits, ".", "_", "-"; at most 64)');
@@ -175,7 +192,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0, logRetentionMs: 0, maxDatabaseBytes: undefined, personalizerModel: '',
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0, logRetentionMs: 0, maxDatabaseBytes: undefined, personalizerModel: '', databaseUrl: undefined,
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }
@@ -192,7 +209,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       spec.apply(raw, config);
     } catch (err) {
       if (!(err instanceof ConfigValueError)) throw err;
-      const shown = spec.name.endsWith('_KEY') ? '<redacted>' : JSON.stringify(raw);
+      // Keys, and URLs that may carry a password, are never echoed.
+      const shown = spec.name.endsWith('_KEY') || spec.name.endsWith('_URL') ? '<redacted>' : JSON.stringify(raw);
       problems.push(`${spec.name} ${err.message} (got ${shown})`);
     }
   }

@@ -59,6 +59,19 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ FOCAL_DATABASE_SIZE_LIMIT: '1kb' }), /FOCAL_DATABASE_SIZE_LIMIT must be between/);
   });
 
+  it('reads FOCAL_DATABASE_URL as a postgres URL and never echoes a rejected one', () => {
+    assert.equal(loadConfig({}).databaseUrl, undefined);
+    assert.equal(loadConfig({ FOCAL_DATABASE_URL: 'postgres://focal:pw@db:5432/focal' }).databaseUrl, 'postgres://focal:pw@db:5432/focal');
+    assert.equal(loadConfig({ FOCAL_DATABASE_URL: 'postgresql://focal@127.0.0.1/focal' }).databaseUrl, 'postgresql://focal@127.0.0.1/focal');
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_URL: 'mysql://u:secret-pw@db/focal' }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /FOCAL_DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL \(got mysql:\/\/…\) \(got <redacted>\)/);
+      assert.doesNotMatch(err.message, /secret-pw/);
+      return true;
+    });
+    assert.throws(() => loadConfig({ FOCAL_DATABASE_URL: 'not a url' }), /FOCAL_DATABASE_URL must be a URL such as/);
+  });
+
   it('never echoes a rejected key', () => {
     assert.throws(() => loadConfig({ FOCAL_API_KEY: 'short-secret' }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);

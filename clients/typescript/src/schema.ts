@@ -1054,8 +1054,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -1306,8 +1313,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -1517,8 +1531,15 @@ export interface operations {
                             updates: number;
                             /** @description Last reward-log sequence number folded into the state. */
                             rewardSeq: number;
-                            /** @description sha256 of the learned state: equal before and after a restart. */
+                            /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                             fingerprint: string;
+                            /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                            replica?: {
+                                /** @description Rows of the shared reward log not yet applied by this replica. */
+                                behindEvents: number;
+                                /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                behindMs: number;
+                            };
                             /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                             log?: {
                                 /** @description Logged events kept. */
@@ -1724,8 +1745,15 @@ export interface operations {
                                 updates: number;
                                 /** @description Last reward-log sequence number folded into the state. */
                                 rewardSeq: number;
-                                /** @description sha256 of the learned state: equal before and after a restart. */
+                                /** @description sha256 of the learned state: equal before and after a restart, and on every replica once caught up. */
                                 fingerprint: string;
+                                /** @description With FOCAL_DATABASE_URL (replicas on PostgreSQL) only: how far this replica is behind the shared reward log. */
+                                replica?: {
+                                    /** @description Rows of the shared reward log not yet applied by this replica. */
+                                    behindEvents: number;
+                                    /** @description Age of the oldest row not yet applied (0 when caught up). */
+                                    behindMs: number;
+                                };
                                 /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
                                 log?: {
                                     /** @description Logged events kept. */

@@ -1,0 +1,61 @@
+import type { PgPool } from '../store/postgres.js';
+import type { ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
+
+/** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
+export interface LogRow {
+  seq: number;
+  eventId: string;
+  model: string;
+  reward: number;
+  source: 'client' | 'default' | 'aggregate';
+  learn: number;
+  payload: string;
+  receivedAt: number;
+}
+
+/**
+ * The reads of the decisions slice on PostgreSQL (FOCAL_DATABASE_URL): models, snapshots, the reward log in seq
+ * order and the statistics, the same queries as DecisionStore's in this dialect. The writes are pg-writer.ts's.
+ */
+export class PgDecisionStore {
+  constructor(private readonly pool: PgPool) {}
+
+  async models(): Promise<ModelRow[]> {
+    return (await this.pool.query<ModelRow>(`SELECT name, config, version, created_at, updated_at FROM models WHERE kind = 'bandit' ORDER BY name`)).rows;
+  }
+
+  async snapshot(model: string, version: number): Promise<SnapshotRow | undefined> {
+    return (await this.pool.query<SnapshotRow>('SELECT version, reward_seq, state FROM snapshots WHERE model = $1 AND version = $2', [model, version])).rows[0];
+  }
+
+  async maxRewardSeq(): Promise<number> {
+    return (await this.pool.query<{ seq: number }>('SELECT COALESCE(MAX(seq), 0)::bigint AS seq FROM rewards')).rows[0]!.seq;
+  }
+
+  /** Rows of the log after `afterSeq` (all models; of one model if given), up to `limit`, in seq order. */
+  async log(afterSeq: number, limit: number, model?: string, upToSeq?: number): Promise<LogRow[]> {
+    return (await this.pool.query<LogRow>(`SELECT r.seq, r.event_id AS "eventId", r.model, r.reward, r.source, r.learn, e.payload, r.received_at AS "receivedAt"
+      FROM rewards r JOIN events e ON e.event_id = r.event_id
+      WHERE r.seq > $1 AND ($3::text IS NULL OR r.model = $3) AND ($4::bigint IS NULL OR r.seq <= $4) ORDER BY r.seq LIMIT $2`,
+    [afterSeq, limit, model ?? null, upToSeq ?? null])).rows;
+  }
+
+  /** The head of the log: its highest seq and when the oldest row after `afterSeq` was received (null if none). */
+  async head(afterSeq: number): Promise<{ seq: number; oldestAfter: number | null }> {
+    const r = (await this.pool.query<{ seq: number; oldest: number | null }>(`SELECT COALESCE(MAX(seq), 0)::bigint AS seq,
+      (SELECT received_at FROM rewards WHERE seq > $1 ORDER BY seq LIMIT 1) AS oldest FROM rewards`, [afterSeq])).rows[0]!;
+    return { seq: r.seq, oldestAfter: r.oldest };
+  }
+
+  /** The same figures as DecisionStore.stats, from the shared tables. */
+  async stats(model: string, since: number): Promise<ModelStats> {
+    const e = (await this.pool.query<Omit<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COUNT(*)::bigint AS decisions,
+      COALESCE(SUM((closed = 0)::int), 0)::bigint AS pending,
+      COALESCE(SUM((reward IS NOT NULL AND closed = 1)::int), 0)::bigint AS "rewardedEvents",
+      COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0)::float8 AS "rewardTotal"
+      FROM events WHERE model = $1 AND kind = 'decision' AND created_at >= $2`, [model, since])).rows[0]!;
+    const r = (await this.pool.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
+      COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
+    return { ...e, ...r };
+  }
+}
