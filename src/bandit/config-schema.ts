@@ -82,10 +82,20 @@ export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
     importanceWeighted: { type: 'boolean', default: true, description: 'Weight each update by 1/probability.' },
   },
   'bayes-linear': {
-    // d×d covariance: 1024 dimensions is 8 MB per model.
-    dims: { type: 'integer', minimum: 1, maximum: 1024, default: 256, description: 'Dense dimension features are hashed into.' },
+    perAction: {
+      type: 'boolean', default: true,
+      description: 'One posterior per action id over the example\'s features (disjoint LinUCB); false: one posterior shared by every action, over features hashed into `dims` dimensions.',
+    },
+    // d×d covariance: 1024 dimensions is 8 MB (per action when perAction).
+    dims: {
+      type: 'integer', minimum: 1, maximum: 1024, default: 256,
+      description: 'Per action: most dimensions of its posterior (each feature gets its own until then, later ones are hashed into them). Shared: the dense dimension every feature is hashed into.',
+    },
     prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Prior precision λ.' },
-    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.25, description: 'Noise variance σ².' },
+    noise: {
+      type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.25,
+      description: 'Noise variance σ²; per action, the prior guess (worth two rewards) of a variance then estimated from the residuals.',
+    },
     interactions: INTERACTIONS_PARAM,
     ignoreLinear: IGNORE_LINEAR_PARAM,
     importanceWeighted: { type: 'boolean', default: false, description: 'Weight each update by 1/probability (default: the plain posterior).' },

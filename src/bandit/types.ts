@@ -57,11 +57,13 @@ export type LearnerConfig =
     }
   | {
       name: 'bayes-linear';
-      /** Dimension of the dense space features are hashed into; default 256. */
+      /** One posterior per action id (default true); false: one posterior shared by every action over a folded dense space. */
+      perAction?: boolean;
+      /** Most dimensions of each action's posterior (per action), or of the dense space features are hashed into (shared); default 256. */
       dims?: number;
       /** Prior precision (ridge) λ; default 1. */
       prior?: number;
-      /** Noise variance σ² of the reward model; default 0.25 (rewards in [0,1]). */
+      /** Noise variance σ² of the reward model; default 0.25. Per action, the prior guess of a variance estimated from the residuals. */
       noise?: number;
       interactions?: string[][];
       ignoreLinear?: string[];

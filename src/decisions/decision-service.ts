@@ -123,9 +123,19 @@ export class DecisionService {
   start(): void {
     for (const row of this.store.models()) {
       const config = JSON.parse(row.config) as ModelConfig;
-      const snap = this.store.snapshot(row.name, row.version);
+      let snap = this.store.snapshot(row.name, row.version);
       if (!snap) this.logger.warn({ model: row.name, version: row.version }, 'no snapshot for the current version: replaying the whole reward log');
-      const bandit = this.build(config, snap ? new Uint8Array(snap.state) : undefined);
+      let bandit: BanditModel;
+      try {
+        bandit = this.build(config, snap ? new Uint8Array(snap.state) : undefined);
+      } catch (err) {
+        // A snapshot this version cannot read (a learner whose state format changed, e.g. bayes-linear's
+        // per-action posteriors) is rebuilt from the events still in the log rather than stopping start-up.
+        if (!(err instanceof engine.SnapshotFormatError)) throw err;
+        this.logger.warn({ model: row.name, version: row.version, err: err.message }, 'snapshot in an older format: rebuilding the model from the events kept in the log');
+        snap = undefined;
+        bandit = this.build(config);
+      }
       const entry: ModelEntry = {
         name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
         bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0,

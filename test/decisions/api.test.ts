@@ -16,3 +16,4 @@ import './learning-errors.cases.js';
 import './openapi-responses.cases.js';
 import './config-bounds.cases.js';
 import './off-policy.cases.js';
+import './snapshot-format.cases.js';

@@ -51,7 +51,7 @@ describe('configurations round-trip', () => {
     };
     const put = await request(h.focal.app).put('/models/full').send(full).expect(200);
     assert.deepEqual(put.body.config, full);
-    const bayes = { strategy: { name: 'linucb', alpha: 0.3 }, learner: { name: 'bayes-linear', dims: 32, prior: 2, noise: 0.5, interactions: [['context', 'action']], ignoreLinear: ['context'], importanceWeighted: true } };
+    const bayes = { strategy: { name: 'linucb', alpha: 0.3 }, learner: { name: 'bayes-linear', perAction: false, dims: 32, prior: 2, noise: 0.5, interactions: [['context', 'action']], ignoreLinear: ['context'], importanceWeighted: true } };
     const b = await request(h.focal.app).put('/models/full-bayes').send(bayes).expect(200);
     assert.deepEqual(b.body.config.learner, bayes.learner);
     const copy = await request(h.focal.app).put('/models/full-bayes-copy').send(b.body.config).expect(200);
