@@ -67,8 +67,10 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
   'neural-linear': {
     hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
     scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
-    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
-    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
+    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.003, description: 'RMSProp step size of the feature network (0: a fixed random network).' },
+    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Per-event forgetting factor of the Bayesian heads between retrains (1: never forget).' },
+    memory: { type: 'integer', minimum: 16, maximum: 65536, default: 2048, description: 'Latest events kept to retrain the network and rebuild the heads on.' },
+    trainEvery: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Events between retrains of the network (and at events 1, 2, 4, … before that).' },
   },
 };
 

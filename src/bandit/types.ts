@@ -35,7 +35,7 @@ export type StrategyConfig = StrategyCommon & (
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number }); // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number; memory?: number; trainEvery?: number }); // hidden units (default 32), posterior scale (1), network RMSProp step (0.003), head forgetting (1), events kept (2048), events between retrains (50)
 
 export type StrategyName = StrategyConfig['name'];
 

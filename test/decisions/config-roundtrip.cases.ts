@@ -44,7 +44,7 @@ describe('configurations round-trip', () => {
 
   it('a config with every optional parameter set round-trips', async () => {
     const full = {
-      strategy: { name: 'neural-linear', hidden: 4, scale: 0.5, bodyRate: 0.2, forget: 0.99 },
+      strategy: { name: 'neural-linear', hidden: 4, scale: 0.5, bodyRate: 0.2, forget: 0.99, memory: 256, trainEvery: 10 },
       learner: { name: 'linear', bits: 12, learningRate: 0.25, interactions: [['user', 'action']], ignoreLinear: ['user'], l2: 0.001, importanceWeighted: false },
       actions: [{ id: 'a', features: { x: 1 } }, { id: 'b' }],
       reward: { waitSeconds: 30, default: -0.5, aggregation: 'sum' },
