@@ -20,7 +20,8 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express from 'express';
-import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, numberArg as arg, stopServer } from './lib/child-server.js';
+import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, stopServer } from './lib/child-server.js';
+import { benchArgs } from './lib/cli.js';
 
 const FEATURES_PER_ACTION = 20;
 const ACTIONS = 10;
@@ -35,7 +36,15 @@ function body(): string {
 
 // ---- child: one server ----
 
-type Kind = 'focal' | 'express' | 'node';
+const KINDS = ['focal', 'express', 'node'] as const;
+type Kind = (typeof KINDS)[number];
+
+const args = benchArgs({
+  duration: { type: 'number', default: 3, help: 'seconds per measurement' },
+  connections: { type: 'number', default: 32 },
+  rounds: { type: 'number', default: 5 },
+  serve: { type: 'string', choices: KINDS, help: 'child process: serve this server (the benchmark forks it)' },
+});
 
 async function serve(kind: Kind): Promise<void> {
   let listen: (port: number, host: string) => import('node:http').Server;
@@ -144,9 +153,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const duration = arg('duration', 3);
-  const connections = arg('connections', 32);
-  const rounds = arg('rounds', 5);
+  const { duration, connections, rounds } = args;
 
   // Both servers up at once and measured alternately, so a change in the machine's load hits both alike.
   const bare = await start('express');
@@ -197,9 +204,8 @@ async function main(): Promise<void> {
   }
 }
 
-const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0) {
-  serve(process.argv[serveAt + 1] as Kind).catch((err: unknown) => { console.error(err); process.exit(1); });
+if (args.serve !== undefined) {
+  serve(args.serve).catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });
 }

@@ -22,15 +22,16 @@ import {
   type BanditConfigInput,
   type Features,
 } from '../src/bandit/index.js';
+import { benchArgs } from './lib/cli.js';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
-const N = Number(args.get('n') ?? 10000);
-const only = args.get('only')?.split(',');
+const args = benchArgs({
+  n: { type: 'number', default: 10000, help: 'MNIST images' },
+  only: { type: 'string', help: 'strategies, comma-separated' },
+  'skip-speed': { type: 'boolean' },
+  'skip-mnist': { type: 'boolean' },
+});
+const N = args.n;
+const only = args.only?.split(',');
 
 // ---- MNIST as a bandit ----
 
@@ -118,7 +119,7 @@ function pad(s: string, n: number): string {
   return s.padEnd(n);
 }
 
-if (args.get('skip-mnist') !== 'true') {
+if (!args['skip-mnist']) {
   const data = loadMnist(N);
   console.log(`\nMNIST as a bandit: first ${N} training images, progressive-validation reward (higher is better)`);
   console.log(`anchor: VW 9.11.2 --cbify 10 --cb_explore_adf --epsilon 0.05: 0.756 (default lr), 0.787 (best lr); squarecb 0.756 / 0.776\n`);
@@ -169,7 +170,7 @@ function timeLoop(seconds: number, body: (i: number) => void): number {
   return i / ((performance.now() - start) / 1000);
 }
 
-if (args.get('skip-speed') !== 'true') {
+if (!args['skip-speed']) {
   const { contexts, actions } = speedContexts();
   const eventIds = Array.from({ length: 1000 }, (_, i) => `event-${i}`);
   let sink = 0;

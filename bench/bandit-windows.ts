@@ -21,7 +21,15 @@ import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, numberArg as arg, stopServer } from './lib/child-server.js';
+import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, stopServer } from './lib/child-server.js';
+import { benchArgs } from './lib/cli.js';
+
+const args = benchArgs({
+  seconds: { type: 'number', default: Number(process.env.BENCH_WINDOW_SECONDS ?? 60), help: 'part 1: seconds at the highest rate (or BENCH_WINDOW_SECONDS)' },
+  rounds: { type: 'number', default: 3 },
+  'round-seconds': { type: 'number', default: 10 },
+  serve: { type: 'boolean', help: 'child process: serve Focal (the benchmark forks it)' },
+});
 
 const ACTIONS = 10;
 const FEATURES_PER_ACTION = 20;
@@ -93,9 +101,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 async function main(): Promise<void> {
-  const seconds = arg('seconds', Number(process.env.BENCH_WINDOW_SECONDS ?? 60));
-  const rounds = arg('rounds', 3);
-  const roundSeconds = arg('round-seconds', 10);
+  const { seconds, rounds, 'round-seconds': roundSeconds } = args;
   const { child, base } = await start();
   try {
     console.log(`\nDefault rewards and cheap reads, ${ACTIONS} actions × ${FEATURES_PER_ACTION} features, 32 connections, loopback (${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)})\n`);
@@ -179,7 +185,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--serve')) {
+if (args.serve) {
   serve().catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });

@@ -19,7 +19,13 @@ import Database from 'better-sqlite3';
 import { encodeDecisionPayload } from '../src/decisions/decision-store.js';
 import { Xoshiro128 } from '../src/bandit/random/seeded-rng.js';
 import { call, killAll, startFocal } from '../test/server-process.js';
-import { numberArg as arg } from './lib/child-server.js';
+import { benchArgs } from './lib/cli.js';
+
+const args = benchArgs({
+  events: { type: 'number', default: 100_000, help: 'logged events' },
+  rate: { type: 'number', default: 200, help: 'decisions/s during the run' },
+  seconds: { type: 'number', default: 8 },
+});
 
 const ACTIONS = 10;
 const FEATURES_PER_ACTION = 20;
@@ -79,9 +85,7 @@ function decideLoad(url: string, rate: number, seconds: number, until?: Promise<
 }
 
 async function main(): Promise<void> {
-  const n = arg('events', 100_000);
-  const rate = arg('rate', 200);
-  const seconds = arg('seconds', 8);
+  const { events: n, rate, seconds } = args;
   const dir = mkdtempSync(join(tmpdir(), 'focal-bench-eval-'));
   const server = await startFocal({ FOCAL_DATA_DIR: dir, FOCAL_MODELS_DIR: join(dir, 'no-models') }, 60_000);
   try {

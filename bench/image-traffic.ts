@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { announcePort, exitOnDisconnect, forkServer, numberArg as arg, stopServer } from './lib/child-server.js';
+import { announcePort, exitOnDisconnect, forkServer, stopServer } from './lib/child-server.js';
+import { benchArgs } from './lib/cli.js';
 
 const DECIDE_BODY = JSON.stringify({
   context: { user: { age: 31, country: 'DE', premium: true }, device: 'mobile', hour: 14 },
@@ -40,7 +41,16 @@ async function digitJpeg(): Promise<Buffer> {
 
 // ---- child: one server ----
 
-type Kind = 'focal' | 'bare';
+const KINDS = ['focal', 'bare'] as const;
+type Kind = (typeof KINDS)[number];
+
+const args = benchArgs({
+  duration: { type: 'number', default: 3, help: 'seconds per measurement' },
+  connections: { type: 'number', default: 16 },
+  'image-connections': { type: 'number', default: 4 },
+  rounds: { type: 'number', default: 3 },
+  serve: { type: 'string', choices: KINDS, help: 'child process: serve this server (the benchmark forks it)' },
+});
 
 async function serve(kind: Kind): Promise<void> {
   let server: import('node:http').Server;
@@ -136,10 +146,7 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const duration = arg('duration', 3);
-  const connections = arg('connections', 16);
-  const imageConnections = arg('image-connections', 4);
-  const rounds = arg('rounds', 3);
+  const { duration, connections, 'image-connections': imageConnections, rounds } = args;
   const jpeg = await digitJpeg();
 
   const focal = await start('focal');
@@ -193,9 +200,8 @@ async function main(): Promise<void> {
   }
 }
 
-const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0) {
-  serve(process.argv[serveAt + 1] as Kind).catch((err: unknown) => { console.error(err); process.exit(1); });
+if (args.serve !== undefined) {
+  serve(args.serve).catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });
 }

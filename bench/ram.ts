@@ -23,16 +23,19 @@ import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluation.js';
 import { createRamModel, loadRamModel, mnistRamConfig, type AttentionModel } from '../src/attention/index.js';
 import { Rng } from '../src/attention/rng.js';
+import { benchArgs } from './lib/cli.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const args = benchArgs({
+  model: { type: 'string', help: 'one model folder (default: every models/ram-* folder)' },
+  limit: { type: 'number', help: 'test images (default: the whole test set)' },
+  samples: { type: 'number', default: 0, help: 'also report the error of the mean of N sampled rollouts' },
+  runs: { type: 'number', default: 200, help: 'latency runs' },
+});
 
-const MODEL_DIRS = arg('model')
-  ? [arg('model')!]
+const MODEL_DIRS = args.model !== undefined
+  ? [args.model]
   : readdirSync('models', { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('ram-')).map((d) => join('models', d.name)).sort();
-const RUNS = Number(arg('runs') ?? 200);
+const RUNS = args.runs;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -149,11 +152,11 @@ async function benchModel(MODEL_DIR: string): Promise<void> {
   const c = model.config;
 
   // 1. Accuracy of the shipped model.
-  const limit = arg('limit') ? Number(arg('limit')) : undefined;
+  const limit = args.limit;
   const rows: (string | number)[][] = [];
   const det = testError(model.network, { limit });
   rows.push([`${c.glimpses} glimpses, location means`, `${(det.error * 100).toFixed(2)}%`, `${det.wrong}/${det.count}`, det.seconds.toFixed(1)]);
-  const samples = arg('samples') ? Number(arg('samples')) : 0;
+  const samples = args.samples;
   if (samples > 1) {
     const mc = testError(model.network, { limit, samples });
     rows.push([`${c.glimpses} glimpses, mean of ${samples} sampled rollouts`, `${(mc.error * 100).toFixed(2)}%`, `${mc.wrong}/${mc.count}`, mc.seconds.toFixed(1)]);

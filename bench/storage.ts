@@ -27,7 +27,8 @@ import { Metrics } from '../src/platform/metrics.js';
 import { closeDatabase, openDatabase, type Db } from '../src/store/database.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { PayloadCompressor, payloadText } from '../src/store/payload-codec.js';
-import { announcePort, exitOnDisconnect, forkServer, numberArg as arg, stopServer } from './lib/child-server.js';
+import { announcePort, exitOnDisconnect, forkServer, stopServer } from './lib/child-server.js';
+import { benchArgs } from './lib/cli.js';
 
 /** 10 actions × 10 features (a catalogue that repeats from request to request) and 10 context features that vary. */
 function body(seed: number): string {
@@ -137,7 +138,18 @@ async function bytesPerDecision(n: number): Promise<void> {
 
 // ---- 2. /decide latency while retention deletes a backlog ----
 
-type Mode = 'retention' | 'idle';
+const MODES = ['retention', 'idle'] as const;
+type Mode = (typeof MODES)[number];
+
+const args = benchArgs({
+  part: { type: 'string', choices: ['all', 'bytes', 'latency'], default: 'all' },
+  decisions: { type: 'number', default: 5000, help: 'part bytes: decisions logged' },
+  backlog: { type: 'number', default: 200_000, help: 'part latency: old events to delete' },
+  rate: { type: 'number', default: 400, help: 'part latency: decisions/s' },
+  duration: { type: 'number', default: 5, help: 'part latency: seconds per measurement' },
+  rounds: { type: 'number', default: 3 },
+  serve: { type: 'string', choices: MODES, help: 'child process: serve in this mode (the benchmark forks it)' },
+});
 
 /** Expired events of model `default` (40 days old, closed, with their reward rows), folded into the model's snapshot. */
 function fillBacklog(db: Db, n: number): void {
@@ -225,17 +237,15 @@ async function latencyUnderRetention(backlog: number, rate: number, duration: nu
 
 async function main(): Promise<void> {
   try {
-    const part = process.argv.includes('--part') ? process.argv[process.argv.indexOf('--part') + 1] : 'all';
-    if (part !== 'latency') await bytesPerDecision(arg('decisions', 5000));
-    if (part !== 'bytes') await latencyUnderRetention(arg('backlog', 200_000), arg('rate', 400), arg('duration', 5), arg('rounds', 3));
+    if (args.part !== 'latency') await bytesPerDecision(args.decisions);
+    if (args.part !== 'bytes') await latencyUnderRetention(args.backlog, args.rate, args.duration, args.rounds);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 
-const serveAt = process.argv.indexOf('--serve');
-if (serveAt >= 0) {
-  serve(process.argv[serveAt + 1] as Mode, arg('backlog', 200_000)).catch((err: unknown) => { console.error(err); process.exit(1); });
+if (args.serve !== undefined) {
+  serve(args.serve, args.backlog).catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });
 }

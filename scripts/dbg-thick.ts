@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { loadRamModel } from '../src/attention/index.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { preprocessImage } from '../src/images/preprocess.js';
@@ -6,7 +7,7 @@ import { photoParams, renderPhoto } from './lib/photo-digits.js';
 await selectTensorBackend();
 const model = await loadRamModel('models/ram-mnist');
 const test = readMnist('test');
-const cond = process.argv[2] ?? 'thick';
+const cond = parseArgs({ allowPositionals: true, options: {} }).positionals[0] ?? 'thick';
 let n = 0, right = 0;
 for (let i = 0; i < 1000; i++) {
   const p = photoParams(test, i, 1);

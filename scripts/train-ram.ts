@@ -17,7 +17,8 @@ import { createRamModel, type AttentionModel } from '../src/attention/ram-model.
 import { Rng } from '../src/attention/rng.js';
 import { evaluateError, trainEpoch } from '../src/attention/trainer.js';
 
-const { values: args } = parseArgs({
+const { values: args, tokens } = parseArgs({
+  tokens: true,
   options: {
     task: { type: 'string', default: 'mnist' },
     size: { type: 'string' },
@@ -50,6 +51,8 @@ const { values: args } = parseArgs({
     help: { type: 'boolean', default: false },
   },
 });
+/** The options given on the command line (in either form, `--epochs 130` or `--epochs=130`), not defaulted. */
+const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
 
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
@@ -162,12 +165,12 @@ async function main(): Promise<void> {
   const o = state.options;
   if (resuming) {
     // A continued run may extend or restart the schedule; nothing else may change.
-    if (process.argv.includes('--epochs')) o.epochs = num(args.epochs, 'epochs');
-    if (process.argv.includes('--lr')) o.learningRate = num(args.lr, 'lr');
-    if (process.argv.includes('--lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
-    if (process.argv.includes('--out')) o.out = args.out!;
+    if (given.has('epochs')) o.epochs = num(args.epochs, 'epochs');
+    if (given.has('lr')) o.learningRate = num(args.lr, 'lr');
+    if (given.has('lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
+    if (given.has('out')) o.out = args.out!;
     // Fine-tuning a finished model towards photographs: e.g. --augment photo --epochs 130 --lr 0.0001.
-    if (process.argv.includes('--augment')) o.augment = args.augment as 'none' | 'photo';
+    if (given.has('augment')) o.augment = args.augment as 'none' | 'photo';
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
   }

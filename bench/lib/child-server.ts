@@ -7,12 +7,6 @@ import { fork, type ChildProcess } from 'node:child_process';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A numeric option `--name value` of the benchmark's command line, or `fallback`. */
-export function numberArg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
 /** Child side: tells the parent the port once `server` listens. */
 export function announcePort(server: Server): void {
   server.on('listening', () => process.send!({ port: (server.address() as AddressInfo).port }));

@@ -1,6 +1,7 @@
 import { requestJson } from '../http/request-json.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
-import type { DecideInput, DecisionService } from './decision-service.js';
+import type { DecisionService } from './decision-service.js';
 import { actionSchema, featuresSchema } from './model-config.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
 import { sendJson } from '../http/respond.js';
@@ -35,7 +36,7 @@ const decideResponseSchema = {
 
 export function decideRoutes(service: DecisionService): AnyRoute[] {
   return [
-    route<DecideInput>({
+    route<FromSchema<typeof decideBodySchema>>({
       method: 'post', path: '/decide', tags: ['bandit'], summary: 'Choose an action',
       description: 'Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs '
         + 'the decision (context, actions, PMF, chosen action, probability, model version) before answering.',

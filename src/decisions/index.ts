@@ -30,7 +30,7 @@ export interface DecisionsOptions {
  *
  * - Durability: every decision and reward is committed (fsync) before its
  *   response; concurrent writes share one commit on a writer thread
- *   (write-ops.ts, committed through src/store/group-commit.ts).
+ *   (write-executor.ts, committed through src/store/group-commit.ts).
  * - Learning: a reward is folded into the model after its commit, in
  *   reward-log order. `first` learns the first reward and closes the event;
  *   `sum` adds rewards up and learns the total when the window closes; an

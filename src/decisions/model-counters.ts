@@ -1,5 +1,5 @@
 import type { ModelStats } from './decision-store.js';
-import type { Learn } from './write-ops.js';
+import type { Learn } from './op-result.js';
 
 /**
  * A model's statistics kept in memory, moved by the same committed results that move the model, so that

@@ -60,7 +60,7 @@ export function retentionMs(config: Pick<ModelConfig, 'log'> | undefined, defaul
   return (given !== undefined ? parseDuration(given) : undefined) ?? defaultMs;
 }
 
-/** Runs on the connection of the decisions writer (src/decisions/write-ops.ts). */
+/** Runs on the connection of the decisions writer (src/decisions/write-executor.ts). */
 export class RetentionStep {
   private readonly s: Record<string, Statement>;
 

@@ -1,6 +1,7 @@
 import type { FeedbackHandler } from '../capability.js';
 import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { writeProblem } from '../http/problem.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import { type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
@@ -22,10 +23,6 @@ export const rewardBodySchema = {
     events: { type: 'array', minItems: 1, items: { type: 'object', required: ['eventId'], additionalProperties: false, properties: itemProperties } },
   },
 } as const;
-
-interface RewardBody extends Partial<RewardItem> {
-  events?: RewardItem[];
-}
 
 /**
  * One reward's result. Decision events answer eventId, reward, applied (and under aggregation sum the running
@@ -73,7 +70,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
     }
   };
   return [
-    route<RewardBody>({
+    route<FromSchema<typeof rewardBodySchema>>({
       method: 'post', path: '/reward', tags: ['bandit'], summary: 'Report a reward (or a batch of them)',
       description: 'Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) '
         + 'or adds it to the event\'s total, learned when the window closes (aggregation sum). A batch applies each item '

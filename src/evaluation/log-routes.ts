@@ -12,6 +12,7 @@ import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
 import { checkActions, FeatureBudget } from '../decisions/request-limits.js';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../store/database.js';
@@ -101,7 +102,7 @@ function isNdjson(contentType: string | undefined): boolean {
 export function logRoutes(db: Db, decisions: DecisionService, config: Config): AnyRoute[] {
   const importLimit = IMPORT_BODY_FACTOR * config.limits.bodyBytes;
   return [
-    route<unknown, { format?: 'dsjson' | 'jsonl'; from?: string; to?: string }, { name: string }>({
+    route<unknown, FromSchema<typeof logQuery>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/log', tags: ['evaluation'],
       summary: 'Stream the model\'s logged decisions (Vowpal Wabbit DSJSON, or Focal\'s JSON lines)',
       description: 'One line per decision, oldest first. DSJSON: EventId, Timestamp, a (1-based, the chosen action first), p, '
@@ -121,7 +122,7 @@ export function logRoutes(db: Db, decisions: DecisionService, config: Config): A
         await streamLog(db, res, params.name, query.format ?? 'dsjson', from, to);
       },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'post', path: '/models/:name/log', tags: ['evaluation'], auth: 'admin',
       summary: 'Import logged decisions (DSJSON lines) from another system',
       description: 'Each line is one DSJSON event (a Personalizer or Decision Service export, or GET …/log?format=dsjson of another '

@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ConflictError, NotFoundError } from '../http/errors.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
@@ -35,13 +36,7 @@ export function classifyQuerySchema(maxIdLength: number) {
   } as const;
 }
 
-interface ClassifyQuery {
-  eventId?: string;
-  model: string;
-  glimpses?: number;
-  samples: number;
-  render?: 'png' | 'json';
-}
+type ClassifyQuery = FromSchema<ReturnType<typeof classifyQuerySchema>>;
 
 const glimpseSchema = {
   type: 'object', required: ['step', 'x', 'y', 'sizes'],

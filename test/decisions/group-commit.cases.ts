@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { GroupCommitter, WorkerRunner, type BatchRunner } from '../../src/store/group-commit.js';
 import { closeDatabase, openDatabase } from '../../src/store/database.js';
 import { DecisionStore } from '../../src/decisions/decision-store.js';
-import { EXECUTOR_MODULE, type OpResult, type WriteOp } from '../../src/decisions/write-ops.js';
+import { EXECUTOR_MODULE, type WriteOp } from '../../src/decisions/write-executor.js';
+import type { OpResult } from '../../src/decisions/op-result.js';
 import { startHarness } from './harness.js';
 
 const payload = { context: {}, actions: [{ id: 'a' }], pmf: [1], scores: [0], chosen: 0, probability: 1, modelVersion: 1, strategy: 'greedy' };

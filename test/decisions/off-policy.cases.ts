@@ -27,7 +27,7 @@ describe('off-policy estimates in GET /models/{name}', () => {
   function reference(model: string) {
     const rows = h.db.prepare(`SELECT r.event_id AS id, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
       WHERE r.model = ? AND r.learn = 1 ORDER BY r.seq DESC LIMIT ?`).all(model, OFF_POLICY_WINDOW) as { id: string; reward: number; payload: string }[];
-    const bandit = (h.service as unknown as { models: Map<string, { bandit: { decide: (c: unknown, a: unknown, s: string) => { pmf: number[]; scores: number[] } } }> }).models.get(model)!.bandit;
+    const bandit = (h.service as unknown as { registry: { get(name: string): { bandit: { decide: (c: unknown, a: unknown, s: string) => { pmf: number[]; scores: number[] } } } | undefined } }).registry.get(model)!.bandit;
     const records: OffPolicyRecord[] = rows.map((row) => {
       const p = decodeDecisionPayload(row.payload);
       const d = bandit.decide(p.context, p.actions, row.id);

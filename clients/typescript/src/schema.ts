@@ -446,12 +446,18 @@ export interface operations {
                      * @default default
                      */
                     model?: string;
-                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                    /**
+                     * Features
+                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                     */
                     context?: Record<string, unknown>;
                     /** @description Candidates: ids or {id, features}; unique ids. Omit to use the model's fixed actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
@@ -703,12 +709,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -716,7 +728,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -816,12 +831,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Exploration strategy: turns scores into a PMF. */
+                    /**
+                     * Strategy
+                     * @description Exploration strategy: turns scores into a PMF.
+                     */
                     strategy?: {
                         /** @enum {string} */
                         name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                     } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                    /** @description Reward regression learner. */
+                    /**
+                     * Learner
+                     * @description Reward regression learner.
+                     */
                     learner?: {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
@@ -829,7 +850,10 @@ export interface operations {
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     reward?: {
@@ -862,12 +886,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -875,7 +905,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -994,12 +1027,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1007,7 +1046,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1122,12 +1164,18 @@ export interface operations {
                             /** @description Bumped by every reconfiguration. */
                             version: number;
                             config: {
-                                /** @description Exploration strategy: turns scores into a PMF. */
+                                /**
+                                 * Strategy
+                                 * @description Exploration strategy: turns scores into a PMF.
+                                 */
                                 strategy?: {
                                     /** @enum {string} */
                                     name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                                 } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                                /** @description Reward regression learner. */
+                                /**
+                                 * Learner
+                                 * @description Reward regression learner.
+                                 */
                                 learner?: {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
@@ -1135,7 +1183,10 @@ export interface operations {
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
-                                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                    /**
+                                     * Features
+                                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                     */
                                     features?: Record<string, unknown>;
                                 })[];
                                 reward?: {
@@ -1345,12 +1396,18 @@ export interface operations {
                         name: string;
                         /** @description A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy's default learner). */
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";

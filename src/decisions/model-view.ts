@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { OffPolicyEstimate } from '../bandit/index.js';
+import type { Config } from '../platform/config.js';
+import type { Db } from '../store/database.js';
+import type { ModelStats } from './decision-store.js';
+import type { ModelConfig } from './model-config.js';
+import type { ModelEntry } from './model-registry.js';
+import type { OffPolicyWindow } from './off-policy-window.js';
+import { logStats, type LogStats } from './retention.js';
+
+/** A model as GET /models/{name} shows it. */
+export interface ModelView {
+  name: string;
+  version: number;
+  config: ModelConfig;
+  createdAt: string;
+  updatedAt: string;
+  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats };
+  offPolicy: OffPolicyEstimate | null;
+}
+
+/**
+ * No table is read for the statistics: they are the model's counters (model-counters.ts); the fingerprint is
+ * cached until the state moves and the off-policy estimates are computed in the background (off-policy-window.ts).
+ */
+export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffPolicyWindow): ModelView {
+  const stats = e.counters.snapshot();
+  const decided = stats.rewardedEvents;
+  return {
+    name: e.name,
+    version: e.version,
+    config: e.config,
+    createdAt: new Date(e.createdAt).toISOString(),
+    updatedAt: new Date(e.updatedAt).toISOString(),
+    stats: {
+      ...stats,
+      meanReward: decided > 0 ? stats.rewardTotal / decided : null,
+      updates: e.bandit.updates,
+      rewardSeq: e.lastSeq,
+      fingerprint: fingerprint(e),
+      log: logStats(db, e.name, e.config, config.logRetentionMs),
+    },
+    offPolicy: estimates.get(e),
+  };
+}
+
+/** sha256 of the learned state, cached until the state moves (serialising a large table is not free). */
+function fingerprint(e: ModelEntry): string {
+  const key = `${e.version}:${e.lastSeq}:${e.bandit.updates}`;
+  if (e.fingerprint?.key !== key) e.fingerprint = { key, value: createHash('sha256').update(e.bandit.snapshot()).digest('hex') };
+  return e.fingerprint.value;
+}

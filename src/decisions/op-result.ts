@@ -1,0 +1,48 @@
+import type { StoredPayload } from '../store/payload-codec.js';
+import type { RewardSource } from './decision-store.js';
+import type { RetentionResult } from './retention.js';
+
+/**
+ * What a write op answers, as plain data: it crosses from the writer thread (write-executor.ts) back to the
+ * main thread, which folds it into memory (model-learning.ts) and renders its problem (decisions-writer.ts).
+ */
+
+/** A reward row folded into a model once the batch holding it is durable. */
+export interface Learn {
+  model: string;
+  eventId: string;
+  seq: number;
+  payload: StoredPayload;
+  reward: number;
+  /** 'client' rewards count in the reward metrics, 'default' in the default-reward metric. */
+  source: RewardSource;
+}
+
+/** A 4xx (or, with `internal`, a 500) decided by the writer; rendered as a problem document by the caller. */
+export interface WriterProblem {
+  status: number;
+  detail: string;
+  extra?: Record<string, unknown>;
+  internal?: boolean;
+}
+
+/** What one op did: a result for its caller, and what to fold into memory once the batch is durable. */
+export interface OpResult {
+  problem?: WriterProblem;
+  inserted?: boolean;
+  status?: number;
+  body?: Record<string, unknown>;
+  /** The event belongs to another capability: hand the item to the feedback handler of this kind. */
+  dispatch?: string;
+  learns?: Learn[];
+  /** A client reward was recorded (reward metrics and counters move once it is durable). */
+  counted?: { model: string; reward: number };
+  created?: boolean;
+  version?: number;
+  seq?: number;
+  retention?: RetentionResult;
+}
+
+export function problem(status: number, detail: string, extra?: Record<string, unknown>): OpResult {
+  return { problem: { status, detail, ...(extra ? { extra } : {}) } };
+}

@@ -1,0 +1,45 @@
+import type { GroupCommitter } from '../store/group-commit.js';
+import { httpError } from './decisions-writer.js';
+import type { OpResult } from './op-result.js';
+import type { WriteOp } from './write-executor.js';
+
+export interface RewardItem {
+  eventId: string;
+  reward?: number;
+  label?: string;
+}
+
+/** One reward's outcome: an HTTP status and its body (a problem document for 4xx). */
+export interface RewardResult {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** Hands an item whose event another capability logged (an image) to that capability's feedback handler. */
+export type FeedbackDispatch = (kind: string, item: RewardItem) => Promise<RewardResult>;
+
+/**
+ * Where rewards enter: each item becomes one `reward` op, all handed to the writer at once, which commits them
+ * with whatever else is queued in groups (src/store/group-commit.ts) and applies the reward rules to each
+ * (reward-rules.ts). Items are independent: each gets its own result, in order. An item the writer finds to
+ * belong to another kind of event goes to `feedback`; learned rows go to `effects` once durable.
+ */
+export async function submitRewards(
+  writer: GroupCommitter<WriteOp, OpResult>,
+  items: readonly RewardItem[],
+  feedback: FeedbackDispatch,
+  effects: (r: OpResult) => void,
+): Promise<RewardResult[]> {
+  const now = Date.now();
+  const done = await Promise.all(items.map((item) => writer.submit({
+    op: 'reward', eventId: item.eventId, now,
+    ...(item.reward !== undefined ? { reward: item.reward } : {}), ...(item.label !== undefined ? { label: item.label } : {}),
+  }, effects)));
+  const results: RewardResult[] = [];
+  for (const [i, r] of done.entries()) {
+    if (r.dispatch !== undefined) results.push(await feedback(r.dispatch, items[i]!));
+    else if (r.problem) results.push({ status: r.problem.status, body: httpError(r).toProblem() });
+    else results.push({ status: r.status ?? 200, body: r.body ?? {} });
+  }
+  return results;
+}
