@@ -10,20 +10,22 @@
  *          are printed beside ours.
  */
 import { defaultBanditConfig, type BanditConfigInput } from '../src/bandit/index.js';
+import { benchArgs } from './lib/cli.js';
 import { normalisedWheelRegret } from './lib/wheel.js';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
-const paper = args.get('paper') === 'true';
-const HORIZON = Number(args.get('horizon') ?? (paper ? 5000 : 2000));
-const TRIALS = Number(args.get('trials') ?? (paper ? 50 : 5));
-const DELTAS = (args.get('deltas') ?? '0.5,0.7,0.9,0.95,0.99').split(',').map(Number);
-const SEED = Number(args.get('seed') ?? 1);
-const only = args.get('only')?.split(',');
+const opts = benchArgs({
+  horizon: { type: 'number', help: 'rounds per trial (default 2000; 5000 with --paper)' },
+  trials: { type: 'number', help: 'seeded trials per δ (default 5; 50 with --paper)' },
+  deltas: { type: 'string', default: '0.5,0.7,0.9,0.95,0.99', help: 'radii, comma-separated' },
+  only: { type: 'string', help: 'strategies, comma-separated' },
+  seed: { type: 'number', default: 1 },
+  paper: { type: 'boolean', help: "the paper's protocol as we read it: 5,000 rounds, 50 trials" },
+});
+const HORIZON = opts.horizon ?? (opts.paper ? 5000 : 2000);
+const TRIALS = opts.trials ?? (opts.paper ? 50 : 5);
+const DELTAS = opts.deltas.split(',').map(Number);
+const SEED = opts.seed;
+const only = opts.only?.split(',');
 
 /** NeuralLinear's normalised cumulative regret in Riquelme et al. 2018 (Table 3), by δ. */
 const PUBLISHED_NEURAL_LINEAR: Record<string, number> = { '0.5': 0.95, '0.7': 1.6, '0.9': 4.65, '0.95': 9.56, '0.99': 49.63 };
@@ -38,7 +40,7 @@ const STRATEGIES: { name: string; config: BanditConfigInput }[] = [
 function main(): void {
   const rows = STRATEGIES.filter((s) => !only || only.includes(s.name));
   console.log(`\nWheel bandit: normalised cumulative regret (uniform = 100; lower is better), ${HORIZON} rounds, mean ± sd over ${TRIALS} seeded trials\n`);
-  const head = ['strategy'.padEnd(16), ...DELTAS.map((d) => `δ=${d}`.padEnd(16)), 'seconds'];
+  const head = ['strategy'.padEnd(21), ...DELTAS.map((d) => `δ=${d}`.padEnd(16)), 'seconds'];
   console.log(head.join(''));
   for (const s of rows) {
     const t0 = performance.now();
@@ -53,9 +55,9 @@ function main(): void {
       const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, scores.length - 1));
       cells.push(`${mean.toFixed(2)} ± ${sd.toFixed(2)}`.padEnd(16));
     }
-    console.log([s.name.padEnd(16), ...cells, ((performance.now() - t0) / 1000).toFixed(1)].join(''));
+    console.log([s.name.padEnd(21), ...cells, ((performance.now() - t0) / 1000).toFixed(1)].join(''));
   }
-  console.log(['NeuralLinear, paper'.padEnd(16), ...DELTAS.map((d) => `${PUBLISHED_NEURAL_LINEAR[String(d)] ?? '—'}`.padEnd(16))].join(''));
+  console.log(['NeuralLinear (paper)'.padEnd(21), ...DELTAS.map((d) => `${PUBLISHED_NEURAL_LINEAR[String(d)] ?? '—'}`.padEnd(16))].join(''));
 }
 
 main();
