@@ -62,7 +62,6 @@ const TAIL = 6;
 
 let sdBuf = new Float64Array(16);
 let cdBuf = new Float64Array(16);
-let phBuf = new Float64Array(16);
 let idxBuf = new Int32Array(16);
 let ptsBuf = new Float64Array(16 * (BREAKS.length + 2));
 
@@ -80,7 +79,6 @@ export function thompsonIndependentPmf(means: ArrayLike<number>, cov: ArrayLike<
   if (sdBuf.length < k) {
     sdBuf = new Float64Array(k * 2);
     cdBuf = new Float64Array(k * 2);
-    phBuf = new Float64Array(k * 2);
     idxBuf = new Int32Array(k * 2);
     ptsBuf = new Float64Array(k * 2 * (BREAKS.length + 2));
   }
@@ -139,8 +137,18 @@ export function thompsonIndependentPmf(means: ArrayLike<number>, cov: ArrayLike<
     }
     pts[j + 1] = v;
   }
+  // Cuts closer than a third of the narrowest contender's σ add nothing that contender needs: many similar
+  // posteriors (a fresh model) would otherwise interleave their cuts far more finely than any of them varies.
+  let narrowest = Infinity;
+  for (let t = 0; t < c; t++) if (sd[idx[t]!]! < narrowest) narrowest = sd[idx[t]!]!;
+  const gap = narrowest / 3;
+  let kept = 1;
+  for (let i = 1; i < n - 1; i++) {
+    if (pts[i]! - pts[kept - 1]! >= gap) pts[kept++] = pts[i]!;
+  }
+  pts[kept++] = pts[n - 1]!;
+  n = kept;
   const cd = cdBuf;
-  const ph = phBuf;
   // Imported bindings copied to locals: under a CommonJS transform (tsx) every read of one is a getter call.
   const cdf = CDF;
   const pdf = PDF;
@@ -154,33 +162,34 @@ export function thompsonIndependentPmf(means: ArrayLike<number>, cov: ArrayLike<
     const mid = 0.5 * (hi + lo);
     for (let g = -1; g <= 1; g += 2) {
       const x = mid + g * half * GL_X;
+      // F = Π Φ_b(x) first: where the maximum almost surely lies above x, no action's integrand matters.
       let f = 1;
       for (let t = 0; t < c; t++) {
         const a = idx[t]!;
-        const s2 = sd[a]!;
-        const z = (x - means[a]!) / s2;
-        // Table lookups of Φ(z) and φ(z) (normal-table.ts), inlined.
-        if (!(z > -zMax)) {
-          cd[t] = 0;
-          ph[t] = 0;
-          f = 0;
-        } else if (z >= zMax) {
-          cd[t] = 1;
-          ph[t] = 0;
-        } else {
+        const z = (x - means[a]!) / sd[a]!;
+        // Table lookup of Φ(z) (normal-table.ts), inlined.
+        let p: number;
+        if (!(z > -zMax)) p = 0;
+        else if (z >= zMax) p = 1;
+        else {
           const u = (z + zMax) * steps;
           const i = u | 0;
-          const r = u - i;
-          const p = cdf[i]! + r * (cdf[i + 1]! - cdf[i]!);
-          cd[t] = p;
-          ph[t] = (pdf[i]! + r * (pdf[i + 1]! - pdf[i]!)) / s2;
-          f *= p;
+          p = cdf[i]! + (u - i) * (cdf[i + 1]! - cdf[i]!);
         }
+        cd[t] = p;
+        f *= p;
       }
-      if (f === 0) continue;
+      if (!(f > 1e-12)) continue;
       for (let t = 0; t < c; t++) {
         const p = cd[t]!;
-        if (p > 0) out[idx[t]!] = out[idx[t]!]! + (half * ph[t]! * f) / p;
+        const a = idx[t]!;
+        const s2 = sd[a]!;
+        const z = (x - means[a]!) / s2;
+        if (!(z > -zMax) || z >= zMax) continue;
+        const u = (z + zMax) * steps;
+        const i = u | 0;
+        const ph = (pdf[i]! + (u - i) * (pdf[i + 1]! - pdf[i]!)) / s2;
+        out[a] = out[a]! + (half * ph * f) / p;
       }
     }
   }

@@ -181,7 +181,7 @@ test('bayes-linear per action: each action converges to its own optimum, and no 
   }
   assert.ok(seA < 0.002 && seB < 0.002, `mse a ${seA}, b ${seB}`);
   // The bias and 6 features, each in its own slot, in each head.
-  assert.deepEqual(learner.shape(), { actions: 2, slots: [7, 7] });
+  assert.deepEqual(learner.shape(), { actions: 2, slots: 7, covered: [7, 7] });
 });
 
 test('bayes-linear per action: the posterior is the exact ridge solution, and new slots change nothing before it', () => {
@@ -258,7 +258,7 @@ test('bayes-linear per action: a full head hashes new features into its slots; s
   const make = (): PerActionLinearLearner => new PerActionLinearLearner({ dims: 4, prior: 1, noise: 0.25 });
   const a = make();
   trainPerAction(a, 1000);
-  assert.deepEqual(a.shape().slots, [4, 4]);
+  assert.deepEqual(a.shape(), { actions: 2, slots: 4, covered: [4, 4] });
   const w = new SnapshotWriter();
   a.write(w);
   const b = make();

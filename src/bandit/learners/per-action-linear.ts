@@ -3,10 +3,11 @@
  * LinFullPost): every action id has its own posterior over the weights of the example's features, so no
  * feature is folded into a space shared with other actions and no context × action crossing is needed.
  *
- * Each head gives every feature it learns its own dense dimension (a slot), in the order it first learns
- * them, up to `dims` slots; beyond that, new features are hashed into the existing slots (the hashing trick,
- * per action). A new slot is exact: the prior is independent across weights, so adding a dimension appends
- * a row and column that are zero but for 1/λ on the diagonal.
+ * Every feature learned gets its own dense dimension (a slot, shared by the heads' dictionary), in the order
+ * features are first learned, up to `dims` slots; beyond that, new features are hashed into the existing slots
+ * (the hashing trick). A head covers the slots up to the largest it has learned; covering a new one is exact:
+ * the prior is independent across weights, so a new dimension is a row and column that are zero but for 1/λ
+ * on the diagonal.
  *
  * The posterior is the Normal–inverse-gamma one: w | σ² ~ N(θ, σ²·A⁻¹) with A = λI + Σ w·x xᵀ, kept with
  * exact rank-one Sherman–Morrison updates of A⁻¹ (hand-written: this recursive least squares update is the
@@ -32,14 +33,11 @@ export interface PerActionLinearOptions {
 const NOISE_PRIOR_COUNT = 2;
 
 class Head {
-  /** Feature hash → slot. */
-  readonly slots = new Map<number, number>();
-  /** Slot → feature hash (snapshots list the slots in order). */
-  hashes: Int32Array;
-  /** Slots in use and allocated (A⁻¹ is stored with row stride `cap`). */
+  /** Slots (of the learner's dictionary) this head covers, [0, d), and allocated (A⁻¹ has row stride `cap`). */
   d = 0;
   cap: number;
   theta: Float64Array;
+  /** A⁻¹'s upper triangle (entry (i, j), i ≤ j, at i·cap + j): a rank-one update then touches d²/2 entries. */
   ainv: Float64Array;
   /** Σ w and Σ w·e²/(1 + w·q): the residual statistics of σ̂². */
   count = 0;
@@ -47,25 +45,25 @@ class Head {
 
   constructor(cap: number) {
     this.cap = cap;
-    this.hashes = new Int32Array(cap);
     this.theta = new Float64Array(cap);
     this.ainv = new Float64Array(cap * cap);
   }
 
-  /** Makes room for `d` slots, keeping A⁻¹'s entries in place. */
-  reserve(d: number): void {
-    if (d <= this.cap) return;
-    const cap = Math.max(d, this.cap * 2);
-    const ainv = new Float64Array(cap * cap);
-    for (let i = 0; i < this.d; i++) ainv.set(this.ainv.subarray(i * this.cap, i * this.cap + this.d), i * cap);
-    const theta = new Float64Array(cap);
-    theta.set(this.theta.subarray(0, this.d));
-    const hashes = new Int32Array(cap);
-    hashes.set(this.hashes.subarray(0, this.d));
-    this.ainv = ainv;
-    this.theta = theta;
-    this.hashes = hashes;
-    this.cap = cap;
+  /** Covers slots [0, d): new ones start at the prior (zero mean, 1/λ on the diagonal, independent of the rest). */
+  cover(d: number, prior: number): void {
+    if (d <= this.d) return;
+    if (d > this.cap) {
+      const cap = Math.max(d, this.cap * 2);
+      const ainv = new Float64Array(cap * cap);
+      for (let i = 0; i < this.d; i++) ainv.set(this.ainv.subarray(i * this.cap, i * this.cap + this.d), i * cap);
+      const theta = new Float64Array(cap);
+      theta.set(this.theta.subarray(0, this.d));
+      this.ainv = ainv;
+      this.theta = theta;
+      this.cap = cap;
+    }
+    for (let i = this.d; i < d; i++) this.ainv[i * this.cap + i] = 1 / prior;
+    this.d = d;
   }
 }
 
@@ -73,9 +71,18 @@ export class PerActionLinearLearner implements PosteriorLearner {
   readonly kind = 'bayes-linear-per-action';
   private readonly opts: PerActionLinearOptions;
   private heads = new Map<string, Head>();
-  /** Scratch: the slots of one example's features (−1: a feature the head has not learned). */
+  /**
+   * Feature hash → slot, shared by the heads (a head covers the slots up to the largest it has learned; the
+   * rest are at its prior). One dictionary lets a decision look the context's features up once for every action.
+   */
+  private slots = new Map<number, number>();
+  private hashes = new Int32Array(64);
+  private d = 0;
+  /** Scratch: the slot of each feature of the example being scored or learned (−1: a feature never learned). */
   private pos = new Int32Array(64);
   private u = new Float64Array(64);
+  private readonly lastIdx = new Int32Array(256);
+  private lastContextEnd = -1;
 
   constructor(opts: PerActionLinearOptions) {
     this.opts = opts;
@@ -88,35 +95,35 @@ export class PerActionLinearLearner implements PosteriorLearner {
   }
 
   /**
-   * The slot of each feature of `ex` into this.pos. Learning (`grow`) gives unseen features new slots while
-   * the head has room; once it is full every unseen feature is hashed into the slots. Scoring leaves a
-   * feature the head never learned at −1 while it has room (its weight is still the prior's).
+   * The slot of each feature of `ex` from `from` on, into this.pos. Learning (`grow`) gives unseen features new
+   * slots while the dictionary has room (`dims`); once it is full every unseen feature is hashed into the slots.
+   * Scoring leaves a feature never learned at −1 while there is room (its weight is still the prior's).
    */
-  private locate(head: Head | undefined, ex: Example, grow: boolean): void {
+  private locate(ex: Example, grow: boolean, from = 0): void {
     const n = ex.n;
-    if (this.pos.length < n) this.pos = new Int32Array(n * 2);
+    if (this.pos.length < n) {
+      const pos = new Int32Array(n * 2);
+      pos.set(this.pos.subarray(0, from));
+      this.pos = pos;
+    }
     const pos = this.pos;
     const dims = this.opts.dims;
-    for (let t = 0; t < n; t++) {
-      if (head === undefined) {
-        pos[t] = -1;
-        continue;
-      }
+    for (let t = from; t < n; t++) {
       const h = ex.idx[t]!;
-      const s = head.slots.get(h);
+      const s = this.slots.get(h);
       if (s !== undefined) {
         pos[t] = s;
-      } else if (head.d >= dims) {
+      } else if (this.d >= dims) {
         pos[t] = (h >>> 0) % dims;
       } else if (grow) {
-        const slot = head.d;
-        head.reserve(slot + 1);
-        const cap = head.cap;
-        head.ainv[slot * cap + slot] = 1 / this.opts.prior;
-        head.hashes[slot] = h;
-        head.slots.set(h, slot);
-        head.d = slot + 1;
-        pos[t] = slot;
+        if (this.d === this.hashes.length) {
+          const hashes = new Int32Array(Math.min(dims, this.d * 2));
+          hashes.set(this.hashes);
+          this.hashes = hashes;
+        }
+        this.hashes[this.d] = h;
+        this.slots.set(h, this.d);
+        pos[t] = this.d++;
       } else {
         pos[t] = -1;
       }
@@ -132,20 +139,20 @@ export class PerActionLinearLearner implements PosteriorLearner {
     let m = 0;
     let q = 0;
     if (head !== undefined) {
-      const { theta, ainv, cap } = head;
+      const { theta, ainv, cap, d } = head;
       for (let i = 0; i < n; i++) {
         const si = pos[i]!;
         const xi = val[i]!;
-        if (si < 0) {
+        // A slot the head does not cover is at its prior: independent of the rest, variance 1/λ.
+        if (si < 0 || si >= d) {
           q += xi * xi * unseen;
           continue;
         }
         m += theta[si]! * xi;
-        const row = si * cap;
         let s = 0;
         for (let j = 0; j < n; j++) {
           const sj = pos[j]!;
-          if (sj >= 0) s += ainv[row + sj]! * val[j]!;
+          if (sj >= 0 && sj < d) s += (si <= sj ? ainv[si * cap + sj]! : ainv[sj * cap + si]!) * val[j]!;
         }
         q += xi * s;
       }
@@ -160,7 +167,8 @@ export class PerActionLinearLearner implements PosteriorLearner {
 
   predict(ex: Example): number {
     const head = this.heads.get(ex.actionId);
-    this.locate(head, ex, false);
+    this.lastContextEnd = -1;
+    this.locate(ex, false);
     this.meanAndSpread(head, ex, this.pair);
     return this.pair[0]!;
   }
@@ -168,25 +176,30 @@ export class PerActionLinearLearner implements PosteriorLearner {
   learn(ex: Example, label: number, weight: number): void {
     let head = this.heads.get(ex.actionId);
     if (head === undefined) {
-      head = new Head(Math.min(this.opts.dims, Math.max(8, ex.n)));
+      head = new Head(Math.min(this.opts.dims, Math.max(8, 2 * ex.n)));
       this.heads.set(ex.actionId, head);
     }
-    this.locate(head, ex, true);
-    const { theta, ainv, cap, d } = head;
+    this.lastContextEnd = -1;
+    this.locate(ex, true);
     const n = ex.n;
     const pos = this.pos;
     const val = ex.val;
+    let top = 0;
+    for (let t = 0; t < n; t++) if (pos[t]! >= top) top = pos[t]! + 1;
+    head.cover(top, this.opts.prior);
+    const { theta, ainv, cap, d } = head;
     if (this.u.length < d) this.u = new Float64Array(cap);
     const u = this.u;
-    // u = A⁻¹x (A⁻¹ is symmetric, so its rows serve as columns).
+    // u = A⁻¹x: column s of A⁻¹ is its upper triangle's column s above the diagonal, row s from it on.
     u.fill(0, 0, d);
     let pred = 0;
     for (let t = 0; t < n; t++) {
       const x = val[t]!;
       const s = pos[t]!;
       pred += theta[s]! * x;
+      for (let i = 0; i < s; i++) u[i] = u[i]! + x * ainv[i * cap + s]!;
       const row = s * cap;
-      for (let i = 0; i < d; i++) u[i] = u[i]! + x * ainv[row + i]!;
+      for (let i = s; i < d; i++) u[i] = u[i]! + x * ainv[row + i]!;
     }
     let q = 0;
     for (let t = 0; t < n; t++) q += val[t]! * u[pos[t]!]!;
@@ -196,15 +209,12 @@ export class PerActionLinearLearner implements PosteriorLearner {
     const err = label - pred;
     if (!(gain > 0) || !Number.isFinite(gain * err)) return;
     for (let i = 0; i < d; i++) theta[i] = theta[i]! + gain * u[i]! * err;
-    // A⁻¹ −= s sᵀ with s = √gain·u (gain > 0): s_i·s_j and s_j·s_i are the same float, so A⁻¹ stays exactly
-    // symmetric while the loop runs row by row (snapshots store one triangle).
-    const root = Math.sqrt(gain);
-    for (let i = 0; i < d; i++) u[i] = root * u[i]!;
+    // The upper triangle of A⁻¹ −= gain·u uᵀ.
     for (let i = 0; i < d; i++) {
-      const si = u[i]!;
-      if (si === 0) continue;
+      const gi = gain * u[i]!;
+      if (gi === 0) continue;
       const row = i * cap;
-      for (let j = 0; j < d; j++) ainv[row + j] = ainv[row + j]! - si * u[j]!;
+      for (let j = i; j < d; j++) ainv[row + j] = ainv[row + j]! - gi * u[j]!;
     }
     head.count += weight;
     head.sse += weight * err * err / (1 + weight * q);
@@ -216,7 +226,23 @@ export class PerActionLinearLearner implements PosteriorLearner {
     for (let a = 0; a < k; a++) {
       const ex = examples[a]!;
       const head = this.heads.get(ex.actionId);
-      this.locate(head, ex, false);
+      // The examples of one decision share the context's features: look them up once.
+      const end = ex.contextEnd;
+      let from = 0;
+      if (end === this.lastContextEnd && end <= this.lastIdx.length) {
+        from = end;
+        for (let t = 0; t < end; t++) {
+          if (ex.idx[t] !== this.lastIdx[t]) {
+            from = 0;
+            break;
+          }
+        }
+      }
+      this.locate(ex, false, from);
+      if (from === 0 && end <= this.lastIdx.length) {
+        for (let t = 0; t < end; t++) this.lastIdx[t] = ex.idx[t]!;
+        this.lastContextEnd = end;
+      }
       this.meanAndSpread(head, ex, pair);
       means[a] = pair[0]!;
       // Heads are independent: the score covariance is diagonal (action ids are unique per decision;
@@ -232,13 +258,15 @@ export class PerActionLinearLearner implements PosteriorLearner {
     }
   }
 
-  /** Number of actions with a head, and their slots in use (for tests and statistics). */
-  shape(): { actions: number; slots: number[] } {
-    return { actions: this.heads.size, slots: [...this.heads.values()].map((h) => h.d) };
+  /** Number of actions with a head, slots in the dictionary, and the slots each head covers (for tests). */
+  shape(): { actions: number; slots: number; covered: number[] } {
+    return { actions: this.heads.size, slots: this.d, covered: [...this.heads.values()].map((h) => h.d) };
   }
 
   write(w: SnapshotWriter): void {
     w.u32(this.opts.dims);
+    w.u32(this.d);
+    for (let i = 0; i < this.d; i++) w.u32(this.hashes[i]! >>> 0);
     w.u32(this.heads.size);
     for (const [id, head] of this.heads) {
       w.string(id);
@@ -246,7 +274,6 @@ export class PerActionLinearLearner implements PosteriorLearner {
       w.u32(d);
       w.f64(head.count);
       w.f64(head.sse);
-      for (let i = 0; i < d; i++) w.u32(head.hashes[i]! >>> 0);
       w.f64Array(head.theta.subarray(0, d));
       const tri = new Float64Array((d * (d + 1)) / 2);
       let p = 0;
@@ -257,36 +284,40 @@ export class PerActionLinearLearner implements PosteriorLearner {
 
   read(r: SnapshotReader): void {
     const dims = r.u32();
-    if (dims !== this.opts.dims) throw new SnapshotFormatError(`snapshot has ${dims} dimensions per action, config has ${this.opts.dims}`);
+    if (dims !== this.opts.dims) throw new SnapshotFormatError(`snapshot has ${dims} dimensions, config has ${this.opts.dims}`);
+    const slotCount = r.u32();
+    if (slotCount > dims) throw new SnapshotFormatError(`snapshot has ${slotCount} slots, more than ${dims}`);
+    const slots = new Map<number, number>();
+    const hashes = new Int32Array(Math.max(64, slotCount));
+    for (let i = 0; i < slotCount; i++) {
+      const hash = r.u32() | 0;
+      hashes[i] = hash;
+      slots.set(hash, i);
+    }
+    if (slots.size !== slotCount) throw new SnapshotFormatError('snapshot lists a feature twice');
     const count = r.u32();
     const heads = new Map<string, Head>();
     for (let h = 0; h < count; h++) {
       const id = r.string();
       const d = r.u32();
-      if (d > dims) throw new SnapshotFormatError(`action ${JSON.stringify(id)} has ${d} slots, more than ${dims}`);
+      if (d > slotCount) throw new SnapshotFormatError(`action ${JSON.stringify(id)} covers ${d} slots, more than ${slotCount}`);
       const head = new Head(Math.max(d, 8));
       head.d = d;
       head.count = r.f64();
       head.sse = r.f64();
-      for (let i = 0; i < d; i++) {
-        const hash = r.u32() | 0;
-        head.hashes[i] = hash;
-        head.slots.set(hash, i);
-      }
-      if (head.slots.size !== d) throw new SnapshotFormatError(`action ${JSON.stringify(id)} lists a feature twice`);
       head.theta.set(r.f64Array(d));
       const tri = r.f64Array((d * (d + 1)) / 2);
       let p = 0;
       const cap = head.cap;
       for (let i = 0; i < d; i++) {
-        for (let j = i; j < d; j++) {
-          head.ainv[i * cap + j] = tri[p]!;
-          head.ainv[j * cap + i] = tri[p]!;
-          p++;
-        }
+        for (let j = i; j < d; j++) head.ainv[i * cap + j] = tri[p++]!;
       }
       heads.set(id, head);
     }
+    this.slots = slots;
+    this.hashes = hashes;
+    this.d = slotCount;
     this.heads = heads;
+    this.lastContextEnd = -1;
   }
 }
