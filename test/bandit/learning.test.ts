@@ -88,3 +88,19 @@ test('neural-linear: a snapshot restores the same model (bitwise, and it goes on
   assert.deepEqual(b.snapshot(), a.snapshot());
   assert.deepEqual(b.decide({ x: 0.9, y: 0.1 }, WHEEL_ACTIONS, 'q'), a.decide({ x: 0.9, y: 0.1 }, WHEEL_ACTIONS, 'q'));
 });
+
+test('posterior learners keep finite scores and a valid PMF with rewards and features near the float range', () => {
+  const actions: ActionInput[] = [{ id: 'a' }, { id: 'b' }];
+  for (const name of ['linucb', 'thompson', 'neural-linear']) {
+    const model = createBanditModel({ strategy: { name } });
+    const rewards = [1e300, -1e300, 1e308, 0, 5e-324, 1e300];
+    for (let i = 0; i < 80; i++) {
+      const context = { x: i % 2 ? 1e300 : 5e-324, y: 'v' };
+      const d = model.decide(context, actions, `e${i}`);
+      model.learn({ context, actions, chosen: d.chosen, probability: d.probability, reward: rewards[i % rewards.length]!, eventId: `e${i}` });
+    }
+    const d = model.decide({ x: 1 }, actions, 'last');
+    assert.ok(d.scores.every(Number.isFinite), `${name}: scores ${d.scores}`);
+    assert.ok(Math.abs(d.pmf[0]! + d.pmf[1]! - 1) < 1e-9 && d.probability > 0, `${name}: pmf ${d.pmf}`);
+  }
+});

@@ -353,10 +353,13 @@ export class NeuralLinearLearner implements PosteriorLearner {
     for (let i = 0; i < n; i++) mean += this.keptAt(i).reward / n;
     let v = 0;
     for (let i = 0; i < n; i++) v += (this.keptAt(i).reward - mean) ** 2 / n;
-    this.rewardMean = mean;
-    // A floor relative to the mean's magnitude: constant rewards must not divide by ~0.
-    this.rewardSd = Math.max(Math.sqrt(v), 1e-3 * Math.max(1, Math.abs(mean)));
-    this.noisePrior = (v + mean * mean) / (this.rewardSd * this.rewardSd);
+    // Rewards near the float range would overflow the scale: keep the last one.
+    if (Number.isFinite(v) && Number.isFinite(mean * mean)) {
+      this.rewardMean = mean;
+      // A floor relative to the mean's magnitude: constant rewards must not divide by ~0.
+      this.rewardSd = Math.max(Math.sqrt(v), 1e-3 * Math.max(1, Math.abs(mean)));
+      this.noisePrior = (v + mean * mean) / (this.rewardSd * this.rewardSd);
+    }
     this.train();
     this.rebuildHeads();
   }
@@ -379,6 +382,7 @@ export class NeuralLinearLearner implements PosteriorLearner {
       let o = 0;
       for (let i = 0; i < d; i++) o += out[i]! * z[i]!;
       const y = (e.reward - this.rewardMean) / this.rewardSd;
+      if (!Number.isFinite(y) || !Number.isFinite(o)) continue;
       let err = o - y;
       if (err > ERROR_CLIP) err = ERROR_CLIP;
       else if (err < -ERROR_CLIP) err = -ERROR_CLIP;
@@ -458,8 +462,10 @@ export class NeuralLinearLearner implements PosteriorLearner {
         a = { m: new Float64Array(d * d), b: new Float64Array(d), yy: 0, count: 0 };
         acc.set(e.action, a);
       }
-      this.forward(e.rows, e.vals, e.rows.length, z);
       const y = (e.reward - this.rewardMean) / this.rewardSd;
+      // A reward beyond the scale's reach (near the float range) is left out of the heads, as updateHead does.
+      if (!Number.isFinite(y * y)) continue;
+      this.forward(e.rows, e.vals, e.rows.length, z);
       const w = e.weight;
       const m = a.m;
       for (let i = 0; i < d; i++) {

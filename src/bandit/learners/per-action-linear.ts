@@ -216,8 +216,12 @@ export class PerActionLinearLearner implements PosteriorLearner {
       const row = i * cap;
       for (let j = i; j < d; j++) ainv[row + j] = ainv[row + j]! - gi * u[j]!;
     }
-    head.count += weight;
-    head.sse += weight * err * err / (1 + weight * q);
+    // An overflowing residual (rewards near the float range) leaves the noise estimate as it was.
+    const sse = head.sse + (weight * err * err) / (1 + weight * q);
+    if (Number.isFinite(sse)) {
+      head.count += weight;
+      head.sse = sse;
+    }
   }
 
   posterior(examples: readonly Example[], k: number, means: Float64Array, cov: Float64Array): void {
