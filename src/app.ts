@@ -7,7 +7,7 @@ import { LeanLane } from './http/lean-lane.js';
 import { compileRoute, requestTimer, type PipelineDeps } from './http/pipeline.js';
 import type { AnyRoute } from './http/route.js';
 import { opsRoutes } from './http/ops-routes.js';
-import type { Capability, CapabilityContext, CapabilityFactory, ServiceDeps } from './capability.js';
+import { ServiceRegistry, type Capability, type CapabilityContext, type CapabilityFactory, type ServiceDeps } from './capability.js';
 import { attachStorageHealth } from './store/storage-health.js';
 
 export interface AppDeps extends ServiceDeps {
@@ -50,7 +50,7 @@ function mount(app: Express, lean: LeanLane, r: AnyRoute, deps: PipelineDeps): v
 export async function createApp(deps: AppDeps): Promise<FocalApp> {
   const { config, logger, metrics } = deps;
   const capabilities: Capability[] = [];
-  const ctx: CapabilityContext = { ...deps, feedback: new Map() };
+  const ctx: CapabilityContext = { ...deps, feedback: new Map(), services: new ServiceRegistry() };
   // Before the capabilities: their writers report a full disk to it (src/store/storage-health.ts).
   const storage = attachStorageHealth(deps.db, { logger, metrics });
   for (const factory of deps.capabilities) capabilities.push(await factory(ctx));

@@ -1,6 +1,8 @@
 import type { CapabilityFactory } from './capability.js';
 import { createDecisionsCapability } from './decisions/index.js';
 import { createImagesCapability } from './images/index.js';
+import { createDashboardCapability } from './dashboard/index.js';
+import { createPersonalizerCapability } from './personalizer/index.js';
 
 /**
  * Every capability Focal mounts, in order. Each is a vertical slice with its
@@ -9,4 +11,7 @@ import { createImagesCapability } from './images/index.js';
 export const CAPABILITIES: readonly CapabilityFactory[] = [
   createDecisionsCapability,
   createImagesCapability,
+  createDashboardCapability,
+  // After decisions: a thin layer over its service and evaluation jobs.
+  createPersonalizerCapability,
 ];

@@ -49,9 +49,39 @@ export interface FeedbackResult {
 
 export type FeedbackHandler = (item: FeedbackItem) => FeedbackResult | Promise<FeedbackResult>;
 
+/** Names a service one capability provides to those mounted after it (typed, so the provider's module is not imported here). */
+export interface ServiceKey<T> {
+  readonly name: string;
+  /** Never set: carries T. */
+  readonly type?: T;
+}
+
+export function serviceKey<T>(name: string): ServiceKey<T> {
+  return { name };
+}
+
+/**
+ * Services capabilities share: a slice provides what others build on (the decisions slice its service and
+ * evaluation jobs, which the Personalizer adapter calls), a later slice asks for it by key.
+ */
+export class ServiceRegistry {
+  private readonly services = new Map<string, unknown>();
+
+  provide<T>(key: ServiceKey<T>, service: T): void {
+    this.services.set(key.name, service);
+  }
+
+  /** The service under `key`; throws when no capability mounted before the caller provides it. */
+  need<T>(key: ServiceKey<T>, who: string): T {
+    if (!this.services.has(key.name)) throw new Error(`${who} needs the "${key.name}" service: mount the capability that provides it first`);
+    return this.services.get(key.name) as T;
+  }
+}
+
 /** What every capability factory receives: the service's dependencies plus shared registries. */
 export interface CapabilityContext extends ServiceDeps {
   feedback: Map<string, FeedbackHandler>;
+  services: ServiceRegistry;
 }
 
 export type CapabilityFactory = (ctx: CapabilityContext) => Capability | Promise<Capability>;

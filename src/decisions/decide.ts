@@ -1,11 +1,13 @@
 import type { ActionInput, Features } from '../bandit/index.js';
+import { decideAmong, resolveExclusions } from './exclusions.js';
 import { ConflictError, ValidationError } from '../http/errors.js';
 import type { Limits } from '../platform/config.js';
 import { newEventId } from '../platform/ids.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { encodeDecisionPayload, type DecisionPayload } from './decision-store.js';
+import { encodeDecisionPayload, HOLD_DEFERRED, HOLD_NEVER, HOLD_NONE, type DecisionPayload } from './decision-store.js';
 import { httpError, type DecisionsWriter } from './decisions-writer.js';
-import { asValidation, DEFAULT_MODEL, type ModelRegistry } from './model-registry.js';
+import { learningMode, type LearningMode } from './model-config.js';
+import { asValidation, DEFAULT_MODEL, type ModelEntry, type ModelRegistry } from './model-registry.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
 
 export interface DecideInput {
@@ -13,6 +15,17 @@ export interface DecideInput {
   context?: Features;
   actions?: (string | ActionInput)[];
   eventId?: string;
+  /** Ids of actions that must not be chosen: listed in the ranking with probability 0. */
+  excludedActions?: string[];
+  /** The baseline action's id (apprentice and logging modes answer it); default: the first action not excluded. */
+  baseline?: string;
+  /** Log the decision but learn nothing from it until POST /events/{eventId}/activate. */
+  defer?: boolean;
+}
+
+export interface RankedAction {
+  id: string;
+  probability: number;
 }
 
 export interface DecideResult {
@@ -20,20 +33,93 @@ export interface DecideResult {
   model: string;
   action: string;
   probability: number;
-  ranking: { id: string; probability: number }[];
+  ranking: RankedAction[];
   strategy: string;
+  /** Present in apprentice and logging modes, which answer the baseline: the mode and what the model itself drew. */
+  mode?: LearningMode;
+  modelChoice?: { action: string; probability: number; ranking: RankedAction[] };
+  /** Present (true) when the decision waits for activation (not in logging mode, which never learns). */
+  deferred?: true;
+}
+
+export interface DecideDeps {
+  registry: ModelRegistry;
+  writer: DecisionsWriter;
+  limits: Limits;
+  metrics: DecisionMetrics;
+}
+
+/** One choice among `actions`: the log payload's decision part and the answer, before anything is written. */
+export interface Choice {
+  payload: DecisionPayload;
+  answer: Pick<DecideResult, 'action' | 'probability' | 'ranking' | 'mode' | 'modelChoice'>;
+  /** Apprentice mode: whether the model's own draw was the baseline; null in other modes. */
+  imitated: boolean | null;
+}
+
+/**
+ * The engine's choice among the actions that are not excluded, in the model's mode. The engine sees only the
+ * allowed actions, so its PMF over them is exact and sums to 1; excluded actions get probability 0 in the log
+ * and the ranking. Online, the drawn action is answered with its probability. Apprentice and logging modes
+ * answer the baseline with probability 1 (it was not drawn) and log the model's PMF and draw beside it, so the
+ * model learns (apprentice) from what was shown and evaluations can weigh the model's policy on these events.
+ */
+export function choose(entry: ModelEntry, context: Features, actions: ActionInput[], excluded: ReadonlySet<number>, baseline: number, eventId: string): Choice {
+  const d = asValidation(() => decideAmong(entry.bandit, context, actions, excluded, eventId));
+  const strategy = entry.config.strategy.name;
+  const mode = learningMode(entry.config);
+  const ranking = rank(actions, d.pmf, d.scores, excluded);
+  const payload: DecisionPayload = {
+    context, actions, pmf: d.pmf, scores: d.scores, chosen: d.chosen, probability: d.probability,
+    modelVersion: entry.version, strategy,
+  };
+  if (baseline !== 0 || excluded.size > 0 || mode !== 'online') payload.baseline = actions[baseline]!.id;
+  if (excluded.size > 0) payload.excluded = [...excluded].sort((a, b) => a - b);
+  if (mode === 'online') {
+    return { payload, answer: { action: actions[d.chosen]!.id, probability: d.probability, ranking }, imitated: null };
+  }
+  payload.mode = mode;
+  payload.modelChoice = d.chosen;
+  payload.chosen = baseline;
+  payload.probability = 1;
+  const served = actions.map((a, i) => ({ id: a.id, probability: i === baseline ? 1 : 0 }));
+  served.unshift(...served.splice(baseline, 1));
+  return {
+    payload,
+    answer: {
+      action: actions[baseline]!.id, probability: 1, ranking: served, mode,
+      modelChoice: { action: actions[d.chosen]!.id, probability: d.probability, ranking },
+    },
+    imitated: mode === 'apprentice' ? d.chosen === baseline : null,
+  };
+}
+
+/** Every action with its probability, best first (ties by score, then request order); excluded actions last. */
+function rank(actions: ActionInput[], pmf: number[], scores: number[], excluded: ReadonlySet<number>): RankedAction[] {
+  const order = actions.map((_, i) => i).sort((a, b) => (Number(excluded.has(a)) - Number(excluded.has(b)))
+    || (pmf[b]! - pmf[a]!) || (scores[b]! - scores[a]!) || a - b);
+  return order.map((i) => ({ id: actions[i]!.id, probability: pmf[i]! }));
+}
+
+/** How a decision's rewards are held (events.hold): logging mode never learns, `defer` waits for activation. */
+export function holdOf(mode: LearningMode, defer: boolean | undefined): number {
+  if (mode === 'logging') return HOLD_NEVER;
+  return defer ? HOLD_DEFERRED : HOLD_NONE;
+}
+
+/** The request's actions (or the model's fixed list), checked against the request limits. */
+export function requestActions(entry: ModelEntry, given: (string | ActionInput)[] | undefined, budget: FeatureBudget, limits: Limits): ActionInput[] {
+  if (given) return checkActions(given, budget, limits);
+  if (entry.config.actions) return checkActions(entry.config.actions, budget, limits);
+  throw new ValidationError(`actions is required: model "${entry.name}" has no fixed actions list`, [{ path: '/actions', message: 'is required' }]);
 }
 
 /**
  * One decision: the request's limits, the engine's choice (BanditModel.decide: PMF, the action drawn from it,
- * its probability), then the log row, committed before the answer. The reward window opens at the commit's
- * `createdAt` and closes `reward.waitSeconds` later (the rules: reward-rules.ts).
+ * its probability) in the model's mode, then the log row, committed before the answer. The reward window opens
+ * at the commit's `createdAt` and closes `reward.waitSeconds` later (the rules: reward-rules.ts).
  */
-export async function decide(
-  deps: { registry: ModelRegistry; writer: DecisionsWriter; limits: Limits; metrics: DecisionMetrics },
-  input: DecideInput,
-  requestJson?: string,
-): Promise<DecideResult> {
+export async function decide(deps: DecideDeps, input: DecideInput, requestJson?: string): Promise<DecideResult> {
   const { registry, limits, metrics } = deps;
   const writer = deps.writer.accepting();
   const name = input.model ?? DEFAULT_MODEL;
@@ -41,34 +127,26 @@ export async function decide(
   const budget: FeatureBudget = new FeatureBudget(limits);
   const context = input.context ?? {};
   budget.features('/context', context);
-  let actions: ActionInput[];
-  if (input.actions) actions = checkActions(input.actions, budget, limits);
-  else if (entry.config.actions) actions = checkActions(entry.config.actions, budget, limits);
-  else throw new ValidationError(`actions is required: model "${name}" has no fixed actions list`, [{ path: '/actions', message: 'is required' }]);
+  const actions = requestActions(entry, input.actions, budget, limits);
   // Only a client's id counts against FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit.
   if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
+  const { excluded, baseline } = resolveExclusions(actions, input.excludedActions, input.baseline);
   const eventId = input.eventId ?? newEventId();
 
-  const d = asValidation(() => entry.bandit.decide(context, actions, eventId));
+  const c = choose(entry, context, actions, excluded, baseline, eventId);
+  const mode = learningMode(entry.config);
+  const hold = holdOf(mode, input.defer);
   const strategy = entry.config.strategy.name;
-  const payload: DecisionPayload = {
-    context, actions, pmf: d.pmf, scores: d.scores, chosen: d.chosen, probability: d.probability,
-    modelVersion: entry.version, strategy,
-  };
   const now = Date.now();
   const r = await writer.submit({
     op: 'decision', eventId, model: name, createdAt: now,
-    deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: encodeDecisionPayload(payload, requestJson, input.actions !== undefined),
+    deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: encodeDecisionPayload(c.payload, requestJson, input.actions !== undefined),
+    ...(hold !== HOLD_NONE ? { hold } : {}), ...(c.imitated !== null ? { imitated: c.imitated } : {}),
   });
   if (r.problem) throw httpError(r);
   if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
-  registry.get(name)?.counters.decided();
+  registry.get(name)?.counters.decided(c.imitated);
   metrics.decisions.inc({ model: name, strategy });
-
-  const order = actions.map((_, i) => i).sort((a, b) => (d.pmf[b]! - d.pmf[a]!) || (d.scores[b]! - d.scores[a]!) || a - b);
-  return {
-    eventId, model: name, action: actions[d.chosen]!.id, probability: d.probability,
-    ranking: order.map((i) => ({ id: actions[i]!.id, probability: d.pmf[i]! })),
-    strategy,
-  };
+  if (c.imitated !== null) metrics.apprentice.inc({ model: name, imitated: String(c.imitated) });
+  return { eventId, model: name, ...c.answer, strategy, ...(hold === HOLD_DEFERRED ? { deferred: true as const } : {}) };
 }

@@ -2,6 +2,7 @@ import type { Config } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import { decide, type DecideInput, type DecideResult } from './decide.js';
+import { decideSlots, type DecideSlotsInput, type DecideSlotsResult } from './slots.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { DecisionStore, encodeDecisionPayload, type DecisionPayload } from './decision-store.js';
 import { DecisionsWriter, httpError } from './decisions-writer.js';
@@ -20,6 +21,7 @@ import { WindowSweep } from './window-sweep.js';
 export type { BanditEngine } from './model-registry.js';
 export { DEFAULT_MODEL } from './model-registry.js';
 export type { DecideInput, DecideResult } from './decide.js';
+export type { DecideSlotsInput, DecideSlotsResult, SlotInput, SlotResult } from './slots.js';
 export type { RewardItem, RewardResult } from './reward-intake.js';
 export type { ModelView } from './model-view.js';
 export { SWEEP_BATCH } from './window-sweep.js';
@@ -94,8 +96,15 @@ export class DecisionService {
     return modelView(this.registry.entry(name), this.db, this.config, this.estimates);
   }
 
-  put(name: string, input: ModelConfigInput, options: { forceReset?: boolean } = {}): Promise<ModelView> {
+  /** `forceReset`: fresh learned state even if the strategy and learner stay; `state`: start from this learned state (an import). */
+  put(name: string, input: ModelConfigInput, options: { forceReset?: boolean; state?: Uint8Array } = {}): Promise<ModelView> {
     return this.admin.put(name, input, options);
+  }
+
+  /** The model's learned state as a snapshot (what `put(…, { state })` takes back), with the version it belongs to. */
+  learnedState(name: string): { version: number; state: Uint8Array } {
+    const e = this.registry.entry(name);
+    return { version: e.version, state: e.bandit.snapshot() };
   }
 
   delete(name: string): Promise<ModelView | undefined> {
@@ -114,21 +123,42 @@ export class DecisionService {
     return decide(this.decideDeps, input, requestJson);
   }
 
+  /**
+   * A multi-slot decision (slots.ts): one distinct action per slot, in order; each slot is logged as the decision
+   * `{eventId}#{slot}` and rewarded on its own (`reward` with `slot`).
+   */
+  decideSlots(input: DecideSlotsInput): Promise<DecideSlotsResult> {
+    return decideSlots(this.decideDeps, input);
+  }
+
   /** Applies rewards independently, in order (reward-intake.ts); other kinds of events go to `feedback`. */
   async reward(items: readonly RewardItem[], feedback: FeedbackDispatch): Promise<RewardResult[]> {
     return submitRewards(this.writer.accepting(), items, feedback, this.effects);
   }
 
   /**
+   * Activates a deferred decision (`defer: true`): from now on its rewards are learned, including one that
+   * arrived before. A multi-slot decision's id activates every slot. 404 unknown, 409 not deferred (already
+   * active, or decided in logging mode), 410 its reward window closed first.
+   */
+  async activate(eventId: string): Promise<void> {
+    const writer = this.writer.accepting();
+    const r = await writer.submit({ op: 'activate', eventId, now: Date.now() }, this.effects);
+    if (r.problem) throw httpError(r);
+    const { model, activated } = r.body as { model: string; activated: number };
+    this.decideDeps.metrics.activations.inc({ model }, activated);
+  }
+
+  /**
    * Logs events decided elsewhere (DSJSON import) as this model's decisions, all or none,
    * and learns the rewarded ones in order once durable, as if they had been decided here.
    */
-  async importEvents(name: string, events: readonly { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null }[]): Promise<{ imported: number; learned: number }> {
+  async importEvents(name: string, events: readonly { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null; skipLearn?: boolean }[]): Promise<{ imported: number; learned: number }> {
     const writer = this.writer.accepting();
     this.registry.entry(name);
     const r = await writer.submit({
       op: 'import', model: name, now: Date.now(),
-      events: events.map((e) => ({ eventId: e.eventId, createdAt: e.createdAt, payload: encodeDecisionPayload(e.payload), reward: e.reward })),
+      events: events.map((e) => ({ eventId: e.eventId, createdAt: e.createdAt, payload: encodeDecisionPayload(e.payload), reward: e.reward, ...(e.skipLearn ? { skipLearn: true } : {}) })),
     }, this.effects);
     if (r.problem) throw httpError(r);
     return r.body as { imported: number; learned: number };

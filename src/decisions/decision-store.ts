@@ -13,6 +13,16 @@ export interface DecisionPayload {
   probability: number;
   modelVersion: number;
   strategy: string;
+  /** The baseline action's id (apprentice and logging modes answer it; evaluations replay it); absent: the first action. */
+  baseline?: string;
+  /** Indexes of the actions that could not be chosen (excludedActions, or a slot's actions taken by earlier slots). */
+  excluded?: number[];
+  /** Apprentice and logging modes: the mode, and the index the model itself drew (`chosen` is the baseline, p = 1). */
+  mode?: 'apprentice' | 'logging';
+  modelChoice?: number;
+  /** One slot of a multi-slot decision (src/decisions/slots.ts): the slot's id and the decision's own eventId. */
+  slot?: string;
+  parent?: string;
 }
 
 /** An action as the engine takes it and the log reads it: a plain id becomes `{ id }`. */
@@ -30,6 +40,9 @@ export function encodeDecisionPayload(p: DecisionPayload, requestJson?: string, 
   const decision = {
     ...(requestHasActions ? {} : { actions: p.actions }),
     pmf: p.pmf, scores: p.scores, chosen: p.chosen, probability: p.probability, modelVersion: p.modelVersion, strategy: p.strategy,
+    ...(p.baseline !== undefined ? { baseline: p.baseline } : {}),
+    ...(p.excluded !== undefined ? { excluded: p.excluded } : {}),
+    ...(p.mode !== undefined ? { mode: p.mode, modelChoice: p.modelChoice } : {}),
   };
   return `{"request":${requestJson},"decision":${JSON.stringify(decision)}}`;
 }
@@ -55,7 +68,15 @@ export interface EventRow {
   reward_count: number;
   closed: number;
   closed_reason: string | null;
+  /** Whether rewards are learned: HOLD_NONE, HOLD_DEFERRED (until activation) or HOLD_NEVER (logging mode). */
+  hold: number;
+  imitated: number | null;
 }
+
+/** events.hold (migration 195): learned as usual, deferred until activation, never learned (logging mode). */
+export const HOLD_NONE = 0;
+export const HOLD_DEFERRED = 1;
+export const HOLD_NEVER = 2;
 
 export interface ModelRow {
   name: string;
@@ -71,7 +92,8 @@ export interface SnapshotRow {
   state: Buffer;
 }
 
-export type RewardSource = 'client' | 'default' | 'aggregate';
+/** `activated`: a deferred event's reward that arrived before its activation, learned when it was activated. */
+export type RewardSource = 'client' | 'default' | 'aggregate' | 'activated';
 
 export interface ModelStats {
   decisions: number;
@@ -95,12 +117,16 @@ export class DecisionStore {
     this.compressor = new PayloadCompressor(db);
     const p = (sql: string) => db.prepare(sql);
     this.s = {
-      insertDecision: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload)
-        VALUES (?, ?, 'decision', ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
+      insertDecision: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, hold, imitated)
+        VALUES (?, ?, 'decision', ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`),
       findEvent: p('SELECT * FROM events WHERE event_id = ?'),
+      // A multi-slot decision's own row (src/decisions/slots.ts): closed from the start, never rewarded or swept.
+      insertSlots: p(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, closed, closed_reason)
+        VALUES (?, ?, 'slots', ?, NULL, ?, 1, 'slots') ON CONFLICT (event_id) DO NOTHING`),
       insertReward: p(`INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
         VALUES (?, ?, ?, ?, ?, ?, ?)`),
       updateEvent: p('UPDATE events SET reward = ?, reward_count = ?, closed = ?, closed_reason = ? WHERE event_id = ?'),
+      setHold: p('UPDATE events SET hold = ? WHERE event_id = ?'),
       maxRewardSeq: p('SELECT COALESCE(MAX(seq), 0) AS seq FROM rewards'),
       models: p(`SELECT name, config, version, created_at, updated_at FROM models WHERE kind = 'bandit' ORDER BY name`),
       modelKind: p('SELECT kind FROM models WHERE name = ?'),
@@ -119,6 +145,8 @@ export class DecisionStore {
         COALESCE(SUM(reward IS NOT NULL AND closed = 1), 0) AS rewardedEvents,
         COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0) AS rewardTotal
         FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ?`),
+      apprenticeStats: p(`SELECT COUNT(imitated) AS events, COALESCE(SUM(imitated), 0) AS imitated
+        FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ? AND imitated IS NOT NULL`),
       rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
         FROM rewards WHERE model = ? AND received_at >= ?`),
       // Walks the reward log backwards on rewards_model_seq: the model's learned (final) rewards before a position.
@@ -129,8 +157,19 @@ export class DecisionStore {
   }
 
   /** False when the event id is taken (the caller answers 409). The payload is stored compressed. */
-  insertDecision(eventId: string, model: string, createdAt: number, deadlineAt: number, payload: string): boolean {
-    return this.s.insertDecision!.run(eventId, model, createdAt, deadlineAt, this.compressor.compress(model, payload)).changes === 1;
+  insertDecision(eventId: string, model: string, createdAt: number, deadlineAt: number, payload: string, hold = HOLD_NONE, imitated: boolean | null = null): boolean {
+    const imitatedValue = imitated === null ? null : imitated ? 1 : 0;
+    return this.s.insertDecision!.run(eventId, model, createdAt, deadlineAt, this.compressor.compress(model, payload), hold, imitatedValue).changes === 1;
+  }
+
+  /** Apprentice-mode decisions of the model since `since` and how many of them the model's own draw matched. */
+  apprenticeStats(model: string, since: number): { events: number; imitated: number } {
+    return this.s.apprenticeStats!.get(model, since) as { events: number; imitated: number };
+  }
+
+  /** The row of a multi-slot decision, listing its slots (each slot is a decision row of its own). */
+  insertSlots(eventId: string, model: string, createdAt: number, slots: readonly string[]): boolean {
+    return this.s.insertSlots!.run(eventId, model, createdAt, JSON.stringify({ slots })).changes === 1;
   }
 
   findEvent(eventId: string): EventRow | undefined {
@@ -144,6 +183,10 @@ export class DecisionStore {
 
   updateEvent(eventId: string, reward: number | null, rewardCount: number, closed: boolean, reason: string | null): void {
     this.s.updateEvent!.run(reward, rewardCount, closed ? 1 : 0, reason, eventId);
+  }
+
+  setHold(eventId: string, hold: number): void {
+    this.s.setHold!.run(hold, eventId);
   }
 
   maxRewardSeq(): number {

@@ -1,4 +1,4 @@
-import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
+import { serviceKey, type Capability, type CapabilityContext, type CapabilityFactory } from '../capability.js';
 import * as engine from '../bandit/index.js';
 import { storageHealth } from '../store/storage-health.js';
 import { createDecisionMetrics } from './decision-metrics.js';
@@ -6,10 +6,21 @@ import { DecisionService, type BanditEngine } from './decision-service.js';
 import { decideRoutes } from './decide-route.js';
 import { modelRoutes } from './model-routes.js';
 import { rewardRoutes } from './reward-route.js';
+import { timeseriesRoutes } from './timeseries.js';
+import { eventRoutes } from './event-routes.js';
 import { LogRetention, registerLogMetrics, type RetentionOptions } from './retention.js';
-import { evaluationSlice } from '../evaluation/index.js';
+import { evaluationSlice, type EvaluationService } from '../evaluation/index.js';
 
 export { DecisionService } from './decision-service.js';
+
+/** What the decisions slice provides to the capabilities mounted after it (the Personalizer adapter). */
+export interface DecisionsServices {
+  decisions: DecisionService;
+  evaluations: EvaluationService;
+  retention: LogRetention;
+}
+
+export const DECISIONS_SERVICES = serviceKey<DecisionsServices>('decisions');
 
 /** A window closes at most this long after its deadline (plus the time to close the ones before it). */
 export const DEFAULT_SWEEP_INTERVAL_MS = 100;
@@ -54,6 +65,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     registerLogMetrics(db, ctx.metrics);
     const retention = new LogRetention(service, config, logger.child({ capability: 'decisions' }), ctx.metrics, options.retention);
     retention.start();
+    ctx.services.provide(DECISIONS_SERVICES, { decisions: service, evaluations: evaluation.service, retention });
 
     const report = (what: string) => (err: unknown) => { if (!storageHealth(db)?.failed(err)) logger.error({ err }, `decisions: ${what} failed`); };
     const sweeper = setInterval(() => { service.sweep().catch(report('sweep')); }, options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
@@ -64,7 +76,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       // Hot routes first: express tries them in this order.
-      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...evaluation.routes],
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...timeseriesRoutes(db, service), ...eventRoutes(db, service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
         retention.stop();

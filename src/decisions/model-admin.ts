@@ -39,18 +39,19 @@ export class ModelAdmin {
    * Creates or reconfigures a model. A new strategy or learner starts from
    * fresh learned state (the old weights belong to another model); changing
    * only actions or the reward policy keeps it. Any change bumps the version.
+   * `state`: learned state to start from instead (a model imported from an export of this configuration).
    */
-  put(name: string, input: ModelConfigInput, { forceReset = false } = {}): Promise<ModelView> {
+  put(name: string, input: ModelConfigInput, { forceReset = false, state }: { forceReset?: boolean; state?: Uint8Array } = {}): Promise<ModelView> {
     const writer = this.writer.accepting();
     const budget: FeatureBudget = new FeatureBudget(this.limits);
     if (input.actions) checkActions(input.actions, budget, this.limits);
     const config = this.registry.resolve(input);
     return this.serial(async () => {
       const existing = this.registry.get(name);
-      const reset = forceReset || !existing || resetsState(existing.config, config);
+      const reset = forceReset || state !== undefined || !existing || resetsState(existing.config, config);
       if (existing && !reset && sameConfig(existing.config, config)) return this.view(existing);
       // Built (and so validated by the engine) before anything is written.
-      const fresh = reset ? this.registry.build(config) : undefined;
+      const fresh = reset ? this.registry.build(config, state) : undefined;
       const r = await writer.submit({
         op: 'put', name, config: JSON.stringify(config), reset, now: Date.now(),
         state: (fresh ?? existing!.bandit).snapshot(), lastSeq: existing?.lastSeq ?? 0,

@@ -20,18 +20,40 @@ export interface LogPolicy {
   retention?: string;
 }
 
+/**
+ * How a model acts and learns (API.md "Learning modes"): `online` explores and learns; `apprentice` answers
+ * each decision's baseline action, logs the PMF the model would have used and learns from the rewards (the
+ * baseline's propensity is 1); `logging` answers the baseline and logs, and nothing it logs is ever learned.
+ */
+export const LEARNING_MODES = ['online', 'apprentice', 'logging'] as const;
+export type LearningMode = (typeof LEARNING_MODES)[number];
+
+export const modeSchema = {
+  type: 'string', enum: LEARNING_MODES,
+  description: 'online (default): explore and learn; apprentice: answer the baseline action, log the model\'s PMF, learn from rewards '
+    + 'and report how often the model\'s own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.',
+} as const;
+
 export interface ModelConfig {
   strategy: StrategyConfig;
   learner: LearnerConfig;
+  /** Absent: online. Kept as given, so a configuration reads back as it was written. */
+  mode?: LearningMode;
   actions?: ActionInput[];
   reward: RewardPolicy;
   log?: LogPolicy;
+}
+
+/** The model's learning mode (absent means online). */
+export function learningMode(config: Pick<ModelConfig, 'mode'>): LearningMode {
+  return config.mode ?? 'online';
 }
 
 /** What PUT /models/{name} accepts: every field optional. */
 export interface ModelConfigInput {
   strategy?: StrategyConfig;
   learner?: LearnerConfig;
+  mode?: LearningMode;
   actions?: (string | ActionInput)[];
   reward?: Partial<RewardPolicy>;
   log?: LogPolicy;
@@ -119,6 +141,7 @@ export const modelConfigInputSchema = {
   properties: {
     strategy: strategySchema,
     learner: learnerSchema,
+    mode: modeSchema,
     actions: { type: 'array', minItems: 1, items: actionSchema, description: 'Fixed candidate actions, used when /decide omits actions.' },
     reward: rewardPolicySchema,
     log: logPolicySchema,
@@ -133,6 +156,7 @@ export const modelConfigInputSchema = {
 export function resolveModelConfig(input: ModelConfigInput, normalize: (c: { strategy?: StrategyConfig; learner?: LearnerConfig }) => { strategy: StrategyConfig; learner: LearnerConfig }): ModelConfig {
   const bandit = normalize({ ...(input.strategy ? { strategy: input.strategy } : {}), ...(input.learner ? { learner: input.learner } : {}) });
   const config: ModelConfig = { strategy: bandit.strategy, learner: bandit.learner, reward: { ...DEFAULT_REWARD_POLICY, ...input.reward } };
+  if (input.mode !== undefined) config.mode = input.mode;
   if (input.actions) config.actions = input.actions.map((a) => (typeof a === 'string' ? { id: a } : a));
   if (input.log?.retention !== undefined) config.log = { retention: input.log.retention };
   return config;

@@ -14,15 +14,23 @@ export class ModelCounters implements ModelStats {
   rewardTotal = 0;
   clientRewards = 0;
   defaultRewards = 0;
+  /** Apprentice-mode decisions and how many of them the model's own draw matched (stats.apprentice). */
+  apprentice = { events: 0, imitated: 0 };
 
-  static from(stats: ModelStats): ModelCounters {
-    return Object.assign(new ModelCounters(), stats);
+  static from(stats: ModelStats, apprentice?: { events: number; imitated: number }): ModelCounters {
+    const c = Object.assign(new ModelCounters(), stats);
+    if (apprentice) c.apprentice = { ...apprentice };
+    return c;
   }
 
-  /** A decision was logged: its window is open. */
-  decided(): void {
+  /** A decision was logged: its window is open. `imitated`: apprentice mode's match, null in other modes. */
+  decided(imitated: boolean | null = null): void {
     this.decisions++;
     this.pending++;
+    if (imitated !== null) {
+      this.apprentice.events++;
+      if (imitated) this.apprentice.imitated++;
+    }
   }
 
   /** A client's reward was recorded (under `sum` the window stays open). */
@@ -39,7 +47,11 @@ export class ModelCounters implements ModelStats {
   }
 
   /** Log retention deleted closed events (src/decisions/retention.ts): the counts cover the events kept. */
-  removed(r: Omit<ModelStats, 'pending'>): void {
+  removed(r: Omit<ModelStats, 'pending'> & { apprentice?: { events: number; imitated: number } }): void {
+    if (r.apprentice) {
+      this.apprentice.events -= r.apprentice.events;
+      this.apprentice.imitated -= r.apprentice.imitated;
+    }
     this.decisions -= r.decisions;
     this.rewardedEvents -= r.rewardedEvents;
     this.rewardTotal -= r.rewardTotal;

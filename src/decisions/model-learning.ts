@@ -43,7 +43,7 @@ export class ModelLearning {
       const entry: ModelEntry = {
         name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
         bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0,
-        counters: ModelCounters.from(this.store.stats(row.name, row.created_at)),
+        counters: ModelCounters.from(this.store.stats(row.name, row.created_at), this.store.apprenticeStats(row.name, row.created_at)),
       };
       let replayed = 0;
       let failed = 0;
@@ -79,8 +79,9 @@ export class ModelLearning {
     }
     for (const l of r.learns ?? []) {
       if (l.source === 'default') this.metrics.defaultRewards.inc({ model: l.model });
-      this.registry.get(l.model)?.counters.closed(l);
-      this.learn(l);
+      // An activation learns a reward whose event closed (and was counted) before it.
+      if (l.source !== 'activated') this.registry.get(l.model)?.counters.closed(l);
+      if (!l.held) this.learn(l);
     }
   }
 

@@ -54,6 +54,15 @@ export const modelViewSchema = {
             retention: { type: 'string', description: 'Retention in force: the model\'s log.retention, else FOCAL_LOG_RETENTION.' },
           },
         },
+        apprentice: {
+          type: 'object', required: ['events', 'imitated', 'imitationRate'], additionalProperties: false,
+          description: 'Apprentice mode only: how closely the model\'s own choices follow the baseline it answers.',
+          properties: {
+            events: { type: 'integer', description: 'Decisions made in apprentice mode.' },
+            imitated: { type: 'integer', description: 'Of them, those where the model\'s own draw was the baseline action.' },
+            imitationRate: { type: ['number', 'null'], description: 'imitated / events (null before the first).' },
+          },
+        },
       },
     },
     offPolicy: estimateSchema,

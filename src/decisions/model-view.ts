@@ -3,7 +3,7 @@ import type { OffPolicyEstimate } from '../bandit/index.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../store/database.js';
 import type { ModelStats } from './decision-store.js';
-import type { ModelConfig } from './model-config.js';
+import { learningMode, type ModelConfig } from './model-config.js';
 import type { ModelEntry } from './model-registry.js';
 import type { OffPolicyWindow } from './off-policy-window.js';
 import { logStats, type LogStats } from './retention.js';
@@ -15,7 +15,11 @@ export interface ModelView {
   config: ModelConfig;
   createdAt: string;
   updatedAt: string;
-  stats: ModelStats & { meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats };
+  stats: ModelStats & {
+    meanReward: number | null; updates: number; rewardSeq: number; fingerprint: string; log: LogStats;
+    /** Apprentice mode: decisions made in it, how many of them the model's own draw matched the baseline, and their share. */
+    apprentice?: { events: number; imitated: number; imitationRate: number | null };
+  };
   offPolicy: OffPolicyEstimate | null;
 }
 
@@ -39,9 +43,15 @@ export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffP
       rewardSeq: e.lastSeq,
       fingerprint: fingerprint(e),
       log: logStats(db, e.name, e.config, config.logRetentionMs),
+      ...(learningMode(e.config) === 'apprentice' ? { apprentice: apprenticeStats(e) } : {}),
     },
     offPolicy: estimates.get(e),
   };
+}
+
+function apprenticeStats(e: ModelEntry): { events: number; imitated: number; imitationRate: number | null } {
+  const { events, imitated } = e.counters.apprentice;
+  return { events, imitated, imitationRate: events > 0 ? imitated / events : null };
 }
 
 /** sha256 of the learned state, cached until the state moves (serialising a large table is not free). */

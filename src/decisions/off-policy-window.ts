@@ -1,6 +1,7 @@
 import type { BanditModel, OffPolicyEstimate, OffPolicyRecord } from '../bandit/index.js';
 import type { Logger } from '../platform/logger.js';
 import { decodeDecisionPayload, type DecisionStore } from './decision-store.js';
+import { decideAmong } from './exclusions.js';
 
 /** Rewarded events the estimates look back over. */
 export const OFF_POLICY_WINDOW = 500;
@@ -78,7 +79,7 @@ export class OffPolicyWindow {
           before = row.seq;
           try {
             const p = decodeDecisionPayload(row.payload);
-            const d = m.bandit.decide(p.context, p.actions, row.event_id);
+            const d = decideAmong(m.bandit, p.context, p.actions, new Set(p.excluded), row.event_id);
             const targetPredicted = d.pmf.reduce((s, q, i) => s + q * (d.scores[i] ?? 0), 0);
             records.push({
               loggedProbability: p.probability, targetProbability: d.pmf[p.chosen] ?? 0, reward: row.reward,

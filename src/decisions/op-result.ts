@@ -16,6 +16,8 @@ export interface Learn {
   reward: number;
   /** 'client' rewards count in the reward metrics, 'default' in the default-reward metric. */
   source: RewardSource;
+  /** The row closes a held event (deferred, logging mode) without being learned: counters move, the model does not. */
+  held?: true;
 }
 
 /** A 4xx (or, with `internal`, a 500) decided by the writer; rendered as a problem document by the caller. */

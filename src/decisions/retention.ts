@@ -18,7 +18,8 @@ import type { ModelConfig } from './model-config.js';
  *   the models and goes on, so the deleted rewards are folded into the state a restart loads.
  *
  * After each batch, incremental vacuum hands up to `vacuumPages` free pages back to the file system.
- * Image events (kind 'image') are the images capability's and are not touched.
+ * Image events (kind 'image') are the images capability's and are not touched. The per-minute time series
+ * (timeseries.ts) is pruned to the same retention, by minute.
  */
 
 export interface RetentionOp {
@@ -27,6 +28,8 @@ export interface RetentionOp {
   defaultRetentionMs: number;
   /** Most events deleted by this op. */
   batch: number;
+  /** Only this model's events, every one logged before `before` (a purge: DELETE of Personalizer's logs); same guards. */
+  only?: { model: string; before: number };
   vacuumPages: number;
 }
 
@@ -37,6 +40,8 @@ export interface RemovedStats {
   rewardTotal: number;
   clientRewards: number;
   defaultRewards: number;
+  /** Apprentice-mode decisions deleted, and of them those the model's own draw matched (stats.apprentice). */
+  apprentice?: { events: number; imitated: number };
 }
 
 export interface RetentionResult {
@@ -70,10 +75,12 @@ export class RetentionStep {
       models: p(`SELECT m.name AS name, m.config AS config, m.created_at AS createdAt, s.reward_seq AS snapshotSeq FROM models m
         LEFT JOIN snapshots s ON s.model = m.name AND s.version = m.version WHERE m.kind = 'bandit'`),
       orphans: p(`SELECT model FROM log_stats WHERE events > 0 AND model NOT IN (SELECT name FROM models)`),
-      head: p(`SELECT seq, event_id, created_at, closed, reward FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
+      head: p(`SELECT seq, event_id, created_at, closed, reward, imitated FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
       rewards: p('SELECT seq, learn, source, received_at FROM rewards WHERE event_id = ?'),
       deleteRewards: p('DELETE FROM rewards WHERE event_id = ?'),
       deleteEvent: p('DELETE FROM events WHERE seq = ?'),
+      // The per-minute time series (migration 130) is kept as long as the events: a range delete of its primary key.
+      pruneTimeseries: p('DELETE FROM timeseries WHERE model = ? AND minute < ?'),
     };
   }
 
@@ -87,13 +94,18 @@ export class RetentionStep {
       // No snapshot of the current version: a restart replays the whole log, so no learned reward may go.
       targets.push({ model: m.name, cutoff: op.now - retentionMs(config, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0, since: m.createdAt });
     }
+    if (op.only) {
+      const { model, before } = op.only;
+      targets.splice(0, targets.length, ...targets.filter((t) => t.model === model).map((t) => ({ ...t, cutoff: before })));
+    }
     // Events of deleted models: nothing replays them, no statistics count them.
-    for (const o of this.s.orphans!.all() as { model: string }[]) {
+    for (const o of op.only ? [] : this.s.orphans!.all() as { model: string }[]) {
       targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
     }
+    for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
     for (const t of targets) {
       if (budget <= 0) break;
-      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null }[];
+      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null; imitated: number | null }[];
       let deleted = 0;
       const removed: RemovedStats = { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
       for (const row of rows) {
@@ -110,6 +122,11 @@ export class RetentionStep {
         // The same figures DecisionStore.stats counts (events since the model was created, rewards received since).
         if (row.created_at >= t.since) {
           removed.decisions++;
+          if (row.imitated !== null) {
+            removed.apprentice ??= { events: 0, imitated: 0 };
+            removed.apprentice.events++;
+            removed.apprentice.imitated += row.imitated;
+          }
           if (row.reward !== null) {
             removed.rewardedEvents++;
             removed.rewardTotal += row.reward;
@@ -184,6 +201,11 @@ export class LogRetention {
     this.deletedTotal = metrics.counter('focal_log_events_deleted_total', 'Logged events deleted by retention, by model.', ['model']);
   }
 
+  /** A pass is running. */
+  get busy(): boolean {
+    return this.running;
+  }
+
   start(): void {
     this.timer = setInterval(() => {
       this.pass().catch((err: unknown) => { this.logger.error({ err }, 'log retention pass failed'); });
@@ -200,7 +222,7 @@ export class LogRetention {
    * Deletes what is due, batch by batch, until nothing more is; resolves with the number of events deleted.
    * Yields to the event loop between batches: each batch waits for its group commit like any write.
    */
-  async pass(now = Date.now()): Promise<number> {
+  async pass(now = Date.now(), only?: RetentionOp['only']): Promise<number> {
     if (this.running || !this.host.isReady) return 0;
     this.running = true;
     let total = 0;
@@ -208,7 +230,7 @@ export class LogRetention {
     try {
       for (;;) {
         if (!this.host.isReady) break;
-        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages })).retention;
+        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages, ...(only ? { only } : {}) })).retention;
         if (!r) break;
         let deleted = 0;
         for (const [model, n] of Object.entries(r.deleted)) {
@@ -233,6 +255,15 @@ export class LogRetention {
     if (total > 0) this.logger.debug({ deleted: total }, 'log retention: events deleted');
     return total;
   }
+}
+
+/**
+ * Deletes every event of `model` logged before `now` that retention may delete (not an open window; rewards
+ * already in a snapshot, taking one if needed), after any pass in progress; the number deleted.
+ */
+export async function purgeLog(retention: LogRetention, model: string, now = Date.now()): Promise<number> {
+  while (retention.busy) await new Promise((resolve) => setTimeout(resolve, 10));
+  return retention.pass(now, { model, before: now + 1 });
 }
 
 // ---- statistics ----

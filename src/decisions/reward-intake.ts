@@ -1,12 +1,15 @@
 import type { GroupCommitter } from '../store/group-commit.js';
 import { httpError } from './decisions-writer.js';
 import type { OpResult } from './op-result.js';
+import { slotEventId } from './slots.js';
 import type { WriteOp } from './write-executor.js';
 
 export interface RewardItem {
   eventId: string;
   reward?: number;
   label?: string;
+  /** A slot of the multi-slot decision `eventId` (its logged decision is `{eventId}#{slot}`). */
+  slot?: string;
 }
 
 /** One reward's outcome: an HTTP status and its body (a problem document for 4xx). */
@@ -32,7 +35,7 @@ export async function submitRewards(
 ): Promise<RewardResult[]> {
   const now = Date.now();
   const done = await Promise.all(items.map((item) => writer.submit({
-    op: 'reward', eventId: item.eventId, now,
+    op: 'reward', eventId: item.slot !== undefined ? slotEventId(item.eventId, item.slot) : item.eventId, now,
     ...(item.reward !== undefined ? { reward: item.reward } : {}), ...(item.label !== undefined ? { label: item.label } : {}),
   }, effects)));
   const results: RewardResult[] = [];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { closeDatabase, openDatabase, type Db } from '../store/database.js';
-import { decodeDecisionPayload, DecisionStore } from './decision-store.js';
+import { decodeDecisionPayload, DecisionStore, HOLD_DEFERRED, HOLD_NEVER } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { RewardRules } from './reward-rules.js';
 
@@ -205,6 +205,58 @@ describe('reward rules', () => {
       // Imported events are closed: the sweep leaves them alone and a reward is refused.
       assert.deepEqual(t.rules.closeExpired(1000, 10), []);
       assert.equal(t.rules.receive({ op: 'reward', eventId: 'with', reward: 1, now: 20 }).problem?.status, 409);
+    });
+  });
+  describe('held events (deferred, logging mode)', () => {
+    const held = (eventId: string, model: string, deadlineAt: number, hold: number) => {
+      assert.ok(t.store.insertDecision(eventId, model, 0, deadlineAt, JSON.stringify(payload), hold));
+    };
+
+    it('a deferred event\'s first reward closes it unlearned; activation learns it once (source activated), a second activation is a 409', () => {
+      held('d', 'm', 1000, HOLD_DEFERRED);
+      const r = t.rules.receive({ op: 'reward', eventId: 'd', reward: 1, now: 10 });
+      assert.equal(r.status, 200);
+      assert.equal(r.learns?.[0]?.held, true);
+      assert.deepEqual(rewardRows(t.db, 'd').map(({ source, learn }) => ({ source, learn })), [{ source: 'client', learn: 0 }]);
+      const a = t.rules.activate({ op: 'activate', eventId: 'd', now: 20 });
+      assert.equal(a.status, 204);
+      assert.equal(a.learns?.length, 1);
+      assert.equal(a.learns![0]!.source, 'activated');
+      assert.equal(a.learns![0]!.held, undefined);
+      assert.deepEqual(rewardRows(t.db, 'd').map(({ reward, source, learn }) => ({ reward, source, learn })), [{ reward: 1, source: 'client', learn: 0 }, { reward: 1, source: 'activated', learn: 1 }]);
+      assert.equal(t.rules.activate({ op: 'activate', eventId: 'd', now: 30 }).problem?.status, 409);
+    });
+
+    it('the sweep closes a deferred event never activated as inactive and a logging-mode one as window, both unlearned', () => {
+      held('d', 'm', 100, HOLD_DEFERRED);
+      held('l', 'm', 100, HOLD_NEVER);
+      t.decide('e', 'm', 100);
+      const learns = t.rules.closeExpired(200, 10);
+      assert.deepEqual(learns.map((l) => [l.eventId, l.held ?? false]), [['d', true], ['l', true], ['e', false]]);
+      assert.deepEqual(event(t.db, 'd'), { reward: 0.25, reward_count: 0, closed: 1, closed_reason: 'inactive' });
+      assert.deepEqual(event(t.db, 'l'), { reward: 0.25, reward_count: 0, closed: 1, closed_reason: 'window' });
+      assert.deepEqual([...rewardRows(t.db, 'd'), ...rewardRows(t.db, 'l'), ...rewardRows(t.db, 'e')].map((r) => r.learn), [0, 0, 1]);
+      assert.equal(t.rules.activate({ op: 'activate', eventId: 'd', now: 300 }).problem?.status, 410);
+      assert.equal(t.rules.activate({ op: 'activate', eventId: 'l', now: 300 }).problem?.status, 409);
+      assert.equal(t.rules.activate({ op: 'activate', eventId: 'nope', now: 300 }).problem?.status, 404);
+    });
+
+    it('activation at or past the deadline closes the event as inactive (410), unlearned', () => {
+      held('d', 's', 100, HOLD_DEFERRED);
+      t.rules.receive({ op: 'reward', eventId: 'd', reward: 2, now: 10 });
+      const a = t.rules.activate({ op: 'activate', eventId: 'd', now: 100 });
+      assert.equal(a.problem?.status, 410);
+      assert.deepEqual(a.learns?.map((l) => [l.source, l.reward, l.held]), [['aggregate', 2, true]]);
+      assert.deepEqual(event(t.db, 'd'), { reward: 2, reward_count: 1, closed: 1, closed_reason: 'inactive' });
+    });
+
+    it('a deferred event rewarded (first) but activated past its deadline is a 410 and stays unlearned', () => {
+      held('d', 'm', 100, HOLD_DEFERRED);
+      t.rules.receive({ op: 'reward', eventId: 'd', reward: 1, now: 10 });
+      const a = t.rules.activate({ op: 'activate', eventId: 'd', now: 150 });
+      assert.equal(a.problem?.status, 410);
+      assert.equal(a.learns, undefined);
+      assert.deepEqual(rewardRows(t.db, 'd').map((r) => r.learn), [0]);
     });
   });
 });

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/database.js';
-import { DecisionStore, type EventRow } from './decision-store.js';
+import { payloadText } from '../store/payload-codec.js';
+import { DecisionStore, HOLD_DEFERRED, HOLD_NONE, type EventRow } from './decision-store.js';
 import type { RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 
@@ -10,6 +11,13 @@ export interface RewardOp {
   eventId: string;
   reward?: number;
   label?: string;
+  now: number;
+}
+
+/** POST /events/{eventId}/activate: a deferred decision starts to count. */
+export interface ActivateOp {
+  op: 'activate';
+  eventId: string;
   now: number;
 }
 
@@ -29,6 +37,12 @@ export interface RewardOp {
  *   `sum` with rewards received, their total (source `aggregate`). Closed in bulk by the sweep
  *   (`closeExpired`), or at once when a reward arrives past the deadline (then 410, the closing learned).
  * - **Imported** events (DSJSON) arrive closed: their reward, if any, is logged and learned as a client's.
+ * - **Held** events (`events.hold`): a decision made in logging mode is never learned; a deferred one
+ *   (`defer: true`) is not learned until it is activated. Their rewards follow every rule above, but the rows
+ *   are logged with `learn = 0` (the event stays evaluable). Activation (`activate`) before the deadline makes
+ *   the event an ordinary one; a reward that closed it before (`first`) is then learned (source `activated`),
+ *   a `sum` window goes on and is learned when it closes. A deferred event never activated closes at its
+ *   deadline like any other (reason `inactive`, the default or the total logged, not learned).
  *
  * Every learned reward is one row of the `rewards` table with `learn = 1`; its `seq` orders all learning,
  * live and on replay. Rules return their 4xx as data (op-result.ts) before writing anything.
@@ -49,14 +63,16 @@ export class RewardRules {
     this.expiredLog = db.prepare(`INSERT INTO rewards (event_id, model, reward, label, source, received_at, learn)
       SELECT e.event_id, e.model,
         CASE WHEN e.reward_count > 0 THEN COALESCE(e.reward, 0) ELSE COALESCE(json_extract(m.config, '$.reward.default'), 0) END,
-        NULL, CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END, ?, 1
+        NULL, CASE WHEN e.reward_count > 0 THEN 'aggregate' ELSE 'default' END, ?, e.hold = ${HOLD_NONE}
       FROM events e JOIN models m ON m.name = e.model AND m.kind = 'bandit'
       WHERE e.closed = 0 AND e.kind = 'decision' AND e.deadline_at <= ?
       ORDER BY e.deadline_at, e.seq LIMIT ?
       RETURNING seq`);
-    this.expiredClose = db.prepare(`UPDATE events SET reward = r.reward, closed = 1, closed_reason = 'window'
+    this.expiredClose = db.prepare(`UPDATE events SET reward = r.reward, closed = 1,
+        closed_reason = CASE WHEN events.hold = ${HOLD_DEFERRED} THEN 'inactive' ELSE 'window' END
       FROM rewards r WHERE r.seq BETWEEN ? AND ? AND events.event_id = r.event_id`);
-    this.expiredRead = db.prepare(`SELECT r.seq AS seq, r.event_id AS eventId, r.model AS model, r.reward AS reward, r.source AS source, e.payload AS payload
+    this.expiredRead = db.prepare(`SELECT r.seq AS seq, r.event_id AS eventId, r.model AS model, r.reward AS reward, r.source AS source, e.payload AS payload,
+        r.learn AS learn
       FROM rewards r JOIN events e ON e.event_id = r.event_id WHERE r.seq BETWEEN ? AND ? ORDER BY r.seq`);
   }
 
@@ -64,6 +80,10 @@ export class RewardRules {
   receive(op: RewardOp): OpResult {
     const row = this.store.findEvent(op.eventId);
     if (!row) return problem(404, `No logged event with eventId "${op.eventId}"`);
+    if (row.kind === 'slots') {
+      return problem(400, `Event "${row.event_id}" is a multi-slot decision: reward one of its slots ({eventId, slot, reward}) or several ({eventId, rewards: {slot: reward}})`,
+        { errors: [{ path: '/slot', message: 'is required for a multi-slot decision' }] });
+    }
     if (row.kind !== 'decision') return { dispatch: row.kind };
     if (op.reward === undefined) return problem(400, 'reward is required for a decision event (label applies to image events)', { errors: [{ path: '/reward', message: 'is required' }] });
     if (row.closed) {
@@ -86,12 +106,61 @@ export class RewardRules {
       this.store.updateEvent(row.event_id, total, row.reward_count + 1, false, null);
       return { status: 200, body: { eventId: row.event_id, reward, applied: true, total, learnedAt: new Date(row.deadline_at ?? op.now).toISOString() }, counted };
     }
-    const seq = this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, true);
+    const learned = row.hold === HOLD_NONE;
+    const seq = this.store.insertReward(row.event_id, row.model, reward, op.label ?? null, 'client', op.now, learned);
     this.store.updateEvent(row.event_id, reward, row.reward_count + 1, true, 'reward');
     return {
       status: 200, body: { eventId: row.event_id, reward, applied: true }, counted,
-      learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'client' }],
+      learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'client', ...(learned ? {} : { held: true as const }) }],
     };
+  }
+
+  /**
+   * Activates a deferred decision: 404 unknown, 409 not deferred (already active, or decided in logging mode),
+   * 410 past its deadline (closed as never activated). A reward that closed it before is learned now. A
+   * multi-slot decision's id activates all its slots, or none when one of them cannot be.
+   */
+  activate(op: ActivateOp): OpResult {
+    const row = this.store.findEvent(op.eventId);
+    if (row?.kind === 'slots') {
+      const slots = (JSON.parse(payloadText(row.payload)) as { slots: string[] }).slots.map((s) => this.store.findEvent(`${row.event_id}#${s}`));
+      for (const slot of slots) {
+        const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
+        if (refused) return refused;
+      }
+      return { status: 204, body: { model: row.model, activated: slots.length }, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+    }
+    if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
+    const refused = this.activationProblem(row, op.now);
+    if (refused) {
+      // Past its deadline and still open: closed here as the sweep would (never activated, unlearned).
+      if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
+      return refused;
+    }
+    return { status: 204, body: { model: row.model, activated: 1 }, learns: this.activateOne(row, op.now) };
+  }
+
+  private activationProblem(row: EventRow, now: number): OpResult | undefined {
+    if (row.hold !== HOLD_DEFERRED) {
+      return problem(409, row.hold === HOLD_NONE
+        ? `Event "${row.event_id}" is already active`
+        : `Event "${row.event_id}" was decided in logging mode: it is never learned`, { eventId: row.event_id });
+    }
+    if (row.closed && row.closed_reason !== 'reward') {
+      return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed before it was activated', 'cannot be activated');
+    }
+    if (!this.policyOf(row.model)) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
+    if (row.deadline_at !== null && now >= row.deadline_at) return gone(row, 'its reward window closed before it was activated', 'cannot be activated');
+    return undefined;
+  }
+
+  /** The event counts from now on; a reward that closed it while deferred (`first`) is learned now. */
+  private activateOne(row: EventRow, now: number): Learn[] {
+    this.store.setHold(row.event_id, HOLD_NONE);
+    if (!row.closed) return [];
+    const reward = row.reward ?? 0;
+    const seq = this.store.insertReward(row.event_id, row.model, reward, null, 'activated', now, true);
+    return [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'activated' }];
   }
 
   /**
@@ -110,31 +179,32 @@ export class RewardRules {
     }
     // One statement inserted them with nothing else writing in between: the range holds exactly these rows.
     this.expiredClose.run(lo, hi);
-    return this.expiredRead.all(lo, hi) as Learn[];
+    return (this.expiredRead.all(lo, hi) as (Learn & { learn: number })[]).map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const }));
   }
 
-  /** An imported event (already logged by the caller) closes with its final reward, learned, or with none. */
-  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number): Learn | undefined {
+  /** An imported event (already logged by the caller) closes with its final reward, learned (unless `learn` is false: DSJSON `_skipLearn`), or with none. */
+  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number, learn = true): Learn | undefined {
     if (reward === null) {
       this.store.updateEvent(eventId, null, 0, true, 'imported');
       return undefined;
     }
-    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, true);
+    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, learn);
     this.store.updateEvent(eventId, reward, 1, true, 'reward');
-    return { model, eventId, seq, payload, reward, source: 'client' };
+    return { model, eventId, seq, payload, reward, source: 'client', ...(learn ? {} : { held: true as const }) };
   }
 
-  /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned. */
+  /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned (unless held). */
   private closeOnExpiry(row: EventRow, policy: RewardPolicy, now: number): Learn {
     const aggregated = row.reward_count > 0;
     const reward = aggregated ? row.reward ?? 0 : policy.default;
     const source = aggregated ? 'aggregate' : 'default';
-    const seq = this.store.insertReward(row.event_id, row.model, reward, null, source, now, true);
-    this.store.updateEvent(row.event_id, reward, row.reward_count, true, 'window');
-    return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source };
+    const learned = row.hold === HOLD_NONE;
+    const seq = this.store.insertReward(row.event_id, row.model, reward, null, source, now, learned);
+    this.store.updateEvent(row.event_id, reward, row.reward_count, true, row.hold === HOLD_DEFERRED ? 'inactive' : 'window');
+    return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source, ...(learned ? {} : { held: true as const }) };
   }
 }
 
-function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string): OpResult {
-  return problem(410, `Event "${row.event_id}" no longer accepts rewards: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
+function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string, what = 'no longer accepts rewards'): OpResult {
+  return problem(410, `Event "${row.event_id}" ${what}: ${why}`, { eventId: row.event_id, reward: row.reward, applied: false });
 }

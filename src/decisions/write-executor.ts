@@ -1,10 +1,10 @@
 import type { Db } from '../store/database.js';
 import { isStorageFull } from '../store/storage-health.js';
-import { DecisionStore } from './decision-store.js';
+import { DecisionStore, HOLD_NEVER, HOLD_NONE } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { RetentionStep, type RetentionOp } from './retention.js';
-import { RewardRules, type RewardOp } from './reward-rules.js';
+import { RewardRules, type ActivateOp, type RewardOp } from './reward-rules.js';
 
 /**
  * Every write of the decisions capability as plain data, so a batch can be
@@ -14,8 +14,12 @@ import { RewardRules, type RewardOp } from './reward-rules.js';
 export type WriteOp =
   // The payload travels as its JSON text: stringifying once on the main thread costs less CPU in all than a
   // structured clone of the object plus a stringify on the writer thread (measured: ~20 µs vs ~28 + 20 µs for 10×20 features).
-  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string }
+  // hold: events.hold (deferred, logging mode; absent: learned as usual); imitated: apprentice mode's match.
+  | { op: 'decision'; eventId: string; model: string; createdAt: number; deadlineAt: number; payload: string; hold?: number; imitated?: boolean }
   | RewardOp
+  | ActivateOp
+  // A multi-slot decision (slots.ts): its own row and one decision row per slot, all or none.
+  | { op: 'slots'; eventId: string; model: string; createdAt: number; deadlineAt: number; hold?: number; slots: { id: string; eventId: string; payload: string; imitated?: boolean }[] }
   // Closes up to `limit` expired windows of every bandit model (reward-rules.ts).
   | { op: 'sweep'; now: number; limit: number }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
@@ -31,6 +35,8 @@ export interface ImportedEvent {
   payload: string;
   /** Final reward (the event is closed and learned), or null (closed without one: neither learned nor evaluable). */
   reward: number | null;
+  /** DSJSON `_skipLearn`: logged and evaluable, never learned (events.hold = HOLD_NEVER). */
+  skipLearn?: boolean;
 }
 
 /**
@@ -77,10 +83,19 @@ export class WriteExecutor {
       case 'decision': {
         // A model deleted by an op queued ahead of this one: logging would orphan the event.
         if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
-        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload) };
+        return { inserted: this.store.insertDecision(op.eventId, op.model, op.createdAt, op.deadlineAt, op.payload, op.hold, op.imitated ?? null) };
+      }
+      case 'slots': {
+        if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
+        if ([op.eventId, ...op.slots.map((s) => s.eventId)].some((id) => this.store.findEvent(id) !== undefined)) return { inserted: false };
+        this.store.insertSlots(op.eventId, op.model, op.createdAt, op.slots.map((s) => s.id));
+        for (const s of op.slots) this.store.insertDecision(s.eventId, op.model, op.createdAt, op.deadlineAt, s.payload, op.hold, s.imitated ?? null);
+        return { inserted: true };
       }
       case 'reward':
         return this.rewards.receive(op);
+      case 'activate':
+        return this.rewards.activate(op);
       case 'sweep':
         return { learns: this.rewards.closeExpired(op.now, op.limit) };
       case 'put': {
@@ -130,12 +145,14 @@ export class WriteExecutor {
         { lines: taken.slice(0, 100).map(({ i, e }) => ({ index: i, eventId: e.eventId })) });
     }
     const learns: Learn[] = [];
+    const held: Learn[] = [];
     for (const e of op.events) {
-      this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload);
-      const learn = this.rewards.closeImported(e.eventId, op.model, e.payload, e.reward, op.now);
-      if (learn) learns.push(learn);
+      this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload, e.skipLearn ? HOLD_NEVER : HOLD_NONE);
+      const learn = this.rewards.closeImported(e.eventId, op.model, e.payload, e.reward, op.now, !e.skipLearn);
+      if (learn && !learn.held) learns.push(learn);
+      else if (learn) held.push(learn);
     }
-    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns };
+    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns: [...learns, ...held].sort((a, b) => a.seq - b.seq) };
   }
 }
 

@@ -81,7 +81,7 @@ export function* runEvaluation(db: Db, job: EvaluationJob, pace?: () => void): G
       const baseline = typeof baselineId === 'string' ? p.actions.findIndex((a) => a.id === baselineId) : -1;
       replay.add({
         eventId: row.event_id, context: p.context as Features, actions: p.actions, chosen: p.chosen, probability: p.probability,
-        pmf: p.pmf, reward: row.reward, ...(baseline >= 0 ? { baseline } : {}),
+        pmf: p.pmf, reward: row.reward, ...(baseline >= 0 ? { baseline } : {}), ...(p.excluded ? { excluded: p.excluded } : {}),
       });
     }
     after = rows[rows.length - 1]!.seq;

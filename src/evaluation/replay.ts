@@ -48,6 +48,8 @@ export interface LoggedDecision {
   reward: number;
   /** Index of the baseline action, when the log names one. */
   baseline?: number;
+  /** Indexes of actions that could not be chosen (excluded): every policy gives them 0 and spreads its PMF over the rest. */
+  excluded?: readonly number[];
 }
 
 export interface CandidatePolicy {
@@ -206,15 +208,30 @@ export class Replay {
   private pmf(row: Row, e: LoggedDecision, k: number): ArrayLike<number> {
     switch (row.source) {
       case 'online':
-        if (row.model) return row.model.pmf(row.drop !== undefined ? withoutNamespace(e.context, row.drop) : e.context, e.actions, e.eventId);
+        if (row.model) return this.modelPmf(row.model, row.drop !== undefined ? withoutNamespace(e.context, row.drop) : e.context, e);
         return e.pmf && e.pmf.length === k ? e.pmf : this.pointMass(k, e.chosen, e.probability);
       case 'baseline':
         return this.pointMass(k, e.baseline ?? 0, 1);
-      case 'uniform':
-        return new Float64Array(k).fill(1 / k);
+      case 'uniform': {
+        const excluded = e.excluded?.length ?? 0;
+        const out = new Float64Array(k).fill(1 / (k - excluded));
+        for (const i of e.excluded ?? []) out[i] = 0;
+        return out;
+      }
       case 'custom':
-        return row.model!.pmf(e.context, e.actions, e.eventId);
+        return this.modelPmf(row.model!, e.context, e);
     }
+  }
+
+  /** A model's PMF over the event's actions that could be chosen, as it would have decided (excluded ones at 0). */
+  private modelPmf(model: BanditModel, context: Features, e: LoggedDecision): ArrayLike<number> {
+    if (!e.excluded || e.excluded.length === 0) return model.pmf(context, e.actions, e.eventId);
+    const skip = new Set(e.excluded);
+    const allowed = e.actions.map((_, i) => i).filter((i) => !skip.has(i));
+    const sub = model.pmf(context, allowed.map((i) => e.actions[i]!), e.eventId);
+    const out = new Float64Array(e.actions.length);
+    allowed.forEach((i, j) => { out[i] = sub[j]!; });
+    return out;
   }
 
   /** A PMF with `p` on `index` (when `p` < 1 only that entry is known: the logged action's propensity). */

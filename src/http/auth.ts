@@ -25,16 +25,23 @@ function bearer(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
+/** A key sent in a route's own header (`keyHeader` of its spec), e.g. Ocp-Apim-Subscription-Key. */
+function headerKey(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  const key = (Array.isArray(v) ? v[0] : v)?.trim();
+  return key ? key : undefined;
+}
+
 /**
  * Throws unless the request carries a key that grants `level`.
  * With no keys configured everything is open (start-up logs a warning).
  * The admin key also grants user access; when only FOCAL_API_KEY is set it
- * grants admin access too.
+ * grants admin access too. `keyHeader`: a header that may carry the key when no bearer token is sent.
  */
-export function authorize(req: IncomingMessage, level: AuthLevel, keys: Keys): void {
+export function authorize(req: IncomingMessage, level: AuthLevel, keys: Keys, keyHeader?: string): void {
   if (level === 'public' || (!keys.apiKey && !keys.adminKey)) return;
   if (level === 'user' && keys.apiKey === undefined) return;
-  const token = bearer(req);
+  const token = bearer(req) ?? (keyHeader !== undefined ? headerKey(req, keyHeader) : undefined);
   if (token === undefined) throw new UnauthorizedError();
   const isAdmin = keys.adminKey !== undefined && sameKey(token, keys.adminKey);
   const isUser = keys.apiKey !== undefined && sameKey(token, keys.apiKey);

@@ -21,6 +21,7 @@ function parametersOf(schema: JsonSchema | undefined, where: 'path' | 'query'): 
 export function buildOpenApi(routes: readonly AnyRoute[], info: { title: string; version: string; description?: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
+    if (r.openapi === false) continue;
     const p = openApiPath(r.path);
     const responses: Record<string, unknown> = {};
     for (const [status, spec] of Object.entries(r.responses)) {

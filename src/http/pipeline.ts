@@ -58,12 +58,13 @@ export function compileRoute(r: AnyRoute, deps: PipelineDeps): RouteRunner {
   const middleware = r.middleware ?? [];
   const time = requestTimer(deps.metrics, deps.logger, r.path);
   const { keys, logger } = deps;
+  const render = r.renderError ?? renderError;
 
   return (req, res, params, query) => {
     time(req, res);
     const fail = (err: unknown): void => {
       if (res.headersSent) res.destroy();
-      else renderError(err, req, res, logger);
+      else render(err, req, res, logger);
     };
     const invoke = (parsed: unknown): void => {
       try {
@@ -100,7 +101,7 @@ export function compileRoute(r: AnyRoute, deps: PipelineDeps): RouteRunner {
     };
 
     try {
-      authorize(req, level, keys);
+      authorize(req, level, keys, r.keyHeader);
     } catch (err) {
       fail(err);
       return;

@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../platform/logger.js';
 import type { AuthLevel } from './auth.js';
 import type { JsonSchema } from './validation.js';
 
@@ -58,7 +60,21 @@ export interface RouteSpec<B = unknown, Q = Record<string, unknown>, P = Record<
   rawRequestBody?: Record<string, unknown>;
   responses: Record<string, ResponseSpec>;
   handler: (ctx: HandlerContext<B, Q, P>) => unknown;
+  /**
+   * A header that may carry the API key besides `Authorization: Bearer` (a compatibility surface's own,
+   * e.g. Azure's `Ocp-Apim-Subscription-Key`); the same keys and levels apply.
+   */
+  keyHeader?: string;
+  /**
+   * Renders any error of this route (auth, body, validation, handler) instead of the RFC 9457 problem
+   * document: for a foreign API whose clients expect its own error shape (src/personalizer/).
+   */
+  renderError?: ErrorRenderer;
+  /** False: served, but left out of /openapi.json (a foreign API documented by its own specification). */
+  openapi?: boolean;
 }
+
+export type ErrorRenderer = (err: unknown, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, logger: Logger) => void;
 
 /** Type-erased route as stored in a route list. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

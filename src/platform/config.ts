@@ -49,6 +49,8 @@ export interface Config {
   logRetentionMs: number;
   /** Largest database file (FOCAL_DATABASE_SIZE_LIMIT); unset: as large as the disk allows. */
   maxDatabaseBytes: number | undefined;
+  /** The bandit model behind the Azure Personalizer API (FOCAL_PERSONALIZER_MODEL). */
+  personalizerModel: string;
   limits: Limits;
 }
 
@@ -142,6 +144,11 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.logRetentionMs = duration(r); } },
   { name: 'FOCAL_DATABASE_SIZE_LIMIT', default: undefined, description: 'Largest size of the database file (e.g. 20gb); beyond it writes answer 503 storage-full, as on a full disk. Unset: the disk is the limit.',
     apply: (r, c) => { c.maxDatabaseBytes = byteSize(64 * 1024, 2 ** 50)(r); } },
+  { name: 'FOCAL_PERSONALIZER_MODEL', default: 'personalizer', description: 'The bandit model that the Azure Personalizer API (/personalizer/…) ranks with and configures; created with Personalizer\'s defaults on first use.',
+    apply: (r, c) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r)) throw new ConfigValueError('must be a model name (letters, digits, ".", "_", "-"; at most 64)');
+      c.personalizerModel = r;
+    } },
   { name: 'FOCAL_MAX_BODY', default: '1mb', description: 'Largest JSON request body.',
     apply: (r, c) => { c.limits.bodyBytes = byteSize(1024, 1024 ** 3)(r); } },
   { name: 'FOCAL_MAX_IMAGE_BYTES', default: '10mb', description: 'Largest uploaded image (raw, multipart or base64-decoded).',
@@ -168,7 +175,7 @@ export class ConfigError extends Error {
 function emptyConfig(): Config {
   return {
     port: 0, host: '', dataDir: '', modelsDir: '', logLevel: 'info', apiKey: undefined, adminKey: undefined,
-    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0, logRetentionMs: 0, maxDatabaseBytes: undefined,
+    tfBackend: 'auto', snapshotIntervalSeconds: 0, shutdownTimeoutMs: 0, imageWorkers: 1, imageQueue: 0, imageNice: 0, logRetentionMs: 0, maxDatabaseBytes: undefined, personalizerModel: '',
     limits: { bodyBytes: 0, imageBytes: 0, imagePixels: 0, actionsPerRequest: 0, featuresPerRequest: 0, stringLength: 0, rewardBatch: 0 },
   };
 }

@@ -2,7 +2,7 @@
  * Versioned schema migrations, applied in order, each in its own transaction.
  * Never edit a migration that has shipped: add a new one. Version ranges by
  * capability keep parallel work from colliding: 1–99 foundation, 100–199
- * bandit decisions, 200–299 images.
+ * bandit decisions, 200–299 images, 300–399 the Personalizer adapter.
  */
 import type Database from 'better-sqlite3';
 
@@ -88,6 +88,51 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 130,
+    name: 'decisions: per-minute time series of decisions and rewards by model',
+    sql: `
+      -- One row per model and minute (minute: ms since the epoch at the start of the UTC minute), behind
+      -- GET /models/{name}/timeseries and the dashboard's charts. Kept by triggers, so every write path (a decision,
+      -- a client reward, the sweep's bulk close, an import) adds to it in the transaction that logs the row itself:
+      -- a crash loses both or neither, and start-up replay writes no rows, so nothing is counted twice. Deleting
+      -- events (retention) does not subtract: rows older than the retention are deleted by time (retention.ts).
+      CREATE TABLE timeseries (
+        model           TEXT NOT NULL,
+        minute          INTEGER NOT NULL,
+        decisions       INTEGER NOT NULL DEFAULT 0,  -- decisions logged (by decision time)
+        rewards         INTEGER NOT NULL DEFAULT 0,  -- learned rewards (by the time they were learned)
+        reward_sum      REAL NOT NULL DEFAULT 0,     -- their sum
+        client_rewards  INTEGER NOT NULL DEFAULT 0,  -- of which a client's (or imported)
+        default_rewards INTEGER NOT NULL DEFAULT 0,  -- of which the default reward of a window that closed empty
+        PRIMARY KEY (model, minute)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TRIGGER timeseries_decision AFTER INSERT ON events WHEN NEW.kind = 'decision' BEGIN
+        INSERT INTO timeseries (model, minute, decisions) VALUES (NEW.model, (NEW.created_at / 60000) * 60000, 1)
+          ON CONFLICT (model, minute) DO UPDATE SET decisions = decisions + 1;
+      END;
+      -- Learned rows only (a 'sum' window's rewards count once, as the total learned when it closes); image feedback
+      -- shares the rewards table and is left out by its model's kind (one probe of the models' primary key; not of
+      -- events, which migration 191 rebuilds: a trigger on another table may not name it while it is renamed).
+      CREATE TRIGGER timeseries_reward AFTER INSERT ON rewards
+        WHEN NEW.learn = 1 AND (SELECT kind FROM models WHERE name = NEW.model) = 'bandit' BEGIN
+        INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+          VALUES (NEW.model, (NEW.received_at / 60000) * 60000, 1, NEW.reward, NEW.source = 'client', NEW.source = 'default')
+          ON CONFLICT (model, minute) DO UPDATE SET rewards = rewards + 1, reward_sum = reward_sum + excluded.reward_sum,
+            client_rewards = client_rewards + excluded.client_rewards, default_rewards = default_rewards + excluded.default_rewards;
+      END;
+
+      -- What was logged before this version, counted once here.
+      INSERT INTO timeseries (model, minute, decisions)
+        SELECT model, (created_at / 60000) * 60000 AS m, COUNT(*) FROM events WHERE kind = 'decision' GROUP BY model, m;
+      INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+        SELECT r.model, (r.received_at / 60000) * 60000 AS m, COUNT(*), SUM(r.reward), SUM(r.source = 'client'), SUM(r.source = 'default')
+        FROM rewards r JOIN models d ON d.name = r.model AND d.kind = 'bandit' WHERE r.learn = 1 GROUP BY r.model, m
+        ON CONFLICT (model, minute) DO UPDATE SET rewards = excluded.rewards, reward_sum = excluded.reward_sum,
+          client_rewards = excluded.client_rewards, default_rewards = excluded.default_rewards;
+    `,
+  },
+  {
     version: 190,
     name: 'evaluation: offline evaluation jobs',
     sql: `
@@ -170,5 +215,40 @@ export const MIGRATIONS: readonly Migration[] = [
       const exists = db.prepare('SELECT 1 FROM sqlite_master WHERE name = ?');
       for (const o of others) if (exists.get(o.name) === undefined) db.exec(o.sql);
     },
+  },
+  {
+    // After 191, which rebuilds `events` with a fixed list of columns: a column added below it would be lost on a
+    // fresh database (migrations run in version order) and kept on an existing one.
+    version: 195,
+    name: 'decisions: learning modes, deferred activation',
+    sql: `
+      -- Whether a decision's rewards are learned (src/decisions/reward-rules.ts): 0 as usual, 1 deferred until
+      -- POST /events/{id}/activate, 2 never (decided in logging mode). Held events are logged and evaluable.
+      ALTER TABLE events ADD COLUMN hold INTEGER NOT NULL DEFAULT 0;
+      -- Apprentice mode: 1 when the model's own draw was the baseline action it answered, 0 when not; NULL otherwise.
+      ALTER TABLE events ADD COLUMN imitated INTEGER;
+    `,
+  },
+  {
+    version: 300,
+    name: 'personalizer: service settings and evaluation names',
+    sql: `
+      -- What Azure Personalizer's API holds beyond the Focal model it maps onto (src/personalizer/): the service
+      -- configuration fields Focal has no setting for, and the policy contract last written (name, VW arguments).
+      CREATE TABLE personalizer_settings (
+        model       TEXT PRIMARY KEY,
+        settings    TEXT NOT NULL,              -- JSON
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+      -- A Personalizer evaluation: its id (client-chosen in the 2022-09-01-preview API), the Focal evaluation job
+      -- that computes it, and its contract (name, time range, policies with their VW arguments).
+      CREATE TABLE personalizer_evaluations (
+        id          TEXT PRIMARY KEY,
+        model       TEXT NOT NULL,
+        evaluation  TEXT NOT NULL,              -- evaluations.id
+        contract    TEXT NOT NULL,              -- JSON
+        created_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
   },
 ];

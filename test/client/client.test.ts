@@ -5,6 +5,12 @@ import { after, before, describe, it } from 'node:test';
 import { classifyImage, createFocalClient, FocalProblemError, ok, retryAfterMs, type RetryEvent } from '../../clients/typescript/src/index.js';
 import { buildTestApp, type TestApp } from '../helpers.js';
 import { mnistTestDigit, paperPicture } from '../images/fixtures.js';
+
+/** POST /decide answers one decision, or one per slot when the request had slots: the typed answer is narrowed on that. */
+function single<T extends object>(d: T): Exclude<T, { slots: unknown }> {
+  assert.ok(!('slots' in d), 'a decision without slots');
+  return d as Exclude<T, { slots: unknown }>;
+}
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 
 /**
@@ -33,9 +39,19 @@ describe('@focal/client against a running Focal', () => {
     await h.close(true);
   });
 
+  it('a multi-slot decision and its per-slot rewards, typed', async () => {
+    const focal = createFocalClient({ baseUrl });
+    const answer = await ok(focal.POST('/decide', { body: { actions: ['a', 'b', 'c'], slots: [{ id: 'hero' }, { id: 'side', baseline: 'b' }] } }));
+    assert.ok('slots' in answer);
+    assert.deepEqual(answer.slots.map((s) => s.id), ['hero', 'side']);
+    assert.notEqual(answer.slots[0]!.action, answer.slots[1]!.action);
+    const rewarded = await ok(focal.POST('/reward', { body: { eventId: answer.eventId, rewards: { hero: 1, side: 0 } } }));
+    assert.deepEqual((rewarded as { results: { status: number }[] }).results.map((r) => r.status), [200, 200]);
+  });
+
   it('decides and rewards with typed requests and answers', async () => {
     const focal = createFocalClient({ baseUrl });
-    const decision = await ok(focal.POST('/decide', { body: { context: { hour: 9, user: { premium: true } }, actions: ['news', 'sports', { id: 'music', features: { length: 30 } }] } }));
+    const decision = single(await ok(focal.POST('/decide', { body: { context: { hour: 9, user: { premium: true } }, actions: ['news', 'sports', { id: 'music', features: { length: 30 } }] } })));
     assert.ok(['news', 'sports', 'music'].includes(decision.action));
     assert.equal(decision.model, 'default');
     assert.equal(decision.ranking.length, 3);
@@ -139,7 +155,7 @@ describe('@focal/client against a Focal with FOCAL_API_KEY set', () => {
     assert.ok(denied instanceof FocalProblemError && denied.status === 401, String(denied));
     const wrong = await createFocalClient({ baseUrl, apiKey: 'not-the-key-0123456789' }).GET('/models').catch((e: unknown) => e);
     assert.ok(wrong instanceof FocalProblemError && [401, 403].includes(wrong.status), String(wrong));
-    const decision = await ok(createFocalClient({ baseUrl, apiKey: key }).POST('/decide', { body: { actions: ['a', 'b'] } }));
+    const decision = single(await ok(createFocalClient({ baseUrl, apiKey: key }).POST('/decide', { body: { actions: ['a', 'b'] } })));
     assert.ok(['a', 'b'].includes(decision.action));
   });
 });

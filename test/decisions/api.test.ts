@@ -16,4 +16,7 @@ import './learning-errors.cases.js';
 import './openapi-responses.cases.js';
 import './config-bounds.cases.js';
 import './off-policy.cases.js';
+import './modes.cases.js';
+import './timeseries.cases.js';
+import './events.cases.js';
 import './snapshot-format.cases.js';

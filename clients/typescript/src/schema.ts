@@ -83,9 +83,29 @@ export interface paths {
         put?: never;
         /**
          * Choose an action
-         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering.
+         * @description Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs the decision (context, actions, PMF, chosen action, probability, model version) before answering. Excluded actions are never chosen. In apprentice and logging modes the answer is the baseline action (probability 1) and the model's own draw is logged beside it.
          */
         post: operations["postDecide"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{eventId}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a deferred decision
+         * @description A decision made with defer: true is logged but nothing is learned from it (and no default reward is applied) until it is activated. Rewards that arrived before count from now on. An event never activated stays evaluable and is never learned; its reward window runs from the decision, so activate (and reward) within reward.waitSeconds.
+         */
+        post: operations["postEventsEventIdActivate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -103,7 +123,7 @@ export interface paths {
         put?: never;
         /**
          * Report a reward (or a batch of them)
-         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status.
+         * @description Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) or adds it to the event's total, learned when the window closes (aggregation sum). A batch applies each item independently and answers 200 with each item's status. A multi-slot decision is rewarded by slot: {eventId, slot, reward}, or several slots at once with {eventId, rewards: {slot: reward}} (answered like a batch).
          */
         post: operations["postReward"];
         delete?: never;
@@ -146,6 +166,66 @@ export interface paths {
         };
         /** Every bandit model */
         get: operations["getModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Decisions and rewards over time, per bucket of `step`
+         * @description Sums of per-minute aggregates kept in the database as decisions and rewards are logged (in the same transaction), so reading them scans no events. Kept as long as the model's log retention. Decisions count at their decision time, rewards when they were learned. At most 1440 buckets.
+         */
+        get: operations["getModelsNameTimeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The model's logged decisions, newest first
+         * @description A page of decisions with their context, actions, PMF, chosen action and reward. `next` is the `before` of the following page (null on the last). Needs the admin key when one is set (logged contexts may be personal data).
+         */
+        get: operations["getModelsNameEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One logged decision by its event id
+         * @description As in GET /models/{name}/events. Needs the admin key when one is set.
+         */
+        get: operations["getEventsId"];
         put?: never;
         post?: never;
         delete?: never;
@@ -266,6 +346,43 @@ export interface paths {
         };
         /** The image models served */
         get: operations["getImageModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard: a web page served by Focal itself
+         * @description Models with their statistics and charts over time, offline evaluations, a decision browser and an image playground. The page is public and holds no data; it reads the API with the key the user enters (kept in the tab's session storage, sent as a header). Built by npm run build.
+         */
+        get: operations["getUi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's scripts and styles */
+        get: operations["getUiAssetsFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -462,11 +579,31 @@ export interface operations {
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
                     eventId?: string;
+                    /** @description Ids of actions that must not be chosen: listed in the ranking with probability 0; the PMF over the others sums to 1. */
+                    excludedActions?: string[];
+                    /** @description Log the decision but learn nothing from it (and apply no default reward) until POST /events/{eventId}/activate. */
+                    defer?: boolean;
+                    /** @description The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded. */
+                    baseline?: string;
+                    /** @description A multi-slot decision: one distinct action per slot, filled in order (each slot is logged as the decision "{eventId}#{slot id}" and rewarded on its own). The slot's features join the context as the namespace _slot (with its id). excludedActions then applies to every slot; baseline is per slot. */
+                    slots?: {
+                        /** @description The slot's id, unique in the request. */
+                        id: string;
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
+                        features?: Record<string, unknown>;
+                        /** @description The slot's baseline action (distinct across slots); default: the first action left. */
+                        baseline?: string;
+                        /** @description Actions this slot must not take. */
+                        excludedActions?: string[];
+                    }[];
                 };
             };
         };
         responses: {
-            /** @description The decision */
+            /** @description The decision (with slots: one per slot) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -479,16 +616,71 @@ export interface operations {
                         action: string;
                         /** @description The probability with which it was drawn (the propensity). */
                         probability: number;
-                        /** @description Every action with its probability, best first; the probabilities sum to 1. */
+                        /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
                         ranking: {
                             id: string;
                             probability: number;
                         }[];
                         strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
+                        /**
+                         * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                         * @enum {string}
+                         */
+                        mode?: "apprentice" | "logging";
+                        /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                        modelChoice?: {
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                        };
+                    } | {
+                        eventId: string;
+                        model: string;
+                        /** @description The slots in request order, each with its action (distinct), the probability it was drawn with, and its ranking. */
+                        slots: {
+                            id: string;
+                            action: string;
+                            probability: number;
+                            /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                            ranking: {
+                                id: string;
+                                probability: number;
+                            }[];
+                            /**
+                             * @description Apprentice and logging modes: the answer is the baseline action, with probability 1.
+                             * @enum {string}
+                             */
+                            mode?: "apprentice" | "logging";
+                            /** @description Apprentice and logging modes: what the model itself drew, and its PMF (logged for learning and evaluation). */
+                            modelChoice?: {
+                                action: string;
+                                probability: number;
+                                /** @description Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1. */
+                                ranking: {
+                                    id: string;
+                                    probability: number;
+                                }[];
+                            };
+                        }[];
+                        strategy: string;
+                        /**
+                         * @description The decision waits for POST /events/{eventId}/activate.
+                         * @constant
+                         */
+                        deferred?: true;
                     };
                 };
             };
-            /** @description Invalid request (duplicate action ids, bad features, no actions) */
+            /** @description Invalid request (duplicate action ids, bad features, no actions, an unknown excluded or baseline id, every action excluded) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -515,7 +707,82 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS, FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            /** @description A limit was exceeded: FOCAL_MAX_ACTIONS (actions, or slots), FOCAL_MAX_FEATURES, FOCAL_MAX_STRING_LENGTH or FOCAL_MAX_BODY */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database cannot write (disk or FOCAL_DATABASE_SIZE_LIMIT full): /problems/storage-full with Retry-After; nothing was written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postEventsEventIdActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The decision's eventId (of a multi-slot decision: every slot). */
+                eventId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Activated */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown event */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The event is already active (it was not deferred, or was activated before), or was decided in logging mode */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The reward window closed before activation */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The eventId is longer than FOCAL_MAX_STRING_LENGTH */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -559,13 +826,21 @@ export interface operations {
                     reward?: number;
                     /** @description Image events: the true label. */
                     label?: string;
+                    /** @description Multi-slot decisions: the slot rewarded. */
+                    slot?: string;
                     events?: {
                         eventId: string;
                         /** @description The reward (decision events; image events accept it too). */
                         reward?: number;
                         /** @description Image events: the true label. */
                         label?: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                     }[];
+                    /** @description Multi-slot decisions: the reward of each slot named, by slot id ({eventId, rewards: {hero: 1, side: 0}}). */
+                    rewards?: {
+                        [key: string]: number;
+                    };
                 };
             };
         };
@@ -578,6 +853,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         eventId: string;
+                        /** @description Multi-slot decisions: the slot rewarded. */
+                        slot?: string;
                         reward?: number | null;
                         applied?: boolean;
                         /** @description Aggregation sum: the event's total so far. */
@@ -599,6 +876,8 @@ export interface operations {
                     } | {
                         results: {
                             eventId: string;
+                            /** @description Multi-slot decisions: the slot rewarded. */
+                            slot?: string;
                             reward?: number | null;
                             applied?: boolean;
                             /** @description Aggregation sum: the event's total so far. */
@@ -725,6 +1004,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -785,6 +1069,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -847,6 +1140,11 @@ export interface operations {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
                     } & (unknown & unknown);
+                    /**
+                     * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                     * @enum {string}
+                     */
+                    mode?: "online" | "apprentice" | "logging";
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
@@ -902,6 +1200,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -962,6 +1265,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1043,6 +1355,11 @@ export interface operations {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
                             } & (unknown & unknown);
+                            /**
+                             * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                             * @enum {string}
+                             */
+                            mode?: "online" | "apprentice" | "logging";
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
@@ -1103,6 +1420,15 @@ export interface operations {
                                 oldest: string | null;
                                 /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                 retention: string;
+                            };
+                            /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                            apprentice?: {
+                                /** @description Decisions made in apprentice mode. */
+                                events: number;
+                                /** @description Of them, those where the model's own draw was the baseline action. */
+                                imitated: number;
+                                /** @description imitated / events (null before the first). */
+                                imitationRate: number | null;
                             };
                         };
                         /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
@@ -1180,6 +1506,11 @@ export interface operations {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
                                 } & (unknown & unknown);
+                                /**
+                                 * @description online (default): explore and learn; apprentice: answer the baseline action, log the model's PMF, learn from rewards and report how often the model's own choice was the baseline (stats.apprentice); logging: answer the baseline and log, never learn.
+                                 * @enum {string}
+                                 */
+                                mode?: "online" | "apprentice" | "logging";
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
@@ -1241,6 +1572,15 @@ export interface operations {
                                     /** @description Retention in force: the model's log.retention, else FOCAL_LOG_RETENTION. */
                                     retention: string;
                                 };
+                                /** @description Apprentice mode only: how closely the model's own choices follow the baseline it answers. */
+                                apprentice?: {
+                                    /** @description Decisions made in apprentice mode. */
+                                    events: number;
+                                    /** @description Of them, those where the model's own draw was the baseline action. */
+                                    imitated: number;
+                                    /** @description imitated / events (null before the first). */
+                                    imitationRate: number | null;
+                                };
                             };
                             /** @description Off-policy estimates of the current policy over the latest 500 rewarded events (it was trained on them: a progress indicator, not a forecast); null before the first reward. While the model learns they are recomputed at most every 10 seconds. */
                             offPolicy: {
@@ -1252,6 +1592,258 @@ export interface operations {
                             } | null;
                         }[];
                     };
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameTimeseries: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`); rounded down to the minute. */
+                from?: string;
+                /** @description End, exclusive (default: now). */
+                to?: string;
+                /** @description Bucket size: a duration (`60s`, `5m`, `1h`, `1d`) or seconds (`300`), a whole number of minutes; at most 1440 buckets. */
+                step?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Model name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The buckets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: string;
+                        /**
+                         * Format: date-time
+                         * @description Start of the first bucket (`from` rounded down to the minute).
+                         */
+                        from: string;
+                        /**
+                         * Format: date-time
+                         * @description End of the last bucket.
+                         */
+                        to: string;
+                        /** @description Seconds per bucket. */
+                        step: number;
+                        /** @description One per bucket, oldest first, empty buckets included (zeros). */
+                        points: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the bucket; it covers [time, time + step).
+                             */
+                            time: string;
+                            /** @description Decisions logged in the bucket (by decision time). */
+                            decisions: number;
+                            /** @description Rewards learned in the bucket (a client's, a window's default, a `sum` window's total). */
+                            rewards: number;
+                            /** @description Sum of those rewards. */
+                            rewardSum: number;
+                            /** @description rewardSum / rewards; null without rewards. */
+                            meanReward: number | null;
+                            /** @description Rewards sent by clients (or imported). */
+                            clientRewards: number;
+                            /** @description Default rewards of windows that closed empty. */
+                            defaultRewards: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description A bad time, from not before to, a step that is not a whole number of minutes, or too many buckets */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameEvents: {
+        parameters: {
+            query?: {
+                /** @description Decisions per page. */
+                limit?: number;
+                /** @description Only decisions logged before this event (the previous page's `next`). */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of decisions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            eventId: string;
+                            model: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description The context as sent. */
+                            context: Record<string, unknown>;
+                            /** @description The candidates, in the order they were sent. */
+                            actions: {
+                                id: string;
+                                features?: Record<string, unknown>;
+                            }[];
+                            /** @description Probability of each action, in the order of `actions`. */
+                            pmf: number[];
+                            /** @description The learner's score of each action. */
+                            scores?: number[];
+                            /** @description Index of the chosen action in `actions`. */
+                            chosen: number;
+                            /** @description The chosen action's id. */
+                            action: string;
+                            /** @description The probability it was drawn with. */
+                            probability: number;
+                            modelVersion: number;
+                            strategy: string;
+                            /** @description The reward so far (final once closed); null before any. */
+                            reward: number | null;
+                            /** @description Rewards received. */
+                            rewardCount: number;
+                            /** @description No more rewards are accepted. */
+                            closed: boolean;
+                            /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                            closedReason: string | null;
+                        }[];
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query, or `before` names no decision of this model */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEventsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        model: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The context as sent. */
+                        context: Record<string, unknown>;
+                        /** @description The candidates, in the order they were sent. */
+                        actions: {
+                            id: string;
+                            features?: Record<string, unknown>;
+                        }[];
+                        /** @description Probability of each action, in the order of `actions`. */
+                        pmf: number[];
+                        /** @description The learner's score of each action. */
+                        scores?: number[];
+                        /** @description Index of the chosen action in `actions`. */
+                        chosen: number;
+                        /** @description The chosen action's id. */
+                        action: string;
+                        /** @description The probability it was drawn with. */
+                        probability: number;
+                        modelVersion: number;
+                        strategy: string;
+                        /** @description The reward so far (final once closed); null before any. */
+                        reward: number | null;
+                        /** @description Rewards received. */
+                        rewardCount: number;
+                        /** @description No more rewards are accepted. */
+                        closed: boolean;
+                        /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                        closedReason: string | null;
+                    };
+                };
+            };
+            /** @description No decision has this event id (an image event is not a decision) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Any other error, as an RFC 9457 problem document */
@@ -1883,6 +2475,8 @@ export interface operations {
                 samples?: number;
                 /** @description png: answer with the input and the glimpses drawn on it (like Accept: image/png). */
                 render?: "png" | "json";
+                /** @description Also answer with the model's input (the preprocessed image the glimpses' coordinates refer to), as `input`. */
+                input?: boolean;
             };
             header?: never;
             path?: never;
@@ -1934,6 +2528,13 @@ export interface operations {
                         }[];
                         /** @description Preprocessing and inference time. */
                         latencyMs: number;
+                        /** @description With ?input=true: the model's input. */
+                        input?: {
+                            /** @description Side of the square input in pixels. */
+                            size: number;
+                            /** @description Base64 of size × size grey bytes (0 black … 255 white ink), row by row. */
+                            pixels: string;
+                        };
                     };
                 };
             };
@@ -2045,6 +2646,93 @@ export interface operations {
                             snapshotVersion?: number;
                         }[];
                     };
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description The dashboard was not built (npm run build) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUiAssetsFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not an asset name */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such asset */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Any other error, as an RFC 9457 problem document */
