@@ -67,8 +67,10 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
   'neural-linear': {
     hidden: { type: 'integer', minimum: 1, maximum: 256, default: 32, description: 'Hidden units of the feature network.' },
     scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Posterior scale of the Bayesian head.' },
-    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.1, description: 'AdaGrad learning rate of the feature network.' },
-    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.999, description: 'Forgetting factor of the Bayesian head (1: never forget).' },
+    bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.003, description: 'RMSProp step size of the feature network (0: a fixed random network).' },
+    forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Per-event forgetting factor of the Bayesian heads between retrains (1: never forget).' },
+    memory: { type: 'integer', minimum: 16, maximum: 65536, default: 2048, description: 'Latest events kept to retrain the network and rebuild the heads on.' },
+    trainEvery: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Events between retrains of the network (and at events 1, 2, 4, … before that).' },
   },
   auto: {
     confidence: { type: 'number', minimum: 0.5, maximum: 0.9999, default: 0.99, description: 'Confidence a switch to another candidate needs (anytime-valid lower bound on the paired difference, Bonferroni over the candidates).' },
@@ -95,10 +97,20 @@ export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
     },
   },
   'bayes-linear': {
-    // d×d covariance: 1024 dimensions is 8 MB per model.
-    dims: { type: 'integer', minimum: 1, maximum: 1024, default: 256, description: 'Dense dimension features are hashed into.' },
+    perAction: {
+      type: 'boolean', default: true,
+      description: 'One posterior per action id over the example\'s features (disjoint LinUCB); false: one posterior shared by every action, over features hashed into `dims` dimensions.',
+    },
+    // d×d covariance: 1024 dimensions is 8 MB (per action when perAction).
+    dims: {
+      type: 'integer', minimum: 1, maximum: 1024, default: 256,
+      description: 'Per action: most dimensions of its posterior (each feature gets its own until then, later ones are hashed into them). Shared: the dense dimension every feature is hashed into.',
+    },
     prior: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 1, description: 'Prior precision λ.' },
-    noise: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.25, description: 'Noise variance σ².' },
+    noise: {
+      type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.25,
+      description: 'Noise variance σ²; per action, the prior guess (worth two rewards) of a variance then estimated from the residuals.',
+    },
     interactions: INTERACTIONS_PARAM,
     ignoreLinear: IGNORE_LINEAR_PARAM,
     importanceWeighted: { type: 'boolean', default: false, description: 'Weight each update by 1/probability (default: the plain posterior).' },

@@ -35,7 +35,7 @@ export type StrategyConfig = StrategyCommon & (
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number } // hidden units (default 32), posterior scale (default 1), body AdaGrad rate (0.1), head forgetting (0.999)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number; memory?: number; trainEvery?: number } // hidden units (default 32), posterior scale (1), network RMSProp step (0.003), head forgetting (1), events kept (2048), events between retrains (50)
   | AutoStrategyConfig);
 
 /** Automatic optimization (src/bandit/optimizer): candidates beside the served one, picked by counterfactual lower bound. */
@@ -77,11 +77,13 @@ export type LearnerConfig =
     }
   | {
       name: 'bayes-linear';
-      /** Dimension of the dense space features are hashed into; default 256. */
+      /** One posterior per action id (default true); false: one posterior shared by every action over a folded dense space. */
+      perAction?: boolean;
+      /** Most dimensions of each action's posterior (per action), or of the dense space features are hashed into (shared); default 256. */
       dims?: number;
       /** Prior precision (ridge) λ; default 1. */
       prior?: number;
-      /** Noise variance σ² of the reward model; default 0.25 (rewards in [0,1]). */
+      /** Noise variance σ² of the reward model; default 0.25. Per action, the prior guess of a variance estimated from the residuals. */
       noise?: number;
       interactions?: string[][];
       ignoreLinear?: string[];

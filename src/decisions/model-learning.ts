@@ -1,3 +1,4 @@
+import { SnapshotFormatError, type BanditModel } from '../bandit/index.js';
 import type { Logger } from '../platform/logger.js';
 import type { Db } from '../store/database.js';
 import type { StoredPayload } from '../store/payload-codec.js';
@@ -48,10 +49,21 @@ export class ModelLearning {
   }
 
   /** A model's entry from its stored row and the snapshot of its current version (none: fresh state from seq 0). */
-  private entryFrom(row: ModelRow, snap: SnapshotRow | undefined, stats: ModelStats, apprentice?: { events: number; imitated: number }): ModelEntry {
+  private entryFrom(row: ModelRow, snapshot: SnapshotRow | undefined, stats: ModelStats, apprentice?: { events: number; imitated: number }): ModelEntry {
     const config = JSON.parse(row.config) as ModelConfig;
+    let snap = snapshot;
     if (!snap) this.logger.warn({ model: row.name, version: row.version }, 'no snapshot for the current version: replaying the whole reward log');
-    const bandit = this.registry.build(config, snap ? new Uint8Array(snap.state) : undefined);
+    let bandit: BanditModel;
+    try {
+      bandit = this.registry.build(config, snap ? new Uint8Array(snap.state) : undefined);
+    } catch (err) {
+      // A snapshot this version cannot read (a learner whose state format changed, e.g. bayes-linear's
+      // per-action posteriors) is rebuilt from the events still in the log rather than stopping start-up.
+      if (!(err instanceof SnapshotFormatError)) throw err;
+      this.logger.warn({ model: row.name, version: row.version, err: err.message }, 'snapshot in an older format: rebuilding the model from the events kept in the log');
+      snap = undefined;
+      bandit = this.registry.build(config);
+    }
     return {
       name: row.name, config, version: row.version, createdAt: row.created_at, updatedAt: row.updated_at,
       bandit, lastSeq: snap?.reward_seq ?? 0, snapshotSeq: snap?.reward_seq ?? 0, counters: ModelCounters.from(stats, apprentice),

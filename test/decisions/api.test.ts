@@ -19,3 +19,4 @@ import './off-policy.cases.js';
 import './modes.cases.js';
 import './timeseries.cases.js';
 import './events.cases.js';
+import './snapshot-format.cases.js';

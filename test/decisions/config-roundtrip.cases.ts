@@ -44,14 +44,14 @@ describe('configurations round-trip', () => {
 
   it('a config with every optional parameter set round-trips', async () => {
     const full = {
-      strategy: { name: 'neural-linear', hidden: 4, scale: 0.5, bodyRate: 0.2, forget: 0.99 },
+      strategy: { name: 'neural-linear', hidden: 4, scale: 0.5, bodyRate: 0.2, forget: 0.99, memory: 256, trainEvery: 10 },
       learner: { name: 'linear', bits: 12, learningRate: 0.25, interactions: [['user', 'action']], ignoreLinear: ['user'], l2: 0.001, importanceWeighted: false, forget: 0.99 },
       actions: [{ id: 'a', features: { x: 1 } }, { id: 'b' }],
       reward: { waitSeconds: 30, default: -0.5, aggregation: 'sum' },
     };
     const put = await request(h.focal.app).put('/models/full').send(full).expect(200);
     assert.deepEqual(put.body.config, full);
-    const bayes = { strategy: { name: 'linucb', alpha: 0.3 }, learner: { name: 'bayes-linear', dims: 32, prior: 2, noise: 0.5, interactions: [['context', 'action']], ignoreLinear: ['context'], importanceWeighted: true } };
+    const bayes = { strategy: { name: 'linucb', alpha: 0.3 }, learner: { name: 'bayes-linear', perAction: false, dims: 32, prior: 2, noise: 0.5, interactions: [['context', 'action']], ignoreLinear: ['context'], importanceWeighted: true } };
     const b = await request(h.focal.app).put('/models/full-bayes').send(bayes).expect(200);
     assert.deepEqual(b.body.config.learner, bayes.learner);
     const copy = await request(h.focal.app).put('/models/full-bayes-copy').send(b.body.config).expect(200);

@@ -9,7 +9,8 @@ import { linUcbPmf } from './linucb.js';
 import { sample } from './sampling.js';
 import { softmaxPmf } from './softmax.js';
 import { squareCbGamma, squareCbPmf } from './squarecb.js';
-import { thompsonPmf } from './thompson.js';
+import { normalCdfExact } from './normal-table.js';
+import { thompsonIndependentPmf, thompsonPmf } from './thompson.js';
 import { uniformPmf } from './uniform.js';
 
 // Multiples of 1/64 keep sums exact enough that float rounding cannot fake or break a tie.
@@ -165,19 +166,93 @@ test('linucb: the widest upper bound wins', () => {
   assert.deepEqual(Array.from(out), [1, 0]);
 });
 
-test('thompson: P(best) follows the posterior and is seeded', () => {
+test('thompson: P(best) follows the posterior; correlated scores are estimated from seeded draws', () => {
   const k = 2;
-  const run = (seed: number, means: number[], v: number): number[] => {
+  const run = (seed: number, means: number[], v: number, c = 0): number[] => {
     const out = new Float64Array(k);
-    thompsonPmf(means, [v, 0, 0, v], k, 1, 4000, new Xoshiro128(seed), new Float64Array(4), new Float64Array(4), out);
+    thompsonPmf(means, [v, c, c, v], k, 1, 4000, new Xoshiro128(seed), new Float64Array(4), new Float64Array(4), out);
     return Array.from(out);
   };
-  // Difference of two N(·, 1) has sd √2; P(0.5 + N > N) = Φ(0.5/√2) ≈ 0.638.
+  // Independent: the difference of two N(·, 1) has sd √2; P(0.5 + N > N) = Φ(0.5/√2) ≈ 0.638, by quadrature.
   const p = run(1, [0.5, 0], 1);
-  assert.ok(Math.abs(p[0]! - 0.638) < 0.03, `${p}`);
-  assert.deepEqual(run(7, [0.5, 0], 1), run(7, [0.5, 0], 1));
+  assert.ok(Math.abs(p[0]! - normalCdfExact(0.5 / Math.SQRT2)) < 2e-3, `${p}`);
+  assert.deepEqual(run(7, [0.5, 0], 1), run(8, [0.5, 0], 1));
+  // Correlation 0.5: the difference has sd 1, P = Φ(0.5) ≈ 0.691, from 4,000 draws; the same seed gives the same PMF.
+  const q = run(1, [0.5, 0], 1, 0.5);
+  assert.ok(Math.abs(q[0]! - normalCdfExact(0.5)) < 0.03, `${q}`);
+  assert.deepEqual(run(7, [0.5, 0], 1, 0.5), run(7, [0.5, 0], 1, 0.5));
   // No uncertainty: greedy.
   assert.deepEqual(run(3, [0.5, 0], 0), [1, 0]);
+});
+
+/** P(a best) for independent N(mu, sd²) by a 40,000-point midpoint rule with the exact Φ. */
+function exactTsPmf(mu: number[], sd: number[]): number[] {
+  const k = mu.length;
+  const lo = Math.min(...mu.map((m, a) => m - 9 * sd[a]!));
+  const hi = Math.max(...mu.map((m, a) => m + 9 * sd[a]!));
+  const steps = 40000;
+  const h = (hi - lo) / steps;
+  const out = new Array<number>(k).fill(0);
+  for (let s = 0; s < steps; s++) {
+    const x = lo + (s + 0.5) * h;
+    for (let a = 0; a < k; a++) {
+      const z = (x - mu[a]!) / sd[a]!;
+      let v = (Math.exp(-0.5 * z * z) / (sd[a]! * Math.sqrt(2 * Math.PI))) * h;
+      for (let b = 0; b < k; b++) if (b !== a) v *= normalCdfExact((x - mu[b]!) / sd[b]!);
+      out[a] = out[a]! + v;
+    }
+  }
+  return out;
+}
+
+test('thompson: independent scores get P(best) by quadrature within 2e-3 of the exact integral, whatever the spread of the σs', () => {
+  const rng = new Xoshiro128(11);
+  for (let trial = 0; trial < 40; trial++) {
+    const k = 2 + Math.floor(rng.next() * 7);
+    const mu = Array.from({ length: k }, () => rng.next());
+    // Standard deviations from 0.007 to 1: step-like integrands included.
+    const sd = Array.from({ length: k }, () => Math.exp(-5 * rng.next()));
+    const cov = new Float64Array(k * k);
+    for (let a = 0; a < k; a++) cov[a * k + a] = sd[a]! * sd[a]!;
+    const out = new Float64Array(k);
+    thompsonIndependentPmf(mu, cov, k, 1, out);
+    const exact = exactTsPmf(mu, sd);
+    assert.ok(Math.abs(sum(out, k) - 1) < 1e-12);
+    for (let a = 0; a < k; a++) assert.ok(Math.abs(out[a]! - exact[a]!) < 2e-3, `trial ${trial} action ${a}: ${out[a]} vs ${exact[a]}`);
+  }
+});
+
+test('thompson: the quadrature agrees with posterior draws, scale widens it, equal posteriors share equally', () => {
+  const mu = [0.3, 0.5, 0.45, -1];
+  const v = [0.04, 0.01, 0.09, 0.01];
+  const k = 4;
+  const cov = new Float64Array(k * k);
+  for (let a = 0; a < k; a++) cov[a * k + a] = v[a]!;
+  const out = new Float64Array(k);
+  thompsonIndependentPmf(mu, cov, k, 1, out);
+  const rng = new Xoshiro128(5);
+  const wins = [0, 0, 0, 0];
+  const n = 100000;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestX = -Infinity;
+    for (let a = 0; a < k; a++) {
+      const x = mu[a]! + Math.sqrt(v[a]!) * rng.normal();
+      if (x > bestX) [best, bestX] = [a, x];
+    }
+    wins[best]!++;
+  }
+  for (let a = 0; a < k; a++) assert.ok(Math.abs(out[a]! - wins[a]! / n) < 0.006, `${Array.from(out)} vs ${wins.map((w) => w / n)}`);
+  // A far-behind action cannot win: exactly 0, not a rounding residue.
+  assert.equal(out[3], 0);
+  // A larger scale moves mass from the leader to the others.
+  const wide = new Float64Array(k);
+  thompsonIndependentPmf(mu, cov, k, 3, wide);
+  assert.ok(wide[1]! < out[1]! && wide[0]! > out[0]!, `${Array.from(wide)}`);
+  const same = new Float64Array(3);
+  thompsonIndependentPmf([0.2, 0.2, 0.2], [0.1, 0, 0, 0, 0.1, 0, 0, 0, 0.1], 3, 1, same);
+  assert.deepEqual(Array.from(same), [same[0], same[0], same[0]]);
+  assert.ok(Math.abs(same[0]! - 1 / 3) < 1e-12);
 });
 
 test('sample: frequencies follow the PMF and zero-mass actions are never drawn', () => {

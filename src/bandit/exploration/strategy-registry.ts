@@ -138,13 +138,16 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
       const cfg = c as Cfg<'neural-linear'>;
       // Cap the body's input table at 2^21 weights (8 MB) whatever the hidden size.
       const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 21 - Math.ceil(Math.log2(cfg.hidden)));
+      const NL = P['neural-linear'];
       return new NeuralLinearLearner({
         hidden: cfg.hidden,
         bits,
-        bodyRate: cfg.bodyRate ?? 0.1,
-        prior: 1,
-        noise: 0.25,
-        forget: cfg.forget ?? 0.999,
+        bodyRate: cfg.bodyRate ?? (NL.bodyRate!.default as number),
+        // The paper's λ (lambda_prior = 0.25): the weights' prior variance is 4σ².
+        prior: 0.25,
+        forget: cfg.forget ?? (NL.forget!.default as number),
+        memory: cfg.memory ?? (NL.memory!.default as number),
+        trainEvery: cfg.trainEvery ?? (NL.trainEvery!.default as number),
       });
     },
     normalize: (raw) => ({
@@ -153,6 +156,8 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
       scale: numberField(raw, 'scale', P['neural-linear'].scale!, '/strategy'),
       bodyRate: numberField(raw, 'bodyRate', P['neural-linear'].bodyRate!, '/strategy'),
       forget: numberField(raw, 'forget', P['neural-linear'].forget!, '/strategy'),
+      memory: numberField(raw, 'memory', P['neural-linear'].memory!, '/strategy'),
+      trainEvery: numberField(raw, 'trainEvery', P['neural-linear'].trainEvery!, '/strategy'),
     }),
     pmf: (x, c, out) =>
       thompsonPmf(x.means, x.cov, x.k, (c as Cfg<'neural-linear'>).scale, THOMPSON_DRAWS, x.rng, x.scratch, x.scratch.subarray(x.k * x.k), out),

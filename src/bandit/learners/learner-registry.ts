@@ -5,6 +5,7 @@ import type { LearnerConfig, LearnerName } from '../types.js';
 import { BayesLinearLearner } from './bayes-linear.js';
 import type { Learner } from './learner.js';
 import { LinearLearner } from './linear.js';
+import { PerActionLinearLearner } from './per-action-linear.js';
 
 /** Every context namespace × the action (id and features): per-action weights out of the box. */
 export const DEFAULT_INTERACTIONS: readonly (readonly string[])[] = [['context', 'action']];
@@ -43,18 +44,24 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
   },
   'bayes-linear': {
     posterior: true,
-    normalize: (raw) => ({
-      name: 'bayes-linear',
-      dims: numberField(raw, 'dims', BAYES.dims!, '/learner'),
-      prior: numberField(raw, 'prior', BAYES.prior!, '/learner'),
-      noise: numberField(raw, 'noise', BAYES.noise!, '/learner'),
-      interactions: interactionsField(raw, '/learner') ?? DEFAULT_INTERACTIONS.map((t) => [...t]),
-      ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
-      importanceWeighted: booleanField(raw, 'importanceWeighted', BAYES.importanceWeighted!, '/learner'),
-    }),
+    normalize: (raw) => {
+      const perAction = booleanField(raw, 'perAction', BAYES.perAction!, '/learner');
+      return {
+        name: 'bayes-linear',
+        perAction,
+        dims: numberField(raw, 'dims', BAYES.dims!, '/learner'),
+        prior: numberField(raw, 'prior', BAYES.prior!, '/learner'),
+        noise: numberField(raw, 'noise', BAYES.noise!, '/learner'),
+        // Per-action posteriors are per action already: crossing the context with the action adds nothing.
+        interactions: interactionsField(raw, '/learner') ?? (perAction ? [] : DEFAULT_INTERACTIONS.map((t) => [...t])),
+        ignoreLinear: namesField(raw, 'ignoreLinear', '/learner') ?? [],
+        importanceWeighted: booleanField(raw, 'importanceWeighted', BAYES.importanceWeighted!, '/learner'),
+      };
+    },
     create: (c) => {
       const cfg = c as Extract<LearnerConfig, { name: 'bayes-linear' }>;
-      return new BayesLinearLearner({ dims: cfg.dims!, prior: cfg.prior!, noise: cfg.noise! });
+      const opts = { dims: cfg.dims!, prior: cfg.prior!, noise: cfg.noise! };
+      return cfg.perAction === false ? new BayesLinearLearner(opts) : new PerActionLinearLearner(opts);
     },
   },
 };

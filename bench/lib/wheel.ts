@@ -1,0 +1,64 @@
+/**
+ * The wheel bandit of Riquelme, Tucker & Snoek 2018 (§5; their synthetic_data_sampler.py), seeded: used by
+ * bench/wheel.ts and by the learners' tests. A context is a point drawn uniformly from the unit disc, sent as
+ * {"x": …, "y": …}; 5 actions. Action a4 pays N(1.2, σ²) everywhere; a0–a3 pay N(1.0, σ²), except that outside
+ * the radius δ the action of the point's quadrant (x>0,y>0: a0; x>0,y≤0: a1; x≤0,y>0: a2; else a3) pays
+ * N(50, 0.01²). σ = 0.01 (the paper's text). Regret of a round: the optimal action's drawn reward minus the
+ * chosen action's drawn reward (as the paper); the uniform policy's is its expectation over the actions.
+ */
+import { createBanditModel, type ActionInput, type BanditConfigInput } from '../../src/bandit/index.js';
+import { Xoshiro128 } from '../../src/bandit/random/seeded-rng.js';
+
+export interface WheelRound {
+  x: number;
+  y: number;
+  /** The drawn reward of every action this round. */
+  rewards: number[];
+  optimal: number;
+}
+
+/** One wheel stream of `n` rounds for a radius `delta`, seeded. */
+export function wheelStream(delta: number, n: number, seed: number): WheelRound[] {
+  const rng = new Xoshiro128(seed);
+  const out: WheelRound[] = [];
+  const sigma = 0.01;
+  while (out.length < n) {
+    const x = 2 * rng.next() - 1;
+    const y = 2 * rng.next() - 1;
+    if (x * x + y * y > 1) continue;
+    const rewards = [1, 1, 1, 1, 1.2].map((m) => m + sigma * rng.normal());
+    let optimal = 4;
+    if (Math.hypot(x, y) >= delta) {
+      optimal = x > 0 ? (y > 0 ? 0 : 1) : y > 0 ? 2 : 3;
+      rewards[optimal] = 50 + 0.01 * rng.normal();
+    }
+    out.push({ x, y, rewards, optimal });
+  }
+  return out;
+}
+
+export const WHEEL_ACTIONS: ActionInput[] = ['a0', 'a1', 'a2', 'a3', 'a4'].map((id) => ({ id }));
+
+/** Cumulative regret of a model on a stream, and the uniform policy's expected regret on it. */
+export function wheelRegret(config: BanditConfigInput, stream: readonly WheelRound[], tag: string): { regret: number; uniform: number } {
+  const model = createBanditModel(config);
+  let regret = 0;
+  let uniform = 0;
+  for (let t = 0; t < stream.length; t++) {
+    const r = stream[t]!;
+    const context = { x: r.x, y: r.y };
+    const eventId = `${tag}-${t}`;
+    const d = model.decide(context, WHEEL_ACTIONS, eventId);
+    const best = r.rewards[r.optimal]!;
+    regret += best - r.rewards[d.chosen]!;
+    uniform += best - r.rewards.reduce((s, v) => s + v, 0) / r.rewards.length;
+    model.learn({ context, actions: WHEEL_ACTIONS, chosen: d.chosen, probability: d.probability, reward: r.rewards[d.chosen]!, eventId });
+  }
+  return { regret, uniform };
+}
+
+/** Normalised cumulative regret (uniform = 100) of a config on one seeded stream. */
+export function normalisedWheelRegret(config: BanditConfigInput, delta: number, horizon: number, seed: number): number {
+  const { regret, uniform } = wheelRegret(config, wheelStream(delta, horizon, seed), `w${seed}`);
+  return (100 * regret) / uniform;
+}

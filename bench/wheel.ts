@@ -1,0 +1,63 @@
+/**
+ * The wheel bandit (Riquelme, Tucker & Snoek 2018, §5 and their synthetic_data_sampler.py), npm run bench:wheel.
+ * Prints normalised cumulative regret per δ and strategy (uniform = 100, lower is better), means over seeded
+ * trials. Asserts nothing.
+ *
+ * The generator and the regret are in bench/lib/wheel.ts.
+ *
+ * Options: --horizon=2000 --trials=5 --deltas=0.5,0.7,0.9,0.95,0.99 --only=name[,name] --seed=1
+ *          --paper: the paper's protocol as we read it (--horizon=5000 --trials=50); its NeuralLinear figures
+ *          are printed beside ours.
+ */
+import { defaultBanditConfig, type BanditConfigInput } from '../src/bandit/index.js';
+import { benchArgs } from './lib/cli.js';
+import { normalisedWheelRegret } from './lib/wheel.js';
+
+const opts = benchArgs({
+  horizon: { type: 'number', help: 'rounds per trial (default 2000; 5000 with --paper)' },
+  trials: { type: 'number', help: 'seeded trials per δ (default 5; 50 with --paper)' },
+  deltas: { type: 'string', default: '0.5,0.7,0.9,0.95,0.99', help: 'radii, comma-separated' },
+  only: { type: 'string', help: 'strategies, comma-separated' },
+  seed: { type: 'number', default: 1 },
+  paper: { type: 'boolean', help: "the paper's protocol as we read it: 5,000 rounds, 50 trials" },
+});
+const HORIZON = opts.horizon ?? (opts.paper ? 5000 : 2000);
+const TRIALS = opts.trials ?? (opts.paper ? 50 : 5);
+const DELTAS = opts.deltas.split(',').map(Number);
+const SEED = opts.seed;
+const only = opts.only?.split(',');
+
+/** NeuralLinear's normalised cumulative regret in Riquelme et al. 2018 (Table 3), by δ. */
+const PUBLISHED_NEURAL_LINEAR: Record<string, number> = { '0.5': 0.95, '0.7': 1.6, '0.9': 4.65, '0.95': 9.56, '0.99': 49.63 };
+
+const STRATEGIES: { name: string; config: BanditConfigInput }[] = [
+  { name: 'neural-linear', config: { strategy: { name: 'neural-linear' } } },
+  { name: 'thompson', config: { strategy: { name: 'thompson' } } },
+  { name: 'linucb', config: { strategy: { name: 'linucb' } } },
+  { name: 'default', config: defaultBanditConfig() },
+];
+
+function main(): void {
+  const rows = STRATEGIES.filter((s) => !only || only.includes(s.name));
+  console.log(`\nWheel bandit: normalised cumulative regret (uniform = 100; lower is better), ${HORIZON} rounds, mean ± sd over ${TRIALS} seeded trials\n`);
+  const head = ['strategy'.padEnd(21), ...DELTAS.map((d) => `δ=${d}`.padEnd(16)), 'seconds'];
+  console.log(head.join(''));
+  for (const s of rows) {
+    const t0 = performance.now();
+    const cells: string[] = [];
+    for (const delta of DELTAS) {
+      const scores: number[] = [];
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const seed = SEED * 1_000_003 + Math.round(delta * 1000) * 7919 + trial;
+        scores.push(normalisedWheelRegret(s.config, delta, HORIZON, seed));
+      }
+      const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+      const sd = Math.sqrt(scores.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, scores.length - 1));
+      cells.push(`${mean.toFixed(2)} ± ${sd.toFixed(2)}`.padEnd(16));
+    }
+    console.log([s.name.padEnd(21), ...cells, ((performance.now() - t0) / 1000).toFixed(1)].join(''));
+  }
+  console.log(['NeuralLinear (paper)'.padEnd(21), ...DELTAS.map((d) => `${PUBLISHED_NEURAL_LINEAR[String(d)] ?? '—'}`.padEnd(16))].join(''));
+}
+
+main();
