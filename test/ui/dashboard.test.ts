@@ -91,6 +91,10 @@ describe('the dashboard in Chromium', { skip, timeout: 180_000 }, () => {
     const apprentice = (await page.locator('tr[data-model="appr"]').innerText()).split('\t').map((c) => c.trim());
     assert.equal(apprentice[3], 'apprentice');
     assert.match(apprentice[9]!, /^\d+\.\d%$/, `imitation rate shown: ${apprentice.join(' | ')}`);
+    // The default model is automatically optimized: its row names the candidate it serves.
+    const auto = (await page.locator('tr[data-model="default"]').innerText()).split('\t').map((c) => c.trim());
+    assert.equal(auto[1], 'auto');
+    assert.match(auto[10]!, /^\S+ \(\d+ switch(es)?\)$/, `optimizer's choice shown: ${auto.join(' | ')}`);
     const chart = page.locator('figure[data-chart="Decisions per second"]');
     await chart.waitFor();
     assert.ok(Number(await chart.getAttribute('data-points')) > 0, 'the chart has minutes with decisions');

@@ -31,8 +31,9 @@ function describeOptimizer(o: unknown): string {
   if (o === null || o === undefined) return '–';
   if (typeof o !== 'object') return String(o);
   const r = o as Record<string, unknown>;
-  const current = r.current ?? r.choice ?? r.best;
-  return current !== undefined ? (typeof current === 'string' ? current : JSON.stringify(current)) : JSON.stringify(o);
+  // GET /models/{name}'s `optimizer` (strategy auto): the candidate served and how many switches led there.
+  if (typeof r.serving === 'string') return typeof r.switches === 'number' ? `${r.serving} (${r.switches} switch${r.switches === 1 ? '' : 'es'})` : r.serving;
+  return JSON.stringify(o);
 }
 
 export function modelsView(root: HTMLElement, selected: string | undefined, select: (name: string) => void): View {
