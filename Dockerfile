@@ -15,6 +15,10 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The dashboard (GET /ui) is bundled from ui/ with the typed client's sources.
+COPY ui ./ui
+COPY clients/typescript/src ./clients/typescript/src
+COPY scripts/build-ui.mjs ./scripts/
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

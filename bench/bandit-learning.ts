@@ -23,6 +23,7 @@ import {
   type Features,
 } from '../src/bandit/index.js';
 import { benchArgs } from './lib/cli.js';
+import { progress } from '../scripts/lib/progress.js';
 
 const args = benchArgs({
   n: { type: 'number', default: 10000, help: 'MNIST images' },
@@ -53,10 +54,12 @@ function mnistContext(pixels: Uint8Array, i: number): Features {
   return ctx;
 }
 
-function progressiveReward(config: BanditConfigInput, data: { pixels: Uint8Array; labels: Uint8Array }, n: number): number {
+function progressiveReward(name: string, config: BanditConfigInput, data: { pixels: Uint8Array; labels: Uint8Array }, n: number): number {
   const model = createBanditModel(config);
   let total = 0;
+  const bar = progress(name, n, { unit: 'images' });
   for (let i = 0; i < n; i++) {
+    if (i % 100 === 0 || i === n - 1) bar.update(i + 1);
     const context = mnistContext(data.pixels, i);
     const eventId = `mnist-${i}`;
     const d = model.decide(context, DIGITS, eventId);
@@ -64,6 +67,7 @@ function progressiveReward(config: BanditConfigInput, data: { pixels: Uint8Array
     total += reward;
     model.learn({ context, actions: DIGITS, chosen: d.chosen, probability: d.probability, reward, eventId });
   }
+  bar.stop();
   return total / n;
 }
 
@@ -127,7 +131,7 @@ if (!args['skip-mnist']) {
   for (const s of STRATEGIES) {
     if (only && !only.includes(s.name)) continue;
     const t0 = performance.now();
-    const r = progressiveReward(s.config, data, N);
+    const r = progressiveReward(s.name, s.config, data, N);
     const secs = (performance.now() - t0) / 1000;
     console.log(`${pad(s.name, 21)}${pad(r.toFixed(4), 9)}${pad(secs.toFixed(1), 9)}${JSON.stringify(s.config)}`);
   }

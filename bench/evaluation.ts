@@ -20,6 +20,7 @@ import { encodeDecisionPayload } from '../src/decisions/decision-store.js';
 import { Xoshiro128 } from '../src/bandit/random/seeded-rng.js';
 import { call, killAll, startFocal } from '../test/server-process.js';
 import { benchArgs } from './lib/cli.js';
+import { progress } from '../scripts/lib/progress.js';
 
 const args = benchArgs({
   events: { type: 'number', default: 100_000, help: 'logged events' },
@@ -107,11 +108,16 @@ async function main(): Promise<void> {
     if (created.status !== 202) throw new Error(`POST evaluation ${created.status} ${JSON.stringify(created.body)}`);
     const id = (created.body as { id: string }).id;
     const done = (async () => {
+      const bar = progress('evaluation', n, { unit: 'events' });
       for (;;) {
         const v = await call(server.base, 'GET', `/models/bench/evaluations/${id}`);
-        const body = v.body as { status: string; cpuSeconds?: number; startedAt?: string; completedAt?: string; events: number; error?: string; policies?: { name: string; estimates: { dr: { value: number; ci: number[] } } }[] };
+        const body = v.body as { status: string; progress: number; cpuSeconds?: number; startedAt?: string; completedAt?: string; events: number; error?: string; policies?: { name: string; estimates: { dr: { value: number; ci: number[] } } }[] };
         if (body.status === 'failed') throw new Error(`evaluation failed: ${body.error}`);
-        if (body.status === 'completed') return body;
+        bar.update(body.status === 'completed' ? n : Math.floor(body.progress * n));
+        if (body.status === 'completed') {
+          bar.stop();
+          return body;
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     })();

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
+import { progress } from './lib/progress.js';
 import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluation.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
@@ -33,11 +34,15 @@ async function main(): Promise<void> {
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
   const samples = Number(values.samples);
+  const limit = values.limit ? Number(values.limit) : undefined;
+  const bar = progress('test set', limit ?? 10_000, { unit: 'images' });
   const r = testError(model.network, {
+    onProgress: (done, total) => { bar.setTotal(total); bar.update(done); },
     samples,
     limit: values.limit ? Number(values.limit) : undefined,
     glimpses: values.glimpses ? Number(values.glimpses) : undefined,
   });
+  bar.stop();
   const mode = samples > 1 ? `average of ${samples} sampled rollouts` : 'deterministic (location means)';
   console.log(
     `${dir}: test error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
@@ -50,13 +55,16 @@ async function main(): Promise<void> {
     const side = spec.imageSize;
     const started = performance.now();
     let wrong = 0;
+    const served = progress('served test set', set.count, { unit: 'images' });
     for (let n = 0; n < set.count; n++) {
+      served.update(n + 1);
       const bytes = Buffer.from(Uint8Array.from(set.pixels.subarray(n * side * side, (n + 1) * side * side), (v) => Math.round(v * 255)));
       const png = await sharp(bytes, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
       const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
       const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined });
       if (c.predicted !== set.labels[n]) wrong++;
     }
+    served.stop();
     console.log(
       `${dir}: served test error ${((wrong / set.count) * 100).toFixed(2)}% (${wrong}/${set.count} wrong), each image a ${side}×${side} PNG through the ` +
         `service's preprocessing (${inputPlacement(model.config)} placement); ${((performance.now() - started) / 1000).toFixed(1)} s`,

@@ -123,7 +123,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     training: options,
   });
   const model = createRamModel(config, options.seed);
-  const optimizer = new Adam();
+  const optimizer = new Adam(model.network.params);
   model.optimizer = optimizer;
   const state: TrainingState<TrainOptions> = {
     version: 1,

@@ -2,6 +2,7 @@ import type { CapabilityFactory } from './capability.js';
 import { createDecisionsCapability } from './decisions/index.js';
 import { createImagesCapability } from './images/index.js';
 import { createPersonalizerCapability } from './personalizer/index.js';
+import { createDashboardCapability } from './dashboard/index.js';
 
 /**
  * Every capability Focal mounts, in order. Each is a vertical slice with its
@@ -12,4 +13,5 @@ export const CAPABILITIES: readonly CapabilityFactory[] = [
   createImagesCapability,
   // After decisions: a thin layer over its service and evaluation jobs.
   createPersonalizerCapability,
+  createDashboardCapability,
 ];

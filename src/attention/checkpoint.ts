@@ -41,7 +41,7 @@ export async function saveCheckpoint<O>(dir: string, model: AttentionModel, opti
   const tmp = `${dir}.tmp`;
   await rm(tmp, { recursive: true, force: true });
   await model.save(tmp);
-  await writeTensors(tmp, OPTIMIZER_BASE, optimizer.tensors());
+  await writeTensors(tmp, OPTIMIZER_BASE, await optimizer.tensors());
   await writeFile(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   const old = `${dir}.old`;
   await rm(old, { recursive: true, force: true });
@@ -57,8 +57,8 @@ export function hasCheckpoint(dir: string): boolean {
 export async function loadCheckpoint<O>(dir: string): Promise<{ model: AttentionModel; optimizer: Adam; state: TrainingState<O> }> {
   const state = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as TrainingState<O>;
   const model = await loadRamModel(dir);
-  const optimizer = new Adam();
-  optimizer.restore(state.optimizerStep, await readTensors(dir, OPTIMIZER_BASE));
+  const optimizer = new Adam(model.network.params);
+  await optimizer.restore(state.optimizerStep, await readTensors(dir, OPTIMIZER_BASE));
   model.rng.setState(state.policyRng);
   model.optimizer = optimizer;
   return { model, optimizer, state };

@@ -35,7 +35,7 @@ export interface TestResult {
 }
 
 /** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */
-export function testError(network: RamNetwork, options: { samples?: number; limit?: number; glimpses?: number; seed?: number } = {}): TestResult {
+export function testError(network: RamNetwork, options: { samples?: number; limit?: number; glimpses?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {}): TestResult {
   const spec = taskOfConfig(network.config);
   const test = readMnist('test');
   const count = Math.min(options.limit ?? test.count, test.count);
@@ -48,6 +48,7 @@ export function testError(network: RamNetwork, options: { samples?: number; limi
     batchSize: Math.max(1, Math.floor(500 / samples)),
     dataRng: new Rng(TEST_RENDER_SEED),
     policyRng: new Rng(options.seed ?? 1),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
   return { task: spec, error, wrong: Math.round(error * count), count, samples, seconds: (performance.now() - start) / 1000 };
 }

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
-import { glimpseSensor, patchSizes } from './glimpse-sensor.js';
+import { glimpseSensor, glimpseSensorPixels, patchSizes } from './glimpse-sensor.js';
+import { Rng } from './rng.js';
 
 await selectTensorBackend();
 
@@ -93,4 +94,19 @@ test('cost does not depend on the input size: same output size for 28 and 200 px
       assert.deepEqual(out.shape, [3, 192]);
     }
   });
+});
+
+test('the plain-pixel sensor (training) gives the tensor sensor’s values', () => {
+  const rng = new Rng(41);
+  for (const [side, patchSize, scales] of [[28, 8, 3], [60, 12, 3], [100, 12, 4], [16, 4, 2]] as const) {
+    const batch = 24;
+    const pixels = Float32Array.from({ length: batch * side * side }, () => (rng.next() < 0.3 ? rng.next() : 0));
+    // Anywhere, including the edges and corners the clipped policy reaches.
+    const locations = Float32Array.from({ length: batch * 2 }, (_, i) => (i < 8 ? [-1, 1, 0, 0.999][i % 4]! : rng.uniform(-1, 1)));
+    const spec = { patchSize, scales };
+    const expected = tf.tidy(() => glimpseSensor(tf.tensor4d(pixels, [batch, side, side, 1]), locations, spec).dataSync());
+    const actual = glimpseSensorPixels(pixels, batch, side, side, locations, spec);
+    assertClose(actual, expected, 1e-5);
+  }
+  assert.throws(() => glimpseSensorPixels(new Float32Array(10), 1, 4, 4, [0, 0], { patchSize: 2, scales: 1 }), RangeError);
 });

@@ -91,7 +91,7 @@ test('a checkpoint restores weights, optimizer moments and RNG state', async () 
   const dir = await mkdtemp(join(tmpdir(), 'ram-ck-'));
   try {
     const model = createRamModel(mnistRamConfig({ hiddenSize: 32 }), 2);
-    const optimizer = new Adam();
+    const optimizer = new Adam(model.network.params);
     model.optimizer = optimizer;
     const batch = [0, 1, 2, 3].map((i) => ({ pixels: pixelsOf(i), label: digits.labels[i]! }));
     model.learn(batch, 1e-3);
@@ -127,7 +127,7 @@ test('learn and classify leave no tensors behind', () => {
 test('a short training run on a few hundred digits lowers the loss and the error', () => {
   // A narrower, shorter network: more steps in the same time; this is about learning, not accuracy.
   const model = createRamModel(mnistRamConfig({ glimpses: 3, hiddenSize: 128, glimpseOutput: 128, glimpseHidden: 64, locationHidden: 32 }), 1);
-  const optimizer = new Adam();
+  const optimizer = new Adam(model.network.params);
   const indices = Array.from({ length: 256 }, (_, i) => i);
   const dataRng = new Rng(1);
   const errorBefore = evaluateError(model.network, digits, indices, spec, { dataRng });

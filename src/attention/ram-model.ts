@@ -89,7 +89,7 @@ export class AttentionModel implements RamModel {
       images.set(example.pixels, i * size * size);
       labels[i] = example.label;
     });
-    this.optimizer ??= new Adam();
+    this.optimizer ??= new Adam(this.network.params);
     return trainStep(this.network, this.optimizer, images, labels, learningRate, this.rng).loss;
   }
 

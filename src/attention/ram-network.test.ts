@@ -6,6 +6,8 @@ import { hybridLoss } from './hybrid-loss.js';
 import { mnistRamConfig, resolveRamConfig, type LossWeights } from './ram-config.js';
 import { RamNetwork } from './ram-network.js';
 import { Rng } from './rng.js';
+import { rnnHybridGradients } from './rnn-backprop.js';
+import { tapeHybridGradients } from './training-step.js';
 
 await selectTensorBackend();
 
@@ -155,4 +157,43 @@ test('gradients match finite differences', () => {
     assert.ok(size('core.rnn.weight') > 0);
   });
   net.dispose();
+});
+
+test('the hand-written RNN backward pass gives the tape gradients and loss values', () => {
+  for (const glimpses of [3, 1]) {
+    const net = smallNetwork({ glimpses }, 17);
+    const biasRng = new Rng(19);
+    for (const name of net.params.names().filter((n) => n.endsWith('.bias'))) {
+      const v = net.params.get(name);
+      tf.tidy(() => v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => biasRng.uniform(-0.3, 0.3)), v.shape)));
+    }
+    const B = 6;
+    const side = net.config.imageSize;
+    const images = randomImages(B, side, 23);
+    const labels = Int32Array.from([3, 1, 4, 1, 5, 9]);
+    const tensorsBefore = tf.memory().numTensors;
+    // Same seed: both paths must draw the same locations from it.
+    const tape = tapeHybridGradients(net, images, labels, new Rng(29));
+    const fast = rnnHybridGradients(net, images, labels, { rng: new Rng(29) });
+    assert.deepEqual([...fast.grads.keys()].sort(), [...tape.grads.keys()].sort(), `glimpses ${glimpses}: the same parameters get gradients`);
+    for (const key of ['loss', 'classification', 'baseline', 'reinforce', 'accuracy'] as const) {
+      assert.ok(Math.abs(fast.result[key] - tape.result[key]) < 1e-5, `glimpses ${glimpses} ${key}: ${fast.result[key]} vs ${tape.result[key]}`);
+    }
+    for (const [name, g] of tape.grads) {
+      const a = g.dataSync();
+      const b = fast.grads.get(name)!.dataSync();
+      assert.equal(a.length, b.length);
+      let diff = 0;
+      let scale = 1e-6;
+      for (let i = 0; i < a.length; i++) {
+        diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+        scale = Math.max(scale, Math.abs(a[i]!));
+      }
+      assert.ok(diff / scale < 1e-4, `glimpses ${glimpses} ${name}: max difference ${diff} at scale ${scale}`);
+    }
+    if (glimpses > 1) assert.ok(tf.tidy(() => tf.sum(tf.abs(fast.grads.get('location.mean.weight')!)).dataSync()[0]!) > 0, 'the policy gets a gradient');
+    for (const g of [...tape.grads.values(), ...fast.grads.values()]) g.dispose();
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors left behind');
+    net.dispose();
+  }
 });

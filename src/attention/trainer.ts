@@ -74,6 +74,8 @@ export interface EvaluationOptions {
   /** Renders the examples (placement/clutter of the translated and cluttered tasks). */
   dataRng: Rng;
   policyRng?: Rng;
+  /** Called after each batch with the examples done so far (a command line's progress bar). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Classification error on `indices`, in [0, 1]. */
@@ -99,6 +101,7 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
       for (let k = 1; k < classes; k++) if (probs[i * classes + k]! > probs[i * classes + best]!) best = k;
       if (best !== labels[i]) wrong++;
     }
+    o.onProgress?.(start + batch.length, indices.length);
   }
   return wrong / indices.length;
 }

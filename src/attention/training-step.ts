@@ -3,6 +3,7 @@ import type { Adam } from './adam.js';
 import { hybridLoss } from './hybrid-loss.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
+import { rnnHybridGradients } from './rnn-backprop.js';
 
 export interface StepResult {
   loss: number;
@@ -12,8 +13,23 @@ export interface StepResult {
   accuracy: number;
 }
 
-/** Gradients of the hybrid loss by parameter name, plus the loss parts. Caller disposes the grads. */
+/**
+ * Gradients of the hybrid loss by parameter name, plus the loss parts. Caller disposes the grads.
+ * The RNN core (every shipped model) takes the hand-written backward pass of rnn-backprop.ts,
+ * measured faster on wasm; other cores the generic tape (tapeHybridGradients).
+ */
 export function hybridGradients(
+  network: RamNetwork,
+  images: Float32Array,
+  labels: Int32Array,
+  rng: Rng,
+): { grads: Map<string, tf.Tensor>; result: StepResult } {
+  if (network.config.core === 'rnn') return rnnHybridGradients(network, images, labels, { rng });
+  return tapeHybridGradients(network, images, labels, rng);
+}
+
+/** hybridGradients through tf.variableGrads over RamNetwork.unroll and hybridLoss: any core. */
+export function tapeHybridGradients(
   network: RamNetwork,
   images: Float32Array,
   labels: Int32Array,
@@ -54,7 +70,7 @@ export function trainStep(
   rng: Rng,
 ): StepResult {
   const { grads, result } = hybridGradients(network, images, labels, rng);
-  optimizer.apply(network.params, grads, learningRate);
+  optimizer.apply(grads, learningRate);
   for (const g of grads.values()) g.dispose();
   return result;
 }

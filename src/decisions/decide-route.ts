@@ -1,7 +1,8 @@
 import { requestJson } from '../http/request-json.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import { ValidationError } from '../http/errors.js';
-import type { DecideInput, DecisionService, SlotInput } from './decision-service.js';
+import type { DecisionService } from './decision-service.js';
 import { ACTION_ID_PATTERN, actionSchema, featuresSchema } from './model-config.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
 import { sendJson } from '../http/respond.js';
@@ -94,7 +95,7 @@ const decideResponseSchema = {
 
 export function decideRoutes(service: DecisionService): AnyRoute[] {
   return [
-    route<DecideInput & { slots?: SlotInput[] }>({
+    route<FromSchema<typeof decideBodySchema>>({
       method: 'post', path: '/decide', tags: ['bandit'], summary: 'Choose an action',
       description: 'Scores the actions, explores, samples (seeded by the event id, so a decision can be replayed) and durably logs '
         + 'the decision (context, actions, PMF, chosen action, probability, model version) before answering. Excluded actions are never '

@@ -38,7 +38,7 @@ export interface DecideResult {
   /** Present in apprentice and logging modes, which answer the baseline: the mode and what the model itself drew. */
   mode?: LearningMode;
   modelChoice?: { action: string; probability: number; ranking: RankedAction[] };
-  /** Present (true) when the decision waits for activation. */
+  /** Present (true) when the decision waits for activation (not in logging mode, which never learns). */
   deferred?: true;
 }
 
@@ -147,5 +147,6 @@ export async function decide(deps: DecideDeps, input: DecideInput, requestJson?:
   if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
   registry.get(name)?.counters.decided(c.imitated);
   metrics.decisions.inc({ model: name, strategy });
-  return { eventId, model: name, ...c.answer, strategy, ...(input.defer ? { deferred: true as const } : {}) };
+  if (c.imitated !== null) metrics.apprentice.inc({ model: name, imitated: String(c.imitated) });
+  return { eventId, model: name, ...c.answer, strategy, ...(hold === HOLD_DEFERRED ? { deferred: true as const } : {}) };
 }

@@ -14,6 +14,8 @@ export function createDecisionMetrics(metrics: Metrics, pendingByModel: () => { 
       this.reset();
       for (const { model, n } of pendingByModel()) this.set({ model }, n);
     }),
+    apprentice: metrics.counter('focal_bandit_apprentice_decisions_total', 'Decisions made in apprentice mode, by model and whether the model\'s own draw was the baseline it answered.', ['model', 'imitated']),
+    activations: metrics.counter('focal_bandit_activations_total', 'Deferred decisions activated (each slot of a multi-slot decision counts), by model.', ['model']),
     learningErrors: metrics.counter('focal_bandit_learning_errors_total', 'Learning steps that threw after their reward was committed (the reward stands; the model moved past it), by model.', ['model']),
     updates: metrics.counter('focal_bandit_model_updates_total', 'Learning updates folded into models, by model.', ['model']),
     updateDuration: metrics.histogram('focal_bandit_update_duration_seconds', 'Time of one online learning update.', ['model'],

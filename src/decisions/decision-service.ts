@@ -145,18 +145,20 @@ export class DecisionService {
     const writer = this.writer.accepting();
     const r = await writer.submit({ op: 'activate', eventId, now: Date.now() }, this.effects);
     if (r.problem) throw httpError(r);
+    const { model, activated } = r.body as { model: string; activated: number };
+    this.decideDeps.metrics.activations.inc({ model }, activated);
   }
 
   /**
    * Logs events decided elsewhere (DSJSON import) as this model's decisions, all or none,
    * and learns the rewarded ones in order once durable, as if they had been decided here.
    */
-  async importEvents(name: string, events: readonly { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null }[]): Promise<{ imported: number; learned: number }> {
+  async importEvents(name: string, events: readonly { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null; skipLearn?: boolean }[]): Promise<{ imported: number; learned: number }> {
     const writer = this.writer.accepting();
     this.registry.entry(name);
     const r = await writer.submit({
       op: 'import', model: name, now: Date.now(),
-      events: events.map((e) => ({ eventId: e.eventId, createdAt: e.createdAt, payload: encodeDecisionPayload(e.payload), reward: e.reward })),
+      events: events.map((e) => ({ eventId: e.eventId, createdAt: e.createdAt, payload: encodeDecisionPayload(e.payload), reward: e.reward, ...(e.skipLearn ? { skipLearn: true } : {}) })),
     }, this.effects);
     if (r.problem) throw httpError(r);
     return r.body as { imported: number; learned: number };

@@ -75,10 +75,10 @@ export const STRATEGY_NAMES = Object.keys(STRATEGY_PARAMS) as StrategyName[];
  * keys, then the parameters of that name apply. if/then (not oneOf) so that an
  * error names the field that is wrong, not every branch that did not match.
  */
-function unionSchema(registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): JsonSchema {
+function unionSchema<T extends string>(title: T, registry: Readonly<Record<string, ParamTable>>, description: string, common: ParamTable = {}): TitledSchema<T> {
   const names = Object.keys(registry);
-  return {
-    type: 'object', description,
+  const schema: JsonSchema = {
+    type: 'object', title, description,
     required: ['name'],
     properties: { name: { type: 'string', enum: names } },
     allOf: names.map((name) => ({
@@ -89,13 +89,21 @@ function unionSchema(registry: Readonly<Record<string, ParamTable>>, description
     // ajv counts keys such as __proto__, constructor or toString as evaluated (they are on Object.prototype): list the allowed ones.
     propertyNames: { enum: ['name', ...Object.keys(common), ...new Set(Object.values(registry).flatMap((params) => Object.keys(params)))] },
   };
+  return schema as TitledSchema<T>;
 }
 
-export const strategySchema = unionSchema(STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
-export const learnerSchema = unionSchema(LEARNER_PARAMS, 'Reward regression learner.');
+/**
+ * What TypeScript sees of a schema built at run time: its title, which src/schema-types.ts maps to the
+ * engine's own union type (derived from the same parameter tables).
+ */
+type TitledSchema<T extends string> = { readonly type: 'object'; readonly title: T; readonly description: string };
 
-export function featuresSchema(): JsonSchema {
-  return { type: 'object', description: 'Features: numbers are values, strings and booleans indicators, objects namespaces.' };
+export const strategySchema = unionSchema('Strategy', STRATEGY_PARAMS, 'Exploration strategy: turns scores into a PMF.', STRATEGY_COMMON_PARAMS);
+export const learnerSchema = unionSchema('Learner', LEARNER_PARAMS, 'Reward regression learner.');
+
+/** Checked only as an object here: the walk in request-limits.ts checks values, nesting and limits (the title types it: src/schema-types.ts). */
+export function featuresSchema() {
+  return { type: 'object', title: 'Features', description: 'Features: numbers are values, strings and booleans indicators, objects namespaces.' } as const;
 }
 
 export const actionSchema = {

@@ -47,7 +47,11 @@ export class ModelCounters implements ModelStats {
   }
 
   /** Log retention deleted closed events (src/decisions/retention.ts): the counts cover the events kept. */
-  removed(r: Omit<ModelStats, 'pending'>): void {
+  removed(r: Omit<ModelStats, 'pending'> & { apprentice?: { events: number; imitated: number } }): void {
+    if (r.apprentice) {
+      this.apprentice.events -= r.apprentice.events;
+      this.apprentice.imitated -= r.apprentice.imitated;
+    }
     this.decisions -= r.decisions;
     this.rewardedEvents -= r.rewardedEvents;
     this.rewardTotal -= r.rewardTotal;

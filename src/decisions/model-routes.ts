@@ -1,6 +1,7 @@
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecisionService } from './decision-service.js';
-import { modelConfigInputSchema, type ModelConfigInput } from './model-config.js';
+import { modelConfigInputSchema } from './model-config.js';
 import { sendJson } from '../http/respond.js';
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
@@ -70,7 +71,7 @@ export const modelViewSchema = {
 
 export function modelRoutes(service: DecisionService): AnyRoute[] {
   return [
-    route<ModelConfigInput, Record<string, unknown>, { name: string }>({
+    route<FromSchema<typeof modelConfigInputSchema>, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'put', path: '/models/:name', auth: 'admin', tags: ['bandit'],
       summary: 'Create or reconfigure a bandit model',
       description: 'Every field is optional; a bare PUT gives the default model. Replaces the whole configuration. '
@@ -87,7 +88,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
         sendJson(res, view);
       },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name', tags: ['bandit'], summary: 'A bandit model: configuration and statistics',
       params: nameParams,
       responses: { 200: { description: 'The model', schema: modelViewSchema }, 404: { description: 'Unknown model' } },
@@ -103,7 +104,7 @@ export function modelRoutes(service: DecisionService): AnyRoute[] {
       },
       handler: ({ res }) => { sendJson(res, { models: service.names().map((n) => service.view(n)) }); },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'delete', path: '/models/:name', auth: 'admin', tags: ['bandit'],
       summary: 'Delete a bandit model (default: reset it)',
       description: 'Removes the model and its snapshots and closes its open events (later rewards for them get 410); the '

@@ -18,7 +18,8 @@ import type { ModelConfig } from './model-config.js';
  *   the models and goes on, so the deleted rewards are folded into the state a restart loads.
  *
  * After each batch, incremental vacuum hands up to `vacuumPages` free pages back to the file system.
- * Image events (kind 'image') are the images capability's and are not touched.
+ * Image events (kind 'image') are the images capability's and are not touched. The per-minute time series
+ * (timeseries.ts) is pruned to the same retention, by minute.
  */
 
 export interface RetentionOp {
@@ -39,6 +40,8 @@ export interface RemovedStats {
   rewardTotal: number;
   clientRewards: number;
   defaultRewards: number;
+  /** Apprentice-mode decisions deleted, and of them those the model's own draw matched (stats.apprentice). */
+  apprentice?: { events: number; imitated: number };
 }
 
 export interface RetentionResult {
@@ -72,10 +75,12 @@ export class RetentionStep {
       models: p(`SELECT m.name AS name, m.config AS config, m.created_at AS createdAt, s.reward_seq AS snapshotSeq FROM models m
         LEFT JOIN snapshots s ON s.model = m.name AND s.version = m.version WHERE m.kind = 'bandit'`),
       orphans: p(`SELECT model FROM log_stats WHERE events > 0 AND model NOT IN (SELECT name FROM models)`),
-      head: p(`SELECT seq, event_id, created_at, closed, reward FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
+      head: p(`SELECT seq, event_id, created_at, closed, reward, imitated FROM events WHERE model = ? AND kind = 'decision' ORDER BY seq LIMIT ?`),
       rewards: p('SELECT seq, learn, source, received_at FROM rewards WHERE event_id = ?'),
       deleteRewards: p('DELETE FROM rewards WHERE event_id = ?'),
       deleteEvent: p('DELETE FROM events WHERE seq = ?'),
+      // The per-minute time series (migration 130) is kept as long as the events: a range delete of its primary key.
+      pruneTimeseries: p('DELETE FROM timeseries WHERE model = ? AND minute < ?'),
     };
   }
 
@@ -97,9 +102,10 @@ export class RetentionStep {
     for (const o of op.only ? [] : this.s.orphans!.all() as { model: string }[]) {
       targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
     }
+    for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
     for (const t of targets) {
       if (budget <= 0) break;
-      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null }[];
+      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null; imitated: number | null }[];
       let deleted = 0;
       const removed: RemovedStats = { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
       for (const row of rows) {
@@ -116,6 +122,11 @@ export class RetentionStep {
         // The same figures DecisionStore.stats counts (events since the model was created, rewards received since).
         if (row.created_at >= t.since) {
           removed.decisions++;
+          if (row.imitated !== null) {
+            removed.apprentice ??= { events: 0, imitated: 0 };
+            removed.apprentice.events++;
+            removed.apprentice.imitated += row.imitated;
+          }
           if (row.reward !== null) {
             removed.rewardedEvents++;
             removed.rewardTotal += row.reward;

@@ -1,6 +1,7 @@
 import type { FeedbackHandler } from '../capability.js';
 import { HttpError, NotFoundError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { writeProblem } from '../http/problem.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import { type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
@@ -29,10 +30,10 @@ export const rewardBodySchema = {
   },
 } as const;
 
-interface RewardBody extends Partial<RewardItem> {
-  events?: RewardItem[];
-  rewards?: Record<string, number>;
-}
+const activateParams = {
+  type: 'object', required: ['eventId'], additionalProperties: false,
+  properties: { eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'The decision\'s eventId (of a multi-slot decision: every slot).' } },
+} as const;
 
 /**
  * One reward's result. Decision events answer eventId, reward, applied (and under aggregation sum the running
@@ -85,15 +86,12 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
     }
   };
   return [
-    route<unknown, Record<string, unknown>, { eventId: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof activateParams>>({
       method: 'post', path: '/events/:eventId/activate', tags: ['bandit'], summary: 'Activate a deferred decision',
       description: 'A decision made with defer: true is logged but nothing is learned from it (and no default reward is applied) until it '
         + 'is activated. Rewards that arrived before count from now on. An event never activated stays evaluable and is never learned; '
         + 'its reward window runs from the decision, so activate (and reward) within reward.waitSeconds.',
-      params: {
-        type: 'object', required: ['eventId'], additionalProperties: false,
-        properties: { eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'The decision\'s eventId (of a multi-slot decision: every slot).' } },
-      },
+      params: activateParams,
       responses: {
         204: { description: 'Activated' },
         404: { description: 'Unknown event' },
@@ -109,7 +107,7 @@ export function rewardRoutes(service: DecisionService, limits: Limits, feedback:
         res.end();
       },
     }),
-    route<RewardBody>({
+    route<FromSchema<typeof rewardBodySchema>>({
       method: 'post', path: '/reward', tags: ['bandit'], summary: 'Report a reward (or a batch of them)',
       description: 'Joins the reward to its logged decision, logs it durably and updates the model online (aggregation first) '
         + 'or adds it to the event\'s total, learned when the window closes (aggregation sum). A batch applies each item '

@@ -128,7 +128,7 @@ export class RewardRules {
         const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
         if (refused) return refused;
       }
-      return { status: 204, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+      return { status: 204, body: { model: row.model, activated: slots.length }, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
     }
     if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
     const refused = this.activationProblem(row, op.now);
@@ -137,7 +137,7 @@ export class RewardRules {
       if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
       return refused;
     }
-    return { status: 204, learns: this.activateOne(row, op.now) };
+    return { status: 204, body: { model: row.model, activated: 1 }, learns: this.activateOne(row, op.now) };
   }
 
   private activationProblem(row: EventRow, now: number): OpResult | undefined {
@@ -182,15 +182,15 @@ export class RewardRules {
     return (this.expiredRead.all(lo, hi) as (Learn & { learn: number })[]).map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const }));
   }
 
-  /** An imported event (already logged by the caller) closes with its final reward, learned, or with none. */
-  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number): Learn | undefined {
+  /** An imported event (already logged by the caller) closes with its final reward, learned (unless `learn` is false: DSJSON `_skipLearn`), or with none. */
+  closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number, learn = true): Learn | undefined {
     if (reward === null) {
       this.store.updateEvent(eventId, null, 0, true, 'imported');
       return undefined;
     }
-    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, true);
+    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, learn);
     this.store.updateEvent(eventId, reward, 1, true, 'reward');
-    return { model, eventId, seq, payload, reward, source: 'client' };
+    return { model, eventId, seq, payload, reward, source: 'client', ...(learn ? {} : { held: true as const }) };
   }
 
   /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned (unless held). */

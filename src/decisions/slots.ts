@@ -2,7 +2,7 @@ import type { ActionInput, Features } from '../bandit/index.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { newEventId } from '../platform/ids.js';
 import { choose, holdOf, requestActions, type DecideDeps, type RankedAction } from './decide.js';
-import { HOLD_NONE } from './decision-store.js';
+import { HOLD_DEFERRED, HOLD_NONE } from './decision-store.js';
 import { httpError } from './decisions-writer.js';
 import { resolveExclusions } from './exclusions.js';
 import { learningMode, type LearningMode } from './model-config.js';
@@ -135,6 +135,7 @@ export async function decideSlots(deps: DecideDeps, input: DecideSlotsInput): Pr
   for (const row of rows) {
     counters?.decided(row.imitated ?? null);
     metrics.decisions.inc({ model: name, strategy });
+    if (row.imitated !== undefined) metrics.apprentice.inc({ model: name, imitated: String(row.imitated) });
   }
-  return { eventId, model: name, slots: results, strategy, ...(input.defer ? { deferred: true as const } : {}) };
+  return { eventId, model: name, slots: results, strategy, ...(hold === HOLD_DEFERRED ? { deferred: true as const } : {}) };
 }

@@ -1,6 +1,6 @@
 import type { Db } from '../store/database.js';
 import { isStorageFull } from '../store/storage-health.js';
-import { DecisionStore } from './decision-store.js';
+import { DecisionStore, HOLD_NEVER, HOLD_NONE } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { RetentionStep, type RetentionOp } from './retention.js';
@@ -35,6 +35,8 @@ export interface ImportedEvent {
   payload: string;
   /** Final reward (the event is closed and learned), or null (closed without one: neither learned nor evaluable). */
   reward: number | null;
+  /** DSJSON `_skipLearn`: logged and evaluable, never learned (events.hold = HOLD_NEVER). */
+  skipLearn?: boolean;
 }
 
 /**
@@ -143,12 +145,14 @@ export class WriteExecutor {
         { lines: taken.slice(0, 100).map(({ i, e }) => ({ index: i, eventId: e.eventId })) });
     }
     const learns: Learn[] = [];
+    const held: Learn[] = [];
     for (const e of op.events) {
-      this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload);
-      const learn = this.rewards.closeImported(e.eventId, op.model, e.payload, e.reward, op.now);
-      if (learn) learns.push(learn);
+      this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload, e.skipLearn ? HOLD_NEVER : HOLD_NONE);
+      const learn = this.rewards.closeImported(e.eventId, op.model, e.payload, e.reward, op.now, !e.skipLearn);
+      if (learn && !learn.held) learns.push(learn);
+      else if (learn) held.push(learn);
     }
-    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns };
+    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns: [...learns, ...held].sort((a, b) => a.seq - b.seq) };
   }
 }
 

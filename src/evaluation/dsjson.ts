@@ -28,6 +28,8 @@ export interface ExportedDecision {
   probability: number;
   /** The event's final reward; null while pending (or closed without one): no label. */
   reward: number | null;
+  /** Not to be learned from (VW's `_skipLearn`): decided in logging mode, or deferred and not activated. Still evaluable. */
+  skipLearn?: boolean;
 }
 
 /** The namespace each action's features (and its id) go to: Focal's own name for it. */
@@ -47,6 +49,7 @@ export function toDsjson(e: ExportedDecision): string {
     line['_label_Action'] = e.chosen + 1;
     line['_labelIndex'] = e.chosen;
   }
+  if (e.skipLearn) line['_skipLearn'] = true;
   line['Timestamp'] = new Date(e.createdAt).toISOString();
   line['Version'] = '1';
   line['EventId'] = e.eventId;
@@ -190,5 +193,7 @@ export function fromDsjson(text: string): ImportedDecision {
     if (typeof cost !== 'number' || !(Math.abs(cost) <= MAX_REWARD)) fail(`_label_cost must be a number within ±${MAX_REWARD}`);
     reward = cost === 0 ? 0 : -cost;
   }
-  return { eventId, createdAt, context, actions, pmf, chosen, probability, reward };
+  const skip = raw['_skipLearn'];
+  if (skip !== undefined && typeof skip !== 'boolean') fail('_skipLearn must be a boolean');
+  return { eventId, createdAt, context, actions, pmf, chosen, probability, reward, ...(skip === true ? { skipLearn: true } : {}) };
 }

@@ -2,9 +2,10 @@ import type { DecisionService } from '../decisions/decision-service.js';
 import { learnerSchema, strategySchema } from '../decisions/model-config.js';
 import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
 import { sendJson } from '../http/respond.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { JsonSchema } from '../http/validation.js';
-import type { EvaluationRequest, EvaluationService } from './evaluation-service.js';
+import type { EvaluationService } from './evaluation-service.js';
 
 const MAX_CANDIDATES = 16;
 
@@ -22,6 +23,10 @@ const policyConfigSchema = {
   type: 'object', additionalProperties: false,
   description: 'A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy\'s default learner).',
   properties: { strategy: strategySchema, learner: learnerSchema },
+} as const;
+
+const applySchema = {
+  type: 'object', required: ['policy'], additionalProperties: false, properties: { policy: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
 export const evaluationRequestSchema = {
@@ -86,7 +91,7 @@ const evaluationViewSchema: JsonSchema = {
 
 export function evaluationRoutes(evaluations: EvaluationService, decisions: DecisionService): AnyRoute[] {
   return [
-    route<EvaluationRequest, Record<string, unknown>, { name: string }>({
+    route<FromSchema<typeof evaluationRequestSchema>, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'post', path: '/models/:name/evaluations', tags: ['evaluation'],
       summary: 'Start an offline (counterfactual) evaluation',
       description: 'Replays candidate learning policies over the model\'s rewarded decisions in time order (progressive validation) '
@@ -103,19 +108,19 @@ export function evaluationRoutes(evaluations: EvaluationService, decisions: Deci
         sendJson(res, view, 202, undefined, { Location: `/models/${encodeURIComponent(params.name)}/evaluations/${view.id}` });
       },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/evaluations', tags: ['evaluation'], summary: 'The model\'s evaluations, newest first (without their rows)',
       params: nameParams,
       responses: { 200: { description: 'Evaluations', schema: { type: 'object', properties: { evaluations: { type: 'array', items: evaluationViewSchema } } } }, 404: { description: 'Unknown model' } },
       handler: ({ params, res }) => { sendJson(res, { evaluations: evaluations.list(params.name) }); },
     }),
-    route<unknown, Record<string, unknown>, { name: string; id: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof idParams>>({
       method: 'get', path: '/models/:name/evaluations/:id', tags: ['evaluation'], summary: 'One evaluation: status, progress and, once completed, its estimates',
       params: idParams,
       responses: { 200: { description: 'The evaluation', schema: evaluationViewSchema }, 404: { description: 'Unknown model or evaluation' } },
       handler: ({ params, res }) => { sendJson(res, evaluations.get(params.name, params.id)); },
     }),
-    route<unknown, Record<string, unknown>, { name: string; id: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof idParams>>({
       method: 'delete', path: '/models/:name/evaluations/:id', tags: ['evaluation'], summary: 'Delete an evaluation (a running one is stopped)',
       params: idParams,
       responses: { 204: { description: 'Deleted' }, 404: { description: 'Unknown model or evaluation' } },
@@ -124,13 +129,13 @@ export function evaluationRoutes(evaluations: EvaluationService, decisions: Deci
         res.status(204).end();
       },
     }),
-    route<{ policy: string }, Record<string, unknown>, { name: string; id: string }>({
+    route<FromSchema<typeof applySchema>, Record<string, unknown>, FromSchema<typeof idParams>>({
       method: 'post', path: '/models/:name/evaluations/:id/apply', auth: 'admin', tags: ['evaluation'],
       summary: 'Reconfigure the model with one evaluated policy',
       description: 'PUT /models/{name} with the policy\'s strategy and learner, keeping the model\'s actions and reward settings. '
         + 'A new strategy or learner starts from fresh learned state, as PUT does.',
       params: idParams,
-      body: { type: 'object', required: ['policy'], additionalProperties: false, properties: { policy: { type: 'string', minLength: 1, maxLength: 64 } } },
+      body: applySchema,
       responses: {
         200: { description: 'The reconfigured model, as GET /models/{name} returns it' },
         400: { description: 'Unknown policy, or one without a configuration (baseline)' },

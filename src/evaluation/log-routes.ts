@@ -7,11 +7,12 @@
 import type { ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import type { DecisionService } from '../decisions/decision-service.js';
-import { decodeDecisionPayload, type DecisionPayload } from '../decisions/decision-store.js';
+import { decodeDecisionPayload, HOLD_DEFERRED, HOLD_NONE, type DecisionPayload } from '../decisions/decision-store.js';
 import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
 import { checkActions, FeatureBudget } from '../decisions/request-limits.js';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Config } from '../platform/config.js';
 import type { Db } from '../store/database.js';
@@ -49,6 +50,7 @@ interface LogRow {
   reward: number | null;
   closed: number;
   closed_reason: string | null;
+  hold: number;
 }
 
 function jsonlRecord(row: LogRow, p: DecisionPayload, reward: number | null): string {
@@ -57,6 +59,11 @@ function jsonlRecord(row: LogRow, p: DecisionPayload, reward: number | null): st
     context: p.context, actions: p.actions, pmf: p.pmf, scores: p.scores, chosen: p.chosen, action: p.actions[p.chosen]?.id,
     probability: p.probability, modelVersion: p.modelVersion, strategy: p.strategy,
     reward, closed: row.closed === 1, closedReason: row.closed_reason,
+    ...(p.baseline !== undefined ? { baseline: p.baseline } : {}),
+    ...(p.excluded !== undefined ? { excludedActions: p.excluded.map((i) => p.actions[i]?.id) } : {}),
+    ...(p.mode !== undefined ? { mode: p.mode, modelChoice: p.actions[p.modelChoice ?? -1]?.id } : {}),
+    ...(p.slot !== undefined ? { slot: p.slot, parent: p.parent } : {}),
+    ...(row.hold === HOLD_DEFERRED ? { deferred: true } : {}), ...(row.hold !== HOLD_NONE ? { skipLearn: true } : {}),
   });
 }
 
@@ -69,7 +76,7 @@ function waitDrain(res: ServerResponse): Promise<void> {
 }
 
 async function streamLog(db: Db, res: ServerResponse, model: string, format: 'dsjson' | 'jsonl', from: number, to: number): Promise<void> {
-  const page = db.prepare(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason FROM events
+  const page = db.prepare(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
     WHERE model = ? AND kind = 'decision' AND created_at >= ? AND created_at < ? AND seq > ? ORDER BY seq LIMIT ?`);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store' });
   let after = 0;
@@ -83,7 +90,12 @@ async function streamLog(db: Db, res: ServerResponse, model: string, format: 'ds
       // Only a closed event's reward is final (an open 'sum' window is still adding up).
       const reward = row.closed === 1 && row.reward !== null ? row.reward : null;
       chunk += (format === 'dsjson'
-        ? toDsjson({ eventId: row.event_id, createdAt: row.created_at, context: p.context, actions: p.actions, pmf: p.pmf, chosen: p.chosen, probability: p.probability, reward })
+        ? toDsjson({
+          eventId: row.event_id, createdAt: row.created_at, context: p.context, actions: p.actions,
+          // Apprentice and logging modes served the baseline with probability 1: that is the logging policy's PMF.
+          pmf: p.mode !== undefined ? p.actions.map((_, i) => (i === p.chosen ? 1 : 0)) : p.pmf,
+          chosen: p.chosen, probability: p.probability, reward, ...(row.hold !== HOLD_NONE ? { skipLearn: true } : {}),
+        })
         : jsonlRecord(row, p, reward)) + '\n';
     }
     after = rows[rows.length - 1]!.seq;
@@ -101,7 +113,7 @@ function isNdjson(contentType: string | undefined): boolean {
 export function logRoutes(db: Db, decisions: DecisionService, config: Config): AnyRoute[] {
   const importLimit = IMPORT_BODY_FACTOR * config.limits.bodyBytes;
   return [
-    route<unknown, { format?: 'dsjson' | 'jsonl'; from?: string; to?: string }, { name: string }>({
+    route<unknown, FromSchema<typeof logQuery>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/log', tags: ['evaluation'],
       summary: 'Stream the model\'s logged decisions (Vowpal Wabbit DSJSON, or Focal\'s JSON lines)',
       description: 'One line per decision, oldest first. DSJSON: EventId, Timestamp, a (1-based, the chosen action first), p, '
@@ -121,7 +133,7 @@ export function logRoutes(db: Db, decisions: DecisionService, config: Config): A
         await streamLog(db, res, params.name, query.format ?? 'dsjson', from, to);
       },
     }),
-    route<unknown, Record<string, unknown>, { name: string }>({
+    route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({
       method: 'post', path: '/models/:name/log', tags: ['evaluation'], auth: 'admin',
       summary: 'Import logged decisions (DSJSON lines) from another system',
       description: 'Each line is one DSJSON event (a Personalizer or Decision Service export, or GET …/log?format=dsjson of another '
@@ -156,7 +168,7 @@ export function logRoutes(db: Db, decisions: DecisionService, config: Config): A
         }
         const lines = text.split('\n');
         const bad: { line: number; message: string }[] = [];
-        const events: { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null }[] = [];
+        const events: { eventId: string; createdAt: number; payload: DecisionPayload; reward: number | null; skipLearn?: boolean }[] = [];
         const ids = new Map<string, number>();
         const now = Date.now();
         let count = 0;
@@ -177,7 +189,7 @@ export function logRoutes(db: Db, decisions: DecisionService, config: Config): A
             if (first !== undefined) throw new DsjsonLineError(`EventId "${e.eventId}" repeats line ${first}`);
             ids.set(e.eventId, i + 1);
             events.push({
-              eventId: e.eventId, createdAt: e.createdAt ?? now, reward: e.reward,
+              eventId: e.eventId, createdAt: e.createdAt ?? now, reward: e.reward, ...(e.skipLearn ? { skipLearn: true } : {}),
               payload: { context: e.context, actions, pmf: e.pmf, scores: e.pmf.map(() => 0), chosen: e.chosen, probability: e.probability, modelVersion: 0, strategy: 'imported' },
             });
           } catch (err) {

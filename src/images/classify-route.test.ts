@@ -56,6 +56,21 @@ describe('POST /classify-image', () => {
     }
   });
 
+  it('answers with the model\'s input on ?input=true (what the glimpse coordinates refer to), as logged', async () => {
+    const plain = await classify().set('Content-Type', 'image/png').send(png).expect(200);
+    assert.equal(plain.body.input, undefined);
+    const res = await classify().query({ input: true }).set('Content-Type', 'image/png').send(png).expect(200);
+    assert.equal(res.body.input.size, 28);
+    const pixels = Buffer.from(res.body.input.pixels, 'base64');
+    assert.equal(pixels.length, 28 * 28);
+    // White ink on black, cropped and centred: the border is black, the centre has ink.
+    assert.equal(pixels[0], 0);
+    assert.ok(Math.max(...pixels) > 200);
+    const row = h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(res.body.eventId) as { payload: string };
+    assert.equal(JSON.parse(row.payload).pixels, res.body.input.pixels);
+    await classify().query({ input: 'maybe' }).set('Content-Type', 'image/png').send(png).expect(400);
+  });
+
   it('takes the glimpses and samples query parameters', async () => {
     const res = await classify().query({ glimpses: 3, samples: 4 }).set('Content-Type', 'image/png').send(png).expect(200);
     assert.equal(res.body.glimpses.length, 3);

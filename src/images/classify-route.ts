@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ConflictError, NotFoundError } from '../http/errors.js';
+import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
@@ -7,10 +8,10 @@ import { imageRequestBody, readImageBody, type ImageUpload } from './image-body.
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageWriter } from './event-writer.js';
 import type { ImagePool } from './image-pool.js';
-import type { ImageStore } from './image-store.js';
+import type { ImageEventPayload, ImageStore } from './image-store.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { inputPlacement } from './preprocess.js';
-import { sendJson } from '../http/respond.js';
+import { JSON_CONTENT_TYPE, sendJson } from '../http/respond.js';
 import { newEventId } from '../platform/ids.js';
 
 /** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
@@ -31,17 +32,12 @@ export function classifyQuerySchema(maxIdLength: number) {
       glimpses: { type: 'integer', minimum: 1, maximum: MAX_GLIMPSES, description: 'Glimpses to take (default: the model\'s own).' },
       samples: { type: 'integer', minimum: 1, maximum: MAX_SAMPLES, default: 1, description: 'Monte-Carlo rollouts averaged (1: the deterministic location means).' },
       render: { type: 'string', enum: ['png', 'json'], description: 'png: answer with the input and the glimpses drawn on it (like Accept: image/png).' },
+      input: { type: 'boolean', default: false, description: 'Also answer with the model\'s input (the preprocessed image the glimpses\' coordinates refer to), as `input`.' },
     },
   } as const;
 }
 
-interface ClassifyQuery {
-  eventId?: string;
-  model: string;
-  glimpses?: number;
-  samples: number;
-  render?: 'png' | 'json';
-}
+type ClassifyQuery = FromSchema<ReturnType<typeof classifyQuerySchema>>;
 
 const glimpseSchema = {
   type: 'object', required: ['step', 'x', 'y', 'sizes'],
@@ -64,6 +60,13 @@ export const classificationSchema = {
     probabilities: { type: 'object', additionalProperties: { type: 'number' }, description: 'Keyed by class label; they sum to 1.' },
     glimpses: { type: 'array', items: glimpseSchema },
     latencyMs: { type: 'number', description: 'Preprocessing and inference time.' },
+    input: {
+      type: 'object', required: ['size', 'pixels'], additionalProperties: false, description: 'With ?input=true: the model\'s input.',
+      properties: {
+        size: { type: 'integer', description: 'Side of the square input in pixels.' },
+        pixels: { type: 'string', description: 'Base64 of size × size grey bytes (0 black … 255 white ink), row by row.' },
+      },
+    },
   },
 } as const;
 
@@ -139,7 +142,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
         // Decoding, preprocessing, inference and the PNG all run on an image worker (image-pool.ts).
         const result = await pool.classify({
-          op: 'classify', model: entry.name, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
+          op: 'classify', model: entry.name, eventId, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
           seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates,
         });
         // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart.
@@ -155,10 +158,11 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
             .send(Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength));
           return;
         }
-        sendJson(res, {
-          eventId, model: entry.name, label: result.label, confidence: result.confidence, probabilities: result.probabilities,
-          glimpses: result.glimpses, latencyMs: Math.round(result.latencyMs * 100) / 100,
-        });
+        // The worker wrote the JSON (classificationSchema): no re-serialisation on the event loop, unless the input is asked
+        // for too (the logged payload already holds it as the model saw it, image-store.ts: read only then).
+        const body = query.input ? `${result.body.slice(0, -1)},"input":${JSON.stringify(inputOf(result.payload))}}` : result.body;
+        res.writeHead(200, ['Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
+        res.end(body);
       },
     }),
     route({
@@ -202,4 +206,9 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
       },
     }),
   ];
+}
+
+function inputOf(payload: string): { size: number; pixels: string } {
+  const p = JSON.parse(payload) as ImageEventPayload;
+  return { size: p.imageSize, pixels: p.pixels };
 }

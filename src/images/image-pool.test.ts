@@ -167,7 +167,7 @@ describe('image worker pool', { timeout: 240_000 }, () => {
     after(() => h.close(true));
 
     const task = (image: Buffer) => ({
-      op: 'classify' as const, model: 'mnist', bytes: image, maxPixels: 1e7, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw' as const, modelUpdates: 0,
+      op: 'classify' as const, model: 'mnist', eventId: 'pool-test', bytes: image, maxPixels: 1e7, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw' as const, modelUpdates: 0,
     });
 
     /** Two classifications at once: one lands on each worker. */
@@ -184,10 +184,10 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       }
     }
 
-    async function onBoth(image: Buffer): Promise<ClassifyReply[]> {
+    async function onBoth(image: Buffer): Promise<{ probabilities: Record<string, number> }[]> {
       const replies = await Promise.all([h.pool.classify(task(image)), h.pool.classify(task(image))]);
       assert.deepEqual(replies.map((r) => r.worker).sort(), [0, 1]);
-      return replies;
+      return replies.map((r: ClassifyReply) => JSON.parse(r.body) as { probabilities: Record<string, number> });
     }
 
     it('sends what the learner worker learned to every other worker', async () => {

@@ -1,6 +1,7 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RamConfig } from '../attention/index.js';
 import { PayloadTooLargeError, UnprocessableError } from '../http/errors.js';
+import { resizeGrey } from './resample.js';
 
 /**
  * Turns an uploaded picture of a digit into the input MNIST models expect:
@@ -301,29 +302,21 @@ export function strokeWidth(img: ArrayLike<number>, width: number, height: numbe
 async function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, w: number, h: number, fit: number): Promise<Uint8Array> {
   const bw = w * STROKE_SCALE;
   const bh = h * STROKE_SCALE;
-  const large = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
-    .extract(box)
-    .resize(bw, bh, { fit: 'fill', kernel: 'lanczos3' })
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  // Both resizes run in JavaScript (resample.ts: libvips' lanczos3 resize, to within a grey level or two):
+  // on a picture this small a sharp call costs several times the arithmetic.
+  const crop = new Uint8Array(box.width * box.height);
+  for (let y = 0; y < box.height; y++) crop.set(ink.subarray((box.top + y) * width + box.left, (box.top + y) * width + box.left + box.width), y * box.width);
+  const large = resizeGrey(crop, box.width, box.height, bw, bh);
   const unit = fit / 20;
   const stroke = strokeWidth(large, bw, bh) / unit;
-  let shaped = large;
+  let shaped: Uint8Array = large;
   if (stroke > 0 && stroke < MNIST_STROKE.low) {
     const steps = Math.round((Math.abs(MNIST_STROKE.median - stroke) * unit) / STROKE_STEP);
     // libvips' morphology grows the dark side: erode thickens white ink on black.
+    // (Only a stroke that needs it pays for this sharp call, the one besides the decode.)
     if (steps > 0) shaped = await sharp(large, { raw: { width: bw, height: bh, channels: 1 } }).erode(steps).extractChannel(0).raw().toBuffer();
   }
-  // (Only a stroke that needs it pays for the morphology pass: every sharp call costs a round trip to its thread pool.)
-  const { data, info } = await sharp(shaped, { raw: { width: bw, height: bh, channels: 1 } })
-    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  // sharp widens one-channel raw input to sRGB on output; the channels are equal, keep the first.
-  const digit = new Uint8Array(w * h);
-  for (let i = 0; i < w * h; i++) digit[i] = data[i * info.channels]!;
-  return digit;
+  return resizeGrey(shaped, bw, bh, w, h);
 }
 
 /**
@@ -402,7 +395,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   if (right < 0) return { pixels, size, source, inverted, ink: null, placement };
   const box = { left, top, width: right - left + 1, height: bottom - top + 1 };
   if (placement === 'canvas') {
-    await placeCanvas(ink, width, height, pixels, size);
+    placeCanvas(ink, width, height, pixels, size);
     return { pixels, size, source, inverted, ink: box, placement };
   }
 
@@ -436,28 +429,22 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
 /**
  * The whole normalised picture in the size × size field, aspect kept and centred:
  * pixel for pixel when it fits (a 60×60 upload to a 60×60 model is not resampled),
- * scaled down with lanczos3 when it does not.
+ * scaled down with lanczos3 when it does not (resample.ts).
  */
-async function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Float32Array, size: number): Promise<void> {
+function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Float32Array, size: number): void {
   let w = width;
   let h = height;
   let data: Uint8Array = ink;
-  let channels = 1;
   if (width > size || height > size) {
     const scale = size / Math.max(width, height);
     w = Math.max(1, Math.min(size, Math.round(width * scale)));
     h = Math.max(1, Math.min(size, Math.round(height * scale)));
-    const out = await sharp(Buffer.from(ink.buffer, ink.byteOffset, ink.byteLength), { raw: { width, height, channels: 1 } })
-      .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    data = out.data;
-    channels = out.info.channels;
+    data = resizeGrey(ink, width, height, w, h);
   }
   const ox = (size - w) >> 1;
   const oy = (size - h) >> 1;
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = data[(y * w + x) * channels]! / 255;
+    for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = data[y * w + x]! / 255;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { GlimpseStep, RamConfig } from '../attention/index.js';
+import type { RamConfig } from '../attention/index.js';
 import type { TfBackendPreference } from '../platform/config.js';
 import type { ImageForm } from './image-body.js';
 
@@ -34,6 +34,8 @@ export interface WireWeights {
 export interface ClassifyTask {
   op: 'classify';
   model: string;
+  /** The event id, for the JSON answer the worker writes. */
+  eventId: string;
   bytes: Uint8Array;
   maxPixels: number;
   glimpses: number;
@@ -45,16 +47,19 @@ export interface ClassifyTask {
   modelUpdates: number;
 }
 
+/**
+ * A classification as the main thread needs it: strings and scalars, cheap to pass between threads (a
+ * structured clone of the probabilities and glimpses as objects cost more than the rest of the message).
+ */
 export interface ClassifyReply {
   label: string;
-  predicted: number;
   confidence: number;
-  probabilities: Record<string, number>;
-  glimpses: GlimpseStep[];
   /** Preprocessing and inference time inside the worker. */
   latencyMs: number;
-  /** The ImageEventPayload as JSON, ready for the event log. */
+  /** The ImageEventPayload as JSON, ready for the event log (its probabilities, glimpses, predicted class). */
   payload: string;
+  /** The JSON answer of POST /classify-image (the classification schema of classify-route.ts), ready to send. */
+  body: string;
   png?: Uint8Array;
   /** Which worker classified (set by the pool). */
   worker?: number;

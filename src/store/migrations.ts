@@ -88,6 +88,51 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 130,
+    name: 'decisions: per-minute time series of decisions and rewards by model',
+    sql: `
+      -- One row per model and minute (minute: ms since the epoch at the start of the UTC minute), behind
+      -- GET /models/{name}/timeseries and the dashboard's charts. Kept by triggers, so every write path (a decision,
+      -- a client reward, the sweep's bulk close, an import) adds to it in the transaction that logs the row itself:
+      -- a crash loses both or neither, and start-up replay writes no rows, so nothing is counted twice. Deleting
+      -- events (retention) does not subtract: rows older than the retention are deleted by time (retention.ts).
+      CREATE TABLE timeseries (
+        model           TEXT NOT NULL,
+        minute          INTEGER NOT NULL,
+        decisions       INTEGER NOT NULL DEFAULT 0,  -- decisions logged (by decision time)
+        rewards         INTEGER NOT NULL DEFAULT 0,  -- learned rewards (by the time they were learned)
+        reward_sum      REAL NOT NULL DEFAULT 0,     -- their sum
+        client_rewards  INTEGER NOT NULL DEFAULT 0,  -- of which a client's (or imported)
+        default_rewards INTEGER NOT NULL DEFAULT 0,  -- of which the default reward of a window that closed empty
+        PRIMARY KEY (model, minute)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TRIGGER timeseries_decision AFTER INSERT ON events WHEN NEW.kind = 'decision' BEGIN
+        INSERT INTO timeseries (model, minute, decisions) VALUES (NEW.model, (NEW.created_at / 60000) * 60000, 1)
+          ON CONFLICT (model, minute) DO UPDATE SET decisions = decisions + 1;
+      END;
+      -- Learned rows only (a 'sum' window's rewards count once, as the total learned when it closes); image feedback
+      -- shares the rewards table and is left out by its model's kind (one probe of the models' primary key; not of
+      -- events, which migration 191 rebuilds: a trigger on another table may not name it while it is renamed).
+      CREATE TRIGGER timeseries_reward AFTER INSERT ON rewards
+        WHEN NEW.learn = 1 AND (SELECT kind FROM models WHERE name = NEW.model) = 'bandit' BEGIN
+        INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+          VALUES (NEW.model, (NEW.received_at / 60000) * 60000, 1, NEW.reward, NEW.source = 'client', NEW.source = 'default')
+          ON CONFLICT (model, minute) DO UPDATE SET rewards = rewards + 1, reward_sum = reward_sum + excluded.reward_sum,
+            client_rewards = client_rewards + excluded.client_rewards, default_rewards = default_rewards + excluded.default_rewards;
+      END;
+
+      -- What was logged before this version, counted once here.
+      INSERT INTO timeseries (model, minute, decisions)
+        SELECT model, (created_at / 60000) * 60000 AS m, COUNT(*) FROM events WHERE kind = 'decision' GROUP BY model, m;
+      INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+        SELECT r.model, (r.received_at / 60000) * 60000 AS m, COUNT(*), SUM(r.reward), SUM(r.source = 'client'), SUM(r.source = 'default')
+        FROM rewards r JOIN models d ON d.name = r.model AND d.kind = 'bandit' WHERE r.learn = 1 GROUP BY r.model, m
+        ON CONFLICT (model, minute) DO UPDATE SET rewards = excluded.rewards, reward_sum = excluded.reward_sum,
+          client_rewards = excluded.client_rewards, default_rewards = excluded.default_rewards;
+    `,
+  },
+  {
     version: 190,
     name: 'evaluation: offline evaluation jobs',
     sql: `

@@ -17,3 +17,5 @@ import './openapi-responses.cases.js';
 import './config-bounds.cases.js';
 import './off-policy.cases.js';
 import './modes.cases.js';
+import './timeseries.cases.js';
+import './events.cases.js';

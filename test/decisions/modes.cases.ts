@@ -56,6 +56,9 @@ describe('learning modes', () => {
     assert.ok(imitated > 0 && imitated < n, `imitated ${imitated} of ${n}`);
     const s = await stats(h, 'app');
     assert.deepEqual(s.stats.apprentice, { events: n, imitated, imitationRate: imitated / n });
+    const metrics = (await request(h.focal.app).get('/metrics').expect(200)).text;
+    assert.match(metrics, new RegExp(`focal_bandit_apprentice_decisions_total\\{model="app",imitated="true"\\} ${imitated}\\b`));
+    assert.match(metrics, new RegExp(`focal_bandit_apprentice_decisions_total\\{model="app",imitated="false"\\} ${n - imitated}\\b`));
     assert.equal(s.stats.updates, n, 'apprentice learns from every reward');
     // Back to online: the learned state is kept, decisions are the model's own again.
     const before = s.stats.fingerprint;
@@ -86,9 +89,12 @@ describe('learning modes', () => {
     assert.equal(s1.stats.rewardedEvents, 10);
     assert.equal(s1.stats.pending, 0);
     assert.equal(row(h, ids[9]!).closed_reason, 'window');
-    // A logging-mode event is not deferred: activating it is a conflict.
+    // A logging-mode event is not deferred, even when asked to be: activating it is a conflict.
     const a = await request(h.focal.app).post(`/events/${ids[0]}/activate`).expect(409);
     assert.match(a.body.detail, /logging mode/);
+    const asked = (await request(h.focal.app).post('/decide').send({ model: 'log', defer: true }).expect(200)).body;
+    assert.equal(asked.deferred, undefined);
+    assert.equal(row(h, asked.eventId).hold, 2);
   });
 
   it('refuses an unknown mode and keeps the model', async () => {
@@ -180,6 +186,7 @@ describe('deferred activation', () => {
     assert.equal(s2.stats.updates, s0.stats.updates + 1, 'the early reward is learned on activation');
     assert.equal(s2.stats.rewardedEvents, 1, 'and counted once');
     assert.equal(s2.stats.clientRewards, 1);
+    assert.match((await request(h.focal.app).get('/metrics').expect(200)).text, /focal_bandit_activations_total\{model="first"\} 1\b/);
     const again = await request(h.focal.app).post(`/events/${d.eventId}/activate`).expect(409);
     assert.match(again.body.detail, /already active/);
 

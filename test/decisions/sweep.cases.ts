@@ -40,8 +40,9 @@ describe('closing reward windows in bulk', () => {
     // No timer: the test sweeps by hand with a clock past every deadline.
     const h = await startHarness({ decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(h);
-    await request(h.focal.app).put('/models/bulk').send({ reward: { waitSeconds: 1, default: 0.25 } }).expect(200);
-    await request(h.focal.app).put('/models/summed').send({ reward: { waitSeconds: 1, default: -1, aggregation: 'sum' } }).expect(200);
+    // Windows of 30 s, closed by a clock 60 s ahead: the rewards below must land inside them even on a loaded machine.
+    await request(h.focal.app).put('/models/bulk').send({ reward: { waitSeconds: 30, default: 0.25 } }).expect(200);
+    await request(h.focal.app).put('/models/summed').send({ reward: { waitSeconds: 30, default: -1, aggregation: 'sum' } }).expect(200);
     const n = SWEEP_BATCH * 5 + 17;
     const bulk = await decideMany(h, 'bulk', n);
     const summed = await decideMany(h, 'summed', 40);

@@ -106,6 +106,49 @@ describe('log export (DSJSON, JSON lines) and import', { timeout: 180_000 }, () 
     }
   });
 
+  it('logging-mode and deferred (not activated) events export with _skipLearn, apprentice ones as the baseline served with p = 1; imported, _skipLearn events are kept and not learned', async () => {
+    await request(h.focal.app).put('/models/modes').send({ ...CONFIG, actions: ACTIONS, mode: 'apprentice' }).expect(200);
+    const ids: Record<string, string> = {};
+    const decide = async (key: string, body: Json) => {
+      const d = (await request(h.focal.app).post('/decide').send({ model: 'modes', context: { user: { seg: key } }, ...body }).expect(200)).body as Json;
+      ids[key] = d.eventId;
+      await request(h.focal.app).post('/reward').send({ eventId: d.eventId, reward: 1 }).expect(200);
+    };
+    await decide('apprentice', { baseline: ACTIONS[1], excludedActions: [ACTIONS[0]] });
+    await request(h.focal.app).put('/models/modes').send({ ...CONFIG, actions: ACTIONS, mode: 'online' }).expect(200);
+    await decide('deferred', { defer: true });
+    await decide('activated', { defer: true });
+    await request(h.focal.app).post(`/events/${ids.activated}/activate`).expect(204);
+    await request(h.focal.app).put('/models/modes').send({ ...CONFIG, actions: ACTIONS, mode: 'logging' }).expect(200);
+    await decide('logging', {});
+    const out = (await request(h.focal.app).get('/models/modes/log').buffer(true)).text.split('\n').filter(Boolean);
+    assert.equal(out.length, 4);
+    const byId = new Map(out.map((l) => [JSON.parse(l).EventId as string, JSON.parse(l) as Json]));
+    for (const line of out) assert.deepEqual(vwDsjsonProblems(line), [], line);
+    assert.deepEqual(Object.fromEntries(Object.entries(ids).map(([k, id]) => [k, byId.get(id)!._skipLearn ?? false])),
+      { apprentice: false, deferred: true, activated: false, logging: true });
+    const app = byId.get(ids.apprentice!)!;
+    assert.equal(app._label_probability, 1);
+    assert.equal(app.c._multi[app._labelIndex]._tag, ACTIONS[1]);
+    assert.deepEqual(app.p.slice(1), app.p.slice(1).map(() => 0));
+    const jsonl = (await request(h.focal.app).get('/models/modes/log?format=jsonl').buffer(true)).text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Json);
+    assert.deepEqual(jsonl.map((r) => [r.mode ?? 'online', r.skipLearn ?? false, r.deferred ?? false]),
+      [['apprentice', false, false], ['online', true, true], ['online', false, false], ['logging', true, false]]);
+    assert.deepEqual(jsonl[0]!.excludedActions, [ACTIONS[0]]);
+
+    const other = await startHarness({ memory: true });
+    try {
+      await request(other.focal.app).put('/models/dst').send({ ...CONFIG, actions: ACTIONS }).expect(200);
+      const r = await importLog(other, 'dst', out);
+      assert.deepEqual(r.body, { imported: 4, learned: 2 });
+      assert.equal((await request(other.focal.app).get('/models/dst')).body.stats.updates, 2);
+      const skipped = other.db.prepare('SELECT COUNT(*) AS n FROM events WHERE hold = 2').get() as { n: number };
+      assert.equal(skipped.n, 2);
+    } finally {
+      await other.close(true);
+    }
+  });
+
   it('a batch with bad lines is refused whole, every bad line named by number', async () => {
     await request(h.focal.app).put('/models/bad').send({ ...CONFIG, actions: ACTIONS });
     const good = JSON.parse(lines[0]!) as Json;

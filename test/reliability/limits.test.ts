@@ -121,6 +121,24 @@ describe('configured limits', { timeout: 120_000 }, () => {
     assert.deepEqual((res.body.results as { status: number }[]).map((r) => r.status), [200, 200, 200]);
   });
 
+  it('multi-slot decisions: slots count against FOCAL_MAX_ACTIONS, their features against FOCAL_MAX_FEATURES, their ids against FOCAL_MAX_STRING_LENGTH, slot rewards against FOCAL_MAX_REWARD_BATCH', async () => {
+    const actions = ['a', 'b', 'c', 'd'];
+    const slots = (n: number) => Array.from({ length: n }, (_, i) => ({ id: `s${i}` }));
+    const four = await ok(() => request(h.focal.app).post('/decide').send({ model: 'm', actions, slots: slots(LIMITS.actionsPerRequest) }), 'slots at the limit');
+    await exceeds('FOCAL_MAX_ACTIONS', () => request(h.focal.app).post('/decide').send({ model: 'm', actions, slots: slots(LIMITS.actionsPerRequest + 1) }));
+    const context = { user: { a: 1, b: 'x', c: true }, d: 2 };
+    await ok(() => request(h.focal.app).post('/decide').send({ model: 'm', context, actions: ['p', 'q'], slots: [{ id: 'x', features: { e: 1, f: 2 } }, { id: 'y', features: { g: 1, h: 2 } }] }), 'slot features at the limit');
+    await exceeds('FOCAL_MAX_FEATURES', () => request(h.focal.app).post('/decide').send({
+      model: 'm', context, actions: ['p', 'q'], slots: [{ id: 'x', features: { e: 1, f: 2 } }, { id: 'y', features: { g: 1, h: 2, i: 3 } }],
+    }));
+    await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/decide').send({ model: 'm', actions, slots: [{ id: 's'.repeat(LIMITS.stringLength + 1) }] }));
+    const eventId = four.body.eventId as string;
+    await exceeds('FOCAL_MAX_REWARD_BATCH', () => request(h.focal.app).post('/reward').send({ eventId, rewards: { s0: 1, s1: 1, s2: 1, s3: 1 } }));
+    await exceeds('FOCAL_MAX_STRING_LENGTH', () => request(h.focal.app).post('/reward').send({ eventId, slot: 's'.repeat(37), reward: 1 }));
+    const res = await ok(() => request(h.focal.app).post('/reward').send({ eventId, rewards: { s0: 1, s1: 0, s2: 1 } }), 'slot rewards at the limit');
+    assert.deepEqual((res.body.results as { status: number }[]).map((r) => r.status), [200, 200, 200]);
+  });
+
   it('FOCAL_MAX_IMAGE_BYTES: raw, multipart and base64 uploads one byte over', async () => {
     const over = Buffer.alloc(LIMITS.imageBytes + 1, 7);
     await exceeds('FOCAL_MAX_IMAGE_BYTES', () => request(h.focal.app).post('/classify-image').set('Content-Type', 'image/png').send(over));

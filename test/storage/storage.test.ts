@@ -155,7 +155,13 @@ describe('retention', () => {
         if (i % 2 === 0) await request(app).post('/reward').send({ eventId: s.eventId, reward: (i % 4) / 3 }).expect(200);
         openIds.push((await request(app).post('/decide').send({ ...body(i), model: 'open' }).expect(200)).body.eventId);
       }
+      // Apprentice-mode decisions deleted leave stats.apprentice, as the tables count it.
+      await request(app).put('/models/appr').send({ mode: 'apprentice', actions: ['a', 'b'], reward: { waitSeconds: 1 }, log: { retention: '2s' } }).expect(200);
+      for (let i = 0; i < 6; i++) await request(app).post('/decide').send({ ...body(i), actions: undefined, model: 'appr' }).expect(200);
+      assert.equal((await request(app).get('/models/appr').expect(200)).body.stats.apprentice.events, 6);
       await until('old short events deleted', () => count(h, "SELECT COUNT(*) AS n FROM events WHERE model = 'short'") === 0);
+      await until('old apprentice events deleted', () => count(h, "SELECT COUNT(*) AS n FROM events WHERE model = 'appr'") === 0);
+      assert.deepEqual((await request(app).get('/models/appr').expect(200)).body.stats.apprentice, { events: 0, imitated: 0, imitationRate: null });
       assert.equal(count(h, "SELECT COUNT(*) AS n FROM rewards WHERE model = 'short'"), 0, 'their rewards go with them');
       // Older than the retention too, but their reward window is open: kept, and a reward still lands.
       assert.equal(count(h, "SELECT COUNT(*) AS n FROM events WHERE model = 'open'"), 40);

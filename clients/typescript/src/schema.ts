@@ -174,6 +174,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/models/{name}/timeseries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Decisions and rewards over time, per bucket of `step`
+         * @description Sums of per-minute aggregates kept in the database as decisions and rewards are logged (in the same transaction), so reading them scans no events. Kept as long as the model's log retention. Decisions count at their decision time, rewards when they were learned. At most 1440 buckets.
+         */
+        get: operations["getModelsNameTimeseries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/models/{name}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The model's logged decisions, newest first
+         * @description A page of decisions with their context, actions, PMF, chosen action and reward. `next` is the `before` of the following page (null on the last). Needs the admin key when one is set (logged contexts may be personal data).
+         */
+        get: operations["getModelsNameEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One logged decision by its event id
+         * @description As in GET /models/{name}/events. Needs the admin key when one is set.
+         */
+        get: operations["getEventsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/models/{name}/evaluations": {
         parameters: {
             query?: never;
@@ -286,6 +346,43 @@ export interface paths {
         };
         /** The image models served */
         get: operations["getImageModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The dashboard: a web page served by Focal itself
+         * @description Models with their statistics and charts over time, offline evaluations, a decision browser and an image playground. The page is public and holds no data; it reads the API with the key the user enters (kept in the tab's session storage, sent as a header). Built by npm run build.
+         */
+        get: operations["getUi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/ui/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's scripts and styles */
+        get: operations["getUiAssetsFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -466,12 +563,18 @@ export interface operations {
                      * @default default
                      */
                     model?: string;
-                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                    /**
+                     * Features
+                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                     */
                     context?: Record<string, unknown>;
                     /** @description Candidates: ids or {id, features}; unique ids. Omit to use the model's fixed actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     /** @description Client-chosen id (a UUID is generated when absent); reusing one is a 409. */
@@ -486,7 +589,10 @@ export interface operations {
                     slots?: {
                         /** @description The slot's id, unique in the request. */
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                         /** @description The slot's baseline action (distinct across slots); default: the first action left. */
                         baseline?: string;
@@ -882,12 +988,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -900,7 +1012,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1009,12 +1124,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Exploration strategy: turns scores into a PMF. */
+                    /**
+                     * Strategy
+                     * @description Exploration strategy: turns scores into a PMF.
+                     */
                     strategy?: {
                         /** @enum {string} */
                         name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                     } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                    /** @description Reward regression learner. */
+                    /**
+                     * Learner
+                     * @description Reward regression learner.
+                     */
                     learner?: {
                         /** @enum {string} */
                         name: "linear" | "bayes-linear";
@@ -1027,7 +1148,10 @@ export interface operations {
                     /** @description Fixed candidate actions, used when /decide omits actions. */
                     actions?: (string | {
                         id: string;
-                        /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                        /**
+                         * Features
+                         * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                         */
                         features?: Record<string, unknown>;
                     })[];
                     reward?: {
@@ -1060,12 +1184,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1078,7 +1208,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1206,12 +1339,18 @@ export interface operations {
                         /** @description Bumped by every reconfiguration. */
                         version: number;
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -1224,7 +1363,10 @@ export interface operations {
                             /** @description Fixed candidate actions, used when /decide omits actions. */
                             actions?: (string | {
                                 id: string;
-                                /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                /**
+                                 * Features
+                                 * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                 */
                                 features?: Record<string, unknown>;
                             })[];
                             reward?: {
@@ -1348,12 +1490,18 @@ export interface operations {
                             /** @description Bumped by every reconfiguration. */
                             version: number;
                             config: {
-                                /** @description Exploration strategy: turns scores into a PMF. */
+                                /**
+                                 * Strategy
+                                 * @description Exploration strategy: turns scores into a PMF.
+                                 */
                                 strategy?: {
                                     /** @enum {string} */
                                     name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                                 } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                                /** @description Reward regression learner. */
+                                /**
+                                 * Learner
+                                 * @description Reward regression learner.
+                                 */
                                 learner?: {
                                     /** @enum {string} */
                                     name: "linear" | "bayes-linear";
@@ -1366,7 +1514,10 @@ export interface operations {
                                 /** @description Fixed candidate actions, used when /decide omits actions. */
                                 actions?: (string | {
                                     id: string;
-                                    /** @description Features: numbers are values, strings and booleans indicators, objects namespaces. */
+                                    /**
+                                     * Features
+                                     * @description Features: numbers are values, strings and booleans indicators, objects namespaces.
+                                     */
                                     features?: Record<string, unknown>;
                                 })[];
                                 reward?: {
@@ -1441,6 +1592,258 @@ export interface operations {
                             } | null;
                         }[];
                     };
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameTimeseries: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`); rounded down to the minute. */
+                from?: string;
+                /** @description End, exclusive (default: now). */
+                to?: string;
+                /** @description Bucket size: a duration (`60s`, `5m`, `1h`, `1d`) or seconds (`300`), a whole number of minutes; at most 1440 buckets. */
+                step?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Model name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The buckets */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        model: string;
+                        /**
+                         * Format: date-time
+                         * @description Start of the first bucket (`from` rounded down to the minute).
+                         */
+                        from: string;
+                        /**
+                         * Format: date-time
+                         * @description End of the last bucket.
+                         */
+                        to: string;
+                        /** @description Seconds per bucket. */
+                        step: number;
+                        /** @description One per bucket, oldest first, empty buckets included (zeros). */
+                        points: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the bucket; it covers [time, time + step).
+                             */
+                            time: string;
+                            /** @description Decisions logged in the bucket (by decision time). */
+                            decisions: number;
+                            /** @description Rewards learned in the bucket (a client's, a window's default, a `sum` window's total). */
+                            rewards: number;
+                            /** @description Sum of those rewards. */
+                            rewardSum: number;
+                            /** @description rewardSum / rewards; null without rewards. */
+                            meanReward: number | null;
+                            /** @description Rewards sent by clients (or imported). */
+                            clientRewards: number;
+                            /** @description Default rewards of windows that closed empty. */
+                            defaultRewards: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description A bad time, from not before to, a step that is not a whole number of minutes, or too many buckets */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModelsNameEvents: {
+        parameters: {
+            query?: {
+                /** @description Decisions per page. */
+                limit?: number;
+                /** @description Only decisions logged before this event (the previous page's `next`). */
+                before?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of decisions */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            eventId: string;
+                            model: string;
+                            /** Format: date-time */
+                            createdAt: string;
+                            /** @description The context as sent. */
+                            context: Record<string, unknown>;
+                            /** @description The candidates, in the order they were sent. */
+                            actions: {
+                                id: string;
+                                features?: Record<string, unknown>;
+                            }[];
+                            /** @description Probability of each action, in the order of `actions`. */
+                            pmf: number[];
+                            /** @description The learner's score of each action. */
+                            scores?: number[];
+                            /** @description Index of the chosen action in `actions`. */
+                            chosen: number;
+                            /** @description The chosen action's id. */
+                            action: string;
+                            /** @description The probability it was drawn with. */
+                            probability: number;
+                            modelVersion: number;
+                            strategy: string;
+                            /** @description The reward so far (final once closed); null before any. */
+                            reward: number | null;
+                            /** @description Rewards received. */
+                            rewardCount: number;
+                            /** @description No more rewards are accepted. */
+                            closed: boolean;
+                            /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                            closedReason: string | null;
+                        }[];
+                        next: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query, or `before` names no decision of this model */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown model */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getEventsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The decision */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        eventId: string;
+                        model: string;
+                        /** Format: date-time */
+                        createdAt: string;
+                        /** @description The context as sent. */
+                        context: Record<string, unknown>;
+                        /** @description The candidates, in the order they were sent. */
+                        actions: {
+                            id: string;
+                            features?: Record<string, unknown>;
+                        }[];
+                        /** @description Probability of each action, in the order of `actions`. */
+                        pmf: number[];
+                        /** @description The learner's score of each action. */
+                        scores?: number[];
+                        /** @description Index of the chosen action in `actions`. */
+                        chosen: number;
+                        /** @description The chosen action's id. */
+                        action: string;
+                        /** @description The probability it was drawn with. */
+                        probability: number;
+                        modelVersion: number;
+                        strategy: string;
+                        /** @description The reward so far (final once closed); null before any. */
+                        reward: number | null;
+                        /** @description Rewards received. */
+                        rewardCount: number;
+                        /** @description No more rewards are accepted. */
+                        closed: boolean;
+                        /** @description `reward`, `window`, `deleted` or `imported`; null while open. */
+                        closedReason: string | null;
+                    };
+                };
+            };
+            /** @description No decision has this event id (an image event is not a decision) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Any other error, as an RFC 9457 problem document */
@@ -1585,12 +1988,18 @@ export interface operations {
                         name: string;
                         /** @description A bandit configuration, as in PUT /models/{name} (a strategy without a learner gets the strategy's default learner). */
                         config: {
-                            /** @description Exploration strategy: turns scores into a PMF. */
+                            /**
+                             * Strategy
+                             * @description Exploration strategy: turns scores into a PMF.
+                             */
                             strategy?: {
                                 /** @enum {string} */
                                 name: "greedy" | "uniform" | "epsilon-greedy" | "softmax" | "squarecb" | "bagging" | "linucb" | "thompson" | "neural-linear";
                             } & (unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown & unknown);
-                            /** @description Reward regression learner. */
+                            /**
+                             * Learner
+                             * @description Reward regression learner.
+                             */
                             learner?: {
                                 /** @enum {string} */
                                 name: "linear" | "bayes-linear";
@@ -2066,6 +2475,8 @@ export interface operations {
                 samples?: number;
                 /** @description png: answer with the input and the glimpses drawn on it (like Accept: image/png). */
                 render?: "png" | "json";
+                /** @description Also answer with the model's input (the preprocessed image the glimpses' coordinates refer to), as `input`. */
+                input?: boolean;
             };
             header?: never;
             path?: never;
@@ -2117,6 +2528,13 @@ export interface operations {
                         }[];
                         /** @description Preprocessing and inference time. */
                         latencyMs: number;
+                        /** @description With ?input=true: the model's input. */
+                        input?: {
+                            /** @description Side of the square input in pixels. */
+                            size: number;
+                            /** @description Base64 of size × size grey bytes (0 black … 255 white ink), row by row. */
+                            pixels: string;
+                        };
                     };
                 };
             };
@@ -2228,6 +2646,93 @@ export interface operations {
                             snapshotVersion?: number;
                         }[];
                     };
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUi: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": unknown;
+                };
+            };
+            /** @description The dashboard was not built (npm run build) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Any other error, as an RFC 9457 problem document */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUiAssetsFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not an asset name */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such asset */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Any other error, as an RFC 9457 problem document */

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { selectTensorBackend } from '../platform/tensor-backend.js';
+import { glimpseSensor, patchSizes } from './glimpse-sensor.js';
+import { createRamModel, loadRamModel, mnistRamConfig, renderTestSet, taskOfConfig, type AttentionModel, type Classification } from './index.js';
+import { RamInference, retina } from './inference.js';
+
+await selectTensorBackend();
+
+const TOLERANCE = 1e-5;
+
+function assertClose(fast: Classification[], unroll: Classification[], what: string): void {
+  assert.equal(fast.length, unroll.length);
+  fast.forEach((f, i) => {
+    const u = unroll[i]!;
+    assert.equal(f.predicted, u.predicted, `${what}, image ${i}: predicted`);
+    f.probabilities.forEach((p, k) => assert.ok(Math.abs(p - u.probabilities[k]!) <= TOLERANCE, `${what}, image ${i}, class ${k}: ${p} vs ${u.probabilities[k]}`));
+    assert.equal(f.glimpses.length, u.glimpses.length);
+    f.glimpses.forEach((g, t) => {
+      const v = u.glimpses[t]!;
+      assert.deepEqual([g.step, g.sizes], [v.step, v.sizes]);
+      assert.ok(Math.abs(g.x - v.x) <= TOLERANCE && Math.abs(g.y - v.y) <= TOLERANCE, `${what}, image ${i}, glimpse ${t + 1}: (${g.x}, ${g.y}) vs (${v.x}, ${v.y})`);
+    });
+  });
+}
+
+function testImages(model: AttentionModel, count: number): Float32Array[] {
+  const side = model.config.imageSize;
+  const set = renderTestSet(taskOfConfig(model.config), count);
+  return Array.from({ length: count }, (_, i) => set.pixels.slice(i * side * side, (i + 1) * side * side));
+}
+
+const shipped = (name: string) => fileURLToPath(new URL(`../../models/${name}`, import.meta.url));
+
+describe('RamInference (the serving path)', () => {
+  for (const name of ['ram-mnist', 'ram-translated']) {
+    it(`gives the unroll's classifications and glimpses on the shipped ${name}, alone and in batches, for any number of glimpses`, async () => {
+      const model = await loadRamModel(shipped(name));
+      const fast = new RamInference(model.network);
+      const images = testImages(model, 60);
+      fast.classifyMany(images.slice(0, 1));
+      // (Its derived weights, built by that first call, stay until dispose().)
+      const before = tf.memory().numTensors;
+      for (const size of [1, 3, 16]) {
+        for (let at = 0; at + size <= images.length; at += size * 4) {
+          const batch = images.slice(at, at + size);
+          assertClose(fast.classifyMany(batch), model.classifyMany(batch), `${name}, batch of ${size} at ${at}`);
+        }
+      }
+      for (const glimpses of [1, 2, 9]) assertClose(fast.classifyMany(images.slice(0, 4), glimpses), model.classifyMany(images.slice(0, 4), { glimpses }), `${name}, ${glimpses} glimpses`);
+      assert.equal(tf.memory().numTensors, before, 'no tensor is left behind');
+      fast.dispose();
+      assert.equal(tf.memory().numTensors, before - 2);
+      model.dispose();
+    });
+  }
+
+  it('samples the retina exactly as the tfjs glimpse sensor, edges and pixel-aligned boxes included', async () => {
+    const model = await loadRamModel(shipped('ram-translated'));
+    const images = testImages(model, 4);
+    model.dispose();
+    for (const [side, patch] of [[28, 8], [60, 12]] as const) {
+      const spec = { patchSize: patch, scales: 3 };
+      const locations = [[0, 0], [-1, -1], [1, 1], [-1, 1], [0.5, -0.25], [1 / 3, 2 / 3], [-0.9999, 0.9999]];
+      for (let k = 0; k < 40; k++) locations.push([Math.sin(k * 12.9898) * 0.999, Math.cos(k * 78.233) * 0.999]);
+      for (const [lx, ly] of locations) {
+        const x = Math.fround(lx!);
+        const y = Math.fround(ly!);
+        const image = side === 60 ? images[0]! : images[1]!.subarray(0, 784).map((v, i) => (i * 7) % 11 === 0 ? 0 : v);
+        const expected = tf.tidy(() => glimpseSensor(tf.tensor4d(image, [1, side, side, 1]), [x, y], spec).dataSync());
+        const got = new Float32Array(3 * patch * patch);
+        retina(image, side, x, y, patchSizes(spec), patch, got, 0);
+        assert.deepEqual(Array.from(got), Array.from(expected), `${side}×${side} at (${x}, ${y})`);
+      }
+    }
+  });
+
+  it('follows the weights: new values (online learning, weights from the learner) are used at the next call', () => {
+    const model = createRamModel(mnistRamConfig(), 5);
+    const fast = new RamInference(model.network);
+    const images = Array.from({ length: 3 }, (_, i) => Float32Array.from({ length: 784 }, (_, p) => ((p * (i + 3)) % 17) / 17));
+    assertClose(fast.classifyMany(images), model.classifyMany(images), 'before learning');
+    const first = fast.classifyMany(images);
+    model.learn(images.map((pixels, i) => ({ pixels, label: i })), 0.01);
+    const after = fast.classifyMany(images);
+    assertClose(after, model.classifyMany(images), 'after a learning step');
+    assert.notDeepEqual(after.map((c) => c.probabilities), first.map((c) => c.probabilities), 'the step changed the answers');
+    fast.dispose();
+    model.dispose();
+  });
+
+  it('serves the RNN core only, and refuses inputs of the wrong size', () => {
+    const lstm = createRamModel(mnistRamConfig({ core: 'lstm' }), 1);
+    assert.equal(RamInference.supports(lstm.network), false);
+    assert.throws(() => new RamInference(lstm.network));
+    lstm.dispose();
+    const model = createRamModel(mnistRamConfig(), 1);
+    const fast = new RamInference(model.network);
+    assert.throws(() => fast.classifyMany([new Float32Array(100)]), RangeError);
+    assert.throws(() => fast.classifyMany([new Float32Array(784)], 0), RangeError);
+    assert.deepEqual(fast.classifyMany([]), []);
+    fast.dispose();
+    model.dispose();
+  });
+});

@@ -1,0 +1,248 @@
+import * as tf from '@tensorflow/tfjs';
+import { patchSizes } from './glimpse-sensor.js';
+import type { RamNetwork } from './ram-network.js';
+import type { Classification } from './types.js';
+
+/**
+ * Deterministic classification (the location means, as RamNetwork.unroll in 'mean' mode) with far fewer
+ * TensorFlow.js kernels per glimpse: the serving path of the image workers.
+ *
+ * On the wasm backend a kernel launch costs tens of microseconds whatever its size, and the training-shaped
+ * unroll launches about 25 per glimpse (a crop-and-resize, pool and reshape per scale, the boxes, a concat per
+ * Dense, the detach, the location head, the gradient wrappers). Here, per glimpse:
+ * - the retina is sampled in JavaScript (a few thousand bilinear samples, exactly the arithmetic of the wasm
+ *   CropAndResize kernel, float32 step by step, then the average pooling);
+ * - the glimpse network's "what" and "where" layers run as ONE fused matMul over [retina, location] with a
+ *   block-diagonal weight [[W_what, 0], [0, W_where]], whose output is already their concatenation;
+ * - the combine layer and the core are one fused matMul each (the core over concat([h, g]));
+ * - h is read back once, and the location head (256 × 2) runs in JavaScript, as do the class logits after the
+ *   last glimpse.
+ * Five kernels and one read per glimpse instead of about 25. The matMuls stay on the backend: plain
+ * JavaScript multiplies a 512 × 256 weight several times slower than wasm's SIMD kernels.
+ *
+ * The results equal the tfjs unroll's to float32 rounding (inference.test.ts: within 1e-5 on the shipped
+ * models). Weights are re-read whenever a parameter changed (online learning, new weights from the learner):
+ * tfjs gives an assigned variable a new dataId, checked on every call. Only the RNN core is supported
+ * (`supports`); an LSTM model takes the unroll.
+ */
+export class RamInference {
+  private readonly network: RamNetwork;
+  private readonly sizes: number[];
+  private readonly retinaSize: number;
+  private readonly names: string[];
+  private seen: unknown[] = [];
+  private block: tf.Tensor2D | undefined;
+  private blockBias: tf.Tensor1D | undefined;
+
+  static supports(network: RamNetwork): boolean {
+    return network.config.core === 'rnn';
+  }
+
+  constructor(network: RamNetwork) {
+    if (!RamInference.supports(network)) throw new Error(`RamInference: core ${network.config.core} is not supported (rnn only)`);
+    this.network = network;
+    this.sizes = patchSizes(network.sensor);
+    this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;
+    this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'core.rnn', 'location.mean', 'action.logits']
+      .flatMap((n) => [`${n}.weight`, `${n}.bias`]);
+  }
+
+  private param(name: string): tf.Variable {
+    return this.network.params.get(name);
+  }
+
+  /** Rebuilds the derived weights when a parameter has been assigned since the last call. */
+  private refresh(): void {
+    const ids = this.names.map((n) => this.param(n).dataId);
+    if (this.block && ids.every((id, i) => id === this.seen[i])) return;
+    this.seen = ids;
+    this.block?.dispose();
+    this.blockBias?.dispose();
+    const c = this.network.config;
+    const what = this.param('glimpse.what.weight').dataSync() as Float32Array;
+    const where = this.param('glimpse.where.weight').dataSync() as Float32Array;
+    const inputs = this.retinaSize + 2;
+    const outputs = c.glimpseHidden + c.locationHidden;
+    const block = new Float32Array(inputs * outputs);
+    for (let i = 0; i < this.retinaSize; i++) block.set(what.subarray(i * c.glimpseHidden, (i + 1) * c.glimpseHidden), i * outputs);
+    for (let i = 0; i < 2; i++) block.set(where.subarray(i * c.locationHidden, (i + 1) * c.locationHidden), (this.retinaSize + i) * outputs + c.glimpseHidden);
+    const bias = new Float32Array(outputs);
+    bias.set(this.param('glimpse.what.bias').dataSync() as Float32Array, 0);
+    bias.set(this.param('glimpse.where.bias').dataSync() as Float32Array, c.glimpseHidden);
+    this.block = tf.tensor2d(block, [inputs, outputs]);
+    this.blockBias = tf.tensor1d(bias);
+  }
+
+  /** Classifies `images` (each imageSize² values, row-major) with `glimpses` glimpses (default: the model's). */
+  classifyMany(images: readonly Float32Array[], glimpses = this.network.config.glimpses): Classification[] {
+    const c = this.network.config;
+    const side = c.imageSize;
+    if (!Number.isInteger(glimpses) || glimpses < 1) throw new RangeError(`glimpses must be a positive integer, got ${glimpses}`);
+    for (const pixels of images) {
+      if (pixels.length !== side * side) throw new RangeError(`classifyMany: expected ${side * side} pixels, got ${pixels.length}`);
+    }
+    const n = images.length;
+    if (n === 0) return [];
+    this.refresh();
+    const inputs = this.retinaSize + 2;
+    const x = new Float32Array(n * inputs);
+    let location: Float32Array = new Float32Array(n * 2);
+    const locations: Float32Array[] = [];
+    let h: tf.Tensor2D = tf.zeros([n, c.hiddenSize]);
+    const combineW = this.param('glimpse.combine.weight') as tf.Tensor2D;
+    const combineB = this.param('glimpse.combine.bias') as tf.Tensor1D;
+    const coreW = this.param('core.rnn.weight') as tf.Tensor2D;
+    const coreB = this.param('core.rnn.bias') as tf.Tensor1D;
+    const locationW = this.param('location.mean.weight') as tf.Tensor2D;
+    const locationB = this.param('location.mean.bias') as tf.Tensor1D;
+    let all: Float32Array;
+    try {
+      for (let t = 0; t < glimpses; t++) {
+        locations.push(location);
+        for (let i = 0; i < n; i++) {
+          retina(images[i]!, side, location[2 * i]!, location[2 * i + 1]!, this.sizes, c.patchSize, x, i * inputs);
+          x[i * inputs + this.retinaSize] = location[2 * i]!;
+          x[i * inputs + this.retinaSize + 1] = location[2 * i + 1]!;
+        }
+        const next = tf.tidy(() => {
+          const features = tf.fused.matMul({ a: tf.tensor2d(x, [n, inputs]), b: this.block!, bias: this.blockBias, activation: 'relu' });
+          const g = tf.fused.matMul({ a: features, b: combineW, bias: combineB, activation: 'relu' });
+          return tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D;
+        });
+        h.dispose();
+        h = next;
+        if (t === glimpses - 1) break;
+        // The location head on the backend too: its float32 rounding is the unroll's, and the policy's
+        // locations feed back into the retina, where a last-bit difference can grow over the glimpses.
+        location = read(tf.tidy(() => tf.tanh(tf.fused.matMul({ a: h, b: locationW, bias: locationB }))));
+      }
+      const logits = this.param('action.logits.weight') as tf.Tensor2D;
+      const bias = this.param('action.logits.bias') as tf.Tensor1D;
+      all = read(tf.tidy(() => tf.softmax(tf.fused.matMul({ a: h, b: logits, bias }))));
+    } finally {
+      h.dispose();
+    }
+    const k = c.classes.length;
+    return images.map((_, i) => {
+      const probabilities = Array.from(all.subarray(i * k, (i + 1) * k));
+      let predicted = 0;
+      for (let j = 1; j < k; j++) if (probabilities[j]! > probabilities[predicted]!) predicted = j;
+      const steps = locations.map((xy, t) => ({ step: t + 1, x: xy[2 * i]!, y: xy[2 * i + 1]!, sizes: [...this.sizes] }));
+      return { probabilities, predicted, glimpses: steps };
+    });
+  }
+
+  dispose(): void {
+    this.block?.dispose();
+    this.blockBias?.dispose();
+    this.block = undefined;
+    this.blockBias = undefined;
+  }
+}
+
+/** The values of `t`, which is disposed. */
+function read(t: tf.Tensor): Float32Array {
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
+  return values;
+}
+
+const f = Math.fround;
+
+/**
+ * The retina of one image at (lx, ly) into out[offset …]: for each patch side, glimpse-sensor.ts's box, sampled
+ * as the wasm backend's CropAndResize samples it (bilinear, 0 outside the image; every step rounded to float32
+ * as its C++ does, including its row-copy shortcut), then average-pooled down to patchSize × patchSize.
+ */
+export function retina(image: Float32Array, side: number, lx: number, ly: number, sizes: number[], patch: number, out: Float32Array, offset: number): void {
+  const m1 = side - 1;
+  const denominator = Math.max(side - 1, 1);
+  let at = offset;
+  for (const crop of sizes) {
+    const half = (crop - 1) / 2;
+    const cx = ((lx + 1) * side) / 2 - 0.5;
+    const cy = ((ly + 1) * side) / 2 - 0.5;
+    const y1 = f((cy - half) / denominator);
+    const x1 = f((cx - half) / denominator);
+    const y2 = f((cy + half) / denominator);
+    const x2 = f((cx + half) / denominator);
+    const heightScale = crop > 1 ? f(f(f(y2 - y1) * m1) / (crop - 1)) : 0;
+    const widthScale = crop > 1 ? f(f(f(x2 - x1) * m1) / (crop - 1)) : 0;
+    // The kernel copies whole rows (from column 0) when the box is pixel-aligned and as wide as the crop.
+    const sizeEqual = crop === f(1 + f(f(x2 - x1) * m1));
+    const yFactor = f(f(y1 * side) + heightScale);
+    const xFactor = f(f(x1 * m1) + widthScale);
+    const interpolates = yFactor - Math.floor(yFactor) !== 0 || xFactor - Math.floor(xFactor) !== 0;
+    const copyRows = x2 > x1 && x1 >= 0 && sizeEqual && !interpolates;
+    // Zero outside the image: samples that fall outside are left as they are.
+    const sampled = new Float32Array(crop * crop);
+    // The columns do not depend on the row: their indices and weights once per patch.
+    const lefts = new Int32Array(crop);
+    const rights = new Int32Array(crop);
+    const lerps = new Float32Array(crop);
+    const inside = new Uint8Array(crop);
+    for (let x = 0; x < crop; x++) {
+      const xIndex = f(f(x1 * m1) + f(x * widthScale));
+      if (xIndex < 0 || xIndex > m1) continue;
+      inside[x] = 1;
+      lefts[x] = Math.floor(xIndex);
+      rights[x] = Math.min(m1, Math.ceil(xIndex));
+      lerps[x] = f(xIndex - Math.floor(xIndex));
+    }
+    for (let y = 0; y < crop; y++) {
+      const yIndex = f(f(y1 * m1) + f(y * heightScale));
+      if (yIndex < 0 || yIndex > m1) continue; // extrapolation value 0
+      if (copyRows) {
+        const row = Math.trunc(yIndex) * side;
+        for (let x = 0; x < crop; x++) sampled[y * crop + x] = image[row + x]!;
+        continue;
+      }
+      const top = Math.floor(yIndex) * side;
+      const bottom = Math.min(m1, Math.ceil(yIndex)) * side;
+      const yLerp = f(yIndex - Math.floor(yIndex));
+      for (let x = 0; x < crop; x++) {
+        if (!inside[x]) continue;
+        const tl = image[top + lefts[x]!]!;
+        const tr = image[top + rights[x]!]!;
+        const bl = image[bottom + lefts[x]!]!;
+        const br = image[bottom + rights[x]!]!;
+        // Four black pixels give exactly 0 (the common case on a digit's background).
+        if (tl === 0 && tr === 0 && bl === 0 && br === 0) continue;
+        const xLerp = lerps[x]!;
+        const upper = f(tl + f(f(tr - tl) * xLerp));
+        const lower = f(bl + f(f(br - bl) * xLerp));
+        sampled[y * crop + x] = f(upper + f(f(lower - upper) * yLerp));
+      }
+    }
+    const factor = crop / patch;
+    if (factor === 1) {
+      out.set(sampled, at);
+    } else {
+      const scale = f(1 / (factor * factor));
+      const window = new Float32Array(9 + 8 * Math.max(0, Math.ceil((factor * factor - 9) / 8)));
+      for (let py = 0; py < patch; py++) {
+        for (let px = 0; px < patch; px++) {
+          // The window column by column, the order of XNNPACK's indirection buffer.
+          for (let dx = 0; dx < factor; dx++) {
+            for (let dy = 0; dy < factor; dy++) window[dx * factor + dy] = sampled[(py * factor + dy) * crop + px * factor + dx]!;
+          }
+          out[at + py * patch + px] = f(poolSum(window) * scale);
+        }
+      }
+    }
+    at += patch * patch;
+  }
+}
+
+/**
+ * The float32 sum of a pooling window (`v`, padded with zeros to 9 + 8k values) as XNNPACK's average-pooling
+ * kernels add it: the first 9 values in one pass, then 8 more per pass onto the running sum, each pass in its
+ * fixed pairing.
+ */
+function poolSum(v: Float32Array): number {
+  let sum = f(f(f(v[2]! + v[3]!) + f(v[4]! + v[5]!)) + f(f(f(v[0]! + v[1]!) + v[8]!) + f(v[6]! + v[7]!)));
+  for (let i = 9; i < v.length; i += 8) {
+    sum = f(f(f(v[i + 2]! + v[i + 3]!) + f(v[i + 4]! + v[i + 5]!)) + f(f(f(v[i]! + v[i + 1]!) + sum) + f(v[i + 6]! + v[i + 7]!)));
+  }
+  return sum;
+}

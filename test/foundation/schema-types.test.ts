@@ -1,0 +1,45 @@
+/**
+ * Handler types are derived from the route schemas (src/schema-types.ts). Each case below is written twice
+ * over: TypeScript must accept or refuse it (`npm run typecheck` fails on an unused @ts-expect-error), and
+ * the very schema the route validates with must accept or refuse it the same way at run time.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decideBodySchema } from '../../src/decisions/decide-route.js';
+import { modelConfigInputSchema } from '../../src/decisions/model-config.js';
+import { rewardBodySchema } from '../../src/decisions/reward-route.js';
+import { compile } from '../../src/http/validation.js';
+import type { FromSchema } from '../../src/schema-types.js';
+
+type Decide = FromSchema<typeof decideBodySchema>;
+type ModelConfig = FromSchema<typeof modelConfigInputSchema>;
+type Reward = FromSchema<typeof rewardBodySchema>;
+
+const accepted = {
+  decide: { model: 'm', context: { user: { age: 3, tier: 'gold' }, mobile: true }, actions: ['a', { id: 'b', features: { x: 1 } }] } satisfies Decide,
+  config: { strategy: { name: 'squarecb', gamma: 3 }, learner: { name: 'linear', learningRate: 0.5 }, reward: { aggregation: 'sum' } } satisfies ModelConfig,
+  reward: { events: [{ eventId: 'e1', reward: 1 }, { eventId: 'e2', label: '7' }] } satisfies Reward,
+};
+
+// @ts-expect-error a strategy name the engine does not know
+const unknownStrategy: ModelConfig = { strategy: { name: 'nope' } };
+// @ts-expect-error an aggregation outside the enum
+const badAggregation: ModelConfig = { reward: { aggregation: 'max' } };
+// @ts-expect-error actions are ids or {id, features}
+const badAction: Decide = { model: 'm', actions: [{ features: {} }] };
+// @ts-expect-error a batch item needs its eventId
+const itemWithoutId: Reward = { events: [{ reward: 1 }] };
+
+test('what the derived types accept, the route schemas accept', () => {
+  assert.equal(compile(decideBodySchema, 'body')(structuredClone(accepted.decide)), true);
+  assert.equal(compile(modelConfigInputSchema, 'body')(structuredClone(accepted.config)), true);
+  assert.equal(compile(rewardBodySchema, 'body')(structuredClone(accepted.reward)), true);
+});
+
+test('what the derived types refuse, the route schemas refuse', () => {
+  const config = compile(modelConfigInputSchema, 'body');
+  assert.equal(config(structuredClone(unknownStrategy)), false);
+  assert.equal(config(structuredClone(badAggregation)), false);
+  assert.equal(compile(decideBodySchema, 'body')(structuredClone(badAction)), false);
+  assert.equal(compile(rewardBodySchema, 'body')(structuredClone(itemWithoutId)), false);
+});
