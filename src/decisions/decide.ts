@@ -96,8 +96,9 @@ export function choose(entry: ModelEntry, context: Features, actions: ActionInpu
 
 /** Every action with its probability, best first (ties by score, then request order); excluded actions last. */
 function rank(actions: ActionInput[], pmf: number[], scores: number[], excluded: ReadonlySet<number>): RankedAction[] {
-  const order = actions.map((_, i) => i).sort((a, b) => (Number(excluded.has(a)) - Number(excluded.has(b)))
-    || (pmf[b]! - pmf[a]!) || (scores[b]! - scores[a]!) || a - b);
+  const byPmf = (a: number, b: number) => (pmf[b]! - pmf[a]!) || (scores[b]! - scores[a]!) || a - b;
+  const order = actions.map((_, i) => i)
+    .sort(excluded.size === 0 ? byPmf : (a, b) => (Number(excluded.has(a)) - Number(excluded.has(b))) || byPmf(a, b));
   return order.map((i) => ({ id: actions[i]!.id, probability: pmf[i]! }));
 }
 

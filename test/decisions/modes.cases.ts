@@ -4,7 +4,8 @@ import request from 'supertest';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { startHarness, type Harness } from './harness.js';
 
-/** Learning modes, baselines, excluded actions and deferred activation (API.md "Learning modes, …"). */
+/** Learning modes, baselines, excluded actions and deferred activation (API.md "Learning modes, …"). The background sweep is
+ * off in these harnesses: a test's sweep at a fixed clock would return 0 while a background one is running. */
 
 const ACTIONS = ['a', 'b', 'c', 'd'];
 type Ranked = { id: string; probability: number };
@@ -25,7 +26,7 @@ function sum(ranking: Ranked[]): number {
 
 describe('learning modes', () => {
   let h: Harness;
-  before(async () => { h = await startHarness({ memory: true }); });
+  before(async () => { h = await startHarness({ memory: true, decisions: { sweepIntervalMs: 3_600_000 } }); });
   after(async () => { await h.close(); });
 
   it('apprentice answers the baseline every time, logs the model\'s PMF, learns, and reports its imitation rate', async () => {
@@ -105,7 +106,7 @@ describe('learning modes', () => {
 
 describe('excluded actions and baselines', () => {
   let h: Harness;
-  before(async () => { h = await startHarness({ memory: true }); });
+  before(async () => { h = await startHarness({ memory: true, decisions: { sweepIntervalMs: 3_600_000 } }); });
   after(async () => { await h.close(); });
 
   it('never chooses an excluded action; it is ranked last with probability 0 and the rest sums to 1', async () => {
@@ -164,7 +165,7 @@ describe('excluded actions and baselines', () => {
 
 describe('deferred activation', () => {
   let h: Harness;
-  before(async () => { h = await startHarness({ memory: true }); });
+  before(async () => { h = await startHarness({ memory: true, decisions: { sweepIntervalMs: 3_600_000 } }); });
   after(async () => { await h.close(); });
 
   const decide = async (model: string, body: Record<string, unknown> = {}) =>
