@@ -21,6 +21,7 @@ import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { createFocalClient, ok, type FocalClient } from '../clients/typescript/src/index.js';
 import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, stopServer } from './lib/child-server.js';
 import { benchArgs } from './lib/cli.js';
 
@@ -61,14 +62,18 @@ async function start(): Promise<{ child: ChildProcess; base: string }> {
 
 const stop = (child: ChildProcess) => stopServer(child, 15_000);
 
-async function json(base: string, method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(base + path, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>);
-}
+// The bench talks to Focal through its typed client (clients/typescript): requests and answers are checked
+// against /openapi.json's types at compile time, and a problem document arrives as a FocalProblemError.
+const clients = new Map<string, FocalClient>();
+const client = (base: string): FocalClient => clients.get(base) ?? clients.set(base, createFocalClient({ baseUrl: base })).get(base)!;
+type PutBody = NonNullable<Parameters<FocalClient['PUT']>[1]>['body'];
+type DecideBody = NonNullable<Parameters<FocalClient['POST']>[1]>['body'];
+
+const getModel = (base: string, name: string) => ok(client(base).GET('/models/{name}', { params: { path: { name } } }));
+const putModel = (base: string, name: string, body: PutBody) => ok(client(base).PUT('/models/{name}', { params: { path: { name } }, body }));
 
 async function pending(base: string): Promise<number> {
-  return ((await json(base, 'GET', '/models/default')).stats as { pending: number }).pending;
+  return (await getModel(base, 'default')).stats.pending;
 }
 
 async function decideLoad(base: string, opts: { duration: number; overallRate?: number }) {
@@ -91,7 +96,7 @@ async function poll(base: string, names: string[], signal: AbortSignal): Promise
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
     const s = performance.now();
-    await json(base, 'GET', `/models/${names[i % names.length]!}`);
+    await getModel(base, names[i % names.length]!);
     latencies.push(performance.now() - s);
   }
   return latencies;
@@ -105,7 +110,7 @@ async function main(): Promise<void> {
   const { child, base } = await start();
   try {
     console.log(`\nDefault rewards and cheap reads, ${ACTIONS} actions × ${FEATURES_PER_ACTION} features, 32 connections, loopback (${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)})\n`);
-    await json(base, 'PUT', '/models/default', { reward: { waitSeconds: 1, default: 0 } });
+    await putModel(base, 'default', { reward: { waitSeconds: 1, default: 0 } });
     await decideLoad(base, { duration: 2 }); // warm-up (JIT, connections); its windows close before the measurement
     for (let waited = 0; (await pending(base)) > 0 && waited < 30_000; waited += 100) await sleep(100);
 
@@ -133,8 +138,7 @@ async function main(): Promise<void> {
       if (performance.now() - stoppedAt > 120_000) break;
       await sleep(50);
     }
-    const view = await json(base, 'GET', '/models/default');
-    const stats = view.stats as { decisions: number; defaultRewards: number; updates: number };
+    const { stats } = await getModel(base, 'default');
     const bound = 2 * run.rps * 1;
     console.log('| default rewards, waitSeconds 1 | |');
     console.log('| --- | ---: |');
@@ -148,15 +152,15 @@ async function main(): Promise<void> {
 
     // ---- 2. /decide p99 with 100 models polled every second ----
     const names = ['default', ...Array.from({ length: POLLED_MODELS - 1 }, (_, i) => `polled-${i}`)];
-    for (const name of names.slice(1)) await json(base, 'PUT', `/models/${name}`, { reward: { waitSeconds: 3600 } });
+    for (const name of names.slice(1)) await putModel(base, name, { reward: { waitSeconds: 3600 } });
     // History for each polled model: decisions and rewards, so a read has statistics, a state and estimates to report.
     await Promise.all(names.slice(1).map(async (name, i) => {
       for (let k = 0; k < HISTORY; k++) {
-        const d = await json(base, 'POST', '/decide', JSON.parse(decideBody(name)));
-        await json(base, 'POST', '/reward', { eventId: d.eventId, reward: (k + i) % 3 === 0 ? 1 : 0 });
+        const d = await ok(client(base).POST('/decide', { body: JSON.parse(decideBody(name)) as DecideBody }));
+        await ok(client(base).POST('/reward', { body: { eventId: d.eventId, reward: (k + i) % 3 === 0 ? 1 : 0 } }));
       }
     }));
-    for (const name of names) await json(base, 'GET', `/models/${name}`); // first reads (their caches) out of the way
+    for (const name of names) await getModel(base, name); // first reads (their caches) out of the way
     const rate = Math.max(1, Math.round(run.rps / 2));
     const without: number[] = [];
     const withPolls: number[] = [];
