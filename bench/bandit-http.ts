@@ -43,6 +43,7 @@ const args = benchArgs({
   duration: { type: 'number', default: 3, help: 'seconds per measurement' },
   connections: { type: 'number', default: 32 },
   rounds: { type: 'number', default: 5 },
+  strategy: { type: 'string', help: 'configure the default model with this strategy first (e.g. squarecb, the default before auto); default: the default model as a bare PUT gives it' },
   serve: { type: 'string', choices: KINDS, help: 'child process: serve this server (the benchmark forks it)' },
 });
 
@@ -159,6 +160,13 @@ async function main(): Promise<void> {
   const bare = await start('express');
   const node = await start('node');
   const focal = await start('focal');
+  if (args.strategy !== undefined) {
+    const res = await fetch(focal.url.replace(/\/decide$/, '/models/default'), {
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ strategy: { name: args.strategy } }),
+    });
+    if (!res.ok) throw new Error(`PUT /models/default with strategy ${args.strategy}: ${res.status} ${await res.text()}`);
+    console.log(`Focal's default model: strategy ${args.strategy}`);
+  }
   try {
     for (const s of [bare, node, focal]) await load(s, { duration: 2, connections }); // warm-up (JIT, connections)
     const runs: { bare: Awaited<ReturnType<typeof load>>; node: Awaited<ReturnType<typeof load>>; focal: Awaited<ReturnType<typeof load>> }[] = [];
