@@ -109,10 +109,34 @@ export function holdOf(mode: LearningMode, defer: boolean | undefined): number {
 }
 
 /** The request's actions (or the model's fixed list), checked against the request limits. */
-export function requestActions(entry: ModelEntry, given: (string | ActionInput)[] | undefined, budget: FeatureBudget, limits: Limits): ActionInput[] {
+function requestActions(entry: ModelEntry, given: (string | ActionInput)[] | undefined, budget: FeatureBudget, limits: Limits): ActionInput[] {
   if (given) return checkActions(given, budget, limits);
   if (entry.config.actions) return checkActions(entry.config.actions, budget, limits);
   throw new ValidationError(`actions is required: model "${entry.name}" has no fixed actions list`, [{ path: '/actions', message: 'is required' }]);
+}
+
+export interface DecisionRequest {
+  name: string;
+  entry: ModelEntry;
+  budget: FeatureBudget;
+  context: Features;
+  actions: ActionInput[];
+}
+
+/**
+ * What a single and a multi-slot decision read first, in this order: the model, the context and the actions
+ * against the request limits, and a client's event id (only a client's id counts against
+ * FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit). The budget goes on to the slots.
+ */
+export function readDecisionRequest(deps: DecideDeps, input: { model?: string; context?: Features; actions?: (string | ActionInput)[]; eventId?: string }): DecisionRequest {
+  const name = input.model ?? DEFAULT_MODEL;
+  const entry = deps.registry.entry(name);
+  const budget: FeatureBudget = new FeatureBudget(deps.limits);
+  const context = input.context ?? {};
+  budget.features('/context', context);
+  const actions = requestActions(entry, input.actions, budget, deps.limits);
+  if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
+  return { name, entry, budget, context, actions };
 }
 
 /**
@@ -121,16 +145,9 @@ export function requestActions(entry: ModelEntry, given: (string | ActionInput)[
  * at the commit's `createdAt` and closes `reward.waitSeconds` later (the rules: reward-rules.ts).
  */
 export async function decide(deps: DecideDeps, input: DecideInput, requestJson?: string): Promise<DecideResult> {
-  const { registry, limits, metrics } = deps;
+  const { registry, metrics } = deps;
   const writer = deps.writer.accepting();
-  const name = input.model ?? DEFAULT_MODEL;
-  const entry = registry.entry(name);
-  const budget: FeatureBudget = new FeatureBudget(limits);
-  const context = input.context ?? {};
-  budget.features('/context', context);
-  const actions = requestActions(entry, input.actions, budget, limits);
-  // Only a client's id counts against FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit.
-  if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
+  const { name, entry, context, actions } = readDecisionRequest(deps, input);
   const { excluded, baseline } = resolveExclusions(actions, input.excludedActions, input.baseline);
   const eventId = input.eventId ?? newEventId();
 

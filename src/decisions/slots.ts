@@ -1,13 +1,12 @@
 import type { ActionInput, Features } from '../bandit/index.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { newEventId } from '../platform/ids.js';
-import { choose, holdOf, requestActions, type DecideDeps, type RankedAction } from './decide.js';
+import { choose, holdOf, readDecisionRequest, type DecideDeps, type RankedAction } from './decide.js';
 import { HOLD_DEFERRED, HOLD_NONE } from './decision-store.js';
 import { httpError } from './decisions-writer.js';
 import { resolveExclusions } from './exclusions.js';
+import type { FeatureBudget } from './request-limits.js';
 import { learningMode, type LearningMode } from './model-config.js';
-import { DEFAULT_MODEL } from './model-registry.js';
-import { FeatureBudget } from './request-limits.js';
 
 /**
  * Multi-slot decisions (API.md "Slots"): one distinct action per slot, slots filled in order. Each slot is an
@@ -65,13 +64,8 @@ export function slotEventId(eventId: string, slot: string): string {
 export async function decideSlots(deps: DecideDeps, input: DecideSlotsInput): Promise<DecideSlotsResult> {
   const { registry, limits, metrics } = deps;
   const writer = deps.writer.accepting();
-  const name = input.model ?? DEFAULT_MODEL;
-  const entry = registry.entry(name);
-  const budget: FeatureBudget = new FeatureBudget(limits);
-  const context = input.context ?? {};
-  budget.features('/context', context);
-  const actions = requestActions(entry, input.actions, budget, limits);
-  if (input.eventId !== undefined) budget.string('/eventId', input.eventId, 'eventId');
+  const { name, entry, context, actions, ...request } = readDecisionRequest(deps, input);
+  const budget: FeatureBudget = request.budget;
   const slots = input.slots;
   if (slots.length > limits.actionsPerRequest) {
     throw new PayloadTooLargeError(`${slots.length} slots exceed the limit of ${limits.actionsPerRequest} (FOCAL_MAX_ACTIONS)`, 'FOCAL_MAX_ACTIONS', limits.actionsPerRequest);
