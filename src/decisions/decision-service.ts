@@ -5,7 +5,7 @@ import type { Db } from '../store/database.js';
 import { decide, type DecideInput, type DecideResult } from './decide.js';
 import { decideSlots, type DecideSlotsInput, type DecideSlotsResult } from './slots.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { DecisionStore, encodeDecisionPayload, type DecisionPayload } from './decision-store.js';
+import { DecisionStore, encodeDecisionPayload, type DecisionPayload, type ExportRow } from './decision-store.js';
 import { DecisionsWriter, httpError } from './decisions-writer.js';
 import { ModelAdmin } from './model-admin.js';
 import type { ModelConfigInput } from './model-config.js';
@@ -223,6 +223,11 @@ export class DecisionService {
     }, this.effects);
     if (r.problem) throw httpError(r);
     return r.body as { imported: number; learned: number };
+  }
+
+  /** A page of the model's logged decisions for an export (the shared database's on PostgreSQL). */
+  async exportPage(model: string, from: number, to: number, afterSeq: number, limit: number): Promise<ExportRow[]> {
+    return this.pg ? this.pg.store.exportPage(model, from, to, afterSeq, limit) : this.store.exportPage(model, from, to, afterSeq, limit);
   }
 
   // ---- background work ----

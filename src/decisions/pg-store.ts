@@ -1,5 +1,5 @@
 import type { PgPool } from '../store/postgres.js';
-import type { ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
+import type { ExportRow, ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
 export interface LogRow {
@@ -57,5 +57,11 @@ export class PgDecisionStore {
     const r = (await this.pool.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
       COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
     return { ...e, ...r };
+  }
+
+  /** DecisionStore.exportPage on the shared log: decisions of every replica. */
+  async exportPage(model: string, from: number, to: number, afterSeq: number, limit: number): Promise<ExportRow[]> {
+    return (await this.pool.query<ExportRow>(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
+      WHERE model = $1 AND kind = 'decision' AND created_at >= $2 AND created_at < $3 AND seq > $4 ORDER BY seq LIMIT $5`, [model, from, to, afterSeq, limit])).rows;
   }
 }
