@@ -94,7 +94,7 @@ export class LogFollower {
         this.head = Math.max(this.head, h.seq);
         this.behindSince = h.oldestAfter ?? undefined;
         await this.kick();
-        if (this.ticks % 2 === 0) await this.learning.refreshCounters(this.store);
+        if (this.ticks % 2 === 0) await Promise.all([this.learning.refreshCounters(this.store), this.store.refreshLogCounts()]);
       } catch (err) {
         if (!this.closed) this.logger.warn({ err }, 'replica: following the shared log failed; retrying');
       }

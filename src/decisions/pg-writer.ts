@@ -6,6 +6,7 @@ import { problem, type Learn, type OpResult } from './op-result.js';
 import { completeReward, judgeReward, PG_CLOSE_EXPIRED, type RewardOp } from './reward-rules.js';
 import type { WriteOp } from './write-executor.js';
 import { pgActivate, pgImport, pgSlots } from './pg-ops.js';
+import { pgRetention } from './pg-retention.js';
 
 /** Longest wait for the follower before a committed group is answered anyway. */
 const APPLY_WAIT_MS = 5000;
@@ -180,8 +181,7 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
     case 'slots':
       return pgSlots(c, op);
     case 'retention':
-      // Log retention does not run on PostgreSQL yet (index.ts does not start it): nothing to delete.
-      return { retention: { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 } };
+      return { retention: await pgRetention(c, op) };
   }
 }
 

@@ -12,6 +12,7 @@ import request from 'supertest';
 import { startHarness, type Harness } from '../decisions/harness.js';
 import { ACTIONS, logEvents } from '../evaluation/helpers.js';
 import { startPgServer, type PgServer } from '../pg-server.js';
+import { Metrics } from '../../src/platform/metrics.js';
 
 const SIX = ['a', 'b', 'c', 'd', 'e', 'f'];
 const SLOTS = [{ id: 'hero', features: { size: 'large' } }, { id: 'side', excludedActions: ['a'] }, { id: 'foot' }];
@@ -175,6 +176,70 @@ describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
       await request(a.focal.app).post('/models/nope/log').set('content-type', 'application/x-ndjson').send(lines[0]).expect(404);
     } finally {
       await local.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('stats.log is the shared log\'s on every replica; retention runs on the sweep-lock holder only, keeps open windows and what no snapshot holds', async () => {
+    const url = await server.createDatabase();
+    const metrics = [new Metrics({ defaultMetrics: false }), new Metrics({ defaultMetrics: false })];
+    const retention = { intervalMs: 200, batch: 7, replicaMarginMs: 300 };
+    const a = await replica(url, { metrics: metrics[0], decisions: { retention } });
+    const b = await replica(url, { metrics: metrics[1], decisions: { retention } });
+    try {
+      // Counted first under a retention of an hour, then deleted under one of a few seconds.
+      await request(a.focal.app).put('/models/short').send({ actions: SIX, reward: { waitSeconds: 1 }, log: { retention: '1h' } }).expect(200);
+      await request(a.focal.app).put('/models/open').send({ actions: SIX, reward: { waitSeconds: 600 }, log: { retention: '1h' } }).expect(200);
+      await until(() => b.service.names().includes('open'), 5000, 'the models did not reach B');
+      const shortIds: string[] = [];
+      const openIds: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const [x, y] = i % 2 ? [a, b] : [b, a];
+        const d = (await request(x.focal.app).post('/decide').send({ model: 'short', context: { u: { i } } }).expect(200)).body;
+        shortIds.push(d.eventId);
+        if (i % 2 === 0) await request(y.focal.app).post('/reward').send({ eventId: d.eventId, reward: (i % 4) / 3 }).expect(200);
+        openIds.push((await request(y.focal.app).post('/decide').send({ model: 'open', context: { u: { i } } }).expect(200)).body.eventId);
+      }
+      // Both replicas show the shared log (refreshed every second), the same figures.
+      const logOf = async (h: Harness, model: string) => (await view(h, model)).stats.log;
+      await until(async () => (await logOf(a, 'short')).events === 30 && (await logOf(b, 'short')).events === 30, 5000, 'stats.log did not count the shared log');
+      const [la, lb] = [await logOf(a, 'short'), await logOf(b, 'short')];
+      assert.deepEqual(la, lb);
+      assert.equal(la.retention, '1h');
+      assert.ok(la.bytes > 30 * 100, `bytes ${la.bytes}`);
+      const bytes = (await rows<{ bytes: number }>(url, `SELECT SUM(octet_length(payload) + octet_length(event_id))::int AS bytes FROM events WHERE model = 'short'`))[0]!.bytes;
+      assert.equal(la.bytes, bytes);
+      assert.equal(la.oldest, new Date(Number((await rows<{ t: string }>(url, `SELECT MIN(created_at) AS t FROM events WHERE model = 'short'`))[0]!.t)).toISOString());
+
+      await until(async () => (await view(b, 'short')).stats.pending === 0, 5000, 'the short windows did not close');
+      for (const model of ['short', 'open']) await request(b.focal.app).put(`/models/${model}`).send({ log: { retention: '3s' } }).expect(200);
+      const count = async (sql: string) => Number((await rows<{ n: string }>(url, sql))[0]!.n);
+      await until(async () => await count(`SELECT COUNT(*) AS n FROM events WHERE model = 'short'`) === 0, 30_000, 'old short events were not deleted');
+      assert.equal(await count(`SELECT COUNT(*) AS n FROM rewards WHERE model = 'short'`), 0, 'their rewards go with them');
+      // Older than the retention too, but their windows are open: kept, and a reward still lands (on either replica).
+      assert.equal(await count(`SELECT COUNT(*) AS n FROM events WHERE model = 'open'`), 30);
+      await request(b.focal.app).post('/reward').send({ eventId: openIds[0], reward: 1 }).expect(200);
+      await request(a.focal.app).post('/reward').send({ eventId: shortIds[1], reward: 1 }).expect(404);
+      // Only the replica holding the lock (A, started first) deleted.
+      assert.match(await metrics[0]!.text(), /focal_log_events_deleted_total\{model="short"\} 30/);
+      assert.doesNotMatch(await metrics[1]!.text(), /focal_log_events_deleted_total\{model=/);
+      for (const h of [a, b]) {
+        await until(async () => (await logOf(h, 'short')).events === 0, 5000, 'stats.log did not follow the deletion');
+        const v = await view(h, 'short');
+        assert.equal(v.stats.log.oldest, null);
+        assert.equal(v.stats.updates, 30, 'the deleted events were learned before they went');
+      }
+      assert.match(await metrics[1]!.text(), /focal_log_events\{model="open"\} 30/);
+      // The delta rows of the log counts were compacted by the passes.
+      assert.ok(await count('SELECT COUNT(*) AS n FROM log_stats') <= 4, 'log_stats was not compacted');
+      // A replica started now rebuilds the same models from the snapshots (the deleted rewards are in them).
+      const fp = await converged([a, b], 'short');
+      const c = await replica(url);
+      try {
+        assert.equal((await view(c, 'short')).stats.fingerprint, fp.fingerprint);
+      } finally { await c.close(); }
+    } finally {
       await a.close();
       await b.close();
     }
