@@ -78,7 +78,9 @@ export class DecisionService {
     } else {
       this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger);
     }
-    this.estimates = new OffPolicyWindow(this.store, (records) => engine.offPolicyEstimate(records), logger, (name) => this.registry.get(name));
+    const shared = this.pg?.store;
+    this.estimates = new OffPolicyWindow(this.store, (records) => engine.offPolicyEstimate(records), logger, (name) => this.registry.get(name),
+      shared ? (model, beforeSeq, limit) => shared.rewardedBefore(model, beforeSeq, limit) : undefined);
     this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, this.logCount(e.name), config, this.estimates, this.pg?.follower.lag));
     this.sweeper = new WindowSweep(this.writer, this.effects);
     this.snapshots = new Snapshots(this.registry, this.writer, metrics);

@@ -76,6 +76,14 @@ export interface EventRow {
 /** A logged decision as an export reads it (GET /models/{name}/log). */
 export type ExportRow = Pick<EventRow, 'seq' | 'event_id' | 'created_at' | 'payload' | 'reward' | 'closed' | 'closed_reason' | 'hold'>;
 
+/** A learned reward with its decision, as the off-policy estimates read them (off-policy-window.ts). */
+export interface RewardedRow {
+  seq: number;
+  event_id: string;
+  payload: StoredPayload;
+  reward: number;
+}
+
 /** events.hold (migration 195): learned as usual, deferred until activation, never learned (logging mode). */
 export const HOLD_NONE = 0;
 export const HOLD_DEFERRED = 1;
@@ -250,7 +258,7 @@ export class DecisionStore {
   }
 
   /** The model's learned rewards with seq < `beforeSeq`, newest first: one page of a walk back through the log. */
-  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: StoredPayload; reward: number }[] {
-    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: StoredPayload; reward: number }[];
+  rewardedBefore(model: string, beforeSeq: number, limit: number): RewardedRow[] {
+    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as RewardedRow[];
   }
 }

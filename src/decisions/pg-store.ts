@@ -1,5 +1,5 @@
 import type { PgPool } from '../store/postgres.js';
-import type { ExportRow, ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
+import type { ExportRow, ModelRow, ModelStats, RewardedRow, SnapshotRow } from './decision-store.js';
 import type { LogCount } from './retention.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
@@ -78,5 +78,11 @@ export class PgDecisionStore {
         (SELECT MIN(created_at) FROM events e WHERE e.model = s.model) AS oldest
       FROM (SELECT model, SUM(events)::bigint AS events, SUM(bytes)::bigint AS bytes FROM log_stats GROUP BY model) s`)).rows;
     this.logCounts = new Map(rows.map((r) => [r.model, { events: r.events, bytes: r.bytes, ...(r.oldest !== null ? { oldest: r.oldest } : {}) }]));
+  }
+
+  /** DecisionStore.rewardedBefore on the shared log (the rewards_model_seq index, walked backwards). */
+  async rewardedBefore(model: string, beforeSeq: number, limit: number): Promise<RewardedRow[]> {
+    return (await this.pool.query<RewardedRow>(`SELECT r.seq, r.event_id, e.payload, r.reward FROM rewards r JOIN events e ON e.event_id = r.event_id
+      WHERE r.model = $1 AND r.learn = 1 AND r.seq < $2 AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT $3`, [model, beforeSeq, limit])).rows;
   }
 }

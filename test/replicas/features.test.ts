@@ -136,7 +136,7 @@ describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
     }
   });
 
-  it('DSJSON import on one replica, export on another: the same lines and the same learned model as on SQLite', async () => {
+  it('DSJSON import on one replica, export on another: the same lines, the same learned model and off-policy estimates as on SQLite', async () => {
     const url = await server.createDatabase();
     const config = { strategy: { name: 'epsilon-greedy', epsilon: 0.1 }, learner: { name: 'linear', bits: 14 }, actions: ACTIONS };
     const local = await startHarness();
@@ -164,6 +164,16 @@ describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
       const fp = await converged([a, b], 'dst');
       assert.equal(fp.updates, 199);
       assert.equal(fp.fingerprint, (await view(local, 'dst')).stats.fingerprint, 'the model learned from the import differs from SQLite\'s');
+      // Off-policy estimates over the shared log (read in the background): the same as SQLite's over the same events.
+      const estimate = async (h: Harness) => {
+        let v: unknown = null;
+        await until(async () => (v = (await view(h, 'dst')).offPolicy) !== null, 10_000, 'no off-policy estimate');
+        return v as { n: number };
+      };
+      const expected = await estimate(local);
+      assert.equal(expected.n, 199);
+      assert.deepEqual(await estimate(a), expected);
+      assert.deepEqual(await estimate(b), expected);
       // Exported on B: the lines SQLite exports for the same import (ids aside).
       const exported = async (h: Harness, format: string) => (await request(h.focal.app).get(`/models/dst/log?format=${format}`).buffer(true).expect(200)).text;
       assert.equal(await exported(b, 'dsjson'), (await exported(local, 'dsjson')).replaceAll('"EventId":"dst-', '"EventId":"src-'));
