@@ -54,6 +54,8 @@ export class LogFollower {
   async start(position: number): Promise<void> {
     this.position = position;
     await this.connect();
+    // A replica that finds the sweep free takes it at once (a lone replica sweeps from its start), not a tick later.
+    await this.tryLead();
     this.timer = setInterval(() => this.tick(), FOLLOW_TICK_MS);
     this.timer.unref();
     await this.kick();
@@ -86,10 +88,7 @@ export class LogFollower {
     void (async () => {
       try {
         if (!this.listener) await this.connect();
-        if (!this.leader && this.listener) {
-          this.leader = (await this.listener.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCKS.sweep])).rows[0]!.ok;
-          if (this.leader) this.logger.info('replica: this replica now runs the default-reward sweep (advisory lock taken)');
-        }
+        await this.tryLead();
         const h = await this.store.head(this.position);
         this.head = Math.max(this.head, h.seq);
         this.behindSince = h.oldestAfter ?? undefined;
@@ -99,6 +98,13 @@ export class LogFollower {
         if (!this.closed) this.logger.warn({ err }, 'replica: following the shared log failed; retrying');
       }
     })();
+  }
+
+  /** Takes the SWEEP session lock if it is free (this replica then runs the default-reward sweep). */
+  private async tryLead(): Promise<void> {
+    if (this.leader || !this.listener) return;
+    this.leader = (await this.listener.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCKS.sweep])).rows[0]!.ok;
+    if (this.leader) this.logger.info('replica: this replica now runs the default-reward sweep (advisory lock taken)');
   }
 
   /** Whether this replica holds the sweep lock. */
