@@ -48,6 +48,8 @@ export class LogFollower {
     private readonly store: PgDecisionStore,
     private readonly learning: ModelLearning,
     private readonly logger: Logger,
+    /** Reloads the models' counters from the shared tables (through the writer: decision-service.ts). */
+    private readonly refreshCounters: () => Promise<void>,
   ) {}
 
   /** Connects, listens, and catches up from `position` (the seq the restored models reach). */
@@ -93,7 +95,7 @@ export class LogFollower {
         this.head = Math.max(this.head, h.seq);
         this.behindSince = h.oldestAfter ?? undefined;
         await this.kick();
-        if (this.ticks % 2 === 0) await this.learning.refreshCounters(this.store);
+        if (this.ticks % 2 === 0) await this.refreshCounters();
       } catch (err) {
         if (!this.closed) this.logger.warn({ err }, 'replica: following the shared log failed; retrying');
       }

@@ -1,4 +1,4 @@
-import type { PgPool } from '../store/postgres.js';
+import type { PgClient, PgPool } from '../store/postgres.js';
 import type { ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
@@ -48,14 +48,19 @@ export class PgDecisionStore {
   }
 
   /** The same figures as DecisionStore.stats, from the shared tables. */
-  async stats(model: string, since: number): Promise<ModelStats> {
-    const e = (await this.pool.query<Omit<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COUNT(*)::bigint AS decisions,
-      COALESCE(SUM((closed = 0)::int), 0)::bigint AS pending,
-      COALESCE(SUM((reward IS NOT NULL AND closed = 1)::int), 0)::bigint AS "rewardedEvents",
-      COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0)::float8 AS "rewardTotal"
-      FROM events WHERE model = $1 AND kind = 'decision' AND created_at >= $2`, [model, since])).rows[0]!;
-    const r = (await this.pool.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
-      COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
-    return { ...e, ...r };
+  stats(model: string, since: number): Promise<ModelStats> {
+    return pgModelStats(this.pool, model, since);
   }
+}
+
+/** DecisionStore.stats's figures from the shared tables (`on`: the pool, or a transaction's connection). */
+export async function pgModelStats(on: PgPool | PgClient, model: string, since: number): Promise<ModelStats> {
+  const e = (await on.query<Omit<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COUNT(*)::bigint AS decisions,
+    COALESCE(SUM((closed = 0)::int), 0)::bigint AS pending,
+    COALESCE(SUM((reward IS NOT NULL AND closed = 1)::int), 0)::bigint AS "rewardedEvents",
+    COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0)::float8 AS "rewardTotal"
+    FROM events WHERE model = $1 AND kind = 'decision' AND created_at >= $2`, [model, since])).rows[0]!;
+  const r = (await on.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
+    COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
+  return { ...e, ...r };
 }

@@ -91,7 +91,7 @@ describe('closing reward windows in bulk', () => {
     assert.equal(summedView.stats.fingerprint, await rebuildFromLog(h, 'summed', summedView.config as BanditConfig));
     for (const name of ['bulk', 'summed', 'later', 'default']) {
       const v = h.service.view(name);
-      const { meanReward: _m, updates: _u, rewardSeq: _r, fingerprint: _f, log: _l, ...counters } = v.stats;
+      const { meanReward: _m, updates: _u, rewardSeq: _r, fingerprint: _f, log: _l, replica: _p, ...counters } = v.stats;
       assert.deepEqual(counters, await h.storedStats(name, Date.parse(v.createdAt)), `${name}: in-memory counters = the tables`);
     }
 
