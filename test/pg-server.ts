@@ -38,7 +38,12 @@ async function freePort(): Promise<number> {
 
 let counter = 0;
 
-export async function startPgServer(): Promise<PgServer> {
+/**
+ * `durable: false` (the bandit API suite's server): no fsync. What the tests check does not depend on the server
+ * surviving a power loss, and each of their databases and commits costs a disk flush less. The replica tests and
+ * the benchmark keep the default (durable: true), PostgreSQL's own.
+ */
+export async function startPgServer(options: { durable?: boolean } = {}): Promise<PgServer> {
   const bin = binDir();
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'focal-pg-'));
@@ -54,7 +59,8 @@ export async function startPgServer(): Promise<PgServer> {
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freePort();
   const child: ChildProcess = spawn(...run(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-    '-c', 'max_connections=200', '-c', 'shared_buffers=32MB']), { stdio: ['ignore', 'ignore', 'pipe'] });
+    '-c', 'max_connections=200', '-c', 'shared_buffers=32MB', ...(options.durable === false ? ['-c', 'fsync=off', '-c', 'full_page_writes=off'] : [])]),
+  { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

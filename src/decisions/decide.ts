@@ -160,10 +160,10 @@ export async function decide(deps: DecideDeps, input: DecideInput, requestJson?:
     op: 'decision', eventId, model: name, createdAt: now,
     deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000), payload: encodeDecisionPayload(c.payload, requestJson, input.actions !== undefined),
     ...(hold !== HOLD_NONE ? { hold } : {}), ...(c.imitated !== null ? { imitated: c.imitated } : {}),
-  });
+  // Counted as the commit's effect, in commit order (a replica's counters refresh is ordered among the writes).
+  }, (w) => { if (!w.problem && w.inserted) registry.get(name)?.counters.decided(c.imitated); });
   if (r.problem) throw httpError(r);
   if (!r.inserted) throw new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
-  registry.get(name)?.counters.decided(c.imitated);
   metrics.decisions.inc({ model: name, strategy });
   if (c.imitated !== null) metrics.apprentice.inc({ model: name, imitated: String(c.imitated) });
   return { eventId, model: name, ...c.answer, strategy, ...(hold === HOLD_DEFERRED ? { deferred: true as const } : {}) };

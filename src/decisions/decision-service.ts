@@ -74,7 +74,7 @@ export class DecisionService {
       pool.on('error', (err) => logger.warn({ err }, 'PostgreSQL: an idle connection failed'));
       const store = new PgDecisionStore(pool);
       this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger, true);
-      this.pg = { pool, store, follower: new LogFollower(config.databaseUrl, store, this.learning, logger) };
+      this.pg = { pool, store, follower: new LogFollower(config.databaseUrl, store, this.learning, logger, () => this.refreshCounters()) };
     } else {
       this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger);
     }
@@ -125,6 +125,11 @@ export class DecisionService {
   /** Whether this process runs the shared background work (sweep, log retention): always on SQLite; on PostgreSQL the sweep-lock holder. */
   get leads(): boolean {
     return this.pg ? this.pg.follower.isLeader : true;
+  }
+
+  /** The shared PostgreSQL database's pool (FOCAL_DATABASE_URL), for the routes that read the log there. */
+  get sharedPool(): PgPool | undefined {
+    return this.pg?.pool;
   }
 
   /** Whether the bandit log is in PostgreSQL (FOCAL_DATABASE_URL). */
@@ -255,6 +260,16 @@ export class DecisionService {
     // Replicas: only the holder of the sweep lock sweeps (a reward past its deadline still closes it anywhere).
     if (!this.leads) return Promise.resolve(0);
     return this.sweeper.run(now);
+  }
+
+  /**
+   * Replicas: every model's counters from the shared tables, read by a `counters` op in the commit order of this
+   * replica's writes (pg-writer.ts), so that a write is never counted twice nor lost by a refresh running beside it.
+   */
+  private async refreshCounters(): Promise<void> {
+    if (!this.writer.isReady) return;
+    const models = [...this.registry.all()].map((e) => ({ name: e.name, since: e.createdAt }));
+    await this.writer.accepting().submit({ op: 'counters', models }, (r) => this.learning.assignCounters(r.counters ?? []));
   }
 
   /** Snapshots every model whose state moved since its last snapshot. */

@@ -48,12 +48,16 @@ export class LogFollower {
     private readonly store: PgDecisionStore,
     private readonly learning: ModelLearning,
     private readonly logger: Logger,
+    /** Reloads the models' counters from the shared tables (through the writer: decision-service.ts). */
+    private readonly refreshCounters: () => Promise<void>,
   ) {}
 
   /** Connects, listens, and catches up from `position` (the seq the restored models reach). */
   async start(position: number): Promise<void> {
     this.position = position;
     await this.connect();
+    // A replica that finds the sweep free takes it at once (a lone replica sweeps from its start), not a tick later.
+    await this.tryLead();
     this.timer = setInterval(() => this.tick(), FOLLOW_TICK_MS);
     this.timer.unref();
     await this.kick();
@@ -86,19 +90,23 @@ export class LogFollower {
     void (async () => {
       try {
         if (!this.listener) await this.connect();
-        if (!this.leader && this.listener) {
-          this.leader = (await this.listener.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCKS.sweep])).rows[0]!.ok;
-          if (this.leader) this.logger.info('replica: this replica now runs the default-reward sweep (advisory lock taken)');
-        }
+        await this.tryLead();
         const h = await this.store.head(this.position);
         this.head = Math.max(this.head, h.seq);
         this.behindSince = h.oldestAfter ?? undefined;
         await this.kick();
-        if (this.ticks % 2 === 0) await Promise.all([this.learning.refreshCounters(this.store), this.store.refreshLogCounts()]);
+        if (this.ticks % 2 === 0) await Promise.all([this.refreshCounters(), this.store.refreshLogCounts()]);
       } catch (err) {
         if (!this.closed) this.logger.warn({ err }, 'replica: following the shared log failed; retrying');
       }
     })();
+  }
+
+  /** Takes the SWEEP session lock if it is free (this replica then runs the default-reward sweep). */
+  private async tryLead(): Promise<void> {
+    if (this.leader || !this.listener) return;
+    this.leader = (await this.listener.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCKS.sweep])).rows[0]!.ok;
+    if (this.leader) this.logger.info('replica: this replica now runs the default-reward sweep (advisory lock taken)');
   }
 
   /** Whether this replica holds the sweep lock. */

@@ -57,7 +57,7 @@ export class ModelAdmin {
         state: (fresh ?? existing!.bandit).snapshot(), lastSeq: existing?.lastSeq ?? 0,
       }, (r) => {
         if (r.problem) return;
-        const now = Date.now();
+        const now = r.at ?? Date.now();
         if (fresh) {
           this.registry.set({
             name, config, version: r.version!, createdAt: existing?.createdAt ?? now, updatedAt: now,

@@ -91,6 +91,8 @@ export class ModelLearning {
    * replica reach this one. `default` is created if missing.
    */
   async syncFromPg(store: PgDecisionStore, upToSeq: number): Promise<void> {
+    // The entries as they were before the rows were read: one this replica creates meanwhile is not in the rows.
+    const before = new Map([...this.registry.all()].map((e) => [e.name, e]));
     const rows = await store.models();
     for (const row of rows) {
       const current = this.registry.get(row.name);
@@ -109,7 +111,7 @@ export class ModelLearning {
       this.replayInto(entry, replay);
     }
     const stored = new Set(rows.map((r) => r.name));
-    for (const e of [...this.registry.all()]) if (!stored.has(e.name)) this.registry.remove(e.name);
+    for (const e of [...this.registry.all()]) if (!stored.has(e.name) && before.get(e.name) === e) this.registry.remove(e.name);
   }
 
   /** One row of the shared log, in seq order (log-follower.ts): a learned row is folded into its model. */
@@ -117,9 +119,16 @@ export class ModelLearning {
     if (r.learn) this.learn(r);
   }
 
-  /** The counters of every model from the shared tables (decisions and rewards of every replica). */
-  async refreshCounters(store: PgDecisionStore): Promise<void> {
-    for (const e of [...this.registry.all()]) Object.assign(e.counters, await store.stats(e.name, e.createdAt));
+  /**
+   * The counters of the models as a `counters` op read them from the shared tables (decisions and rewards of every
+   * replica), applied in commit order: this replica's writes before the op are in them, the ones after it move them
+   * as usual. A model re-created meanwhile (another `createdAt`) keeps its own.
+   */
+  assignCounters(rows: NonNullable<OpResult['counters']>): void {
+    for (const r of rows) {
+      const e = this.registry.get(r.model);
+      if (e?.createdAt === r.since) Object.assign(e.counters, r.stats);
+    }
   }
 
   /** Folds a committed op's rewards into memory and metrics. Never throws: the op is durable, its caller gets its answer. */

@@ -1,5 +1,5 @@
 import type { StoredPayload } from '../store/payload-codec.js';
-import type { RewardSource } from './decision-store.js';
+import type { ModelStats, RewardSource } from './decision-store.js';
 import type { RetentionResult } from './retention.js';
 
 /**
@@ -42,7 +42,11 @@ export interface OpResult {
   created?: boolean;
   version?: number;
   seq?: number;
+  /** The time the write was made at, when the store's clock decides it (PostgreSQL: the transaction's `now()`). */
+  at?: number;
   retention?: RetentionResult;
+  /** A `counters` op: each model's figures as the tables hold them, seen from this point of the commit order. */
+  counters?: { model: string; since: number; stats: ModelStats }[];
 }
 
 export function problem(status: number, detail: string, extra?: Record<string, unknown>): OpResult {

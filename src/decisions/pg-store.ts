@@ -1,4 +1,4 @@
-import type { PgPool } from '../store/postgres.js';
+import type { PgClient, PgPool } from '../store/postgres.js';
 import type { ExportRow, ModelRow, ModelStats, RewardedRow, SnapshotRow } from './decision-store.js';
 import type { LogCount } from './retention.js';
 
@@ -52,15 +52,8 @@ export class PgDecisionStore {
   }
 
   /** The same figures as DecisionStore.stats, from the shared tables. */
-  async stats(model: string, since: number): Promise<ModelStats> {
-    const e = (await this.pool.query<Omit<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COUNT(*)::bigint AS decisions,
-      COALESCE(SUM((closed = 0)::int), 0)::bigint AS pending,
-      COALESCE(SUM((reward IS NOT NULL AND closed = 1)::int), 0)::bigint AS "rewardedEvents",
-      COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0)::float8 AS "rewardTotal"
-      FROM events WHERE model = $1 AND kind = 'decision' AND created_at >= $2`, [model, since])).rows[0]!;
-    const r = (await this.pool.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
-      COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
-    return { ...e, ...r };
+  stats(model: string, since: number): Promise<ModelStats> {
+    return pgModelStats(this.pool, model, since);
   }
 
   /** DecisionStore.exportPage on the shared log: decisions of every replica. */
@@ -85,4 +78,16 @@ export class PgDecisionStore {
     return (await this.pool.query<RewardedRow>(`SELECT r.seq, r.event_id, e.payload, r.reward FROM rewards r JOIN events e ON e.event_id = r.event_id
       WHERE r.model = $1 AND r.learn = 1 AND r.seq < $2 AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT $3`, [model, beforeSeq, limit])).rows;
   }
+}
+
+/** DecisionStore.stats's figures from the shared tables (`on`: the pool, or a transaction's connection). */
+export async function pgModelStats(on: PgPool | PgClient, model: string, since: number): Promise<ModelStats> {
+  const e = (await on.query<Omit<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COUNT(*)::bigint AS decisions,
+    COALESCE(SUM((closed = 0)::int), 0)::bigint AS pending,
+    COALESCE(SUM((reward IS NOT NULL AND closed = 1)::int), 0)::bigint AS "rewardedEvents",
+    COALESCE(SUM(CASE WHEN closed = 1 THEN reward END), 0)::float8 AS "rewardTotal"
+    FROM events WHERE model = $1 AND kind = 'decision' AND created_at >= $2`, [model, since])).rows[0]!;
+  const r = (await on.query<Pick<ModelStats, 'clientRewards' | 'defaultRewards'>>(`SELECT COALESCE(SUM((source = 'client')::int), 0)::bigint AS "clientRewards",
+    COALESCE(SUM((source = 'default')::int), 0)::bigint AS "defaultRewards" FROM rewards WHERE model = $1 AND received_at >= $2`, [model, since])).rows[0]!;
+  return { ...e, ...r };
 }

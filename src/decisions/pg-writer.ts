@@ -7,6 +7,7 @@ import { completeReward, judgeReward, PG_CLOSE_EXPIRED, type RewardOp } from './
 import type { WriteOp } from './write-executor.js';
 import { pgActivate, pgImport, pgSlots } from './pg-ops.js';
 import { pgRetention } from './pg-retention.js';
+import { pgModelStats } from './pg-store.js';
 
 /** Longest wait for the follower before a committed group is answered anyway. */
 const APPLY_WAIT_MS = 5000;
@@ -33,8 +34,7 @@ type Group = { ops: WriteOp[]; resolve: (r: OpResult[]) => void; reject: (e: unk
  * it commits, so seqs become visible in increasing order across replicas; decisions alone take no lock. It
  * notifies LOG_CHANNEL on commit. The groups of a transaction are answered once `applied(maxSeq)` resolves: the
  * replica's log follower (log-follower.ts) has folded every row up to it, in log order; memory never learns a
- * row out of that order. A failing op fails its whole group here (the transaction is aborted), unlike SQLite's
- * per-op savepoints.
+ * row out of that order. A failing op fails alone, as on SQLite (`commit`).
  */
 export class PgWriteRunner implements BatchRunner<WriteOp, OpResult> {
   private queue: Group[] = [];
@@ -74,32 +74,55 @@ export class PgWriteRunner implements BatchRunner<WriteOp, OpResult> {
     this.idle?.();
   }
 
+  /**
+   * Commits the ops in one transaction. An unexpected error in one op (a bug, a row it cannot read) fails that op
+   * alone, as SQLite's savepoints do: the transaction is rolled back and run again without it (that op answers a
+   * 500), and a run of decisions that failed as one INSERT is retried one decision at a time to find the culprit.
+   * No savepoints: in PostgreSQL each would be a subtransaction, and more than 64 in one transaction slow every
+   * snapshot of the server down; the retry costs nothing until an op fails. An error outside the ops (BEGIN, the
+   * lock, COMMIT) or a connection that cannot even roll back fails the whole group.
+   */
   private async commit(ops: WriteOp[]): Promise<{ results: OpResult[]; maxSeq: number }> {
-    const c = await this.pool.connect();
-    const ctx = { maxSeq: 0, notify: false };
-    try {
-      await c.query('BEGIN');
-      if (ops.some((o) => o.op !== 'decision')) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.log]);
-      const results: OpResult[] = [];
-      for (let i = 0; i < ops.length;) {
-        let j = i;
-        while (j < ops.length && ops[j]!.op === 'decision') j++;
-        if (j > i) {
-          results.push(...await decisions(c, ops.slice(i, j) as Extract<WriteOp, { op: 'decision' }>[]));
-          i = j;
-        } else {
-          results.push(await one(c, ops[i]!, ctx));
-          i++;
+    const failed = new Map<number, OpResult>();
+    let split = false;
+    for (;;) {
+      const c = await this.pool.connect();
+      const ctx = { maxSeq: 0, notify: false };
+      let running: [number, number] | undefined;
+      try {
+        // One clock for every replica: the times this transaction writes and judges windows by are PostgreSQL's
+        // now() (the transaction's start), not the replica's; read with BEGIN, in the same round trip.
+        const [, clock] = (await c.query('BEGIN; SELECT (extract(epoch FROM now()) * 1000)::bigint AS now')) as unknown as [unknown, { rows: { now: number }[] }];
+        const now = clock.rows[0]!.now;
+        const timed = ops.map((o) => atTime(o, now));
+        if (timed.some((o, k) => o.op !== 'decision' && o.op !== 'counters' && !failed.has(k))) await c.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.log]);
+        const results: OpResult[] = [];
+        for (let i = 0; i < timed.length;) {
+          if (failed.has(i)) {
+            results.push(failed.get(i)!);
+            i++;
+            continue;
+          }
+          let j = i;
+          while (j < timed.length && timed[j]!.op === 'decision' && !failed.has(j) && (!split || j === i)) j++;
+          running = [i, Math.max(j, i + 1)];
+          if (j > i) results.push(...await decisions(c, timed.slice(i, j) as Extract<WriteOp, { op: 'decision' }>[]));
+          else results.push(await one(c, timed[i]!, ctx));
+          i = running[1];
+          running = undefined;
         }
+        if (ctx.notify || ctx.maxSeq > 0) await c.query('SELECT pg_notify($1, $2)', [LOG_CHANNEL, `${ctx.maxSeq}${ctx.notify ? MODELS_CHANGED : ''}`]);
+        await c.query('COMMIT');
+        c.release();
+        return { results, maxSeq: ctx.maxSeq };
+      } catch (err) {
+        const usable = await c.query('ROLLBACK').then(() => true, () => false);
+        c.release(!usable);
+        if (!usable || !running) throw err;
+        const [from, to] = running;
+        if (to - from > 1) split = true;
+        else failed.set(from, { problem: { status: 500, detail: err instanceof Error ? err.stack ?? err.message : String(err), internal: true } });
       }
-      if (ctx.notify || ctx.maxSeq > 0) await c.query('SELECT pg_notify($1, $2)', [LOG_CHANNEL, `${ctx.maxSeq}${ctx.notify ? MODELS_CHANGED : ''}`]);
-      await c.query('COMMIT');
-      c.release();
-      return { results, maxSeq: ctx.maxSeq };
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      c.release(true);
-      throw err;
     }
   }
 
@@ -107,6 +130,16 @@ export class PgWriteRunner implements BatchRunner<WriteOp, OpResult> {
     if (this.pumping) await new Promise<void>((resolve) => { this.idle = resolve; });
     await this.answered;
   }
+}
+
+/**
+ * An op at the database's clock: a decision is logged at `now` with its window's length kept; every op that carries
+ * the current time gets `now` instead (a sweep given a fixed clock, and retention, keep theirs).
+ */
+function atTime(o: WriteOp, now: number): WriteOp {
+  if (o.op === 'decision' || o.op === 'slots') return { ...o, createdAt: now, deadlineAt: now + (o.deadlineAt - o.createdAt) };
+  if (o.op === 'retention' || (o.op === 'sweep' && o.fixedClock)) return o;
+  return 'now' in o ? { ...o, now } : o;
 }
 
 /** Decisions as one INSERT; a model deleted meanwhile is a 404, a taken event id answers `inserted: false` (409). */
@@ -157,7 +190,7 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
       await c.query('DELETE FROM snapshots WHERE model = $1', [op.name]);
       await c.query('INSERT INTO snapshots (model, version, created_at, reward_seq, state) VALUES ($1, $2, $3, $4, $5)', [op.name, version, op.now, seq, Buffer.from(op.state)]);
       ctx.notify = true;
-      return { created: !current, version, seq };
+      return { created: !current, version, seq, at: op.now };
     }
     case 'delete':
       await c.query(`DELETE FROM models WHERE name = $1 AND kind = 'bandit'`, [op.name]);
@@ -180,6 +213,13 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
       return pgActivate(c, op, ctx);
     case 'slots':
       return pgSlots(c, op);
+    case 'counters': {
+      // Read in this transaction: every earlier commit of this replica is in, every later one out (the pump is
+      // serial), and the answer is applied in that order, so the replica's own writes are never counted twice.
+      const counters = [];
+      for (const m of op.models) counters.push({ model: m.name, since: m.since, stats: await pgModelStats(c, m.name, m.since) });
+      return { counters };
+    }
     case 'retention':
       return { retention: await pgRetention(c, op) };
   }

@@ -121,13 +121,15 @@ export async function decideSlots(deps: DecideDeps, input: DecideSlotsInput): Pr
   const r = await writer.submit({
     op: 'slots', eventId, model: name, createdAt: now, deadlineAt: now + Math.round(entry.config.reward.waitSeconds * 1000),
     slots: rows, ...(hold !== HOLD_NONE ? { hold } : {}),
+  }, (w) => {
+    // Counted as the commit's effect, in commit order (as decide.ts).
+    const counters = registry.get(name)?.counters;
+    if (!w.problem && w.inserted) for (const row of rows) counters?.decided(row.imitated ?? null);
   });
   if (r.problem) throw httpError(r);
   if (!r.inserted) throw new ConflictError(`eventId "${eventId}" (or one of its slots' ids, "${eventId}#…") is already in use`, { eventId });
-  const counters = registry.get(name)?.counters;
   const strategy = entry.config.strategy.name;
   for (const row of rows) {
-    counters?.decided(row.imitated ?? null);
     metrics.decisions.inc({ model: name, strategy });
     if (row.imitated !== undefined) metrics.apprentice.inc({ model: name, imitated: String(row.imitated) });
   }

@@ -26,7 +26,7 @@ export class WindowSweep {
     let closed = 0;
     try {
       for (;;) {
-        const r = await this.writer.accepting().submit({ op: 'sweep', now: now ?? Date.now(), limit: SWEEP_BATCH }, this.effects);
+        const r = await this.writer.accepting().submit({ op: 'sweep', now: now ?? Date.now(), limit: SWEEP_BATCH, ...(now !== undefined ? { fixedClock: true } : {}) }, this.effects);
         const n = r.learns?.length ?? 0;
         closed += n;
         if (n < SWEEP_BATCH || !this.writer.isReady) return closed;

@@ -21,13 +21,18 @@ export type WriteOp =
   // A multi-slot decision (slots.ts): its own row and one decision row per slot, all or none.
   | { op: 'slots'; eventId: string; model: string; createdAt: number; deadlineAt: number; hold?: number; slots: { id: string; eventId: string; payload: string; imitated?: boolean }[] }
   // Closes up to `limit` expired windows of every bandit model (reward-rules.ts).
-  | { op: 'sweep'; now: number; limit: number }
+  // fixedClock: `now` is a given clock (tests), not the current time (PostgreSQL judges windows by its own clock).
+  | { op: 'sweep'; now: number; limit: number; fixedClock?: boolean }
   | { op: 'put'; name: string; config: string; state: Uint8Array; reset: boolean; lastSeq: number; now: number }
   | { op: 'delete'; name: string }
   | { op: 'snapshot'; items: { name: string; version: number; seq: number; state: Uint8Array }[]; now: number }
   // Logged events from another system (POST /models/{name}/log): all or none, learned in order.
   | { op: 'import'; model: string; events: ImportedEvent[]; now: number }
+  // Reads the models' figures from the tables at this point of the commit order (replicas refresh their counters so).
+  | CountersOp
   | RetentionOp;
+
+export type CountersOp = { op: 'counters'; models: { name: string; since: number }[] };
 
 export interface ImportedEvent {
   eventId: string;
@@ -123,6 +128,8 @@ export class WriteExecutor {
         return this.importEvents(op);
       case 'retention':
         return { retention: (this.retention ??= new RetentionStep(this.db)).run(op) };
+      case 'counters':
+        return { counters: op.models.map((m) => ({ model: m.name, since: m.since, stats: this.store.stats(m.name, m.since) })) };
     }
   }
 

@@ -1,22 +1,2 @@
-/**
- * The decisions capability's in-process tests, in one process: each test
- * process pays for importing the whole app (TensorFlow.js included), so the
- * cases live in modules of their own and run from here.
- */
-import './models.cases.js';
-import './decide.cases.js';
-import './reward.cases.js';
-import './group-commit.cases.js';
-import './strategies.cases.js';
-import './payload.cases.js';
-import './lean-lane.cases.js';
-import './config-roundtrip.cases.js';
-import './sweep.cases.js';
-import './learning-errors.cases.js';
-import './openapi-responses.cases.js';
-import './config-bounds.cases.js';
-import './off-policy.cases.js';
-import './modes.cases.js';
-import './timeseries.cases.js';
-import './events.cases.js';
-import './snapshot-format.cases.js';
+/** The bandit API suite (suite.ts) on the embedded SQLite store. */
+import './suite.js';

@@ -4,10 +4,10 @@
  * bounds (and just past them) are sent both ways and the verdicts compared.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
 import { LEARNER_PARAMS, normalizeBanditConfig, STRATEGY_PARAMS, type ParamSchema } from '../../src/bandit/index.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /** Values at and just past each bound of a numeric parameter. */
 function probes(spec: ParamSchema): number[] {

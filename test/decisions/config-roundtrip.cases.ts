@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
 import { STRATEGY_NAMES } from '../../src/decisions/model-config.js';
 import { learnerRegistry, strategyRegistry } from '../../src/bandit/index.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /**
  * GET /models/{name} → its `config` → PUT /models/{copy} gives 200 and the same config, for every

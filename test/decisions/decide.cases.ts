@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
 import { defaultBanditConfig } from '../../src/bandit/index.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const actions = [
   { id: 'sports', features: { topic: 'sports', length: 120 } },
@@ -29,9 +29,9 @@ describe('POST /decide', () => {
     assert.ok(Math.abs(sum - 1) < 1e-9, `sum ${sum}`);
     for (let i = 1; i < b.ranking.length; i++) assert.ok(b.ranking[i - 1].probability >= b.ranking[i].probability);
     assert.equal(b.ranking.find((r: { id: string }) => r.id === b.action).probability, b.probability);
-    const row = h.db.prepare('SELECT model, kind, payload FROM events WHERE event_id = ?').get(b.eventId) as { model: string; kind: string; payload: string };
-    assert.equal(row.kind, 'decision');
-    const payload = decodeDecisionPayload(row.payload);
+    const [row] = await h.sql<{ model: string; kind: string; payload: string }>('SELECT model, kind, payload FROM events WHERE event_id = ?', b.eventId);
+    assert.equal(row!.kind, 'decision');
+    const payload = decodeDecisionPayload(row!.payload);
     assert.equal(payload.probability, b.probability);
     assert.equal(payload.actions[payload.chosen]!.id, b.action);
     assert.equal(payload.modelVersion, 1);
@@ -42,8 +42,7 @@ describe('POST /decide', () => {
     const again = await request(h.focal.app).post('/decide').send({ context: { x: 1 }, actions, eventId: 'evt-1' }).expect(409);
     assert.equal(again.body.status, 409);
     assert.equal(first.body.eventId, 'evt-1');
-    const count = h.db.prepare("SELECT COUNT(*) AS n FROM events WHERE event_id = 'evt-1'").get() as { n: number };
-    assert.equal(count.n, 1);
+    assert.deepEqual(await h.sql("SELECT COUNT(*) AS n FROM events WHERE event_id = 'evt-1'"), [{ n: 1 }]);
   });
 
   it('concurrent requests with one eventId: exactly one wins', async () => {
@@ -57,7 +56,7 @@ describe('POST /decide', () => {
     const put = request(h.focal.app).put('/models/moving').send({ strategy: { name: 'softmax', lambda: 2 } });
     const results = await Promise.all([...decides, put]);
     assert.ok(results.every((r) => r.status === 200), JSON.stringify(results.map((r) => r.status)));
-    const rows = h.db.prepare("SELECT payload FROM events WHERE event_id LIKE 'moving-%'").all() as { payload: string }[];
+    const rows = await h.sql<{ payload: string }>("SELECT payload FROM events WHERE event_id LIKE 'moving-%'");
     assert.equal(rows.length, 12);
     for (const row of rows) {
       const p = decodeDecisionPayload(row.payload);
@@ -75,7 +74,7 @@ describe('POST /decide', () => {
   });
 
   it('rejects malformed input with a 400 naming the field, and logs nothing', async () => {
-    const before = (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    const before = await h.countEvents();
     const cases: [unknown, string][] = [
       [{ actions: ['a', 'a'] }, '/actions/1/id'],
       [{ actions: [] }, '/actions'],
@@ -103,7 +102,7 @@ describe('POST /decide', () => {
     for (let i = 0; i < 20; i++) deep = { n: deep };
     await request(h.focal.app).post('/decide').send({ context: deep, actions: ['a'] }).expect(400);
     await request(h.focal.app).post('/decide').send({ model: 'nope', actions: ['a'] }).expect(404);
-    const after = (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    const after = await h.countEvents();
     assert.equal(after, before);
   });
 

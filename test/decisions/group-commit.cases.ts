@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe } from 'node:test';
 import request from 'supertest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { closeDatabase, openDatabase } from '../../src/store/database.js';
 import { DecisionStore } from '../../src/decisions/decision-store.js';
 import { EXECUTOR_MODULE, type WriteOp } from '../../src/decisions/write-executor.js';
 import type { OpResult } from '../../src/decisions/op-result.js';
-import { startHarness } from './harness.js';
+import { it, startHarness } from './harness.js';
 
 const payload = { context: {}, actions: [{ id: 'a' }], pmf: [1], scores: [0], chosen: 0, probability: 1, modelVersion: 1, strategy: 'greedy' };
 const op = (eventId: string): WriteOp => ({ op: 'decision', eventId, model: 'default', createdAt: 0, deadlineAt: 0, payload: JSON.stringify(payload) });

@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { LeanLane } from '../../src/http/lean-lane.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { payloadText } from '../../src/store/payload-codec.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const KEY = 'lean-lane-test-key-0123456789';
 
@@ -91,7 +91,7 @@ describe('lean lane', () => {
     const body = JSON.stringify({ context: { u: { age: 3 } }, actions });
     const lean = await send(h, '/decide', { name: 'log', body });
     const viaExpress = await send(h, '/decide?via=express', { name: 'log', body });
-    const rows = [lean, viaExpress].map((r) => h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(r.body.eventId) as { payload: Buffer });
+    const rows = await Promise.all([lean, viaExpress].map(async (r) => (await h.sql<{ payload: Buffer | string }>('SELECT payload FROM events WHERE event_id = ?', r.body.eventId))[0]!));
     for (const row of rows) assert.equal(JSON.parse(payloadText(row.payload)).request !== undefined, true, 'logged as received');
     const [a, b] = rows.map((r) => ({ ...decodeDecisionPayload(r.payload), chosen: undefined, probability: undefined }));
     assert.deepEqual(a, b);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import request from 'supertest';
 import * as engine from '../../src/bandit/index.js';
 import type { BanditEngine } from '../../src/decisions/decision-service.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /** A reward value the injected engine refuses to learn from: its learn() throws after the reward is committed. */
 const POISON = 0.125;
@@ -53,7 +53,7 @@ describe('a learning step that throws after the commit', () => {
     assert.equal(await learningErrors(h, 'p'), failed);
     const view = (await request(h.focal.app).get('/models/p').expect(200)).body;
     assert.equal(view.stats.updates, 20 - failed, 'the failed steps are not counted as updates');
-    const maxSeq = (h.db.prepare(`SELECT MAX(seq) AS s FROM rewards WHERE model = 'p'`).get() as { s: number }).s;
+    const maxSeq = (await h.sql<{ s: number }>(`SELECT MAX(seq) AS s FROM rewards WHERE model = 'p'`))[0]!.s;
     assert.equal(view.stats.rewardSeq, maxSeq, 'the model moved past the failed rows');
     assert.equal(view.stats.pending, 0);
     assert.equal(view.stats.clientRewards, 12);
@@ -73,10 +73,7 @@ describe('a learning step that throws after the commit', () => {
     await warm.close(false);
 
     // Restart with no snapshot (as after a crash right after start): replay meets every failing row, records it and goes on.
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(`${dir}/focal.db`);
-    raw.prepare(`DELETE FROM snapshots WHERE model = 'p'`).run();
-    raw.close();
+    await warm.sql(`DELETE FROM snapshots WHERE model = 'p'`);
     const cold = await startHarness({ dir, decisions: { engine: poisoned, sweepIntervalMs: 3_600_000 } });
     harnesses.push(cold);
     await request(cold.focal.app).get('/readyz').expect(200);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /** Learning modes, baselines, excluded actions and deferred activation (API.md "Learning modes, …"). The background sweep is
  * off in these harnesses: a test's sweep at a fixed clock would return 0 while a background one is running. */
@@ -15,9 +15,10 @@ async function stats(h: Harness, model: string) {
   return res.body as { config: Record<string, unknown>; version: number; stats: { decisions: number; updates: number; fingerprint: string; pending: number; rewardedEvents: number; clientRewards: number; defaultRewards: number; apprentice?: { events: number; imitated: number; imitationRate: number | null } } };
 }
 
-function row(h: Harness, eventId: string) {
-  return h.db.prepare('SELECT hold, imitated, closed, closed_reason, reward, payload FROM events WHERE event_id = ?').get(eventId) as
-    { hold: number; imitated: number | null; closed: number; closed_reason: string | null; reward: number | null; payload: string };
+async function row(h: Harness, eventId: string) {
+  const [r] = await h.sql<{ hold: number; imitated: number | null; closed: number; closed_reason: string | null; reward: number | null; payload: string }>(
+    'SELECT hold, imitated, closed, closed_reason, reward, payload FROM events WHERE event_id = ?', eventId);
+  return r!;
 }
 
 function sum(ranking: Ranked[]): number {
@@ -45,7 +46,7 @@ describe('learning modes', () => {
       assert.ok(Math.abs(sum(d.ranking) - 1) < 1e-12);
       assert.ok(Math.abs(sum(d.modelChoice.ranking) - 1) < 1e-9);
       if (d.modelChoice.action === baseline) imitated++;
-      const logged = decodeDecisionPayload(row(h, d.eventId).payload);
+      const logged = decodeDecisionPayload((await row(h, d.eventId)).payload);
       assert.equal(logged.actions[logged.chosen]!.id, baseline);
       assert.equal(logged.probability, 1);
       assert.equal(logged.baseline, baseline);
@@ -80,7 +81,7 @@ describe('learning modes', () => {
       assert.equal(d.action, 'a');
       assert.equal(d.mode, 'logging');
       ids.push(d.eventId);
-      assert.equal(row(h, d.eventId).hold, 2);
+      assert.equal((await row(h, d.eventId)).hold, 2);
     }
     for (const eventId of ids.slice(0, 5)) await request(h.focal.app).post('/reward').send({ eventId, reward: 1 }).expect(200);
     assert.ok(await h.service.sweep(Date.now() + 60_000) >= 5);
@@ -89,13 +90,13 @@ describe('learning modes', () => {
     assert.equal(s1.stats.fingerprint, s0.stats.fingerprint);
     assert.equal(s1.stats.rewardedEvents, 10);
     assert.equal(s1.stats.pending, 0);
-    assert.equal(row(h, ids[9]!).closed_reason, 'window');
+    assert.equal((await row(h, ids[9]!)).closed_reason, 'window');
     // A logging-mode event is not deferred, even when asked to be: activating it is a conflict.
     const a = await request(h.focal.app).post(`/events/${ids[0]}/activate`).expect(409);
     assert.match(a.body.detail, /logging mode/);
     const asked = (await request(h.focal.app).post('/decide').send({ model: 'log', defer: true }).expect(200)).body;
     assert.equal(asked.deferred, undefined);
-    assert.equal(row(h, asked.eventId).hold, 2);
+    assert.equal((await row(h, asked.eventId)).hold, 2);
   });
 
   it('refuses an unknown mode and keeps the model', async () => {
@@ -123,7 +124,7 @@ describe('excluded actions and baselines', () => {
       assert.deepEqual(d.ranking.slice(0, 2), only.ranking);
       if (i % 2 === 0) await request(h.focal.app).post('/reward').send({ eventId: d.eventId, reward: d.action === 'c' ? 1 : 0 }).expect(200);
       assert.equal(sum(d.ranking), 1);
-      const logged = decodeDecisionPayload(row(h, d.eventId).payload);
+      const logged = decodeDecisionPayload((await row(h, d.eventId)).payload);
       assert.deepEqual(logged.excluded, [1, 3]);
       assert.equal(logged.baseline, 'a');
     }
@@ -143,8 +144,8 @@ describe('excluded actions and baselines', () => {
   });
 
   it('refuses unknown, repeated or total exclusions and an unknown or excluded baseline, and logs nothing', async () => {
-    const count = () => (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    const n0 = count();
+    const count = () => h.countEvents();
+    const n0 = await count();
     const cases: [Record<string, unknown>, string][] = [
       [{ excludedActions: ['zz'] }, '/excludedActions/0'],
       [{ excludedActions: ['a', 'a'] }, '/excludedActions/1'],
@@ -159,7 +160,7 @@ describe('excluded actions and baselines', () => {
       assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(res.body.errors[0].path, path, JSON.stringify(res.body));
     }
-    assert.equal(count(), n0);
+    assert.equal(await count(), n0);
   });
 });
 
@@ -176,7 +177,7 @@ describe('deferred activation', () => {
     const s0 = await stats(h, 'first');
     const d = await decide('first');
     assert.equal(d.deferred, true);
-    assert.equal(row(h, d.eventId).hold, 1);
+    assert.equal((await row(h, d.eventId)).hold, 1);
     await request(h.focal.app).post('/reward').send({ eventId: d.eventId, reward: 1 }).expect(200);
     await request(h.focal.app).post('/reward').send({ eventId: d.eventId, reward: 1 }).expect(409);
     const s1 = await stats(h, 'first');
@@ -213,11 +214,11 @@ describe('deferred activation', () => {
     const s1 = await stats(h, 'short');
     assert.equal(s1.stats.updates, s0.stats.updates);
     assert.equal(s1.stats.pending, 0);
-    assert.deepEqual({ ...row(h, d.eventId), payload: undefined }, { hold: 1, imitated: null, closed: 1, closed_reason: 'inactive', reward: -1, payload: undefined });
+    assert.deepEqual({ ...(await row(h, d.eventId)), payload: undefined }, { hold: 1, imitated: null, closed: 1, closed_reason: 'inactive', reward: -1, payload: undefined });
     const late = await request(h.focal.app).post(`/events/${d.eventId}/activate`).expect(410);
     assert.match(late.body.detail, /before it was activated/);
     // The one rewarded early but never activated keeps its reward, unlearned (evaluable).
-    assert.deepEqual({ ...row(h, r.eventId), payload: undefined }, { hold: 1, imitated: null, closed: 1, closed_reason: 'reward', reward: 1, payload: undefined });
+    assert.deepEqual({ ...(await row(h, r.eventId)), payload: undefined }, { hold: 1, imitated: null, closed: 1, closed_reason: 'reward', reward: 1, payload: undefined });
     assert.equal((await stats(h, 'short')).stats.updates, s0.stats.updates);
   });
 
@@ -231,7 +232,7 @@ describe('deferred activation', () => {
     await h.service.sweep(Date.now() + 60_000);
     const s1 = await stats(h, 'sum');
     assert.equal(s1.stats.updates, s0.stats.updates + 1);
-    assert.equal(row(h, d.eventId).reward, 3);
+    assert.equal((await row(h, d.eventId)).reward, 3);
   });
 });
 
@@ -259,7 +260,7 @@ describe('multi-slot decisions', () => {
         assert.equal(s.ranking.find((r) => r.id === s.action)!.probability, s.probability);
         // Actions taken by earlier slots (and excluded ones) have probability 0 in this slot.
         for (const taken of [...chosen.slice(0, j), 'f']) assert.equal(s.ranking.find((r) => r.id === taken)!.probability, 0);
-        const logged = decodeDecisionPayload(row(h, `${b.eventId}#${s.id}`).payload);
+        const logged = decodeDecisionPayload((await row(h, `${b.eventId}#${s.id}`)).payload);
         assert.equal(logged.actions[logged.chosen]!.id, s.action);
         assert.equal(logged.probability, s.probability);
         assert.equal(logged.slot, s.id);
@@ -302,8 +303,8 @@ describe('multi-slot decisions', () => {
   });
 
   it('refuses bad slots with a precise 4xx and logs nothing', async () => {
-    const count = () => (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-    const n0 = count();
+    const count = () => h.countEvents();
+    const n0 = await count();
     const cases: [Record<string, unknown>, number, string][] = [
       [{ slots: [{ id: 'x' }, { id: 'x' }] }, 400, '/slots/1/id'],
       [{ slots: [] }, 400, '/slots'],
@@ -326,6 +327,6 @@ describe('multi-slot decisions', () => {
     await request(h.focal.app).post('/decide').send({ model: 'ms', eventId: 'taken', slots: [{ id: 'x' }] }).expect(200);
     await request(h.focal.app).post('/decide').send({ model: 'ms', eventId: 'taken', slots: [{ id: 'y' }] }).expect(409);
     await request(h.focal.app).post('/decide').send({ model: 'ms', eventId: 'taken#x' }).expect(409);
-    assert.equal(count(), n0 + 2);
+    assert.equal(await count(), n0 + 2);
   });
 });

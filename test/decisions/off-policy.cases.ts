@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { offPolicyEstimate, type OffPolicyEstimate, type OffPolicyRecord } from '../../src/bandit/index.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { OFF_POLICY_WINDOW } from '../../src/decisions/off-policy-window.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const actions = ['a', 'b', 'c', 'd'];
 
@@ -24,9 +24,9 @@ describe('off-policy estimates in GET /models/{name}', () => {
   }
 
   /** The estimates computed directly, all at once, over the same window of the log. */
-  function reference(model: string) {
-    const rows = h.db.prepare(`SELECT r.event_id AS id, r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
-      WHERE r.model = ? AND r.learn = 1 ORDER BY r.seq DESC LIMIT ?`).all(model, OFF_POLICY_WINDOW) as { id: string; reward: number; payload: string }[];
+  async function reference(model: string) {
+    const rows = await h.sql<{ id: string; reward: number; payload: string }>(`SELECT r.event_id AS id, r.reward AS reward, e.payload AS payload FROM rewards r
+      JOIN events e ON e.event_id = r.event_id WHERE r.model = ? AND r.learn = 1 ORDER BY r.seq DESC LIMIT ?`, model, OFF_POLICY_WINDOW);
     const bandit = (h.service as unknown as { registry: { get(name: string): { bandit: { decide: (c: unknown, a: unknown, s: string) => { pmf: number[]; scores: number[] } } } | undefined } }).registry.get(model)!.bandit;
     const records: OffPolicyRecord[] = rows.map((row) => {
       const p = decodeDecisionPayload(row.payload);
@@ -43,7 +43,7 @@ describe('off-policy estimates in GET /models/{name}', () => {
     await h.service.put('young', { reward: { waitSeconds: 3600 } });
     assert.equal(h.service.view('young').offPolicy, null, 'null before the first reward');
     await traffic('young', 10);
-    assert.deepEqual(h.service.view('young').offPolicy, reference('young'));
+    assert.deepEqual(h.service.view('young').offPolicy, await reference('young'));
   });
 
   it('a full window is computed in slices between requests, over the latest 500 rewarded events', async () => {
@@ -62,7 +62,7 @@ describe('off-policy estimates in GET /models/{name}', () => {
     clearInterval(ticker);
     assert.ok(turns > 1, 'timers ran while the estimates were computed');
     assert.equal(value!.n, OFF_POLICY_WINDOW);
-    assert.deepEqual(value, reference('busy'));
+    assert.deepEqual(value, await reference('busy'));
     // Cached: the same object until the state moves.
     assert.equal(h.service.view('busy').offPolicy, value);
   });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
 import { learnerRegistry } from '../../src/bandit/index.js';
 import { STRATEGY_NAMES } from '../../src/decisions/model-config.js';
 import { OpenApiResponses } from '../openapi-responses.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /**
  * Every response of the bandit and operations routes, success and problem documents, validates against the

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
@@ -7,7 +7,7 @@ import request from 'supertest';
 import { readJsonBody } from '../../src/http/pipeline.js';
 import { decodeDecisionPayload, encodeDecisionPayload, type DecisionPayload } from '../../src/decisions/decision-store.js';
 import { payloadText } from '../../src/store/payload-codec.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const decision = { pmf: [0.75, 0.25], scores: [1, 0.5], chosen: 0, probability: 0.75, modelVersion: 3, strategy: 'squarecb' };
 
@@ -34,13 +34,12 @@ describe('POST /decide logs the body as received', () => {
   after(async () => { await h.close(); });
 
   // Stored compressed (src/store/payload-codec.ts): payloadText gives back the text that was logged.
-  const stored = (eventId: string) => (h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get(eventId) as { payload: Buffer }).payload;
-  const logged = (eventId: string) => payloadText(stored(eventId));
+  const logged = async (eventId: string) => payloadText((await h.sql<{ payload: Buffer | string }>('SELECT payload FROM events WHERE event_id = ?', eventId))[0]!.payload);
 
   it('keeps a UTF-8 body\'s text, and decodes to the normalised context and actions', async () => {
     const body = '{"context": {"user": {"country": "DE"}, "mood": "ÿ☃"},   "actions": ["a", {"id": "b", "features": {"n": 2}}]}';
     const res = await request(h.focal.app).post('/decide').set('content-type', 'application/json').send(body).expect(200);
-    const text = logged(res.body.eventId);
+    const text = await logged(res.body.eventId);
     assert.ok(text.startsWith(`{"request":${body},`), text.slice(0, 120));
     const p = decodeDecisionPayload(text);
     assert.deepEqual(p.context, { user: { country: 'DE' }, mood: 'ÿ☃' });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import request from 'supertest';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const actions = ['a', 'b', 'c'];
 
@@ -29,8 +29,7 @@ describe('POST /reward', () => {
     assert.equal(afterStats.stats.updates, before.stats.updates + 1);
     assert.notEqual(afterStats.stats.fingerprint, before.stats.fingerprint);
     assert.equal(afterStats.stats.clientRewards, before.stats.clientRewards + 1);
-    const row = h.db.prepare('SELECT reward, source, learn FROM rewards WHERE event_id = ?').get(eventId);
-    assert.deepEqual({ ...(row as object) }, { reward: 1, source: 'client', learn: 1 });
+    assert.deepEqual(await h.sql('SELECT reward, source, learn FROM rewards WHERE event_id = ?', eventId), [{ reward: 1, source: 'client', learn: 1 }]);
   });
 
   it('404 for an unknown event, 409 for a second reward under first', async () => {
@@ -66,8 +65,7 @@ describe('POST /reward', () => {
     const s = await stats(h, 'summed');
     assert.equal(s.stats.updates, 1);
     assert.equal(s.stats.pending, 0);
-    const row = h.db.prepare('SELECT reward, closed, closed_reason FROM events WHERE event_id = ?').get(eventId);
-    assert.deepEqual({ ...(row as object) }, { reward: 6, closed: 1, closed_reason: 'window' });
+    assert.deepEqual(await h.sql('SELECT reward, closed, closed_reason FROM events WHERE event_id = ?', eventId), [{ reward: 6, closed: 1, closed_reason: 'window' }]);
     const late = await request(h.focal.app).post('/reward').send({ eventId, reward: 1 }).expect(410);
     assert.equal(late.body.reward, 6);
   });
@@ -91,7 +89,7 @@ describe('POST /reward', () => {
     const eventId = await decide(h, { model: 'instant' });
     const res = await request(h.focal.app).post('/reward').send({ eventId, reward: 1 }).expect(410);
     assert.equal(res.body.reward, 0);
-    const rows = h.db.prepare('SELECT source FROM rewards WHERE event_id = ?').all(eventId) as { source: string }[];
+    const rows = await h.sql<{ source: string }>('SELECT source FROM rewards WHERE event_id = ?', eventId);
     assert.deepEqual(rows.map((r) => r.source), ['default']);
   });
 
@@ -133,6 +131,7 @@ describe('POST /reward for events of other kinds', () => {
     const seen: unknown[] = [];
     const h = await startHarness();
     try {
+      // Image events (and other kinds) are logged in the process's own SQLite database, on PostgreSQL too.
       const insert = h.db.prepare("INSERT INTO events (event_id, model, kind, created_at, payload) VALUES (?, 'mnist', ?, 0, '{}')");
       insert.run('img-1', 'image');
       insert.run('vid-1', 'video');

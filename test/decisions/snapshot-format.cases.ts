@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import request from 'supertest';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 describe('a snapshot in an older learner format', () => {
   const harnesses: Harness[] = [];
@@ -21,13 +21,10 @@ describe('a snapshot in an older learner format', () => {
     await h.close(false);
     harnesses.pop();
     // The stored configuration loses `perAction`, as configurations stored before it existed: it now means per action.
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(`${dir}/focal.db`);
-    const row = raw.prepare(`SELECT config FROM models WHERE name = 't'`).get() as { config: string };
-    const config = JSON.parse(row.config) as { learner: Record<string, unknown> };
+    const [row] = await h.sql<{ config: string }>(`SELECT config FROM models WHERE name = 't'`);
+    const config = JSON.parse(row!.config) as { learner: Record<string, unknown> };
     delete config.learner['perAction'];
-    raw.prepare(`UPDATE models SET config = ? WHERE name = 't'`).run(JSON.stringify(config));
-    raw.close();
+    await h.sql(`UPDATE models SET config = ? WHERE name = 't'`, JSON.stringify(config));
 
     const next = await startHarness({ dir, decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(next);

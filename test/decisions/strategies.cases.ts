@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import fc from 'fast-check';
 import request from 'supertest';
 import { normalizeBanditConfig } from '../../src/bandit/index.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 /** One configuration per strategy name the schema accepts. */
 const STRATEGIES: Record<string, unknown>[] = [

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import request from 'supertest';
 import { createBanditModel, type BanditConfig } from '../../src/bandit/index.js';
 import { SWEEP_BATCH } from '../../src/decisions/decision-service.js';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const actions = ['a', 'b', 'c'];
 
@@ -21,9 +21,9 @@ async function decideMany(h: Harness, model: string, n: number): Promise<string[
 }
 
 /** The model as the reward log alone rebuilds it (seq order), and its sha256. */
-function rebuildFromLog(h: Harness, model: string, config: BanditConfig): string {
-  const rows = h.db.prepare(`SELECT r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
-    WHERE r.model = ? AND r.learn = 1 ORDER BY r.seq`).all(model) as { reward: number; payload: string }[];
+async function rebuildFromLog(h: Harness, model: string, config: BanditConfig): Promise<string> {
+  const rows = await h.sql<{ reward: number; payload: string }>(`SELECT r.reward AS reward, e.payload AS payload FROM rewards r JOIN events e ON e.event_id = r.event_id
+    WHERE r.model = ? AND r.learn = 1 ORDER BY r.seq`, model);
   const rebuilt = createBanditModel(config);
   for (const row of rows) {
     const p = decodeDecisionPayload(row.payload);
@@ -72,9 +72,9 @@ describe('closing reward windows in bulk', () => {
     assert.equal(h.service.view('later').stats.pending, 1);
 
     // Rows: each event closed once by its window, its learned row carrying the default or the total.
-    const rows = h.db.prepare(`SELECT e.event_id AS id, e.deadline_at AS deadline, e.seq AS eseq, e.closed_reason AS why, r.seq AS seq, r.reward AS reward, r.source AS source
-      FROM events e JOIN rewards r ON r.event_id = e.event_id AND r.learn = 1 WHERE e.model IN ('bulk', 'summed') ORDER BY r.seq`).all() as
-      { id: string; deadline: number; eseq: number; why: string; seq: number; reward: number; source: string }[];
+    const rows = await h.sql<{ id: string; deadline: number; eseq: number; why: string; seq: number; reward: number; source: string }>(`SELECT e.event_id AS id,
+      e.deadline_at AS deadline, e.seq AS eseq, e.closed_reason AS why, r.seq AS seq, r.reward AS reward, r.source AS source
+      FROM events e JOIN rewards r ON r.event_id = e.event_id AND r.learn = 1 WHERE e.model IN ('bulk', 'summed') ORDER BY r.seq`);
     assert.equal(rows.length, n + summed.length);
     assert.ok(rows.every((r) => r.why === 'window'));
     for (let i = 1; i < rows.length; i++) {
@@ -83,17 +83,16 @@ describe('closing reward windows in bulk', () => {
     }
     assert.deepEqual(new Set(rows.filter((r) => r.source === 'aggregate').map((r) => r.id)), new Set(rewarded));
     assert.ok(rows.filter((r) => r.source === 'aggregate').every((r) => r.reward === 0.75));
-    const openRow = h.db.prepare('SELECT closed FROM events WHERE event_id = ?').get(open) as { closed: number };
-    assert.equal(openRow.closed, 0);
+    assert.deepEqual(await h.sql('SELECT closed FROM events WHERE event_id = ?', open), [{ closed: 0 }]);
     assert.ok(bulk.length === n);
 
     // Live learning followed the log: the model equals the log's rebuild; the counters equal the tables.
-    assert.equal(bulkView.stats.fingerprint, rebuildFromLog(h, 'bulk', bulkView.config as BanditConfig));
-    assert.equal(summedView.stats.fingerprint, rebuildFromLog(h, 'summed', summedView.config as BanditConfig));
+    assert.equal(bulkView.stats.fingerprint, await rebuildFromLog(h, 'bulk', bulkView.config as BanditConfig));
+    assert.equal(summedView.stats.fingerprint, await rebuildFromLog(h, 'summed', summedView.config as BanditConfig));
     for (const name of ['bulk', 'summed', 'later', 'default']) {
       const v = h.service.view(name);
-      const { meanReward: _m, updates: _u, rewardSeq: _r, fingerprint: _f, log: _l, ...counters } = v.stats;
-      assert.deepEqual(counters, h.service.store.stats(name, Date.parse(v.createdAt)), `${name}: in-memory counters = the tables`);
+      const { meanReward: _m, updates: _u, rewardSeq: _r, fingerprint: _f, log: _l, replica: _p, ...counters } = v.stats;
+      assert.deepEqual(counters, await h.storedStats(name, Date.parse(v.createdAt)), `${name}: in-memory counters = the tables`);
     }
 
     // Restart without snapshots: replaying the whole log gives the same models.
@@ -101,10 +100,7 @@ describe('closing reward windows in bulk', () => {
     const dir = h.dir;
     await h.close(false);
     harnesses.pop();
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(`${dir}/focal.db`);
-    raw.prepare('DELETE FROM snapshots').run();
-    raw.close();
+    await h.sql('DELETE FROM snapshots');
     const again = await startHarness({ dir, decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(again);
     assert.equal(again.service.view('bulk').stats.fingerprint, before.bulk);
@@ -117,9 +113,10 @@ describe('closing reward windows in bulk', () => {
     const h = await startHarness({ memory: true, decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(h);
     await decideMany(h, 'default', 3);
-    const seq = (h.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM rewards').get() as { s: number }).s;
+    const seq = () => h.sql('SELECT COALESCE(MAX(seq), 0) AS s FROM rewards');
+    const before = await seq();
     assert.equal(await h.service.sweep(), 0);
-    assert.equal((h.db.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM rewards').get() as { s: number }).s, seq);
+    assert.deepEqual(await seq(), before);
     assert.equal(h.service.view('default').stats.pending, 3);
   });
 });

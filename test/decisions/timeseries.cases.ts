@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, describe } from 'node:test';
 import request from 'supertest';
 import { MAX_POINTS } from '../../src/decisions/timeseries.js';
 import { toDsjson } from '../../src/evaluation/dsjson.js';
 import { closeDatabase, openDatabase } from '../../src/store/database.js';
 import { MIGRATIONS } from '../../src/store/migrations.js';
-import { startHarness, type Harness } from './harness.js';
+import { it, startHarness, type Harness } from './harness.js';
 
 const T0 = Date.parse('2026-11-30T10:00:00Z');
 const actions = ['a', 'b', 'c'];
@@ -21,18 +21,19 @@ function logLines(prefix: string, times: number[], reward: (i: number) => number
   })).join('\n');
 }
 
-/** Totals over every row of the model's series, as the route sums them. */
+/** Totals over every row of the model's series (this process's own SQLite table), as the route sums them. */
 function totals(h: Harness, model: string): Record<string, number> {
   return h.db.prepare(`SELECT COALESCE(SUM(decisions), 0) AS decisions, COALESCE(SUM(rewards), 0) AS rewards, COALESCE(SUM(reward_sum), 0) AS rewardSum,
     COALESCE(SUM(client_rewards), 0) AS clientRewards, COALESCE(SUM(default_rewards), 0) AS defaultRewards FROM timeseries WHERE model = ?`).get(model) as Record<string, number>;
 }
 
 /** The same figures counted from the log itself: what the series must always equal while no event was deleted. */
-function fromLog(h: Harness, model: string): Record<string, number> {
-  const d = h.db.prepare(`SELECT COUNT(*) AS n FROM events WHERE model = ? AND kind = 'decision'`).get(model) as { n: number };
-  const r = h.db.prepare(`SELECT COUNT(*) AS rewards, COALESCE(SUM(reward), 0) AS rewardSum, COALESCE(SUM(source = 'client'), 0) AS clientRewards,
-    COALESCE(SUM(source = 'default'), 0) AS defaultRewards FROM rewards WHERE model = ? AND learn = 1`).get(model) as Record<string, number>;
-  return { decisions: d.n, ...r };
+async function fromLog(h: Harness, model: string): Promise<Record<string, number>> {
+  const [d] = await h.sql<{ n: number }>(`SELECT COUNT(*) AS n FROM events WHERE model = ? AND kind = 'decision'`, model);
+  const [r] = await h.sql<Record<string, number>>(`SELECT COUNT(*) AS rewards, COALESCE(SUM(reward), 0) AS "rewardSum",
+    COALESCE(SUM(CASE WHEN source = 'client' THEN 1 ELSE 0 END), 0) AS "clientRewards",
+    COALESCE(SUM(CASE WHEN source = 'default' THEN 1 ELSE 0 END), 0) AS "defaultRewards" FROM rewards WHERE model = ? AND learn = 1`, model);
+  return { decisions: d!.n, ...r };
 }
 
 describe('time series', () => {
@@ -101,7 +102,7 @@ describe('time series', () => {
     assert.deepEqual(totals(h, 'live'), { decisions: 12, rewards: 12, rewardSum: 5 + 7 * 0.25, clientRewards: 5, defaultRewards: 7 });
     // The window's total, learned once (source 'aggregate': neither a client's nor a default).
     assert.deepEqual(totals(h, 'summed'), { decisions: 1, rewards: 1, rewardSum: 0.75, clientRewards: 0, defaultRewards: 0 });
-    for (const m of ['live', 'summed']) assert.deepEqual(totals(h, m), fromLog(h, m), m);
+    for (const m of ['live', 'summed']) assert.deepEqual(totals(h, m), await fromLog(h, m), m);
 
     // Through the route: the default rewards were learned at the sweep's clock, up to a minute ahead.
     const to = new Date(Date.now() + 3 * 60_000).toISOString();
@@ -147,7 +148,7 @@ describe('time series', () => {
       if (i % 2) await request(app).post('/reward').send({ eventId: id, reward: i / 20 }).expect(200);
     }
     const before = totals(h, 'r');
-    assert.deepEqual(before, fromLog(h, 'r'));
+    assert.deepEqual(before, await fromLog(h, 'r'));
     // A crash: a copy of what is committed, without the shutdown's snapshot, replayed at start.
     const copyDir = mkdtempSync(join(tmpdir(), 'focal-ts-copy-'));
     await h.db.backup(join(copyDir, 'focal.db'));

@@ -128,6 +128,30 @@ describe('replicas on PostgreSQL', { timeout: 300_000 }, () => {
     }
   });
 
+  it('an unexpected error in one write fails that write alone, not the others committed with it', async () => {
+    const url = await server.createDatabase();
+    const a = await replica(url);
+    try {
+      await request(a.focal.app).put('/models/broken').send({ actions }).expect(200);
+      const ok = await decide(a, 1);
+      const bad = await decide(a, 2, 'broken');
+      // A stored configuration this version cannot read: judging a reward of that model throws (a bug's stand-in).
+      await a.sql(`UPDATE models SET config = '{' WHERE name = 'broken'`);
+      const none = () => { throw new Error('not a decision'); };
+      // Submitted in the same tick: one group, one transaction.
+      const [good, failed] = await Promise.allSettled([a.service.reward([{ eventId: ok, reward: 1 }], none), a.service.reward([{ eventId: bad, reward: 1 }], none)]);
+      assert.equal(good.status, 'fulfilled');
+      assert.deepEqual((good as PromiseFulfilledResult<{ status: number }[]>).value.map((r) => r.status), [200]);
+      assert.equal(failed.status, 'rejected');
+      assert.deepEqual(await a.sql('SELECT event_id, source FROM rewards ORDER BY seq'), [{ event_id: ok, source: 'client' }]);
+      assert.equal((await view(a)).stats.updates, 1);
+      // The writer goes on.
+      await request(a.focal.app).post('/reward').send({ eventId: await decide(a, 3), reward: 0 }).expect(200);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('the default-reward sweep runs on one replica and moves when its holder goes', async () => {
     const url = await server.createDatabase();
     const a = await replica(url);
