@@ -72,7 +72,9 @@ describe('replicas: SIGKILL under concurrent load', { timeout: 600_000 }, () => 
       client(a, b, () => stopA), client(a, b, () => stopA), client(b, a, () => stopA), client(b, a, () => stopA),
       client(b, b, () => stopB), client(b, b, () => stopB),
     ];
+    // Kill once the load is under way: at least 2 s and 20 acknowledged rewards (a loaded machine is slow to start).
     await sleep(2000);
+    for (let waited = 0; rewarded.length <= 20 && waited < 60_000; waited += 100) await sleep(100);
     await kill9(a);
     const atKill = rewarded.length;
     stopA = true;
