@@ -85,8 +85,9 @@ describe('time series', () => {
     const h = await startHarness({ decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(h);
     const app = h.focal.app;
-    await request(app).put('/models/live').send({ reward: { waitSeconds: 1, default: 0.25 } }).expect(200);
-    await request(app).put('/models/summed').send({ reward: { waitSeconds: 1, default: -1, aggregation: 'sum' } }).expect(200);
+    // Windows of 3 s, closed by a clock 5 s ahead: twelve decisions and the rewards after them fit inside on a loaded machine.
+    await request(app).put('/models/live').send({ reward: { waitSeconds: 3, default: 0.25 } }).expect(200);
+    await request(app).put('/models/summed').send({ reward: { waitSeconds: 3, default: -1, aggregation: 'sum' } }).expect(200);
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await request(app).post('/decide').send({ model: 'live', context: { i }, actions }).expect(200)).body.eventId);
     for (let i = 0; i < 5; i++) await request(app).post('/reward').send({ eventId: ids[i], reward: 1 }).expect(200);
