@@ -5,7 +5,7 @@ import type { Db } from '../store/database.js';
 import { decide, type DecideInput, type DecideResult } from './decide.js';
 import { decideSlots, type DecideSlotsInput, type DecideSlotsResult } from './slots.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { DecisionStore, encodeDecisionPayload, type DecisionPayload } from './decision-store.js';
+import { DecisionStore, encodeDecisionPayload, type DecisionPayload, type ExportRow } from './decision-store.js';
 import { DecisionsWriter, httpError } from './decisions-writer.js';
 import { ModelAdmin } from './model-admin.js';
 import type { ModelConfigInput } from './model-config.js';
@@ -14,7 +14,7 @@ import { ModelRegistry, type BanditEngine } from './model-registry.js';
 import { modelView, type ModelView } from './model-view.js';
 import { OffPolicyWindow } from './off-policy-window.js';
 import type { OpResult } from './op-result.js';
-import type { RetentionOp } from './retention.js';
+import { logCount, logCounts, type LogCount, type RetentionOp } from './retention.js';
 import { submitRewards, type FeedbackDispatch, type RewardItem, type RewardResult } from './reward-intake.js';
 import { Snapshots } from './snapshots.js';
 import { WindowSweep } from './window-sweep.js';
@@ -78,8 +78,10 @@ export class DecisionService {
     } else {
       this.learning = new ModelLearning(this.registry, this.store, db, metrics, logger);
     }
-    this.estimates = new OffPolicyWindow(this.store, (records) => engine.offPolicyEstimate(records), logger, (name) => this.registry.get(name));
-    this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, db, config, this.estimates, this.pg?.follower.lag));
+    const shared = this.pg?.store;
+    this.estimates = new OffPolicyWindow(this.store, (records) => engine.offPolicyEstimate(records), logger, (name) => this.registry.get(name),
+      shared ? (model, beforeSeq, limit) => shared.rewardedBefore(model, beforeSeq, limit) : undefined);
+    this.admin = new ModelAdmin(this.registry, this.writer, config.limits, this.estimates, (e) => modelView(e, this.logCount(e.name), config, this.estimates, this.pg?.follower.lag));
     this.sweeper = new WindowSweep(this.writer, this.effects);
     this.snapshots = new Snapshots(this.registry, this.writer, metrics);
     this.decideDeps = { registry: this.registry, writer: this.writer, limits: config.limits, metrics };
@@ -110,6 +112,7 @@ export class DecisionService {
     await ensureModel(pg.pool, DEFAULT_MODEL, JSON.stringify(config), this.registry.build(config).snapshot(), Date.now());
     const position = await pg.store.maxRewardSeq();
     await this.learning.syncFromPg(pg.store, position);
+    await pg.store.refreshLogCounts();
     await pg.follower.start(position);
     this.writer.start(new PgWriteRunner(pg.pool, (seq) => pg.follower.applied(seq)));
     this.logger.info({ position, models: this.registry.names().length }, 'replica: caught up with the shared PostgreSQL log');
@@ -117,6 +120,11 @@ export class DecisionService {
 
   get isReady(): boolean {
     return this.writer.isReady && (this.pg?.follower.caughtUp ?? true);
+  }
+
+  /** Whether this process runs the shared background work (sweep, log retention): always on SQLite; on PostgreSQL the sweep-lock holder. */
+  get leads(): boolean {
+    return this.pg ? this.pg.follower.isLeader : true;
   }
 
   /** The shared PostgreSQL database's pool (FOCAL_DATABASE_URL), for the routes that read the log there. */
@@ -127,6 +135,16 @@ export class DecisionService {
   /** Whether the bandit log is in PostgreSQL (FOCAL_DATABASE_URL). */
   get replicated(): boolean {
     return this.pg !== undefined;
+  }
+
+  /** A model's log (events, bytes, oldest): the SQLite counters, or the shared database's as last refreshed (every second). */
+  logCount(name: string): LogCount | undefined {
+    return this.pg ? this.pg.store.logCounts.get(name) : logCount(this.db, name);
+  }
+
+  /** Every model's log counts (the log gauges). */
+  logCounts(): Map<string, LogCount> {
+    return this.pg ? this.pg.store.logCounts : logCounts(this.db);
   }
 
   /** Waits for admin operations, commits what is queued, snapshots every model, then stops the writer. */
@@ -147,7 +165,7 @@ export class DecisionService {
 
   /** The model as GET /models/{name} shows it, or a 404. */
   view(name: string): ModelView {
-    return modelView(this.registry.entry(name), this.db, this.config, this.estimates, this.pg?.follower.lag);
+    return modelView(this.registry.entry(name), this.logCount(name), this.config, this.estimates, this.pg?.follower.lag);
   }
 
   /** `forceReset`: fresh learned state even if the strategy and learner stay; `state`: start from this learned state (an import). */
@@ -230,12 +248,17 @@ export class DecisionService {
     return r.body as { imported: number; learned: number };
   }
 
+  /** A page of the model's logged decisions for an export (the shared database's on PostgreSQL). */
+  async exportPage(model: string, from: number, to: number, afterSeq: number, limit: number): Promise<ExportRow[]> {
+    return this.pg ? this.pg.store.exportPage(model, from, to, afterSeq, limit) : this.store.exportPage(model, from, to, afterSeq, limit);
+  }
+
   // ---- background work ----
 
   /** Closes every expired window (window-sweep.ts); the number closed. `now`: a fixed clock (tests). */
   sweep(now?: number): Promise<number> {
     // Replicas: only the holder of the sweep lock sweeps (a reward past its deadline still closes it anywhere).
-    if (this.pg && !this.pg.follower.isLeader) return Promise.resolve(0);
+    if (!this.leads) return Promise.resolve(0);
     return this.sweeper.run(now);
   }
 

@@ -73,6 +73,17 @@ export interface EventRow {
   imitated: number | null;
 }
 
+/** A logged decision as an export reads it (GET /models/{name}/log). */
+export type ExportRow = Pick<EventRow, 'seq' | 'event_id' | 'created_at' | 'payload' | 'reward' | 'closed' | 'closed_reason' | 'hold'>;
+
+/** A learned reward with its decision, as the off-policy estimates read them (off-policy-window.ts). */
+export interface RewardedRow {
+  seq: number;
+  event_id: string;
+  payload: StoredPayload;
+  reward: number;
+}
+
 /** events.hold (migration 195): learned as usual, deferred until activation, never learned (logging mode). */
 export const HOLD_NONE = 0;
 export const HOLD_DEFERRED = 1;
@@ -149,6 +160,8 @@ export class DecisionStore {
         FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ? AND imitated IS NOT NULL`),
       rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
         FROM rewards WHERE model = ? AND received_at >= ?`),
+      exportPage: p(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
+        WHERE model = ? AND kind = 'decision' AND created_at >= ? AND created_at < ? AND seq > ? ORDER BY seq LIMIT ?`),
       // Walks the reward log backwards on rewards_model_seq: the model's learned (final) rewards before a position.
       rewardedBefore: p(`SELECT r.seq AS seq, r.event_id AS event_id, e.payload AS payload, r.reward AS reward FROM rewards r
         JOIN events e ON e.event_id = r.event_id
@@ -239,8 +252,13 @@ export class DecisionStore {
     return { ...e, ...r };
   }
 
+  /** The model's decisions made in [from, to) logged after `afterSeq`, in log order, up to `limit` (a page of an export). */
+  exportPage(model: string, from: number, to: number, afterSeq: number, limit: number): ExportRow[] {
+    return this.s.exportPage!.all(model, from, to, afterSeq, limit) as ExportRow[];
+  }
+
   /** The model's learned rewards with seq < `beforeSeq`, newest first: one page of a walk back through the log. */
-  rewardedBefore(model: string, beforeSeq: number, limit: number): { seq: number; event_id: string; payload: StoredPayload; reward: number }[] {
-    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as { seq: number; event_id: string; payload: StoredPayload; reward: number }[];
+  rewardedBefore(model: string, beforeSeq: number, limit: number): RewardedRow[] {
+    return this.s.rewardedBefore!.all(model, beforeSeq, limit) as RewardedRow[];
   }
 }

@@ -62,10 +62,10 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     service.start();
     options.onService?.(service);
     const evaluation = evaluationSlice({ db, config, decisions: service, logger, metrics: ctx.metrics });
-    registerLogMetrics(db, ctx.metrics);
+    registerLogMetrics(() => service.logCounts(), ctx.metrics);
     const retention = new LogRetention(service, config, logger.child({ capability: 'decisions' }), ctx.metrics, options.retention);
-    // Log retention deletes from the SQLite log; on PostgreSQL it does not run yet (README: Replicas, limits).
-    if (!service.replicated) retention.start();
+    // On PostgreSQL the periodic passes run on the replica holding the sweep lock (RetentionHost.leads).
+    retention.start();
     ctx.services.provide(DECISIONS_SERVICES, { decisions: service, evaluations: evaluation.service, retention });
 
     const report = (what: string) => (err: unknown) => { if (!storageHealth(db)?.failed(err)) logger.error({ err }, `decisions: ${what} failed`); };

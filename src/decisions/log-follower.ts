@@ -95,7 +95,7 @@ export class LogFollower {
         this.head = Math.max(this.head, h.seq);
         this.behindSince = h.oldestAfter ?? undefined;
         await this.kick();
-        if (this.ticks % 2 === 0) await this.refreshCounters();
+        if (this.ticks % 2 === 0) await Promise.all([this.refreshCounters(), this.store.refreshLogCounts()]);
       } catch (err) {
         if (!this.closed) this.logger.warn({ err }, 'replica: following the shared log failed; retrying');
       }

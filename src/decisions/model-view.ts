@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { OffPolicyEstimate, OptimizerStatus } from '../bandit/index.js';
 import type { Config } from '../platform/config.js';
-import type { Db } from '../store/database.js';
 import type { ModelStats } from './decision-store.js';
 import { learningMode, type ModelConfig } from './model-config.js';
 import type { ModelEntry } from './model-registry.js';
 import type { ReplicaLag } from './log-follower.js';
 import type { OffPolicyWindow } from './off-policy-window.js';
-import { logStats, type LogStats } from './retention.js';
+import { logStatsOf, type LogCount, type LogStats } from './retention.js';
 
 /** A model as GET /models/{name} shows it. */
 export interface ModelView {
@@ -27,10 +26,11 @@ export interface ModelView {
 }
 
 /**
- * No table is read for the statistics: they are the model's counters (model-counters.ts); the fingerprint is
+ * No table is read for the statistics: they are the model's counters (model-counters.ts) and its log's counts
+ * (`log`: retention.ts's, or the shared database's refreshed in the background on PostgreSQL); the fingerprint is
  * cached until the state moves and the off-policy estimates are computed in the background (off-policy-window.ts).
  */
-export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffPolicyWindow, replica?: ReplicaLag): ModelView {
+export function modelView(e: ModelEntry, log: LogCount | undefined, config: Config, estimates: OffPolicyWindow, replica?: ReplicaLag): ModelView {
   const stats = e.counters.snapshot();
   const decided = stats.rewardedEvents;
   return {
@@ -46,7 +46,7 @@ export function modelView(e: ModelEntry, db: Db, config: Config, estimates: OffP
       rewardSeq: e.lastSeq,
       fingerprint: fingerprint(e),
       ...(replica ? { replica } : {}),
-      log: logStats(db, e.name, e.config, config.logRetentionMs),
+      log: logStatsOf(log, e.config, config.logRetentionMs),
       ...(learningMode(e.config) === 'apprentice' ? { apprentice: apprenticeStats(e) } : {}),
     },
     offPolicy: estimates.get(e),

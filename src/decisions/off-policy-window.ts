@@ -1,6 +1,6 @@
 import type { BanditModel, OffPolicyEstimate, OffPolicyRecord } from '../bandit/index.js';
 import type { Logger } from '../platform/logger.js';
-import { decodeDecisionPayload, type DecisionStore } from './decision-store.js';
+import { decodeDecisionPayload, type DecisionStore, type RewardedRow } from './decision-store.js';
 import { decideAmong } from './exclusions.js';
 
 /** Rewarded events the estimates look back over. */
@@ -47,6 +47,8 @@ export class OffPolicyWindow {
     private readonly estimate: (records: readonly OffPolicyRecord[]) => OffPolicyEstimate,
     private readonly logger: Logger,
     private readonly current: (name: string) => EstimatedModel | undefined,
+    /** PostgreSQL: the shared log's rewarded events (PgDecisionStore.rewardedBefore) instead of `store`'s. */
+    private readonly shared?: (model: string, beforeSeq: number, limit: number) => Promise<RewardedRow[]>,
   ) {}
 
   /** The model's latest estimates (null before its first reward); starts a refresh if its state moved. */
@@ -67,13 +69,31 @@ export class OffPolicyWindow {
   }
 
   private refresh(m: EstimatedModel, key: string): void {
+    if (this.shared) {
+      // PostgreSQL: the window is read in one query off the event loop's path, then evaluated in slices as below.
+      this.running.add(m.name);
+      this.shared(m.name, m.lastSeq + 1, OFF_POLICY_WINDOW).then((rows) => {
+        let at = 0;
+        this.evaluate(m, key, (_before, n) => rows.slice(at, (at += n)));
+      }, (err: unknown) => {
+        this.running.delete(m.name);
+        this.logger.warn({ err, model: m.name }, 'off-policy estimate: reading the shared log failed');
+      });
+      return;
+    }
+    this.evaluate(m, key, (before, n) => this.store.rewardedBefore(m.name, before, n));
+  }
+
+  /** Evaluates the model over its rewarded events, newest first, read a page at a time from `page(beforeSeq, n)`. */
+  private evaluate(m: EstimatedModel, key: string, page: (beforeSeq: number, n: number) => RewardedRow[]): void {
     const records: OffPolicyRecord[] = [];
     let before = m.lastSeq + 1;
     let exhausted = false;
     const step = (): boolean => {
       const until = performance.now() + SLICE_MS;
       while (records.length < OFF_POLICY_WINDOW && !exhausted && performance.now() < until) {
-        const rows = this.store.rewardedBefore(m.name, before, Math.min(PAGE, OFF_POLICY_WINDOW - records.length));
+        const n = Math.min(PAGE, OFF_POLICY_WINDOW - records.length);
+        const rows = page(before, n);
         if (rows.length === 0) { exhausted = true; break; }
         for (const row of rows) {
           before = row.seq;
@@ -90,13 +110,13 @@ export class OffPolicyWindow {
             this.logger.debug({ err, model: m.name, eventId: row.event_id }, 'off-policy estimate: event skipped');
           }
         }
-        if (rows.length < PAGE) exhausted = true;
+        if (rows.length < n) exhausted = true;
       }
       if (records.length < OFF_POLICY_WINDOW && !exhausted) return false;
       this.cache.set(m.name, { key, version: m.version, value: records.length > 0 ? this.estimate(records) : null, at: Date.now() });
       return true;
     };
-    if (step()) return;
+    if (!this.running.has(m.name) && step()) return;
     this.running.add(m.name);
     const next = () => {
       const live = this.current(m.name);

@@ -1,5 +1,6 @@
 import type { PgClient, PgPool } from '../store/postgres.js';
-import type { ModelRow, ModelStats, SnapshotRow } from './decision-store.js';
+import type { ExportRow, ModelRow, ModelStats, RewardedRow, SnapshotRow } from './decision-store.js';
+import type { LogCount } from './retention.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
 export interface LogRow {
@@ -18,6 +19,9 @@ export interface LogRow {
  * order and the statistics, the same queries as DecisionStore's in this dialect. The writes are pg-writer.ts's.
  */
 export class PgDecisionStore {
+  /** Every model's log counts as last read (refreshLogCounts, on the follower's tick): GET /models/{name} reads no table. */
+  logCounts = new Map<string, LogCount>();
+
   constructor(private readonly pool: PgPool) {}
 
   async models(): Promise<ModelRow[]> {
@@ -50,6 +54,29 @@ export class PgDecisionStore {
   /** The same figures as DecisionStore.stats, from the shared tables. */
   stats(model: string, since: number): Promise<ModelStats> {
     return pgModelStats(this.pool, model, since);
+  }
+
+  /** DecisionStore.exportPage on the shared log: decisions of every replica. */
+  async exportPage(model: string, from: number, to: number, afterSeq: number, limit: number): Promise<ExportRow[]> {
+    return (await this.pool.query<ExportRow>(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
+      WHERE model = $1 AND kind = 'decision' AND created_at >= $2 AND created_at < $3 AND seq > $4 ORDER BY seq LIMIT $5`, [model, from, to, afterSeq, limit])).rows;
+  }
+
+  /**
+   * Reads every model's log counts: the sums of log_stats's delta rows (migration 102: one row per statement that
+   * inserted or deleted events, compacted by retention) and the oldest event by the (model, created_at) index.
+   */
+  async refreshLogCounts(): Promise<void> {
+    const rows = (await this.pool.query<{ model: string; events: number; bytes: number; oldest: number | null }>(`SELECT s.model, s.events, s.bytes,
+        (SELECT MIN(created_at) FROM events e WHERE e.model = s.model) AS oldest
+      FROM (SELECT model, SUM(events)::bigint AS events, SUM(bytes)::bigint AS bytes FROM log_stats GROUP BY model) s`)).rows;
+    this.logCounts = new Map(rows.map((r) => [r.model, { events: r.events, bytes: r.bytes, ...(r.oldest !== null ? { oldest: r.oldest } : {}) }]));
+  }
+
+  /** DecisionStore.rewardedBefore on the shared log (the rewards_model_seq index, walked backwards). */
+  async rewardedBefore(model: string, beforeSeq: number, limit: number): Promise<RewardedRow[]> {
+    return (await this.pool.query<RewardedRow>(`SELECT r.seq, r.event_id, e.payload, r.reward FROM rewards r JOIN events e ON e.event_id = r.event_id
+      WHERE r.model = $1 AND r.learn = 1 AND r.seq < $2 AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT $3`, [model, beforeSeq, limit])).rows;
   }
 }
 

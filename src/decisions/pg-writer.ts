@@ -5,6 +5,8 @@ import type { ModelConfig } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { completeReward, judgeReward, PG_CLOSE_EXPIRED, type RewardOp } from './reward-rules.js';
 import type { WriteOp } from './write-executor.js';
+import { pgActivate, pgImport, pgSlots } from './pg-ops.js';
+import { pgRetention } from './pg-retention.js';
 import { pgModelStats } from './pg-store.js';
 
 /** Longest wait for the follower before a committed group is answered anyway. */
@@ -141,7 +143,7 @@ function atTime(o: WriteOp, now: number): WriteOp {
 }
 
 /** Decisions as one INSERT; a model deleted meanwhile is a 404, a taken event id answers `inserted: false` (409). */
-async function decisions(c: PgClient, ops: Extract<WriteOp, { op: 'decision' }>[]): Promise<OpResult[]> {
+export async function decisions(c: PgClient, ops: Extract<WriteOp, { op: 'decision' }>[]): Promise<OpResult[]> {
   const inserted = new Set((await c.query<{ event_id: string }>(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, hold, imitated)
     SELECT v.event_id, v.model, 'decision', v.created_at, v.deadline_at, v.payload, v.hold, v.imitated
     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::smallint[], $7::smallint[])
@@ -206,10 +208,11 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
       }
       return {};
     case 'import':
-      return problem(501, 'Importing logged events (POST /models/{name}/log) is not available on PostgreSQL yet');
+      return pgImport(c, op, ctx);
     case 'activate':
+      return pgActivate(c, op, ctx);
     case 'slots':
-      return problem(501, `${op.op === 'slots' ? 'Multi-slot decisions' : 'Activating deferred decisions'} are not available on PostgreSQL yet`);
+      return pgSlots(c, op);
     case 'counters': {
       // Read in this transaction: every earlier commit of this replica is in, every later one out (the pump is
       // serial), and the answer is applied in that order, so the replica's own writes are never counted twice.
@@ -218,8 +221,7 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
       return { counters };
     }
     case 'retention':
-      // Log retention does not run on PostgreSQL yet (index.ts does not start it): nothing to delete.
-      return { retention: { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 } };
+      return { retention: await pgRetention(c, op) };
   }
 }
 

@@ -31,6 +31,8 @@ export interface RetentionOp {
   /** Only this model's events, every one logged before `before` (a purge: DELETE of Personalizer's logs); same guards. */
   only?: { model: string; before: number };
   vacuumPages: number;
+  /** PostgreSQL: a reward row received less than this long ago stays (pg-retention.ts: a replica behind the log has not read it yet). */
+  replicaMarginMs?: number;
 }
 
 /** What deleted events took out of a model's statistics (the counts of GET /models/{name} cover the events kept). */
@@ -57,7 +59,7 @@ export interface RetentionResult {
 }
 
 /** Rows looked at per deleted row at most, so that a head of kept events (open windows) bounds the work of a batch. */
-const SCAN_FACTOR = 4;
+export const SCAN_FACTOR = 4;
 
 /** A model's retention in milliseconds. */
 export function retentionMs(config: Pick<ModelConfig, 'log'> | undefined, defaultMs: number): number {
@@ -88,60 +90,25 @@ export class RetentionStep {
     const began = performance.now();
     const result: RetentionResult = { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 };
     let budget = op.batch;
-    const targets: { model: string; cutoff: number; snapshotSeq: number; since: number }[] = [];
-    for (const m of this.s.models!.all() as { name: string; config: string; createdAt: number; snapshotSeq: number | null }[]) {
-      const config = JSON.parse(m.config) as ModelConfig;
-      // No snapshot of the current version: a restart replays the whole log, so no learned reward may go.
-      targets.push({ model: m.name, cutoff: op.now - retentionMs(config, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0, since: m.createdAt });
-    }
-    if (op.only) {
-      const { model, before } = op.only;
-      targets.splice(0, targets.length, ...targets.filter((t) => t.model === model).map((t) => ({ ...t, cutoff: before })));
-    }
-    // Events of deleted models: nothing replays them, no statistics count them.
-    for (const o of op.only ? [] : this.s.orphans!.all() as { model: string }[]) {
-      targets.push({ model: o.model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
-    }
+    const targets = retentionTargets(this.s.models!.all() as RetentionModel[], op.only ? [] : (this.s.orphans!.all() as { model: string }[]).map((o) => o.model), op);
     for (const t of targets) this.s.pruneTimeseries!.run(t.model, Math.floor(t.cutoff / 60_000) * 60_000);
     for (const t of targets) {
       if (budget <= 0) break;
-      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as { seq: number; event_id: string; created_at: number; closed: number; reward: number | null; imitated: number | null }[];
+      const rows = this.s.head!.all(t.model, budget * SCAN_FACTOR) as RetentionRow[];
       let deleted = 0;
-      const removed: RemovedStats = { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
+      const removed = noneRemoved();
       for (const row of rows) {
         if (row.created_at >= t.cutoff || deleted >= budget) break;
-        if (row.closed === 0) continue;
-        const rewards = this.s.rewards!.all(row.event_id) as { seq: number; learn: number; source: string; received_at: number }[];
-        if (rewards.some((r) => r.learn === 1 && r.seq > t.snapshotSeq)) {
-          result.needsSnapshot = true;
-          continue;
-        }
+        const rewards = row.closed === 0 ? [] : this.s.rewards!.all(row.event_id) as RetentionReward[];
+        const verdict = judgeRetention(row, rewards, t);
+        if (verdict === 'snapshot') result.needsSnapshot = true;
+        if (verdict !== 'delete') continue;
         this.s.deleteRewards!.run(row.event_id);
         this.s.deleteEvent!.run(row.seq);
         deleted++;
-        // The same figures DecisionStore.stats counts (events since the model was created, rewards received since).
-        if (row.created_at >= t.since) {
-          removed.decisions++;
-          if (row.imitated !== null) {
-            removed.apprentice ??= { events: 0, imitated: 0 };
-            removed.apprentice.events++;
-            removed.apprentice.imitated += row.imitated;
-          }
-          if (row.reward !== null) {
-            removed.rewardedEvents++;
-            removed.rewardTotal += row.reward;
-          }
-        }
-        for (const r of rewards) {
-          if (r.received_at < t.since) continue;
-          if (r.source === 'client') removed.clientRewards++;
-          else if (r.source === 'default') removed.defaultRewards++;
-        }
+        countRemoved(removed, row, rewards, t);
       }
-      if (deleted > 0) {
-        result.deleted[t.model] = deleted;
-        if (t.since !== Number.MAX_SAFE_INTEGER) result.removed[t.model] = removed;
-      }
+      recordDeleted(result, t, deleted, removed);
       budget -= deleted;
     }
     if (budget <= 0) result.more = true;
@@ -157,11 +124,99 @@ export class RetentionStep {
   }
 }
 
+// ---- the rules, shared by both dialects (SQLite: RetentionStep; PostgreSQL: pg-retention.ts) ----
+
+/** A bandit model as retention reads it: its config and the reward seq its current version's snapshot reaches (null: none). */
+export interface RetentionModel {
+  name: string;
+  config: string;
+  createdAt: number;
+  snapshotSeq: number | null;
+}
+
+/** One model's events to look at: those logged before `cutoff`; rewards past `snapshotSeq` are not in a snapshot yet. */
+export interface RetentionTarget {
+  model: string;
+  cutoff: number;
+  snapshotSeq: number;
+  /** The model's creation: what was logged before it is not in its statistics. */
+  since: number;
+}
+
+export interface RetentionRow {
+  seq: number;
+  event_id: string;
+  created_at: number;
+  closed: number;
+  reward: number | null;
+  imitated: number | null;
+}
+
+export interface RetentionReward {
+  seq: number;
+  learn: number;
+  source: string;
+  received_at: number;
+}
+
+/** The models an op looks at, each with its cutoff; events of deleted models (`orphans`) go after the default retention. */
+export function retentionTargets(models: readonly RetentionModel[], orphans: readonly string[], op: RetentionOp): RetentionTarget[] {
+  // No snapshot of the current version: a restart replays the whole log, so no learned reward may go.
+  let targets = models.map((m) => ({ model: m.name, cutoff: op.now - retentionMs(JSON.parse(m.config) as ModelConfig, op.defaultRetentionMs), snapshotSeq: m.snapshotSeq ?? 0, since: m.createdAt }));
+  if (op.only) {
+    const { model, before } = op.only;
+    targets = targets.filter((t) => t.model === model).map((t) => ({ ...t, cutoff: before }));
+  }
+  // Events of deleted models: nothing replays them, no statistics count them.
+  for (const model of orphans) targets.push({ model, cutoff: op.now - op.defaultRetentionMs, snapshotSeq: Number.MAX_SAFE_INTEGER, since: Number.MAX_SAFE_INTEGER });
+  return targets;
+}
+
+/** Whether an event older than its cutoff goes: never an open window, nor one whose learned reward no snapshot holds yet. */
+export function judgeRetention(row: RetentionRow, rewards: readonly RetentionReward[], t: RetentionTarget): 'open' | 'snapshot' | 'delete' {
+  if (row.closed === 0) return 'open';
+  if (rewards.some((r) => r.learn === 1 && r.seq > t.snapshotSeq)) return 'snapshot';
+  return 'delete';
+}
+
+export function noneRemoved(): RemovedStats {
+  return { decisions: 0, rewardedEvents: 0, rewardTotal: 0, clientRewards: 0, defaultRewards: 0 };
+}
+
+/** Takes a deleted event out of the figures DecisionStore.stats counts (events since the model was created, rewards received since). */
+export function countRemoved(removed: RemovedStats, row: RetentionRow, rewards: readonly RetentionReward[], t: RetentionTarget): void {
+  if (row.created_at >= t.since) {
+    removed.decisions++;
+    if (row.imitated !== null) {
+      removed.apprentice ??= { events: 0, imitated: 0 };
+      removed.apprentice.events++;
+      removed.apprentice.imitated += row.imitated;
+    }
+    if (row.reward !== null) {
+      removed.rewardedEvents++;
+      removed.rewardTotal += row.reward;
+    }
+  }
+  for (const r of rewards) {
+    if (r.received_at < t.since) continue;
+    if (r.source === 'client') removed.clientRewards++;
+    else if (r.source === 'default') removed.defaultRewards++;
+  }
+}
+
+export function recordDeleted(result: RetentionResult, t: RetentionTarget, deleted: number, removed: RemovedStats): void {
+  if (deleted === 0) return;
+  result.deleted[t.model] = deleted;
+  if (t.since !== Number.MAX_SAFE_INTEGER) result.removed[t.model] = removed;
+}
+
 // ---- main thread ----
 
 /** What the retention loop needs of the decisions service. */
 export interface RetentionHost {
   readonly isReady: boolean;
+  /** Whether the periodic passes run here (replicas on PostgreSQL: only on the sweep-lock holder); a purge runs anywhere. */
+  readonly leads: boolean;
   write(op: RetentionOp): Promise<{ retention?: RetentionResult }>;
   snapshot(): Promise<void>;
 }
@@ -173,6 +228,8 @@ export interface RetentionOptions {
   batch?: number;
   /** Free pages handed back per batch; default 64 (256 kB at 4 kB pages). */
   vacuumPages?: number;
+  /** Replicas on PostgreSQL: how long a reward row stays after it was received, so a replica behind the log still reads it (default 60 s). */
+  replicaMarginMs?: number;
   /**
    * Pause between batches: at least this (default 10 ms), and at least `dutyFactor` times as long as the batch
    * took (default 4: retention holds the writer at most a fifth of the time), so a backlog is deleted at a pace
@@ -208,6 +265,7 @@ export class LogRetention {
 
   start(): void {
     this.timer = setInterval(() => {
+      if (!this.host.leads) return;
       this.pass().catch((err: unknown) => { this.logger.error({ err }, 'log retention pass failed'); });
     }, this.options.intervalMs ?? 60_000);
     this.timer.unref();
@@ -230,7 +288,8 @@ export class LogRetention {
     try {
       for (;;) {
         if (!this.host.isReady) break;
-        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages, ...(only ? { only } : {}) })).retention;
+        const r = (await this.host.write({ op: 'retention', now, defaultRetentionMs: this.config.logRetentionMs, batch: this.batch, vacuumPages: this.vacuumPages,
+          ...(this.options.replicaMarginMs !== undefined ? { replicaMarginMs: this.options.replicaMarginMs } : {}), ...(only ? { only } : {}) })).retention;
         if (!r) break;
         let deleted = 0;
         for (const [model, n] of Object.entries(r.deleted)) {
@@ -295,17 +354,29 @@ function prepared(db: Db) {
   return s;
 }
 
-/** `stats.log` of GET /models/{name}: counters kept by triggers (migration 191) and one index probe. */
-export function logStats(db: Db, model: string, config: ModelConfig, defaultRetentionMs: number): LogStats {
+/** A model's log as counted (events, bytes) with its oldest event's time (ms; undefined: none). */
+export interface LogCount {
+  events: number;
+  bytes: number;
+  oldest?: number;
+}
+
+/** `stats.log` of GET /models/{name} from its counts (SQLite: logCount; PostgreSQL: PgDecisionStore.logCounts). */
+export function logStatsOf(count: LogCount | undefined, config: ModelConfig, defaultRetentionMs: number): LogStats {
+  return {
+    events: count?.events ?? 0,
+    bytes: count?.bytes ?? 0,
+    oldest: count?.oldest !== undefined ? new Date(count.oldest).toISOString() : null,
+    retention: config.log?.retention ?? formatDuration(defaultRetentionMs),
+  };
+}
+
+/** A model's log in the SQLite database: counters kept by triggers (migration 191) and one index probe. */
+export function logCount(db: Db, model: string): LogCount {
   const s = prepared(db);
   const row = s.stats.get(model) as { events: number; bytes: number } | undefined;
   const oldest = (s.oldest.get(model) as { created_at: number } | undefined)?.created_at;
-  return {
-    events: row?.events ?? 0,
-    bytes: row?.bytes ?? 0,
-    oldest: oldest !== undefined ? new Date(oldest).toISOString() : null,
-    retention: config.log?.retention ?? formatDuration(defaultRetentionMs),
-  };
+  return { events: row?.events ?? 0, bytes: row?.bytes ?? 0, ...(oldest !== undefined ? { oldest } : {}) };
 }
 
 /** The largest whole unit: 2592000000 → "30d". */
@@ -316,23 +387,30 @@ export function formatDuration(ms: number): string {
   return `${Math.round(ms / 1000)}s`;
 }
 
-/** Prometheus gauges of the log's size, read at scrape time from the counters. */
-export function registerLogMetrics(db: Db, metrics: Metrics): void {
-  const rows = () => (db.open ? prepared(db).all.all() as { model: string; events: number; bytes: number }[] : []);
+/** Every model's log counts in the SQLite database (the gauges' source without FOCAL_DATABASE_URL). */
+export function logCounts(db: Db): Map<string, LogCount> {
+  const out = new Map<string, LogCount>();
+  if (!db.open) return out;
+  for (const r of prepared(db).all.all() as { model: string; events: number; bytes: number }[]) {
+    const oldest = (prepared(db).oldest.get(r.model) as { created_at: number } | undefined)?.created_at;
+    out.set(r.model, { events: r.events, bytes: r.bytes, ...(oldest !== undefined ? { oldest } : {}) });
+  }
+  return out;
+}
+
+/** Prometheus gauges of the log's size, read at scrape time from `counts` (the counters, not the events). */
+export function registerLogMetrics(counts: () => Map<string, LogCount>, metrics: Metrics): void {
   metrics.gauge('focal_log_events', 'Logged events kept, by model.', ['model'], function collect() {
     this.reset();
-    for (const r of rows()) this.set({ model: r.model }, r.events);
+    for (const [model, c] of counts()) if (c.events > 0) this.set({ model }, c.events);
   });
   metrics.gauge('focal_log_bytes', 'Bytes of the logged events\' stored payloads and ids, by model.', ['model'], function collect() {
     this.reset();
-    for (const r of rows()) this.set({ model: r.model }, r.bytes);
+    for (const [model, c] of counts()) if (c.events > 0) this.set({ model }, c.bytes);
   });
   metrics.gauge('focal_log_oldest_event_age_seconds', 'Age of the oldest logged event, by model.', ['model'], function collect() {
     this.reset();
     const now = Date.now();
-    for (const r of rows()) {
-      const oldest = prepared(db).oldest.get(r.model) as { created_at: number } | undefined;
-      if (oldest) this.set({ model: r.model }, (now - oldest.created_at) / 1000);
-    }
+    for (const [model, c] of counts()) if (c.events > 0 && c.oldest !== undefined) this.set({ model }, (now - c.oldest) / 1000);
   });
 }

@@ -88,51 +88,25 @@ export class RewardRules {
   }
 
   /**
-   * Activates a deferred decision: 404 unknown, 409 not deferred (already active, or decided in logging mode),
-   * 410 past its deadline (closed as never activated). A reward that closed it before is learned now. A
-   * multi-slot decision's id activates all its slots, or none when one of them cannot be.
+   * Activates a deferred decision (judgeActivation's verdict, written here on SQLite). A multi-slot decision's id
+   * activates all its slots, or none when one of them cannot be.
    */
   activate(op: ActivateOp): OpResult {
     const row = this.store.findEvent(op.eventId);
-    if (row?.kind === 'slots') {
-      const slots = (JSON.parse(payloadText(row.payload)) as { slots: string[] }).slots.map((s) => this.store.findEvent(`${row.event_id}#${s}`));
-      for (const slot of slots) {
-        const refused = slot ? this.activationProblem(slot, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
-        if (refused) return refused;
-      }
-      return { status: 204, body: { model: row.model, activated: slots.length }, learns: slots.flatMap((slot) => this.activateOne(slot!, op.now)) };
+    const slots = row?.kind === 'slots' ? slotEventIds(row).map((id) => this.store.findEvent(id)) : undefined;
+    const verdict = judgeActivation(row, slots, this.policyOf, op);
+    if (verdict.expire) {
+      const { row: r, write: w } = verdict.expire;
+      const seq = this.store.insertReward(r.event_id, r.model, w.reward, w.label, w.source, op.now, w.learn);
+      this.store.updateEvent(r.event_id, w.event.reward, w.event.count, w.event.closed, w.event.reason);
+      return { ...verdict.result, learns: [learnOf(r, w, seq)] };
     }
-    if (!row || row.kind !== 'decision') return problem(404, `No logged decision with eventId "${op.eventId}"`);
-    const refused = this.activationProblem(row, op.now);
-    if (refused) {
-      // Past its deadline and still open: closed here as the sweep would (never activated, unlearned).
-      if (refused.problem?.status === 410 && !row.closed) return { ...refused, learns: [this.closeOnExpiry(row, this.policyOf(row.model)!, op.now)] };
-      return refused;
+    const learns: Learn[] = [];
+    for (const { row: r, learn } of verdict.activate ?? []) {
+      this.store.setHold(r.event_id, HOLD_NONE);
+      if (learn) learns.push(learnOf(r, learn, this.store.insertReward(r.event_id, r.model, learn.reward, learn.label, learn.source, op.now, learn.learn)));
     }
-    return { status: 204, body: { model: row.model, activated: 1 }, learns: this.activateOne(row, op.now) };
-  }
-
-  private activationProblem(row: EventRow, now: number): OpResult | undefined {
-    if (row.hold !== HOLD_DEFERRED) {
-      return problem(409, row.hold === HOLD_NONE
-        ? `Event "${row.event_id}" is already active`
-        : `Event "${row.event_id}" was decided in logging mode: it is never learned`, { eventId: row.event_id });
-    }
-    if (row.closed && row.closed_reason !== 'reward') {
-      return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed before it was activated', 'cannot be activated');
-    }
-    if (!this.policyOf(row.model)) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
-    if (row.deadline_at !== null && now >= row.deadline_at) return gone(row, 'its reward window closed before it was activated', 'cannot be activated');
-    return undefined;
-  }
-
-  /** The event counts from now on; a reward that closed it while deferred (`first`) is learned now. */
-  private activateOne(row: EventRow, now: number): Learn[] {
-    this.store.setHold(row.event_id, HOLD_NONE);
-    if (!row.closed) return [];
-    const reward = row.reward ?? 0;
-    const seq = this.store.insertReward(row.event_id, row.model, reward, null, 'activated', now, true);
-    return [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source: 'activated' }];
+    return verdict.activate ? { ...verdict.result, learns } : verdict.result;
   }
 
   /**
@@ -154,26 +128,13 @@ export class RewardRules {
     return (this.expiredRead.all(lo, hi) as (Learn & { learn: number })[]).map(({ learn, ...l }) => (learn ? l : { ...l, held: true as const }));
   }
 
-  /** An imported event (already logged by the caller) closes with its final reward, learned (unless `learn` is false: DSJSON `_skipLearn`), or with none. */
+  /** An imported event (already logged by the caller) closes as importedEvent says: with its final reward, learned unless `learn` is false (DSJSON `_skipLearn`), or with none. */
   closeImported(eventId: string, model: string, payload: Learn['payload'], reward: number | null, now: number, learn = true): Learn | undefined {
-    if (reward === null) {
-      this.store.updateEvent(eventId, null, 0, true, 'imported');
-      return undefined;
-    }
-    const seq = this.store.insertReward(eventId, model, reward, null, 'client', now, learn);
-    this.store.updateEvent(eventId, reward, 1, true, 'reward');
-    return { model, eventId, seq, payload, reward, source: 'client', ...(learn ? {} : { held: true as const }) };
-  }
-
-  /** Closes one event whose window passed, as the bulk close would: the sum so far or the default reward is learned (unless held). */
-  private closeOnExpiry(row: EventRow, policy: RewardPolicy, now: number): Learn {
-    const aggregated = row.reward_count > 0;
-    const reward = aggregated ? row.reward ?? 0 : policy.default;
-    const source = aggregated ? 'aggregate' : 'default';
-    const learned = row.hold === HOLD_NONE;
-    const seq = this.store.insertReward(row.event_id, row.model, reward, null, source, now, learned);
-    this.store.updateEvent(row.event_id, reward, row.reward_count, true, row.hold === HOLD_DEFERRED ? 'inactive' : 'window');
-    return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward, source, ...(learned ? {} : { held: true as const }) };
+    const w = importedEvent(reward, learn);
+    this.store.updateEvent(eventId, w.event.reward, w.event.count, w.event.closed, w.event.reason);
+    if (!w.log) return undefined;
+    const seq = this.store.insertReward(eventId, model, w.log.reward, w.log.label, w.log.source, now, w.log.learn);
+    return learnOf({ model, event_id: eventId, payload }, w.log, seq);
   }
 }
 
@@ -241,14 +202,9 @@ export function judgeReward(row: EventRow | undefined, policyOf: (model: string)
   if (!policy) return { result: problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`) };
   const learned = row.hold === HOLD_NONE;
   if (row.deadline_at !== null && op.now >= row.deadline_at) {
-    // Closed as the bulk close would: the sum so far or the default reward is logged (learned unless held), the reward refused.
-    const aggregated = row.reward_count > 0;
-    const reward = aggregated ? row.reward ?? 0 : policy.default;
-    return {
-      result: gone({ event_id: row.event_id, reward }, 'its reward window closed'),
-      write: { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: learned,
-        event: { reward, count: row.reward_count, closed: true, reason: row.hold === HOLD_DEFERRED ? 'inactive' : 'window' } },
-    };
+    // Closed as the bulk close would, the reward refused.
+    const write = expiryWrite(row, policy);
+    return { result: gone({ event_id: row.event_id, reward: write.reward }, 'its reward window closed'), write };
   }
   const reward = op.reward;
   const counted = { model: row.model, reward };
@@ -266,11 +222,101 @@ export function judgeReward(row: EventRow | undefined, policyOf: (model: string)
   };
 }
 
+/** An open window found past its deadline closes as the bulk close would: the sum so far or the default reward is logged (learned unless held). */
+function expiryWrite(row: EventRow, policy: RewardPolicy): RewardWrite {
+  const aggregated = row.reward_count > 0;
+  const reward = aggregated ? row.reward ?? 0 : policy.default;
+  return { reward, label: null, source: aggregated ? 'aggregate' : 'default', learn: row.hold === HOLD_NONE,
+    event: { reward, count: row.reward_count, closed: true, reason: row.hold === HOLD_DEFERRED ? 'inactive' : 'window' } };
+}
+
+/** One row appended to the reward log (a RewardWrite without the event's new state). */
+export type LoggedReward = Omit<RewardWrite, 'event'>;
+
+/** The Learn of a reward row appended at `seq` (held: it closes its event without being learned). */
+export function learnOf(row: Pick<EventRow, 'event_id' | 'model' | 'payload'>, w: LoggedReward, seq: number): Learn {
+  return { model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source, ...(w.learn ? {} : { held: true as const }) };
+}
+
+/** The decision rows a multi-slot decision's own row (kind `slots`) lists, in slot order (src/decisions/slots.ts). */
+export function slotEventIds(row: Pick<EventRow, 'event_id' | 'payload'>): string[] {
+  return (JSON.parse(payloadText(row.payload)) as { slots: string[] }).slots.map((s) => `${row.event_id}#${s}`);
+}
+
+/** What the rules decided for an activation: the answer, and what to write (nothing for a refusal). */
+export interface ActivationVerdict {
+  result: OpResult;
+  /** Events that count from now on (hold becomes HOLD_NONE); `learn`: the reward that closed one while deferred, logged and learned now. */
+  activate?: { row: EventRow; learn?: LoggedReward }[];
+  /** A deferred window found open past its deadline: closed here as the sweep would (never activated, unlearned); the answer is a 410. */
+  expire?: { row: EventRow; write: RewardWrite };
+}
+
+/**
+ * The rules of POST /events/{id}/activate, as a pure function of the event's row and, for a multi-slot decision,
+ * its slots' rows (read in the writing transaction, locked on PostgreSQL): 404 unknown, 409 not deferred (already
+ * active, or decided in logging mode), 410 past its deadline. A reward that closed it while deferred (`first`) is
+ * learned now (source `activated`). A multi-slot decision's id activates all its slots, or none when one of them
+ * cannot be. SQLite: RewardRules.activate; PostgreSQL: pg-ops.ts.
+ */
+export function judgeActivation(row: EventRow | undefined, slots: (EventRow | undefined)[] | undefined, policyOf: (model: string) => RewardPolicy | null, op: ActivateOp): ActivationVerdict {
+  const activating = (r: EventRow) => ({ row: r, ...(r.closed ? { learn: { reward: r.reward ?? 0, label: null, source: 'activated' as const, learn: true } } : {}) });
+  if (row?.kind === 'slots' && slots) {
+    for (const slot of slots) {
+      const refused = slot ? activationProblem(slot, policyOf, op.now) : problem(404, `A slot of "${row.event_id}" is no longer logged`);
+      if (refused) return { result: refused };
+    }
+    return { result: { status: 204, body: { model: row.model, activated: slots.length } }, activate: slots.map((s) => activating(s!)) };
+  }
+  if (!row || row.kind !== 'decision') return { result: problem(404, `No logged decision with eventId "${op.eventId}"`) };
+  const refused = activationProblem(row, policyOf, op.now);
+  if (refused) {
+    // Past its deadline and still open: closed here as the sweep would (never activated, unlearned).
+    if (refused.problem?.status === 410 && !row.closed) return { result: refused, expire: { row, write: expiryWrite(row, policyOf(row.model)!) } };
+    return { result: refused };
+  }
+  return { result: { status: 204, body: { model: row.model, activated: 1 } }, activate: [activating(row)] };
+}
+
+function activationProblem(row: EventRow, policyOf: (model: string) => RewardPolicy | null, now: number): OpResult | undefined {
+  if (row.hold !== HOLD_DEFERRED) {
+    return problem(409, row.hold === HOLD_NONE
+      ? `Event "${row.event_id}" is already active`
+      : `Event "${row.event_id}" was decided in logging mode: it is never learned`, { eventId: row.event_id });
+  }
+  if (row.closed && row.closed_reason !== 'reward') {
+    return gone(row, row.closed_reason === 'deleted' ? 'its model was deleted' : 'its reward window closed before it was activated', 'cannot be activated');
+  }
+  if (!policyOf(row.model)) return problem(404, `Model "${row.model}" of event "${row.event_id}" no longer exists`);
+  if (row.deadline_at !== null && now >= row.deadline_at) return gone(row, 'its reward window closed before it was activated', 'cannot be activated');
+  return undefined;
+}
+
+/**
+ * An imported event (DSJSON) arrives closed: with its final reward, logged as a client's and learned unless
+ * `learn` is false (`_skipLearn`), or without one (closed `imported`: neither learned nor evaluable).
+ */
+export function importedEvent(reward: number | null, learn: boolean): { event: RewardWrite['event']; log?: LoggedReward } {
+  if (reward === null) return { event: { reward: null, count: 0, closed: true, reason: 'imported' } };
+  return { event: { reward, count: 1, closed: true, reason: 'reward' }, log: { reward, label: null, source: 'client', learn } };
+}
+
+/** An import refused because some of its event ids are logged already (`taken`: their indexes in the batch). */
+export function importConflict(taken: readonly { index: number; eventId: string }[]): OpResult {
+  return problem(409, `${taken.length} event id(s) are already logged, e.g. "${taken[0]!.eventId}"; nothing was imported`, { lines: taken.slice(0, 100) });
+}
+
+/** An import's answer once its rows are written: how many events were logged and how many rewards learned, the rows in log order. */
+export function importDone(imported: number, learns: Learn[]): OpResult {
+  learns.sort((a, b) => a.seq - b.seq);
+  return { status: 200, body: { imported, learned: learns.filter((l) => !l.held).length }, learns };
+}
+
 /** The verdict's answer once its reward row is appended at `seq`: a row that closes the event is folded in log order (unless held). */
 export function completeReward(verdict: RewardVerdict, row: Pick<EventRow, 'event_id' | 'model' | 'payload'>, seq: number): OpResult {
   const w = verdict.write;
   if (!w?.event.closed) return verdict.result;
-  return { ...verdict.result, learns: [{ model: row.model, eventId: row.event_id, seq, payload: row.payload, reward: w.reward, source: w.source, ...(w.learn ? {} : { held: true as const }) }] };
+  return { ...verdict.result, learns: [learnOf(row, w, seq)] };
 }
 
 function gone(row: Pick<EventRow, 'event_id' | 'reward'>, why: string, what = 'no longer accepts rewards'): OpResult {

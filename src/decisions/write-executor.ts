@@ -4,7 +4,7 @@ import { DecisionStore, HOLD_NEVER, HOLD_NONE } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
 import { RetentionStep, type RetentionOp } from './retention.js';
-import { RewardRules, type ActivateOp, type RewardOp } from './reward-rules.js';
+import { importConflict, importDone, RewardRules, type ActivateOp, type RewardOp } from './reward-rules.js';
 
 /**
  * Every write of the decisions capability as plain data, so a batch can be
@@ -146,20 +146,15 @@ export class WriteExecutor {
   /** Checked before anything is written, so a refused batch leaves nothing behind (the op's savepoint holds the rest). */
   private importEvents(op: Extract<WriteOp, { op: 'import' }>): OpResult {
     if (!this.policy(op.model)) return problem(404, `No bandit model named "${op.model}"`);
-    const taken = op.events.map((e, i) => ({ i, e })).filter(({ e }) => this.store.findEvent(e.eventId) !== undefined);
-    if (taken.length > 0) {
-      return problem(409, `${taken.length} event id(s) are already logged, e.g. "${taken[0]!.e.eventId}"; nothing was imported`,
-        { lines: taken.slice(0, 100).map(({ i, e }) => ({ index: i, eventId: e.eventId })) });
-    }
+    const taken = op.events.map((e, index) => ({ index, eventId: e.eventId })).filter(({ eventId }) => this.store.findEvent(eventId) !== undefined);
+    if (taken.length > 0) return importConflict(taken);
     const learns: Learn[] = [];
-    const held: Learn[] = [];
     for (const e of op.events) {
       this.store.insertDecision(e.eventId, op.model, e.createdAt, e.createdAt, e.payload, e.skipLearn ? HOLD_NEVER : HOLD_NONE);
       const learn = this.rewards.closeImported(e.eventId, op.model, e.payload, e.reward, op.now, !e.skipLearn);
-      if (learn && !learn.held) learns.push(learn);
-      else if (learn) held.push(learn);
+      if (learn) learns.push(learn);
     }
-    return { status: 200, body: { imported: op.events.length, learned: learns.length }, learns: [...learns, ...held].sort((a, b) => a.seq - b.seq) };
+    return importDone(op.events.length, learns);
   }
 }
 

@@ -23,5 +23,5 @@ export interface EvaluationSlice {
 export function evaluationSlice(deps: { db: Db; config: Config; decisions: DecisionService; logger: Logger; metrics: Metrics }): EvaluationSlice {
   const service = new EvaluationService(deps.db, deps.decisions, deps.logger.child({ capability: 'evaluation' }), deps.metrics);
   service.start();
-  return { service, routes: [...evaluationRoutes(service, deps.decisions), ...logRoutes(deps.db, deps.decisions, deps.config)], close: () => service.close() };
+  return { service, routes: [...evaluationRoutes(service, deps.decisions), ...logRoutes(deps.decisions, deps.config)], close: () => service.close() };
 }

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import type { DecisionService } from '../decisions/decision-service.js';
-import { decodeDecisionPayload, HOLD_DEFERRED, HOLD_NONE, type DecisionPayload } from '../decisions/decision-store.js';
+import { decodeDecisionPayload, HOLD_DEFERRED, HOLD_NONE, type DecisionPayload, type ExportRow } from '../decisions/decision-store.js';
 import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
 import { checkActions, FeatureBudget } from '../decisions/request-limits.js';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../http/errors.js';
@@ -15,7 +15,6 @@ import { sendJson } from '../http/respond.js';
 import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Config } from '../platform/config.js';
-import type { Db } from '../store/database.js';
 import { DsjsonLineError, fromDsjson, toDsjson } from './dsjson.js';
 
 /** Rows read per page of an export: each page is one short read, then the event loop gets a turn. */
@@ -42,18 +41,7 @@ const logQuery = {
   },
 } as const;
 
-interface LogRow {
-  seq: number;
-  event_id: string;
-  created_at: number;
-  payload: Parameters<typeof decodeDecisionPayload>[0];
-  reward: number | null;
-  closed: number;
-  closed_reason: string | null;
-  hold: number;
-}
-
-function jsonlRecord(row: LogRow, p: DecisionPayload, reward: number | null): string {
+function jsonlRecord(row: ExportRow, p: DecisionPayload, reward: number | null): string {
   return JSON.stringify({
     eventId: row.event_id, createdAt: new Date(row.created_at).toISOString(),
     context: p.context, actions: p.actions, pmf: p.pmf, scores: p.scores, chosen: p.chosen, action: p.actions[p.chosen]?.id,
@@ -75,14 +63,12 @@ function waitDrain(res: ServerResponse): Promise<void> {
   });
 }
 
-async function streamLog(db: Db, res: ServerResponse, model: string, format: 'dsjson' | 'jsonl', from: number, to: number): Promise<void> {
-  const page = db.prepare(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
-    WHERE model = ? AND kind = 'decision' AND created_at >= ? AND created_at < ? AND seq > ? ORDER BY seq LIMIT ?`);
+async function streamLog(decisions: DecisionService, res: ServerResponse, model: string, format: 'dsjson' | 'jsonl', from: number, to: number): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store' });
   let after = 0;
   for (;;) {
     if (res.destroyed) return;
-    const rows = page.all(model, from, to, after, PAGE) as LogRow[];
+    const rows = await decisions.exportPage(model, from, to, after, PAGE);
     if (rows.length === 0) break;
     let chunk = '';
     for (const row of rows) {
@@ -110,7 +96,7 @@ function isNdjson(contentType: string | undefined): boolean {
   return NDJSON_TYPES.includes(type);
 }
 
-export function logRoutes(db: Db, decisions: DecisionService, config: Config): AnyRoute[] {
+export function logRoutes(decisions: DecisionService, config: Config): AnyRoute[] {
   const importLimit = IMPORT_BODY_FACTOR * config.limits.bodyBytes;
   return [
     route<unknown, FromSchema<typeof logQuery>, FromSchema<typeof nameParams>>({
@@ -130,7 +116,7 @@ export function logRoutes(db: Db, decisions: DecisionService, config: Config): A
         decisions.view(params.name); // 404 for an unknown model
         const from = query.from !== undefined ? Date.parse(query.from) : 0;
         const to = query.to !== undefined ? Date.parse(query.to) : Number.MAX_SAFE_INTEGER;
-        await streamLog(db, res, params.name, query.format ?? 'dsjson', from, to);
+        await streamLog(decisions, res, params.name, query.format ?? 'dsjson', from, to);
       },
     }),
     route<unknown, Record<string, unknown>, FromSchema<typeof nameParams>>({

@@ -106,6 +106,41 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       ALTER TABLE events ADD COLUMN imitated smallint;
     `,
   },
+  {
+    version: 102,
+    name: 'decisions: log counts (stats.log) as delta rows',
+    sql: `
+      -- SQLite's log_stats (migration 191) keeps one row per model updated by row triggers; here every statement
+      -- that inserts or deletes events appends one delta row per model instead (statement triggers over the
+      -- transition table), so concurrent transactions of several replicas never wait on a shared counter row.
+      -- stats.log is their sum; the retention leader compacts them. bytes: the payload's and id's text.
+      CREATE TABLE log_stats (
+        id      bigserial PRIMARY KEY,
+        model   text NOT NULL,
+        events  bigint NOT NULL,
+        bytes   bigint NOT NULL
+      );
+      CREATE INDEX log_stats_model ON log_stats (model);
+      CREATE FUNCTION focal_log_stats_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO log_stats (model, events, bytes)
+          SELECT model, COUNT(*), SUM(octet_length(payload) + octet_length(event_id)) FROM inserted GROUP BY model;
+        RETURN NULL;
+      END $$;
+      CREATE FUNCTION focal_log_stats_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO log_stats (model, events, bytes)
+          SELECT model, -COUNT(*), -SUM(octet_length(payload) + octet_length(event_id)) FROM deleted GROUP BY model;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER log_stats_insert AFTER INSERT ON events REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION focal_log_stats_inserted();
+      CREATE TRIGGER log_stats_delete AFTER DELETE ON events REFERENCING OLD TABLE AS deleted
+        FOR EACH STATEMENT EXECUTE FUNCTION focal_log_stats_deleted();
+      INSERT INTO log_stats (model, events, bytes)
+        SELECT model, COUNT(*), SUM(octet_length(payload) + octet_length(event_id)) FROM events GROUP BY model;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded, each atomically with its record, one replica at a time. */

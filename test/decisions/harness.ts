@@ -168,20 +168,6 @@ export async function startHarness(opts: { dir?: string; memory?: boolean; confi
  * fail the run) and a case that starts passing shows up. Remove an entry once the feature is there.
  */
 export const NOT_YET_ON_POSTGRES: Readonly<Record<string, string>> = {
-  // Being ported (branch pgops: pg-writer.ts/pg-store.ts): activating deferred decisions, multi-slot decisions,
-  // DSJSON import and export (POST/GET /models/{name}/log), stats.log, off-policy estimates.
-  'logging answers the baseline (default: the first action), logs, and never learns, not even the default reward': 'activating a decision (the 409 of a logging-mode event)',
-  'learns nothing and applies no default before activation; a reward before activation counts once it happens': 'activating deferred decisions',
-  'a deferred event never activated closes unlearned at its deadline (evaluable), and cannot be activated after': 'activating deferred decisions',
-  'under aggregation sum, rewards before activation add up and the total is learned when the window closes': 'activating deferred decisions',
-  'places one distinct action per slot, in order, each slot a decision of its own': 'multi-slot decisions',
-  'rewards per slot ({slot} or {rewards}), each slot with its own window and aggregation; the parent id alone is a 400': 'multi-slot decisions',
-  'defers and activates every slot at once; apprentice answers each slot\'s baseline': 'multi-slot decisions',
-  'refuses bad slots with a precise 4xx and logs nothing': 'multi-slot decisions',
-  'a young model gets its estimates at once': 'off-policy estimates',
-  'a full window is computed in slices between requests, over the latest 500 rewarded events': 'off-policy estimates',
-  'decide and reward, single and batch, success and every problem': 'off-policy estimates (GET /models/{name} checked with them populated)',
-  'every operation was checked with a success response': 'off-policy estimates (the case above checks the success responses)',
   // Not planned in this form: the time series (README limits). On PostgreSQL a per-minute row updated by the
   // transactions of every replica would serialise them (and can deadlock two groups); it needs another design.
   // The last three are also about SQLite itself (a file copy as a crash, SQLite's migration 130) or need the import.
