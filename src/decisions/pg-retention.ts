@@ -16,13 +16,18 @@ export const REPLICA_MARGIN_MS = 60_000;
  * One batch of log retention on PostgreSQL (retention.ts's rules: retentionTargets, judgeRetention, countRemoved),
  * in the writer's transaction, which holds the LOG advisory lock: no reward or activation of any replica writes
  * meanwhile. Run by the replica holding the sweep lock (and by a purge on the replica that received it). Also
- * compacts the log counts' delta rows (migration 102). PostgreSQL's autovacuum hands space back: nothing to vacuum.
+ * compacts the log counts' and the time series' delta rows (migrations 102, 103). PostgreSQL's autovacuum hands space back: nothing to vacuum.
  */
 export async function pgRetention(c: PgClient, op: RetentionOp): Promise<RetentionResult> {
   const began = performance.now();
   const result: RetentionResult = { deleted: {}, removed: {}, needsSnapshot: false, more: false, vacuumedPages: 0, ms: 0 };
   await c.query(`WITH gone AS (DELETE FROM log_stats RETURNING model, events, bytes)
     INSERT INTO log_stats (model, events, bytes) SELECT model, SUM(events), SUM(bytes) FROM gone GROUP BY model HAVING SUM(events) <> 0 OR SUM(bytes) <> 0`);
+  // The time series' delta rows (migration 103): one row per model and minute again.
+  await c.query(`WITH gone AS (DELETE FROM timeseries WHERE (model, minute) IN (SELECT model, minute FROM timeseries GROUP BY 1, 2 HAVING COUNT(*) > 1)
+      RETURNING model, minute, decisions, rewards, reward_sum, client_rewards, default_rewards)
+    INSERT INTO timeseries (model, minute, decisions, rewards, reward_sum, client_rewards, default_rewards)
+    SELECT model, minute, SUM(decisions), SUM(rewards), SUM(reward_sum), SUM(client_rewards), SUM(default_rewards) FROM gone GROUP BY 1, 2`);
   const models = (await c.query<RetentionModel>(`SELECT m.name, m.config, m.created_at AS "createdAt", s.reward_seq AS "snapshotSeq" FROM models m
     LEFT JOIN snapshots s ON s.model = m.name AND s.version = m.version WHERE m.kind = 'bandit'`)).rows;
   const orphans = op.only ? [] : (await c.query<{ model: string }>(`SELECT model FROM log_stats GROUP BY model
@@ -30,7 +35,10 @@ export async function pgRetention(c: PgClient, op: RetentionOp): Promise<Retenti
   // The last reward received before the margin: rows after it stay, whatever snapshot holds them.
   const settled = (await c.query<{ seq: number }>('SELECT seq FROM rewards WHERE received_at < $1 ORDER BY seq DESC LIMIT 1', [op.now - (op.replicaMarginMs ?? REPLICA_MARGIN_MS)])).rows[0]?.seq ?? 0;
   let budget = op.batch;
-  for (const target of retentionTargets(models, orphans, op)) {
+  const targets = retentionTargets(models, orphans, op);
+  // The time series is kept as long as the events (as on SQLite): a range delete by minute.
+  for (const t of targets) await c.query('DELETE FROM timeseries WHERE model = $1 AND minute < $2', [t.model, Math.floor(t.cutoff / 60_000) * 60_000]);
+  for (const target of targets) {
     if (budget <= 0) break;
     const t = { ...target, snapshotSeq: Math.min(target.snapshotSeq, settled) };
     // The (model, created_at) index: the oldest events first, only those past the cutoff.

@@ -5,6 +5,7 @@ import { route, type AnyRoute } from '../http/route.js';
 import { parseDuration } from '../platform/duration.js';
 import type { FromSchema } from '../schema-types.js';
 import type { Db } from '../store/database.js';
+import type { PgPool } from '../store/postgres.js';
 import type { DecisionService } from './decision-service.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
 
@@ -114,12 +115,26 @@ export function readTimeseries(db: Db, model: string, from: number, to: number, 
       FROM timeseries WHERE model = ? AND minute >= ? AND minute < ? GROUP BY bucket`);
     statements.set(db, s);
   }
+  return bucketed(model, from, to, stepMs, s.all(from, stepMs, model, from, to) as BucketRow[]);
+}
+
+/** The same buckets from PostgreSQL's delta rows (its migration 103: several rows per model and minute, summed alike). */
+export async function readTimeseriesPg(pool: PgPool, model: string, from: number, to: number, stepMs: number): Promise<Timeseries> {
+  const rows = (await pool.query<BucketRow>(`SELECT (minute - $1::bigint) / $2::bigint AS bucket, SUM(decisions)::bigint AS decisions,
+    SUM(rewards)::bigint AS rewards, SUM(reward_sum)::float8 AS "rewardSum", SUM(client_rewards)::bigint AS "clientRewards",
+    SUM(default_rewards)::bigint AS "defaultRewards" FROM timeseries WHERE model = $3 AND minute >= $1 AND minute < $4 GROUP BY bucket`,
+  [from, stepMs, model, to])).rows;
+  return bucketed(model, from, to, stepMs, rows);
+}
+
+type BucketRow = { bucket: number; decisions: number; rewards: number; rewardSum: number; clientRewards: number; defaultRewards: number };
+
+function bucketed(model: string, from: number, to: number, stepMs: number, rows: readonly BucketRow[]): Timeseries {
   const n = Math.ceil((to - from) / stepMs);
   const points: TimeseriesPoint[] = Array.from({ length: n }, (_, i) => ({
     time: new Date(from + i * stepMs).toISOString(), decisions: 0, rewards: 0, rewardSum: 0, meanReward: null, clientRewards: 0, defaultRewards: 0,
   }));
-  type Row = { bucket: number; decisions: number; rewards: number; rewardSum: number; clientRewards: number; defaultRewards: number };
-  for (const r of s.all(from, stepMs, model, from, to) as Row[]) {
+  for (const r of rows) {
     const p = points[r.bucket];
     if (!p) continue;
     p.decisions = r.decisions;
@@ -147,10 +162,11 @@ export function timeseriesRoutes(db: Db, service: DecisionService): AnyRoute[] {
         400: { description: 'A bad time, from not before to, a step that is not a whole number of minutes, or too many buckets' },
         404: { description: 'Unknown model' },
       },
-      handler: ({ params, query, res }) => {
+      handler: async ({ params, query, res }) => {
         service.view(params.name); // 404 for an unknown model
         const { from, to, stepMs } = resolveRange(query, Date.now());
-        sendJson(res, readTimeseries(db, params.name, from, to, stepMs));
+        const pool = service.sharedPool;
+        sendJson(res, pool ? await readTimeseriesPg(pool, params.name, from, to, stepMs) : readTimeseries(db, params.name, from, to, stepMs));
       },
     }),
   ];

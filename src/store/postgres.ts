@@ -141,6 +141,52 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         SELECT model, COUNT(*), SUM(octet_length(payload) + octet_length(event_id)) FROM events GROUP BY model;
     `,
   },
+  {
+    version: 103,
+    name: 'decisions: per-minute time series as delta rows',
+    sql: `
+      -- SQLite's timeseries (migration 130: one row per model and minute, updated by row triggers) as delta rows,
+      -- as log_stats (102): every statement that logs decisions or learned rewards appends one row per model and
+      -- minute, so the transactions of several replicas never wait on (or deadlock over) a shared minute's row.
+      -- GET /models/{name}/timeseries sums them; the retention leader compacts them and prunes old minutes.
+      CREATE TABLE timeseries (
+        id              bigserial PRIMARY KEY,
+        model           text NOT NULL,
+        minute          bigint NOT NULL,                      -- ms since the epoch at the start of the UTC minute
+        decisions       bigint NOT NULL DEFAULT 0,            -- decisions logged (by decision time)
+        rewards         bigint NOT NULL DEFAULT 0,            -- learned rewards (by the time they were learned)
+        reward_sum      double precision NOT NULL DEFAULT 0,  -- their sum
+        client_rewards  bigint NOT NULL DEFAULT 0,            -- of which a client's (or imported)
+        default_rewards bigint NOT NULL DEFAULT 0             -- of which the default reward of a window that closed empty
+      );
+      CREATE INDEX timeseries_model_minute ON timeseries (model, minute);
+      CREATE FUNCTION focal_timeseries_decisions() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO timeseries (model, minute, decisions)
+          SELECT model, (created_at / 60000) * 60000, COUNT(*) FROM inserted WHERE kind = 'decision' GROUP BY 1, 2;
+        RETURN NULL;
+      END $$;
+      CREATE FUNCTION focal_timeseries_rewards() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+          SELECT model, (received_at / 60000) * 60000, COUNT(*), SUM(reward),
+            COUNT(*) FILTER (WHERE source = 'client'), COUNT(*) FILTER (WHERE source = 'default')
+          FROM inserted WHERE learn = 1 GROUP BY 1, 2;
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER timeseries_decisions AFTER INSERT ON events REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION focal_timeseries_decisions();
+      CREATE TRIGGER timeseries_rewards AFTER INSERT ON rewards REFERENCING NEW TABLE AS inserted
+        FOR EACH STATEMENT EXECUTE FUNCTION focal_timeseries_rewards();
+      -- What was logged before this version, counted once here.
+      INSERT INTO timeseries (model, minute, decisions)
+        SELECT model, (created_at / 60000) * 60000, COUNT(*) FROM events WHERE kind = 'decision' GROUP BY 1, 2;
+      INSERT INTO timeseries (model, minute, rewards, reward_sum, client_rewards, default_rewards)
+        SELECT model, (received_at / 60000) * 60000, COUNT(*), SUM(reward),
+          COUNT(*) FILTER (WHERE source = 'client'), COUNT(*) FILTER (WHERE source = 'default')
+        FROM rewards WHERE learn = 1 GROUP BY 1, 2;
+    `,
+  },
 ];
 
 /** Applies every migration not yet recorded, each atomically with its record, one replica at a time. */

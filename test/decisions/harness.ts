@@ -168,14 +168,9 @@ export async function startHarness(opts: { dir?: string; memory?: boolean; confi
  * fail the run) and a case that starts passing shows up. Remove an entry once the feature is there.
  */
 export const NOT_YET_ON_POSTGRES: Readonly<Record<string, string>> = {
-  // Not planned in this form: the time series (README limits). On PostgreSQL a per-minute row updated by the
-  // transactions of every replica would serialise them (and can deadlock two groups); it needs another design.
-  // The last three are also about SQLite itself (a file copy as a crash, SQLite's migration 130) or need the import.
-  'counts decisions per minute at their decision time, in buckets of step': 'the time series (and DSJSON import)',
-  'counts live decisions, client rewards and default rewards of windows that closed empty, as the log does': 'the time series',
-  'a restart or a crash neither loses nor double-counts (same transaction as the rows; replay writes none)': 'the time series (the crash is a copy of the SQLite file)',
-  'a database logged before the series gets it counted from its log by the migration': 'the time series (SQLite\'s migration 130) and DSJSON import',
-  'is pruned with log retention': 'the time series, DSJSON import and log retention',
+  // About SQLite itself: a copy of its file as a crash, its migration 130 rebuilding the series from the log.
+  'a restart or a crash neither loses nor double-counts (same transaction as the rows; replay writes none)': 'about SQLite itself (the crash is a copy of its file)',
+  'a database logged before the series gets it counted from its log by the migration': 'about SQLite itself (its migration 130)',
 };
 
 type TestFn = (t: TestContext) => void | Promise<void>;
@@ -186,5 +181,5 @@ export function it(name: string, options: TestOptions, fn: TestFn): void;
 export function it(name: string, a: TestOptions | TestFn, b?: TestFn): void {
   const [options, fn] = typeof a === 'function' ? [{}, a] : [a, b!];
   const pending = storeKind === 'postgres' ? NOT_YET_ON_POSTGRES[name] : undefined;
-  void nodeIt(name, pending ? { ...options, todo: `not yet on PostgreSQL: ${pending}` } : options, fn);
+  void nodeIt(name, pending ? { ...options, todo: `on PostgreSQL: ${pending}` } : options, fn);
 }

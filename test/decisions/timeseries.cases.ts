@@ -21,10 +21,11 @@ function logLines(prefix: string, times: number[], reward: (i: number) => number
   })).join('\n');
 }
 
-/** Totals over every row of the model's series (this process's own SQLite table), as the route sums them. */
-function totals(h: Harness, model: string): Record<string, number> {
-  return h.db.prepare(`SELECT COALESCE(SUM(decisions), 0) AS decisions, COALESCE(SUM(rewards), 0) AS rewards, COALESCE(SUM(reward_sum), 0) AS rewardSum,
-    COALESCE(SUM(client_rewards), 0) AS clientRewards, COALESCE(SUM(default_rewards), 0) AS defaultRewards FROM timeseries WHERE model = ?`).get(model) as Record<string, number>;
+/** Totals over every row of the model's series (on PostgreSQL several delta rows per minute), as the route sums them. */
+async function totals(h: Harness, model: string): Promise<Record<string, number>> {
+  return (await h.sql<Record<string, number>>(`SELECT COALESCE(SUM(decisions), 0) AS decisions, COALESCE(SUM(rewards), 0) AS rewards,
+    COALESCE(SUM(reward_sum), 0) AS "rewardSum", COALESCE(SUM(client_rewards), 0) AS "clientRewards", COALESCE(SUM(default_rewards), 0) AS "defaultRewards"
+    FROM timeseries WHERE model = ?`, model))[0]!;
 }
 
 /** The same figures counted from the log itself: what the series must always equal while no event was deleted. */
@@ -85,8 +86,9 @@ describe('time series', () => {
     const h = await startHarness({ decisions: { sweepIntervalMs: 3_600_000 } });
     harnesses.push(h);
     const app = h.focal.app;
-    await request(app).put('/models/live').send({ reward: { waitSeconds: 1, default: 0.25 } }).expect(200);
-    await request(app).put('/models/summed').send({ reward: { waitSeconds: 1, default: -1, aggregation: 'sum' } }).expect(200);
+    // Windows of 3 s, closed by a clock 5 s ahead: twelve decisions and the rewards after them fit inside on a loaded machine.
+    await request(app).put('/models/live').send({ reward: { waitSeconds: 3, default: 0.25 } }).expect(200);
+    await request(app).put('/models/summed').send({ reward: { waitSeconds: 3, default: -1, aggregation: 'sum' } }).expect(200);
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await request(app).post('/decide').send({ model: 'live', context: { i }, actions }).expect(200)).body.eventId);
     for (let i = 0; i < 5; i++) await request(app).post('/reward').send({ eventId: ids[i], reward: 1 }).expect(200);
@@ -95,14 +97,14 @@ describe('time series', () => {
     await request(app).post('/reward').send({ eventId: summed, reward: 0.5 }).expect(200);
     await request(app).post('/reward').send({ eventId: summed, reward: 0.25 }).expect(200);
     // Before the windows close: 12 decisions, 5 learned rewards; the 'sum' rewards are not learned yet.
-    assert.deepEqual(totals(h, 'live'), { decisions: 12, rewards: 5, rewardSum: 5, clientRewards: 5, defaultRewards: 0 });
-    assert.deepEqual(totals(h, 'summed'), { decisions: 1, rewards: 0, rewardSum: 0, clientRewards: 0, defaultRewards: 0 });
+    assert.deepEqual(await totals(h, 'live'), { decisions: 12, rewards: 5, rewardSum: 5, clientRewards: 5, defaultRewards: 0 });
+    assert.deepEqual(await totals(h, 'summed'), { decisions: 1, rewards: 0, rewardSum: 0, clientRewards: 0, defaultRewards: 0 });
 
     assert.equal(await h.service.sweep(Date.now() + 5_000), 8);
-    assert.deepEqual(totals(h, 'live'), { decisions: 12, rewards: 12, rewardSum: 5 + 7 * 0.25, clientRewards: 5, defaultRewards: 7 });
+    assert.deepEqual(await totals(h, 'live'), { decisions: 12, rewards: 12, rewardSum: 5 + 7 * 0.25, clientRewards: 5, defaultRewards: 7 });
     // The window's total, learned once (source 'aggregate': neither a client's nor a default).
-    assert.deepEqual(totals(h, 'summed'), { decisions: 1, rewards: 1, rewardSum: 0.75, clientRewards: 0, defaultRewards: 0 });
-    for (const m of ['live', 'summed']) assert.deepEqual(totals(h, m), await fromLog(h, m), m);
+    assert.deepEqual(await totals(h, 'summed'), { decisions: 1, rewards: 1, rewardSum: 0.75, clientRewards: 0, defaultRewards: 0 });
+    for (const m of ['live', 'summed']) assert.deepEqual(await totals(h, m), await fromLog(h, m), m);
 
     // Through the route: the default rewards were learned at the sweep's clock, up to a minute ahead.
     const to = new Date(Date.now() + 3 * 60_000).toISOString();
@@ -147,7 +149,7 @@ describe('time series', () => {
       const id = (await request(app).post('/decide').send({ model: 'r', context: { i }, actions }).expect(200)).body.eventId;
       if (i % 2) await request(app).post('/reward').send({ eventId: id, reward: i / 20 }).expect(200);
     }
-    const before = totals(h, 'r');
+    const before = await totals(h, 'r');
     assert.deepEqual(before, await fromLog(h, 'r'));
     // A crash: a copy of what is committed, without the shutdown's snapshot, replayed at start.
     const copyDir = mkdtempSync(join(tmpdir(), 'focal-ts-copy-'));
@@ -156,7 +158,7 @@ describe('time series', () => {
     const crashed = await startHarness({ dir: copyDir });
     harnesses.push(crashed);
     assert.equal(crashed.service.view('r').stats.updates, 10, 'replayed');
-    assert.deepEqual(totals(crashed, 'r'), before);
+    assert.deepEqual(await totals(crashed, 'r'), before);
   });
 
   it('a database logged before the series gets it counted from its log by the migration', async () => {
@@ -170,7 +172,7 @@ describe('time series', () => {
     await request(old.focal.app).post('/models/old/log').set('content-type', 'application/x-ndjson').send(imported).expect(200);
     for (let i = 0; i < 3; i++) await request(old.focal.app).post('/decide').send({ model: 'old', context: {}, actions }).expect(200);
     await old.service.sweep(Date.now() + 5_000);
-    const live = totals(old, 'old');
+    const live = await totals(old, 'old');
     assert.deepEqual(live, { decisions: 7, rewards: 5, rewardSum: 3.5, clientRewards: 2, defaultRewards: 3 });
     const perMinute = old.db.prepare('SELECT * FROM timeseries ORDER BY model, minute').all();
     await old.close(false);
@@ -183,7 +185,7 @@ describe('time series', () => {
     assert.deepEqual(again.db.prepare('SELECT * FROM timeseries ORDER BY model, minute').all(), perMinute);
     // And the triggers are back: a new decision counts.
     await request(again.focal.app).post('/decide').send({ model: 'old', context: {}, actions }).expect(200);
-    assert.equal(totals(again, 'old').decisions, 8);
+    assert.equal((await totals(again, 'old')).decisions, 8);
   });
 
   it('is pruned with log retention', async () => {
@@ -196,13 +198,13 @@ describe('time series', () => {
     for (const m of ['keep', 'prune']) {
       await request(app).post(`/models/${m}/log`).set('content-type', 'application/x-ndjson').send(logLines(m, times, () => 1)).expect(200);
     }
-    const minutes = (m: string) => (h.db.prepare('SELECT minute FROM timeseries WHERE model = ? ORDER BY minute').all(m) as { minute: number }[]).map((r) => r.minute);
-    assert.equal(minutes('prune').filter((t) => t < T0 + 86_400_000).length, 4);
+    const minutes = async (m: string) => (await h.sql<{ minute: number }>('SELECT DISTINCT minute FROM timeseries WHERE model = ? ORDER BY minute', m)).map((r) => r.minute);
+    assert.equal((await minutes('prune')).filter((t) => t < T0 + 86_400_000).length, 4);
     // Retention at T0 + 2h30: `prune` keeps 1 hour (FOCAL_LOG_RETENTION), so the minutes before T0 + 1h30 go.
     await h.service.snapshot();
     await h.service.write({ op: 'retention', now: T0 + 9_000_000, defaultRetentionMs: 3_600_000, batch: 100, vacuumPages: 0 });
-    assert.deepEqual(minutes('prune').filter((t) => t < T0 + 86_400_000), [T0 + 7_200_000]);
-    assert.equal(minutes('keep').filter((t) => t < T0 + 86_400_000).length, 4);
+    assert.deepEqual((await minutes('prune')).filter((t) => t < T0 + 86_400_000), [T0 + 7_200_000]);
+    assert.equal((await minutes('keep')).filter((t) => t < T0 + 86_400_000).length, 4);
     const left = (await request(app).get('/models/prune/timeseries').query({ from: new Date(T0).toISOString(), to: new Date(T0 + 3 * 3_600_000).toISOString(), step: '1h' }).expect(200)).body;
     assert.deepEqual(left.points.map((p: { decisions: number }) => p.decisions), [0, 0, 1]);
   });
