@@ -1,12 +1,10 @@
-import type { Statement } from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { FromSchema } from '../schema-types.js';
-import type { Db } from '../store/database.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import type { DecisionService } from './decision-service.js';
-import { decodeDecisionPayload, type EventRow } from './decision-store.js';
+import { decodeDecisionPayload, type BrowsedRow } from './decision-store.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
 
 /**
@@ -72,7 +70,7 @@ export interface DecisionRecord {
   parent?: string;
 }
 
-type Row = Pick<EventRow, 'seq' | 'event_id' | 'model' | 'kind' | 'created_at' | 'payload' | 'reward' | 'reward_count' | 'closed' | 'closed_reason'>;
+type Row = BrowsedRow;
 
 export function decisionRecord(row: Row): DecisionRecord {
   const p = decodeDecisionPayload(row.payload);
@@ -103,17 +101,7 @@ const pageQuery = {
   },
 } as const;
 
-const COLUMNS = 'seq, event_id, model, kind, created_at, payload, reward, reward_count, closed, closed_reason';
-
-export function eventRoutes(db: Db, service: DecisionService): AnyRoute[] {
-  let s: Record<'page' | 'one', Statement> | undefined;
-  const statements = () => (s ??= {
-    // The (model) index is ordered by seq: a page is one range read, newest first.
-    page: db.prepare(`SELECT ${COLUMNS} FROM events WHERE model = ? AND kind = 'decision' AND seq < ? ORDER BY seq DESC LIMIT ?`),
-    one: db.prepare(`SELECT ${COLUMNS} FROM events WHERE event_id = ?`),
-  });
-  const find = (eventId: string): Row | undefined => statements().one.get(eventId) as Row | undefined;
-
+export function eventRoutes(service: DecisionService): AnyRoute[] {
   return [
     route<unknown, FromSchema<typeof pageQuery>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/events', tags: ['bandit'], auth: 'admin',
@@ -133,17 +121,17 @@ export function eventRoutes(db: Db, service: DecisionService): AnyRoute[] {
         400: { description: 'Invalid query, or `before` names no decision of this model' },
         404: { description: 'Unknown model' },
       },
-      handler: ({ params, query, res }) => {
+      handler: async ({ params, query, res }) => {
         service.view(params.name); // 404 for an unknown model
         let beforeSeq = Number.MAX_SAFE_INTEGER;
         if (query.before !== undefined) {
-          const row = find(query.before);
+          const row = await service.findLogged(query.before);
           if (!row || row.model !== params.name || row.kind !== 'decision') {
             throw new ValidationError(`before: no decision of model "${params.name}" has eventId "${query.before}"`, [{ path: '/query/before', message: 'names no decision of this model' }]);
           }
           beforeSeq = row.seq;
         }
-        const rows = statements().page.all(params.name, beforeSeq, query.limit) as Row[];
+        const rows = await service.decisionsBefore(params.name, beforeSeq, query.limit);
         const events = rows.map(decisionRecord);
         sendJson(res, { events, next: rows.length === query.limit ? rows[rows.length - 1]!.event_id : null });
       },
@@ -157,8 +145,8 @@ export function eventRoutes(db: Db, service: DecisionService): AnyRoute[] {
         200: { description: 'The decision', schema: decisionRecordSchema },
         404: { description: 'No decision has this event id (an image event is not a decision)' },
       },
-      handler: ({ params, res }) => {
-        const row = find(params.id);
+      handler: async ({ params, res }) => {
+        const row = await service.findLogged(params.id);
         if (!row || row.kind !== 'decision') throw new NotFoundError(`No logged decision with eventId "${params.id}"`);
         sendJson(res, decisionRecord(row));
       },

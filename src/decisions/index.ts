@@ -77,7 +77,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       // Hot routes first: express tries them in this order.
-      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...timeseriesRoutes(db, service), ...eventRoutes(db, service), ...evaluation.routes],
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...timeseriesRoutes(db, service), ...eventRoutes(service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
         retention.stop();
