@@ -1,7 +1,8 @@
 /**
  * Replicas on PostgreSQL (npm run bench:replicas, part of npm run bench): POST /decide decisions per second on
  * one and on two Focal replicas sharing a PostgreSQL database, beside the embedded SQLite store measured in the
- * same run (ratios: the machine's speed drifts), and the replication lag: from a reward's 2xx on replica A
+ * same run (ratios: the machine's speed drifts), one replica on a database without the log-count trigger (what
+ * stats.log costs a decision), and the replication lag: from a reward's 2xx on replica A
  * (committed and applied there) to replica B having applied it (polled on GET /models/default's rewardSeq).
  * PostgreSQL is a real server started for the run (test/pg-server.ts: Debian's postgresql, loopback only).
  * Each Focal runs in its own child process. Options: --duration <s> (default 3), --connections <n> (default 32),
@@ -10,6 +11,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import pg from 'pg';
 import { startPgServer } from '../test/pg-server.js';
 import { announcePort, exitOnDisconnect, forkServer, listenDecisionsApp, stopServer } from './lib/child-server.js';
 import { benchArgs } from './lib/cli.js';
@@ -68,22 +70,37 @@ async function lag(a: string, b: string, samples: number): Promise<number[]> {
   return out.sort((x, y) => x - y);
 }
 
+async function sql(url: string, text: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
 async function main(): Promise<void> {
-  const pg = await startPgServer();
+  const server = await startPgServer();
   const stop = (c: ChildProcess) => stopServer(c, 10_000);
   try {
     const sqlite = await start('sqlite');
-    const url = await pg.createDatabase();
+    const url = await server.createDatabase();
     const r1 = await start(url);
     const r2 = await start(url);
-    const rounds = { sqlite: [] as number[], pg1: [] as number[], pg2: [] as number[] };
+    // The same replica on a database whose log-count trigger (migration 102, stats.log) is disabled: what it costs.
+    const bare = await server.createDatabase();
+    const r0 = await start(bare);
+    await sql(bare, 'ALTER TABLE events DISABLE TRIGGER log_stats_insert');
+    const rounds = { sqlite: [] as number[], pg1: [] as number[], pg2: [] as number[], pg0: [] as number[] };
     try {
       for (let i = 0; i < args.rounds; i++) {
         rounds.sqlite.push(await rate([sqlite.base]));
         rounds.pg1.push(await rate([r1.base]));
+        rounds.pg0.push(await rate([r0.base]));
         rounds.pg2.push(await rate([r1.base, r2.base]));
       }
       const s = median(rounds.sqlite);
@@ -93,13 +110,15 @@ async function main(): Promise<void> {
       console.log(`  SQLite (embedded, one process)   ${s.toFixed(0).padStart(7)}   1.00`);
       console.log(`  PostgreSQL, one replica          ${p1.toFixed(0).padStart(7)}   ${(p1 / s).toFixed(2)}`);
       console.log(`  PostgreSQL, two replicas         ${p2.toFixed(0).padStart(7)}   ${(p2 / s).toFixed(2)}   (${(p2 / p1).toFixed(2)} of one replica)`);
+      const p0 = median(rounds.pg0);
+      console.log(`  PostgreSQL, one replica, no log-count trigger ${p0.toFixed(0).padStart(7)}   ${(p0 / s).toFixed(2)}   (one replica with it: ${(p1 / p0).toFixed(2)} of this)`);
       const l = await lag(r1.base, r2.base, args['lag-samples']);
       console.log(`replication lag (reward 2xx on A → applied on B), ${l.length} samples: p50 ${quantile(l, 0.5).toFixed(1)} ms, p99 ${quantile(l, 0.99).toFixed(1)} ms`);
     } finally {
-      await Promise.all([stop(sqlite.child), stop(r1.child), stop(r2.child)]);
+      await Promise.all([stop(sqlite.child), stop(r1.child), stop(r2.child), stop(r0.child)]);
     }
   } finally {
-    await pg.stop();
+    await server.stop();
   }
 }
 

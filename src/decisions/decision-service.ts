@@ -5,7 +5,7 @@ import type { Db } from '../store/database.js';
 import { decide, type DecideInput, type DecideResult } from './decide.js';
 import { decideSlots, type DecideSlotsInput, type DecideSlotsResult } from './slots.js';
 import type { DecisionMetrics } from './decision-metrics.js';
-import { DecisionStore, encodeDecisionPayload, type DecisionPayload, type ExportRow } from './decision-store.js';
+import { DecisionStore, encodeDecisionPayload, type BrowsedRow, type DecisionPayload, type ExportRow } from './decision-store.js';
 import { DecisionsWriter, httpError } from './decisions-writer.js';
 import { ModelAdmin } from './model-admin.js';
 import type { ModelConfigInput } from './model-config.js';
@@ -246,6 +246,16 @@ export class DecisionService {
     }, this.effects);
     if (r.problem) throw httpError(r);
     return r.body as { imported: number; learned: number };
+  }
+
+  /** The model's decisions logged before `beforeSeq`, newest first (the decision browser; the shared database's on PostgreSQL). */
+  async decisionsBefore(model: string, beforeSeq: number, limit: number): Promise<BrowsedRow[]> {
+    return this.pg ? this.pg.store.decisionsBefore(model, beforeSeq, limit) : this.store.decisionsBefore(model, beforeSeq, limit);
+  }
+
+  /** One logged event by its id, as the decision browser reads it. */
+  async findLogged(eventId: string): Promise<BrowsedRow | undefined> {
+    return this.pg ? this.pg.store.findLogged(eventId) : this.store.findLogged(eventId);
   }
 
   /** A page of the model's logged decisions for an export (the shared database's on PostgreSQL). */

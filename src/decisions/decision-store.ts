@@ -76,6 +76,11 @@ export interface EventRow {
 /** A logged decision as an export reads it (GET /models/{name}/log). */
 export type ExportRow = Pick<EventRow, 'seq' | 'event_id' | 'created_at' | 'payload' | 'reward' | 'closed' | 'closed_reason' | 'hold'>;
 
+/** A logged event as the decision browser reads it (GET /models/{name}/events, GET /events/{id}). */
+export type BrowsedRow = Pick<EventRow, 'seq' | 'event_id' | 'model' | 'kind' | 'created_at' | 'payload' | 'reward' | 'reward_count' | 'closed' | 'closed_reason'>;
+/** Its columns. */
+export const BROWSED_COLUMNS = 'seq, event_id, model, kind, created_at, payload, reward, reward_count, closed, closed_reason';
+
 /** A learned reward with its decision, as the off-policy estimates read them (off-policy-window.ts). */
 export interface RewardedRow {
   seq: number;
@@ -160,6 +165,9 @@ export class DecisionStore {
         FROM events WHERE model = ? AND kind = 'decision' AND created_at >= ? AND imitated IS NOT NULL`),
       rewardStats: p(`SELECT COALESCE(SUM(source = 'client'), 0) AS clientRewards, COALESCE(SUM(source = 'default'), 0) AS defaultRewards
         FROM rewards WHERE model = ? AND received_at >= ?`),
+      // The (model) index is ordered by seq: a page is one range read, newest first.
+      browsePage: p(`SELECT ${BROWSED_COLUMNS} FROM events WHERE model = ? AND kind = 'decision' AND seq < ? ORDER BY seq DESC LIMIT ?`),
+      browseOne: p(`SELECT ${BROWSED_COLUMNS} FROM events WHERE event_id = ?`),
       exportPage: p(`SELECT seq, event_id, created_at, payload, reward, closed, closed_reason, hold FROM events
         WHERE model = ? AND kind = 'decision' AND created_at >= ? AND created_at < ? AND seq > ? ORDER BY seq LIMIT ?`),
       // Walks the reward log backwards on rewards_model_seq: the model's learned (final) rewards before a position.
@@ -250,6 +258,16 @@ export class DecisionStore {
     const e = this.s.eventStats!.get(model, since) as { decisions: number; pending: number; rewardedEvents: number; rewardTotal: number };
     const r = this.s.rewardStats!.get(model, since) as { clientRewards: number; defaultRewards: number };
     return { ...e, ...r };
+  }
+
+  /** The model's decisions logged before `beforeSeq`, newest first (a page of the decision browser). */
+  decisionsBefore(model: string, beforeSeq: number, limit: number): BrowsedRow[] {
+    return this.s.browsePage!.all(model, beforeSeq, limit) as BrowsedRow[];
+  }
+
+  /** One logged event as the decision browser reads it. */
+  findLogged(eventId: string): BrowsedRow | undefined {
+    return this.s.browseOne!.get(eventId) as BrowsedRow | undefined;
   }
 
   /** The model's decisions made in [from, to) logged after `afterSeq`, in log order, up to `limit` (a page of an export). */

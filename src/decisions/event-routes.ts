@@ -1,13 +1,10 @@
-import type { Statement } from 'better-sqlite3';
 import { NotFoundError, ValidationError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { FromSchema } from '../schema-types.js';
-import type { Db } from '../store/database.js';
-import type { PgPool } from '../store/postgres.js';
 import { EVENT_ID_PATTERN } from './decide-route.js';
 import type { DecisionService } from './decision-service.js';
-import { decodeDecisionPayload, type EventRow } from './decision-store.js';
+import { decodeDecisionPayload, type BrowsedRow } from './decision-store.js';
 import { MODEL_NAME_PATTERN } from './model-routes.js';
 
 /**
@@ -73,7 +70,7 @@ export interface DecisionRecord {
   parent?: string;
 }
 
-type Row = Pick<EventRow, 'seq' | 'event_id' | 'model' | 'kind' | 'created_at' | 'payload' | 'reward' | 'reward_count' | 'closed' | 'closed_reason'>;
+type Row = BrowsedRow;
 
 export function decisionRecord(row: Row): DecisionRecord {
   const p = decodeDecisionPayload(row.payload);
@@ -104,40 +101,7 @@ const pageQuery = {
   },
 } as const;
 
-const COLUMNS = 'seq, event_id, model, kind, created_at, payload, reward, reward_count, closed, closed_reason';
-
-/** Where the routes read logged events: the SQLite database, or PostgreSQL's shared tables (FOCAL_DATABASE_URL). */
-export interface EventReader {
-  find(eventId: string): Promise<Row | undefined>;
-  /** The model's decisions with seq < `beforeSeq`, newest first. */
-  page(model: string, beforeSeq: number, limit: number): Promise<Row[]>;
-}
-
-// The (model) index is ordered by seq: a page is one range read, newest first. The same statements in both dialects.
-const PAGE = `SELECT ${COLUMNS} FROM events WHERE model = ? AND kind = 'decision' AND seq < ? ORDER BY seq DESC LIMIT ?`;
-const ONE = `SELECT ${COLUMNS} FROM events WHERE event_id = ?`;
-
-export function sqliteEvents(db: Db): EventReader {
-  let s: Record<'page' | 'one', Statement> | undefined;
-  const statements = () => (s ??= { page: db.prepare(PAGE), one: db.prepare(ONE) });
-  return {
-    find: async (eventId) => statements().one.get(eventId) as Row | undefined,
-    page: async (model, beforeSeq, limit) => statements().page.all(model, beforeSeq, limit) as Row[],
-  };
-}
-
-export function pgEvents(pool: PgPool): EventReader {
-  const numbered = (sql: string) => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
-  const [page, one] = [numbered(PAGE), numbered(ONE)];
-  return {
-    find: async (eventId) => (await pool.query<Row>(one, [eventId])).rows[0],
-    page: async (model, beforeSeq, limit) => (await pool.query<Row>(page, [model, beforeSeq, limit])).rows,
-  };
-}
-
-export function eventRoutes(reader: EventReader, service: DecisionService): AnyRoute[] {
-  const find = (eventId: string) => reader.find(eventId);
-
+export function eventRoutes(service: DecisionService): AnyRoute[] {
   return [
     route<unknown, FromSchema<typeof pageQuery>, FromSchema<typeof nameParams>>({
       method: 'get', path: '/models/:name/events', tags: ['bandit'], auth: 'admin',
@@ -161,13 +125,13 @@ export function eventRoutes(reader: EventReader, service: DecisionService): AnyR
         service.view(params.name); // 404 for an unknown model
         let beforeSeq = Number.MAX_SAFE_INTEGER;
         if (query.before !== undefined) {
-          const row = await find(query.before);
+          const row = await service.findLogged(query.before);
           if (!row || row.model !== params.name || row.kind !== 'decision') {
             throw new ValidationError(`before: no decision of model "${params.name}" has eventId "${query.before}"`, [{ path: '/query/before', message: 'names no decision of this model' }]);
           }
           beforeSeq = row.seq;
         }
-        const rows = await reader.page(params.name, beforeSeq, query.limit);
+        const rows = await service.decisionsBefore(params.name, beforeSeq, query.limit);
         const events = rows.map(decisionRecord);
         sendJson(res, { events, next: rows.length === query.limit ? rows[rows.length - 1]!.event_id : null });
       },
@@ -182,7 +146,7 @@ export function eventRoutes(reader: EventReader, service: DecisionService): AnyR
         404: { description: 'No decision has this event id (an image event is not a decision)' },
       },
       handler: async ({ params, res }) => {
-        const row = await find(params.id);
+        const row = await service.findLogged(params.id);
         if (!row || row.kind !== 'decision') throw new NotFoundError(`No logged decision with eventId "${params.id}"`);
         sendJson(res, decisionRecord(row));
       },

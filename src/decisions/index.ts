@@ -7,7 +7,7 @@ import { decideRoutes } from './decide-route.js';
 import { modelRoutes } from './model-routes.js';
 import { rewardRoutes } from './reward-route.js';
 import { timeseriesRoutes } from './timeseries.js';
-import { eventRoutes, pgEvents, sqliteEvents } from './event-routes.js';
+import { eventRoutes } from './event-routes.js';
 import { LogRetention, registerLogMetrics, type RetentionOptions } from './retention.js';
 import { evaluationSlice, type EvaluationService } from '../evaluation/index.js';
 
@@ -77,7 +77,7 @@ export function decisionsCapability(options: DecisionsOptions = {}): CapabilityF
     return {
       name: 'decisions',
       // Hot routes first: express tries them in this order.
-      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...timeseriesRoutes(db, service), ...eventRoutes(service.sharedPool ? pgEvents(service.sharedPool) : sqliteEvents(db), service), ...evaluation.routes],
+      routes: [...decideRoutes(service), ...rewardRoutes(service, config.limits, ctx.feedback), ...modelRoutes(service), ...timeseriesRoutes(db, service), ...eventRoutes(service), ...evaluation.routes],
       isReady: () => service.isReady,
       close: async () => {
         retention.stop();

@@ -100,10 +100,12 @@ export const modelViewSchema = {
         },
         log: {
           type: 'object', required: ['events', 'bytes', 'oldest', 'retention'],
-          description: 'The model\'s share of the event log (read from counters, not counted per request). The other counts cover the events kept.',
+          description: 'The model\'s share of the event log (read from counters, not counted per request). The other counts cover the events kept. '
+            + 'With FOCAL_DATABASE_URL: the shared database\'s log, the same on every replica (refreshed every second).',
           properties: {
             events: { type: 'integer', description: 'Logged events kept.' },
-            bytes: { type: 'integer', description: 'Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event.' },
+            bytes: { type: 'integer', description: 'Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. '
+              + 'On PostgreSQL: the bytes of the payloads\' and ids\' text.' },
             oldest: { type: ['string', 'null'], format: 'date-time', description: 'When the oldest kept event was logged.' },
             retention: { type: 'string', description: 'Retention in force: the model\'s log.retention, else FOCAL_LOG_RETENTION.' },
           },

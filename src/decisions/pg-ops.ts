@@ -2,7 +2,6 @@ import type { PgClient } from '../store/postgres.js';
 import { HOLD_NEVER, HOLD_NONE, type EventRow } from './decision-store.js';
 import type { ModelConfig, RewardPolicy } from './model-config.js';
 import { problem, type Learn, type OpResult } from './op-result.js';
-import { decisions } from './pg-writer.js';
 import { importConflict, importDone, importedEvent, judgeActivation, learnOf, slotEventIds, type ActivateOp, type LoggedReward } from './reward-rules.js';
 import type { WriteOp } from './write-executor.js';
 
@@ -14,6 +13,9 @@ import type { WriteOp } from './write-executor.js';
  */
 
 type Ctx = { maxSeq: number };
+type DecisionOp = Extract<WriteOp, { op: 'decision' }>;
+/** pg-writer.ts's multi-row INSERT of decisions (passed in: this module is imported by it). */
+type InsertDecisions = (c: PgClient, ops: DecisionOp[]) => Promise<OpResult[]>;
 
 async function bandit(c: PgClient, model: string): Promise<boolean> {
   return (await c.query('SELECT 1 FROM models WHERE name = $1 AND kind = $2', [model, 'bandit'])).rowCount === 1;
@@ -29,7 +31,7 @@ async function atomically<T>(c: PgClient, body: () => Promise<{ value: T; undo: 
 }
 
 /** A multi-slot decision (slots.ts): its own row and one decision row per slot, all or none (a taken id: `inserted: false`, 409). */
-export async function pgSlots(c: PgClient, op: Extract<WriteOp, { op: 'slots' }>): Promise<OpResult> {
+export async function pgSlots(c: PgClient, op: Extract<WriteOp, { op: 'slots' }>, decisions: InsertDecisions): Promise<OpResult> {
   if (!await bandit(c, op.model)) return problem(404, `No bandit model named "${op.model}"`);
   return atomically(c, async () => {
     // As DecisionStore.insertSlots: closed from the start, never rewarded or swept; its payload lists the slots.

@@ -1,5 +1,5 @@
 import type { PgClient, PgPool } from '../store/postgres.js';
-import type { ExportRow, ModelRow, ModelStats, RewardedRow, SnapshotRow } from './decision-store.js';
+import { BROWSED_COLUMNS, type BrowsedRow, type ExportRow, type ModelRow, type ModelStats, type RewardedRow, type SnapshotRow } from './decision-store.js';
 import type { LogCount } from './retention.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
@@ -77,6 +77,16 @@ export class PgDecisionStore {
   async rewardedBefore(model: string, beforeSeq: number, limit: number): Promise<RewardedRow[]> {
     return (await this.pool.query<RewardedRow>(`SELECT r.seq, r.event_id, e.payload, r.reward FROM rewards r JOIN events e ON e.event_id = r.event_id
       WHERE r.model = $1 AND r.learn = 1 AND r.seq < $2 AND e.kind = 'decision' ORDER BY r.seq DESC LIMIT $3`, [model, beforeSeq, limit])).rows;
+  }
+
+  /** DecisionStore.decisionsBefore on the shared log (the primary key, walked backwards, filtered by model). */
+  async decisionsBefore(model: string, beforeSeq: number, limit: number): Promise<BrowsedRow[]> {
+    return (await this.pool.query<BrowsedRow>(`SELECT ${BROWSED_COLUMNS} FROM events WHERE model = $1 AND kind = 'decision' AND seq < $2 ORDER BY seq DESC LIMIT $3`,
+      [model, beforeSeq, limit])).rows;
+  }
+
+  async findLogged(eventId: string): Promise<BrowsedRow | undefined> {
+    return (await this.pool.query<BrowsedRow>(`SELECT ${BROWSED_COLUMNS} FROM events WHERE event_id = $1`, [eventId])).rows[0];
   }
 }
 

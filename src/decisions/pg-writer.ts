@@ -143,7 +143,7 @@ function atTime(o: WriteOp, now: number): WriteOp {
 }
 
 /** Decisions as one INSERT; a model deleted meanwhile is a 404, a taken event id answers `inserted: false` (409). */
-export async function decisions(c: PgClient, ops: Extract<WriteOp, { op: 'decision' }>[]): Promise<OpResult[]> {
+async function decisions(c: PgClient, ops: Extract<WriteOp, { op: 'decision' }>[]): Promise<OpResult[]> {
   const inserted = new Set((await c.query<{ event_id: string }>(`INSERT INTO events (event_id, model, kind, created_at, deadline_at, payload, hold, imitated)
     SELECT v.event_id, v.model, 'decision', v.created_at, v.deadline_at, v.payload, v.hold, v.imitated
     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::smallint[], $7::smallint[])
@@ -212,7 +212,7 @@ async function one(c: PgClient, op: WriteOp, ctx: { maxSeq: number; notify: bool
     case 'activate':
       return pgActivate(c, op, ctx);
     case 'slots':
-      return pgSlots(c, op);
+      return pgSlots(c, op, decisions);
     case 'counters': {
       // Read in this transaction: every earlier commit of this replica is in, every later one out (the pump is
       // serial), and the answer is applied in that order, so the replica's own writes are never counted twice.

@@ -1,7 +1,7 @@
 /**
  * The bandit features beyond decide/reward on PostgreSQL (FOCAL_DATABASE_URL), across replicas sharing one real
  * PostgreSQL database (test/pg-server.ts): multi-slot decisions and their per-slot rewards, activation of deferred
- * decisions, DSJSON import and export, stats.log and log retention, off-policy estimates. Where SQLite answers the
+ * decisions, the decision browser, DSJSON import and export, stats.log and log retention, off-policy estimates. Where SQLite answers the
  * same request, the answer (and the model learned) is compared with SQLite's.
  */
 import assert from 'node:assert/strict';
@@ -75,6 +75,14 @@ describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
       assert.deepEqual(one.body, { eventId: d.eventId, slot: 'hero', reward: 1, applied: true });
       const many = await request(b.focal.app).post('/reward').send({ eventId: d.eventId, rewards: { side: 0, foot: 0.5, hero: 1, nope: 1 } }).expect(200);
       assert.deepEqual(many.body.results.map((r: { slot: string; status: number }) => [r.slot, r.status]), [['side', 200], ['foot', 200], ['hero', 409], ['nope', 404]]);
+      // The decision browser reads the shared log: B finds A's slot decisions, with the rewards B took.
+      const hero = (await request(b.focal.app).get(`/events/${encodeURIComponent(`${d.eventId}#hero`)}`).expect(200)).body;
+      assert.deepEqual([hero.slot, hero.parent, hero.action, hero.reward, hero.closedReason], ['hero', d.eventId, d.slots[0].action, 1, 'reward']);
+      const page = (await request(b.focal.app).get('/models/ms/events?limit=2').expect(200)).body;
+      assert.deepEqual(page.events.map((e: { slot: string }) => e.slot), ['foot', 'side']);
+      assert.equal(page.next, `${d.eventId}#side`);
+      const rest = (await request(a.focal.app).get(`/models/ms/events?before=${encodeURIComponent(page.next)}`).expect(200)).body;
+      assert.deepEqual(rest.events.map((e: { slot: string }) => e.slot), ['hero']);
       const parent = await request(a.focal.app).post('/reward').send({ eventId: d.eventId, reward: 1 }).expect(400);
       assert.equal(parent.body.errors[0].path, '/slot');
       // The same id decided on the other replica; a plain decision holding a slot's id.

@@ -1063,11 +1063,11 @@ export interface operations {
                                 /** @description Age of the oldest row not yet applied (0 when caught up). */
                                 behindMs: number;
                             };
-                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. With FOCAL_DATABASE_URL: the shared database's log, the same on every replica (refreshed every second). */
                             log?: {
                                 /** @description Logged events kept. */
                                 events: number;
-                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. On PostgreSQL: the bytes of the payloads' and ids' text. */
                                 bytes: number;
                                 /**
                                  * Format: date-time
@@ -1322,11 +1322,11 @@ export interface operations {
                                 /** @description Age of the oldest row not yet applied (0 when caught up). */
                                 behindMs: number;
                             };
-                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. With FOCAL_DATABASE_URL: the shared database's log, the same on every replica (refreshed every second). */
                             log?: {
                                 /** @description Logged events kept. */
                                 events: number;
-                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. On PostgreSQL: the bytes of the payloads' and ids' text. */
                                 bytes: number;
                                 /**
                                  * Format: date-time
@@ -1540,11 +1540,11 @@ export interface operations {
                                 /** @description Age of the oldest row not yet applied (0 when caught up). */
                                 behindMs: number;
                             };
-                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                            /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. With FOCAL_DATABASE_URL: the shared database's log, the same on every replica (refreshed every second). */
                             log?: {
                                 /** @description Logged events kept. */
                                 events: number;
-                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. On PostgreSQL: the bytes of the payloads' and ids' text. */
                                 bytes: number;
                                 /**
                                  * Format: date-time
@@ -1754,11 +1754,11 @@ export interface operations {
                                     /** @description Age of the oldest row not yet applied (0 when caught up). */
                                     behindMs: number;
                                 };
-                                /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. */
+                                /** @description The model's share of the event log (read from counters, not counted per request). The other counts cover the events kept. With FOCAL_DATABASE_URL: the shared database's log, the same on every replica (refreshed every second). */
                                 log?: {
                                     /** @description Logged events kept. */
                                     events: number;
-                                    /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. */
+                                    /** @description Bytes of their stored (compressed) payloads and ids; SQLite pages and indexes add about 0.15 kB per event. On PostgreSQL: the bytes of the payloads' and ids' text. */
                                     bytes: number;
                                     /**
                                      * Format: date-time
