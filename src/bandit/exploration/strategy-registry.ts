@@ -136,18 +136,20 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     ownFeatures: true,
     createLearner: (c, learner) => {
       const cfg = c as Cfg<'neural-linear'>;
-      // Cap the body's input table at 2^21 weights (8 MB) whatever the hidden size.
-      const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 21 - Math.ceil(Math.log2(cfg.hidden)));
+      // Cap the body's input table at 2^20 weights (4 MB; two copies and the RMSProp averages: 12 MB) whatever the hidden size.
+      const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 20 - Math.ceil(Math.log2(cfg.hidden)));
       const NL = P['neural-linear'];
       return new NeuralLinearLearner({
         hidden: cfg.hidden,
         bits,
         bodyRate: cfg.bodyRate ?? (NL.bodyRate!.default as number),
         // The paper's λ (lambda_prior = 0.25): the weights' prior variance is 4σ².
-        prior: 0.25,
+        prior: process.env.NL_LAMBDA ? Number(process.env.NL_LAMBDA) : 0.25,
         forget: cfg.forget ?? (NL.forget!.default as number),
         memory: cfg.memory ?? (NL.memory!.default as number),
         trainEvery: cfg.trainEvery ?? (NL.trainEvery!.default as number),
+        ...(process.env.NL_BATCH ? { batch: Number(process.env.NL_BATCH) } : {}),
+        ...(process.env.NL_SPE ? { stepsPerEvent: Number(process.env.NL_SPE) } : {}),
       });
     },
     normalize: (raw) => ({
