@@ -18,7 +18,7 @@
  *          --paper: the paper's protocol (--horizon=5000 --trials=50); its NeuralLinear figures are printed
  *          beside ours.
  * Each cell: mean ± standard deviation over the trials; the last columns give the run's wall time and the
- * slowest single decide() and learn() call (milliseconds; the machine's load shows in them).
+ * slowest single decide() and learn() call (milliseconds of this process's CPU time).
  */
 import { defaultBanditConfig, type BanditConfigInput } from '../src/bandit/index.js';
 import { benchArgs } from './lib/cli.js';
@@ -51,7 +51,7 @@ const STRATEGIES: { name: string; config: BanditConfigInput }[] = [
 function main(): void {
   const rows = STRATEGIES.filter((s) => !only || only.includes(s.name));
   console.log(`\nWheel bandit: normalised cumulative regret (uniform = 100; lower is better), ${HORIZON} rounds, mean ± sd over ${TRIALS} seeded trials\n`);
-  const head = ['strategy'.padEnd(21), ...DELTAS.map((d) => `δ=${d}`.padEnd(16)), 'seconds'.padEnd(9), 'slowest decide / learn (ms)'];
+  const head = ['strategy'.padEnd(21), ...DELTAS.map((d) => `δ=${d}`.padEnd(16)), 'seconds'.padEnd(9), 'slowest decide / learn (CPU ms)'];
   console.log(head.join(''));
   for (const s of rows) {
     const t0 = performance.now();

@@ -144,12 +144,10 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
         bits,
         bodyRate: cfg.bodyRate ?? (NL.bodyRate!.default as number),
         // The paper's λ (lambda_prior = 0.25): the weights' prior variance is 4σ².
-        prior: process.env.NL_LAMBDA ? Number(process.env.NL_LAMBDA) : 0.25,
+        prior: 0.25,
         forget: cfg.forget ?? (NL.forget!.default as number),
         memory: cfg.memory ?? (NL.memory!.default as number),
         trainEvery: cfg.trainEvery ?? (NL.trainEvery!.default as number),
-        ...(process.env.NL_BATCH ? { batch: Number(process.env.NL_BATCH) } : {}),
-        ...(process.env.NL_SPE ? { stepsPerEvent: Number(process.env.NL_SPE) } : {}),
       });
     },
     normalize: (raw) => ({
