@@ -15,9 +15,14 @@
  *   learned event runs STEPS_PER_EVENT minibatches of BATCH on a training copy of the network, and the serving
  *   copy (the one decisions and heads read) takes the training copy's weights at each rebuild: the heads always
  *   describe the representation they are applied to, and no call does more than one rebuild's work (cost
- *   memory × (forward + (h+1)²/2)).
- * - Bounded memory: the last `memory` events are kept (the paper keeps all); the replay draws and the rebuilds
- *   use them. The input layer is a hashed table (sparse features of any name), capped by the caller.
+ *   memory × (forward + (h+1)²/2)). Measured with 2 features and 50 units: about 0.4 ms of CPU per learned
+ *   event, 9–11 ms (up to about 20) for a rebuild over 2,048 kept events, 0.06 ms per decision.
+ * - Bounded memory: a replay buffer of the last `memory` events (default 2,048; the paper keeps all), which the
+ *   minibatches and the rebuilds draw on. The input layer is a hashed table (sparse features of any name), capped
+ *   by the caller (strategy-registry.ts: 2²⁰ weights).
+ * - Heads with an intercept, on standardised rewards; Thompson sampling draws Gaussian scores with the noise
+ *   variance at its posterior estimate (Focal's Thompson PMF is an exact integral over Gaussian scores), not
+ *   from the inverse gamma.
  * - Early rebuilds at events 1, 2, 4, 8, … before the first `trainEvery` (the paper waits 50 events).
  * - Scale: rewards are standardised with the kept events' mean and standard deviation at each rebuild (network
  *   targets and heads alike, scores mapped back; the output layer is rescaled so its predictions carry over), and
