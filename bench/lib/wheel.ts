@@ -39,26 +39,52 @@ export function wheelStream(delta: number, n: number, seed: number): WheelRound[
 
 export const WHEEL_ACTIONS: ActionInput[] = ['a0', 'a1', 'a2', 'a3', 'a4'].map((id) => ({ id }));
 
-/** Cumulative regret of a model on a stream, and the uniform policy's expected regret on it. */
-export function wheelRegret(config: BanditConfigInput, stream: readonly WheelRound[], tag: string): { regret: number; uniform: number } {
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+export interface WheelRun {
+  regret: number;
+  /** The uniform policy's expected regret on the same stream. */
+  uniform: number;
+  /**
+   * The slowest single decide() and learn() calls, in milliseconds of this process's CPU time (process.cpuUsage:
+   * what the call itself cost, not the time other processes on a shared machine held the core).
+   */
+  slowestDecide: number;
+  slowestLearn: number;
+}
+
+/** Cumulative regret of a model on a stream, the uniform policy's expected regret on it, and the slowest calls. */
+export function wheelRegret(config: BanditConfigInput, stream: readonly WheelRound[], tag: string): WheelRun {
   const model = createBanditModel(config);
-  let regret = 0;
-  let uniform = 0;
+  const run: WheelRun = { regret: 0, uniform: 0, slowestDecide: 0, slowestLearn: 0 };
   for (let t = 0; t < stream.length; t++) {
     const r = stream[t]!;
     const context = { x: r.x, y: r.y };
     const eventId = `${tag}-${t}`;
+    const t0 = cpuMs();
     const d = model.decide(context, WHEEL_ACTIONS, eventId);
+    const t1 = cpuMs();
     const best = r.rewards[r.optimal]!;
-    regret += best - r.rewards[d.chosen]!;
-    uniform += best - r.rewards.reduce((s, v) => s + v, 0) / r.rewards.length;
+    run.regret += best - r.rewards[d.chosen]!;
+    run.uniform += best - r.rewards.reduce((s, v) => s + v, 0) / r.rewards.length;
     model.learn({ context, actions: WHEEL_ACTIONS, chosen: d.chosen, probability: d.probability, reward: r.rewards[d.chosen]!, eventId });
+    const t2 = cpuMs();
+    run.slowestDecide = Math.max(run.slowestDecide, t1 - t0);
+    run.slowestLearn = Math.max(run.slowestLearn, t2 - t1);
   }
-  return { regret, uniform };
+  return run;
+}
+
+/** Normalised cumulative regret (uniform = 100) of a config on one seeded stream, with the run's slowest calls. */
+export function wheelTrial(config: BanditConfigInput, delta: number, horizon: number, seed: number): WheelRun & { normalised: number } {
+  const run = wheelRegret(config, wheelStream(delta, horizon, seed), `w${seed}`);
+  return { ...run, normalised: (100 * run.regret) / run.uniform };
 }
 
 /** Normalised cumulative regret (uniform = 100) of a config on one seeded stream. */
 export function normalisedWheelRegret(config: BanditConfigInput, delta: number, horizon: number, seed: number): number {
-  const { regret, uniform } = wheelRegret(config, wheelStream(delta, horizon, seed), `w${seed}`);
-  return (100 * regret) / uniform;
+  return wheelTrial(config, delta, horizon, seed).normalised;
 }

@@ -136,8 +136,8 @@ export const strategyRegistry: Record<StrategyName, StrategyDefinition> = {
     ownFeatures: true,
     createLearner: (c, learner) => {
       const cfg = c as Cfg<'neural-linear'>;
-      // Cap the body's input table at 2^21 weights (8 MB) whatever the hidden size.
-      const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 21 - Math.ceil(Math.log2(cfg.hidden)));
+      // Cap the body's input table at 2^20 weights (4 MB; two copies and the RMSProp averages: 12 MB) whatever the hidden size.
+      const bits = Math.min(learner.name === 'linear' ? (learner.bits ?? 18) : 16, 16, 20 - Math.ceil(Math.log2(cfg.hidden)));
       const NL = P['neural-linear'];
       return new NeuralLinearLearner({
         hidden: cfg.hidden,
