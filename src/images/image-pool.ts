@@ -53,6 +53,8 @@ export interface ImagePoolOptions {
   /** Nice value of the worker threads (Linux). */
   nice: number;
   models: ModelSource[];
+  /** The database file the workers log classifications to (WorkerInit.log); absent for an in-memory database. */
+  log?: WorkerInit['log'];
   logger: Logger;
   metrics: ImageMetrics;
 }
@@ -97,7 +99,7 @@ export interface LoadedModel {
 
 function fromWire(err: WireError): Error {
   if (err.http) return new HttpError(err.http.status, err.http.type, err.http.title, err.message, err.http.extra);
-  return new Error(err.message);
+  return Object.assign(new Error(err.message), err.code !== undefined ? { code: err.code } : {});
 }
 
 export class ImagePool {
@@ -179,7 +181,7 @@ export class ImagePool {
       const weights = this.latest.get(s.name);
       return weights ? { ...s, weights } : s;
     });
-    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models };
+    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models, ...(this.options.log ? { log: this.options.log } : {}) };
   }
 
   private spawn(index: number): Promise<Extract<FromWorker, { kind: 'ready' }>> {

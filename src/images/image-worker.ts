@@ -12,8 +12,9 @@ import sharp from 'sharp';
 import { loadRamModel, type AttentionModel, type Classification } from '../attention/index.js';
 import { RamInference } from '../attention/inference.js';
 import type { StoredTensor } from '../attention/tensor-file.js';
-import { HttpError } from '../http/errors.js';
+import { ConflictError, HttpError } from '../http/errors.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
+import { WorkerEventLog } from './event-writer.js';
 import { renderGlimpses } from './glimpse-render.js';
 import { encodePixels, type ImageEventPayload } from './image-store.js';
 import { inputPlacement, preprocessImage } from './preprocess.js';
@@ -63,6 +64,9 @@ function weightsOf(model: AttentionModel): WireWeights {
   }
   return { names: entries.map(([n]) => n), shapes: entries.map(([, v]) => [...v.shape]), values };
 }
+
+/** Where this worker logs its classifications (absent: the main thread logs them, from the reply's payload). */
+const eventLog = init.log ? new WorkerEventLog(init.log.path, init.log.connection) : undefined;
 
 await selectTensorBackend(init.tfBackend);
 const models = new Map<string, AttentionModel>();
@@ -158,11 +162,18 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
     input: { form: t.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: t.bytes.byteLength, inverted: pre.inverted },
     modelUpdates: t.modelUpdates,
   };
+  const logged = JSON.stringify(payload);
+  // Durable before the main thread hears of it (and so before the 2xx), with the input as the model saw it.
+  if (eventLog) {
+    const written = await eventLog.submit({ op: 'classification', eventId: t.eventId, model: t.model, createdAt: Date.now(), payload: logged });
+    if (!written.ok) throw new ConflictError(`eventId "${t.eventId}" is already in use`, { eventId: t.eventId });
+  }
   // The answer is written here, off the event loop; the main thread sends the text as it is.
   const body = JSON.stringify({
     eventId: t.eventId, model: t.model, label, confidence, probabilities, glimpses: result.glimpses, latencyMs: Math.round(latencyMs * 100) / 100,
+    ...(t.input ? { input: { size: config.imageSize, pixels: payload.pixels } } : {}),
   });
-  const value: ClassifyReply = { label, confidence, latencyMs, payload: JSON.stringify(payload), body };
+  const value: ClassifyReply = { label, confidence, latencyMs, body, ...(eventLog ? {} : { payload: logged }) };
   if (!t.render) return { value, transfer: [] };
   const png = await renderGlimpses(pre.pixels, config.imageSize, result.glimpses);
   const out = new Uint8Array(png.byteLength);
@@ -193,7 +204,8 @@ async function run(task: Task): Promise<{ value: unknown; transfer: ArrayBuffer[
 
 function wire(err: unknown): WireError {
   if (err instanceof HttpError) return { message: err.message, http: { status: err.status, type: err.type, title: err.title, extra: err.extra } };
-  return { message: err instanceof Error ? err.message : String(err) };
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return { message: err instanceof Error ? err.message : String(err), ...(typeof code === 'string' ? { code } : {}) };
 }
 
 port.on('message', ({ id, task }: ToWorker) => {
