@@ -8,7 +8,10 @@ import { imageRequestBody, readImageBody, type ImageUpload } from './image-body.
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageWriter } from './event-writer.js';
 import type { ImagePool } from './image-pool.js';
-import type { ImageEventPayload, ImageStore } from './image-store.js';
+import type { ImageStore } from './image-store.js';
+import type { ClassifyReply } from './worker-protocol.js';
+import type { Db } from '../store/database.js';
+import { storageHealth } from '../store/storage-health.js';
 import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from './model-catalog.js';
 import { inputPlacement } from './preprocess.js';
 import { JSON_CONTENT_TYPE, sendJson } from '../http/respond.js';
@@ -79,6 +82,8 @@ export interface ClassifyDeps {
   logger: Logger;
   limits: Limits;
   modelsDir: string;
+  /** The database, whose storage health hears of a log write that failed for lack of space. */
+  db: Db;
 }
 
 /** FNV-1a: a 32-bit seed from the event id, so sampled rollouts can be replayed. */
@@ -140,14 +145,24 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         const glimpses = query.glimpses ?? config.glimpses;
         const eventId = query.eventId ?? newEventId();
         const wantsPng = query.render === 'png' || (query.render === undefined && req.accepts(['application/json', 'image/png']) === 'image/png');
-        // Decoding, preprocessing, inference and the PNG all run on an image worker (image-pool.ts).
-        const result = await pool.classify({
-          op: 'classify', model: entry.name, eventId, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
-          seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates,
-        });
-        // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart.
-        const logged = await writer.submit({ op: 'classification', eventId, model: entry.name, createdAt: Date.now(), payload: result.payload });
-        if (!logged.ok) throw duplicate(eventId);
+        // Decoding, preprocessing, inference, the PNG and the durable log entry all happen on an image worker (image-pool.ts).
+        let result: ClassifyReply;
+        try {
+          result = await pool.classify({
+            op: 'classify', model: entry.name, eventId, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
+            seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates, input: query.input,
+          });
+        } catch (err) {
+          // The worker's log write failed for lack of space: the store's health hears of it (503, /readyz).
+          storageHealth(deps.db)?.failed(err);
+          throw err;
+        }
+        // Durable before answering, with the input as the model saw it, so feedback can teach it after a restart: the worker
+        // logged it already, unless the database is in memory (no other thread can open it), where it comes back to be logged here.
+        if (result.payload !== undefined) {
+          const logged = await writer.submit({ op: 'classification', eventId, model: entry.name, createdAt: Date.now(), payload: result.payload });
+          if (!logged.ok) throw duplicate(eventId);
+        }
         metrics.classificationSeconds.observe({ model: entry.name }, result.latencyMs / 1000);
         metrics.classifications.inc({ model: entry.name, label: result.label });
 
@@ -158,9 +173,8 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
             .send(Buffer.from(result.png.buffer, result.png.byteOffset, result.png.byteLength));
           return;
         }
-        // The worker wrote the JSON (classificationSchema): no re-serialisation on the event loop, unless the input is asked
-        // for too (the logged payload already holds it as the model saw it, image-store.ts: read only then).
-        const body = query.input ? `${result.body.slice(0, -1)},"input":${JSON.stringify(inputOf(result.payload))}}` : result.body;
+        // The worker wrote the JSON (classificationSchema, with the input when asked): no serialisation on the event loop.
+        const body = result.body;
         res.writeHead(200, ['Content-Type', JSON_CONTENT_TYPE, 'Content-Length', String(Buffer.byteLength(body))]);
         res.end(body);
       },
@@ -206,9 +220,4 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
       },
     }),
   ];
-}
-
-function inputOf(payload: string): { size: number; pixels: string } {
-  const p = JSON.parse(payload) as ImageEventPayload;
-  return { size: p.imageSize, pixels: p.pixels };
 }

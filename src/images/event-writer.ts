@@ -1,4 +1,4 @@
-import type { Db } from '../store/database.js';
+import { openConnection, type ConnectionOptions, type Db } from '../store/database.js';
 import { storageHealth } from '../store/storage-health.js';
 import { GroupCommitter, InlineRunner, WorkerRunner, type BatchRunner } from '../store/group-commit.js';
 import { ServiceUnavailableError } from '../http/errors.js';
@@ -60,6 +60,44 @@ function unavailable(): ServiceUnavailableError {
 export const EXECUTOR_MODULE = import.meta.url;
 export function createExecutor(db: Db): ImageWriteExecutor {
   return new ImageWriteExecutor(db);
+}
+
+/**
+ * The classification log of one image worker (image-worker.ts): the worker commits the events it classified
+ * itself, on a connection of its own, as group commits (the classifications of one inference batch go out in
+ * one transaction, one fsync), and answers the main thread only once they are durable. Compared with handing
+ * each event to the main thread and from there to the ImageWriter's thread, this saves two thread hops and
+ * two copies of the payload per classification, and the event loop that answers /decide never sees the
+ * payload (bench/image-traffic.ts). The fsync blocks only this worker; sharp keeps decoding the next uploads
+ * on libuv's threads meanwhile. The connection opens on the first classification, and again after a failed
+ * opening (a full disk), like the writer threads' (src/store/commit-worker.ts).
+ */
+export class WorkerEventLog {
+  private db: Db | undefined;
+  private runner: InlineRunner<ImageWrite, ImageWriteResult> | undefined;
+  private readonly committer: GroupCommitter<ImageWrite, ImageWriteResult>;
+
+  constructor(private readonly path: string, private readonly connection: ConnectionOptions) {
+    this.committer = new GroupCommitter(() => this.open());
+  }
+
+  private open(): InlineRunner<ImageWrite, ImageWriteResult> {
+    if (this.runner) return this.runner;
+    try {
+      this.db = openConnection(this.path, this.connection);
+      this.runner = new InlineRunner(createExecutor(this.db));
+      return this.runner;
+    } catch (err) {
+      if (this.db?.open) this.db.close();
+      this.db = undefined;
+      throw err;
+    }
+  }
+
+  /** Resolves once the group holding `op` is durable (a duplicate event id resolves `{ ok: false }`). */
+  submit(op: ImageWrite): Promise<ImageWriteResult> {
+    return this.committer.submit(op);
+  }
 }
 
 /**

@@ -166,8 +166,11 @@ describe('image worker pool', { timeout: 240_000 }, () => {
     });
     after(() => h.close(true));
 
+    // Each classification is logged by its worker: each needs an event id of its own.
+    let tasks = 0;
     const task = (image: Buffer) => ({
-      op: 'classify' as const, model: 'mnist', eventId: 'pool-test', bytes: image, maxPixels: 1e7, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw' as const, modelUpdates: 0,
+      op: 'classify' as const, model: 'mnist', eventId: `pool-test-${++tasks}`, bytes: image, maxPixels: 1e7, glimpses: 6, samples: 1, seed: 1, render: false,
+      form: 'raw' as const, modelUpdates: 0, input: false,
     });
 
     /** Two classifications at once: one lands on each worker. */

@@ -42,6 +42,8 @@ const RESTART_DELAY_MAX_MS = 60_000;
  * sooner; this bounds the wait when no worker can run (every one crashing at start-up).
  */
 export const MAX_QUEUE_WAIT_MS = 30_000;
+/** The longest close() waits for the classifications in flight. */
+const CLOSE_WAIT_MS = 10_000;
 
 /** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -53,6 +55,8 @@ export interface ImagePoolOptions {
   /** Nice value of the worker threads (Linux). */
   nice: number;
   models: ModelSource[];
+  /** The database file the workers log classifications to (WorkerInit.log); absent for an in-memory database. */
+  log?: WorkerInit['log'];
   logger: Logger;
   metrics: ImageMetrics;
 }
@@ -97,7 +101,7 @@ export interface LoadedModel {
 
 function fromWire(err: WireError): Error {
   if (err.http) return new HttpError(err.http.status, err.http.type, err.http.title, err.message, err.http.extra);
-  return new Error(err.message);
+  return Object.assign(new Error(err.message), err.code !== undefined ? { code: err.code } : {});
 }
 
 export class ImagePool {
@@ -179,7 +183,7 @@ export class ImagePool {
       const weights = this.latest.get(s.name);
       return weights ? { ...s, weights } : s;
     });
-    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models };
+    return { index, tfBackend: this.options.tfBackend, nice: this.options.nice, models, ...(this.options.log ? { log: this.options.log } : {}) };
   }
 
   private spawn(index: number): Promise<Extract<FromWorker, { kind: 'ready' }>> {
@@ -392,7 +396,11 @@ export class ImagePool {
     await this.send(slot, { op: 'save', model, dir }, false);
   }
 
-  /** Refuses waiting classifications and stops every worker (callers finish learning and snapshots first). */
+  /**
+   * Refuses waiting classifications, lets those in flight finish (CLOSE_WAIT_MS at most: a worker logs a
+   * classification before answering it, so one stopped between its commit and its answer would be a durable
+   * write answered with a 503), and stops every worker (callers finish learning and snapshots first).
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -400,6 +408,8 @@ export class ImagePool {
       clearTimeout(w.timer);
       w.reject(new ServiceUnavailableError('The image workers are shutting down', 1));
     }
+    const until = Date.now() + CLOSE_WAIT_MS;
+    while (Date.now() < until && this.slots.some((s) => s && !s.gone && s.classifying > 0)) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.slots.map(async (s) => {
       if (!s || s.gone) return;
       s.gone = true;

@@ -1,3 +1,4 @@
+import { connectionOptions } from '../store/database.js';
 import type { Capability, CapabilityContext, CapabilityFactory } from '../capability.js';
 import { classifyRoutes } from './classify-route.js';
 import { ImageWriter } from './event-writer.js';
@@ -32,6 +33,8 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
       modelsDir: config.modelsDir, dataDir: config.dataDir, store, metrics, logger,
       learning: { ...DEFAULT_ONLINE_LEARNING, ...options.learning },
       workers: config.imageWorkers, queueLimit: config.imageQueue, tfBackend: ctx.backend, nice: config.imageNice,
+      // The workers log their classifications themselves (event-writer.ts: WorkerEventLog), unless the database is in memory.
+      ...(ctx.db.memory ? {} : { log: { path: ctx.db.name, connection: connectionOptions(ctx.db.name) } }),
     });
     for (const entry of models.values()) {
       // Claims the name in the shared models table, so a bandit cannot be created under it.
@@ -49,7 +52,7 @@ export function imagesCapability(options: ImagesCapabilityOptions = {}): Capabil
     let closed = false;
     return {
       name: 'images',
-      routes: classifyRoutes({ models, pool, store, writer, metrics, logger, limits: config.limits, modelsDir: config.modelsDir }),
+      routes: classifyRoutes({ models, pool, store, writer, metrics, logger, limits: config.limits, modelsDir: config.modelsDir, db: ctx.db }),
       // Loading finished in the factory; a missing model is a 404 for that model, not an unready service.
       isReady: () => !closed,
       close: async () => {

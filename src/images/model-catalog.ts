@@ -7,7 +7,7 @@ import type { TfBackendPreference } from '../platform/config.js';
 import type { Logger } from '../platform/logger.js';
 import type { ImageMetrics } from './image-metrics.js';
 import type { ImageStore } from './image-store.js';
-import { ImagePool } from './image-pool.js';
+import { ImagePool, type ImagePoolOptions } from './image-pool.js';
 import { OnlineLearner, type LearnableModel, type OnlineLearningOptions } from './online-learner.js';
 import type { ModelSource } from './worker-protocol.js';
 
@@ -58,6 +58,8 @@ export interface CatalogDeps {
   tfBackend: TfBackendPreference;
   /** Nice value of the worker threads (FOCAL_IMAGE_NICE). */
   nice: number;
+  /** The database file the workers log classifications to; absent for an in-memory database. */
+  log?: ImagePoolOptions['log'];
 }
 
 /** A served model as the learner sees it: its steps and snapshots run on the pool's learner worker. */
@@ -133,6 +135,7 @@ export async function loadImageModels(deps: CatalogDeps): Promise<{ models: Map<
   }
   const pool = new ImagePool({
     size: deps.workers, queueLimit: deps.queueLimit, tfBackend: deps.tfBackend, nice: deps.nice, models: sources, logger: deps.logger, metrics: deps.metrics,
+    ...(deps.log ? { log: deps.log } : {}),
   });
   const loaded = sources.length > 0 ? await pool.startLearner() : new Map();
   for (const [name, { shippedDir, base, candidates: list }] of found) {

@@ -109,10 +109,11 @@ describe('OnlineLearner', () => {
         assert.equal(entry.learner.updates, 1);
         const png = await sharp(Buffer.from(mnistTestDigit(21).pixels.map((v) => v * 255)), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
         const served = await replaced.pool.classify({
-          op: 'classify', model: 'digits', eventId: 'served', bytes: png, maxPixels: 1e6, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw', modelUpdates: 1,
+          op: 'classify', model: 'digits', eventId: 'served', bytes: png, maxPixels: 1e6, glimpses: 6, samples: 1, seed: 1, render: false, form: 'raw', modelUpdates: 1, input: true,
         });
-        const seen = decodePixels((JSON.parse(served.payload) as ImageEventPayload).pixels);
-        assert.notDeepEqual(Object.values((JSON.parse(served.body) as { probabilities: Record<string, number> }).probabilities), fresh.classify(seen).probabilities);
+        const answer = JSON.parse(served.body) as { probabilities: Record<string, number>; input: { pixels: string } };
+        const seen = decodePixels(answer.input.pixels);
+        assert.notDeepEqual(Object.values(answer.probabilities), fresh.classify(seen).probabilities);
       } finally {
         fresh.dispose();
         await replaced.pool.close();

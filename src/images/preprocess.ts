@@ -1,3 +1,4 @@
+import { imageSize } from 'image-size';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RamConfig } from '../attention/index.js';
 import { PayloadTooLargeError, UnprocessableError } from '../http/errors.js';
@@ -55,7 +56,16 @@ const WORKING_SIDE = 512;
 /** After background removal, grey below this share of the ink's peak is paper noise. */
 const NOISE_FLOOR = 0.15;
 
-/** The input's header, read without decoding pixels; throws 413/422 for bombs and non-images. */
+/** Checked on the header alone, so a small file that claims a huge canvas is never inflated. */
+function checkPixels(width: number, height: number, maxPixels: number): void {
+  if (width * height > maxPixels) {
+    throw new PayloadTooLargeError(
+      `The image is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} (FOCAL_MAX_IMAGE_PIXELS)`,
+      'FOCAL_MAX_IMAGE_PIXELS', maxPixels);
+  }
+}
+
+/** The input's header, read by libvips without decoding pixels; throws 413/422 for bombs and non-images. */
 export async function probeImage(bytes: Buffer, maxPixels: number): Promise<Preprocessed['source']> {
   let meta: Metadata;
   try {
@@ -69,13 +79,31 @@ export async function probeImage(bytes: Buffer, maxPixels: number): Promise<Prep
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
   if (!(width > 0 && height > 0)) throw new UnprocessableError('The image has no pixels');
-  // Checked on the header alone, so a small file that claims a huge canvas is never inflated.
-  if (width * height > maxPixels) {
-    throw new PayloadTooLargeError(
-      `The image is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} (FOCAL_MAX_IMAGE_PIXELS)`,
-      'FOCAL_MAX_IMAGE_PIXELS', maxPixels);
-  }
+  checkPixels(width, height, maxPixels);
   return { format: meta.format, width, height, orientation: meta.orientation ?? 1, hasAlpha: meta.hasAlpha ?? false };
+}
+
+/** image-size's names of the formats decoded here, as sharp names them (libvips reads AVIF as a HEIF). */
+const SNIFFED_FORMATS: Readonly<Record<string, string>> = { png: 'png', jpg: 'jpeg', webp: 'webp', gif: 'gif', tiff: 'tiff', heif: 'heif', avif: 'heif' };
+
+/**
+ * The input's header read in JavaScript (image-size: the format by its signature, the stored size and a JPEG's EXIF
+ * orientation, in microseconds) when it is one of the formats decoded here; undefined for anything it cannot vouch
+ * for (SVG, a header it cannot parse), which then goes through libvips' own probe (probeImage) as before. On small
+ * uploads the probe was a libvips call and a round trip through the thread pool of its own, a tenth of the
+ * server's time per classification (bench/image-traffic.ts). `hasAlpha` is known after decoding.
+ */
+function sniffImage(bytes: Buffer, maxPixels: number): Preprocessed['source'] | undefined {
+  let size: ReturnType<typeof imageSize>;
+  try {
+    size = imageSize(bytes);
+  } catch {
+    return undefined;
+  }
+  const format = size.type === undefined ? undefined : SNIFFED_FORMATS[size.type];
+  if (format === undefined || !(size.width > 0 && size.height > 0)) return undefined;
+  checkPixels(size.width, size.height, maxPixels);
+  return { format, width: size.width, height: size.height, orientation: size.orientation ?? 1, hasAlpha: false };
 }
 
 function describe(err: unknown): string {
@@ -89,8 +117,8 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Decodes, orients, shrinks to the working size and returns luminance and alpha in [0, 1]. */
-async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: Float32Array; alpha: Float32Array; width: number; height: number }> {
+/** Decodes, orients, shrinks to the working size and returns luminance and alpha (when the picture has any) in [0, 1]. */
+async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: Float32Array; alpha: Float32Array | undefined; width: number; height: number }> {
   let out: { data: Buffer; info: OutputInfo };
   try {
     // limitInputPixels again: the header check is the gate, this is the belt and braces.
@@ -98,7 +126,6 @@ async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: 
       .rotate() // EXIF auto-orientation: phone photos arrive sideways otherwise
       .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
       .toColourspace('srgb')
-      .ensureAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
@@ -111,13 +138,16 @@ async function decodeWorking(bytes: Buffer, maxPixels: number): Promise<{ grey: 
   const { data, info } = out;
   const n = info.width * info.height;
   const grey = new Float32Array(n);
-  const alpha = new Float32Array(n);
+  // sRGB: three colour bands, and the alpha band after them when the picture has one.
   const c = info.channels;
+  const green = c >= 3 ? 1 : 0;
+  const blue = c >= 3 ? 2 : 0;
+  const alpha = c === 2 || c === 4 ? new Float32Array(n) : undefined;
   for (let i = 0; i < n; i++) {
     const o = i * c;
     // Rec. 601 luma, as MNIST's grey levels came from scans.
-    grey[i] = (0.299 * data[o]! + 0.587 * data[o + 1]! + 0.114 * data[o + 2]!) / 255;
-    alpha[i] = data[o + 3]! / 255;
+    grey[i] = (0.299 * data[o]! + 0.587 * data[o + green]! + 0.114 * data[o + blue]!) / 255;
+    if (alpha) alpha[i] = data[o + c - 1]! / 255;
   }
   return { grey, alpha, width: info.width, height: info.height };
 }
@@ -334,12 +364,13 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   const size = options.size ?? 28;
   const fit = Math.min(options.fit ?? 20, size);
   const placement = options.placement ?? 'digit';
-  const source = await probeImage(bytes, options.maxPixels);
+  const source = sniffImage(bytes, options.maxPixels) ?? await probeImage(bytes, options.maxPixels);
   const { grey, alpha, width, height } = await decodeWorking(bytes, options.maxPixels);
+  source.hasAlpha = alpha !== undefined;
   const n = width * height;
 
   const value = new Float32Array(n);
-  if (source.hasAlpha) {
+  if (alpha) {
     let weighted = 0;
     let total = 0;
     for (let i = 0; i < n; i++) {

@@ -1,5 +1,6 @@
 import type { RamConfig } from '../attention/index.js';
 import type { TfBackendPreference } from '../platform/config.js';
+import type { ConnectionOptions } from '../store/database.js';
 import type { ImageForm } from './image-body.js';
 
 /**
@@ -22,6 +23,12 @@ export interface WorkerInit {
   /** Nice value of the worker's thread (FOCAL_IMAGE_NICE). */
   nice: number;
   models: ModelSource[];
+  /**
+   * The database file the worker logs its classifications to, on a connection of its own (event-writer.ts:
+   * WorkerEventLog); absent for an in-memory database, which another thread cannot open: the main thread's
+   * ImageWriter logs them then.
+   */
+  log?: { path: string; connection: ConnectionOptions };
 }
 
 /** Every parameter of a model in one buffer: names and shapes say how it is cut. */
@@ -45,6 +52,8 @@ export interface ClassifyTask {
   /** For the logged payload: how the image came and how many online updates the served weights hold. */
   form: ImageForm;
   modelUpdates: number;
+  /** Add the model's input to the answer (?input=true). */
+  input: boolean;
 }
 
 /**
@@ -56,8 +65,12 @@ export interface ClassifyReply {
   confidence: number;
   /** Preprocessing and inference time inside the worker. */
   latencyMs: number;
-  /** The ImageEventPayload as JSON, ready for the event log (its probabilities, glimpses, predicted class). */
-  payload: string;
+  /**
+   * The ImageEventPayload as JSON (its probabilities, glimpses, predicted class), for the main thread to log:
+   * only when the worker has no log of its own (WorkerInit.log). Otherwise the event is durable in the log
+   * before this reply is sent, and the payload never crosses threads.
+   */
+  payload?: string;
   /** The JSON answer of POST /classify-image (the classification schema of classify-route.ts), ready to send. */
   body: string;
   png?: Uint8Array;
@@ -88,6 +101,8 @@ export type ToWorker = { id: number; task: Task };
 /** An error crossing the thread boundary; HttpErrors (413, 422) keep their problem fields. */
 export interface WireError {
   message: string;
+  /** SQLite's error code (SQLITE_FULL: the main thread answers 503 and reports the full disk). */
+  code?: string;
   http?: { status: number; type: string; title: string; extra: Record<string, unknown> };
 }
 
