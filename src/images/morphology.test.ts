@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { morphGrey } from './morphology.js';
+import { strokeWidth } from './preprocess.js';
+
+/** A w × h picture with a vertical bar of `value` from column x0 to x1 (inclusive), rows 5 … h − 6. */
+function bar(w: number, h: number, x0: number, x1: number, value = 255): Uint8Array {
+  const img = new Uint8Array(w * h);
+  for (let y = 5; y < h - 5; y++) for (let x = x0; x <= x1; x++) img[y * w + x] = value;
+  return img;
+}
+
+const columns = (img: Uint8Array, w: number, y: number): number[] => {
+  const on: number[] = [];
+  for (let x = 0; x < w; x++) if (img[y * w + x]! > 0) on.push(x);
+  return on;
+};
+
+describe('morphGrey', () => {
+  it('grows a bar by one pixel per side per step and shrinks it back', () => {
+    const img = bar(30, 30, 12, 15);
+    const grown = morphGrey(img, 30, 30, 3, 'grow');
+    assert.deepEqual(columns(grown, 30, 15), [9, 10, 11, 12, 13, 14, 15, 16, 17, 18]);
+    const shrunk = morphGrey(img, 30, 30, 1, 'shrink');
+    assert.deepEqual(columns(shrunk, 30, 15), [13, 14]);
+    // Shrinking by more than half the width leaves nothing.
+    assert.ok(morphGrey(img, 30, 30, 2, 'shrink').every((v) => v === 0));
+    // The input is left as it was.
+    assert.deepEqual(columns(img, 30, 15), [12, 13, 14, 15]);
+  });
+
+  it('keeps grey ink grey: a blurred stroke is thinned, not binarised or holed', () => {
+    // A stroke whose core is grey (180), not full ink, as in a softened photograph.
+    const w = 30;
+    const img = new Uint8Array(w * w);
+    for (let y = 0; y < w; y++) for (let x = 8; x <= 20; x++) img[y * w + x] = x === 8 || x === 20 ? 60 : 180;
+    const thin = morphGrey(img, w, w, 2, 'shrink');
+    const row = Array.from(thin.subarray(15 * w, 16 * w));
+    assert.deepEqual(row.slice(10, 19), [60, 180, 180, 180, 180, 180, 180, 180, 60]);
+    assert.ok(row.slice(0, 10).every((v) => v === 0) && row.slice(19).every((v) => v === 0));
+  });
+
+  it('changes a ring\'s measured stroke width (all directions at once) by 2–2.7 px per step', () => {
+    const side = 80;
+    const ring = new Uint8Array(side * side);
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        const r = Math.hypot(x - 39.5, y - 39.5);
+        if (r >= 22 && r <= 32) ring[y * side + x] = 255;
+      }
+    }
+    const w0 = strokeWidth(ring, side, side);
+    assert.ok(Math.abs(w0 - 10) < 1.5, `ring width ${w0}`);
+    const grown = strokeWidth(morphGrey(ring, side, side, 3, 'grow'), side, side);
+    const shrunk = strokeWidth(morphGrey(ring, side, side, 3, 'shrink'), side, side);
+    // 2 px per step across a row or column; a little more across a diagonal (the octagon's corners).
+    for (const change of [grown - w0, w0 - shrunk]) assert.ok(change >= 6 && change <= 8.1, `width changed by ${change} in 3 steps`);
+  });
+});
