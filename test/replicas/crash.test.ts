@@ -103,7 +103,7 @@ describe('replicas: SIGKILL under concurrent load', { timeout: 600_000 }, () => 
     }
 
     // The killed replica restarts (snapshot + log) and reaches the survivor's model.
-    const a2 = await startFocal(envA);
+    const a2 = await startFocal(envA, 180_000);
     await ready(a2);
     const end = Date.now() + 30_000;
     for (;;) {

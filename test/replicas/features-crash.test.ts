@@ -51,8 +51,8 @@ describe('replicas: slots, activations and imports under SIGKILL', { timeout: 60
       return { FOCAL_DATABASE_URL: url, FOCAL_DATA_DIR: dir, FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1' };
     };
     const envA = env('a');
-    const a = await startFocal(envA);
-    const b = await startFocal(env('b'));
+    const a = await startFocal(envA, 180_000);
+    const b = await startFocal(env('b'), 180_000);
     await Promise.all([ready(a), ready(b)]);
     assert.equal((await call(a.base, 'PUT', '/models/ms', { actions: ACTIONS })).status, 200);
     for (let i = 0; (await call(b.base, 'GET', '/models/ms')).status !== 200; i++) {
@@ -140,7 +140,8 @@ describe('replicas: slots, activations and imports under SIGKILL', { timeout: 60
       await db.end();
     }
 
-    const a2 = await startFocal(envA);
+    // Generous: on a machine shared with other work a process takes long to load its image models.
+    const a2 = await startFocal(envA, 180_000);
     await ready(a2);
     const end = Date.now() + 30_000;
     for (;;) {
