@@ -27,6 +27,12 @@ export interface Explorer {
   floorMass?: number;
 }
 
+/** Scores of k examples of one context: the learner's shared-prefix path when it has one (same numbers, less work). */
+function predictAll(learner: Learner, examples: readonly Example[], k: number, out: Float64Array, at = 0): void {
+  if (learner.predictContext !== undefined) learner.predictContext(examples, k, out, at);
+  else for (let a = 0; a < k; a++) out[at + a] = learner.predict(examples[a]!);
+}
+
 export interface ModelParts {
   config: BanditConfig;
   strategy: StrategyDefinition;
@@ -83,7 +89,6 @@ export class Model implements BanditModel {
   }
 
   private ensureCapacity(k: number): void {
-    while (this.examples.length < k) this.examples.push(new Example(64));
     const x = this.input;
     if (x.means.length < k) {
       const cap = Math.max(k, x.means.length * 2);
@@ -97,12 +102,28 @@ export class Model implements BanditModel {
 
   /** Scores every action and fills this.pmfOut; returns the RNG (already advanced by any draws). */
   private computePmf(context: Features, actions: readonly ActionInput[], seed: string, explorer?: Explorer): Xoshiro128 {
+    const rng = this.score(this.encodeActions(context, actions), actions.length, seed);
+    this.explore(explorer, this.pmfOut);
+    return rng;
+  }
+
+  /**
+   * Encodes the context once and one example per action into this model's buffers (valid until its next encode):
+   * a model with the same featureKey can score them (the optimizer's candidates share this work).
+   */
+  encodeActions(context: Features, actions: readonly ActionInput[]): readonly Example[] {
     const k = actions.length;
     if (k === 0) throw new BanditInputError('/actions', 'at least one action is required');
-    this.ensureCapacity(k);
+    while (this.examples.length < k) this.examples.push(new Example(64));
     this.encoder.encodeContext(context);
     const examples = this.examples;
     for (let a = 0; a < k; a++) this.encoder.example(actions[a]!, examples[a]!);
+    return examples;
+  }
+
+  /** Scores the k encoded examples (of one context) into this.input; returns the event's RNG. */
+  private score(examples: readonly Example[], k: number, seed: string): Xoshiro128 {
+    this.ensureCapacity(k);
     const x = this.input;
     x.k = k;
     x.updates = this._updates;
@@ -111,11 +132,9 @@ export class Model implements BanditModel {
     x.rewardScale = range > 1 ? 1 / range : 1;
     x.rng = rngForEvent(seed);
     switch (this.strategy.scores) {
-      case 'mean': {
-        const learner = this.learners[0]!;
-        for (let a = 0; a < k; a++) x.means[a] = learner.predict(examples[a]!);
+      case 'mean':
+        predictAll(this.learners[0]!, examples, k, x.means);
         break;
-      }
       case 'posterior':
         (this.learners[0] as PosteriorLearner).posterior(examples, k, x.means, x.cov);
         break;
@@ -123,17 +142,12 @@ export class Model implements BanditModel {
         const bags = this.learners.length;
         for (let a = 0; a < k; a++) x.means[a] = 0;
         for (let b = 0; b < bags; b++) {
-          const learner = this.learners[b]!;
-          for (let a = 0; a < k; a++) {
-            const s = learner.predict(examples[a]!);
-            x.bagScores[b * k + a] = s;
-            x.means[a] = x.means[a]! + s / bags;
-          }
+          predictAll(this.learners[b]!, examples, k, x.bagScores, b * k);
+          for (let a = 0; a < k; a++) x.means[a] = x.means[a]! + x.bagScores[b * k + a]! / bags;
         }
         break;
       }
     }
-    this.explore(explorer, this.pmfOut);
     return x.rng as Xoshiro128;
   }
 
@@ -173,15 +187,13 @@ export class Model implements BanditModel {
   /**
    * Scores the actions once (into `scores`), then fills pmfs[i] with the PMF of explorers[i] over them (no
    * sampling; undefined: this model's own strategy). The optimizer's candidates that share this learner.
+   * `encoded`: the actions' examples as encodeActions() of a model with the same featureKey gave them.
    */
-  evaluate(context: Features, actions: readonly ActionInput[], seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
-    this.computePmf(context, actions, seed, explorers[0]);
-    const k = actions.length;
-    for (let a = 0; a < k; a++) {
-      pmfs[0]![a] = this.pmfOut[a]!;
-      scores[a] = this.input.means[a]!;
-    }
-    for (let i = 1; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
+  evaluate(encoded: readonly Example[], k: number, seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
+    this.score(encoded, k, seed);
+    const means = this.input.means;
+    for (let a = 0; a < k; a++) scores[a] = means[a]!;
+    for (let i = 0; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
   }
 
   learn(event: LoggedEvent): void {

@@ -23,6 +23,9 @@ export interface LinearOptions {
   forget?: number;
 }
 
+/** Ages (learning steps since a slot last decayed) whose forgetting factor is tabulated. */
+const DECAY_TABLE = 256;
+
 /** Smallest |x| the per-feature state tracks; X_MIN² is still a normal float32. */
 const X_MIN = 1e-18;
 
@@ -44,6 +47,8 @@ export class LinearLearner implements Learner {
   /** Learning steps taken (forgetting's clock) and the step at which each slot last decayed (only when forget < 1). */
   private clock = 0;
   private readonly stamp: Float64Array | undefined;
+  /** decay[age] = forget^age for the short ages of features seen often (the same Math.pow values, looked up). */
+  private readonly decay: Float64Array | undefined;
 
   constructor(opts: LinearOptions) {
     const size = 2 ** opts.bits;
@@ -55,6 +60,7 @@ export class LinearLearner implements Learner {
     this.norm = new Float32Array(size);
     this.forget = opts.forget ?? 1;
     this.stamp = this.forget < 1 ? new Float64Array(size) : undefined;
+    this.decay = this.forget < 1 ? Float64Array.from({ length: DECAY_TABLE }, (_, age) => Math.pow(this.forget, age)) : undefined;
   }
 
   /** Raw linear score, unclipped. */
@@ -72,6 +78,29 @@ export class LinearLearner implements Learner {
     // Like VW, predictions are clipped to the range of labels seen so far.
     const s = this.raw(ex);
     return s < this.minLabel ? this.minLabel : s > this.maxLabel ? this.maxLabel : s;
+  }
+
+  predictContext(examples: readonly Example[], k: number, out: Float64Array, at: number): void {
+    // The sum over the shared prefix is the first part of every example's sum, in the same order: computed once,
+    // it gives bit for bit what predict() gives (half of a 20-feature example's reads with context × action).
+    const w = this.w;
+    const mask = this.mask;
+    const first = examples[0]!;
+    const shared = first.contextEnd;
+    const fIdx = first.idx;
+    const fVal = first.val;
+    let prefix = 0;
+    for (let i = 0; i < shared; i++) prefix += w[fIdx[i]! & mask]! * fVal[i]!;
+    const lo = this.minLabel;
+    const hi = this.maxLabel;
+    for (let a = 0; a < k; a++) {
+      const ex = examples[a]!;
+      const idx = ex.idx;
+      const val = ex.val;
+      let s = prefix;
+      for (let i = shared; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+      out[at + a] = s < lo ? lo : s > hi ? hi : s;
+    }
   }
 
   learn(ex: Example, label: number, weight: number): void {
@@ -93,7 +122,7 @@ export class LinearLearner implements Learner {
       for (let k = 0; k < ex.n; k++) {
         const i = idx[k]! & mask;
         const age = now - stamp[i]!;
-        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * Math.pow(this.forget, age);
+        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
         stamp[i] = now;
       }
     }

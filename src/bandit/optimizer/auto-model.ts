@@ -29,7 +29,7 @@ import type { Example } from '../features/example.js';
 import { BanditInputError } from '../features/feature-encoder.js';
 import { strategyDefinition } from '../exploration/strategy-registry.js';
 import type { Explorer, Model } from '../model.js';
-import { rngForEvent } from '../random/seeded-rng.js';
+import { firstUniform } from '../random/seeded-rng.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import type {
   ActionInput,
@@ -192,6 +192,12 @@ export class AutoModel implements BanditModel {
   /** Per group: the scores of the evaluated event's actions. */
   private scores: Float64Array[] = [];
   private readonly terms: Float64Array;
+  /** Per group: the first group with the same features (whose encoding of an event it reads). */
+  private readonly encoderOf: number[];
+  /** Per group, during learn(): the examples its encoder made of the event's actions (evaluated events)... */
+  private readonly encoded: (readonly Example[] | undefined)[];
+  /** ...or of the logged action only (the others). */
+  private readonly learning: (Example | undefined)[];
 
   constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[]) {
     this.config = config;
@@ -209,6 +215,9 @@ export class AutoModel implements BanditModel {
     this.terms = new Float64Array(this.count);
     for (let c = 0; c < this.count; c++) this.pmfs.push(new Float64Array(16));
     this.scores = groups.map(() => new Float64Array(16));
+    this.encoderOf = groups.map((m) => groups.findIndex((o) => o.featureKey === m.featureKey));
+    this.encoded = groups.map(() => undefined);
+    this.learning = groups.map(() => undefined);
     this.plan();
   }
 
@@ -256,21 +265,27 @@ export class AutoModel implements BanditModel {
       }
     }
     const seed = event.eventId ?? `auto-${this._updates}`;
-    const evaluate = this._updates < WARMUP || rngForEvent(seed, EVAL_STREAM).next() < this.auto.evaluationRate;
-    // Evaluate first (reads state only; a bad feature throws here before anything changed), then learn.
+    const evaluate = this._updates < WARMUP || firstUniform(seed, EVAL_STREAM) < this.auto.evaluationRate;
+    // Encode first (a bad feature throws here, before anything changed), evaluate (reads state only), then learn.
+    // Learners with the same features share one encoding of the event: on an evaluated event every action's
+    // example (the logged action's is the one they learn), otherwise the logged action's only.
+    const encoded = this.encoded;
+    const learning = this.learning;
+    encoded.fill(undefined);
+    learning.fill(undefined);
+    const groups = this.groups;
+    for (let g = 0; g < groups.length; g++) {
+      if (this.groupPlans[g]!.candidates.length === 0) continue;
+      const e = this.encoderOf[g]!;
+      if (evaluate) encoded[e] ??= groups[e]!.encodeActions(event.context, actions);
+      else learning[e] ??= groups[e]!.encodeLearning(event);
+    }
     if (evaluate) this.evaluateEvent(event, seed);
     this.driftSignal(reward);
-    // Each learner once; learners with the same features share one encoding of the event.
-    let encodedBy = -1;
-    let encoded: Example | undefined;
-    for (let g = 0; g < this.groups.length; g++) {
+    for (let g = 0; g < groups.length; g++) {
       if (this.groupPlans[g]!.candidates.length === 0) continue;
-      const model = this.groups[g]!;
-      if (encoded === undefined || this.groups[encodedBy]!.featureKey !== model.featureKey) {
-        encoded = model.encodeLearning(event);
-        encodedBy = g;
-      }
-      model.learnEncoded(event, encoded);
+      const e = this.encoderOf[g]!;
+      groups[g]!.learnEncoded(event, evaluate ? encoded[e]![chosen]! : learning[e]!);
     }
     this._updates++;
   }
@@ -284,7 +299,7 @@ export class AutoModel implements BanditModel {
     }
     for (let g = 0; g < this.groups.length; g++) {
       const plan = this.groupPlans[g]!;
-      if (plan.candidates.length > 0) this.groups[g]!.evaluate(event.context, event.actions, seed, this.scores[g]!, plan.explorers, plan.pmfs);
+      if (plan.candidates.length > 0) this.groups[g]!.evaluate(this.encoded[this.encoderOf[g]!]!, k, seed, this.scores[g]!, plan.explorers, plan.pmfs);
     }
     const mu = event.probability;
     for (let c = 0; c < this.count; c++) {
@@ -322,13 +337,17 @@ export class AutoModel implements BanditModel {
 
   /** Paired difference (candidate c − served s): mean, and the lower bound of its confidence sequence. */
   private paired(c: number, s: number): { difference: number; lowerBound: number } {
+    return { difference: (this.S[c]! - this.S[s]!) / this.W, lowerBound: this.lowerBound(c, s) };
+  }
+
+  private lowerBound(c: number, s: number): number {
     const C = this.count;
     const diff = (this.S[c]! - this.S[s]!) / this.W;
     const sq = (c < s ? this.D[c * C + s]! : this.D[s * C + c]!) / this.W;
     const variance = sq - diff * diff;
     const active = this.count - this.retiredCount();
     const alpha = (1 - this.auto.confidence) / Math.max(1, active - 1);
-    return { difference: diff, lowerBound: diff - mixtureRadius(variance, this.effectiveEvents(), alpha) };
+    return diff - mixtureRadius(variance, this.effectiveEvents(), alpha);
   }
 
   private retiredCount(): number {
@@ -344,7 +363,7 @@ export class AutoModel implements BanditModel {
     let bestLb = 0;
     for (let c = 0; c < this.count; c++) {
       if (c === s || this.retired[c]) continue;
-      const { lowerBound } = this.paired(c, s);
+      const lowerBound = this.lowerBound(c, s);
       if (lowerBound > bestLb) {
         bestLb = lowerBound;
         best = c;
