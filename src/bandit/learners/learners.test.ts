@@ -5,6 +5,7 @@ import { FeatureEncoder } from '../features/feature-encoder.js';
 import { Xoshiro128, firstUniform, rngForEvent } from '../random/seeded-rng.js';
 import { SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import { BayesLinearLearner } from './bayes-linear.js';
+import type { Features } from '../types.js';
 import type { Learner } from './learner.js';
 import { LinearLearner } from './linear.js';
 import { PerActionLinearLearner } from './per-action-linear.js';
@@ -99,8 +100,9 @@ test('linear: predictContext gives bit for bit what predict gives, for every act
   const rng = new Xoshiro128(3);
   const scores = new Float64Array(9);
   for (let t = 0; t < 3000; t++) {
-    const rare = t % 400 === 0 ? { r: 1 } : {};
-    encoder.encodeContext({ u: { a: rng.next(), b: `v${Math.floor(rng.next() * 5)}`, ...rare }, h: Math.floor(rng.next() * 24) });
+    const u: Features = { a: rng.next(), b: `v${Math.floor(rng.next() * 5)}` };
+    if (t % 400 === 0) u['r'] = 1;
+    encoder.encodeContext({ u, h: Math.floor(rng.next() * 24) });
     actions.forEach((a, i) => encoder.example(a, examples[i]!));
     learner.predictContext(examples, actions.length, scores, 2);
     examples.forEach((ex, i) => assert.equal(scores[2 + i], learner.predict(ex)));

@@ -34,10 +34,13 @@ export class LinearLearner implements Learner {
   private readonly mask: number;
   private readonly lr: number;
   private readonly l2: number;
-  // Separate arrays: predict (10× more frequent than learn) then only touches `w`.
-  private readonly w: Float32Array;
-  private readonly g2: Float32Array;
-  private readonly norm: Float32Array;
+  /**
+   * Per slot i: weight at 3i, accumulated squared gradient at 3i + 1, feature scale at 3i + 2. Interleaved, a
+   * learning step touches one cache line per feature rather than three: with the optimizer's four or five
+   * learners the separate tables outgrew the core's cache (measured: a third of the learning time went to misses).
+   * Predict reads one line per feature either way.
+   */
+  private readonly state: Float32Array;
   private totalWeight = 0;
   private sumNormX = 0;
   private minLabel = 0;
@@ -55,9 +58,7 @@ export class LinearLearner implements Learner {
     this.mask = size - 1;
     this.lr = opts.learningRate;
     this.l2 = opts.l2;
-    this.w = new Float32Array(size);
-    this.g2 = new Float32Array(size);
-    this.norm = new Float32Array(size);
+    this.state = new Float32Array(size * 3);
     this.forget = opts.forget ?? 1;
     this.stamp = this.forget < 1 ? new Float64Array(size) : undefined;
     this.decay = this.forget < 1 ? Float64Array.from({ length: DECAY_TABLE }, (_, age) => Math.pow(this.forget, age)) : undefined;
@@ -65,12 +66,12 @@ export class LinearLearner implements Learner {
 
   /** Raw linear score, unclipped. */
   private raw(ex: Example): number {
-    const w = this.w;
+    const w = this.state;
     const mask = this.mask;
     const idx = ex.idx;
     const val = ex.val;
     let s = 0;
-    for (let i = 0; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+    for (let i = 0; i < ex.n; i++) s += w[(idx[i]! & mask) * 3]! * val[i]!;
     return s;
   }
 
@@ -83,14 +84,14 @@ export class LinearLearner implements Learner {
   predictContext(examples: readonly Example[], k: number, out: Float64Array, at: number): void {
     // The sum over the shared prefix is the first part of every example's sum, in the same order: computed once,
     // it gives bit for bit what predict() gives (half of a 20-feature example's reads with context × action).
-    const w = this.w;
+    const w = this.state;
     const mask = this.mask;
     const first = examples[0]!;
     const shared = first.contextEnd;
     const fIdx = first.idx;
     const fVal = first.val;
     let prefix = 0;
-    for (let i = 0; i < shared; i++) prefix += w[fIdx[i]! & mask]! * fVal[i]!;
+    for (let i = 0; i < shared; i++) prefix += w[(fIdx[i]! & mask) * 3]! * fVal[i]!;
     const lo = this.minLabel;
     const hi = this.maxLabel;
     for (let a = 0; a < k; a++) {
@@ -98,7 +99,7 @@ export class LinearLearner implements Learner {
       const idx = ex.idx;
       const val = ex.val;
       let s = prefix;
-      for (let i = shared; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+      for (let i = shared; i < ex.n; i++) s += w[(idx[i]! & mask) * 3]! * val[i]!;
       out[at + a] = s < lo ? lo : s > hi ? hi : s;
     }
   }
@@ -114,7 +115,7 @@ export class LinearLearner implements Learner {
     if (gradSq === 0 || ex.n === 0 || !Number.isFinite(gradSq)) return;
     if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
     const rates = this.rates;
-    const { w, g2, norm, mask, stamp } = this;
+    const { state, mask, stamp } = this;
     const idx = ex.idx;
     const val = ex.val;
     if (stamp !== undefined) {
@@ -122,32 +123,35 @@ export class LinearLearner implements Learner {
       for (let k = 0; k < ex.n; k++) {
         const i = idx[k]! & mask;
         const age = now - stamp[i]!;
-        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
+        const g = 3 * i + 1;
+        if (age > 0 && state[g]! > 0) state[g] = state[g]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
         stamp[i] = now;
       }
     }
     let normX = 0;
     let predPerUpdate = 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (idx[k]! & mask) * 3;
       // Like VW, tiny |x| counts as X_MIN so float32 state never underflows to 0 (→ an infinite rate).
       const ax = Math.max(Math.abs(val[k]!), X_MIN);
       const x2 = ax * ax;
-      g2[i] = g2[i]! + gradSq * x2;
-      if (!(g2[i]! > 0) || !Number.isFinite(g2[i]!)) {
+      // The float32 values the table now holds, kept in locals (the hot loop of every learning step).
+      const g = Math.fround(state[i + 1]! + gradSq * x2);
+      state[i + 1] = g;
+      if (!(g > 0) || g === Infinity) {
         rates[k] = 0;
         continue;
       }
-      const n0 = norm[i]!;
-      if (ax > n0) {
+      let n = state[i + 2]!;
+      if (ax > n) {
         // A larger feature scale than seen before: rescale the weight so past learning keeps its effect.
-        if (n0 > 0) w[i] = w[i]! * (n0 / ax);
-        norm[i] = ax;
+        if (n > 0) state[i] = state[i]! * (n / ax);
+        n = Math.fround(ax);
+        state[i + 2] = n;
       }
-      const n = norm[i]!;
       normX += x2 / (n * n);
       // AdaGrad's G^-1/2 already carries one 1/|x|; one more 1/N makes the step scale-free.
-      const rate = 1 / (Math.sqrt(g2[i]!) * n);
+      const rate = 1 / (Math.sqrt(g) * n);
       rates[k] = rate;
       predPerUpdate += x2 * rate;
     }
@@ -167,11 +171,11 @@ export class LinearLearner implements Learner {
     if (!Number.isFinite(step)) return;
     const decay = this.l2 > 0 ? this.l2 * this.lr * weight * multiplier : 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (idx[k]! & mask) * 3;
       const r = rates[k]!;
-      let wi = w[i]!;
+      let wi = state[i]!;
       if (decay > 0) wi -= wi * Math.min(1, decay * r);
-      w[i] = wi + step * val[k]! * r;
+      state[i] = wi + step * val[k]! * r;
     }
   }
 
@@ -182,21 +186,23 @@ export class LinearLearner implements Learner {
     out.f64(this.maxLabel);
     out.u32(this.mask + 1);
     // Sparse: only the slots ever touched (most of a 2^18 table stays zero).
+    const state = this.state;
+    const used = (i: number): boolean => state[3 * i + 1] !== 0 || state[3 * i + 2] !== 0 || state[3 * i] !== 0;
     let touched = 0;
-    for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) touched++;
+    for (let i = 0; i <= this.mask; i++) if (used(i)) touched++;
     out.u32(touched);
     for (let i = 0; i <= this.mask; i++) {
-      if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) {
+      if (used(i)) {
         out.u32(i);
-        out.f32(this.w[i]!);
-        out.f32(this.g2[i]!);
-        out.f32(this.norm[i]!);
+        out.f32(state[3 * i]!);
+        out.f32(state[3 * i + 1]!);
+        out.f32(state[3 * i + 2]!);
       }
     }
     // Only a forgetting learner has a clock (so snapshots of every other configuration keep their format).
     if (this.stamp !== undefined) {
       out.f64(this.clock);
-      for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) out.f64(this.stamp[i]!);
+      for (let i = 0; i <= this.mask; i++) if (used(i)) out.f64(this.stamp[i]!);
     }
   }
 
@@ -207,17 +213,15 @@ export class LinearLearner implements Learner {
     this.maxLabel = r.f64();
     const size = r.u32();
     if (size !== this.mask + 1) throw new SnapshotFormatError(`snapshot has 2^${Math.log2(size)} weights, config has ${this.mask + 1}`);
-    this.w.fill(0);
-    this.g2.fill(0);
-    this.norm.fill(0);
+    this.state.fill(0);
     const touched = r.u32();
     const slots: number[] = [];
     for (let k = 0; k < touched; k++) {
       const i = r.u32();
       if (i > this.mask) throw new SnapshotFormatError('weight index out of range');
-      this.w[i] = r.f32();
-      this.g2[i] = r.f32();
-      this.norm[i] = r.f32();
+      this.state[3 * i] = r.f32();
+      this.state[3 * i + 1] = r.f32();
+      this.state[3 * i + 2] = r.f32();
       slots.push(i);
     }
     if (this.stamp !== undefined) {
