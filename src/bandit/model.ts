@@ -11,6 +11,7 @@ import { enforceMinimumProbability } from './exploration/minimum-probability.js'
 import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
+import type { RewardRange } from './reward-range.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serialization/snapshot-codec.js';
 import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent, StrategyConfig } from './types.js';
 
@@ -40,6 +41,8 @@ export interface ModelParts {
   interactions: readonly (readonly string[])[];
   ignoreLinear: readonly string[];
   importanceWeighted: boolean;
+  /** The model's reward range (its learners may share it: src/bandit/reward-range.ts). */
+  rewards: RewardRange;
 }
 
 export class Model implements BanditModel {
@@ -52,9 +55,8 @@ export class Model implements BanditModel {
   private readonly greedify: boolean;
   private readonly minProbability: number;
   private _updates = 0;
-  /** Smallest and largest reward learned (the range scales softmax's and SquareCB's score gaps). */
-  private rewardMin = Infinity;
-  private rewardMax = -Infinity;
+  /** The rewards learned (their range scales softmax's and SquareCB's score gaps); shared with a single linear learner. */
+  private readonly rewards: RewardRange;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
   private input: PmfInput;
@@ -67,6 +69,7 @@ export class Model implements BanditModel {
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
     this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear]);
     this.importanceWeighted = parts.importanceWeighted;
+    this.rewards = parts.rewards;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
     this.minProbability = parts.config.strategy.minProbability ?? 0;
     if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {
@@ -127,9 +130,7 @@ export class Model implements BanditModel {
     const x = this.input;
     x.k = k;
     x.updates = this._updates;
-    // The range of the rewards seen, with 0 (as the learner clips), when it exceeds [0, 1].
-    const range = Math.max(this.rewardMax, 0) - Math.min(this.rewardMin, 0);
-    x.rewardScale = range > 1 ? 1 / range : 1;
+    x.rewardScale = this.rewards.scale;
     x.rng = rngForEvent(seed);
     switch (this.strategy.scores) {
       case 'mean':
@@ -223,8 +224,7 @@ export class Model implements BanditModel {
   /** Learns a validated event from its encoding (by this model, or by one with the same featureKey). */
   learnEncoded(event: LoggedEvent, ex: Example): void {
     const { probability, reward } = event;
-    if (reward < this.rewardMin) this.rewardMin = reward;
-    if (reward > this.rewardMax) this.rewardMax = reward;
+    this.rewards.observe(reward);
     const weight = this.importanceWeighted ? 1 / probability : 1;
     const learners = this.learners;
     if (learners.length === 1) {
@@ -251,8 +251,8 @@ export class Model implements BanditModel {
     w.u32(FORMAT_VERSION);
     w.string(this.learners[0]!.kind);
     w.f64(this._updates);
-    w.f64(this.rewardMin);
-    w.f64(this.rewardMax);
+    w.f64(this.rewards.min);
+    w.f64(this.rewards.max);
     w.u32(this.learners.length);
     for (const l of this.learners) l.write(w);
     return w.finish();
@@ -269,11 +269,11 @@ export class Model implements BanditModel {
     }
     this._updates = r.f64();
     if (version === 1) {
-      this.rewardMin = this._updates > 0 ? 0 : Infinity;
-      this.rewardMax = this._updates > 0 ? 1 : -Infinity;
+      this.rewards.min = this._updates > 0 ? 0 : Infinity;
+      this.rewards.max = this._updates > 0 ? 1 : -Infinity;
     } else {
-      this.rewardMin = r.f64();
-      this.rewardMax = r.f64();
+      this.rewards.min = r.f64();
+      this.rewards.max = r.f64();
     }
     const count = r.u32();
     if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);

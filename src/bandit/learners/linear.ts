@@ -9,6 +9,7 @@ import type { Example } from '../features/example.js';
 import type { SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import { SnapshotFormatError } from '../serialization/snapshot-codec.js';
 import type { Learner } from './learner.js';
+import { RewardRange } from '../reward-range.js';
 
 export interface LinearOptions {
   bits: number;
@@ -21,6 +22,8 @@ export interface LinearOptions {
    * (RMSProp's decay applied to VW's adaptive rule) and follows a reward function that drifts.
    */
   forget?: number;
+  /** The model's reward range, shared (the model observes every reward it learns before this learner does). */
+  rewards?: RewardRange;
 }
 
 /** Ages (learning steps since a slot last decayed) whose forgetting factor is tabulated. */
@@ -43,8 +46,10 @@ export class LinearLearner implements Learner {
   private readonly state: Float32Array;
   private totalWeight = 0;
   private sumNormX = 0;
-  private minLabel = 0;
-  private maxLabel = 0;
+  /** The labels learned: clip bounds and step units (the model's own range when it shares it, see reward-range.ts). */
+  private readonly labels: RewardRange;
+  /** False when the range is the model's: the model restores it, this learner only reads it. */
+  private readonly ownsLabels: boolean;
   private rates = new Float64Array(64);
   private readonly forget: number;
   /** Learning steps taken (forgetting's clock) and the step at which each slot last decayed (only when forget < 1). */
@@ -60,6 +65,8 @@ export class LinearLearner implements Learner {
     this.l2 = opts.l2;
     this.state = new Float32Array(size * 3);
     this.forget = opts.forget ?? 1;
+    this.ownsLabels = opts.rewards === undefined;
+    this.labels = opts.rewards ?? new RewardRange();
     this.stamp = this.forget < 1 ? new Float64Array(size) : undefined;
     this.decay = this.forget < 1 ? Float64Array.from({ length: DECAY_TABLE }, (_, age) => Math.pow(this.forget, age)) : undefined;
   }
@@ -78,7 +85,9 @@ export class LinearLearner implements Learner {
   predict(ex: Example): number {
     // Like VW, predictions are clipped to the range of labels seen so far.
     const s = this.raw(ex);
-    return s < this.minLabel ? this.minLabel : s > this.maxLabel ? this.maxLabel : s;
+    const lo = this.labels.low;
+    const hi = this.labels.high;
+    return s < lo ? lo : s > hi ? hi : s;
   }
 
   predictContext(examples: readonly Example[], k: number, out: Float64Array, at: number): void {
@@ -92,8 +101,8 @@ export class LinearLearner implements Learner {
     const fVal = first.val;
     let prefix = 0;
     for (let i = 0; i < shared; i++) prefix += w[(fIdx[i]! & mask) * 3]! * fVal[i]!;
-    const lo = this.minLabel;
-    const hi = this.maxLabel;
+    const lo = this.labels.low;
+    const hi = this.labels.high;
     for (let a = 0; a < k; a++) {
       const ex = examples[a]!;
       const idx = ex.idx;
@@ -105,8 +114,7 @@ export class LinearLearner implements Learner {
   }
 
   learn(ex: Example, label: number, weight: number): void {
-    if (label < this.minLabel) this.minLabel = label;
-    if (label > this.maxLabel) this.maxLabel = label;
+    this.labels.observe(label);
     const p = this.predict(ex);
     const grad = 2 * (p - label);
     const gradSq = grad * grad * weight;
@@ -163,7 +171,7 @@ export class LinearLearner implements Learner {
     // Steps in units of the label range seen so far (with 0) when it exceeds [0, 1]: AdaGrad moves a weight by
     // about lr whatever the gradient's size, so without this a problem paying in [1, 50] would learn 50 times
     // more slowly than one paying in [0, 1]. Within [0, 1] the rate is the plain one the defaults were tuned for.
-    const range = this.maxLabel - this.minLabel;
+    const range = this.labels.high - this.labels.low;
     const scale = this.lr * weight * multiplier * (range > 1 ? range : 1);
     const ppu = predPerUpdate;
     const e = 2 * scale * ppu;
@@ -182,8 +190,8 @@ export class LinearLearner implements Learner {
   write(out: SnapshotWriter): void {
     out.f64(this.totalWeight);
     out.f64(this.sumNormX);
-    out.f64(this.minLabel);
-    out.f64(this.maxLabel);
+    out.f64(this.labels.low);
+    out.f64(this.labels.high);
     out.u32(this.mask + 1);
     // Sparse: only the slots ever touched (most of a 2^18 table stays zero).
     const state = this.state;
@@ -209,8 +217,14 @@ export class LinearLearner implements Learner {
   read(r: SnapshotReader): void {
     this.totalWeight = r.f64();
     this.sumNormX = r.f64();
-    this.minLabel = r.f64();
-    this.maxLabel = r.f64();
+    const low = r.f64();
+    const high = r.f64();
+    // A range shared with the model is the model's to restore (it wrote the rewards themselves, not with 0).
+    if (this.ownsLabels) {
+      const none = low === 0 && high === 0;
+      this.labels.min = none ? Infinity : low;
+      this.labels.max = none ? -Infinity : high;
+    }
     const size = r.u32();
     if (size !== this.mask + 1) throw new SnapshotFormatError(`snapshot has 2^${Math.log2(size)} weights, config has ${this.mask + 1}`);
     this.state.fill(0);

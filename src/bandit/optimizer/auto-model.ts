@@ -30,6 +30,7 @@ import { BanditInputError } from '../features/feature-encoder.js';
 import { strategyDefinition } from '../exploration/strategy-registry.js';
 import type { Explorer, Model } from '../model.js';
 import { firstUniform } from '../random/seeded-rng.js';
+import { RewardRange } from '../reward-range.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import type {
   ActionInput,
@@ -115,8 +116,10 @@ function learnerKey(config: BanditConfig): string {
  * Builds the candidates: one Model per distinct learner (each learns every event once), and for each candidate
  * the learner it reads and the explorer it applies to that learner's scores.
  */
-export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig) => Model): AutoModel {
+export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig, rewards: RewardRange) => Model): AutoModel {
   const specs = candidateSpecs(config.strategy as AutoStrategyConfig, config.learner as Extract<LearnerConfig, { name: 'linear' }>);
+  // Every candidate learns every event: one reward range for all of them and the drift signal.
+  const rewards = new RewardRange();
   const keys: string[] = [];
   const groups: Model[] = [];
   const members = specs.map((spec) => {
@@ -125,13 +128,13 @@ export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig) =>
     if (group < 0) {
       group = keys.length;
       keys.push(key);
-      groups.push(build(spec.config));
+      groups.push(build(spec.config, rewards));
     }
     const definition = strategyDefinition(spec.config.strategy.name);
     const floorMass = (config.strategy as AutoStrategyConfig).floor;
     return { group, explorer: definition.scores === 'mean' || floorMass > 0 ? { definition, config: spec.config.strategy, floorMass } : undefined };
   });
-  return new AutoModel(config, specs, groups, members);
+  return new AutoModel(config, specs, groups, members, rewards);
 }
 
 function countFeatures(f: Features): number {
@@ -183,8 +186,8 @@ export class AutoModel implements BanditModel {
   private phMean = 0;
   private phSum = 0;
   private phMax = 0;
-  private rewardMin = Infinity;
-  private rewardMax = -Infinity;
+  /** The rewards learned, shared with every candidate (src/bandit/reward-range.ts). */
+  private readonly rewards: RewardRange;
   private driftDetections = 0;
   private lastDrift = -1;
   // Scratch.
@@ -199,7 +202,8 @@ export class AutoModel implements BanditModel {
   /** ...or of the logged action only (the others). */
   private readonly learning: (Example | undefined)[];
 
-  constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[]) {
+  constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[], rewards: RewardRange) {
+    this.rewards = rewards;
     this.config = config;
     this.auto = config.strategy as AutoStrategyConfig;
     const interactions = (config.learner as { interactions?: string[][] }).interactions;
@@ -377,9 +381,8 @@ export class AutoModel implements BanditModel {
   }
 
   private driftSignal(reward: number): void {
-    if (reward < this.rewardMin) this.rewardMin = reward;
-    if (reward > this.rewardMax) this.rewardMax = reward;
-    const range = this.rewardMax - this.rewardMin;
+    this.rewards.observe(reward);
+    const range = this.rewards.span;
     if (!(range > 0)) return;
     const x = reward / range;
     this.phCount++;
@@ -457,7 +460,7 @@ export class AutoModel implements BanditModel {
     w.f64Array(this.S);
     w.f64Array(this.SS);
     w.f64Array(this.D);
-    for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewardMin, this.rewardMax, this.driftDetections, this.lastDrift]) w.f64(v);
+    for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewards.min, this.rewards.max, this.driftDetections, this.lastDrift]) w.f64(v);
     w.u32(this.groups.length);
     for (const m of this.groups) w.bytes(m.snapshot());
     return w.finish();
@@ -496,12 +499,16 @@ export class AutoModel implements BanditModel {
     this.phMean = r.f64();
     this.phSum = r.f64();
     this.phMax = r.f64();
-    this.rewardMin = r.f64();
-    this.rewardMax = r.f64();
+    const rewardMin = r.f64();
+    const rewardMax = r.f64();
     this.driftDetections = r.f64();
     this.lastDrift = r.f64();
     if (r.u32() !== this.groups.length) throw new SnapshotFormatError('snapshot holds another set of learners');
     for (const m of this.groups) m.restore(r.bytes());
+    // Set after the candidates: a snapshot written before the range was shared holds, for a retired candidate, the
+    // range as it was when it retired.
+    this.rewards.min = rewardMin;
+    this.rewards.max = rewardMax;
     this.plan();
     if (!r.done) throw new SnapshotFormatError('snapshot has trailing bytes');
   }
