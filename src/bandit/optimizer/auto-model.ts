@@ -20,6 +20,11 @@
  * alarm shrinks the estimates' memory to a tenth, so evidence from after the change decides (a forgetting
  * candidate can then take over quickly), and is counted in the status.
  *
+ * Cost: decide() is the served candidate's alone (its learner's scores, its explorer). learn() encodes the event
+ * once per feature set (the candidates over the base interactions share one encoding: on an evaluated event every
+ * action's example, which the evaluation scores and the learners then learn the logged one of; otherwise the
+ * logged action's only), each distinct learner learns it once, and only evaluated events score every candidate.
+ *
  * Deterministic given the log: the evaluation subsample is a hash of the event id, every estimate is a plain
  * function of the events in order, and the snapshot carries all of it, so replay after a restart reproduces
  * the choices. Why hand-written: the candidates and the switching rule are the product's own algorithm.
