@@ -37,11 +37,15 @@ export class LinearLearner implements Learner {
   private readonly mask: number;
   private readonly lr: number;
   private readonly l2: number;
-  // Separate arrays: predict (10× more frequent than learn) then only touches `w`. (Interleaving w, g2 and norm
-  // per slot, one cache line per feature in a learning step, was measured 17% slower for squarecb, 9% for auto.)
-  private readonly w: Float32Array;
-  private readonly g2: Float32Array;
-  private readonly norm: Float32Array;
+  /**
+   * Per slot i: weight at 3i, accumulated squared gradient at 3i + 1, feature scale at 3i + 2. Interleaved, a
+   * learning step touches one cache line per feature rather than three, which matters once several learners share
+   * the cache (the optimizer's four or five); predict reads one line per feature either way. Measured in one
+   * process, models in turn (9–11 rounds each way): auto 1.09–1.23× the separate tables, squarecb 0.97–1.04×.
+   * The index is `((slot * 3) | 0)`: without the `| 0` V8 could not prove it an int32 and the interleaved table was
+   * slower than the separate ones (squarecb 0.83×).
+   */
+  private readonly state: Float32Array;
   private totalWeight = 0;
   private sumNormX = 0;
   /** The labels learned: clip bounds and step units (the model's own range when it shares it, see reward-range.ts). */
@@ -61,9 +65,7 @@ export class LinearLearner implements Learner {
     this.mask = size - 1;
     this.lr = opts.learningRate;
     this.l2 = opts.l2;
-    this.w = new Float32Array(size);
-    this.g2 = new Float32Array(size);
-    this.norm = new Float32Array(size);
+    this.state = new Float32Array(size * 3);
     this.forget = opts.forget ?? 1;
     this.ownsLabels = opts.rewards === undefined;
     this.labels = opts.rewards ?? new RewardRange();
@@ -73,12 +75,12 @@ export class LinearLearner implements Learner {
 
   /** Raw linear score, unclipped. */
   private raw(ex: Example): number {
-    const w = this.w;
+    const w = this.state;
     const mask = this.mask;
     const idx = ex.idx;
     const val = ex.val;
     let s = 0;
-    for (let i = 0; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+    for (let i = 0; i < ex.n; i++) s += w[(((idx[i]! & mask) * 3) | 0)]! * val[i]!;
     return s;
   }
 
@@ -93,14 +95,14 @@ export class LinearLearner implements Learner {
   predictContext(examples: readonly Example[], k: number, out: Float64Array, at: number): void {
     // The sum over the shared prefix is the first part of every example's sum, in the same order: computed once,
     // it gives bit for bit what predict() gives (half of a 20-feature example's reads with context × action).
-    const w = this.w;
+    const w = this.state;
     const mask = this.mask;
     const first = examples[0]!;
     const shared = first.contextEnd;
     const fIdx = first.idx;
     const fVal = first.val;
     let prefix = 0;
-    for (let i = 0; i < shared; i++) prefix += w[fIdx[i]! & mask]! * fVal[i]!;
+    for (let i = 0; i < shared; i++) prefix += w[(((fIdx[i]! & mask) * 3) | 0)]! * fVal[i]!;
     const lo = this.labels.low;
     const hi = this.labels.high;
     for (let a = 0; a < k; a++) {
@@ -108,7 +110,7 @@ export class LinearLearner implements Learner {
       const idx = ex.idx;
       const val = ex.val;
       let s = prefix;
-      for (let i = shared; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+      for (let i = shared; i < ex.n; i++) s += w[(((idx[i]! & mask) * 3) | 0)]! * val[i]!;
       out[at + a] = s < lo ? lo : s > hi ? hi : s;
     }
   }
@@ -123,7 +125,7 @@ export class LinearLearner implements Learner {
     if (gradSq === 0 || ex.n === 0 || !Number.isFinite(gradSq)) return;
     if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
     const rates = this.rates;
-    const { w, g2, norm, mask, stamp } = this;
+    const { state, mask, stamp } = this;
     const idx = ex.idx;
     const val = ex.val;
     if (stamp !== undefined) {
@@ -131,30 +133,31 @@ export class LinearLearner implements Learner {
       for (let k = 0; k < ex.n; k++) {
         const i = idx[k]! & mask;
         const age = now - stamp[i]!;
-        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
+        const g = 3 * i + 1;
+        if (age > 0 && state[g]! > 0) state[g] = state[g]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
         stamp[i] = now;
       }
     }
     let normX = 0;
     let predPerUpdate = 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (((idx[k]! & mask) * 3) | 0);
       // Like VW, tiny |x| counts as X_MIN so float32 state never underflows to 0 (→ an infinite rate).
       const ax = Math.max(Math.abs(val[k]!), X_MIN);
       const x2 = ax * ax;
-      // The float32 values the arrays now hold, kept in locals (the hot loop of every learning step).
-      const g = Math.fround(g2[i]! + gradSq * x2);
-      g2[i] = g;
+      // The float32 values the table now holds, kept in locals (the hot loop of every learning step).
+      const g = Math.fround(state[i + 1]! + gradSq * x2);
+      state[i + 1] = g;
       if (!(g > 0) || g === Infinity) {
         rates[k] = 0;
         continue;
       }
-      let n = norm[i]!;
+      let n = state[i + 2]!;
       if (ax > n) {
         // A larger feature scale than seen before: rescale the weight so past learning keeps its effect.
-        if (n > 0) w[i] = w[i]! * (n / ax);
+        if (n > 0) state[i] = state[i]! * (n / ax);
         n = Math.fround(ax);
-        norm[i] = n;
+        state[i + 2] = n;
       }
       normX += x2 / (n * n);
       // AdaGrad's G^-1/2 already carries one 1/|x|; one more 1/N makes the step scale-free.
@@ -178,11 +181,11 @@ export class LinearLearner implements Learner {
     if (!Number.isFinite(step)) return;
     const decay = this.l2 > 0 ? this.l2 * this.lr * weight * multiplier : 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (((idx[k]! & mask) * 3) | 0);
       const r = rates[k]!;
-      let wi = w[i]!;
+      let wi = state[i]!;
       if (decay > 0) wi -= wi * Math.min(1, decay * r);
-      w[i] = wi + step * val[k]! * r;
+      state[i] = wi + step * val[k]! * r;
     }
   }
 
@@ -193,17 +196,17 @@ export class LinearLearner implements Learner {
     out.f64(this.labels.high);
     out.u32(this.mask + 1);
     // Sparse: only the slots ever touched (most of a 2^18 table stays zero).
-    const { w, g2, norm } = this;
-    const used = (i: number): boolean => g2[i] !== 0 || norm[i] !== 0 || w[i] !== 0;
+    const state = this.state;
+    const used = (i: number): boolean => state[3 * i + 1] !== 0 || state[3 * i + 2] !== 0 || state[3 * i] !== 0;
     let touched = 0;
     for (let i = 0; i <= this.mask; i++) if (used(i)) touched++;
     out.u32(touched);
     for (let i = 0; i <= this.mask; i++) {
       if (used(i)) {
         out.u32(i);
-        out.f32(w[i]!);
-        out.f32(g2[i]!);
-        out.f32(norm[i]!);
+        out.f32(state[3 * i]!);
+        out.f32(state[3 * i + 1]!);
+        out.f32(state[3 * i + 2]!);
       }
     }
     // Only a forgetting learner has a clock (so snapshots of every other configuration keep their format).
@@ -226,17 +229,15 @@ export class LinearLearner implements Learner {
     }
     const size = r.u32();
     if (size !== this.mask + 1) throw new SnapshotFormatError(`snapshot has 2^${Math.log2(size)} weights, config has ${this.mask + 1}`);
-    this.w.fill(0);
-    this.g2.fill(0);
-    this.norm.fill(0);
+    this.state.fill(0);
     const touched = r.u32();
     const slots: number[] = [];
     for (let k = 0; k < touched; k++) {
       const i = r.u32();
       if (i > this.mask) throw new SnapshotFormatError('weight index out of range');
-      this.w[i] = r.f32();
-      this.g2[i] = r.f32();
-      this.norm[i] = r.f32();
+      this.state[3 * i] = r.f32();
+      this.state[3 * i + 1] = r.f32();
+      this.state[3 * i + 2] = r.f32();
       slots.push(i);
     }
     if (this.stamp !== undefined) {
