@@ -35,7 +35,7 @@ export interface BanditConfigInput {
 export function defaultBanditConfig(): BanditConfig {
   // Automatic optimization (src/bandit/optimizer): its candidates start from the former default, SquareCB over
   // VW-style linear regression (quadratic on narrow contexts), and it beats that default on 8 of the 13 streams
-  // of npm run bench:suite, by the widest margins (drift, iris, the wheel at δ ≥ 0.9), at about half its speed.
+  // of npm run bench:suite, by the widest margins (drift, iris, the wheel at δ ≥ 0.9), at 0.6× its in-process speed (npm run bench:bandit).
   return normalizeBanditConfig({ strategy: { name: 'auto' }, learner: { name: 'linear' } });
 }
 
