@@ -10,6 +10,7 @@ export { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ParamSche
 import { strategyDefinition } from './exploration/strategy-registry.js';
 import { learnerRegistry } from './learners/learner-registry.js';
 import { Model } from './model.js';
+import { RewardRange } from './reward-range.js';
 import { buildAutoModel } from './optimizer/auto-model.js';
 import type { BanditConfig, BanditModel, LearnerName } from './types.js';
 
@@ -34,7 +35,7 @@ export interface BanditConfigInput {
 export function defaultBanditConfig(): BanditConfig {
   // Automatic optimization (src/bandit/optimizer): its candidates start from the former default, SquareCB over
   // VW-style linear regression (quadratic on narrow contexts), and it beats that default on 8 of the 13 streams
-  // of npm run bench:suite, by the widest margins (drift, iris, the wheel at δ ≥ 0.9), at about half its speed.
+  // of npm run bench:suite, by the widest margins (drift, iris, the wheel at δ ≥ 0.9), at 0.6× its in-process speed (npm run bench:bandit).
   return normalizeBanditConfig({ strategy: { name: 'auto' }, learner: { name: 'linear' } });
 }
 
@@ -89,7 +90,7 @@ function defaultStrategyInput(): RawConfig {
 export function createBanditModel(config: BanditConfig | BanditConfigInput, snapshot?: Uint8Array): BanditModel {
   const full = normalizeBanditConfig(config);
   if (full.strategy.name === 'auto') {
-    const auto = buildAutoModel(full, (c) => buildModel(normalizeBanditConfig(c)));
+    const auto = buildAutoModel(full, (c, rewards) => buildModel(normalizeBanditConfig(c), rewards));
     if (snapshot !== undefined) auto.restore(snapshot);
     return auto;
   }
@@ -98,12 +99,15 @@ export function createBanditModel(config: BanditConfig | BanditConfigInput, snap
   return model;
 }
 
-function buildModel(full: BanditConfig): Model {
+/** `rewards`: a reward range to share (the optimizer's candidates); a new one otherwise. */
+function buildModel(full: BanditConfig, rewards = new RewardRange()): Model {
   const strategyDef = strategyDefinition(full.strategy.name);
   const learnerDef = learnerRegistry[full.learner.name];
   const count = strategyDef.ensembleSize?.(full.strategy) ?? 1;
   const learners = [];
-  for (let i = 0; i < count; i++) learners.push(strategyDef.createLearner?.(full.strategy, full.learner) ?? learnerDef.create(full.learner));
+  // A single learner sees exactly the rewards the model sees and shares its range; bootstrap replicas each see
+  // their own draws of the events and keep theirs.
+  for (let i = 0; i < count; i++) learners.push(strategyDef.createLearner?.(full.strategy, full.learner) ?? learnerDef.create(full.learner, count === 1 ? rewards : undefined));
   const model = new Model({
     config: full,
     strategy: strategyDef,
@@ -111,6 +115,7 @@ function buildModel(full: BanditConfig): Model {
     interactions: strategyDef.ownFeatures ? [] : (full.learner.interactions ?? []),
     ignoreLinear: strategyDef.ownFeatures ? [] : (full.learner.ignoreLinear ?? []),
     importanceWeighted: strategyDef.ownFeatures ? false : (full.learner.importanceWeighted ?? full.learner.name === 'linear'),
+    rewards,
   });
   return model;
 }

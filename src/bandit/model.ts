@@ -11,6 +11,7 @@ import { enforceMinimumProbability } from './exploration/minimum-probability.js'
 import { sample } from './exploration/sampling.js';
 import { isPosteriorLearner, type Learner, type PosteriorLearner } from './learners/learner.js';
 import { Xoshiro128, rngForEvent } from './random/seeded-rng.js';
+import type { RewardRange } from './reward-range.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from './serialization/snapshot-codec.js';
 import type { ActionInput, BanditConfig, BanditModel, Decision, Features, LoggedEvent, StrategyConfig } from './types.js';
 
@@ -27,6 +28,12 @@ export interface Explorer {
   floorMass?: number;
 }
 
+/** Scores of k examples of one context: the learner's shared-prefix path when it has one (same numbers, less work). */
+function predictAll(learner: Learner, examples: readonly Example[], k: number, out: Float64Array, at = 0): void {
+  if (learner.predictContext !== undefined) learner.predictContext(examples, k, out, at);
+  else for (let a = 0; a < k; a++) out[at + a] = learner.predict(examples[a]!);
+}
+
 export interface ModelParts {
   config: BanditConfig;
   strategy: StrategyDefinition;
@@ -34,6 +41,8 @@ export interface ModelParts {
   interactions: readonly (readonly string[])[];
   ignoreLinear: readonly string[];
   importanceWeighted: boolean;
+  /** The model's reward range (its learners may share it: src/bandit/reward-range.ts). */
+  rewards: RewardRange;
 }
 
 export class Model implements BanditModel {
@@ -46,9 +55,8 @@ export class Model implements BanditModel {
   private readonly greedify: boolean;
   private readonly minProbability: number;
   private _updates = 0;
-  /** Smallest and largest reward learned (the range scales softmax's and SquareCB's score gaps). */
-  private rewardMin = Infinity;
-  private rewardMax = -Infinity;
+  /** The rewards learned (their range scales softmax's and SquareCB's score gaps); shared with a single linear learner. */
+  private readonly rewards: RewardRange;
   private examples: Example[] = [];
   private readonly learnExample = new Example(64);
   private input: PmfInput;
@@ -61,6 +69,7 @@ export class Model implements BanditModel {
     this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
     this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear]);
     this.importanceWeighted = parts.importanceWeighted;
+    this.rewards = parts.rewards;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
     this.minProbability = parts.config.strategy.minProbability ?? 0;
     if (parts.strategy.scores === 'posterior' && !isPosteriorLearner(parts.learners[0]!)) {
@@ -83,7 +92,6 @@ export class Model implements BanditModel {
   }
 
   private ensureCapacity(k: number): void {
-    while (this.examples.length < k) this.examples.push(new Example(64));
     const x = this.input;
     if (x.means.length < k) {
       const cap = Math.max(k, x.means.length * 2);
@@ -97,25 +105,37 @@ export class Model implements BanditModel {
 
   /** Scores every action and fills this.pmfOut; returns the RNG (already advanced by any draws). */
   private computePmf(context: Features, actions: readonly ActionInput[], seed: string, explorer?: Explorer): Xoshiro128 {
+    const rng = this.score(this.encodeActions(context, actions), actions.length, seed);
+    this.explore(explorer, this.pmfOut);
+    return rng;
+  }
+
+  /**
+   * Encodes the context once and one example per action into this model's buffers (valid until its next encode):
+   * a model with the same featureKey can score them (the optimizer's candidates share this work).
+   */
+  encodeActions(context: Features, actions: readonly ActionInput[]): readonly Example[] {
     const k = actions.length;
     if (k === 0) throw new BanditInputError('/actions', 'at least one action is required');
-    this.ensureCapacity(k);
+    while (this.examples.length < k) this.examples.push(new Example(64));
     this.encoder.encodeContext(context);
     const examples = this.examples;
     for (let a = 0; a < k; a++) this.encoder.example(actions[a]!, examples[a]!);
+    return examples;
+  }
+
+  /** Scores the k encoded examples (of one context) into this.input; returns the event's RNG. */
+  private score(examples: readonly Example[], k: number, seed: string): Xoshiro128 {
+    this.ensureCapacity(k);
     const x = this.input;
     x.k = k;
     x.updates = this._updates;
-    // The range of the rewards seen, with 0 (as the learner clips), when it exceeds [0, 1].
-    const range = Math.max(this.rewardMax, 0) - Math.min(this.rewardMin, 0);
-    x.rewardScale = range > 1 ? 1 / range : 1;
+    x.rewardScale = this.rewards.scale;
     x.rng = rngForEvent(seed);
     switch (this.strategy.scores) {
-      case 'mean': {
-        const learner = this.learners[0]!;
-        for (let a = 0; a < k; a++) x.means[a] = learner.predict(examples[a]!);
+      case 'mean':
+        predictAll(this.learners[0]!, examples, k, x.means);
         break;
-      }
       case 'posterior':
         (this.learners[0] as PosteriorLearner).posterior(examples, k, x.means, x.cov);
         break;
@@ -123,17 +143,12 @@ export class Model implements BanditModel {
         const bags = this.learners.length;
         for (let a = 0; a < k; a++) x.means[a] = 0;
         for (let b = 0; b < bags; b++) {
-          const learner = this.learners[b]!;
-          for (let a = 0; a < k; a++) {
-            const s = learner.predict(examples[a]!);
-            x.bagScores[b * k + a] = s;
-            x.means[a] = x.means[a]! + s / bags;
-          }
+          predictAll(this.learners[b]!, examples, k, x.bagScores, b * k);
+          for (let a = 0; a < k; a++) x.means[a] = x.means[a]! + x.bagScores[b * k + a]! / bags;
         }
         break;
       }
     }
-    this.explore(explorer, this.pmfOut);
     return x.rng as Xoshiro128;
   }
 
@@ -173,15 +188,13 @@ export class Model implements BanditModel {
   /**
    * Scores the actions once (into `scores`), then fills pmfs[i] with the PMF of explorers[i] over them (no
    * sampling; undefined: this model's own strategy). The optimizer's candidates that share this learner.
+   * `encoded`: the actions' examples as encodeActions() of a model with the same featureKey gave them.
    */
-  evaluate(context: Features, actions: readonly ActionInput[], seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
-    this.computePmf(context, actions, seed, explorers[0]);
-    const k = actions.length;
-    for (let a = 0; a < k; a++) {
-      pmfs[0]![a] = this.pmfOut[a]!;
-      scores[a] = this.input.means[a]!;
-    }
-    for (let i = 1; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
+  evaluate(encoded: readonly Example[], k: number, seed: string, scores: Float64Array, explorers: readonly (Explorer | undefined)[], pmfs: readonly Float64Array[]): void {
+    this.score(encoded, k, seed);
+    const means = this.input.means;
+    for (let a = 0; a < k; a++) scores[a] = means[a]!;
+    for (let i = 0; i < explorers.length; i++) this.explore(explorers[i], pmfs[i]!);
   }
 
   learn(event: LoggedEvent): void {
@@ -211,8 +224,7 @@ export class Model implements BanditModel {
   /** Learns a validated event from its encoding (by this model, or by one with the same featureKey). */
   learnEncoded(event: LoggedEvent, ex: Example): void {
     const { probability, reward } = event;
-    if (reward < this.rewardMin) this.rewardMin = reward;
-    if (reward > this.rewardMax) this.rewardMax = reward;
+    this.rewards.observe(reward);
     const weight = this.importanceWeighted ? 1 / probability : 1;
     const learners = this.learners;
     if (learners.length === 1) {
@@ -239,8 +251,8 @@ export class Model implements BanditModel {
     w.u32(FORMAT_VERSION);
     w.string(this.learners[0]!.kind);
     w.f64(this._updates);
-    w.f64(this.rewardMin);
-    w.f64(this.rewardMax);
+    w.f64(this.rewards.min);
+    w.f64(this.rewards.max);
     w.u32(this.learners.length);
     for (const l of this.learners) l.write(w);
     return w.finish();
@@ -257,11 +269,11 @@ export class Model implements BanditModel {
     }
     this._updates = r.f64();
     if (version === 1) {
-      this.rewardMin = this._updates > 0 ? 0 : Infinity;
-      this.rewardMax = this._updates > 0 ? 1 : -Infinity;
+      this.rewards.min = this._updates > 0 ? 0 : Infinity;
+      this.rewards.max = this._updates > 0 ? 1 : -Infinity;
     } else {
-      this.rewardMin = r.f64();
-      this.rewardMax = r.f64();
+      this.rewards.min = r.f64();
+      this.rewards.max = r.f64();
     }
     const count = r.u32();
     if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);

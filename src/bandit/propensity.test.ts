@@ -112,6 +112,10 @@ test('enforceMinimumProbability: exact floor, sum 1, order kept, uniform at 1/k'
   assert.deepEqual(Array.from(pmf).map((p) => +p.toFixed(12)), [0.7, 0.1, 0.1, 0.1]);
   enforceMinimumProbability(pmf, 4, 0.25);
   assert.deepEqual(Array.from(pmf), [0.25, 0.25, 0.25, 0.25]);
+  // A PMF that already clears the floor is left exactly as it was (a uniform 0.1 stays 0.1).
+  const uniform = new Float64Array(10).fill(0.1);
+  enforceMinimumProbability(uniform, 10, 0.005);
+  assert.deepEqual(Array.from(uniform), new Array(10).fill(0.1));
   // A second-best entry that rescaling would push under the floor is floored too.
   const two = Float64Array.from([0.88, 0.11, 0.01]);
   enforceMinimumProbability(two, 3, 0.1);

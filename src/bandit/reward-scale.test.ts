@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createBanditModel, type ActionInput, type BanditConfigInput, type Features } from './index.js';
 import { Xoshiro128 } from './random/seeded-rng.js';
+import { RewardRange } from './reward-range.js';
 
 const ACTIONS: ActionInput[] = ['a', 'b', 'c', 'd'].map((id) => ({ id }));
 const SCALES: { name: string; map: (r: number) => number }[] = [
@@ -123,4 +124,32 @@ test('forgetting survives a snapshot: restore(snapshot()) learns on identically'
     }
   }
   assert.deepEqual(b.snapshot(), a.snapshot());
+});
+
+test('the reward range: span, bounds with 0 and scale, as the model, its learner and the optimizer read them', () => {
+  const range = new RewardRange();
+  assert.ok(!(range.span > 0));
+  assert.deepEqual([range.low, range.high, range.scale], [0, 0, 1]);
+  range.observe(3);
+  assert.deepEqual([range.span, range.low, range.high, range.scale], [0, 0, 3, 1 / 3]);
+  range.observe(-1);
+  assert.deepEqual([range.span, range.low, range.high, range.scale], [4, -1, 3, 1 / 4]);
+  const unit = new RewardRange();
+  unit.observe(0.25);
+  unit.observe(0.75);
+  assert.deepEqual([unit.span, unit.low, unit.high, unit.scale], [0.5, 0, 0.75, 1]);
+  // One range per model: a restored model (the range travels in the model's snapshot, the learner reads it) decides
+  // exactly as the live one on rewards in [1, 50].
+  const live = createBanditModel({ strategy: { name: 'squarecb' } });
+  const rng = new Xoshiro128(9);
+  const step = (m: typeof live, t: number) => {
+    const context: Features = { x: rng.next() };
+    const d = m.decide(context, ACTIONS, `r-${t}`);
+    m.learn({ context, actions: ACTIONS, chosen: d.chosen, probability: d.probability, reward: 1 + 49 * rng.next() * (d.chosen + 1) / 4, eventId: `r-${t}` });
+  };
+  for (let t = 0; t < 300; t++) step(live, t);
+  const restored = createBanditModel({ strategy: { name: 'squarecb' } }, live.snapshot());
+  const context: Features = { x: 0.3 };
+  assert.deepEqual(restored.decide(context, ACTIONS, 'probe'), live.decide(context, ACTIONS, 'probe'));
+  assert.deepEqual(restored.snapshot(), live.snapshot());
 });

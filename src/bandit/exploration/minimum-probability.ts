@@ -6,7 +6,7 @@
  * Unlike VW's single pass, the mass above the floor is rescaled until no rescaled
  * entry falls below the floor (at most k rounds), so the floor holds exactly:
  * every p ≥ min, Σp = 1, and the order of the entries is kept. A floor of 1/k or
- * more gives the uniform PMF.
+ * more gives the uniform PMF; a PMF with every entry above the floor is left unchanged.
  */
 export function enforceMinimumProbability(pmf: Float64Array, k: number, min: number): void {
   if (!(min > 0) || k === 0) return;
@@ -21,6 +21,9 @@ export function enforceMinimumProbability(pmf: Float64Array, k: number, min: num
       if (pmf[i]! <= min) floored++;
       else rest += pmf[i]!;
     }
+    // Nothing at or under the floor: the PMF is left as the strategy gave it (rescaling by Σp, 1 up to round-off,
+    // only turned a uniform 0.1 into 0.10000000000000002: 16 more digits in every answer and log row).
+    if (floored === 0) return;
     const scale = (1 - floored * min) / rest;
     let moved = false;
     for (let i = 0; i < k; i++) {

@@ -3,6 +3,7 @@ import { booleanField, interactionsField, namesField, numberField, type RawConfi
 import { LEARNER_PARAMS } from '../config-schema.js';
 import type { LearnerConfig, LearnerName } from '../types.js';
 import { BayesLinearLearner } from './bayes-linear.js';
+import type { RewardRange } from '../reward-range.js';
 import type { Learner } from './learner.js';
 import { LinearLearner } from './linear.js';
 import { PerActionLinearLearner } from './per-action-linear.js';
@@ -13,7 +14,8 @@ export const DEFAULT_INTERACTIONS: readonly (readonly string[])[] = [['context',
 export interface LearnerDefinition {
   /** Validates and fills defaults; throws BanditConfigError naming the field. */
   normalize(raw: RawConfig): LearnerConfig;
-  create(config: LearnerConfig): Learner;
+  /** `rewards`: the model's reward range, for a learner that reads it (the model's only learner). */
+  create(config: LearnerConfig, rewards?: RewardRange): Learner;
   /** Gives a posterior (mean and covariance), as linucb and thompson need. */
   posterior: boolean;
 }
@@ -37,9 +39,9 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
         ...(forget < 1 ? { forget } : {}),
       };
     },
-    create: (c) => {
+    create: (c, rewards) => {
       const cfg = c as Extract<LearnerConfig, { name: 'linear' }>;
-      return new LinearLearner({ bits: cfg.bits!, learningRate: cfg.learningRate!, l2: cfg.l2!, forget: cfg.forget ?? 1 });
+      return new LinearLearner({ bits: cfg.bits!, learningRate: cfg.learningRate!, l2: cfg.l2!, forget: cfg.forget ?? 1, ...(rewards ? { rewards } : {}) });
     },
   },
   'bayes-linear': {

@@ -11,6 +11,11 @@ export interface Learner {
   readonly kind: string;
   /** Predicted reward of one example. Must not change learned state. */
   predict(ex: Example): number;
+  /**
+   * Optional, the same numbers as predict() for each of k examples of one context (out[at + a]), with less work:
+   * the encoder's examples of one context share their first `contextEnd` features (the constant and the context).
+   */
+  predictContext?(examples: readonly Example[], k: number, out: Float64Array, at: number): void;
   /** One update toward `label` with importance `weight` (> 0). Deterministic. */
   learn(ex: Example, label: number, weight: number): void;
   write(w: SnapshotWriter): void;

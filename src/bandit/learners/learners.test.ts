@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Example } from '../features/example.js';
-import { Xoshiro128 } from '../random/seeded-rng.js';
+import { FeatureEncoder } from '../features/feature-encoder.js';
+import { Xoshiro128, firstUniform, rngForEvent } from '../random/seeded-rng.js';
 import { SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import { BayesLinearLearner } from './bayes-linear.js';
+import type { Features } from '../types.js';
 import type { Learner } from './learner.js';
 import { LinearLearner } from './linear.js';
 import { PerActionLinearLearner } from './per-action-linear.js';
@@ -87,6 +89,33 @@ test('linear: snapshot round trip is bitwise exact', () => {
   a.write(wa);
   b.write(wb);
   assert.deepEqual(wa.finish(), wb.finish());
+});
+
+test('linear: predictContext gives bit for bit what predict gives, for every action of a context', () => {
+  // A forgetting learner with features that come back after short and long absences (the tabulated decay and Math.pow).
+  const learner = new LinearLearner({ bits: 10, learningRate: 0.5, l2: 0.001, forget: 0.99 });
+  const encoder = new FeatureEncoder([['context', 'action']]);
+  const actions = Array.from({ length: 7 }, (_, i) => ({ id: `a${i}`, ...(i % 2 ? { features: { f: i / 7, c: `x${i % 3}` } } : {}) }));
+  const examples = actions.map(() => new Example());
+  const rng = new Xoshiro128(3);
+  const scores = new Float64Array(9);
+  for (let t = 0; t < 3000; t++) {
+    const u: Features = { a: rng.next(), b: `v${Math.floor(rng.next() * 5)}` };
+    if (t % 400 === 0) u['r'] = 1;
+    encoder.encodeContext({ u, h: Math.floor(rng.next() * 24) });
+    actions.forEach((a, i) => encoder.example(a, examples[i]!));
+    learner.predictContext(examples, actions.length, scores, 2);
+    examples.forEach((ex, i) => assert.equal(scores[2 + i], learner.predict(ex)));
+    const chosen = Math.floor(rng.next() * actions.length);
+    learner.learn(examples[chosen]!, rng.next() < 0.3 + chosen / 10 ? 1 : 0, 1 / actions.length);
+  }
+});
+
+test('firstUniform is the first draw of the event\'s generator', () => {
+  for (let i = 0; i < 2000; i++) {
+    assert.equal(firstUniform(`event-${i}`, 0xa070), rngForEvent(`event-${i}`, 0xa070).next());
+    assert.equal(firstUniform(`${i}`), rngForEvent(`${i}`).next());
+  }
 });
 
 test('bayes-linear: posterior mean converges and uncertainty shrinks', () => {

@@ -9,6 +9,7 @@ import type { Example } from '../features/example.js';
 import type { SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import { SnapshotFormatError } from '../serialization/snapshot-codec.js';
 import type { Learner } from './learner.js';
+import { RewardRange } from '../reward-range.js';
 
 export interface LinearOptions {
   bits: number;
@@ -21,7 +22,12 @@ export interface LinearOptions {
    * (RMSProp's decay applied to VW's adaptive rule) and follows a reward function that drifts.
    */
   forget?: number;
+  /** The model's reward range, shared (the model observes every reward it learns before this learner does). */
+  rewards?: RewardRange;
 }
+
+/** Ages (learning steps since a slot last decayed) whose forgetting factor is tabulated. */
+const DECAY_TABLE = 256;
 
 /** Smallest |x| the per-feature state tracks; X_MIN² is still a normal float32. */
 const X_MIN = 1e-18;
@@ -31,52 +37,86 @@ export class LinearLearner implements Learner {
   private readonly mask: number;
   private readonly lr: number;
   private readonly l2: number;
-  // Separate arrays: predict (10× more frequent than learn) then only touches `w`.
-  private readonly w: Float32Array;
-  private readonly g2: Float32Array;
-  private readonly norm: Float32Array;
+  /**
+   * Per slot i: weight at 3i, accumulated squared gradient at 3i + 1, feature scale at 3i + 2. Interleaved, a
+   * learning step touches one cache line per feature rather than three, which matters once several learners share
+   * the cache (the optimizer's four or five); predict reads one line per feature either way. Measured in one
+   * process, models in turn (9–11 rounds each way): auto 1.09–1.23× the separate tables, squarecb 0.97–1.04×.
+   * The index is `((slot * 3) | 0)`: without the `| 0` V8 could not prove it an int32 and the interleaved table was
+   * slower than the separate ones (squarecb 0.83×).
+   */
+  private readonly state: Float32Array;
   private totalWeight = 0;
   private sumNormX = 0;
-  private minLabel = 0;
-  private maxLabel = 0;
+  /** The labels learned: clip bounds and step units (the model's own range when it shares it, see reward-range.ts). */
+  private readonly labels: RewardRange;
+  /** False when the range is the model's: the model restores it, this learner only reads it. */
+  private readonly ownsLabels: boolean;
   private rates = new Float64Array(64);
   private readonly forget: number;
   /** Learning steps taken (forgetting's clock) and the step at which each slot last decayed (only when forget < 1). */
   private clock = 0;
   private readonly stamp: Float64Array | undefined;
+  /** decay[age] = forget^age for the short ages of features seen often (the same Math.pow values, looked up). */
+  private readonly decay: Float64Array | undefined;
 
   constructor(opts: LinearOptions) {
     const size = 2 ** opts.bits;
     this.mask = size - 1;
     this.lr = opts.learningRate;
     this.l2 = opts.l2;
-    this.w = new Float32Array(size);
-    this.g2 = new Float32Array(size);
-    this.norm = new Float32Array(size);
+    this.state = new Float32Array(size * 3);
     this.forget = opts.forget ?? 1;
+    this.ownsLabels = opts.rewards === undefined;
+    this.labels = opts.rewards ?? new RewardRange();
     this.stamp = this.forget < 1 ? new Float64Array(size) : undefined;
+    this.decay = this.forget < 1 ? Float64Array.from({ length: DECAY_TABLE }, (_, age) => Math.pow(this.forget, age)) : undefined;
   }
 
   /** Raw linear score, unclipped. */
   private raw(ex: Example): number {
-    const w = this.w;
+    const w = this.state;
     const mask = this.mask;
     const idx = ex.idx;
     const val = ex.val;
     let s = 0;
-    for (let i = 0; i < ex.n; i++) s += w[idx[i]! & mask]! * val[i]!;
+    for (let i = 0; i < ex.n; i++) s += w[(((idx[i]! & mask) * 3) | 0)]! * val[i]!;
     return s;
   }
 
   predict(ex: Example): number {
     // Like VW, predictions are clipped to the range of labels seen so far.
     const s = this.raw(ex);
-    return s < this.minLabel ? this.minLabel : s > this.maxLabel ? this.maxLabel : s;
+    const lo = this.labels.low;
+    const hi = this.labels.high;
+    return s < lo ? lo : s > hi ? hi : s;
+  }
+
+  predictContext(examples: readonly Example[], k: number, out: Float64Array, at: number): void {
+    // The sum over the shared prefix is the first part of every example's sum, in the same order: computed once,
+    // it gives bit for bit what predict() gives (half of a 20-feature example's reads with context × action).
+    const w = this.state;
+    const mask = this.mask;
+    const first = examples[0]!;
+    const shared = first.contextEnd;
+    const fIdx = first.idx;
+    const fVal = first.val;
+    let prefix = 0;
+    for (let i = 0; i < shared; i++) prefix += w[(((fIdx[i]! & mask) * 3) | 0)]! * fVal[i]!;
+    const lo = this.labels.low;
+    const hi = this.labels.high;
+    for (let a = 0; a < k; a++) {
+      const ex = examples[a]!;
+      const idx = ex.idx;
+      const val = ex.val;
+      let s = prefix;
+      for (let i = shared; i < ex.n; i++) s += w[(((idx[i]! & mask) * 3) | 0)]! * val[i]!;
+      out[at + a] = s < lo ? lo : s > hi ? hi : s;
+    }
   }
 
   learn(ex: Example, label: number, weight: number): void {
-    if (label < this.minLabel) this.minLabel = label;
-    if (label > this.maxLabel) this.maxLabel = label;
+    this.labels.observe(label);
     const p = this.predict(ex);
     const grad = 2 * (p - label);
     const gradSq = grad * grad * weight;
@@ -85,7 +125,7 @@ export class LinearLearner implements Learner {
     if (gradSq === 0 || ex.n === 0 || !Number.isFinite(gradSq)) return;
     if (this.rates.length < ex.n) this.rates = new Float64Array(ex.n * 2);
     const rates = this.rates;
-    const { w, g2, norm, mask, stamp } = this;
+    const { state, mask, stamp } = this;
     const idx = ex.idx;
     const val = ex.val;
     if (stamp !== undefined) {
@@ -93,32 +133,35 @@ export class LinearLearner implements Learner {
       for (let k = 0; k < ex.n; k++) {
         const i = idx[k]! & mask;
         const age = now - stamp[i]!;
-        if (age > 0 && g2[i]! > 0) g2[i] = g2[i]! * Math.pow(this.forget, age);
+        const g = 3 * i + 1;
+        if (age > 0 && state[g]! > 0) state[g] = state[g]! * (age < DECAY_TABLE ? this.decay![age]! : Math.pow(this.forget, age));
         stamp[i] = now;
       }
     }
     let normX = 0;
     let predPerUpdate = 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (((idx[k]! & mask) * 3) | 0);
       // Like VW, tiny |x| counts as X_MIN so float32 state never underflows to 0 (→ an infinite rate).
       const ax = Math.max(Math.abs(val[k]!), X_MIN);
       const x2 = ax * ax;
-      g2[i] = g2[i]! + gradSq * x2;
-      if (!(g2[i]! > 0) || !Number.isFinite(g2[i]!)) {
+      // The float32 values the table now holds, kept in locals (the hot loop of every learning step).
+      const g = Math.fround(state[i + 1]! + gradSq * x2);
+      state[i + 1] = g;
+      if (!(g > 0) || g === Infinity) {
         rates[k] = 0;
         continue;
       }
-      const n0 = norm[i]!;
-      if (ax > n0) {
+      let n = state[i + 2]!;
+      if (ax > n) {
         // A larger feature scale than seen before: rescale the weight so past learning keeps its effect.
-        if (n0 > 0) w[i] = w[i]! * (n0 / ax);
-        norm[i] = ax;
+        if (n > 0) state[i] = state[i]! * (n / ax);
+        n = Math.fround(ax);
+        state[i + 2] = n;
       }
-      const n = norm[i]!;
       normX += x2 / (n * n);
       // AdaGrad's G^-1/2 already carries one 1/|x|; one more 1/N makes the step scale-free.
-      const rate = 1 / (Math.sqrt(g2[i]!) * n);
+      const rate = 1 / (Math.sqrt(g) * n);
       rates[k] = rate;
       predPerUpdate += x2 * rate;
     }
@@ -130,7 +173,7 @@ export class LinearLearner implements Learner {
     // Steps in units of the label range seen so far (with 0) when it exceeds [0, 1]: AdaGrad moves a weight by
     // about lr whatever the gradient's size, so without this a problem paying in [1, 50] would learn 50 times
     // more slowly than one paying in [0, 1]. Within [0, 1] the rate is the plain one the defaults were tuned for.
-    const range = this.maxLabel - this.minLabel;
+    const range = this.labels.high - this.labels.low;
     const scale = this.lr * weight * multiplier * (range > 1 ? range : 1);
     const ppu = predPerUpdate;
     const e = 2 * scale * ppu;
@@ -138,57 +181,63 @@ export class LinearLearner implements Learner {
     if (!Number.isFinite(step)) return;
     const decay = this.l2 > 0 ? this.l2 * this.lr * weight * multiplier : 0;
     for (let k = 0; k < ex.n; k++) {
-      const i = idx[k]! & mask;
+      const i = (((idx[k]! & mask) * 3) | 0);
       const r = rates[k]!;
-      let wi = w[i]!;
+      let wi = state[i]!;
       if (decay > 0) wi -= wi * Math.min(1, decay * r);
-      w[i] = wi + step * val[k]! * r;
+      state[i] = wi + step * val[k]! * r;
     }
   }
 
   write(out: SnapshotWriter): void {
     out.f64(this.totalWeight);
     out.f64(this.sumNormX);
-    out.f64(this.minLabel);
-    out.f64(this.maxLabel);
+    out.f64(this.labels.low);
+    out.f64(this.labels.high);
     out.u32(this.mask + 1);
     // Sparse: only the slots ever touched (most of a 2^18 table stays zero).
+    const state = this.state;
+    const used = (i: number): boolean => state[3 * i + 1] !== 0 || state[3 * i + 2] !== 0 || state[3 * i] !== 0;
     let touched = 0;
-    for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) touched++;
+    for (let i = 0; i <= this.mask; i++) if (used(i)) touched++;
     out.u32(touched);
     for (let i = 0; i <= this.mask; i++) {
-      if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) {
+      if (used(i)) {
         out.u32(i);
-        out.f32(this.w[i]!);
-        out.f32(this.g2[i]!);
-        out.f32(this.norm[i]!);
+        out.f32(state[3 * i]!);
+        out.f32(state[3 * i + 1]!);
+        out.f32(state[3 * i + 2]!);
       }
     }
     // Only a forgetting learner has a clock (so snapshots of every other configuration keep their format).
     if (this.stamp !== undefined) {
       out.f64(this.clock);
-      for (let i = 0; i <= this.mask; i++) if (this.g2[i] !== 0 || this.norm[i] !== 0 || this.w[i] !== 0) out.f64(this.stamp[i]!);
+      for (let i = 0; i <= this.mask; i++) if (used(i)) out.f64(this.stamp[i]!);
     }
   }
 
   read(r: SnapshotReader): void {
     this.totalWeight = r.f64();
     this.sumNormX = r.f64();
-    this.minLabel = r.f64();
-    this.maxLabel = r.f64();
+    const low = r.f64();
+    const high = r.f64();
+    // A range shared with the model is the model's to restore (it wrote the rewards themselves, not with 0).
+    if (this.ownsLabels) {
+      const none = low === 0 && high === 0;
+      this.labels.min = none ? Infinity : low;
+      this.labels.max = none ? -Infinity : high;
+    }
     const size = r.u32();
     if (size !== this.mask + 1) throw new SnapshotFormatError(`snapshot has 2^${Math.log2(size)} weights, config has ${this.mask + 1}`);
-    this.w.fill(0);
-    this.g2.fill(0);
-    this.norm.fill(0);
+    this.state.fill(0);
     const touched = r.u32();
     const slots: number[] = [];
     for (let k = 0; k < touched; k++) {
       const i = r.u32();
       if (i > this.mask) throw new SnapshotFormatError('weight index out of range');
-      this.w[i] = r.f32();
-      this.g2[i] = r.f32();
-      this.norm[i] = r.f32();
+      this.state[3 * i] = r.f32();
+      this.state[3 * i + 1] = r.f32();
+      this.state[3 * i + 2] = r.f32();
       slots.push(i);
     }
     if (this.stamp !== undefined) {

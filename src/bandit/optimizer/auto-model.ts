@@ -20,6 +20,11 @@
  * alarm shrinks the estimates' memory to a tenth, so evidence from after the change decides (a forgetting
  * candidate can then take over quickly), and is counted in the status.
  *
+ * Cost: decide() is the served candidate's alone (its learner's scores, its explorer). learn() encodes the event
+ * once per feature set (the candidates over the base interactions share one encoding: on an evaluated event every
+ * action's example, which the evaluation scores and the learners then learn the logged one of; otherwise the
+ * logged action's only), each distinct learner learns it once, and only evaluated events score every candidate.
+ *
  * Deterministic given the log: the evaluation subsample is a hash of the event id, every estimate is a plain
  * function of the events in order, and the snapshot carries all of it, so replay after a restart reproduces
  * the choices. Why hand-written: the candidates and the switching rule are the product's own algorithm.
@@ -29,7 +34,8 @@ import type { Example } from '../features/example.js';
 import { BanditInputError } from '../features/feature-encoder.js';
 import { strategyDefinition } from '../exploration/strategy-registry.js';
 import type { Explorer, Model } from '../model.js';
-import { rngForEvent } from '../random/seeded-rng.js';
+import { firstUniform } from '../random/seeded-rng.js';
+import { RewardRange } from '../reward-range.js';
 import { SnapshotFormatError, SnapshotReader, SnapshotWriter } from '../serialization/snapshot-codec.js';
 import type {
   ActionInput,
@@ -115,8 +121,10 @@ function learnerKey(config: BanditConfig): string {
  * Builds the candidates: one Model per distinct learner (each learns every event once), and for each candidate
  * the learner it reads and the explorer it applies to that learner's scores.
  */
-export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig) => Model): AutoModel {
+export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig, rewards: RewardRange) => Model): AutoModel {
   const specs = candidateSpecs(config.strategy as AutoStrategyConfig, config.learner as Extract<LearnerConfig, { name: 'linear' }>);
+  // Every candidate learns every event: one reward range for all of them and the drift signal.
+  const rewards = new RewardRange();
   const keys: string[] = [];
   const groups: Model[] = [];
   const members = specs.map((spec) => {
@@ -125,13 +133,13 @@ export function buildAutoModel(config: BanditConfig, build: (c: BanditConfig) =>
     if (group < 0) {
       group = keys.length;
       keys.push(key);
-      groups.push(build(spec.config));
+      groups.push(build(spec.config, rewards));
     }
     const definition = strategyDefinition(spec.config.strategy.name);
     const floorMass = (config.strategy as AutoStrategyConfig).floor;
     return { group, explorer: definition.scores === 'mean' || floorMass > 0 ? { definition, config: spec.config.strategy, floorMass } : undefined };
   });
-  return new AutoModel(config, specs, groups, members);
+  return new AutoModel(config, specs, groups, members, rewards);
 }
 
 function countFeatures(f: Features): number {
@@ -183,8 +191,8 @@ export class AutoModel implements BanditModel {
   private phMean = 0;
   private phSum = 0;
   private phMax = 0;
-  private rewardMin = Infinity;
-  private rewardMax = -Infinity;
+  /** The rewards learned, shared with every candidate (src/bandit/reward-range.ts). */
+  private readonly rewards: RewardRange;
   private driftDetections = 0;
   private lastDrift = -1;
   // Scratch.
@@ -192,8 +200,15 @@ export class AutoModel implements BanditModel {
   /** Per group: the scores of the evaluated event's actions. */
   private scores: Float64Array[] = [];
   private readonly terms: Float64Array;
+  /** Per group: the first group with the same features (whose encoding of an event it reads). */
+  private readonly encoderOf: number[];
+  /** Per group, during learn(): the examples its encoder made of the event's actions (evaluated events)... */
+  private readonly encoded: (readonly Example[] | undefined)[];
+  /** ...or of the logged action only (the others). */
+  private readonly learning: (Example | undefined)[];
 
-  constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[]) {
+  constructor(config: BanditConfig, specs: CandidateSpec[], groups: Model[], members: { group: number; explorer: Explorer | undefined }[], rewards: RewardRange) {
+    this.rewards = rewards;
     this.config = config;
     this.auto = config.strategy as AutoStrategyConfig;
     const interactions = (config.learner as { interactions?: string[][] }).interactions;
@@ -209,6 +224,9 @@ export class AutoModel implements BanditModel {
     this.terms = new Float64Array(this.count);
     for (let c = 0; c < this.count; c++) this.pmfs.push(new Float64Array(16));
     this.scores = groups.map(() => new Float64Array(16));
+    this.encoderOf = groups.map((m) => groups.findIndex((o) => o.featureKey === m.featureKey));
+    this.encoded = groups.map(() => undefined);
+    this.learning = groups.map(() => undefined);
     this.plan();
   }
 
@@ -256,21 +274,27 @@ export class AutoModel implements BanditModel {
       }
     }
     const seed = event.eventId ?? `auto-${this._updates}`;
-    const evaluate = this._updates < WARMUP || rngForEvent(seed, EVAL_STREAM).next() < this.auto.evaluationRate;
-    // Evaluate first (reads state only; a bad feature throws here before anything changed), then learn.
+    const evaluate = this._updates < WARMUP || firstUniform(seed, EVAL_STREAM) < this.auto.evaluationRate;
+    // Encode first (a bad feature throws here, before anything changed), evaluate (reads state only), then learn.
+    // Learners with the same features share one encoding of the event: on an evaluated event every action's
+    // example (the logged action's is the one they learn), otherwise the logged action's only.
+    const encoded = this.encoded;
+    const learning = this.learning;
+    encoded.fill(undefined);
+    learning.fill(undefined);
+    const groups = this.groups;
+    for (let g = 0; g < groups.length; g++) {
+      if (this.groupPlans[g]!.candidates.length === 0) continue;
+      const e = this.encoderOf[g]!;
+      if (evaluate) encoded[e] ??= groups[e]!.encodeActions(event.context, actions);
+      else learning[e] ??= groups[e]!.encodeLearning(event);
+    }
     if (evaluate) this.evaluateEvent(event, seed);
     this.driftSignal(reward);
-    // Each learner once; learners with the same features share one encoding of the event.
-    let encodedBy = -1;
-    let encoded: Example | undefined;
-    for (let g = 0; g < this.groups.length; g++) {
+    for (let g = 0; g < groups.length; g++) {
       if (this.groupPlans[g]!.candidates.length === 0) continue;
-      const model = this.groups[g]!;
-      if (encoded === undefined || this.groups[encodedBy]!.featureKey !== model.featureKey) {
-        encoded = model.encodeLearning(event);
-        encodedBy = g;
-      }
-      model.learnEncoded(event, encoded);
+      const e = this.encoderOf[g]!;
+      groups[g]!.learnEncoded(event, evaluate ? encoded[e]![chosen]! : learning[e]!);
     }
     this._updates++;
   }
@@ -284,7 +308,7 @@ export class AutoModel implements BanditModel {
     }
     for (let g = 0; g < this.groups.length; g++) {
       const plan = this.groupPlans[g]!;
-      if (plan.candidates.length > 0) this.groups[g]!.evaluate(event.context, event.actions, seed, this.scores[g]!, plan.explorers, plan.pmfs);
+      if (plan.candidates.length > 0) this.groups[g]!.evaluate(this.encoded[this.encoderOf[g]!]!, k, seed, this.scores[g]!, plan.explorers, plan.pmfs);
     }
     const mu = event.probability;
     for (let c = 0; c < this.count; c++) {
@@ -322,13 +346,17 @@ export class AutoModel implements BanditModel {
 
   /** Paired difference (candidate c − served s): mean, and the lower bound of its confidence sequence. */
   private paired(c: number, s: number): { difference: number; lowerBound: number } {
+    return { difference: (this.S[c]! - this.S[s]!) / this.W, lowerBound: this.lowerBound(c, s) };
+  }
+
+  private lowerBound(c: number, s: number): number {
     const C = this.count;
     const diff = (this.S[c]! - this.S[s]!) / this.W;
     const sq = (c < s ? this.D[c * C + s]! : this.D[s * C + c]!) / this.W;
     const variance = sq - diff * diff;
     const active = this.count - this.retiredCount();
     const alpha = (1 - this.auto.confidence) / Math.max(1, active - 1);
-    return { difference: diff, lowerBound: diff - mixtureRadius(variance, this.effectiveEvents(), alpha) };
+    return diff - mixtureRadius(variance, this.effectiveEvents(), alpha);
   }
 
   private retiredCount(): number {
@@ -344,7 +372,7 @@ export class AutoModel implements BanditModel {
     let bestLb = 0;
     for (let c = 0; c < this.count; c++) {
       if (c === s || this.retired[c]) continue;
-      const { lowerBound } = this.paired(c, s);
+      const lowerBound = this.lowerBound(c, s);
       if (lowerBound > bestLb) {
         bestLb = lowerBound;
         best = c;
@@ -358,9 +386,8 @@ export class AutoModel implements BanditModel {
   }
 
   private driftSignal(reward: number): void {
-    if (reward < this.rewardMin) this.rewardMin = reward;
-    if (reward > this.rewardMax) this.rewardMax = reward;
-    const range = this.rewardMax - this.rewardMin;
+    this.rewards.observe(reward);
+    const range = this.rewards.span;
     if (!(range > 0)) return;
     const x = reward / range;
     this.phCount++;
@@ -438,7 +465,7 @@ export class AutoModel implements BanditModel {
     w.f64Array(this.S);
     w.f64Array(this.SS);
     w.f64Array(this.D);
-    for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewardMin, this.rewardMax, this.driftDetections, this.lastDrift]) w.f64(v);
+    for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewards.min, this.rewards.max, this.driftDetections, this.lastDrift]) w.f64(v);
     w.u32(this.groups.length);
     for (const m of this.groups) w.bytes(m.snapshot());
     return w.finish();
@@ -477,12 +504,16 @@ export class AutoModel implements BanditModel {
     this.phMean = r.f64();
     this.phSum = r.f64();
     this.phMax = r.f64();
-    this.rewardMin = r.f64();
-    this.rewardMax = r.f64();
+    const rewardMin = r.f64();
+    const rewardMax = r.f64();
     this.driftDetections = r.f64();
     this.lastDrift = r.f64();
     if (r.u32() !== this.groups.length) throw new SnapshotFormatError('snapshot holds another set of learners');
     for (const m of this.groups) m.restore(r.bytes());
+    // Set after the candidates: a snapshot written before the range was shared holds, for a retired candidate, the
+    // range as it was when it retired.
+    this.rewards.min = rewardMin;
+    this.rewards.max = rewardMax;
     this.plan();
     if (!r.done) throw new SnapshotFormatError('snapshot has trailing bytes');
   }

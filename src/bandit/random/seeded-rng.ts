@@ -14,14 +14,19 @@ export interface Rng {
   poisson1(): number;
 }
 
-function splitmix32(state: number): [number, number] {
-  state = (state + 0x9e3779b9) | 0;
+/** splitmix32's output function (its state steps by 0x9e3779b9); kept as int32 so the generator's fields stay small integers (no heap numbers). */
+function mix32(state: number): number {
   let z = state;
   z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
   z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
   z ^= z >>> 16;
-  // Kept as int32 so the generator's fields stay small integers (no heap numbers in the hot loop).
-  return [state, z | 0];
+  return z | 0;
+}
+
+/** xoshiro128**'s output function of s1. */
+function starStar(s1: number): number {
+  const r = Math.imul(s1, 5);
+  return Math.imul((r << 7) | (r >>> 25), 9);
 }
 
 const EXP_MINUS_1 = Math.exp(-1);
@@ -34,16 +39,12 @@ export class Xoshiro128 implements Rng {
   private spare = NaN;
 
   constructor(seed: number) {
-    let st = seed | 0;
-    let v: number;
-    [st, v] = splitmix32(st);
-    this.s0 = v;
-    [st, v] = splitmix32(st);
-    this.s1 = v;
-    [st, v] = splitmix32(st);
-    this.s2 = v;
-    [, v] = splitmix32(st);
-    this.s3 = v;
+    // splitmix32 four times (no tuples: one generator per decision, so the hot path allocates only this object).
+    const st = seed | 0;
+    this.s0 = mix32((st + 0x9e3779b9) | 0);
+    this.s1 = mix32((st + 2 * 0x9e3779b9) | 0);
+    this.s2 = mix32((st + 3 * 0x9e3779b9) | 0);
+    this.s3 = mix32((st + 4 * 0x9e3779b9) | 0);
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
   }
 
@@ -54,8 +55,7 @@ export class Xoshiro128 implements Rng {
 
   private nextInt32(): number {
     const s1 = this.s1;
-    let r = Math.imul(s1, 5);
-    r = Math.imul((r << 7) | (r >>> 25), 9);
+    const r = starStar(s1);
     const t = s1 << 9;
     this.s2 ^= this.s0;
     this.s3 ^= this.s1;
@@ -107,4 +107,22 @@ export class Xoshiro128 implements Rng {
 /** The RNG for one event: seeded from a hash of its id (and an optional stream tag). */
 export function rngForEvent(seed: string, stream = 0): Xoshiro128 {
   return new Xoshiro128(murmurHash3(seed, 0x5eed0000 ^ stream));
+}
+
+/**
+ * rngForEvent(seed, stream).next() without building the generator: the same number (a test checks it), for a
+ * per-event coin on the hot path (the optimizer's evaluation subsample).
+ */
+export function firstUniform(seed: string, stream = 0): number {
+  // The constructor's seeding, then next()'s two outputs: xoshiro128** reads s1, and the
+  // step between the two outputs leaves s1 ^ s2 ^ s0 in s1.
+  const st = murmurHash3(seed, 0x5eed0000 ^ stream) | 0;
+  let s0 = mix32((st + 0x9e3779b9) | 0);
+  const s1 = mix32((st + 2 * 0x9e3779b9) | 0);
+  const s2 = mix32((st + 3 * 0x9e3779b9) | 0);
+  const s3 = mix32((st + 4 * 0x9e3779b9) | 0);
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+  const hi = starStar(s1) >>> 5;
+  const lo = starStar(s1 ^ s2 ^ s0) >>> 6;
+  return (hi * 67108864 + lo) / 9007199254740992;
 }
