@@ -102,6 +102,7 @@ export function evaluationRoutes(evaluations: EvaluationService, decisions: Deci
         202: { description: 'Accepted; Location names the evaluation', schema: evaluationViewSchema },
         400: { description: 'Invalid request (the error names the field)' },
         404: { description: 'Unknown model' },
+        501: { description: 'The bandit log is in PostgreSQL (FOCAL_DATABASE_URL): evaluations run on the embedded database only' },
       },
       handler: ({ params, body, res }) => {
         const view = evaluations.create(params.name, body);

@@ -12,7 +12,7 @@ import { BanditConfigError, normalizeBanditConfig, type BanditConfig, type Bandi
 import { DEFAULT_REPLICATES } from '../bandit/evaluation/estimators.js';
 import type { DecisionService } from '../decisions/decision-service.js';
 import { canonical } from '../decisions/model-config.js';
-import { ConflictError, NotFoundError, ValidationError } from '../http/errors.js';
+import { ConflictError, HttpError, NotFoundError, ValidationError } from '../http/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { Metrics } from '../platform/metrics.js';
 import type { Db } from '../store/database.js';
@@ -111,6 +111,13 @@ export class EvaluationService {
 
   create(model: string, body: EvaluationRequest): EvaluationView {
     const online = this.decisions.view(model).config; // 404 for an unknown model
+    if (this.decisions.sharedPool) {
+      // The job replays the log on a worker thread that reads the embedded SQLite database; with FOCAL_DATABASE_URL the
+      // bandit log is in PostgreSQL, where it would find no events and report an empty evaluation as if it were one.
+      throw new HttpError(501, '/problems/not-on-postgresql', 'Not available on PostgreSQL',
+        'Offline evaluations read the embedded database, and this model\'s log is in PostgreSQL (FOCAL_DATABASE_URL): export it with '
+        + `GET /models/${model}/log and import it (POST /models/{name}/log) into a Focal without FOCAL_DATABASE_URL to evaluate it there`);
+    }
     const from = body.from !== undefined ? Date.parse(body.from) : 0;
     const to = body.to !== undefined ? Date.parse(body.to) : Number.MAX_SAFE_INTEGER;
     if (!(from < to)) throw new ValidationError('from must be earlier than to', [{ path: '/from', message: 'must be earlier than to' }]);

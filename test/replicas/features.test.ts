@@ -144,6 +144,21 @@ describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
     }
   });
 
+  it('an offline evaluation on a replica is a 501 problem that names the way out (export, import, evaluate), and queues nothing', async () => {
+    const url = await server.createDatabase();
+    const a = await replica(url);
+    try {
+      await request(a.focal.app).put('/models/ev').send({}).expect(200);
+      const res = await request(a.focal.app).post('/models/ev/evaluations').send({}).expect(501);
+      assert.equal(res.body.type, '/problems/not-on-postgresql');
+      assert.match(res.body.detail, /GET \/models\/ev\/log/);
+      assert.deepEqual((await request(a.focal.app).get('/models/ev/evaluations').expect(200)).body.evaluations, []);
+      await request(a.focal.app).post('/models/nope/evaluations').send({}).expect(404);
+    } finally {
+      await a.close();
+    }
+  });
+
   it('DSJSON import on one replica, export on another: the same lines, the same learned model and off-policy estimates as on SQLite', async () => {
     const url = await server.createDatabase();
     const config = { strategy: { name: 'epsilon-greedy', epsilon: 0.1 }, learner: { name: 'linear', bits: 14 }, actions: ACTIONS };

@@ -2375,6 +2375,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The bandit log is in PostgreSQL (FOCAL_DATABASE_URL): evaluations run on the embedded database only */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Any other error, as an RFC 9457 problem document */
             default: {
                 headers: {
