@@ -107,7 +107,11 @@ export class ModelLearning {
         after = page.at(-1)!.seq;
       }
       // A local PUT may have published this version while the rows were read: keep the one in memory.
-      if (this.registry.get(row.name)?.version === row.version) continue;
+      const now = this.registry.get(row.name);
+      if (now?.version === row.version) continue;
+      // A local DELETE removed the model while the rows were read (it was here when they were asked for): the rows
+      // predate it, so the model is not brought back; a re-creation elsewhere reaches the next sync.
+      if (now === undefined && before.has(row.name)) continue;
       this.replayInto(entry, replay);
     }
     const stored = new Set(rows.map((r) => r.name));
