@@ -64,8 +64,11 @@ function growth(rows: { events: Record<string, unknown>[]; rewards: Record<strin
   const db = openDatabase({ path, migrations: schema === 'now' ? MIGRATIONS : MIGRATIONS.filter((m) => m.version < 191) });
   db.pragma('wal_checkpoint(TRUNCATE)');
   const empty = fileBytes(path);
+  // The earlier schema lacks the columns added after migration 191 (events.hold, events.imitated, …): only the ones it has.
+  const columns = (table: string) => new Set((db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
   const insert = (table: string, row: Record<string, unknown>) => {
-    const cols = Object.keys(row);
+    const known = columns(table);
+    const cols = Object.keys(row).filter((c) => known.has(c));
     db.prepare(`INSERT INTO ${table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(...cols.map((c) => row[c]));
   };
   db.transaction(() => {
