@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { renderTestSet, taskSpec } from '../attention/index.js';
 import { HttpError } from '../http/errors.js';
-import { preprocessImage, strokeWidth } from './preprocess.js';
+import { decodeWorking, preprocessImage, sniffImage, strokeWidth } from './preprocess.js';
 import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from '../../test/images/fixtures.js';
 
 const MAX_PIXELS = 25_000_000;
@@ -116,6 +116,46 @@ describe('preprocessImage', () => {
       (err: unknown) => err instanceof HttpError && err.status === 422);
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
     await assert.rejects(preprocessImage(svg, { maxPixels: MAX_PIXELS }), (err: unknown) => err instanceof HttpError && err.status === 422);
+  });
+
+  it('decodes small JPEG and PNG uploads in JavaScript to libvips\' pixels (within one grey level), alpha included', async () => {
+    const digit = mnistTestDigit(3);
+    const grey = Buffer.from(digit.pixels.map((v) => Math.round(v * 255)));
+    const raw = { raw: { width: 28, height: 28, channels: 1 as const } };
+    const colour = await sharp(await paperPicture(digit.pixels, { format: 'png' })).resize(60, 40).png().toBuffer();
+    const rgba = Buffer.alloc(28 * 28 * 4);
+    for (let i = 0; i < 784; i++) rgba.set([200, 40, 90, grey[i]!], i * 4);
+    const cases: [string, Buffer, boolean][] = [
+      ['grey JPEG 28×28', await sharp(grey, raw).jpeg({ quality: 90 }).toBuffer(), false],
+      ['colour JPEG 60×40', await sharp(colour).jpeg().toBuffer(), false],
+      ['grey PNG 28×28', await sharp(grey, raw).png().toBuffer(), false],
+      ['RGBA PNG 28×28', await sharp(rgba, { raw: { width: 28, height: 28, channels: 4 } }).png().toBuffer(), true],
+      ['palette PNG 60×40', await sharp(colour).png({ palette: true }).toBuffer(), false],
+      ['16-bit PNG 28×28', await sharp(grey, raw).toColourspace('grey16').png().toBuffer(), false],
+    ];
+    for (const [name, bytes, hasAlpha] of cases) {
+      const source = sniffImage(bytes, MAX_PIXELS)!;
+      const js = await decodeWorking(bytes, MAX_PIXELS, source);
+      const vips = await decodeWorking(bytes, MAX_PIXELS, source, false);
+      assert.deepEqual([js.width, js.height], [vips.width, vips.height], name);
+      assert.equal(js.alpha !== undefined, hasAlpha, `${name}: alpha`);
+      assert.equal(vips.alpha !== undefined, hasAlpha, `${name}: libvips' alpha`);
+      let worst = 0;
+      for (let i = 0; i < js.grey.length; i++) worst = Math.max(worst, Math.abs(js.grey[i]! - vips.grey[i]!));
+      assert.ok(worst <= 1.5 / 255, `${name}: grey differs by ${worst * 255} levels`);
+      for (let i = 0; hasAlpha && i < js.grey.length; i++) assert.ok(Math.abs(js.alpha![i]! - vips.alpha![i]!) <= 1 / 255, `${name}: alpha`);
+    }
+    // The JavaScript decoders take only upright pictures of at most 64×64: an EXIF-rotated small JPEG is turned by
+    // libvips, so both decoders agree on it too, and a truncated small JPEG is still refused with libvips' 422.
+    const tagged = await sharp(grey, raw).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const turned = await decodeWorking(tagged, MAX_PIXELS, sniffImage(tagged, MAX_PIXELS)!);
+    const upright = await sharp(grey, raw).rotate(90).raw().toBuffer({ resolveWithObject: true });
+    let worst = 0;
+    for (let i = 0; i < 784; i++) worst = Math.max(worst, Math.abs(turned.grey[i]! * 255 - upright.data[i * upright.info.channels]!));
+    assert.ok(worst < 40, `the EXIF-tagged JPEG is turned upright (worst difference ${worst} levels)`);
+    const jpeg = await sharp(grey, raw).jpeg().toBuffer();
+    await assert.rejects(preprocessImage(jpeg.subarray(0, jpeg.length >> 1), { maxPixels: MAX_PIXELS }),
+      (err: unknown) => err instanceof HttpError && err.status === 422);
   });
 
   describe('canvas placement (models with a larger canvas)', () => {

@@ -153,7 +153,7 @@ export const CONFIG_VARS: readonly VarSpec[] = [
     apply: (r, c) => { c.imageWorkers = workerCount(r); } },
   { name: 'FOCAL_IMAGE_QUEUE', default: '64', description: 'Classifications that may wait for a busy image worker; beyond that POST /classify-image answers 503 with Retry-After.',
     apply: (r, c) => { c.imageQueue = integer(0, 100000)(r); } },
-  { name: 'FOCAL_IMAGE_NICE', default: '10', description: 'Scheduling priority (nice, Linux) of the image worker threads: 0 (as the event loop that answers /decide) to 19 (lowest), so decisions keep the CPU under image load.',
+  { name: 'FOCAL_IMAGE_NICE', default: '19', description: 'Scheduling priority (nice, Linux) of the image worker threads: 0 (as the event loop that answers /decide) to 19 (lowest), so decisions keep the CPU under image load.',
     apply: (r, c) => { c.imageNice = integer(0, 19)(r); } },
   { name: 'FOCAL_LOG_RETENTION', default: '30d', description: 'How long logged events are kept before background deletion (s, m, h or d, e.g. 30d, 12h, 90s); a model\'s log.retention overrides it. Events whose reward window is open, and rewards not yet in a model snapshot, are kept.',
     apply: (r, c) => { c.logRetentionMs = duration(r); } },
