@@ -258,7 +258,43 @@ export class FeatureEncoder {
       out.n = n;
       return;
     }
+    if (term.length === 3) {
+      this.cross3(term, out);
+      return;
+    }
     this.crossRec(term, 0, 0, 1, -1, out);
+  }
+
+  /**
+   * Three namespaces crossed (the optimizer's context × context × action candidates), written out as three loops:
+   * the same features in the same order as crossRec (hash ((a·P) ^ b)·P ^ c, value a·b·c, a namespace repeated
+   * next to itself starting at the previous index), about five times faster, since it is most of such a decide.
+   */
+  private cross3(term: NamespaceSlice[], out: Example): void {
+    const [a, b, c] = term as [NamespaceSlice, NamespaceSlice, NamespaceSlice];
+    const ai = a === this.actionSlice ? this.act : this.ctx;
+    const bi = b === this.actionSlice ? this.act : this.ctx;
+    const ci = c === this.actionSlice ? this.act : this.ctx;
+    const aIdx = ai.idx, aVal = ai.val, bIdx = bi.idx, bVal = bi.val, cIdx = ci.idx, cVal = ci.val;
+    const abSame = a === b;
+    const bcSame = b === c;
+    const oi = out.idx;
+    const ov = out.val;
+    let n = out.n;
+    for (let i = a.start; i < a.end; i++) {
+      const ha = aIdx[i]!;
+      const va = aVal[i]!;
+      for (let j = abSame ? i : b.start; j < b.end; j++) {
+        const hb = Math.imul(Math.imul(ha, FNV_PRIME) ^ bIdx[j]!, FNV_PRIME);
+        const vb = va * bVal[j]!;
+        for (let k = bcSame ? j : c.start; k < c.end; k++) {
+          oi[n] = hb ^ cIdx[k]!;
+          ov[n] = vb * cVal[k]!;
+          n++;
+        }
+      }
+    }
+    out.n = n;
   }
 
   private crossRec(term: NamespaceSlice[], at: number, hash: number, value: number, prevStart: number, out: Example): void {
