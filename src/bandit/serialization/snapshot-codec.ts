@@ -52,6 +52,13 @@ export class SnapshotWriter {
     this.n += bytes.length;
   }
 
+  /** Bytes as they are, no length (a block a caller laid out in this format itself, e.g. with typed-array views). */
+  raw(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.n);
+    this.n += b.length;
+  }
+
   /** A length-prefixed byte string (a nested snapshot). */
   bytes(b: Uint8Array): void {
     this.u32(b.length);
