@@ -5,42 +5,19 @@
  * and the killed replica, restarted, catches up to the survivor's fingerprint.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
-import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
-import { startPgServer, type PgServer } from '../pg-server.js';
+import { call, kill9, startFocal, type FocalProcess } from '../server-process.js';
+import { caughtUp, processCluster, ready, rows } from './helpers.js';
 
 const ACTIONS = ['sports', 'music', 'news', 'weather'];
 
-async function ready(p: FocalProcess, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while ((await call(p.base, 'GET', '/readyz').catch(() => ({ status: 0 }))).status !== 200) {
-    if (Date.now() > end) assert.fail(`replica not ready within ${ms} ms:\n${p.lines.slice(-20).join('\n')}`);
-    await sleep(100);
-  }
-}
-
 describe('replicas: SIGKILL under concurrent load', { timeout: 600_000 }, () => {
-  let server: PgServer | undefined;
-  const dirs: string[] = [];
-  after(async () => {
-    killAll();
-    await server?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const cluster = processCluster();
+  after(() => cluster.stop());
 
   it('loses no acknowledged event; the survivor keeps serving and learning; the restarted replica catches up', async () => {
-    server = await startPgServer();
-    const url = await server.createDatabase();
-    const env = (name: string) => {
-      const dir = mkdtempSync(join(tmpdir(), `focal-replica-${name}-`));
-      dirs.push(dir);
-      return { FOCAL_DATABASE_URL: url, FOCAL_DATA_DIR: dir, FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1' };
-    };
+    const { url, env } = await cluster.database();
     const envA = env('a');
     const a = await startFocal(envA);
     const b = await startFocal(env('b'));
@@ -89,31 +66,17 @@ describe('replicas: SIGKILL under concurrent load', { timeout: 600_000 }, () => 
     assert.ok(survivor.updates > before.updates, `B learned nothing after the kill (${before.updates} → ${survivor.updates})`);
 
     // Every acknowledged decision and reward is in PostgreSQL.
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    try {
-      const events = new Set((await db.query<{ event_id: string }>('SELECT event_id FROM events')).rows.map((r) => r.event_id));
-      const missing = decided.filter((id) => !events.has(id));
-      assert.deepEqual(missing, [], `${missing.length} acknowledged decisions missing`);
-      const rewards = new Map((await db.query<{ event_id: string; reward: number }>(`SELECT event_id, reward FROM rewards WHERE source = 'client'`)).rows.map((r) => [r.event_id, r.reward]));
-      const lost = rewarded.filter((r) => rewards.get(r.eventId) !== r.reward);
-      assert.deepEqual(lost, [], `${lost.length} acknowledged rewards missing`);
-    } finally {
-      await db.end();
-    }
+    const events = new Set((await rows<{ event_id: string }>(url, 'SELECT event_id FROM events')).map((r) => r.event_id));
+    const missing = decided.filter((id) => !events.has(id));
+    assert.deepEqual(missing, [], `${missing.length} acknowledged decisions missing`);
+    const rewards = new Map((await rows<{ event_id: string; reward: number }>(url, `SELECT event_id, reward FROM rewards WHERE source = 'client'`)).map((r) => [r.event_id, r.reward]));
+    const lost = rewarded.filter((r) => rewards.get(r.eventId) !== r.reward);
+    assert.deepEqual(lost, [], `${lost.length} acknowledged rewards missing`);
 
     // The killed replica restarts (snapshot + log) and reaches the survivor's model.
     const a2 = await startFocal(envA, 180_000);
     await ready(a2);
-    const end = Date.now() + 30_000;
-    for (;;) {
-      const [va, vb] = await Promise.all([call(a2.base, 'GET', '/models/default'), call(b.base, 'GET', '/models/default')]);
-      const sa = va.body.stats as { fingerprint: string; rewardSeq: number; replica: { behindEvents: number } };
-      const sb = vb.body.stats as { fingerprint: string; rewardSeq: number };
-      if (sa.fingerprint === sb.fingerprint && sa.rewardSeq === sb.rewardSeq && sa.replica.behindEvents === 0) break;
-      if (Date.now() > end) assert.fail(`the restarted replica did not converge: ${JSON.stringify({ sa, sb })}`);
-      await sleep(100);
-    }
+    await caughtUp(a2, b, 'default');
     await kill9(a2);
     await kill9(b);
   });

@@ -6,26 +6,14 @@
  * converges to the survivor's model.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import pg from 'pg';
 import { toDsjson } from '../../src/evaluation/dsjson.js';
-import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-process.js';
-import { startPgServer, type PgServer } from '../pg-server.js';
+import { call, kill9, startFocal, type FocalProcess } from '../server-process.js';
+import { caughtUp, processCluster, ready, rows } from './helpers.js';
 
 const ACTIONS = ['a', 'b', 'c', 'd', 'e'];
 const SLOTS = [{ id: 'hero' }, { id: 'side' }];
-
-async function ready(p: FocalProcess, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while ((await call(p.base, 'GET', '/readyz').catch(() => ({ status: 0 }))).status !== 200) {
-    if (Date.now() > end) assert.fail(`replica not ready within ${ms} ms:\n${p.lines.slice(-20).join('\n')}`);
-    await sleep(100);
-  }
-}
 
 async function importLines(p: FocalProcess, lines: string[]): Promise<number> {
   const res = await fetch(`${p.base}/models/ms/log`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') + '\n' });
@@ -34,22 +22,11 @@ async function importLines(p: FocalProcess, lines: string[]): Promise<number> {
 }
 
 describe('replicas: slots, activations and imports under SIGKILL', { timeout: 600_000 }, () => {
-  let server: PgServer | undefined;
-  const dirs: string[] = [];
-  after(async () => {
-    killAll();
-    await server?.stop();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const cluster = processCluster();
+  after(() => cluster.stop());
 
   it('loses no acknowledged multi-slot decision, slot reward, activation or import; the survivor keeps learning; the restarted replica catches up', async () => {
-    server = await startPgServer();
-    const url = await server.createDatabase();
-    const env = (name: string) => {
-      const dir = mkdtempSync(join(tmpdir(), `focal-replica-${name}-`));
-      dirs.push(dir);
-      return { FOCAL_DATABASE_URL: url, FOCAL_DATA_DIR: dir, FOCAL_SNAPSHOT_INTERVAL_SECONDS: '1' };
-    };
+    const { url, env } = await cluster.database();
     const envA = env('a');
     const a = await startFocal(envA, 180_000);
     const b = await startFocal(env('b'), 180_000);
@@ -122,36 +99,22 @@ describe('replicas: slots, activations and imports under SIGKILL', { timeout: 60
     const survivor = (await call(b.base, 'GET', '/models/ms')).body.stats as { updates: number };
     assert.ok(survivor.updates > before.updates, `B learned nothing after the kill (${before.updates} → ${survivor.updates})`);
 
-    const db = new pg.Client({ connectionString: url });
-    await db.connect();
-    try {
-      const events = new Map((await db.query<{ event_id: string; kind: string; hold: number }>('SELECT event_id, kind, hold FROM events')).rows.map((r) => [r.event_id, r]));
-      const missing = decided.filter((id) => events.get(id)?.kind !== 'slots' || SLOTS.some((s) => events.get(`${id}#${s.id}`)?.kind !== 'decision'));
-      assert.deepEqual(missing, [], `${missing.length} acknowledged multi-slot decisions missing`);
-      const client = new Map((await db.query<{ event_id: string; reward: number }>(`SELECT event_id, reward FROM rewards WHERE source = 'client'`)).rows.map((r) => [r.event_id, r.reward]));
-      const lost = slotRewards.filter((r) => client.get(r.eventId) !== r.reward);
-      assert.deepEqual(lost, [], `${lost.length} acknowledged slot rewards missing`);
-      const learned = new Set((await db.query<{ event_id: string }>(`SELECT event_id FROM rewards WHERE source = 'activated' AND learn = 1`)).rows.map((r) => r.event_id));
-      const inactive = activated.filter((id) => SLOTS.some((s) => events.get(`${id}#${s.id}`)?.hold !== 0) || !learned.has(`${id}#hero`));
-      assert.deepEqual(inactive, [], `${inactive.length} acknowledged activations missing`);
-      const notImported = imported.filter((id) => events.get(id)?.kind !== 'decision' || !client.has(id));
-      assert.deepEqual(notImported, [], `${notImported.length} acknowledged imported events missing`);
-    } finally {
-      await db.end();
-    }
+    const events = new Map((await rows<{ event_id: string; kind: string; hold: number }>(url, 'SELECT event_id, kind, hold FROM events')).map((r) => [r.event_id, r]));
+    const missing = decided.filter((id) => events.get(id)?.kind !== 'slots' || SLOTS.some((s) => events.get(`${id}#${s.id}`)?.kind !== 'decision'));
+    assert.deepEqual(missing, [], `${missing.length} acknowledged multi-slot decisions missing`);
+    const client = new Map((await rows<{ event_id: string; reward: number }>(url, `SELECT event_id, reward FROM rewards WHERE source = 'client'`)).map((r) => [r.event_id, r.reward]));
+    const lost = slotRewards.filter((r) => client.get(r.eventId) !== r.reward);
+    assert.deepEqual(lost, [], `${lost.length} acknowledged slot rewards missing`);
+    const learned = new Set((await rows<{ event_id: string }>(url, `SELECT event_id FROM rewards WHERE source = 'activated' AND learn = 1`)).map((r) => r.event_id));
+    const inactive = activated.filter((id) => SLOTS.some((s) => events.get(`${id}#${s.id}`)?.hold !== 0) || !learned.has(`${id}#hero`));
+    assert.deepEqual(inactive, [], `${inactive.length} acknowledged activations missing`);
+    const notImported = imported.filter((id) => events.get(id)?.kind !== 'decision' || !client.has(id));
+    assert.deepEqual(notImported, [], `${notImported.length} acknowledged imported events missing`);
 
     // Generous: on a machine shared with other work a process takes long to load its image models.
     const a2 = await startFocal(envA, 180_000);
     await ready(a2);
-    const end = Date.now() + 30_000;
-    for (;;) {
-      const [va, vb] = await Promise.all([call(a2.base, 'GET', '/models/ms'), call(b.base, 'GET', '/models/ms')]);
-      const sa = va.body.stats as { fingerprint: string; rewardSeq: number; replica: { behindEvents: number } };
-      const sb = vb.body.stats as { fingerprint: string; rewardSeq: number };
-      if (sa.fingerprint === sb.fingerprint && sa.rewardSeq === sb.rewardSeq && sa.replica.behindEvents === 0) break;
-      if (Date.now() > end) assert.fail(`the restarted replica did not converge: ${JSON.stringify({ sa, sb })}`);
-      await sleep(100);
-    }
+    await caughtUp(a2, b, 'ms');
     await kill9(a2);
     await kill9(b);
   });

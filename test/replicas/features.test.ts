@@ -7,53 +7,15 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import request from 'supertest';
 import { startHarness, type Harness } from '../decisions/harness.js';
 import { ACTIONS, logEvents } from '../evaluation/helpers.js';
 import { startPgServer, type PgServer } from '../pg-server.js';
 import { Metrics } from '../../src/platform/metrics.js';
+import { converged, replica, rows, until, view } from './helpers.js';
 
 const SIX = ['a', 'b', 'c', 'd', 'e', 'f'];
 const SLOTS = [{ id: 'hero', features: { size: 'large' } }, { id: 'side', excludedActions: ['a'] }, { id: 'foot' }];
-
-async function replica(url: string, opts: Parameters<typeof startHarness>[0] = {}): Promise<Harness> {
-  const h = await startHarness({ ...opts, config: { databaseUrl: url, ...opts.config }, decisions: { sweepIntervalMs: 50, ...opts.decisions } });
-  await until(() => h.service.isReady, 30_000, 'the replica did not become ready');
-  return h;
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(what);
-    await sleep(20);
-  }
-}
-
-async function view(h: Harness, model: string) {
-  return (await request(h.focal.app).get(`/models/${model}`).expect(200)).body;
-}
-
-/** Every replica at the same reward-log position with nothing left to apply; the shared fingerprint. */
-async function converged(hs: Harness[], model: string): Promise<{ fingerprint: string; updates: number }> {
-  await until(async () => {
-    const views = await Promise.all(hs.map((h) => view(h, model)));
-    return views.every((v) => v.stats.fingerprint === views[0].stats.fingerprint && v.stats.replica.behindEvents === 0);
-  }, 20_000, 'replicas did not converge');
-  const s = (await view(hs[0]!, model)).stats;
-  return { fingerprint: s.fingerprint, updates: s.updates };
-}
-
-async function rows<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 describe('bandit features on PostgreSQL replicas', { timeout: 300_000 }, () => {
   let server: PgServer;

@@ -6,44 +6,15 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import { startHarness, type Harness } from '../decisions/harness.js';
+import { type Harness } from '../decisions/harness.js';
 import { startPgServer, type PgServer } from '../pg-server.js';
+import { converged, replica, until, view } from './helpers.js';
 
 const actions = ['a', 'b', 'c'];
-
-async function replica(url: string, sweepIntervalMs = 50): Promise<Harness> {
-  const h = await startHarness({ config: { databaseUrl: url }, decisions: { sweepIntervalMs } });
-  await until(() => h.service.isReady, 30_000, 'the replica did not become ready');
-  return h;
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) assert.fail(what);
-    await sleep(20);
-  }
-}
-
-async function view(h: Harness, model = 'default') {
-  return (await request(h.focal.app).get(`/models/${model}`).expect(200)).body;
-}
 
 async function decide(h: Harness, i: number, model?: string): Promise<string> {
   const res = await request(h.focal.app).post('/decide').send({ ...(model ? { model } : {}), context: { user: { n: i % 7, even: i % 2 === 0 } }, actions }).expect(200);
   return res.body.eventId as string;
-}
-
-/** Every replica at the same reward-log position, with nothing left to apply. */
-async function converged(hs: Harness[], model = 'default'): Promise<string> {
-  let last: unknown[] = [];
-  await until(async () => {
-    const views = await Promise.all(hs.map((h) => view(h, model)));
-    last = views.map((v) => ({ seq: v.stats.rewardSeq, fp: v.stats.fingerprint, replica: v.stats.replica }));
-    return views.every((v) => v.stats.fingerprint === views[0].stats.fingerprint && v.stats.replica.behindEvents === 0);
-  }, 20_000, 'replicas did not converge');
-  assert.ok(last.length > 0);
-  return (await view(hs[0]!, model)).stats.fingerprint as string;
 }
 
 describe('replicas on PostgreSQL', { timeout: 300_000 }, () => {
@@ -60,7 +31,7 @@ describe('replicas on PostgreSQL', { timeout: 300_000 }, () => {
       for (let i = 0; i < 40; i++) ids.push(await decide(i % 2 === 0 ? a : b, i));
       // Concurrent rewards on both replicas, crossing over: each answer means committed in PostgreSQL.
       await Promise.all(ids.map((eventId, i) => request((i % 3 === 0 ? a : b).focal.app).post('/reward').send({ eventId, reward: i % 5 === 0 ? 1 : 0.25 }).expect(200)));
-      const fp = await converged([a, b]);
+      const { fingerprint: fp } = await converged([a, b]);
       for (const h of [a, b]) {
         const v = await view(h);
         assert.equal(v.stats.updates, 40);
