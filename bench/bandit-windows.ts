@@ -11,12 +11,13 @@
  *   2. Cheap reads: /decide at half that rate, alternately without and with 100 models polled every
  *      second (GET /models/{name}, one request every 10 ms, the default model among them; each model
  *      has 100 decisions and rewards of history), --rounds pairs of --round-seconds (default 3 × 10 s).
- *      Prints the median p99 of each and their ratio (target: no move, ≈ 1).
+ *      Prints the median p99 of each and their ratio (target: no move, ≈ 1). The poller runs in a child process
+ *      of its own, so its reads do not share the event loop that times /decide.
  *
  *   npx tsx bench/bandit-windows.ts [--seconds 60] [--rounds 3] [--round-seconds 10]
  *   (BENCH_WINDOW_SECONDS=15 shortens part 1 when run through npm run bench.)
  */
-import type { ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,8 @@ const args = benchArgs({
   rounds: { type: 'number', default: 3 },
   'round-seconds': { type: 'number', default: 10 },
   serve: { type: 'boolean', help: 'child process: serve Focal (the benchmark forks it)' },
+  poll: { type: 'string', help: 'child process: poll the models named by --models at this base URL until told to stop (the benchmark forks it)' },
+  models: { type: 'string', help: 'with --poll: the models, comma-separated' },
 });
 
 const ACTIONS = 10;
@@ -102,6 +105,33 @@ async function poll(base: string, names: string[], signal: AbortSignal): Promise
   return latencies;
 }
 
+/**
+ * The poller in a process of its own, like the server: in autocannon's process its reads and their JSON would
+ * share the event loop that times the /decide answers, and add their own delays to the p99 being measured.
+ */
+async function pollInChild(base: string, names: string[]): Promise<{ stop: () => Promise<number[]> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--poll', base, '--models', names.join(',')], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the poller exited with ${code}`)));
+  });
+  return {
+    stop: () => new Promise((resolve) => {
+      child.once('message', (m: { latencies: number[] }) => resolve(m.latencies));
+      child.send('stop');
+    }),
+  };
+}
+
+async function pollChild(base: string, names: string[]): Promise<void> {
+  const ctl = new AbortController();
+  process.once('message', () => ctl.abort());
+  const polling = poll(base, names, ctl.signal);
+  process.send!('polling');
+  const latencies = await polling;
+  process.send!({ latencies }, () => process.exit(0));
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
@@ -168,11 +198,9 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     for (let r = 0; r < rounds; r++) {
       const a = await decideLoad(base, { duration: roundSeconds, overallRate: rate });
-      const ctl = new AbortController();
-      const polling = poll(base, names, ctl.signal);
+      const poller = await pollInChild(base, names);
       const b = await decideLoad(base, { duration: roundSeconds, overallRate: rate });
-      ctl.abort();
-      getLatencies.push(...(await polling));
+      getLatencies.push(...(await poller.stop()));
       without.push(a.p99);
       withPolls.push(b.p99);
       rows.push(`| ${r + 1} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p99} | ${b.rps.toFixed(0)} | ${b.p50} | ${b.p99} |`);
@@ -191,6 +219,8 @@ async function main(): Promise<void> {
 
 if (args.serve) {
   serve().catch((err: unknown) => { console.error(err); process.exit(1); });
+} else if (args.poll !== undefined) {
+  pollChild(args.poll, (args.models ?? '').split(',')).catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().catch((err: unknown) => { console.error(err); process.exit(1); });
 }

@@ -5,8 +5,8 @@ import { decideAmong } from './exclusions.js';
 
 /** Rewarded events the estimates look back over. */
 export const OFF_POLICY_WINDOW = 500;
-/** Once a model's window is full, its estimates are recomputed at most this often while it keeps learning. */
-export const OFF_POLICY_REFRESH_MS = 10_000;
+/** Once a model's window is full, its estimates are recomputed at most this often while it keeps learning: a refresh of the default auto model replays 500 events, 100–150 ms of event-loop time in slices, which every 10 s doubled /decide's p99 under polling (bench/bandit-windows.ts). */
+export const OFF_POLICY_REFRESH_MS = 60_000;
 /** Event-loop time one slice of a refresh may take before it yields to requests. */
 const SLICE_MS = 2;
 /** Rows read per page of the walk back through the reward log. */
@@ -34,7 +34,7 @@ const keyOf = (m: EstimatedModel) => `${m.version}:${m.lastSeq}:${m.bandit.updat
  * without blocking the event loop: evaluating a window replays up to 500 logged decisions through the model
  * (≈ 20 ms for the default model, far more for linucb or thompson), so a refresh runs in slices of about
  * SLICE_MS between requests, reading the log a page at a time, and a read meanwhile serves the previous
- * estimates. A window that fits in the first slice (a young model) is computed at once. A refresh evaluates
+ * estimates. A young model's window (at most a page of events) is computed at once; otherwise the clock is read after every event. A refresh evaluates
  * the live model, which may learn between slices: the estimates are a progress indicator (the model was
  * trained on the same events), not a forecast.
  */
@@ -88,31 +88,41 @@ export class OffPolicyWindow {
   private evaluate(m: EstimatedModel, key: string, page: (beforeSeq: number, n: number) => RewardedRow[]): void {
     const records: OffPolicyRecord[] = [];
     let before = m.lastSeq + 1;
-    let exhausted = false;
+    // Rows read and not yet evaluated: the slice's clock is checked after every row, not every page (a page of
+    // the default auto model's events took ≈ 10 ms and more to evaluate, and /decide's p99 showed it).
+    let queue: RewardedRow[] = [];
+    let at = 0;
+    /** The log holds no rows older than the queue's. */
+    let lastPage = false;
+    const done = (): boolean => records.length >= OFF_POLICY_WINDOW || (lastPage && at === queue.length);
+    // A young model's window (no more than a page) is evaluated at once, whatever it costs: its first GET has it.
+    const atOnce = m.bandit.updates <= PAGE;
     const step = (): boolean => {
       const until = performance.now() + SLICE_MS;
-      while (records.length < OFF_POLICY_WINDOW && !exhausted && performance.now() < until) {
-        const n = Math.min(PAGE, OFF_POLICY_WINDOW - records.length);
-        const rows = page(before, n);
-        if (rows.length === 0) { exhausted = true; break; }
-        for (const row of rows) {
-          before = row.seq;
-          try {
-            const p = decodeDecisionPayload(row.payload);
-            const d = decideAmong(m.bandit, p.context, p.actions, new Set(p.excluded), row.event_id);
-            const targetPredicted = d.pmf.reduce((s, q, i) => s + q * (d.scores[i] ?? 0), 0);
-            records.push({
-              loggedProbability: p.probability, targetProbability: d.pmf[p.chosen] ?? 0, reward: row.reward,
-              targetPredicted, loggedPredicted: d.scores[p.chosen] ?? 0,
-            });
-          } catch (err) {
-            // An event the current model cannot score (e.g. actions a reconfiguration no longer accepts) is left out.
-            this.logger.debug({ err, model: m.name, eventId: row.event_id }, 'off-policy estimate: event skipped');
-          }
+      while (!done() && (atOnce || performance.now() < until)) {
+        if (at === queue.length) {
+          const n = Math.min(PAGE, OFF_POLICY_WINDOW - records.length);
+          queue = page(before, n);
+          at = 0;
+          if (queue.length < n) lastPage = true;
+          continue;
         }
-        if (rows.length < n) exhausted = true;
+        const row = queue[at++]!;
+        before = row.seq;
+        try {
+          const p = decodeDecisionPayload(row.payload);
+          const d = decideAmong(m.bandit, p.context, p.actions, new Set(p.excluded), row.event_id);
+          const targetPredicted = d.pmf.reduce((s, q, i) => s + q * (d.scores[i] ?? 0), 0);
+          records.push({
+            loggedProbability: p.probability, targetProbability: d.pmf[p.chosen] ?? 0, reward: row.reward,
+            targetPredicted, loggedPredicted: d.scores[p.chosen] ?? 0,
+          });
+        } catch (err) {
+          // An event the current model cannot score (e.g. actions a reconfiguration no longer accepts) is left out.
+          this.logger.debug({ err, model: m.name, eventId: row.event_id }, 'off-policy estimate: event skipped');
+        }
       }
-      if (records.length < OFF_POLICY_WINDOW && !exhausted) return false;
+      if (!done()) return false;
       this.cache.set(m.name, { key, version: m.version, value: records.length > 0 ? this.estimate(records) : null, at: Date.now() });
       return true;
     };
