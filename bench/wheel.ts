@@ -70,6 +70,8 @@ function main(): void {
         const seed = SEED * 1_000_003 + Math.round(delta * 1000) * 7919 + trial;
         const run = wheelTrial(s.config, delta, HORIZON, seed);
         scores.push(run.normalised);
+        // Progress on stderr: a --paper run takes hours, and the table prints a row only when its strategy is done.
+        process.stderr.write(`${s.name} δ=${delta} trial ${trial + 1}/${TRIALS}: ${run.normalised.toFixed(2)}\n`);
         slowestDecide = Math.max(slowestDecide, run.slowestDecide);
         slowestLearn = Math.max(slowestLearn, run.slowestLearn);
       }
