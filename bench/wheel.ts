@@ -47,6 +47,12 @@ const only = opts.only?.split(',');
 /** NeuralLinear's normalised cumulative regret in Riquelme et al. 2018 (Table 3), by δ. */
 const PUBLISHED_NEURAL_LINEAR: Record<string, number> = { '0.5': 0.95, '0.7': 1.6, '0.9': 4.65, '0.95': 9.56, '0.99': 49.63 };
 
+/**
+ * neural-linear's own figures at 80,000 rounds (one trial per δ, seed 1, 2026-12-02; README's wheel section), printed
+ * beside the paper's with --paper as the mark a change must not lose.
+ */
+const MEASURED_NEURAL_LINEAR: Record<string, number> = { '0.5': 1.14, '0.7': 1.73, '0.9': 3.97, '0.95': 5.63, '0.99': 30.39 };
+
 const STRATEGIES: { name: string; config: BanditConfigInput }[] = [
   { name: 'neural-linear', config: { strategy: { name: 'neural-linear' } } },
   { name: 'thompson', config: { strategy: { name: 'thompson' } } },
@@ -82,6 +88,7 @@ function main(): void {
     const seconds = ((performance.now() - t0) / 1000).toFixed(1).padEnd(9);
     console.log([s.name.padEnd(21), ...cells, seconds, `${slowestDecide.toFixed(1)} / ${slowestLearn.toFixed(1)}`].join(''));
   }
+  if (HORIZON === 80000) console.log(['neural-linear (README)'.padEnd(21), ...DELTAS.map((d) => `${MEASURED_NEURAL_LINEAR[String(d)] ?? '—'}`.padEnd(16))].join(''));
   console.log(['NeuralLinear (paper)'.padEnd(21), ...DELTAS.map((d) => `${PUBLISHED_NEURAL_LINEAR[String(d)] ?? '—'}`.padEnd(16))].join(''));
 }
 
