@@ -35,7 +35,7 @@ export type StrategyConfig = StrategyCommon & (
   | { name: 'bagging'; bags: number; greedify?: boolean }       // bags >= 1 (default 5)
   | { name: 'linucb'; alpha: number }                           // >= 0, default 1; needs an uncertainty-aware learner
   | { name: 'thompson'; scale: number }                         // > 0, default 1
-  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number; memory?: number; trainEvery?: number } // hidden units per layer (default 50), posterior scale (0.5), network RMSProp step (0.01), head forgetting (1), events kept (2048), events between rebuilds (50)
+  | { name: 'neural-linear'; hidden: number; scale: number; bodyRate?: number; forget?: number; memory?: number; trainEvery?: number } // hidden units per layer (default 50), posterior scale (0.5), network RMSProp step (0.003), head forgetting (1), events kept (2048), events between rebuilds (50)
   | AutoStrategyConfig);
 
 /** Automatic optimization (src/bandit/optimizer): candidates beside the served one, picked by counterfactual lower bound. */

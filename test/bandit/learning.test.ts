@@ -63,8 +63,9 @@ test('neural-linear learns the wheel: its greedy action is the optimal one on fr
 
 test('neural-linear: cumulative regret on the wheel at δ = 0.5 is far below uniform within 1,000 rounds', () => {
   const scores = [1, 2].map((seed) => normalisedWheelRegret({ strategy: { name: 'neural-linear' } }, 0.5, 1000, seed));
-  // Uniform is 100; seeds 1–4 score 8.4–9.6, most of it paid in the first 100 rounds, before any action is known to pay 50.
-  assert.ok(Math.max(...scores) < 15, `normalised regret ${scores.join(', ')}`);
+  // Uniform is 100; seeds 1–4 score 8.4–9.5 (RMSProp step 0.003, prioritised replay), most of it paid in the first
+  // 100 rounds, before any action is known to pay 50.
+  assert.ok(Math.max(...scores) < 11, `normalised regret ${scores.join(', ')}`);
 });
 
 test('neural-linear: replaying the logged events rebuilds the live model bit for bit', () => {
@@ -88,7 +89,8 @@ test('neural-linear: replaying the logged events rebuilds the live model bit for
 test('neural-linear beats uniform by far on the wheel at δ = 0.95 (seeded, 1,000 rounds)', () => {
   const scores = [1, 2].map((seed) => normalisedWheelRegret({ strategy: { name: 'neural-linear' } }, 0.95, 1000, seed));
   const mean = (scores[0]! + scores[1]!) / 2;
-  // Uniform is 100. Over seeds 1–6 neural-linear scores 24–60 here (mean 39); thompson 38–102, squarecb 69–112.
+  // Uniform is 100. Over seeds 1–4 neural-linear scores 43–60 here (mean 50; 24–60 with the former step 0.01, which
+  // learns faster early and worse later); thompson 38–102, squarecb 69–112.
   assert.ok(mean < 60, `normalised regret ${scores.join(', ')}`);
 });
 

@@ -103,7 +103,7 @@ export function candidateSpecs(auto: AutoStrategyConfig, base: Extract<LearnerCo
     { name: 'epsilon-greedy-quadratic', config: { strategy: epsilon, learner: { ...base, interactions: quadratic } }, quadratic: true },
     { name: 'squarecb-forget', config: { strategy: squarecb, learner: { ...base, forget: 0.995 } } },
   ];
-  if (auto.neural) specs.push({ name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1, bodyRate: 0.1, forget: 0.999, ...common }, learner: base } });
+  if (auto.neural) specs.push({ name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1, forget: 0.999, ...common }, learner: base } });
   return specs;
 }
 
