@@ -17,6 +17,7 @@
  * --connections <n> (default 32), --rounds <n> (default 5).
  */
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express from 'express';
@@ -37,6 +38,19 @@ function body(): string {
 }
 
 // ---- child: one server ----
+
+/** CPU time (µs) of the main thread alone, from /proc on Linux (NaN elsewhere): what the event loop itself costs per request. */
+function mainThreadCpu(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+/** Linux's USER_HZ, which /proc's times are counted in (100 on every common build). */
+const TICKS_PER_SECOND = 100;
 
 const KINDS = ['focal', 'express', 'node'] as const;
 type Kind = (typeof KINDS)[number];
@@ -86,7 +100,7 @@ async function serve(kind: Kind): Promise<void> {
     if (m !== 'cpu') return;
     const u = process.cpuUsage();
     const e = performance.eventLoopUtilization();
-    process.send!({ cpu: u.user + u.system, elu: { idle: e.idle, active: e.active } });
+    process.send!({ cpu: u.user + u.system, mainCpu: mainThreadCpu(), elu: { idle: e.idle, active: e.active } });
   });
   exitOnDisconnect(server, cleanup);
 }
@@ -100,6 +114,7 @@ interface Server {
 
 interface Usage {
   cpu: number;
+  mainCpu: number;
   elu: { idle: number; active: number };
 }
 
@@ -137,6 +152,7 @@ async function load(server: Server, opts: { duration: number; connections: numbe
   return {
     rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, total: result.requests.total,
     cpuPerRequest: (after.cpu - before.cpu) / Math.max(1, result.requests.total), elu,
+    mainCpuPerRequest: (after.mainCpu - before.mainCpu) / Math.max(1, result.requests.total),
   };
 }
 
@@ -148,6 +164,8 @@ async function commitStats(metricsUrl: string): Promise<{ count: number; size: n
   return { count, size: value('focal_bandit_group_commit_size_sum') / count, ms: (value('focal_bandit_group_commit_duration_seconds_sum') / count) * 1000 };
 }
 
+const cpuCell = (r: { cpuPerRequest: number; mainCpuPerRequest: number }) =>
+  `${r.cpuPerRequest.toFixed(0)}${Number.isFinite(r.mainCpuPerRequest) ? ` (${r.mainCpuPerRequest.toFixed(0)})` : ''}`;
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
 function median(xs: number[]): number {
@@ -188,12 +206,12 @@ async function main(): Promise<void> {
 
     const rows: string[][] = [];
     runs.forEach((r, i) => {
-      rows.push([`${i + 1}`, 'bare express (parse JSON)', 'max', r.bare.rps.toFixed(0), `${r.bare.p50}`, `${r.bare.p99}`, r.bare.cpuPerRequest.toFixed(0), pct(r.bare.elu), '']);
-      rows.push([`${i + 1}`, 'bare node:http (parse JSON)', 'max', r.node.rps.toFixed(0), `${r.node.p50}`, `${r.node.p99}`, r.node.cpuPerRequest.toFixed(0), pct(r.node.elu), '']);
-      rows.push([`${i + 1}`, 'Focal /decide (durable)', 'max', r.focal.rps.toFixed(0), `${r.focal.p50}`, `${r.focal.p99}`, r.focal.cpuPerRequest.toFixed(0), pct(r.focal.elu), ratios[i]!.toFixed(2)]);
+      rows.push([`${i + 1}`, 'bare express (parse JSON)', 'max', r.bare.rps.toFixed(0), `${r.bare.p50}`, `${r.bare.p99}`, cpuCell(r.bare), pct(r.bare.elu), '']);
+      rows.push([`${i + 1}`, 'bare node:http (parse JSON)', 'max', r.node.rps.toFixed(0), `${r.node.p50}`, `${r.node.p99}`, cpuCell(r.node), pct(r.node.elu), '']);
+      rows.push([`${i + 1}`, 'Focal /decide (durable)', 'max', r.focal.rps.toFixed(0), `${r.focal.p50}`, `${r.focal.p99}`, cpuCell(r.focal), pct(r.focal.elu), ratios[i]!.toFixed(2)]);
     });
-    rows.push(['-', 'Focal /decide (durable)', `${half}/s`, halfRun.rps.toFixed(0), `${halfRun.p50}`, `${halfRun.p99}`, halfRun.cpuPerRequest.toFixed(0), pct(halfRun.elu), '']);
-    const header = ['round', 'target', 'offered', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req', 'event loop busy', 'Focal/bare'];
+    rows.push(['-', 'Focal /decide (durable)', `${half}/s`, halfRun.rps.toFixed(0), `${halfRun.p50}`, `${halfRun.p99}`, cpuCell(halfRun), pct(halfRun.elu), '']);
+    const header = ['round', 'target', 'offered', 'req/s', 'p50 ms', 'p99 ms', 'server CPU µs/req (main thread)', 'event loop busy', 'Focal/bare'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
     console.log(`\nPOST /decide, ${ACTIONS} actions × ${FEATURES_PER_ACTION} features, ${connections} connections, ${duration} s per run, loopback (${cores} cores, load average ${loadAvg.toFixed(1)})\n`);
@@ -205,6 +223,8 @@ async function main(): Promise<void> {
     console.log(`Focal / bare node:http (median) = ${nodeRatio.toFixed(2)} — /decide is served on node's http server (the lean lane), so this is its overhead over the floor`);
     const cpuRatio = median(runs.map((r) => r.bare.cpuPerRequest / r.focal.cpuPerRequest));
     console.log(`Server CPU per request, bare / Focal (median): ${cpuRatio.toFixed(2)} — the ratio a machine with cores to spare would approach`);
+    const mainRatio = median(runs.map((r) => r.bare.mainCpuPerRequest / r.focal.mainCpuPerRequest));
+    if (Number.isFinite(mainRatio)) console.log(`Main-thread CPU per request, bare / Focal (median): ${mainRatio.toFixed(2)} — what the event loop alone would allow if it never waited`);
     console.log(`Main-thread event loop busy at maximum rate (median): bare ${pct(median(runs.map((r) => r.bare.elu)))}, Focal ${pct(median(runs.map((r) => r.focal.elu)))}`
       + ' — where Focal is well below 100%, requests wait on the writer thread rather than for CPU');
     console.log(`p99 at half of Focal's maximum rate (${half} req/s): ${halfRun.p99} ms`);

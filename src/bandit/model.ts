@@ -171,11 +171,13 @@ export class Model implements BanditModel {
     const k = actions.length;
     const pmfOut = this.pmfOut;
     const chosen = sample(pmfOut, rng, k);
-    const pmf = new Array<number>(k);
-    const scores = new Array<number>(k);
+    // Pushed rather than preallocated: a packed array, which JSON.stringify (the log and the answer) serialises on
+    // its fast path; `new Array(k)` is holey and took its slow one (2.6% of /decide's main thread in a perf profile).
+    const pmf: number[] = [];
+    const scores: number[] = [];
     for (let a = 0; a < k; a++) {
-      pmf[a] = pmfOut[a]!;
-      scores[a] = this.input.means[a]!;
+      pmf.push(pmfOut[a]!);
+      scores.push(this.input.means[a]!);
     }
     return { pmf, scores, chosen, probability: pmf[chosen]! };
   }

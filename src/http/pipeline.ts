@@ -10,7 +10,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { authorize, type Keys } from './auth.js';
 import { HttpError, MalformedJsonError, UnsupportedMediaTypeError } from './errors.js';
 import { renderError } from './problem.js';
-import { keepBodyBytes } from './request-json.js';
+import { keepBodyText } from './request-json.js';
 import type { AnyRoute } from './route.js';
 import { check, compile } from './validation.js';
 
@@ -90,12 +90,12 @@ export function compileRoute(r: AnyRoute, deps: PipelineDeps): RouteRunner {
         invoke(undefined);
         return;
       }
-      readJsonBody(req, limit, (readErr, parsed, bytes) => {
+      readJsonBody(req, limit, (readErr, parsed, text) => {
         if (readErr) {
           fail(readErr);
           return;
         }
-        if (bytes && r.keepBodyText) keepBodyBytes(req, bytes);
+        if (text !== undefined && r.keepBodyText) keepBodyText(req, text);
         invoke(parsed);
       });
     };
@@ -179,10 +179,10 @@ function decoded(req: IncomingMessage): Readable | HttpError {
  * chunked encoding) reads as `undefined` without touching the stream. Otherwise the media type and
  * charset are checked first (415), the body is decompressed if encoded, read up to `limit` decoded bytes
  * with raw-body (its errors carry the types renderError maps: 413 over the limit, 400 when the length lies),
- * a UTF-8 BOM is skipped, and an empty body parses as {}. Calls back with the value and, when they are
- * exactly the parsed JSON text, the body's bytes.
+ * a UTF-8 BOM is skipped, and an empty body parses as {}. Calls back with the value and the JSON text it
+ * was parsed from (decoded once: the decisions log keeps that text rather than serialising the body again).
  */
-export function readJsonBody(req: IncomingMessage, limit: number, done: (err: unknown, body?: unknown, bytes?: Buffer) => void): void {
+export function readJsonBody(req: IncomingMessage, limit: number, done: (err: unknown, body?: unknown, text?: string) => void): void {
   const h = req.headers;
   const announced = h['content-length'] === undefined ? h['transfer-encoding'] !== undefined : h['content-length'] !== '0';
   if (!announced) {
@@ -216,6 +216,6 @@ export function readJsonBody(req: IncomingMessage, limit: number, done: (err: un
       done(new MalformedJsonError(`The body is not valid JSON: ${(e as Error).message}`));
       return;
     }
-    done(undefined, body, bom ? undefined : buf);
+    done(undefined, body, text.length === 0 ? undefined : text);
   });
 }

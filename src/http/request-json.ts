@@ -1,15 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 
-const RAW = Symbol('focal.requestJson');
+const TEXT = Symbol('focal.requestJson');
 
-type WithRaw = IncomingMessage & { [RAW]?: Buffer };
+type WithText = IncomingMessage & { [TEXT]?: string };
 
-/** Keeps `buf`, the UTF-8 bytes of exactly the JSON text the body was parsed from, for `requestJson`. */
-export function keepBodyBytes(req: IncomingMessage, buf: Buffer): void {
-  (req as WithRaw)[RAW] = buf;
+/** Keeps `text`, exactly the JSON text the body was parsed from (decoded from UTF-8, without a BOM), for `requestJson`. */
+export function keepBodyText(req: IncomingMessage, text: string): void {
+  (req as WithText)[TEXT] = text;
 }
 
-/** The JSON text of the request body exactly as parsed, when it was kept (UTF-8 without a BOM). */
+/** The JSON text of the request body exactly as parsed, when it was kept. */
 export function requestJson(req: IncomingMessage): string | undefined {
-  return (req as WithRaw)[RAW]?.toString('utf8');
+  return (req as WithText)[TEXT];
 }

@@ -43,7 +43,7 @@ export interface RouteSpec<B = unknown, Q = Record<string, unknown>, P = Record<
   bodyOptional?: boolean;
   /** With `body`: a larger JSON limit than FOCAL_MAX_BODY (e.g. base64 images), in bytes. */
   bodyLimit?: number;
-  /** With `body`: keep a UTF-8 body's bytes for `requestJson(req)` (held until the request ends, so only where used). */
+  /** With `body`: keep the body's JSON text for `requestJson(req)` (held until the request ends, so only where used). */
   keepBodyText?: boolean;
   /**
    * With `body`: also served by the lean lane in front of express when the request is plain JSON

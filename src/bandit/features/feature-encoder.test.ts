@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { Example } from './example.js';
 import { BanditInputError, CONSTANT_HASH, FeatureEncoder } from './feature-encoder.js';
 
@@ -115,4 +116,33 @@ test('the three-namespace fast path gives the general crossing\'s features, in i
       assert.deepEqual(entries(e1), entries(e2));
     }
   }
+});
+
+test('an action seen again is encoded from the cache exactly as a fresh encoder encodes it, whatever changed', () => {
+  // Ids repeat with the same, changed, reordered, added, removed or nested features: every example must equal
+  // what an encoder that never saw the id gives (the cache must never serve stale features).
+  const value = fc.oneof(fc.constantFrom('a', 'b', 'ab'), fc.constantFrom(0, 1, 2.5, -3), fc.boolean());
+  const features = fc.option(fc.oneof(
+    fc.dictionary(fc.constantFrom('f', 'g', 'h', '__proto__', 'constructor'), value, { maxKeys: 4 }),
+    fc.record({ nested: fc.dictionary(fc.constantFrom('x', 'y'), value, { maxKeys: 2 }) }),
+  ), { nil: undefined });
+  const action = fc.record({ id: fc.constantFrom('p', 'q', 'r'), features }, { requiredKeys: ['id'] });
+  fc.assert(fc.property(fc.array(action, { minLength: 1, maxLength: 12 }), (actions) => {
+    const warm = new FeatureEncoder([['context', 'action']]);
+    warm.encodeContext({ user: { age: 3 }, hour: 'x' });
+    for (const a of actions) {
+      const cached = new Example(4);
+      warm.example(a as never, cached);
+      assert.deepEqual(entries(cached), entries(encode({ user: { age: 3 }, hour: 'x' }, a as never)), JSON.stringify(a));
+    }
+  }), { numRuns: 300 });
+});
+
+test('a feature value that became invalid is refused even though the id was cached', () => {
+  const enc = new FeatureEncoder([]);
+  enc.encodeContext({});
+  const ex = new Example(4);
+  enc.example({ id: 'p', features: { f: 1 } }, ex);
+  assert.throws(() => enc.example({ id: 'p', features: { f: Number.NaN } }, ex), BanditInputError);
+  assert.throws(() => enc.example({ id: 'p', features: { f: null } } as never, ex), BanditInputError);
 });

@@ -26,7 +26,8 @@ export const CONSTANT_HASH = murmurHash3('constant', 0x1234567);
 const DEFAULT_NS_HASH = murmurHash3(DEFAULT_NAMESPACE, CONTEXT_SEED);
 const ACTION_NS_HASH = murmurHash3(ACTION_NAMESPACE, ACTION_SEED);
 const ID_HASH = murmurHash3('id', ACTION_NS_HASH);
-const ID_CACHE_LIMIT = 4096;
+/** Actions whose encodings are kept (by id); a few MB at most for actions of a few dozen features. */
+const ACTION_CACHE_LIMIT = 4096;
 const TRUE_HASH_SEED = 0x7e7e7e7e;
 const FALSE_HASH_SEED = 0x0f0f0f0f;
 
@@ -36,6 +37,44 @@ export class BanditInputError extends Error {
     super(message);
     this.name = 'BanditInputError';
   }
+}
+
+/**
+ * An action's hashed features as last encoded, with the flat features they came from. Actions repeat from one
+ * request to the next (a catalogue's items with the same features), and hashing their names and string values is
+ * most of an action's encoding: comparing the features with the last ones seen for that id costs a fifth of it.
+ */
+interface ActionEntry {
+  idHash: number;
+  /** The flat features' names and values in order, or undefined when they nest (not cached: hashed every time). */
+  keys: string[] | undefined;
+  values: unknown[];
+  idx: Int32Array;
+  val: Float64Array;
+  n: number;
+}
+
+/** Whether `features` has exactly the names and values of `entry`, in the same order (a no-allocation walk). */
+function sameFeatures(entry: ActionEntry, features: Features): boolean {
+  const keys = entry.keys!;
+  const values = entry.values;
+  let i = 0;
+  // for-in visits own enumerable keys of a JSON object in insertion order, like Object.keys, without an array.
+  for (const key in features) {
+    if (i >= keys.length || key !== keys[i] || features[key] !== values[i]) return false;
+    i++;
+  }
+  return i === keys.length;
+}
+
+/** The names of a flat features object in order, or undefined when one of its values is an object (a namespace). */
+function flatKeys(features: Features): string[] | undefined {
+  const keys = Object.keys(features);
+  for (let i = 0; i < keys.length; i++) {
+    const v = features[keys[i]!];
+    if (v !== null && typeof v === 'object') return undefined;
+  }
+  return keys;
 }
 
 /** Features of one namespace, as a slice of a shared buffer. */
@@ -96,7 +135,7 @@ export class FeatureEncoder {
   // Expanded interaction terms for the current context (lists of slices, action slice by identity).
   private terms: NamespaceSlice[][] = [];
   private readonly termScratch: NamespaceSlice[] = [];
-  private readonly idHashes = new Map<string, number>();
+  private readonly actions = new Map<string, ActionEntry>();
   private readonly termNames: string[] = [];
   private termsValid = false;
 
@@ -184,17 +223,8 @@ export class FeatureEncoder {
 
   /** Builds the full example for one action: constant, context, action, interactions. */
   example(action: ActionInput, out: Example): void {
+    this.encodeAction(action);
     const act = this.act;
-    act.clear();
-    let idHash = this.idHashes.get(action.id);
-    if (idHash === undefined) {
-      // Action ids repeat on every call: a bounded cache saves re-hashing them.
-      if (this.idHashes.size >= ID_CACHE_LIMIT) this.idHashes.clear();
-      idHash = murmurHash3(action.id, ID_HASH);
-      this.idHashes.set(action.id, idHash);
-    }
-    act.push(idHash, 1);
-    if (action.features !== undefined) encodeObject(action.features, ACTION_NS_HASH, '/actions/features', act);
     this.actionSlice.start = 0;
     this.actionSlice.end = act.n;
 
@@ -217,6 +247,34 @@ export class FeatureEncoder {
     out.actionId = action.id;
     const terms = this.terms;
     for (let t = 0; t < terms.length; t++) this.cross(terms[t]!, out);
+  }
+
+  /** Fills this.act with the action's id and features: from the cache when they are the ones last seen for its id. */
+  private encodeAction(action: ActionInput): void {
+    const act = this.act;
+    act.clear();
+    const features = action.features;
+    const entry = this.actions.get(action.id);
+    if (entry !== undefined && (features === undefined ? entry.n === 1 : entry.keys !== undefined && sameFeatures(entry, features))) {
+      act.reserve(entry.n);
+      const idx = act.idx, val = act.val, eIdx = entry.idx, eVal = entry.val;
+      for (let i = 0; i < entry.n; i++) {
+        idx[i] = eIdx[i]!;
+        val[i] = eVal[i]!;
+      }
+      act.n = entry.n;
+      return;
+    }
+    const idHash = entry?.idHash ?? murmurHash3(action.id, ID_HASH);
+    act.push(idHash, 1);
+    if (features !== undefined) encodeObject(features, ACTION_NS_HASH, '/actions/features', act);
+    // Bounded: ids beyond the limit (a catalogue larger than it, or ids made per request) clear it and start over.
+    if (entry === undefined && this.actions.size >= ACTION_CACHE_LIMIT) this.actions.clear();
+    const flat = features === undefined ? [] : flatKeys(features);
+    this.actions.set(action.id, {
+      idHash, keys: flat, values: flat === undefined ? [] : flat.map((k) => features![k]),
+      idx: act.idx.slice(0, act.n), val: act.val.slice(0, act.n), n: act.n,
+    });
   }
 
   /** Upper bound of the features of the next example, so pushes never have to grow mid-loop. */
