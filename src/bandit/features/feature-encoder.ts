@@ -106,9 +106,9 @@ function hashValue(key: number, value: FeatureValue, pointer: string, name: stri
 }
 
 function encodeObject(obj: Features, seed: number, pointer: string, out: Example): void {
-  const keys = Object.keys(obj);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
+  // for-in reads values through the enum cache (no megamorphic keyed load); features are plain objects (parsed JSON
+  // or literals) whose keys are own, in Object.keys' order.
+  for (const key in obj) {
     // Reading an own key is safe even for "__proto__" (JSON.parse makes it an own property).
     const value = obj[key];
     const h = murmurHash3(key, seed);
