@@ -149,7 +149,8 @@ async function main(): Promise<void> {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
     const { model, state } = await loadCheckpoint<TrainOptions>(args['export-from']);
     const out = args.out ?? state.options.out;
-    await exportModel(model, state, out, 'last');
+    // A checkpoint of the best-validation epoch (the trainer's best/) is recorded as such; any other as the epoch it ends.
+    await exportModel(model, state, out, state.completedEpochs === state.bestEpoch ? 'best-validation' : 'last');
     console.log(`exported ${args['export-from']} (epoch ${state.completedEpochs}) to ${out}`);
     model.dispose();
     return;

@@ -10,15 +10,23 @@ import { makeRoot, startImages, type ImagesHarness } from '../images/harness.js'
 
 /**
  * Every model shipped in models/ loads through the images capability and reads
- * its own kind of input — MNIST digits, or digits anywhere on a 60×60 canvas —
+ * its own kind of input — MNIST digits, or digits anywhere on a 60×60 canvas, with or without clutter —
  * sent as PNG files of the canvas, through the real preprocessing.
  */
 
 const MODELS_DIR = 'models';
 /** The first SAMPLE images of each model's fixed test set (npm run eval:ram renders the same ones). */
 const SAMPLE = 100;
-/** A shipped model must get at least this many of them right (the cards' test errors are all below 3%). */
-const MIN_CORRECT = 96;
+/**
+ * How many of them a shipped model must get right: all but its validation error (recorded in its training.json when
+ * it was exported, never from test figures) plus three binomial standard deviations, and at most 4 wrong when that is
+ * lower. mnist (1.1%) must get 95, translated (2.4%) 92, cluttered (7.8%) 84; an untrained model gets about 10.
+ */
+function minCorrect(folder: string): number {
+  const { validationError: p } = JSON.parse(readFileSync(join(MODELS_DIR, folder, 'training.json'), 'utf8')) as { validationError: number };
+  assert.ok(p >= 0 && p < 0.5, `${folder}/training.json: validationError ${p}`);
+  return SAMPLE - Math.max(4, Math.ceil(SAMPLE * p + 3 * Math.sqrt(SAMPLE * p * (1 - p))));
+}
 
 const shipped = readdirSync(MODELS_DIR, { withFileTypes: true })
   .filter((d) => d.isDirectory() && d.name.startsWith(MODEL_FOLDER_PREFIX))
@@ -53,7 +61,8 @@ describe('shipped image models', () => {
         const res = await request(h.focal.app).post('/classify-image').query({ model: name }).set('Content-Type', 'image/png').send(png).expect(200);
         if (res.body.label === config.classes[set.labels[n]!]) correct++;
       }
-      assert.ok(correct >= MIN_CORRECT, `${name}: ${correct}/${SAMPLE} correct on its ${spec.task} ${side}×${side} test images`);
+      const needed = minCorrect(folder);
+      assert.ok(correct >= needed, `${name}: ${correct}/${SAMPLE} correct (at least ${needed} needed) on its ${spec.task} ${side}×${side} test images`);
     });
   }
 });
