@@ -11,7 +11,7 @@ import { Presets, SingleBar } from 'cli-progress';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import { Adam } from '../src/attention/adam.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from '../src/attention/checkpoint.js';
-import { readMnist, taskNames, taskSpec, type TaskName } from '../src/attention/mnist-dataset.js';
+import { readMnist, taskNames, taskSpec, type DigitSet, type TaskName } from '../src/attention/mnist-dataset.js';
 import { mnistRamConfig } from '../src/attention/ram-config.js';
 import { createRamModel, type AttentionModel } from '../src/attention/ram-model.js';
 import { Rng } from '../src/attention/rng.js';
@@ -39,6 +39,7 @@ const { values: args, tokens } = parseArgs({
     'lr-min': { type: 'string', default: '0.00001' },
     shift: { type: 'string', default: '0' },
     augment: { type: 'string', default: 'none' },
+    'photo-set': { type: 'string' },
     validation: { type: 'string', default: '5000' },
     limit: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -57,10 +58,10 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--augment none|photo] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--shift 0] [--augment none|photo] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min/--out/--augment given explicitly override the saved ones; everything else comes from the checkpoint.`);
+On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -76,6 +77,12 @@ interface TrainOptions {
   shift: number;
   /** Photograph-like augmentation (stroke width, rotation, scale, blur) of the training digits; absent in older checkpoints. */
   augment?: 'none' | 'photo';
+  /**
+   * Photographs of the training digits through the service's preprocessing (npm run render:photos), one or more
+   * folders separated by commas: trained on beside the digits themselves, the pictures of validation digits left
+   * out of training and measured as a second validation error; absent in older checkpoints.
+   */
+  photoSet?: string | null;
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -96,6 +103,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     imageSize: spec.imageSize,
     shift: spec.shift,
     augment: args.augment as 'none' | 'photo',
+    photoSet: args['photo-set'] ?? null,
     epochs: num(args.epochs, 'epochs'),
     batchSize: num(args.batch, 'batch'),
     learningRate: num(args.lr, 'lr'),
@@ -172,25 +180,35 @@ async function main(): Promise<void> {
     if (given.has('out')) o.out = args.out!;
     // Fine-tuning a finished model towards photographs: e.g. --augment photo --epochs 130 --lr 0.0001.
     if (given.has('augment')) o.augment = args.augment as 'none' | 'photo';
+    // ...or on the served distribution itself: --photo-set data/photo-train-s3.
+    if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
-  const train = readMnist('train');
+  const digits = readMnist('train');
   // The held-out split depends on the seed only, so a resumed run validates on the same images.
-  const all = new Rng(o.seed * 104729 + 3).shuffle(Array.from({ length: train.count }, (_, i) => i));
+  const all = new Rng(o.seed * 104729 + 3).shuffle(Array.from({ length: digits.count }, (_, i) => i));
   const validation = all.slice(0, o.validation);
-  const trainIndices = all.slice(o.validation, o.limit ? o.validation + o.limit : undefined);
+  let trainIndices = all.slice(o.validation, o.limit ? o.validation + o.limit : undefined);
+  if (o.photoSet && o.task !== 'mnist') throw new Error(`--photo-set holds 28×28 digits for the mnist task, not ${o.task}`);
+  const { set: train, photoTrain, photoValidation } = withPhotos(digits, trainIndices, validation, o.photoSet);
+  trainIndices = trainIndices.concat(photoTrain);
   const dataRng = new Rng(0);
   dataRng.setState(state.dataRng);
   const c = model.config;
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
       `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}), core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
-      `${trainIndices.length} train / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
+      `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');
   const valRngSeed = o.seed * 31 + 5;
+  if (resuming && photoValidation.length > 0 && !state.history.some((h) => h.photoValidationError !== undefined)) {
+    // The weights' figure before they ever saw a photograph: what a fine-tune on the photo set is measured against.
+    const before = evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
+    console.log(`before training on photographs: photo-val-error ${(before * 100).toFixed(2)}% on ${photoValidation.length} pictures of validation digits`);
+  }
   while (state.completedEpochs < o.epochs) {
     const epoch = state.completedEpochs + 1;
     // On a terminal a progress bar redrawn in place; in a log file (nohup, CI) a plain line every --log-every steps.
@@ -222,13 +240,16 @@ async function main(): Promise<void> {
     const valStart = performance.now();
     // Fixed rendering seed: the translated/cluttered validation images are the same every epoch.
     const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
+    const photoValidationError = photoValidation.length > 0
+      ? evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) })
+      : undefined;
     const seconds = report.seconds + (performance.now() - valStart) / 1000;
     state.completedEpochs = epoch;
     state.elapsedSeconds += seconds;
     state.optimizerStep = optimizer.step;
     state.dataRng = dataRng.getState();
     state.policyRng = model.rng.getState();
-    state.history.push({ epoch, loss: report.loss, crossEntropy: report.crossEntropy, trainAccuracy: report.accuracy, validationError, learningRate: report.learningRate, seconds });
+    state.history.push({ epoch, loss: report.loss, crossEntropy: report.crossEntropy, trainAccuracy: report.accuracy, validationError, learningRate: report.learningRate, seconds, ...(photoValidationError !== undefined ? { photoValidationError } : {}) });
     const improved = validationError < state.bestValidationError;
     if (improved) {
       state.bestValidationError = validationError;
@@ -243,12 +264,44 @@ async function main(): Promise<void> {
     const perEpoch = recent.reduce((a, h) => a + h.seconds, 0) / recent.length;
     console.log(
       `epoch ${epoch}/${o.epochs} loss ${report.loss.toFixed(4)} ce ${report.crossEntropy.toFixed(4)} train-acc ${(report.accuracy * 100).toFixed(2)}% ` +
-        `val-error ${(validationError * 100).toFixed(2)}% (best ${(state.bestValidationError * 100).toFixed(2)}% @${state.bestEpoch}) ` +
+        `val-error ${(validationError * 100).toFixed(2)}%${photoValidationError !== undefined ? ` photo-val-error ${(photoValidationError * 100).toFixed(2)}%` : ''} (best ${(state.bestValidationError * 100).toFixed(2)}% @${state.bestEpoch}) ` +
         `lr ${report.learningRate.toExponential(2)} ${seconds.toFixed(1)}s total ${fmtTime(state.elapsedSeconds)} ETA ${fmtTime(perEpoch * (o.epochs - epoch))} tensors ${tf.memory().numTensors}`,
     );
   }
   console.log(`done: best validation error ${(state.bestValidationError * 100).toFixed(2)}% at epoch ${state.bestEpoch}; model in ${o.out}`);
   model.dispose();
+}
+
+/**
+ * The training set with each photo set's pictures appended (picture i of a set is digit i, so it keeps that digit's
+ * split): the indices of the pictures of training digits and of validation digits in the combined set.
+ */
+function withPhotos(digits: DigitSet, trainIndices: number[], validation: number[], photoSets: string | null | undefined): { set: DigitSet; photoTrain: number[]; photoValidation: number[] } {
+  if (!photoSets) return { set: digits, photoTrain: [], photoValidation: [] };
+  const sets = photoSets.split(',').map((dir) => {
+    const photos = readMnist('train', dir);
+    if (photos.side !== digits.side) throw new Error(`${dir}: ${photos.side}×${photos.side} pictures, the digits are ${digits.side}×${digits.side}`);
+    for (let i = 0; i < photos.count; i++) {
+      if (photos.labels[i] !== digits.labels[i]) throw new Error(`${dir}: picture ${i} is labelled ${photos.labels[i]}, training digit ${i} is a ${digits.labels[i]}`);
+    }
+    return photos;
+  });
+  const count = sets.reduce((n, p) => n + p.count, digits.count);
+  const images = new Uint8Array(count * digits.side * digits.side);
+  const labels = new Uint8Array(count);
+  images.set(digits.images);
+  labels.set(digits.labels);
+  const photoTrain: number[] = [];
+  const photoValidation: number[] = [];
+  let at = digits.count;
+  for (const photos of sets) {
+    images.set(photos.images, at * digits.side * digits.side);
+    labels.set(photos.labels, at);
+    for (const i of trainIndices) if (i < photos.count) photoTrain.push(at + i);
+    for (const i of validation) if (i < photos.count) photoValidation.push(at + i);
+    at += photos.count;
+  }
+  return { set: { images, labels, count, side: digits.side }, photoTrain, photoValidation };
 }
 
 /** A model folder (no optimizer state) plus the training record of its weights. */

@@ -14,6 +14,8 @@ export interface EpochRecord {
   crossEntropy: number;
   trainAccuracy: number;
   validationError: number;
+  /** With a photo set (train:ram --photo-set): error on the photographs of the validation digits. */
+  photoValidationError?: number;
   learningRate: number;
   seconds: number;
 }

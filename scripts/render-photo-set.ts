@@ -1,0 +1,91 @@
+/**
+ * Photograph-like pictures of MNIST training digits, as the service sees them, for training on the served
+ * distribution (`npm run train:ram -- --photo-set DIR`):
+ *
+ *   npm run render:photos -- [--count 60000] [--seed 3] [--out data/photo-train-s3]
+ *
+ * Picture i is training digit i drawn by `scripts/lib/photo-digits.ts` (paper, light, pen, stroke width,
+ * rotation, size, placement, blur, noise, JPEG or PNG; seed `--seed`, which must differ from eval:photos' seeds
+ * 1 and 2), then read back by the service's own preprocessing (`src/images/preprocess.ts`) into the 28×28 input
+ * the model gets. The result is written as MNIST idx files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`)
+ * so `readMnist('train', DIR)` reads it, and picture i keeps digit i's place: the trainer uses only the pictures
+ * of its training digits, never those of its validation split. Rendering is the slow part (tens of ms a picture):
+ * the files are rewritten every 500 pictures and a new run continues where they end.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readMnist } from '../src/attention/mnist-dataset.js';
+import { preprocessImage } from '../src/images/preprocess.js';
+import { photoDigit } from './lib/photo-digits.js';
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '60000' },
+    seed: { type: 'string', default: '3' },
+    out: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log('npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>]');
+  process.exit(0);
+}
+
+const seed = Number(values.seed);
+const train = readMnist('train');
+const count = Math.min(Number(values.count), train.count);
+if (!Number.isInteger(seed) || seed === 1 || seed === 2) throw new Error(`--seed must be an integer other than 1 and 2 (eval:photos' sets), got ${values.seed}`);
+if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
+const out = values.out ?? `data/photo-train-s${seed}`;
+const SIDE = 28;
+const MAX_PIXELS = 25_000_000;
+const IMAGES = join(out, 'train-images-idx3-ubyte');
+const LABELS = join(out, 'train-labels-idx1-ubyte');
+
+mkdirSync(out, { recursive: true });
+const images = new Uint8Array(count * SIDE * SIDE);
+const labels = new Uint8Array(count);
+let done = 0;
+if (existsSync(IMAGES) && existsSync(LABELS)) {
+  const previous = readMnist('train', out);
+  done = Math.min(previous.count, count);
+  images.set(previous.images.subarray(0, done * SIDE * SIDE));
+  labels.set(previous.labels.subarray(0, done));
+  console.log(`continuing after ${done} pictures in ${out}`);
+}
+
+/** Writes the first `n` pictures as idx files (each via a temporary file and a rename: a kill never leaves half a file). */
+function save(n: number): void {
+  const head = Buffer.alloc(16);
+  head.writeUInt32BE(2051, 0);
+  head.writeUInt32BE(n, 4);
+  head.writeUInt32BE(SIDE, 8);
+  head.writeUInt32BE(SIDE, 12);
+  writeFileSync(`${IMAGES}.tmp`, Buffer.concat([head, images.subarray(0, n * SIDE * SIDE)]));
+  const labelHead = Buffer.alloc(8);
+  labelHead.writeUInt32BE(2049, 0);
+  labelHead.writeUInt32BE(n, 4);
+  writeFileSync(`${LABELS}.tmp`, Buffer.concat([labelHead, labels.subarray(0, n)]));
+  renameSync(`${IMAGES}.tmp`, IMAGES);
+  renameSync(`${LABELS}.tmp`, LABELS);
+}
+
+const start = performance.now();
+const first = done;
+for (let i = done; i < count; i++) {
+  const { bytes, params } = await photoDigit(train, i, seed);
+  if (params.label !== train.labels[i]) throw new Error(`picture ${i}: label ${params.label}, digit ${train.labels[i]}`);
+  const { pixels } = await preprocessImage(bytes, { maxPixels: MAX_PIXELS });
+  if (pixels.length !== SIDE * SIDE) throw new Error(`picture ${i}: preprocessing gave ${pixels.length} values, not ${SIDE * SIDE}`);
+  for (let p = 0; p < pixels.length; p++) images[i * SIDE * SIDE + p] = Math.round(Math.min(1, Math.max(0, pixels[p]!)) * 255);
+  labels[i] = params.label;
+  done = i + 1;
+  if (done % 500 === 0 || done === count) {
+    save(done);
+    const rate = (done - first) / ((performance.now() - start) / 1000);
+    console.log(`${done}/${count} pictures (${(rate).toFixed(1)}/s, ${((count - done) / rate / 60).toFixed(0)} min left)`);
+  }
+}
+save(done);
+console.log(`${done} pictures of training digits (seed ${seed}) in ${out}; labels check: ${readFileSync(LABELS).length - 8} labels`);

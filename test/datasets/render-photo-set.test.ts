@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { readMnist } from '../../src/attention/mnist-dataset.js';
+import { correlation } from '../images/fixtures.js';
+
+const run = promisify(execFile);
+const render = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/render-photo-set.ts', ...args], { encoding: 'utf8' });
+
+describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'focal-photo-set-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const train = readMnist('train');
+  // A set read fresh from disk (readMnist caches by directory, and these files change between runs).
+  const read = (dir: string) => {
+    const images = readFileSync(join(dir, 'train-images-idx3-ubyte'));
+    const labels = readFileSync(join(dir, 'train-labels-idx1-ubyte'));
+    return { count: images.readUInt32BE(4), images: images.subarray(16), labels: labels.subarray(8) };
+  };
+
+  it('writes picture i of training digit i, through the service\'s preprocessing, as idx files readMnist reads', async () => {
+    const dir = join(root, 'a');
+    await render(['--count', '12', '--seed', '5', '--out', dir]);
+    const set = readMnist('train', dir);
+    assert.equal(set.count, 12);
+    assert.equal(set.side, 28);
+    assert.deepEqual(Array.from(set.labels), Array.from(train.labels.subarray(0, 12)));
+    for (let i = 0; i < 12; i++) {
+      const picture = Float32Array.from(set.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
+      const digit = Float32Array.from(train.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
+      assert.ok(correlation(picture, digit) > 0.3, `picture ${i}: correlation ${correlation(picture, digit).toFixed(2)} with its digit`);
+    }
+  });
+
+  it('continues where an earlier run stopped, giving the same pictures as one run', async () => {
+    const [parts, whole] = [join(root, 'parts'), join(root, 'whole')];
+    await render(['--count', '5', '--seed', '6', '--out', parts]);
+    const { stdout } = await render(['--count', '9', '--seed', '6', '--out', parts]);
+    assert.match(stdout, /continuing after 5 pictures/);
+    await render(['--count', '9', '--seed', '6', '--out', whole]);
+    const [a, b] = [read(parts), read(whole)];
+    assert.equal(a.count, 9);
+    assert.ok(a.images.equals(b.images), 'the pictures of a continued run equal those of one run');
+    assert.ok(a.labels.equals(b.labels));
+  });
+
+  it('refuses the seeds of eval:photos\' held-out sets', async () => {
+    await assert.rejects(render(['--count', '2', '--seed', '1', '--out', join(root, 'held-out')]), /--seed must be an integer other than 1 and 2/);
+  });
+});
