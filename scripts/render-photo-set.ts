@@ -12,10 +12,9 @@
  * of its training digits, never those of its validation split. Rendering is the slow part (tens of ms a picture):
  * the files are rewritten every 500 pictures and a new run continues where they end.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { readMnist } from '../src/attention/mnist-dataset.js';
+import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { photoDigit } from './lib/photo-digits.js';
 
@@ -40,14 +39,13 @@ if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a po
 const out = values.out ?? `data/photo-train-s${seed}`;
 const SIDE = 28;
 const MAX_PIXELS = 25_000_000;
-const IMAGES = join(out, 'train-images-idx3-ubyte');
-const LABELS = join(out, 'train-labels-idx1-ubyte');
+const files = mnistFiles('train', out);
 
 mkdirSync(out, { recursive: true });
 const images = new Uint8Array(count * SIDE * SIDE);
 const labels = new Uint8Array(count);
 let done = 0;
-if (existsSync(IMAGES) && existsSync(LABELS)) {
+if (existsSync(files.images) && existsSync(files.labels)) {
   const previous = readMnist('train', out);
   done = Math.min(previous.count, count);
   images.set(previous.images.subarray(0, done * SIDE * SIDE));
@@ -55,21 +53,8 @@ if (existsSync(IMAGES) && existsSync(LABELS)) {
   console.log(`continuing after ${done} pictures in ${out}`);
 }
 
-/** Writes the first `n` pictures as idx files (each via a temporary file and a rename: a kill never leaves half a file). */
-function save(n: number): void {
-  const head = Buffer.alloc(16);
-  head.writeUInt32BE(2051, 0);
-  head.writeUInt32BE(n, 4);
-  head.writeUInt32BE(SIDE, 8);
-  head.writeUInt32BE(SIDE, 12);
-  writeFileSync(`${IMAGES}.tmp`, Buffer.concat([head, images.subarray(0, n * SIDE * SIDE)]));
-  const labelHead = Buffer.alloc(8);
-  labelHead.writeUInt32BE(2049, 0);
-  labelHead.writeUInt32BE(n, 4);
-  writeFileSync(`${LABELS}.tmp`, Buffer.concat([labelHead, labels.subarray(0, n)]));
-  renameSync(`${IMAGES}.tmp`, IMAGES);
-  renameSync(`${LABELS}.tmp`, LABELS);
-}
+/** Writes the first `n` pictures as idx files (writeMnist: a kill never leaves half a file). */
+const save = (n: number): void => writeMnist('train', out, { images, labels, count: n, side: SIDE });
 
 const start = performance.now();
 const first = done;
@@ -88,4 +73,4 @@ for (let i = done; i < count; i++) {
   }
 }
 save(done);
-console.log(`${done} pictures of training digits (seed ${seed}) in ${out}; labels check: ${readFileSync(LABELS).length - 8} labels`);
+console.log(`${done} pictures of training digits (seed ${seed}) in ${out}`);

@@ -204,9 +204,10 @@ async function main(): Promise<void> {
   );
   const logEvery = num(args['log-every'], 'log-every');
   const valRngSeed = o.seed * 31 + 5;
+  const photoError = () => evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
   if (resuming && photoValidation.length > 0 && !state.history.some((h) => h.photoValidationError !== undefined)) {
     // The weights' figure before they ever saw a photograph: what a fine-tune on the photo set is measured against.
-    const before = evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
+    const before = photoError();
     console.log(`before training on photographs: photo-val-error ${(before * 100).toFixed(2)}% on ${photoValidation.length} pictures of validation digits`);
   }
   while (state.completedEpochs < o.epochs) {
@@ -240,9 +241,7 @@ async function main(): Promise<void> {
     const valStart = performance.now();
     // Fixed rendering seed: the translated/cluttered validation images are the same every epoch.
     const validationError = evaluateError(model.network, train, validation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
-    const photoValidationError = photoValidation.length > 0
-      ? evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) })
-      : undefined;
+    const photoValidationError = photoValidation.length > 0 ? photoError() : undefined;
     const seconds = report.seconds + (performance.now() - valStart) / 1000;
     state.completedEpochs = epoch;
     state.elapsedSeconds += seconds;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { augmentDigit } from './augment.js';
@@ -37,29 +37,62 @@ export function defaultMnistDir(): string {
 
 const cache = new Map<string, DigitSet>();
 
+/** The idx format's magic numbers (unsigned bytes, 3 or 1 dimensions) and header lengths. */
+const IMAGES_MAGIC = 2051;
+const LABELS_MAGIC = 2049;
+const IMAGES_HEADER = 16;
+const LABELS_HEADER = 8;
+
+/** The idx files of one split in `dir`, named as MNIST names them. */
+export function mnistFiles(split: 'train' | 'test', dir: string): { images: string; labels: string } {
+  const prefix = split === 'train' ? 'train' : 't10k';
+  return { images: join(dir, `${prefix}-images-idx3-ubyte`), labels: join(dir, `${prefix}-labels-idx1-ubyte`) };
+}
+
 /**
  * Reads the idx files (16-byte image header, 8-byte label header) of one split: the project's one MNIST
- * reader (training, evaluation, test fixtures and benchmarks all use it). Read once per process and directory.
+ * reader (training, evaluation, test fixtures and benchmarks all use it). Read once per process and directory,
+ * unless `cached` is false (files that change while the process runs, such as a photo set being rendered).
  */
-export function readMnist(split: 'train' | 'test', dir = defaultMnistDir()): DigitSet {
+export function readMnist(split: 'train' | 'test', dir = defaultMnistDir(), cached = true): DigitSet {
   const key = `${split} ${dir}`;
-  const hit = cache.get(key);
+  const hit = cached ? cache.get(key) : undefined;
   if (hit) return hit;
-  const prefix = split === 'train' ? 'train' : 't10k';
-  const imageBytes = readFileSync(join(dir, `${prefix}-images-idx3-ubyte`));
-  const labelBytes = readFileSync(join(dir, `${prefix}-labels-idx1-ubyte`));
-  if (imageBytes.readUInt32BE(0) !== 2051 || labelBytes.readUInt32BE(0) !== 2049) throw new Error(`${dir}: not MNIST idx files`);
+  const files = mnistFiles(split, dir);
+  const imageBytes = readFileSync(files.images);
+  const labelBytes = readFileSync(files.labels);
+  if (imageBytes.readUInt32BE(0) !== IMAGES_MAGIC || labelBytes.readUInt32BE(0) !== LABELS_MAGIC) throw new Error(`${dir}: not MNIST idx files`);
   const count = imageBytes.readUInt32BE(4);
   const side = imageBytes.readUInt32BE(8);
   if (labelBytes.readUInt32BE(4) !== count) throw new Error(`${dir}: ${count} images but ${labelBytes.readUInt32BE(4)} labels`);
   const set: DigitSet = {
-    images: new Uint8Array(imageBytes.buffer, imageBytes.byteOffset + 16, count * side * side),
-    labels: new Uint8Array(labelBytes.buffer, labelBytes.byteOffset + 8, count),
+    images: new Uint8Array(imageBytes.buffer, imageBytes.byteOffset + IMAGES_HEADER, count * side * side),
+    labels: new Uint8Array(labelBytes.buffer, labelBytes.byteOffset + LABELS_HEADER, count),
     count,
     side,
   };
-  cache.set(key, set);
+  if (cached) cache.set(key, set);
   return set;
+}
+
+/**
+ * Writes `set` as the idx files of one split in `dir`, which readMnist reads back. Each file goes through a
+ * temporary file and a rename, so a process killed mid-write leaves the previous files whole.
+ */
+export function writeMnist(split: 'train' | 'test', dir: string, set: DigitSet): void {
+  const files = mnistFiles(split, dir);
+  const imageHead = Buffer.alloc(IMAGES_HEADER);
+  imageHead.writeUInt32BE(IMAGES_MAGIC, 0);
+  imageHead.writeUInt32BE(set.count, 4);
+  imageHead.writeUInt32BE(set.side, 8);
+  imageHead.writeUInt32BE(set.side, 12);
+  const labelHead = Buffer.alloc(LABELS_HEADER);
+  labelHead.writeUInt32BE(LABELS_MAGIC, 0);
+  labelHead.writeUInt32BE(set.count, 4);
+  writeFileSync(`${files.images}.tmp`, Buffer.concat([imageHead, set.images.subarray(0, set.count * set.side * set.side)]));
+  writeFileSync(`${files.labels}.tmp`, Buffer.concat([labelHead, set.labels.subarray(0, set.count)]));
+  renameSync(`${files.images}.tmp`, files.images);
+  renameSync(`${files.labels}.tmp`, files.labels);
 }
 
 /** The paper's settings: translated 60×60; cluttered 4 pieces in 60×60 or 8 in 100×100. */
