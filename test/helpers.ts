@@ -9,6 +9,10 @@ import { createLogger } from '../src/platform/logger.js';
 import { Metrics } from '../src/platform/metrics.js';
 import { closeDatabase, openDatabase, type Db } from '../src/store/database.js';
 
+/** Object.prototype's own properties and their values: a write through a "__proto__" key would add or change one. */
+export const prototypeState = (): [string, unknown][] =>
+  Object.getOwnPropertyNames(Object.prototype).sort().map((n) => [n, Object.getOwnPropertyDescriptor(Object.prototype, n)!.value as unknown]);
+
 export interface TestApp {
   focal: FocalApp;
   db: Db;

@@ -13,8 +13,8 @@
  * it VW has nothing that tells the actions apart); `vw best` is the best setting of a grid picked in
  * hindsight per stream (exploration × interactions, × learning rate with --full).
  *
- * Options: --full (longer streams, 10 seeds, the larger VW grid), --seeds=N, --streams=name,… (prefix
- * match), --strategies=name,…, --no-vw. Small settings by default (about a minute or two on a quiet core).
+ * Options (--help lists them): --full (longer streams, 10 seeds, the larger VW grid), --seeds N, --streams name,…
+ * (prefix match), --strategies name,…, --no-vw. Small settings by default (about a minute or two on a quiet core).
  */
 import { setPriority } from 'node:os';
 import {
@@ -23,19 +23,21 @@ import {
   squareCbBanditConfig,
   type BanditConfigInput,
 } from '../../src/bandit/index.js';
+import { benchArgs } from '../lib/cli.js';
 import { STREAMS, type Stream } from './streams.js';
 import { runVw, vwBinary } from './vw.js';
 
-const args = new Map(
-  process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k!, v ?? 'true'] as const;
-  }),
-);
-const FULL = args.get('full') === 'true';
-const SEEDS = Number(args.get('seeds') ?? (FULL ? 10 : 3));
-const streamFilter = args.get('streams')?.split(',');
-const strategyFilter = args.get('strategies')?.split(',');
+const args = benchArgs({
+  full: { type: 'boolean', help: 'longer streams, 10 seeds, the larger VW grid' },
+  seeds: { type: 'number', help: 'seeds per stream (default 3, 10 with --full)' },
+  streams: { type: 'string', help: 'comma-separated stream name prefixes' },
+  strategies: { type: 'string', help: 'comma-separated Focal strategies' },
+  'no-vw': { type: 'boolean', help: 'Focal alone, even when a VW binary is found' },
+});
+const FULL = args.full;
+const SEEDS = args.seeds ?? (FULL ? 10 : 3);
+const streamFilter = args.streams?.split(',');
+const strategyFilter = args.strategies?.split(',');
 
 try {
   setPriority(10); // a shared machine: the suite yields to interactive work
@@ -75,7 +77,7 @@ const FOCAL: Runner[] = [
   focal('neural-linear', { strategy: { name: 'neural-linear' } }),
 ];
 
-const vw = args.get('no-vw') === 'true' ? undefined : vwBinary();
+const vw = args['no-vw'] ? undefined : vwBinary();
 const VW_GRID: { name: string; args: string[]; maxFeatures?: number }[] = [];
 if (vw) {
   const explore = [['--epsilon', '0.05'], ['--squarecb']];
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
   const runners = FOCAL.filter((r) => !strategyFilter || strategyFilter.includes(r.name));
   const specs = STREAMS.filter((s) => !streamFilter || streamFilter.some((f) => s.name.startsWith(f)));
   console.log(`\nBenchmark suite: ${SEEDS} seeds${FULL ? ' (--full)' : ''}; reward = mean progressive reward (higher is better), wheel = normalised cumulative regret (uniform = 100, lower is better)`);
-  if (!vw) console.log(args.get('no-vw') === 'true' ? 'VW: skipped (--no-vw)' : 'VW: no binary at $FOCAL_VW or /tmp/vw/build/vowpalwabbit/cli/vw, skipped (Focal alone)');
+  if (!vw) console.log(args['no-vw'] ? 'VW: skipped (--no-vw)' : 'VW: no binary at $FOCAL_VW or /tmp/vw/build/vowpalwabbit/cli/vw, skipped (Focal alone)');
   else console.log(`VW 9.11.2 grid (${VW_GRID.length} settings): ${VW_GRID.map((g) => g.name).join(' | ')}`);
   const columns = [...runners.map((r) => r.name), ...(vw ? ['vw default', 'vw best'] : [])];
   const width = 16;

@@ -1,5 +1,5 @@
 import type { PgClient, PgPool } from '../store/postgres.js';
-import { BROWSED_COLUMNS, type BrowsedRow, type ExportRow, type ModelRow, type ModelStats, type RewardedRow, type SnapshotRow } from './decision-store.js';
+import { BROWSED_COLUMNS, type BrowsedRow, type ExportRow, type ModelRow, type ModelStats, type RewardedRow, type RewardSource, type SnapshotRow } from './decision-store.js';
 import type { LogCount } from './retention.js';
 
 /** One learned or recorded row of the shared reward log, with its decision's payload, as a follower reads it. */
@@ -8,7 +8,7 @@ export interface LogRow {
   eventId: string;
   model: string;
   reward: number;
-  source: 'client' | 'default' | 'aggregate';
+  source: RewardSource;
   learn: number;
   payload: string;
   receivedAt: number;

@@ -115,3 +115,10 @@ export class StorageFullError extends HttpError {
       `The database cannot write for lack of disk space; nothing of this request was written. Retry after ${retryAfter} s.`);
   }
 }
+
+/** An error nobody anticipated: the answer names the id it was logged under, never the stack. */
+export class InternalError extends HttpError {
+  constructor(readonly errorId: string) {
+    super(500, '/problems/internal', 'Internal server error', `An unexpected error occurred; it was logged under id ${errorId}`, { errorId });
+  }
+}

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from '../platform/logger.js';
 import { sendJson } from './respond.js';
-import { HttpError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
+import { HttpError, InternalError, MethodNotAllowedError, PayloadTooLargeError, ServiceUnavailableError, StorageFullError, UnsupportedMediaTypeError, ValidationError } from './errors.js';
 import { isStorageFull, STORAGE_RETRY_AFTER_SECONDS } from '../store/storage-health.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -81,10 +81,7 @@ export function renderError(err: unknown, req: IncomingMessage & { originalUrl?:
   }
   const errorId = randomUUID();
   logger.error({ err, errorId, method: req.method, url: instance }, 'unhandled error');
-  writeProblem(res, 500, {
-    type: '/problems/internal', title: 'Internal server error', status: 500,
-    detail: `An unexpected error occurred; it was logged under id ${errorId}`, errorId,
-  });
+  sendProblem(res, new InternalError(errorId), instance);
 }
 
 /** The one place errors become responses on the express side. */

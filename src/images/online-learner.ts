@@ -162,8 +162,8 @@ export class OnlineLearner {
       this.appliedSeq = seq;
       return;
     }
-    // Seeded by the feedback, so re-learning after a restart picks the same partners from the same buffer.
-    // Seeded per feedback (the attention model's own generator), so replays pick the same partners.
+    // Seeded by the feedback (the attention model's own generator), so re-learning after a restart picks the
+    // same partners from the same buffer.
     const rng = new Rng(items[0]!.seq);
     const random = () => rng.next();
     const batch = [...fresh];

@@ -47,18 +47,42 @@ describe('every strategy over HTTP: a PMF ranked best first that sums to 1, lear
   }
 });
 
-describe('schema defaults agree with the engine', () => {
+/**
+ * HTTP fills omitted parameters from the route schema (ajv's defaults) before the engine sees them, while an
+ * in-process caller gets the engine's own fallbacks: both must be the defaults /openapi.json publishes.
+ */
+describe('the defaults published in /openapi.json are the ones a bare strategy gets, over HTTP and in process', () => {
   let h: Harness;
-  before(async () => { h = await startHarness(); });
+  /** Strategy name → its parameters' published defaults, from the PUT /models/{name} schema's if/then branches. */
+  const published = new Map<string, Record<string, unknown>>();
+  before(async () => {
+    h = await startHarness();
+    const doc = (await request(h.focal.app).get('/openapi.json').expect(200)).body as unknown;
+    const put = (doc as { paths: Record<string, { put?: unknown }> }).paths['/models/{name}']!.put;
+    const walk = (node: unknown): void => {
+      if (node === null || typeof node !== 'object') return;
+      const branch = node as { if?: { properties?: { name?: { const?: string } } }; then?: { properties?: Record<string, { default?: unknown }> } };
+      const name = branch.if?.properties?.name?.const;
+      if (name !== undefined && branch.then?.properties !== undefined) {
+        const defaults = Object.fromEntries(Object.entries(branch.then.properties).filter(([, p]) => p && typeof p === 'object' && 'default' in p).map(([k, p]) => [k, p.default]));
+        published.set(name, { ...published.get(name), ...defaults });
+      }
+      for (const child of Object.values(node)) walk(child);
+    };
+    walk(put);
+  });
   after(async () => { await h.close(); });
 
-  for (const name of ['epsilon-greedy', 'softmax', 'squarecb', 'bagging', 'linucb', 'thompson', 'neural-linear']) {
-    it(`a bare ${name} gets the engine's own defaults`, async () => {
+  for (const name of ['epsilon-greedy', 'softmax', 'squarecb', 'bagging', 'linucb', 'thompson', 'neural-linear', 'auto']) {
+    it(`a bare ${name} reads back with its published defaults`, async () => {
+      const defaults = published.get(name);
+      assert.ok(defaults && Object.keys(defaults).length > 0, `/openapi.json publishes defaults for ${name}`);
       const put = await request(h.focal.app).put(`/models/d-${name}`).send({ strategy: { name } }).expect(200);
-      const engine = normalizeBanditConfig({ strategy: { name } } as never);
-      for (const [key, value] of Object.entries(put.body.config.strategy as Record<string, unknown>)) {
-        const expected = (engine.strategy as unknown as Record<string, unknown>)[key];
-        if (expected !== undefined) assert.deepEqual(value, expected, `${name}.${key}`);
+      const strategy = put.body.config.strategy as Record<string, unknown>;
+      const engine = normalizeBanditConfig({ strategy: { name } } as never).strategy as unknown as Record<string, unknown>;
+      for (const [key, value] of Object.entries(defaults)) {
+        assert.deepEqual(strategy[key], value, `${name}.${key} over HTTP`);
+        assert.deepEqual(engine[key], value, `${name}.${key} in process`);
       }
     });
   }

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../images/harness.js';
 import { assertProblem, lyingPng } from './hostile-fixtures.js';
+import { prototypeState } from '../helpers.js';
 
 /**
  * Hostile and malformed input across every endpoint (issue 5): property-based
@@ -23,8 +24,6 @@ let h: ImagesHarness;
 let app: ImagesHarness['focal']['app'];
 /** Events to aim at: an open `first` decision, a rewarded one, an open image classification. */
 const target = { open: '', closed: '', image: '', predicted: '' };
-/** Object.prototype's own properties and their values: a write through a "__proto__" key would add or change one. */
-const prototypeState = () => Object.getOwnPropertyNames(Object.prototype).sort().map((n) => [n, Object.getOwnPropertyDescriptor(Object.prototype, n)!.value as unknown]);
 const prototypeBefore = prototypeState();
 
 function rows(): string {
