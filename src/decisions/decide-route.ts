@@ -3,48 +3,8 @@ import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import { ValidationError } from '../http/errors.js';
 import type { DecisionService } from './decision-service.js';
-import { ACTION_ID_PATTERN, actionSchema, featuresSchema } from './model-config.js';
-import { MODEL_NAME_PATTERN } from './model-routes.js';
+import { decideBodySchema } from './decide.js';
 import { sendJson } from '../http/respond.js';
-
-/** Printable ASCII without spaces: event ids travel in logs, URLs and other systems' keys. */
-export const EVENT_ID_PATTERN = '^[!-~]+$';
-
-export const decideBodySchema = {
-  type: 'object', additionalProperties: false,
-  properties: {
-    model: { type: 'string', pattern: MODEL_NAME_PATTERN, default: 'default', description: 'Which model decides.' },
-    context: featuresSchema(),
-    actions: { type: 'array', items: actionSchema, description: 'Candidates: ids or {id, features}; unique ids. Omit to use the model\'s fixed actions.' },
-    eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'Client-chosen id (a UUID is generated when absent); reusing one is a 409.' },
-    excludedActions: {
-      type: 'array', items: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN },
-      description: 'Ids of actions that must not be chosen: listed in the ranking with probability 0; the PMF over the others sums to 1.',
-    },
-    defer: {
-      type: 'boolean',
-      description: 'Log the decision but learn nothing from it (and apply no default reward) until POST /events/{eventId}/activate.',
-    },
-    baseline: {
-      type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN,
-      description: 'The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded.',
-    },
-    slots: {
-      type: 'array', minItems: 1,
-      description: 'A multi-slot decision: one distinct action per slot, filled in order (each slot is logged as the decision "{eventId}#{slot id}" and rewarded on its own). '
-        + 'The slot\'s features join the context as the namespace _slot (with its id). excludedActions then applies to every slot; baseline is per slot.',
-      items: {
-        type: 'object', required: ['id'], additionalProperties: false,
-        properties: {
-          id: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'The slot\'s id, unique in the request.' },
-          features: featuresSchema(),
-          baseline: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN, description: 'The slot\'s baseline action (distinct across slots); default: the first action left.' },
-          excludedActions: { type: 'array', items: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN }, description: 'Actions this slot must not take.' },
-        },
-      },
-    },
-  },
-} as const;
 
 const rankingSchema = {
   type: 'array', description: 'Every action with its probability, best first (excluded actions last, with 0); the probabilities sum to 1.',

@@ -6,22 +6,53 @@ import { newEventId } from '../platform/ids.js';
 import type { DecisionMetrics } from './decision-metrics.js';
 import { encodeDecisionPayload, HOLD_DEFERRED, HOLD_NEVER, HOLD_NONE, type DecisionPayload } from './decision-store.js';
 import { httpError, type DecisionsWriter } from './decisions-writer.js';
-import { learningMode, type LearningMode } from './model-config.js';
-import { asValidation, DEFAULT_MODEL, type ModelEntry, type ModelRegistry } from './model-registry.js';
+import { ACTION_ID_PATTERN, actionSchema, featuresSchema, learningMode, type LearningMode } from './model-config.js';
+import { asValidation, DEFAULT_MODEL, MODEL_NAME_PATTERN, type ModelEntry, type ModelRegistry } from './model-registry.js';
 import { checkActions, FeatureBudget } from './request-limits.js';
+import type { FromSchemaAsSent } from '../schema-types.js';
 
-export interface DecideInput {
-  model?: string;
-  context?: Features;
-  actions?: (string | ActionInput)[];
-  eventId?: string;
-  /** Ids of actions that must not be chosen: listed in the ranking with probability 0. */
-  excludedActions?: string[];
-  /** The baseline action's id (apprentice and logging modes answer it); default: the first action not excluded. */
-  baseline?: string;
-  /** Log the decision but learn nothing from it until POST /events/{eventId}/activate. */
-  defer?: boolean;
-}
+/** Printable ASCII without spaces: event ids travel in logs, URLs and other systems' keys. */
+export const EVENT_ID_PATTERN = '^[!-~]+$';
+
+/** POST /decide's body (decide-route.ts validates with it; DecideInput and DecideSlotsInput are derived from it). */
+export const decideBodySchema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    model: { type: 'string', pattern: MODEL_NAME_PATTERN, default: DEFAULT_MODEL, description: 'Which model decides.' },
+    context: featuresSchema(),
+    actions: { type: 'array', items: actionSchema, description: 'Candidates: ids or {id, features}; unique ids. Omit to use the model\'s fixed actions.' },
+    eventId: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'Client-chosen id (a UUID is generated when absent); reusing one is a 409.' },
+    excludedActions: {
+      type: 'array', items: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN },
+      description: 'Ids of actions that must not be chosen: listed in the ranking with probability 0; the PMF over the others sums to 1.',
+    },
+    defer: {
+      type: 'boolean',
+      description: 'Log the decision but learn nothing from it (and apply no default reward) until POST /events/{eventId}/activate.',
+    },
+    baseline: {
+      type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN,
+      description: 'The baseline action (answered in apprentice and logging modes; the baseline policy of evaluations). Default: the first action not excluded.',
+    },
+    slots: {
+      type: 'array', minItems: 1,
+      description: 'A multi-slot decision: one distinct action per slot, filled in order (each slot is logged as the decision "{eventId}#{slot id}" and rewarded on its own). '
+        + 'The slot\'s features join the context as the namespace _slot (with its id). excludedActions then applies to every slot; baseline is per slot.',
+      items: {
+        type: 'object', required: ['id'], additionalProperties: false,
+        properties: {
+          id: { type: 'string', minLength: 1, pattern: EVENT_ID_PATTERN, description: 'The slot\'s id, unique in the request.' },
+          features: featuresSchema(),
+          baseline: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN, description: 'The slot\'s baseline action (distinct across slots); default: the first action left.' },
+          excludedActions: { type: 'array', items: { type: 'string', minLength: 1, pattern: ACTION_ID_PATTERN }, description: 'Actions this slot must not take.' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** One decision as a caller sends it (the route's body without `slots`: multi-slot requests go to decideSlots, slots.ts). */
+export type DecideInput = Omit<FromSchemaAsSent<typeof decideBodySchema>, 'slots'>;
 
 export interface RankedAction {
   id: string;
@@ -128,7 +159,7 @@ export interface DecisionRequest {
  * against the request limits, and a client's event id (only a client's id counts against
  * FOCAL_MAX_STRING_LENGTH: a generated UUID must fit whatever the limit). The budget goes on to the slots.
  */
-export function readDecisionRequest(deps: DecideDeps, input: { model?: string; context?: Features; actions?: (string | ActionInput)[]; eventId?: string }): DecisionRequest {
+export function readDecisionRequest(deps: DecideDeps, input: Pick<DecideInput, 'model' | 'context' | 'actions' | 'eventId'>): DecisionRequest {
   const name = input.model ?? DEFAULT_MODEL;
   const entry = deps.registry.entry(name);
   const budget: FeatureBudget = new FeatureBudget(deps.limits);

@@ -2,10 +2,10 @@ import { NotFoundError, ValidationError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { FromSchema } from '../schema-types.js';
-import { EVENT_ID_PATTERN } from './decide-route.js';
+import { EVENT_ID_PATTERN } from './decide.js';
 import type { DecisionService } from './decision-service.js';
 import { decodeDecisionPayload, type BrowsedRow } from './decision-store.js';
-import { MODEL_NAME_PATTERN } from './model-routes.js';
+import { MODEL_NAME_PATTERN } from './model-registry.js';
 
 /**
  * Reading logged decisions one by one, newest first (the dashboard's decision browser): GET /models/{name}/events

@@ -1,6 +1,7 @@
 import { LEARNER_PARAMS, STRATEGY_COMMON_PARAMS, STRATEGY_PARAMS, type ActionInput, type LearnerConfig, type ParamTable, type StrategyConfig, type StrategyName } from '../bandit/index.js';
 import type { JsonSchema } from '../http/validation.js';
 import { DURATION_PATTERN } from '../platform/duration.js';
+import type { FromSchemaAsSent } from '../schema-types.js';
 
 /**
  * A bandit model's configuration as stored and served: what the engine needs
@@ -21,7 +22,7 @@ export interface LogPolicy {
 }
 
 /**
- * How a model acts and learns (API.md "Learning modes"): `online` explores and learns; `apprentice` answers
+ * How a model acts and learns (../shared/API.md "Learning modes"): `online` explores and learns; `apprentice` answers
  * each decision's baseline action, logs the PMF the model would have used and learns from the rewards (the
  * baseline's propensity is 1); `logging` answers the baseline and logs, and nothing it logs is ever learned.
  */
@@ -50,14 +51,7 @@ export function learningMode(config: Pick<ModelConfig, 'mode'>): LearningMode {
 }
 
 /** What PUT /models/{name} accepts: every field optional. */
-export interface ModelConfigInput {
-  strategy?: StrategyConfig;
-  learner?: LearnerConfig;
-  mode?: LearningMode;
-  actions?: (string | ActionInput)[];
-  reward?: Partial<RewardPolicy>;
-  log?: LogPolicy;
-}
+export type ModelConfigInput = FromSchemaAsSent<typeof modelConfigInputSchema>;
 
 export const DEFAULT_REWARD_POLICY: RewardPolicy = { waitSeconds: 600, default: 0, aggregation: 'first' };
 

@@ -10,6 +10,9 @@ export type BanditEngine = Pick<typeof engine, 'createBanditModel' | 'normalizeB
 
 export const DEFAULT_MODEL = 'default';
 
+/** What a model may be called: it appears in paths (/models/{name}) and metric labels. */
+export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
 /** A model in memory: configuration, learned state and how far into the reward log that state reaches. */
 export interface ModelEntry {
   name: string;

@@ -2,9 +2,11 @@ import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { DecisionService } from './decision-service.js';
 import { learnerSchema, modelConfigInputSchema, strategySchema } from './model-config.js';
+import { MODEL_NAME_PATTERN } from './model-registry.js';
 import { sendJson } from '../http/respond.js';
 
-export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** Defined beside DEFAULT_MODEL (decide.ts's schema needs it too); still exported here for the evaluation routes. */
+export { MODEL_NAME_PATTERN };
 
 const nameParams = {
   type: 'object', required: ['name'], additionalProperties: false,

@@ -5,7 +5,7 @@ import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';
 import type { Limits } from '../platform/config.js';
 import { type DecisionService, type RewardItem, type RewardResult } from './decision-service.js';
-import { EVENT_ID_PATTERN } from './decide-route.js';
+import { EVENT_ID_PATTERN } from './decide.js';
 import { MAX_MAGNITUDE } from './model-config.js';
 import { sendJson } from '../http/respond.js';
 

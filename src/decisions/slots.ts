@@ -1,15 +1,16 @@
-import type { ActionInput, Features } from '../bandit/index.js';
+import type { Features } from '../bandit/index.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../http/errors.js';
 import { newEventId } from '../platform/ids.js';
-import { choose, holdOf, readDecisionRequest, type DecideDeps, type RankedAction } from './decide.js';
+import { choose, holdOf, readDecisionRequest, type decideBodySchema, type DecideDeps, type DecideInput, type RankedAction } from './decide.js';
 import { HOLD_DEFERRED, HOLD_NONE } from './decision-store.js';
 import { httpError } from './decisions-writer.js';
 import { resolveExclusions } from './exclusions.js';
 import type { FeatureBudget } from './request-limits.js';
 import { learningMode, type LearningMode } from './model-config.js';
+import type { FromSchemaAsSent } from '../schema-types.js';
 
 /**
- * Multi-slot decisions (API.md "Slots"): one distinct action per slot, slots filled in order. Each slot is an
+ * Multi-slot decisions (../shared/API.md "Slots"): one distinct action per slot, slots filled in order. Each slot is an
  * ordinary logged decision whose event id is `{eventId}#{slotId}`: its context is the request's context plus
  * the slot's features as the namespace `_slot` (with the slot's `id`), its candidates are the actions not
  * excluded for it and not taken by an earlier slot. Being ordinary decisions, slots share every rule of the
@@ -18,23 +19,10 @@ import { learningMode, type LearningMode } from './model-config.js';
  * slot name go through it.
  */
 
-export interface SlotInput {
-  id: string;
-  features?: Features;
-  baseline?: string;
-  excludedActions?: string[];
-}
+/** A multi-slot decision as a caller sends it: POST /decide's body with `slots` (decide.ts), whose `baseline` is per slot. */
+export type DecideSlotsInput = Omit<DecideInput, 'baseline'> & Required<Pick<FromSchemaAsSent<typeof decideBodySchema>, 'slots'>>;
 
-export interface DecideSlotsInput {
-  model?: string;
-  context?: Features;
-  actions?: (string | ActionInput)[];
-  eventId?: string;
-  /** Excluded from every slot. */
-  excludedActions?: string[];
-  defer?: boolean;
-  slots: SlotInput[];
-}
+export type SlotInput = DecideSlotsInput['slots'][number];
 
 export interface SlotResult {
   id: string;

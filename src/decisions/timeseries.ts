@@ -7,7 +7,7 @@ import type { FromSchema } from '../schema-types.js';
 import type { Db } from '../store/database.js';
 import type { PgPool } from '../store/postgres.js';
 import type { DecisionService } from './decision-service.js';
-import { MODEL_NAME_PATTERN } from './model-routes.js';
+import { MODEL_NAME_PATTERN } from './model-registry.js';
 
 /**
  * GET /models/{name}/timeseries: the per-minute aggregates of the `timeseries` table (migration 130, kept by

@@ -14,18 +14,9 @@ import type { EvaluationService, EvaluationView } from '../evaluation/evaluation
 import type { Db } from '../store/database.js';
 import { formatTimeSpan } from './durations.js';
 import { PersonalizerError } from './errors.js';
-import { PersonalizerService, type PolicyContract } from './personalizer-service.js';
+import { PersonalizerService } from './personalizer-service.js';
+import type { EvaluationContract } from './schemas.js';
 import { formatPolicyArguments } from './vw-arguments.js';
-
-export interface EvaluationContract {
-  name: string;
-  startTime: string;
-  endTime: string;
-  policies: PolicyContract[];
-  enableOfflineExperimentation?: boolean;
-  /** 2022-09-01-preview's name for the same switch. */
-  enablePolicyOptimization?: boolean;
-}
 
 type Source = 'Online' | 'Baseline' | 'Random' | 'Custom' | 'OfflineExperimentation';
 

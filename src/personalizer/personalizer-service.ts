@@ -14,6 +14,7 @@ import { formatTimeSpan, parseTimeSpan } from './durations.js';
 import { PersonalizerError } from './errors.js';
 import { mergeFeatures } from './features.js';
 import { readModelFile, writeModelFile } from './model-file.js';
+import type { MultiSlotRankRequest, MultiSlotRewardRequest, PolicyContract, RankRequest, ServiceConfiguration } from './schemas.js';
 import { formatPolicyArguments, parsePolicyArguments, PolicyArgumentError } from './vw-arguments.js';
 
 /** Learning settings of a new Personalizer model: ε-greedy at Personalizer's default 20 %, context × action. */
@@ -23,11 +24,6 @@ const DEFAULT_REWARD = { waitSeconds: 600, default: 0, aggregation: 'first' as c
 /** Focal's longest retention stands for Personalizer's -1 ("never delete"): 999,999 days. */
 export const FOREVER = '999999d';
 const DAY = 86_400;
-
-export interface PolicyContract {
-  name: string;
-  arguments: string;
-}
 
 /** What Personalizer's service configuration holds that Focal's model configuration does not. */
 interface StoredSettings {
@@ -43,39 +39,6 @@ interface StoredSettings {
   policy?: PolicyContract & { config: BanditConfig };
   /** When the learned state was last started afresh (creation, reset, import): model/properties' creationTime. */
   modelCreatedAt?: number;
-}
-
-export interface ServiceConfiguration {
-  rewardWaitTime: string;
-  defaultReward: number;
-  rewardAggregation: string;
-  explorationPercentage: number;
-  modelExportFrequency: string;
-  logMirrorEnabled?: boolean;
-  logMirrorSasUri?: string;
-  logRetentionDays: number;
-  lastConfigurationEditDate?: string;
-  learningMode?: 'Online' | 'Apprentice' | 'LoggingOnly';
-  isAutoOptimizationEnabled?: boolean;
-  autoOptimizationFrequency?: string;
-  autoOptimizationStartDate?: string;
-  modelRetrainDays?: number;
-}
-
-export interface RankRequest {
-  contextFeatures?: Record<string, unknown>[];
-  actions: { id: string; features?: Record<string, unknown>[] }[];
-  excludedActions?: string[];
-  eventId?: string;
-  deferActivation?: boolean;
-}
-
-export interface MultiSlotRankRequest {
-  contextFeatures?: Record<string, unknown>[];
-  actions: { id: string; features?: Record<string, unknown>[] }[];
-  slots: { id: string; features?: Record<string, unknown>[]; excludedActions?: string[]; baselineAction: string }[];
-  eventId?: string;
-  deferActivation?: boolean;
 }
 
 export interface RankResponse {
@@ -361,7 +324,7 @@ export class PersonalizerService {
   }
 
   /** Multi-slot rewards, one per slot: each follows the rules of `reward` (ignored ones answered 204 too). */
-  async multiSlotReward(eventId: string, rewards: readonly { slotId: string; value: number }[]): Promise<{ ignored: string[] }> {
+  async multiSlotReward(eventId: string, rewards: MultiSlotRewardRequest['reward']): Promise<{ ignored: string[] }> {
     const results = await this.decisions.reward(rewards.map((r) => ({ eventId, slot: r.slotId, reward: r.value })),
       async () => ({ status: 404, body: { detail: `Event "${eventId}" is not a bandit decision` } }));
     const ignored: string[] = [];

@@ -7,17 +7,22 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
-import { EVENT_ID_PATTERN } from '../decisions/decide-route.js';
+import type { JSONSchema } from 'json-schema-to-ts';
+import { EVENT_ID_PATTERN } from '../decisions/decide.js';
 import { sendJson } from '../http/respond.js';
 import { route, type AnyRoute, type HandlerContext } from '../http/route.js';
 import type { AuthLevel } from '../http/auth.js';
 import type { JsonSchema } from '../http/validation.js';
+import type { FromSchema } from '../schema-types.js';
 import { PersonalizerError, personalizerErrors } from './errors.js';
 import { learningMetrics } from './learning-metrics.js';
 import { MAX_MODEL_FILE_BYTES } from './model-file.js';
 import { parseTimeSpan } from './durations.js';
-import type { EvaluationContract, PersonalizerEvaluations } from './evaluations.js';
-import type { MultiSlotRankRequest, PersonalizerService, PolicyContract, RankRequest, ServiceConfiguration } from './personalizer-service.js';
+import type { PersonalizerEvaluations } from './evaluations.js';
+import type { PersonalizerService } from './personalizer-service.js';
+import {
+  evaluationContractSchema, multiSlotRankSchema, multiSlotRewardSchema, policyReferenceSchema, policySchema, rankSchema, rewardSchema, serviceConfigurationSchema,
+} from './schemas.js';
 
 /** The API versions served under /personalizer/{version}. */
 export const PATH_VERSIONS = ['v1.0', 'v1.1-preview.3'] as const;
@@ -26,83 +31,9 @@ export const QUERY_VERSIONS = ['2022-09-01-preview'] as const;
 
 export const KEY_HEADER = 'Ocp-Apim-Subscription-Key';
 
-/** Personalizer's own limits on ids (maxLength 256 in the specs); Focal's FOCAL_MAX_* limits apply on top. */
-const ID = { type: 'string', minLength: 1, maxLength: 256 } as const;
-const FEATURE_LIST = { type: 'array', items: { type: 'object' } } as const;
-const DURATION = { type: 'string', minLength: 1, maxLength: 64 } as const;
-
 const eventParams = {
   type: 'object', required: ['eventId'], additionalProperties: false,
   properties: { eventId: { type: 'string', minLength: 1, maxLength: 256, pattern: EVENT_ID_PATTERN } },
-} as const;
-
-export const rankSchema = {
-  type: 'object', required: ['actions'], additionalProperties: false,
-  properties: {
-    contextFeatures: FEATURE_LIST,
-    actions: { type: 'array', minItems: 1, items: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: ID, features: FEATURE_LIST } } },
-    excludedActions: { type: 'array', items: ID },
-    eventId: { ...ID, pattern: EVENT_ID_PATTERN },
-    deferActivation: { type: 'boolean' },
-  },
-} as const;
-
-export const multiSlotRankSchema = {
-  type: 'object', required: ['actions', 'slots'], additionalProperties: false,
-  properties: {
-    contextFeatures: FEATURE_LIST,
-    actions: rankSchema.properties.actions,
-    slots: {
-      type: 'array', minItems: 1, maxItems: 50,
-      items: {
-        type: 'object', required: ['id', 'baselineAction'], additionalProperties: false,
-        properties: { id: ID, features: FEATURE_LIST, excludedActions: { type: 'array', items: ID }, baselineAction: ID },
-      },
-    },
-    eventId: rankSchema.properties.eventId,
-    deferActivation: { type: 'boolean' },
-  },
-} as const;
-
-const multiSlotRewardSchema = {
-  type: 'object', required: ['reward'], additionalProperties: false,
-  properties: {
-    reward: {
-      type: 'array', minItems: 1, maxItems: 50,
-      items: { type: 'object', required: ['slotId', 'value'], additionalProperties: false, properties: { slotId: ID, value: { type: 'number', minimum: -1, maximum: 1 } } },
-    },
-  },
-} as const;
-
-const rewardSchema = {
-  type: 'object', required: ['value'], additionalProperties: false,
-  properties: { value: { type: 'number', minimum: -1, maximum: 1, description: 'Between -1 and 1.' } },
-} as const;
-
-export const serviceConfigurationSchema = {
-  type: 'object', additionalProperties: false,
-  required: ['rewardWaitTime', 'defaultReward', 'rewardAggregation', 'explorationPercentage', 'modelExportFrequency', 'logRetentionDays'],
-  properties: {
-    rewardWaitTime: DURATION,
-    defaultReward: { type: 'number', minimum: -1, maximum: 1 },
-    rewardAggregation: { type: 'string', minLength: 1, maxLength: 256 },
-    explorationPercentage: { type: 'number', minimum: 0, maximum: 1 },
-    modelExportFrequency: DURATION,
-    logMirrorEnabled: { type: 'boolean' },
-    logMirrorSasUri: { type: 'string', maxLength: 2048 },
-    logRetentionDays: { type: 'integer', minimum: -1, maximum: 999999 },
-    lastConfigurationEditDate: { type: 'string' },
-    learningMode: { type: 'string', enum: ['Online', 'Apprentice', 'LoggingOnly'] },
-    isAutoOptimizationEnabled: { type: 'boolean' },
-    autoOptimizationFrequency: DURATION,
-    autoOptimizationStartDate: { type: 'string', format: 'date-time' },
-    modelRetrainDays: { type: 'integer', minimum: 0, maximum: 2147483647 },
-  },
-} as const;
-
-export const policySchema = {
-  type: 'object', required: ['name', 'arguments'], additionalProperties: false,
-  properties: { name: { type: 'string', minLength: 1, maxLength: 256 }, arguments: { type: 'string', minLength: 1, maxLength: 1024 } },
 } as const;
 
 const evaluationParams = {
@@ -110,27 +41,26 @@ const evaluationParams = {
   properties: { evaluationId: { type: 'string', minLength: 1, maxLength: 256 } },
 } as const;
 
-export const evaluationContractSchema = {
-  type: 'object', required: ['name', 'startTime', 'endTime', 'policies'], additionalProperties: false,
+/** GET /model's query. */
+const modelQuery = {
+  type: 'object', properties: { signed: { type: 'string', enum: ['true', 'false'], description: 'Accepted; Focal\'s model files are not signed (their sha256 detects corruption, not tampering).' } },
+} as const;
+
+/** GET /metrics/learning's query. */
+const learningMetricsQuery = {
+  type: 'object',
   properties: {
-    name: { type: 'string', minLength: 1, maxLength: 256 },
-    startTime: { type: 'string', format: 'date-time' },
-    endTime: { type: 'string', format: 'date-time' },
-    policies: { type: 'array', maxItems: 16, items: policySchema },
-    enableOfflineExperimentation: { type: 'boolean' },
-    enablePolicyOptimization: { type: 'boolean' },
+    StartDate: { type: 'string', format: 'date-time' }, EndDate: { type: 'string', format: 'date-time' },
+    AggregationInterval: { type: 'string', minLength: 1, maxLength: 64 },
+    NumberOfRecentEvents: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, AggregationEventCount: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' },
   },
 } as const;
 
-const policyReferenceSchema = {
-  type: 'object', required: ['evaluationId', 'policyName'], additionalProperties: false,
-  properties: { evaluationId: { type: 'string', minLength: 1, maxLength: 256 }, policyName: { type: 'string', minLength: 1, maxLength: 256 } },
-} as const;
+/** What a handler sees of a request part: the type its schema derives, else `absent` (no schema: nothing validated). */
+type Typed<S, Absent> = S extends JSONSchema ? FromSchema<S> : Absent;
 
-type Handler = (ctx: HandlerContext<never, Record<string, unknown>, Record<string, string>>) => unknown;
-
-/** One Personalizer operation, mounted under every base path. */
-interface Operation {
+/** One Personalizer operation, mounted under every base path; its handler is typed from its schemas (see `op`). */
+interface Operation<B, Q, P> {
   method: 'get' | 'post' | 'put' | 'delete';
   path: string;
   /** Only under these forms (default: all): v1 = /personalizer/v1.x, 2022 = ?api-version=2022-09-01-preview. */
@@ -139,10 +69,19 @@ interface Operation {
   /** The error code of its 400s. */
   code: string;
   auth?: AuthLevel;
-  params?: JsonSchema;
-  query?: JsonSchema;
-  body?: JsonSchema;
-  handler: Handler;
+  params?: P;
+  query?: Q;
+  body?: B;
+  handler: (ctx: NoInfer<HandlerContext<Typed<B, never>, Typed<Q, Record<string, unknown>>, Typed<P, Record<string, string>>>>) => unknown;
+}
+
+/** An operation as listed: its schemas untyped, its handler's types erased (as AnyRoute). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyOperation = Omit<Operation<JsonSchema, JsonSchema, JsonSchema>, 'handler'> & { handler: (ctx: HandlerContext<any, any, any>) => unknown };
+
+/** Infers the operation's schema types from the schemas it is given, so its handler's types come from the schemas it validates with. */
+function op<B extends JSONSchema | undefined = undefined, Q extends JSONSchema | undefined = undefined, P extends JSONSchema | undefined = undefined>(o: Operation<B, Q, P>): AnyOperation {
+  return o as AnyOperation;
 }
 
 function noContent(res: ServerResponse, headers: Record<string, string> = {}): void {
@@ -164,157 +103,148 @@ async function readModelBody(req: IncomingMessage): Promise<Buffer> {
   }
 }
 
-function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operation[] {
+function operations(p: PersonalizerService, e: PersonalizerEvaluations): AnyOperation[] {
   return [
-    {
+    op({
       method: 'post', path: '/rank', summary: 'Rank: choose the action to show (rewardActionId)', code: 'InvalidRankRequest', body: rankSchema,
-      handler: async ({ body, res }) => { sendJson(res, await p.rank(body as RankRequest), 201); },
-    },
-    {
+      handler: async ({ body, res }) => { sendJson(res, await p.rank(body), 201); },
+    }),
+    op({
       method: 'post', path: '/events/:eventId/reward', summary: 'Reward the event\'s rewardActionId', code: 'InvalidRewardRequest', params: eventParams, body: rewardSchema,
       handler: async ({ body, params, res }) => {
-        const r = await p.reward(params.eventId!, (body as { value: number }).value);
+        const r = await p.reward(params.eventId, body.value);
         noContent(res, r.ignored ? { 'X-Focal-Reward': `ignored; ${r.ignored}` } : {});
       },
-    },
-    {
+    }),
+    op({
       method: 'post', path: '/events/:eventId/activate', summary: 'Activate a deferred event: its rewards are learned from now on', code: 'InvalidEventIdToActivate', params: eventParams,
       handler: async ({ params, res }) => {
-        const r = await p.activate(params.eventId!);
+        const r = await p.activate(params.eventId);
         noContent(res, r.ignored ? { 'X-Focal-Activate': `ignored; ${r.ignored}` } : {});
       },
-    },
-    {
+    }),
+    op({
       method: 'post', path: '/multislot/rank', summary: 'Multi-slot rank: one distinct action per slot', code: 'InvalidRankRequest', body: multiSlotRankSchema,
-      handler: async ({ body, res }) => { sendJson(res, await p.multiSlotRank(body as MultiSlotRankRequest), 201); },
-    },
-    {
+      handler: async ({ body, res }) => { sendJson(res, await p.multiSlotRank(body), 201); },
+    }),
+    op({
       method: 'post', path: '/multislot/events/:eventId/reward', summary: 'Reward the slots of a multi-slot event', code: 'InvalidRewardRequest', params: eventParams, body: multiSlotRewardSchema,
       handler: async ({ body, params, res }) => {
-        const r = await p.multiSlotReward(params.eventId!, (body as { reward: { slotId: string; value: number }[] }).reward);
+        const r = await p.multiSlotReward(params.eventId, body.reward);
         noContent(res, r.ignored.length ? { 'X-Focal-Reward': `ignored; ${r.ignored.join(', ')}` } : {});
       },
-    },
-    {
+    }),
+    op({
       method: 'post', path: '/multislot/events/:eventId/activate', summary: 'Activate every slot of a deferred multi-slot event', code: 'InvalidEventIdToActivate', params: eventParams,
       handler: async ({ params, res }) => {
-        const r = await p.activate(params.eventId!);
+        const r = await p.activate(params.eventId);
         noContent(res, r.ignored ? { 'X-Focal-Activate': `ignored; ${r.ignored}` } : {});
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/configurations/service', summary: 'Service configuration', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.serviceConfiguration()); },
-    },
-    {
+    }),
+    op({
       method: 'put', path: '/configurations/service', summary: 'Update the service configuration', code: 'InvalidServiceConfiguration', auth: 'admin', body: serviceConfigurationSchema,
-      handler: async ({ body, res }) => { sendJson(res, await p.updateServiceConfiguration(body as ServiceConfiguration)); },
-    },
-    {
+      handler: async ({ body, res }) => { sendJson(res, await p.updateServiceConfiguration(body)); },
+    }),
+    op({
       method: 'get', path: '/configurations/policy', summary: 'Learning settings (a VW command line)', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.policy()); },
-    },
-    {
+    }),
+    op({
       method: 'put', path: '/configurations/policy', summary: 'Update the learning settings', code: 'InvalidPolicyContract', auth: 'admin', body: policySchema,
-      handler: async ({ body, res }) => { sendJson(res, await p.updatePolicy(body as PolicyContract)); },
-    },
-    {
+      handler: async ({ body, res }) => { sendJson(res, await p.updatePolicy(body)); },
+    }),
+    op({
       method: 'delete', path: '/configurations/policy', summary: 'Reset the learning settings to the default', code: 'BadRequest', auth: 'admin',
       handler: async ({ res }) => { sendJson(res, await p.resetPolicy()); },
-    },
-    {
+    }),
+    op({
       method: 'post', path: '/configurations/applyFromEvaluation', summary: 'Apply the learning settings of an evaluated policy', code: 'BadRequest', auth: 'admin', body: policyReferenceSchema,
       handler: async ({ body, res }) => {
-        const ref = body as { evaluationId: string; policyName: string };
-        await e.apply(ref.evaluationId, ref.policyName);
+        await e.apply(body.evaluationId, body.policyName);
         noContent(res);
       },
-    },
-    {
+    }),
+    op({
       method: 'post', path: '/evaluations', forms: ['v1'], summary: 'Start an offline evaluation', code: 'InvalidEvaluationContract', body: evaluationContractSchema,
       handler: async ({ body, req, res }) => {
-        const view = await e.create(body as EvaluationContract);
+        const view = await e.create(body);
         const path = (req.originalUrl ?? req.url).split('?')[0]!.replace(/\/+$/, '');
         sendJson(res, view, 201, undefined, { Location: `${path}/${encodeURIComponent(String(view.id))}` });
       },
-    },
-    {
+    }),
+    op({
       method: 'put', path: '/evaluations/:evaluationId', forms: ['2022'], summary: 'Start an offline evaluation under a chosen id', code: 'InvalidEvaluationContract', params: evaluationParams, body: evaluationContractSchema,
       handler: async ({ body, params, res }) => {
-        await e.create(body as EvaluationContract, params.evaluationId!);
+        await e.create(body, params.evaluationId);
         res.writeHead(200, { 'Content-Length': '0' });
         res.end();
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/evaluations', forms: ['v1'], summary: 'The evaluations, newest first', code: 'BadRequest',
       handler: ({ res }) => { sendJson(res, e.list()); },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/evaluations', forms: ['2022'], summary: 'The evaluations, newest first', code: 'BadRequest',
       handler: ({ res }) => { sendJson(res, { value: e.list('2022') }); },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/evaluations/:evaluationId', forms: ['v1'], summary: 'One evaluation with its policy results', code: 'BadRequest', params: evaluationParams,
-      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId!)); },
-    },
-    {
+      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId)); },
+    }),
+    op({
       method: 'get', path: '/evaluations/:evaluationId', forms: ['2022'], summary: 'One evaluation with its policy results', code: 'BadRequest', params: evaluationParams,
-      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId!, '2022')); },
-    },
-    {
+      handler: ({ params, res }) => { sendJson(res, e.get(params.evaluationId, '2022')); },
+    }),
+    op({
       method: 'delete', path: '/evaluations/:evaluationId', summary: 'Delete an evaluation (a running one is stopped)', code: 'BadRequest', params: evaluationParams,
       handler: async ({ params, res }) => {
-        await e.delete(params.evaluationId!);
+        await e.delete(params.evaluationId);
         noContent(res);
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/model', summary: 'Export the learned model (Focal\'s model file)', code: 'BadRequest', auth: 'admin',
-      query: { type: 'object', properties: { signed: { type: 'string', enum: ['true', 'false'], description: 'Accepted; Focal\'s model files are not signed (their sha256 detects corruption, not tampering).' } } },
+      query: modelQuery,
       handler: async ({ res }) => {
         const file = await p.exportModel();
         res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(file.length), 'Content-Disposition': `attachment; filename="${p.model}.focalmodel"` });
         res.end(file);
       },
-    },
-    {
+    }),
+    op({
       method: 'put', path: '/model', summary: 'Import a model file (replaces the learned model)', code: 'InvalidModelImportFormat', auth: 'admin',
       handler: async ({ req, res }) => {
         await p.importModel(await readModelBody(req));
         noContent(res);
       },
-    },
-    {
+    }),
+    op({
       method: 'delete', path: '/model', summary: 'Reset the learned model', code: 'BadRequest', auth: 'admin',
       handler: async ({ res }) => {
         await p.resetModel();
         noContent(res);
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/model/properties', summary: 'When the model was created and last changed', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.modelProperties()); },
-    },
-    {
+    }),
+    op({
       method: 'delete', path: '/logs', summary: 'Delete the logged events (except open reward windows)', code: 'BadRequest', auth: 'admin',
       handler: async ({ res }) => {
         const deleted = await p.deleteLogs();
         noContent(res, { 'X-Focal-Deleted-Events': String(deleted) });
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/metrics/learning', summary: 'Learning metrics: events, rewards and baseline matches per bucket, by learning mode', code: 'BadRequest',
-      query: {
-        type: 'object',
-        properties: {
-          StartDate: { type: 'string', format: 'date-time' }, EndDate: { type: 'string', format: 'date-time' },
-          AggregationInterval: { type: 'string', minLength: 1, maxLength: 64 },
-          NumberOfRecentEvents: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' }, AggregationEventCount: { type: 'string', pattern: '^[1-9][0-9]{0,9}$' },
-        },
-      },
-      handler: async ({ query, res }) => {
-        const q = query as Record<string, string | undefined>;
+      query: learningMetricsQuery,
+      handler: async ({ query: q, res }) => {
         const seconds = q.AggregationInterval !== undefined ? parseTimeSpan(q.AggregationInterval) : undefined;
         if (q.AggregationInterval !== undefined && !(seconds !== undefined && seconds >= 1)) {
           throw new PersonalizerError(400, 'BadRequest', `AggregationInterval "${q.AggregationInterval}" is not a duration of at least a second (PT1H, 01:00:00)`, 'AggregationInterval');
@@ -327,11 +257,11 @@ function operations(p: PersonalizerService, e: PersonalizerEvaluations): Operati
           ...(q.AggregationEventCount ? { everyEvents: Number(q.AggregationEventCount) } : {}),
         }));
       },
-    },
-    {
+    }),
+    op({
       method: 'get', path: '/logs/properties', summary: 'The time range of the logged events', code: 'BadRequest',
       handler: async ({ res }) => { sendJson(res, await p.logProperties()); },
-    },
+    }),
   ];
 }
 
@@ -370,7 +300,7 @@ export function personalizerRoutes(p: PersonalizerService, e: PersonalizerEvalua
         ...(op.query || query ? { query: mergeQuery(query, op.query) } : {}),
         ...(op.body ? { body: op.body } : {}),
         responses: { default: { description: 'See Azure Personalizer\'s REST specification' } },
-        handler: op.handler as never,
+        handler: op.handler,
       }));
     }
   }

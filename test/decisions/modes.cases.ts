@@ -4,7 +4,7 @@ import request from 'supertest';
 import { decodeDecisionPayload } from '../../src/decisions/decision-store.js';
 import { it, startHarness, type Harness } from './harness.js';
 
-/** Learning modes, baselines, excluded actions and deferred activation (API.md "Learning modes, …"). The background sweep is
+/** Learning modes, baselines, excluded actions and deferred activation (../shared/API.md "Learning modes, …"). The background sweep is
  * off in these harnesses: a test's sweep at a fixed clock would return 0 while a background one is running. */
 
 const ACTIONS = ['a', 'b', 'c', 'd'];

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decideBodySchema } from '../../src/decisions/decide-route.js';
+import { decideBodySchema } from '../../src/decisions/decide.js';
 import { modelConfigInputSchema } from '../../src/decisions/model-config.js';
 import { rewardBodySchema } from '../../src/decisions/reward-route.js';
 import { compile } from '../../src/http/validation.js';
