@@ -56,7 +56,7 @@ const learningMetricsQuery = {
   },
 } as const;
 
-/** What a handler sees of a request part: the type its schema derives, else `absent` (no schema: nothing validated). */
+/** What a handler sees of a request part: the type its schema derives, else `Absent` (no schema: nothing validated). */
 type Typed<S, Absent> = S extends JSONSchema ? FromSchema<S> : Absent;
 
 /** One Personalizer operation, mounted under every base path; its handler is typed from its schemas (see `op`). */
@@ -72,6 +72,7 @@ interface Operation<B, Q, P> {
   params?: P;
   query?: Q;
   body?: B;
+  /** NoInfer: the schemas alone decide B, Q and P (inferring them back through FromSchema is TS2589, too deep). */
   handler: (ctx: NoInfer<HandlerContext<Typed<B, never>, Typed<Q, Record<string, unknown>>, Typed<P, Record<string, string>>>>) => unknown;
 }
 
