@@ -112,6 +112,22 @@ describe('POST /classify-image', () => {
     }
   });
 
+  it('reads a JSON upload as the pipeline reads every JSON body: UTF-8 only (415 otherwise), a BOM skipped', async () => {
+    const raw = await classify().set('Content-Type', 'image/png').send(png).expect(200);
+    const json = JSON.stringify({ image: png.toString('base64') });
+    const events = () => (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    const before = events();
+    const latin1 = await classify().set('Content-Type', 'application/json; charset=latin1').send(json).expect(415);
+    assert.equal(latin1.body.detail, 'Unsupported charset "LATIN1": a JSON body must be UTF-8');
+    assert.equal(events(), before, 'nothing logged for a refused upload');
+    await classify().set('Content-Type', 'application/json; charset=utf-8').send(json).expect(200);
+    // U+FEFF is sent as the UTF-8 BOM, EF BB BF.
+    const bom = await classify().set('Content-Type', 'application/json').send(`\uFEFF${json}`).expect(200);
+    assert.deepEqual(bom.body.probabilities, raw.body.probabilities);
+    const notJson = await classify().set('Content-Type', 'application/json').send('{"image": ').expect(400);
+    assert.match(notJson.body.detail, /not valid JSON/);
+  });
+
   it('refuses other media types with 415', async () => {
     const res = await classify().set('Content-Type', 'text/plain').send('seven').expect(415);
     assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
