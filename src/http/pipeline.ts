@@ -207,15 +207,34 @@ export function readJsonBody(req: IncomingMessage, limit: number, done: (err: un
       done(typed ? err : new HttpError(400, '/problems/bad-request', 'Bad request', `The body could not be decompressed: ${err.message}`));
       return;
     }
-    const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
-    const text = buf.toString('utf8', bom ? 3 : 0);
-    let body: unknown;
+    let parsed: ParsedJson;
     try {
-      body = text.length === 0 ? {} : JSON.parse(text);
+      parsed = parseJsonBytes(buf);
     } catch (e) {
-      done(new MalformedJsonError(`The body is not valid JSON: ${(e as Error).message}`));
+      done(e);
       return;
     }
-    done(undefined, body, text.length === 0 ? undefined : text);
+    done(undefined, parsed.body, parsed.text);
   });
+}
+
+/** A JSON body's value and the text it was parsed from (undefined for an empty body). */
+export interface ParsedJson {
+  body: unknown;
+  text: string | undefined;
+}
+
+/**
+ * The bytes of a JSON body, read as readJsonBody reads them (and every other JSON body reader should): UTF-8, a
+ * leading BOM skipped, an empty body parsed as {}; MalformedJsonError (400) when it is not JSON.
+ */
+export function parseJsonBytes(buf: Buffer): ParsedJson {
+  const bom = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+  const text = buf.toString('utf8', bom ? 3 : 0);
+  if (text.length === 0) return { body: {}, text: undefined };
+  try {
+    return { body: JSON.parse(text), text };
+  } catch (e) {
+    throw new MalformedJsonError(`The body is not valid JSON: ${(e as Error).message}`);
+  }
 }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import request from 'supertest';
+import { loadRamModel } from '../attention/index.js';
+import { eventSeed } from '../bandit/random/seeded-rng.js';
+import { ROLLOUT_STREAM } from './classify-route.js';
+import { decodePixels, type ImageEventPayload } from './image-store.js';
 import { lyingPng, mnistTestDigit, paperPicture } from '../../test/images/fixtures.js';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../test/images/harness.js';
 
@@ -87,6 +92,40 @@ describe('POST /classify-image', () => {
     const same = await classify().query({ eventId: 'img-43-copy', samples: 8 }).set('Content-Type', 'image/png').send(png).expect(200);
     assert.notDeepEqual(other.body.probabilities, same.body.probabilities, 'different events sample different rollouts');
     await classify().query({ eventId: 'has space' }).set('Content-Type', 'image/png').send(png).expect(400);
+  });
+
+  it('replays a sampled classification from its logged input and the event id\'s seed (eventSeed)', async () => {
+    const res = await classify().query({ eventId: 'img-replay', samples: 4, glimpses: 5 }).set('Content-Type', 'image/png').send(png).expect(200);
+    const row = h.db.prepare('SELECT payload FROM events WHERE event_id = ?').get('img-replay') as { payload: string };
+    const pixels = decodePixels((JSON.parse(row.payload) as ImageEventPayload).pixels);
+    // The served weights (nothing learned here: this app has no POST /reward), on this thread.
+    const model = await loadRamModel(join(h.root, 'models', 'ram-mnist'));
+    try {
+      const replay = (seed: number) => model.classify(pixels, { glimpses: 5, samples: 4, seed });
+      const again = replay(eventSeed('img-replay', ROLLOUT_STREAM));
+      assert.deepEqual(res.body.glimpses, again.glimpses);
+      assert.deepEqual(Object.values(res.body.probabilities), again.probabilities);
+      // The check can fail: another seed samples other locations.
+      assert.notDeepEqual(replay(eventSeed('img-replay', ROLLOUT_STREAM + 1)).glimpses, res.body.glimpses);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('reads a JSON upload as the pipeline reads every JSON body: UTF-8 only (415 otherwise), a BOM skipped', async () => {
+    const raw = await classify().set('Content-Type', 'image/png').send(png).expect(200);
+    const json = JSON.stringify({ image: png.toString('base64') });
+    const events = () => (h.db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
+    const before = events();
+    const latin1 = await classify().set('Content-Type', 'application/json; charset=latin1').send(json).expect(415);
+    assert.equal(latin1.body.detail, 'Unsupported charset "LATIN1": a JSON body must be UTF-8');
+    assert.equal(events(), before, 'nothing logged for a refused upload');
+    await classify().set('Content-Type', 'application/json; charset=utf-8').send(json).expect(200);
+    // U+FEFF is sent as the UTF-8 BOM, EF BB BF.
+    const bom = await classify().set('Content-Type', 'application/json').send(`\uFEFF${json}`).expect(200);
+    assert.deepEqual(bom.body.probabilities, raw.body.probabilities);
+    const notJson = await classify().set('Content-Type', 'application/json').send('{"image": ').expect(400);
+    assert.match(notJson.body.detail, /not valid JSON/);
   });
 
   it('refuses other media types with 415', async () => {

@@ -16,6 +16,7 @@ import { DEFAULT_IMAGE_MODEL, MODEL_FOLDER_PREFIX, type ImageModelEntry } from '
 import { inputPlacement } from './preprocess.js';
 import { JSON_CONTENT_TYPE, sendJson } from '../http/respond.js';
 import { newEventId } from '../platform/ids.js';
+import { eventSeed } from '../bandit/random/seeded-rng.js';
 
 /** Upper bounds on per-request work: each glimpse and each rollout costs a pass through the network. */
 export const MAX_GLIMPSES = 32;
@@ -86,12 +87,8 @@ export interface ClassifyDeps {
   db: Db;
 }
 
-/** FNV-1a: a 32-bit seed from the event id, so sampled rollouts can be replayed. */
-function seedOf(eventId: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < eventId.length; i++) h = Math.imul(h ^ eventId.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+/** The stream of an event's sampled rollouts (eventSeed): seeded from the event id, so they can be replayed. */
+export const ROLLOUT_STREAM = 0x7011;
 
 function duplicate(eventId: string): ConflictError {
   return new ConflictError(`eventId "${eventId}" is already in use`, { eventId });
@@ -150,7 +147,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
         try {
           result = await pool.classify({
             op: 'classify', model: entry.name, eventId, bytes: upload.bytes, maxPixels: limits.imagePixels, glimpses, samples: query.samples,
-            seed: seedOf(eventId), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates, input: query.input,
+            seed: eventSeed(eventId, ROLLOUT_STREAM), render: wantsPng, form: upload.form, modelUpdates: entry.learner.updates, input: query.input,
           });
         } catch (err) {
           // The worker's log write failed for lack of space: the store's health hears of it (503, /readyz).

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { ServiceUnavailableError } from '../http/errors.js';
-import { closeDatabase, openDatabase } from '../store/database.js';
-import { ImageWriter } from './event-writer.js';
+import { closeDatabase, connectionOptions, openDatabase } from '../store/database.js';
+import { ImageWriter, WorkerEventLog } from './event-writer.js';
 import { ImageStore } from './image-store.js';
 
 for (const where of ['a database file (writer thread)', 'memory (inline)']) {
@@ -67,6 +67,44 @@ describe('ImageWriter when its writer thread fails', () => {
       assert.deepEqual(ids, ['before']);
     } finally {
       await writer.close().catch(() => undefined);
+      closeDatabase(db);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * Transactions in a WAL file since it was last reset: its valid frames (salts as in the header) that end a commit,
+ * by SQLite's file format (https://sqlite.org/fileformat2.html#the_write_ahead_log).
+ */
+function walCommits(walPath: string): number {
+  const wal = readFileSync(walPath);
+  const pageSize = wal.readUInt32BE(8);
+  const [salt1, salt2] = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+  let commits = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break;
+    if (wal.readUInt32BE(at + 4) !== 0) commits++;
+  }
+  return commits;
+}
+
+describe('WorkerEventLog (an image worker\'s own log)', () => {
+  it('commits the classifications of one turn (an inference batch of 16) in one transaction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'focal-worker-log-'));
+    const path = join(dir, 'focal.db');
+    const db = openDatabase({ path });
+    try {
+      const log = new WorkerEventLog(path, connectionOptions(path));
+      assert.deepEqual(await log.submit({ op: 'classification', eventId: 'first', model: 'mnist', createdAt: 0, payload: '{}' }), { ok: true });
+      const before = walCommits(`${path}-wal`);
+      // As image-worker.ts's flush resolves a batch: each classification submits its event in the same turn.
+      const batch = await Promise.all(Array.from({ length: 16 }, (_, i) =>
+        log.submit({ op: 'classification', eventId: `e${i}`, model: 'mnist', createdAt: i, payload: '{}' })));
+      assert.ok(batch.every((r) => r.ok));
+      assert.equal(walCommits(`${path}-wal`) - before, 1, 'one transaction for the batch');
+      assert.equal((db.prepare("SELECT COUNT(*) AS n FROM events WHERE kind = 'image'").get() as { n: number }).n, 17);
+    } finally {
       closeDatabase(db);
       rmSync(dir, { recursive: true, force: true });
     }

@@ -64,8 +64,9 @@ export function createExecutor(db: Db): ImageWriteExecutor {
 
 /**
  * The classification log of one image worker (image-worker.ts): the worker commits the events it classified
- * itself, on a connection of its own, as group commits (the classifications of one inference batch go out in
- * one transaction, one fsync), and answers the main thread only once they are durable. Compared with handing
+ * itself, on a connection of its own, as group commits (the classifications finished in one turn, so those of an
+ * inference batch and more, go out in one transaction, one fsync), and answers the main thread only once they
+ * are durable. Compared with handing
  * each event to the main thread and from there to the ImageWriter's thread, this saves two thread hops and
  * two copies of the payload per classification, and the event loop that answers /decide never sees the
  * payload (bench/image-traffic.ts). The fsync blocks only this worker; sharp keeps decoding the next uploads
@@ -78,7 +79,10 @@ export class WorkerEventLog {
   private readonly committer: GroupCommitter<ImageWrite, ImageWriteResult>;
 
   constructor(private readonly path: string, private readonly connection: ConnectionOptions) {
-    this.committer = new GroupCommitter(() => this.open());
+    // Groups are not cut at the committer's default size (DEFAULT_MAX_GROUP_SIZE, 8), which lets a writer thread start
+    // committing while the event loop still reads requests: here the commit runs inline and blocks this thread, so
+    // cutting an inference batch (up to 16) would answer none of it sooner and cost a second fsync.
+    this.committer = new GroupCommitter(() => this.open(), { maxGroupSize: Number.POSITIVE_INFINITY });
   }
 
   private open(): InlineRunner<ImageWrite, ImageWriteResult> {

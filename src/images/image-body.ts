@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request, RequestHandler, Response } from 'express';
-import { HttpError, MalformedJsonError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../http/errors.js';
+import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../http/errors.js';
+import { jsonContentTypeError, parseJsonBytes } from '../http/pipeline.js';
 import { check, compile } from '../http/validation.js';
 
 /**
@@ -169,14 +170,9 @@ async function readJson(req: Request, max: number): Promise<ImageUpload> {
   const length = declaredLength(req.headers);
   const base64TooLarge = () => tooLarge(max, 'The base64 image');
   if (length !== undefined && length > jsonMax) throw base64TooLarge();
-  const text = (await collect(req, jsonMax, base64TooLarge)).toString('utf8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new MalformedJsonError(`The body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const { image } = check<{ image: string }>(validateJson, parsed, 'body');
+  // Read as every JSON body is (the pipeline's parseJsonBytes: UTF-8, a BOM skipped).
+  const { body } = parseJsonBytes(await collect(req, jsonMax, base64TooLarge));
+  const { image } = check<{ image: string }>(validateJson, body, 'body');
   const encoded = image.replace(/^data:[^,]{0,100};base64,/i, '').replace(/\s+/g, '');
   if (!BASE64.test(encoded) || encoded.length % 4 === 1) {
     throw new ValidationError('image must be base64-encoded', [{ path: '/image', message: 'must be base64-encoded' }]);
@@ -200,8 +196,12 @@ export function readImageBody(maxBytes: number): RequestHandler {
     try {
       if (type && (RAW_IMAGE_TYPES as readonly string[]).includes(type)) upload = await readRaw(req, maxBytes, type);
       else if (type === 'multipart/form-data') upload = await readMultipart(req, maxBytes);
-      else if (type === 'application/json' || type?.endsWith('+json')) upload = await readJson(req, maxBytes);
-      else {
+      else if (type === 'application/json' || type?.endsWith('+json')) {
+        // The media type and charset as the pipeline checks them for every JSON body (415 for another charset).
+        const typeError = jsonContentTypeError(req.headers['content-type']);
+        if (typeError) throw typeError;
+        upload = await readJson(req, maxBytes);
+      } else {
         throw new UnsupportedMediaTypeError(`Content-Type ${type ?? '(none)'} is not accepted: send ${RAW_IMAGE_TYPES.join(', ')}, `
           + 'multipart/form-data with a file field "image", or application/json {"image": "<base64>"}');
       }

@@ -104,9 +104,18 @@ export class Xoshiro128 implements Rng {
   }
 }
 
+/**
+ * The 32-bit seed of one event's random stream: a hash of its id and a stream tag, so every draw made for the event
+ * can be replayed. The one way Focal seeds from an event id (the bandit's draws below; the image slice's sampled
+ * rollouts, whose attention model has its own generator).
+ */
+export function eventSeed(eventId: string, stream = 0): number {
+  return murmurHash3(eventId, 0x5eed0000 ^ stream);
+}
+
 /** The RNG for one event: seeded from a hash of its id (and an optional stream tag). */
 export function rngForEvent(seed: string, stream = 0): Xoshiro128 {
-  return new Xoshiro128(murmurHash3(seed, 0x5eed0000 ^ stream));
+  return new Xoshiro128(eventSeed(seed, stream));
 }
 
 /**
@@ -116,7 +125,7 @@ export function rngForEvent(seed: string, stream = 0): Xoshiro128 {
 export function firstUniform(seed: string, stream = 0): number {
   // The constructor's seeding, then next()'s two outputs: xoshiro128** reads s1, and the
   // step between the two outputs leaves s1 ^ s2 ^ s0 in s1.
-  const st = murmurHash3(seed, 0x5eed0000 ^ stream) | 0;
+  const st = eventSeed(seed, stream) | 0;
   let s0 = mix32((st + 0x9e3779b9) | 0);
   const s1 = mix32((st + 2 * 0x9e3779b9) | 0);
   const s2 = mix32((st + 3 * 0x9e3779b9) | 0);
