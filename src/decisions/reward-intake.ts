@@ -25,7 +25,9 @@ export type FeedbackDispatch = (kind: string, item: RewardItem) => Promise<Rewar
  * Where rewards enter: each item becomes one `reward` op, all handed to the writer at once, which commits them
  * with whatever else is queued in groups (src/store/group-commit.ts) and applies the reward rules to each
  * (reward-rules.ts). Items are independent: each gets its own result, in order. An item the writer finds to
- * belong to another kind of event goes to `feedback`; learned rows go to `effects` once durable.
+ * belong to another kind of event goes to `feedback`; learned rows go to `effects` once durable. The kind is
+ * told on the writer because its join reads the event's row anyway: a look-up here would cost every decision
+ * reward a main-thread read (ARCHITECTURE.md, "The path of a reward").
  */
 export async function submitRewards(
   writer: GroupCommitter<WriteOp, OpResult>,

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { renderTestSet, taskSpec } from '../attention/index.js';
 import { HttpError } from '../http/errors.js';
+import { Xoshiro128 } from '../bandit/random/seeded-rng.js';
 import { decodeWorking, preprocessImage, sniffImage, strokeWidth } from './preprocess.js';
 import { correlation, inkStats, lyingPng, mnistTestDigit, paperPicture, transparentGlyph } from '../../test/images/fixtures.js';
 
@@ -70,11 +71,8 @@ describe('preprocessImage', () => {
     for (const [sx, sy] of [[8, 8], [285, 12], [20, 185]] as const) {
       for (let y = sy; y < sy + 4; y++) for (let x = sx; x < sx + 4; x++) for (let c = 0; c < 3; c++) data[(y * 300 + x) * 3 + c] = 40;
     }
-    let seed = 1;
-    for (let i = 0; i < data.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      data[i] = Math.max(0, Math.min(255, data[i]! + ((seed >>> 16) % 41) - 20));
-    }
+    const rng = new Xoshiro128(1);
+    for (let i = 0; i < data.length; i++) data[i] = Math.max(0, Math.min(255, data[i]! + (rng.nextUint32() % 41) - 20));
     const jpeg = await sharp(data, { raw: { width: 300, height: 200, channels: 3 } }).jpeg({ quality: 60 }).toBuffer();
     const out = await preprocessImage(jpeg, { maxPixels: MAX_PIXELS });
     assert.ok(out.ink && out.ink.width < 120 && out.ink.height < 120, `ink box ${JSON.stringify(out.ink)} is the digit's`);
