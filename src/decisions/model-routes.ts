@@ -5,9 +5,6 @@ import { learnerSchema, modelConfigInputSchema, strategySchema } from './model-c
 import { MODEL_NAME_PATTERN } from './model-registry.js';
 import { sendJson } from '../http/respond.js';
 
-/** Defined beside DEFAULT_MODEL (decide.ts's schema needs it too); still exported here for the evaluation routes. */
-export { MODEL_NAME_PATTERN };
-
 const nameParams = {
   type: 'object', required: ['name'], additionalProperties: false,
   properties: { name: { type: 'string', pattern: MODEL_NAME_PATTERN, description: 'Model name.' } },

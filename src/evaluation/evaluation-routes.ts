@@ -1,6 +1,6 @@
 import type { DecisionService } from '../decisions/decision-service.js';
 import { learnerSchema, strategySchema } from '../decisions/model-config.js';
-import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
+import { MODEL_NAME_PATTERN } from '../decisions/model-registry.js';
 import { sendJson } from '../http/respond.js';
 import type { FromSchema } from '../schema-types.js';
 import { route, type AnyRoute } from '../http/route.js';

@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import type { DecisionService } from '../decisions/decision-service.js';
 import { decodeDecisionPayload, HOLD_DEFERRED, HOLD_NONE, type DecisionPayload, type ExportRow } from '../decisions/decision-store.js';
-import { MODEL_NAME_PATTERN } from '../decisions/model-routes.js';
+import { MODEL_NAME_PATTERN } from '../decisions/model-registry.js';
 import { checkActions, FeatureBudget } from '../decisions/request-limits.js';
 import { HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../http/errors.js';
 import { sendJson } from '../http/respond.js';
