@@ -205,10 +205,11 @@ async function main(): Promise<void> {
   const logEvery = num(args['log-every'], 'log-every');
   const valRngSeed = o.seed * 31 + 5;
   const photoError = () => evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
-  if (resuming && photoValidation.length > 0 && !state.history.some((h) => h.photoValidationError !== undefined)) {
-    // The weights' figure before they ever saw a photograph: what a fine-tune on the photo set is measured against.
+  if (resuming && photoValidation.length > 0) {
+    // The weights' figure on this run's pictures before it trains: what the run is measured against (a photo set
+    // that grew since the last run gives a different figure than the history's last one).
     const before = photoError();
-    console.log(`before training on photographs: photo-val-error ${(before * 100).toFixed(2)}% on ${photoValidation.length} pictures of validation digits`);
+    console.log(`before this run: photo-val-error ${(before * 100).toFixed(2)}% on ${photoValidation.length} pictures of validation digits`);
   }
   while (state.completedEpochs < o.epochs) {
     const epoch = state.completedEpochs + 1;
