@@ -134,6 +134,58 @@ test('wide contexts retire the quadratic candidates (their cost grows as the squ
   assert.deepEqual(status.candidates.filter((c) => c.retired).map((c) => c.name).sort(), ['epsilon-greedy-quadratic', 'squarecb-quadratic']);
 });
 
+/** Smallest probability of a PMF. */
+const least = (pmf: number[]): number => Math.min(...pmf);
+
+test('the logging mixture: evaluated events keep floor/(2k) on every action, the others are the served candidate\'s alone', () => {
+  const floor = 0.05;
+  const model = createBanditModel({ strategy: { name: 'auto', floor } });
+  const rng = new Xoshiro128(11);
+  let mixedAfterWarmup = 0;
+  const after = 3000;
+  for (let t = 0; t < 2000 + after; t++) {
+    const { context, reward } = xor(rng);
+    const eventId = `mix-${t}`;
+    const d = model.decide(context, TWO, eventId);
+    const sum = d.pmf.reduce((s, p) => s + p, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-12 && d.pmf.every((p) => p <= 1), `event ${t}: ${d.pmf}`);
+    assert.deepEqual(model.pmf!(context, TWO, eventId), d.pmf);
+    if (t < 2000) assert.ok(least(d.pmf) >= floor / 4 - 1e-12, `warm-up event ${t}: ${d.pmf}`);
+    else if (least(d.pmf) >= floor / 4 - 1e-12) mixedAfterWarmup++;
+    model.learn({ context, actions: TWO, chosen: d.chosen, probability: d.probability, reward: reward(d.chosen), eventId });
+  }
+  // After the warm-up only the evaluated share (evaluationRate 10%) pays the floor: the served SquareCB, sure of
+  // the XOR by then, gives the worse action far less than floor/4 on the rest.
+  const share = mixedAfterWarmup / after;
+  assert.ok(share > 0.06 && share < 0.16, `share of decisions at the floor after the warm-up: ${share}`);
+  assert.equal(model.optimizerStatus!().drift.detections, 0);
+});
+
+test('after a drift alarm every decision explores at twice the floor, all of it uniform, for 500 events', () => {
+  const floor = 0.05;
+  const model = createBanditModel({ strategy: { name: 'auto', floor } });
+  const rng = new Xoshiro128(12);
+  let alarmedAt = -1;
+  let checked = 0;
+  for (let t = 0; t < 6000; t++) {
+    const { context, reward } = xor(rng);
+    // At 3,000 the world flips: the action that paid 0.9 pays 0.1.
+    const r = (a: number): number => (t < 3000 ? reward(a) : reward(1 - a));
+    const eventId = `drift-${t}`;
+    const d = model.decide(context, TWO, eventId);
+    // The alarm is raised while event `alarmedAt` is learned; the 499 events after it are decided in its window.
+    if (alarmedAt >= 0 && t - alarmedAt < 500) {
+      assert.ok(least(d.pmf) >= (2 * floor) / 2 - 1e-12, `event ${t}, ${t - alarmedAt} after the alarm: ${d.pmf}`);
+      checked++;
+    }
+    model.learn({ context, actions: TWO, chosen: d.chosen, probability: d.probability, reward: r(d.chosen), eventId });
+    const last = model.optimizerStatus!().drift.lastEvent;
+    if (alarmedAt < 0 && last !== null) alarmedAt = last;
+  }
+  assert.ok(alarmedAt > 3000 && alarmedAt < 3400, `alarm at ${alarmedAt}`);
+  assert.equal(checked, 499);
+});
+
 test('mixture boundary: wider than the fixed-n normal interval, shrinking with n', () => {
   const r100 = mixtureRadius(1, 100, 0.05);
   const r10k = mixtureRadius(1, 10000, 0.05);
