@@ -70,6 +70,7 @@ function focal(name: string, config: BanditConfigInput, maxFeatures?: number): R
 
 const FOCAL: Runner[] = [
   focal('default', defaultBanditConfig()), // automatic optimization (strategy auto)
+  focal('standardized', { strategy: { name: 'squarecb' }, learner: { name: 'linear', standardize: true } }), // auto's start on narrow contexts
   focal('squarecb', squareCbBanditConfig()), // the default before it
   focal('eps-greedy', { strategy: { name: 'epsilon-greedy', epsilon: 0.05 } }),
   focal('quadratic', { strategy: { name: 'squarecb' }, learner: { name: 'linear', interactions: [['context', 'action'], ['context', 'context', 'action']] } }, 50),

@@ -90,6 +90,10 @@ export const LEARNER_PARAMS: Readonly<Record<LearnerName, ParamTable>> = {
     l2: { type: 'number', minimum: 0, maximum: 1e3, default: 0, description: 'L2 regularisation.' },
     ignoreLinear: IGNORE_LINEAR_PARAM,
     importanceWeighted: { type: 'boolean', default: true, description: 'Weight each update by 1/probability.' },
+    standardize: {
+      type: 'boolean', default: false,
+      description: 'Give the learner each numeric context feature as (x − mean) / sd, clipped to ±5, with its running mean and sd over the events learned (a 0 is then a value, not a missing feature). Helps raw tabular features whose information is a small variation on a large offset.',
+    },
     // No default: omitted means no forgetting, and the config reads back without it.
     forget: {
       type: 'number', exclusiveMinimum: 0, maximum: 1,

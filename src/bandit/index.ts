@@ -115,6 +115,7 @@ function buildModel(full: BanditConfig, rewards = new RewardRange()): Model {
     interactions: strategyDef.ownFeatures ? [] : (full.learner.interactions ?? []),
     ignoreLinear: strategyDef.ownFeatures ? [] : (full.learner.ignoreLinear ?? []),
     importanceWeighted: strategyDef.ownFeatures ? false : (full.learner.importanceWeighted ?? full.learner.name === 'linear'),
+    standardize: !strategyDef.ownFeatures && full.learner.name === 'linear' && full.learner.standardize === true,
     rewards,
   });
   return model;

@@ -41,6 +41,8 @@ export interface ModelParts {
   interactions: readonly (readonly string[])[];
   ignoreLinear: readonly string[];
   importanceWeighted: boolean;
+  /** Standardise the context's numbers (linear learner option `standardize`, src/bandit/features/feature-encoder.ts). */
+  standardize?: boolean;
   /** The model's reward range (its learners may share it: src/bandit/reward-range.ts). */
   rewards: RewardRange;
 }
@@ -66,8 +68,8 @@ export class Model implements BanditModel {
     this.config = parts.config;
     this.strategy = parts.strategy;
     this.learners = parts.learners;
-    this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear);
-    this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear]);
+    this.encoder = new FeatureEncoder(parts.interactions, parts.ignoreLinear, parts.standardize === true);
+    this.featureSpec = JSON.stringify([parts.interactions, parts.ignoreLinear, parts.standardize === true]);
     this.importanceWeighted = parts.importanceWeighted;
     this.rewards = parts.rewards;
     this.greedify = parts.strategy.greedify?.(parts.config.strategy) ?? false;
@@ -244,6 +246,7 @@ export class Model implements BanditModel {
         if (times > 0) learners[b]!.learn(ex, reward, weight * times);
       }
     }
+    this.encoder.observeContext(event.context);
     this._updates++;
   }
 
@@ -257,6 +260,19 @@ export class Model implements BanditModel {
     w.f64(this.rewards.max);
     w.u32(this.learners.length);
     for (const l of this.learners) l.write(w);
+    const st = this.encoder.standardizer;
+    if (st !== undefined) {
+      // In hash order, so that equal states give equal bytes (a fingerprint) whatever order features came in.
+      const hashes = [...st.stats.keys()].sort((a, b) => a - b);
+      w.u32(hashes.length);
+      for (const h of hashes) {
+        const v = st.stats.get(h)!;
+        w.u32(h >>> 0);
+        w.f64(v[0]!);
+        w.f64(v[1]!);
+        w.f64(v[2]!);
+      }
+    }
     return w.finish();
   }
 
@@ -280,6 +296,17 @@ export class Model implements BanditModel {
     const count = r.u32();
     if (count !== this.learners.length) throw new SnapshotFormatError(`snapshot holds ${count} learners, config has ${this.learners.length}`);
     for (const l of this.learners) l.read(r);
+    const st = this.encoder.standardizer;
+    if (st !== undefined) {
+      st.stats.clear();
+      const n = r.u32();
+      for (let i = 0; i < n; i++) {
+        const h = r.u32() | 0;
+        const v = new Float64Array([r.f64(), r.f64(), r.f64()]);
+        if (!(v[0]! >= 1 && Number.isFinite(v[1]!) && v[2]! >= 0)) throw new SnapshotFormatError('standardiser statistics out of range');
+        st.stats.set(h, v);
+      }
+    }
     if (!r.done) throw new SnapshotFormatError('snapshot has trailing bytes');
   }
 }

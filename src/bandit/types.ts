@@ -74,6 +74,8 @@ export type LearnerConfig =
       importanceWeighted?: boolean;
       /** Forgetting factor of the per-feature learning rates, in (0, 1]; absent: 1 (never forget). */
       forget?: number;
+      /** Standardise the context's numbers with their running mean and sd; absent: false. */
+      standardize?: boolean;
     }
   | {
       name: 'bayes-linear';

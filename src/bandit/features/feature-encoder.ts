@@ -92,10 +92,21 @@ function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
+/**
+ * Where the numbers of the context being encoded are recorded (index into the context example), when the encoder
+ * standardises them; undefined otherwise. A module-level slot rather than a parameter: the recursion below is the
+ * encoder's hot path, and only a standardising encoder sets it, for the length of its encodeContext() call.
+ */
+let numericSink: number[] | undefined;
+
 function hashValue(key: number, value: FeatureValue, pointer: string, name: string, out: Example): void {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new BanditInputError(`${pointer}/${escapePointer(name)}`, 'must be a finite number');
-    if (value !== 0) out.push(key, value);
+    if (numericSink !== undefined) {
+      // Standardised, a 0 is a value like any other (below the mean, say), not an absent feature.
+      numericSink.push(out.n);
+      out.push(key, value);
+    } else if (value !== 0) out.push(key, value);
   } else if (typeof value === 'string') {
     out.push(murmurHash3(value, key ^ STRING_SEED), 1);
   } else if (typeof value === 'boolean') {
@@ -121,6 +132,44 @@ function encodeObject(obj: Features, seed: number, pointer: string, out: Example
   }
 }
 
+/** Prior weight, in observations, of the standardiser's mean 0 and variance 1: an unseen feature passes as it is. */
+const STANDARD_PRIOR = 1;
+/** Standardised values are clipped to ± this many standard deviations (one outlier must not dominate a step). */
+const STANDARD_CLIP = 5;
+
+/**
+ * Running mean and variance of each numeric context feature (by hash), learned from the events a model learns:
+ * the encoder then gives the learner (x − mean) / sd. Why: SGD-style updates learn a small variation on a large
+ * offset slowly (a penguin's flipper is 170–230 mm), where a ridge solve would not care; VW's normalised updates
+ * remove the scale but not the offset. Shrunk towards mean 0 and variance 1 by STANDARD_PRIOR observations, so a
+ * feature's first values pass almost unchanged and the transform settles as its statistics do. Hand-written: it is
+ * the learner's own input transform and its state is part of the model's snapshot.
+ */
+export class Standardizer {
+  /** Per feature hash: [count, mean, sum of squared deviations] (Welford). */
+  readonly stats = new Map<number, Float64Array>();
+
+  transform(hash: number, x: number): number {
+    const st = this.stats.get(hash);
+    if (st === undefined) return Math.max(-STANDARD_CLIP, Math.min(STANDARD_CLIP, x));
+    const n = st[0]!;
+    const mean = (n * st[1]!) / (n + STANDARD_PRIOR);
+    const variance = (st[2]! + STANDARD_PRIOR) / (n + STANDARD_PRIOR);
+    const z = (x - mean) / Math.sqrt(variance);
+    return Math.max(-STANDARD_CLIP, Math.min(STANDARD_CLIP, z));
+  }
+
+  observe(hash: number, x: number): void {
+    let st = this.stats.get(hash);
+    if (st === undefined) this.stats.set(hash, (st = new Float64Array(3)));
+    const n = st[0]! + 1;
+    const delta = x - st[1]!;
+    st[0] = n;
+    st[1] = st[1]! + delta / n;
+    st[2] = st[2]! + delta * (x - st[1]!);
+  }
+}
+
 /**
  * Reusable encoder: encodeContext() once per call, then example() per action.
  * Not reentrant (one per model); JS is single-threaded so that is enough.
@@ -143,14 +192,57 @@ export class FeatureEncoder {
   private readonly ignoreLinear: readonly string[];
   private readonly ignoreAllContext: boolean;
 
-  constructor(interactions: InteractionSpec, ignoreLinear: readonly string[] = []) {
+  /** Set when the context's numbers are standardised (learner option `standardize`). */
+  readonly standardizer: Standardizer | undefined;
+  /** With a standardizer: the positions of the numbers in the last encoded context, and their raw values. */
+  private readonly numeric: number[] = [];
+  private raw = new Float64Array(64);
+  private lastContext: Features | undefined;
+
+  constructor(interactions: InteractionSpec, ignoreLinear: readonly string[] = [], standardize = false) {
     this.interactions = interactions;
     this.ignoreLinear = ignoreLinear;
     this.ignoreAllContext = ignoreLinear.includes(CONTEXT_WILDCARD);
+    this.standardizer = standardize ? new Standardizer() : undefined;
   }
 
   /** Hashes the context's features once; examples for each action reuse them. */
   encodeContext(context: Features): void {
+    if (this.standardizer === undefined) {
+      this.encodeRaw(context);
+      return;
+    }
+    const numeric = this.numeric;
+    numeric.length = 0;
+    numericSink = numeric;
+    try {
+      this.encodeRaw(context);
+    } finally {
+      numericSink = undefined;
+    }
+    const ctx = this.ctx;
+    if (this.raw.length < numeric.length) this.raw = new Float64Array(numeric.length * 2);
+    for (let i = 0; i < numeric.length; i++) {
+      const at = numeric[i]!;
+      this.raw[i] = ctx.val[at]!;
+      ctx.val[at] = this.standardizer.transform(ctx.idx[at]!, ctx.val[at]!);
+    }
+    this.lastContext = context;
+  }
+
+  /**
+   * Adds the numbers of a learned event's context to the standardiser's statistics (after the event is learned,
+   * so its own encoding used the statistics of the events before it, as replay does).
+   */
+  observeContext(context: Features): void {
+    const st = this.standardizer;
+    if (st === undefined) return;
+    // The optimizer and the model encode a learned event's context last before learning it; otherwise encode it.
+    if (this.lastContext !== context) this.encodeContext(context);
+    for (let i = 0; i < this.numeric.length; i++) st.observe(this.ctx.idx[this.numeric[i]!]!, this.raw[i]!);
+  }
+
+  private encodeRaw(context: Features): void {
     const ctx = this.ctx;
     ctx.clear();
     this.nsCount = 0;

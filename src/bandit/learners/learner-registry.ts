@@ -37,6 +37,8 @@ export const learnerRegistry: Record<LearnerName, LearnerDefinition> = {
         l2: numberField(raw, 'l2', LINEAR.l2!, '/learner'),
         importanceWeighted: booleanField(raw, 'importanceWeighted', LINEAR.importanceWeighted!, '/learner'),
         ...(forget < 1 ? { forget } : {}),
+        // Omitted when off, so configs written before the option read back unchanged.
+        ...(booleanField(raw, 'standardize', LINEAR.standardize!, '/learner') ? { standardize: true } : {}),
       };
     },
     create: (c, rewards) => {

@@ -59,15 +59,15 @@ test('seeded A/A: on pure noise the optimizer never switches', () => {
     drive(model, 3000, seed, noise);
     const status = model.optimizerStatus!();
     assert.equal(status.switches, 0, `seed ${seed}: switched to ${status.serving}`);
-    // A narrow context (4 features) over the default interactions starts quadratic, and stays there.
-    assert.equal(status.serving, 'squarecb-quadratic');
+    // A narrow context (4 features) over the default interactions starts standardised, and stays there.
+    assert.equal(status.serving, 'squarecb-standardized');
   }
 });
 
-test('a narrow context starts with the quadratic candidate, a wide one with the plain default', () => {
+test('a narrow context starts with the standardised candidate, a wide one with the plain default', () => {
   const narrow = createBanditModel({ strategy: { name: 'auto' } });
   drive(narrow, 1, 1, xor);
-  assert.equal(narrow.optimizerStatus!().serving, 'squarecb-quadratic');
+  assert.equal(narrow.optimizerStatus!().serving, 'squarecb-standardized');
   const wide = createBanditModel({ strategy: { name: 'auto' } });
   const context: Features = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}`, i / 30]));
   wide.learn({ context, actions: TWO, chosen: 0, probability: 0.5, reward: 1, eventId: 'w' });
@@ -117,7 +117,7 @@ test('a bad event changes nothing; auto needs a linear learner; the status names
   assert.deepEqual(model.snapshot(), before);
   assert.throws(() => createBanditModel({ strategy: { name: 'auto' }, learner: { name: 'bayes-linear' } }), BanditConfigError);
   const status = model.optimizerStatus!();
-  assert.ok(status.candidates.length >= 6 && status.candidates.length <= 9);
+  assert.ok(status.candidates.length >= 6 && status.candidates.length <= 10);
   assert.equal(status.candidates.filter((c) => c.serving).length, 1);
   assert.ok(status.candidates.some((c) => c.config.learner.name === 'linear' && (c.config.learner as { forget?: number }).forget !== undefined));
   assert.ok(status.candidates.some((c) => JSON.stringify(c.config.learner).includes('"context","context","action"')));
@@ -125,13 +125,13 @@ test('a bad event changes nothing; auto needs a linear learner; the status names
   assert.equal(status.evaluatedEvents, 50);
 });
 
-test('wide contexts retire the quadratic candidates (their cost grows as the square of the features)', () => {
+test('wide contexts retire the quadratic candidates (their cost grows as the square of the features) and the standardised one', () => {
   const model = createBanditModel({ strategy: { name: 'auto' } });
   const context: Features = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}`, i / 30]));
   const d = model.decide(context, TWO, 'w');
   model.learn({ context, actions: TWO, chosen: d.chosen, probability: d.probability, reward: 1, eventId: 'w' });
   const status = model.optimizerStatus!();
-  assert.deepEqual(status.candidates.filter((c) => c.retired).map((c) => c.name).sort(), ['epsilon-greedy-quadratic', 'squarecb-quadratic']);
+  assert.deepEqual(status.candidates.filter((c) => c.retired).map((c) => c.name).sort(), ['epsilon-greedy-quadratic', 'squarecb-quadratic', 'squarecb-standardized']);
 });
 
 /** Smallest probability of a PMF. */
