@@ -2,7 +2,8 @@
  * Automatic optimization (strategy `auto`): Personalizer's auto-optimization and VW's --automl idea, online.
  *
  * The model keeps a bounded set of candidate models (learning rates, interactions including the all-namespace
- * quadratic crossed with the action, exploration settings, forgetting, optionally neural-linear) beside the one
+ * quadratic crossed with the action, exploration settings, forgetting, standardised features, optionally
+ * neural-linear) beside the one
  * it serves. Every logged event is fed to all of them (each learns it importance-weighted, as it would alone).
  * On evaluated events (all of the first WARMUP, then a seeded `evaluationRate` share), before they learn it,
  * each candidate's PMF at the logged context gives its doubly robust term (src/bandit/evaluation/estimators.ts:
