@@ -73,7 +73,7 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
     trainEvery: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Events between rebuilds: the serving network takes the trained weights and every head is refitted (also at events 1, 2, 4, … before that).' },
   },
   auto: {
-    confidence: { type: 'number', minimum: 0.5, maximum: 0.9999, default: 0.99, description: 'Confidence a switch to another candidate needs (anytime-valid lower bound on the paired difference, Bonferroni over the candidates).' },
+    confidence: { type: 'number', minimum: 0.5, maximum: 0.9999, default: 0.999, description: 'Confidence a switch to another candidate needs (anytime-valid lower bound on the paired difference, Bonferroni over the candidates).' },
     evaluationRate: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of events, after the first 2,000, on which every candidate is evaluated (all candidates learn every event).' },
     horizon: { type: 'integer', minimum: 0, maximum: 1e9, default: 10000, description: 'Memory of the estimates in evaluated events (discount 1 − 1/horizon); 0 never forgets.' },
     minEvents: { type: 'integer', minimum: 1, maximum: 1e6, default: 50, description: 'Effective evaluated events before any switch.' },

@@ -41,7 +41,7 @@ export type StrategyConfig = StrategyCommon & (
 /** Automatic optimization (src/bandit/optimizer): candidates beside the served one, picked by counterfactual lower bound. */
 export type AutoStrategyConfig = {
   name: 'auto';
-  /** Confidence of a switch (anytime-valid bound, Bonferroni over the challengers); default 0.99. */
+  /** Confidence of a switch (anytime-valid bound, Bonferroni over the challengers); default 0.999. */
   confidence: number;
   /** Fraction of events (after the first 2,000) on which every candidate is evaluated; default 0.1. */
   evaluationRate: number;

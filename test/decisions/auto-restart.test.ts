@@ -13,7 +13,7 @@ import { call, kill9, killAll, startFocal, type FocalProcess } from '../server-p
 
 /**
  * Automatic optimization survives SIGKILL: a model with strategy auto learns an XOR problem over HTTP (the
- * c×c×a candidate wins it after 130–1,000 events in-process, median about 450 over 10 seeds; 1,500 here, where four
+ * c×c×a candidate wins it after 160–1,080 events in-process, median about 390 over 10 seeds; 2,000 here, where four
  * clients interleave decisions and rewards), the server is killed mid-stream, and after the restart
  * (snapshot + replay) GET /models/m shows the same choices, estimates and fingerprint as a model rebuilt from the
  * reward log alone; the model before the kill equals the log up to its position too.
@@ -75,13 +75,13 @@ describe('automatic optimization after SIGKILL', { timeout: 180_000 }, () => {
     let s = await startServer();
     const put = await call(s.base, 'PUT', '/models/m', { strategy: { name: 'auto' }, actions: ['left', 'right'], learner: { name: 'linear', bits: 14, interactions: [['u', 'action']] }, reward: { waitSeconds: 3600 } });
     assert.equal(put.status, 200, JSON.stringify(put.body));
-    await stream(s, { clients: 4, count: 1500, from: 0 }).done;
+    await stream(s, { clients: 4, count: 2000, from: 0 }).done;
     const before = await view(s);
     assert.ok(before.optimizer.switches >= 1, `a switch by now: ${JSON.stringify(before.optimizer.candidates.map((c) => [c.name, c.lowerBound]))}`);
     assert.match(before.optimizer.serving, /quadratic/);
 
-    const live = stream(s, { clients: 6, from: 1500 });
-    for (let waited = 0; live.issued < 1700 && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    const live = stream(s, { clients: 6, from: 2000 });
+    for (let waited = 0; live.issued < 2200 && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, Math.random() * 300));
     await kill9(s);
     live.stop();

@@ -137,7 +137,7 @@ test('wide contexts retire the quadratic candidates (their cost grows as the squ
 /** Smallest probability of a PMF. */
 const least = (pmf: number[]): number => Math.min(...pmf);
 
-test('the logging mixture: evaluated events keep floor/(2k) on every action, the others are the served candidate\'s alone', () => {
+test('the floor: evaluated events keep floor/k on every action, the others are the served candidate\'s alone', () => {
   const floor = 0.05;
   const model = createBanditModel({ strategy: { name: 'auto', floor } });
   const rng = new Xoshiro128(11);
@@ -150,18 +150,18 @@ test('the logging mixture: evaluated events keep floor/(2k) on every action, the
     const sum = d.pmf.reduce((s, p) => s + p, 0);
     assert.ok(Math.abs(sum - 1) < 1e-12 && d.pmf.every((p) => p <= 1), `event ${t}: ${d.pmf}`);
     assert.deepEqual(model.pmf!(context, TWO, eventId), d.pmf);
-    if (t < 2000) assert.ok(least(d.pmf) >= floor / 4 - 1e-12, `warm-up event ${t}: ${d.pmf}`);
-    else if (least(d.pmf) >= floor / 4 - 1e-12) mixedAfterWarmup++;
+    if (t < 2000) assert.ok(least(d.pmf) >= floor / 2 - 1e-12, `warm-up event ${t}: ${d.pmf}`);
+    else if (least(d.pmf) >= floor / 2 - 1e-12) mixedAfterWarmup++;
     model.learn({ context, actions: TWO, chosen: d.chosen, probability: d.probability, reward: reward(d.chosen), eventId });
   }
   // After the warm-up only the evaluated share (evaluationRate 10%) pays the floor: the served SquareCB, sure of
-  // the XOR by then, gives the worse action far less than floor/4 on the rest.
+  // the XOR by then, gives the worse action far less than floor/2 on the rest.
   const share = mixedAfterWarmup / after;
   assert.ok(share > 0.06 && share < 0.16, `share of decisions at the floor after the warm-up: ${share}`);
   assert.equal(model.optimizerStatus!().drift.detections, 0);
 });
 
-test('after a drift alarm every decision explores at twice the floor, all of it uniform, for 500 events', () => {
+test('after a drift alarm every decision explores at twice the floor for 500 events', () => {
   const floor = 0.05;
   const model = createBanditModel({ strategy: { name: 'auto', floor } });
   const rng = new Xoshiro128(12);

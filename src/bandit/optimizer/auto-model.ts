@@ -17,17 +17,16 @@
  * event does not inflate the error rate; Howard et al. 2021) at `confidence`, Bonferroni-corrected over the
  * challengers, so on a problem where every candidate is worth the same it does not switch.
  *
- * The log: an event that will be evaluated (known at decide time from its id) is drawn from a mixture of the
- * served candidate, the uniform PMF and the other candidates (loggingPmf); every other event is the served
- * candidate's alone, so after the warm-up most decisions pay nothing for the evaluation.
+ * The log: an event that will be evaluated (known at decide time from its id) is drawn with the `floor` spread
+ * uniformly over the served candidate's PMF (loggingPmf); every other event is the served candidate's alone, so
+ * after the warm-up most decisions pay nothing for the evaluation.
  *
  * A drift signal: a Page–Hinkley test on the served candidate's rewards (in units of the observed range). An
  * alarm shrinks the estimates' memory to a tenth, so evidence from after the change decides (a forgetting
  * candidate can then take over quickly), doubles the uniform exploration of every decision for ALARM_EVENTS
  * events, and is counted in the status.
  *
- * Cost: decide() is the served candidate's alone (its learner's scores, its explorer), except on the events drawn
- * from the mixture, where every learner scores the actions (as learn() does on the same evaluated events). learn() encodes the event
+ * Cost: decide() is the served candidate's alone (its learner's scores, its explorer). learn() encodes the event
  * once per feature set (the candidates over the base interactions share one encoding: on an evaluated event every
  * action's example, which the evaluation scores and the learners then learn the logged one of; otherwise the
  * logged action's only), each distinct learner learns it once, and only evaluated events score every candidate.
@@ -65,14 +64,7 @@ export const WARMUP = 2000;
 const EVAL_STREAM = 0xa070;
 /** The RNG stream of the draw from the logging mixture (apart from the candidates' own draws). */
 const MIX_STREAM = 0xa071;
-/**
- * The logging mixture (loggingPmf): the share of `floor` spread uniformly (the rest follows the candidates), and
- * after a drift alarm, for ALARM_EVENTS events, ALARM_FLOOR·floor spread uniformly on every event. Chosen on the
- * suite (bench/suite, 10 seeds, against a uniform floor on evaluated events only): ½ uniform kept iris and
- * penguins within their spread and gained 0.01–0.02 on MNIST, seattle-weather, movies and the linear problem;
- * all-candidate (0 uniform) lost 0.05 on drift, which the alarm boost (2×, 500 events) won back.
- */
-const UNIFORM_SHARE = 0.5;
+/** After a drift alarm, for ALARM_EVENTS events, every decision spreads ALARM_FLOOR·floor uniformly (loggingPmf). */
 const ALARM_EVENTS = 500;
 const ALARM_FLOOR = 2;
 /**
@@ -288,11 +280,10 @@ export class AutoModel implements BanditModel {
     const m = this.members[this.serving]!;
     if (!this.mixes(seed)) return this.groups[m.group]!.decide(context, actions, seed, m.explorer);
     const k = actions.length;
-    const mix = this.loggingPmf(context, actions, seed);
+    const { mix, scores: q } = this.loggingPmf(context, actions, seed);
     const chosen = sample(mix, rngForEvent(seed, MIX_STREAM), k);
     const pmf: number[] = [];
     const scores: number[] = [];
-    const q = this.scores[m.group]!;
     for (let a = 0; a < k; a++) {
       pmf.push(mix[a]!);
       scores.push(q[a]!);
@@ -303,43 +294,29 @@ export class AutoModel implements BanditModel {
   pmf(context: Features, actions: ActionInput[], seed: string): number[] {
     const m = this.members[this.serving]!;
     if (!this.mixes(seed)) return this.groups[m.group]!.pmf(context, actions, seed, m.explorer);
-    return Array.from(this.loggingPmf(context, actions, seed).subarray(0, actions.length));
+    return Array.from(this.loggingPmf(context, actions, seed).mix.subarray(0, actions.length));
   }
 
   /**
-   * The logging policy of an event that will be evaluated: (1 − f)·π_served + f·(½ uniform + ½ the mean of the
-   * active candidates' π_c), f = `floor`. Every candidate's importance weight is then at most
-   * min(2k, 2·candidates)/f, and half the exploration goes only where some candidate would act differently
-   * from the served one, which costs less than spreading it all uniformly. Within ALARM_EVENTS of a drift alarm
-   * it is 2f, all uniform, on every event: after a change every candidate may agree on a stale choice.
+   * The logging policy of an event that will be evaluated: (1 − f)·π_served + f/k on every action, f = `floor`
+   * (2·floor for ALARM_EVENTS after a drift alarm: after a change every candidate may agree on a stale choice).
+   * Every candidate's importance weight is then at most k/f. Only the served candidate is scored: a share over the
+   * candidates' own PMFs was tried (half of f) and gained 0.01–0.02 on some of the suite's tables, but scoring every
+   * learner at decide time cost 2.5× the main thread's CPU per /decide (bench/bandit-http.ts: 104 → 255–278 µs).
    */
-  private loggingPmf(context: Features, actions: readonly ActionInput[], seed: string): Float64Array {
+  private loggingPmf(context: Features, actions: readonly ActionInput[], seed: string): { mix: Float64Array; scores: ArrayLike<number> } {
     const k = actions.length;
-    this.ensurePmfs(k);
-    const groups = this.groups;
-    const encoded = this.encoded;
-    encoded.fill(undefined);
-    for (let g = 0; g < groups.length; g++) {
-      const plan = this.groupPlans[g]!;
-      if (plan.candidates.length === 0) continue;
-      const e = this.encoderOf[g]!;
-      encoded[e] ??= groups[e]!.encodeActions(context, actions);
-      groups[g]!.evaluate(encoded[e]!, k, seed, this.scores[g]!, plan.explorers, plan.pmfs);
-    }
-    encoded.fill(undefined);
-    const alarm = this.alarmed();
-    const f = alarm ? Math.min(1, this.auto.floor * ALARM_FLOOR) : this.auto.floor;
-    const active = this.count - this.retiredCount();
+    if (this.mix.length < k) this.mix = new Float64Array(k * 2);
+    const f = this.alarmed() ? Math.min(1, this.auto.floor * ALARM_FLOOR) : this.auto.floor;
     const mix = this.mix;
-    const served = this.pmfs[this.serving]!;
-    const U = alarm ? 1 : UNIFORM_SHARE;
-    for (let a = 0; a < k; a++) mix[a] = (1 - f) * served[a]! + (f * U) / k;
-    for (let c = 0; c < this.count; c++) {
-      if (this.retired[c]) continue;
-      const p = this.pmfs[c]!;
-      for (let a = 0; a < k; a++) mix[a] = mix[a]! + ((f * (1 - U)) / active) * p[a]!;
-    }
-    // Renormalised: the sum of the parts can be 1 ± 2⁻⁵², and a logged probability must not exceed 1.
+    const m = this.members[this.serving]!;
+    const served = this.groups[m.group]!.decide(context, actions as ActionInput[], seed, m.explorer);
+    for (let a = 0; a < k; a++) mix[a] = (1 - f) * served.pmf[a]! + f / k;
+    return { mix: this.normalise(mix, k), scores: served.scores };
+  }
+
+  /** Renormalised: the sum of the parts can be 1 ± 2⁻⁵², and a logged probability must not exceed 1. */
+  private normalise(mix: Float64Array, k: number): Float64Array {
     let total = 0;
     for (let a = 0; a < k; a++) total += mix[a]!;
     for (let a = 0; a < k; a++) mix[a] = Math.min(1, mix[a]! / total);
@@ -350,7 +327,6 @@ export class AutoModel implements BanditModel {
     if (this.pmfs[0]!.length < k) {
       this.pmfs = this.pmfs.map(() => new Float64Array(k * 2));
       this.scores = this.scores.map(() => new Float64Array(k * 2));
-      this.mix = new Float64Array(k * 2);
       this.plan();
     }
   }
@@ -369,10 +345,10 @@ export class AutoModel implements BanditModel {
         this.specs.forEach((s, c) => { if (s.narrow && c !== this.serving) this.retired[c] = 1; });
         this.plan();
       } else {
-        // A narrow context: serve the standardised SquareCB from the start (the suite's better prior on such streams,
+        // A narrow context: serve the standardised SquareCB from the start (the suite's better prior on its tables,
         // 10 seeds: iris 0.589 → 0.713, penguins 0.652 → 0.881, cars 0.607 → 0.629, movies 0.345 → 0.380 against
-        // the quadratic start, which keeps the wheel at δ = 0.5 / 0.7 (11.6 / 13.8 against 16.8 / 15.5) and
-        // seattle-weather (0.721 against 0.694)); evidence moves it like any other choice.
+        // the quadratic start, which does better on the wheel at δ = 0.5 / 0.7 (11.6 / 13.8 against 16.8 / 15.5)
+        // and seattle-weather (0.721 against 0.694); README, "Learning suite"); evidence moves it like any other.
         // Only over the default interactions: interactions the user chose are served first.
         const start = this.specs.findIndex((s) => s.name === START_NARROW);
         if (start >= 0 && this.defaultInteractions) this.serving = start;
