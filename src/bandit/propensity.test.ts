@@ -21,7 +21,7 @@ const CONFIGS: BanditConfigInput[] = [
   { strategy: { name: 'linucb', alpha: 1 }, learner: { name: 'bayes-linear', dims: 32 } },
   { strategy: { name: 'thompson', scale: 0.5 }, learner: { name: 'bayes-linear', dims: 32 } },
   { strategy: { name: 'neural-linear', hidden: 8, scale: 0.3 }, learner: { name: 'linear', bits: 10 } },
-  // In its first 2,000 events every decision of auto is drawn with its floor mixed in (loggingPmf).
+  // In its first 2,000 events every decision of auto is drawn with its floor mixed in (withFloor).
   { strategy: { name: 'auto' } },
 ];
 

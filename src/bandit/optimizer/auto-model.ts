@@ -18,7 +18,7 @@
  * challengers, so on a problem where every candidate is worth the same it does not switch.
  *
  * The log: an event that will be evaluated (known at decide time from its id) is drawn with the `floor` spread
- * uniformly over the served candidate's PMF (loggingPmf); every other event is the served candidate's alone, so
+ * uniformly over the served candidate's PMF (withFloor); every other event is the served candidate's alone, so
  * after the warm-up most decisions pay nothing for the evaluation.
  *
  * A drift signal: a Page–Hinkley test on the served candidate's rewards (in units of the observed range). An
@@ -62,9 +62,9 @@ const FORMAT_VERSION = 1;
 /** Every event of the first WARMUP is evaluated (small problems need every bit of evidence early). */
 export const WARMUP = 2000;
 const EVAL_STREAM = 0xa070;
-/** The RNG stream of the draw from the logging mixture (apart from the candidates' own draws). */
+/** The RNG stream of the draw from an event's PMF with the floor mixed in (apart from the served candidate's own). */
 const MIX_STREAM = 0xa071;
-/** After a drift alarm, for ALARM_EVENTS events, every decision spreads ALARM_FLOOR·floor uniformly (loggingPmf). */
+/** After a drift alarm, for ALARM_EVENTS events, every decision spreads ALARM_FLOOR·floor uniformly (withFloor). */
 const ALARM_EVENTS = 500;
 const ALARM_FLOOR = 2;
 /**
@@ -214,8 +214,6 @@ export class AutoModel implements BanditModel {
   private lastDrift = -1;
   // Scratch.
   private pmfs: Float64Array[] = [];
-  /** The logging PMF of an evaluated event (loggingPmf). */
-  private mix = new Float64Array(16);
   /** Per group: the scores of the evaluated event's actions. */
   private scores: Float64Array[] = [];
   private readonly terms: Float64Array;
@@ -261,66 +259,52 @@ export class AutoModel implements BanditModel {
     return this._updates;
   }
 
-  /** Whether the event will be evaluated (decided from its id and the events learned so far; see learn()). */
-  /** Within ALARM_EVENTS events of a drift alarm: every event is logged through the exploring mixture. */
+  /** Within ALARM_EVENTS events of a drift alarm: every decision carries the (doubled) floor. */
   private alarmed(): boolean {
     return this.lastDrift >= 0 && this._updates - this.lastDrift < ALARM_EVENTS;
   }
 
-  /** Whether this event is decided by the logging mixture (loggingPmf) rather than the served candidate alone. */
+  /** Whether this event is drawn with the floor mixed in (withFloor) rather than from the served candidate alone. */
   private mixes(seed: string): boolean {
     return this.auto.floor > 0 && (this.evaluates(seed) || this.alarmed());
   }
 
+  /** Whether the event will be evaluated (decided from its id and the events learned so far, as learn() decides). */
   private evaluates(seed: string): boolean {
     return this._updates < WARMUP || firstUniform(seed, EVAL_STREAM) < this.auto.evaluationRate;
   }
 
   decide(context: Features, actions: ActionInput[], seed: string): Decision {
     const m = this.members[this.serving]!;
-    if (!this.mixes(seed)) return this.groups[m.group]!.decide(context, actions, seed, m.explorer);
-    const k = actions.length;
-    const { mix, scores: q } = this.loggingPmf(context, actions, seed);
-    const chosen = sample(mix, rngForEvent(seed, MIX_STREAM), k);
-    const pmf: number[] = [];
-    const scores: number[] = [];
-    for (let a = 0; a < k; a++) {
-      pmf.push(mix[a]!);
-      scores.push(q[a]!);
-    }
-    return { pmf, scores, chosen, probability: pmf[chosen]! };
+    const served = this.groups[m.group]!.decide(context, actions, seed, m.explorer);
+    if (!this.mixes(seed)) return served;
+    const pmf = this.withFloor(served.pmf);
+    const chosen = sample(pmf, rngForEvent(seed, MIX_STREAM), pmf.length);
+    return { pmf, scores: served.scores, chosen, probability: pmf[chosen]! };
   }
 
   pmf(context: Features, actions: ActionInput[], seed: string): number[] {
     const m = this.members[this.serving]!;
-    if (!this.mixes(seed)) return this.groups[m.group]!.pmf(context, actions, seed, m.explorer);
-    return Array.from(this.loggingPmf(context, actions, seed).mix.subarray(0, actions.length));
+    const served = this.groups[m.group]!.pmf(context, actions, seed, m.explorer);
+    return this.mixes(seed) ? this.withFloor(served) : served;
   }
 
   /**
-   * The logging policy of an event that will be evaluated: (1 − f)·π_served + f/k on every action, f = `floor`
-   * (2·floor for ALARM_EVENTS after a drift alarm: after a change every candidate may agree on a stale choice).
-   * Every candidate's importance weight is then at most k/f. Only the served candidate is scored: a share over the
-   * candidates' own PMFs was tried (half of f) and gained 0.01–0.02 on some of the suite's tables, but scoring every
-   * learner at decide time cost 2.5× the main thread's CPU per /decide (bench/bandit-http.ts: 104 → 255–278 µs).
+   * The logging policy of an event that will be evaluated, written over the served candidate's PMF:
+   * (1 − f)·π_served + f/k on every action, f = `floor` (2·floor for ALARM_EVENTS after a drift alarm: after a change
+   * every candidate may agree on a stale choice). Every candidate's importance weight is then at most k/f. Only the
+   * served candidate is scored: a share over the candidates' own PMFs was tried (half of f) and gained 0.01–0.02 on
+   * some of the suite's tables, but scoring every learner at decide time cost 2.5× the main thread's CPU per /decide
+   * (bench/bandit-http.ts: 104 → 255–278 µs).
    */
-  private loggingPmf(context: Features, actions: readonly ActionInput[], seed: string): { mix: Float64Array; scores: ArrayLike<number> } {
-    const k = actions.length;
-    if (this.mix.length < k) this.mix = new Float64Array(k * 2);
+  private withFloor(pmf: number[]): number[] {
+    const k = pmf.length;
     const f = this.alarmed() ? Math.min(1, this.auto.floor * ALARM_FLOOR) : this.auto.floor;
-    const mix = this.mix;
-    const m = this.members[this.serving]!;
-    const served = this.groups[m.group]!.decide(context, actions as ActionInput[], seed, m.explorer);
-    for (let a = 0; a < k; a++) mix[a] = (1 - f) * served.pmf[a]! + f / k;
-    return { mix: this.normalise(mix, k), scores: served.scores };
-  }
-
-  /** Renormalised: the sum of the parts can be 1 ± 2⁻⁵², and a logged probability must not exceed 1. */
-  private normalise(mix: Float64Array, k: number): Float64Array {
     let total = 0;
-    for (let a = 0; a < k; a++) total += mix[a]!;
-    for (let a = 0; a < k; a++) mix[a] = Math.min(1, mix[a]! / total);
-    return mix;
+    for (let a = 0; a < k; a++) total += pmf[a] = (1 - f) * pmf[a]! + f / k;
+    // Renormalised: the sum of the parts can be 1 ± 2⁻⁵², and a logged probability must not exceed 1.
+    for (let a = 0; a < k; a++) pmf[a] = Math.min(1, pmf[a]! / total);
+    return pmf;
   }
 
   private ensurePmfs(k: number): void {
