@@ -68,7 +68,9 @@ class VwDaemon {
     const dir = mkdtempSync(join(tmpdir(), 'focal-vw-'));
     const portFile = join(dir, 'port');
     // nice: the machine is shared; VW's own CPU is part of the measurement only through the result.
-    const child = spawn('nice', ['-n', '10', binary, ...args, '--quiet', '--daemon', '--foreground', '--num_children', '1', '--port', '0', '--port_file', portFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // detached: its own process group, so stop() can kill the worker the daemon forks (`--num_children 1`) with it.
+    // Killing the daemon alone left the worker running, holding the stderr pipe, and the suite never exited.
+    const child = spawn('nice', ['-n', '10', binary, ...args, '--quiet', '--daemon', '--foreground', '--num_children', '1', '--port', '0', '--port_file', portFile], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     let port = 0;
@@ -95,7 +97,9 @@ class VwDaemon {
 
   stop(): void {
     this.sock.destroy();
-    this.child.kill('SIGKILL');
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch { /* already gone */ }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
