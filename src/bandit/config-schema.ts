@@ -77,7 +77,7 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
     evaluationRate: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.1, description: 'Fraction of events, after the first 2,000, on which every candidate is evaluated (all candidates learn every event).' },
     horizon: { type: 'integer', minimum: 0, maximum: 1e9, default: 10000, description: 'Memory of the estimates in evaluated events (discount 1 − 1/horizon); 0 never forgets.' },
     minEvents: { type: 'integer', minimum: 1, maximum: 1e6, default: 50, description: 'Effective evaluated events before any switch.' },
-    floor: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'Exploration mass spread uniformly over the events the optimizer evaluates (the first 2,000, then the evaluationRate share: each action gets at least floor/k), so the log can tell the candidates apart; other events follow the served candidate alone. Doubled, on every event, for 500 events after a drift alarm. 0: no floor (every event is the served candidate\'s).' },
+    floor: { type: 'number', minimum: 0, maximum: 1, default: 0.05, description: 'On the events the optimizer evaluates (the first 2,000, then the evaluationRate share) every action keeps a probability of at least floor/k, so the log can tell the candidates apart; other events follow the served candidate alone. For 500 events after a drift alarm every event mixes in 2·floor of uniform exploration instead. 0: no floor (every event is the served candidate\'s).' },
     neural: { type: 'boolean', default: false, description: 'Add a neural-linear candidate (about 20× the learning time of a linear one).' },
   },
 };

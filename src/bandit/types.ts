@@ -49,7 +49,7 @@ export type AutoStrategyConfig = {
   horizon: number;
   /** Effective evaluated events before any switch; default 50. */
   minEvents: number;
-  /** Exploration mass spread uniformly over the events to be evaluated (at least floor/k per action), so the log can tell the candidates apart; default 0.05. */
+  /** On the events to be evaluated every action keeps at least floor/k, so the log can tell the candidates apart; default 0.05. */
   floor: number;
   /** Add the neural-linear candidate (costly: about 20× the learning time of a linear candidate); default false. */
   neural: boolean;

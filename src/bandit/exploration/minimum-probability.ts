@@ -8,7 +8,7 @@
  * every p ≥ min, Σp = 1, and the order of the entries is kept. A floor of 1/k or
  * more gives the uniform PMF; a PMF with every entry above the floor is left unchanged.
  */
-export function enforceMinimumProbability(pmf: Float64Array, k: number, min: number): void {
+export function enforceMinimumProbability(pmf: Float64Array | number[], k: number, min: number): void {
   if (!(min > 0) || k === 0) return;
   if (min * k >= 1) {
     for (let i = 0; i < k; i++) pmf[i] = 1 / k;

@@ -17,14 +17,14 @@
  * event does not inflate the error rate; Howard et al. 2021) at `confidence`, Bonferroni-corrected over the
  * challengers, so on a problem where every candidate is worth the same it does not switch.
  *
- * The log: an event that will be evaluated (known at decide time from its id) is drawn with the `floor` spread
- * uniformly over the served candidate's PMF (withFloor); every other event is the served candidate's alone, so
+ * The log: an event that will be evaluated (known at decide time from its id) is drawn from the served candidate's
+ * PMF with every action raised to at least floor/k (withFloor); every other event is the served candidate's alone, so
  * after the warm-up most decisions pay nothing for the evaluation.
  *
  * A drift signal: a Page–Hinkley test on the served candidate's rewards (in units of the observed range). An
  * alarm shrinks the estimates' memory to a tenth, so evidence from after the change decides (a forgetting
- * candidate can then take over quickly), doubles the uniform exploration of every decision for ALARM_EVENTS
- * events, and is counted in the status.
+ * candidate can then take over quickly), mixes ALARM_FLOOR·floor of uniform exploration into every decision for
+ * ALARM_EVENTS events, and is counted in the status.
  *
  * Cost: decide() is the served candidate's alone (its learner's scores, its explorer). learn() encodes the event
  * once per feature set (the candidates over the base interactions share one encoding: on an evaluated event every
@@ -40,6 +40,7 @@ import type { Example } from '../features/example.js';
 import { BanditInputError } from '../features/feature-encoder.js';
 import { strategyDefinition } from '../exploration/strategy-registry.js';
 import type { Explorer, Model } from '../model.js';
+import { enforceMinimumProbability } from '../exploration/minimum-probability.js';
 import { sample } from '../exploration/sampling.js';
 import { firstUniform, rngForEvent } from '../random/seeded-rng.js';
 import { RewardRange } from '../reward-range.js';
@@ -58,13 +59,14 @@ import type {
 } from '../types.js';
 
 const MAGIC = 0x464f4341; // "FOCA"
-const FORMAT_VERSION = 1;
+/** 2: adds the predictable second moments V (version 1 snapshots restore with V taken from D). */
+const FORMAT_VERSION = 2;
 /** Every event of the first WARMUP is evaluated (small problems need every bit of evidence early). */
 export const WARMUP = 2000;
 const EVAL_STREAM = 0xa070;
-/** The RNG stream of the draw from an event's PMF with the floor mixed in (apart from the served candidate's own). */
+/** The RNG stream of the draw from an event's PMF with the floor (apart from the served candidate's own). */
 const MIX_STREAM = 0xa071;
-/** After a drift alarm, for ALARM_EVENTS events, every decision spreads ALARM_FLOOR·floor uniformly (withFloor). */
+/** After a drift alarm, for ALARM_EVENTS events, every decision mixes in ALARM_FLOOR·floor uniformly (withFloor). */
 const ALARM_EVENTS = 500;
 const ALARM_FLOOR = 2;
 /**
@@ -197,12 +199,14 @@ export class AutoModel implements BanditModel {
   private switches = 0;
   private history: { event: number; from: number; to: number; lowerBound: number }[] = [];
   private firstSeen = false;
-  // Discounted sums: W = Σd, W2 = Σd², S[c] = Σd·v_c, SS[c] = Σd·v_c², D[c·C+e] = Σd·(v_c − v_e)².
+  // Discounted sums: W = Σd, W2 = Σd², S[c] = Σd·v_c, SS[c] = Σd·v_c², D[c·C+e] = Σd·(v_c − v_e)², and
+  // V[c·C+e] = Σd·E[(v_c − v_e)² | before the action and reward] (pairSecondMoments).
   private W = 0;
   private W2 = 0;
   private readonly S: Float64Array;
   private readonly SS: Float64Array;
   private readonly D: Float64Array;
+  private readonly V: Float64Array;
   // Page–Hinkley on the served candidate's rewards.
   private phCount = 0;
   private phMean = 0;
@@ -217,6 +221,10 @@ export class AutoModel implements BanditModel {
   /** Per group: the scores of the evaluated event's actions. */
   private scores: Float64Array[] = [];
   private readonly terms: Float64Array;
+  /** Per candidate, on the evaluated event: Σ_a π_c(a)·q̂_c(a). */
+  private readonly modelValues: Float64Array;
+  /** The logging PMF of the evaluated event, as this model drew it (withFloor over the served candidate's PMF). */
+  private logging = new Float64Array(16);
   /** Per group: the first group with the same features (whose encoding of an event it reads). */
   private readonly encoderOf: number[];
   /** Per group, during learn(): the examples its encoder made of the event's actions (evaluated events)... */
@@ -238,6 +246,8 @@ export class AutoModel implements BanditModel {
     this.S = new Float64Array(this.count);
     this.SS = new Float64Array(this.count);
     this.D = new Float64Array(this.count * this.count);
+    this.V = new Float64Array(this.count * this.count);
+    this.modelValues = new Float64Array(this.count);
     this.terms = new Float64Array(this.count);
     for (let c = 0; c < this.count; c++) this.pmfs.push(new Float64Array(16));
     this.scores = groups.map(() => new Float64Array(16));
@@ -259,12 +269,12 @@ export class AutoModel implements BanditModel {
     return this._updates;
   }
 
-  /** Within ALARM_EVENTS events of a drift alarm: every decision carries the (doubled) floor. */
+  /** Within ALARM_EVENTS events of a drift alarm: every decision carries the alarm's uniform share. */
   private alarmed(): boolean {
     return this.lastDrift >= 0 && this._updates - this.lastDrift < ALARM_EVENTS;
   }
 
-  /** Whether this event is drawn with the floor mixed in (withFloor) rather than from the served candidate alone. */
+  /** Whether this event is drawn with the floor (withFloor) rather than from the served candidate alone. */
   private mixes(seed: string): boolean {
     return this.auto.floor > 0 && (this.evaluates(seed) || this.alarmed());
   }
@@ -290,21 +300,87 @@ export class AutoModel implements BanditModel {
   }
 
   /**
-   * The logging policy of an event that will be evaluated, written over the served candidate's PMF:
-   * (1 − f)·π_served + f/k on every action, f = `floor` (2·floor for ALARM_EVENTS after a drift alarm: after a change
-   * every candidate may agree on a stale choice). Every candidate's importance weight is then at most k/f. Only the
-   * served candidate is scored: a share over the candidates' own PMFs was tried (half of f) and gained 0.01–0.02 on
-   * some of the suite's tables, but scoring every learner at decide time cost 2.5× the main thread's CPU per /decide
-   * (bench/bandit-http.ts: 104 → 255–278 µs).
+   * The logging policy of an event that will be evaluated, written over the served candidate's PMF: every action
+   * raised to at least floor/k, the mass taken from the actions above it (enforceMinimumProbability), so every
+   * candidate's importance weight is at most k/floor and a PMF already above the floor is left as it is. Within
+   * ALARM_EVENTS of a drift alarm, (1 − g)·π_served + g/k with g = ALARM_FLOOR·floor instead: after a change every
+   * candidate may agree on a stale choice, and only uniform exploration finds the new one.
+   *
+   * Measured (bench:suite, 10 seeds, against a uniform mixture of 0.05 on evaluated events): the minimum at 0.05/k
+   * gained on 11 of 13 streams (MNIST 0.610 → 0.619, seattle-weather 0.670 → 0.686, penguins 0.881 → 0.894): a
+   * mixture moves mass off the best action even where every action already has enough. A lower floor gained more
+   * there (0.025/k: MNIST 0.633, seattle-weather 0.698) but a confidently wrong incumbent could then no longer be
+   * left: on the XOR test below the quadratic candidate's lower bound stayed under 0 for 12,000 events, since its
+   * evidence comes through actions the incumbent gives only the floor. Only the served candidate is scored: a share over the candidates' own
+   * PMFs cost 2.5× the main thread's CPU per /decide (bench/bandit-http.ts: 104 → 255–278 µs).
    */
-  private withFloor(pmf: number[]): number[] {
-    const k = pmf.length;
-    const f = this.alarmed() ? Math.min(1, this.auto.floor * ALARM_FLOOR) : this.auto.floor;
+  private withFloor<T extends number[] | Float64Array>(pmf: T, k = pmf.length): T {
+    if (!this.alarmed()) {
+      enforceMinimumProbability(pmf, k, this.auto.floor / k);
+      return pmf;
+    }
+    const g = Math.min(1, this.auto.floor * ALARM_FLOOR);
     let total = 0;
-    for (let a = 0; a < k; a++) total += pmf[a] = (1 - f) * pmf[a]! + f / k;
+    for (let a = 0; a < k; a++) total += pmf[a] = (1 - g) * pmf[a]! + g / k;
     // Renormalised: the sum of the parts can be 1 ± 2⁻⁵², and a logged probability must not exceed 1.
     for (let a = 0; a < k; a++) pmf[a] = Math.min(1, pmf[a]! / total);
     return pmf;
+  }
+
+  /**
+   * Adds to V each pair's E[(v_c − v_e)²] over what the event had yet to draw: the action, from the logging PMF μ
+   * (this model's: withFloor over the served candidate's PMF), and the reward. The pair's difference is linear in
+   * the reward, v_c − v_e = α_a + β_a·r for action a, and the reward's distribution is taken as the widest one on the
+   * observed range [lo, hi] with mean q̂(a), the predictions of the candidate valued highest so far: lo or hi, so the
+   * moment is an upper bound when q̂ is right. The served candidate's q̂ instead, when it is the one that is wrong (a
+   * linear learner on XOR), overstated the moment about twofold: the switch to the quadratic candidate came after a
+   * median of 1,580 events instead of 610 (10 seeds), for no false switch in 600 A/A runs of 10,000 events
+   * (bench/auto-aa.ts: 2, 5 and 10 actions) against 4 of 600. The sample variance alone switched in 96 of 600.
+   *
+   * Why: a challenger that puts mass where μ has only the floor gets, rarely, a weight up to k/floor; such terms
+   * carry much of the variance of the difference, and in most short runs none has been drawn yet. There the sample
+   * variance is too small and the bound switches on noise (A/A, 10 actions, 200 seeds of 10,000 events: 75 switched
+   * with the sample variance alone, at 0.999). The predictable moment counts every action at its probability.
+   */
+  private pairSecondMoments(k: number, decay: number): void {
+    if (this.logging.length < k) this.logging = new Float64Array(k * 2);
+    const mu = this.logging;
+    const served = this.pmfs[this.serving]!;
+    for (let a = 0; a < k; a++) mu[a] = served[a]!;
+    if (this.auto.floor > 0) this.withFloor(mu, k);
+    const lo = this.rewards.low;
+    const hi = this.rewards.high > lo ? this.rewards.high : lo + 1;
+    // The reward model of the candidate with the highest value so far (from earlier events only).
+    let lead = this.serving;
+    for (let c = 0; c < this.count; c++) if (!this.retired[c] && this.S[c]! > this.S[lead]!) lead = c;
+    const qs = this.scores[this.members[lead]!.group]!;
+    const C = this.count;
+    for (let c = 0; c < C; c++) {
+      if (this.retired[c]) continue;
+      const pc = this.pmfs[c]!;
+      const qc = this.scores[this.members[c]!.group]!;
+      for (let e = c + 1; e < C; e++) {
+        if (this.retired[e]) continue;
+        const pe = this.pmfs[e]!;
+        const qe = this.scores[this.members[e]!.group]!;
+        const base = this.modelValues[c]! - this.modelValues[e]!;
+        let moment = 0;
+        for (let a = 0; a < k; a++) {
+          const m = mu[a]!;
+          if (!(m > 0)) continue;
+          const wc = pc[a]! / m;
+          const we = pe[a]! / m;
+          const alpha = base - wc * qc[a]! + we * qe[a]!;
+          const beta = wc - we;
+          const mean = Math.min(hi, Math.max(lo, qs[a]!));
+          const pHigh = (mean - lo) / (hi - lo);
+          const dLow = alpha + beta * lo;
+          const dHigh = alpha + beta * hi;
+          moment += m * (pHigh * dHigh * dHigh + (1 - pHigh) * dLow * dLow);
+        }
+        this.V[c * C + e] = decay * this.V[c * C + e]! + moment;
+      }
+    }
   }
 
   private ensurePmfs(k: number): void {
@@ -380,9 +456,11 @@ export class AutoModel implements BanditModel {
       const q = this.scores[this.members[c]!.group]!;
       let modelValue = 0;
       for (let a = 0; a < k; a++) modelValue += p[a]! * q[a]!;
+      this.modelValues[c] = modelValue;
       this.terms[c] = doublyRobustTerm({ weight: p[event.chosen]! / mu, reward: event.reward, modelValue, modelLogged: q[event.chosen]! });
     }
     const decay = this.auto.horizon > 0 ? 1 - 1 / this.auto.horizon : 1;
+    this.pairSecondMoments(k, decay);
     this.W = decay * this.W + 1;
     this.W2 = decay * decay * this.W2 + 1;
     const C = this.count;
@@ -414,7 +492,10 @@ export class AutoModel implements BanditModel {
     const C = this.count;
     const diff = (this.S[c]! - this.S[s]!) / this.W;
     const sq = (c < s ? this.D[c * C + s]! : this.D[s * C + c]!) / this.W;
-    const variance = sq - diff * diff;
+    // The larger of the sample variance and the predictable second moment: the sample alone misses, in most runs,
+    // the rare large weights that carry much of the true variance (pairSecondMoments).
+    const predictable = (c < s ? this.V[c * C + s]! : this.V[s * C + c]!) / this.W;
+    const variance = Math.max(sq - diff * diff, predictable);
     const active = this.count - this.retiredCount();
     const alpha = (1 - this.auto.confidence) / Math.max(1, active - 1);
     return diff - mixtureRadius(variance, this.effectiveEvents(), alpha);
@@ -469,7 +550,10 @@ export class AutoModel implements BanditModel {
         this.S[i] = this.S[i]! * DRIFT_KEEP;
         this.SS[i] = this.SS[i]! * DRIFT_KEEP;
       }
-      for (let i = 0; i < this.D.length; i++) this.D[i] = this.D[i]! * DRIFT_KEEP;
+      for (let i = 0; i < this.D.length; i++) {
+        this.D[i] = this.D[i]! * DRIFT_KEEP;
+        this.V[i] = this.V[i]! * DRIFT_KEEP;
+      }
     }
   }
 
@@ -526,6 +610,7 @@ export class AutoModel implements BanditModel {
     w.f64Array(this.S);
     w.f64Array(this.SS);
     w.f64Array(this.D);
+    w.f64Array(this.V);
     for (const v of [this.phCount, this.phMean, this.phSum, this.phMax, this.rewards.min, this.rewards.max, this.driftDetections, this.lastDrift]) w.f64(v);
     w.u32(this.groups.length);
     for (const m of this.groups) w.bytes(m.snapshot());
@@ -536,7 +621,7 @@ export class AutoModel implements BanditModel {
     const r = new SnapshotReader(bytes);
     if (r.u32() !== MAGIC) throw new SnapshotFormatError('not a Focal auto-optimization snapshot');
     const version = r.u32();
-    if (version !== FORMAT_VERSION) throw new SnapshotFormatError(`unsupported auto snapshot version ${version}`);
+    if (version !== FORMAT_VERSION && version !== 1) throw new SnapshotFormatError(`unsupported auto snapshot version ${version}`);
     const count = r.u32();
     if (count !== this.count) throw new SnapshotFormatError(`snapshot holds ${count} candidates, config has ${this.count}`);
     this._updates = r.f64();
@@ -561,6 +646,7 @@ export class AutoModel implements BanditModel {
     this.S.set(r.f64Array(count));
     this.SS.set(r.f64Array(count));
     this.D.set(r.f64Array(count * count));
+    this.V.set(version >= 2 ? r.f64Array(count * count) : this.D);
     this.phCount = r.f64();
     this.phMean = r.f64();
     this.phSum = r.f64();
