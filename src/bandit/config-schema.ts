@@ -69,7 +69,7 @@ export const STRATEGY_PARAMS: Readonly<Record<StrategyName, ParamTable>> = {
     scale: { type: 'number', exclusiveMinimum: 0, maximum: 1e6, default: 0.5, description: 'Posterior scale of the Bayesian heads (standard deviations of the Thompson draws).' },
     bodyRate: { type: 'number', minimum: 0, maximum: 10, default: 0.003, description: 'RMSProp step size of the feature network, trained by minibatches of 32, two per learned event (0: a fixed random network).' },
     forget: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 1, description: 'Per-event forgetting factor of the Bayesian heads between retrains (1: never forget).' },
-    memory: { type: 'integer', minimum: 16, maximum: 65536, default: 2048, description: 'Latest events kept (the replay buffer) to train the network on and rebuild the heads from.' },
+    memory: { type: 'integer', minimum: 16, maximum: 65536, default: 8192, description: 'Latest events kept (the replay buffer) to train the network on and rebuild the heads from. Rebuilds come every trainEvery events up to 4,096 kept, then half as often each time the kept events double, so the cost per event does not grow with memory; a rebuild pauses learning for about 5 ms per 1,000 kept events.' },
     trainEvery: { type: 'integer', minimum: 1, maximum: 100000, default: 50, description: 'Events between rebuilds: the serving network takes the trained weights and every head is refitted (also at events 1, 2, 4, … before that).' },
   },
   auto: {

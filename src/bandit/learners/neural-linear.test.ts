@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { Example } from '../features/example.js';
 import { FeatureEncoder } from '../features/feature-encoder.js';
 import { Xoshiro128 } from '../random/seeded-rng.js';
-import { NeuralLinearLearner, type NeuralLinearOptions } from './neural-linear.js';
+import { NeuralLinearLearner, rebuildsAfter, type NeuralLinearOptions } from './neural-linear.js';
 
 const OPTIONS: NeuralLinearOptions = { hidden: 8, bits: 10, bodyRate: 0.01, prior: 0.25, forget: 1, memory: 512, trainEvery: 25 };
 
@@ -94,4 +94,26 @@ test('neural-linear: network and heads converge to a known non-linear function',
   const variance = ys.reduce((s, v) => s + (v - mean) ** 2, 0) / ys.length;
   // A linear model in (x, y) explains little of this function (|x| and y² are even); the network explains nearly all.
   assert.ok(se / 500 < 0.05 * variance, `mse ${se / 500}, variance of the target ${variance}`);
+});
+
+test('neural-linear: rebuilds come every trainEvery events up to 4,096 kept, then half as often per doubling', () => {
+  const at = (from: number, to: number, memory: number): number[] => {
+    const out: number[] = [];
+    for (let t = from; t <= to; t++) if (rebuildsAfter(t, 50, memory)) out.push(t);
+    return out;
+  };
+  assert.deepEqual(at(1, 100, 8192), [1, 2, 4, 8, 16, 32, 50, 100]);
+  assert.deepEqual(at(3990, 4300, 8192), [4000, 4050, 4100, 4200, 4300]);
+  assert.deepEqual(at(8000, 8800, 8192), [8000, 8100, 8200, 8400, 8600, 8800]);
+  // A memory of 2,048 keeps the interval of 50 for good.
+  assert.deepEqual(at(100000, 100100, 2048), [100000, 100050, 100100]);
+  // The amortised rebuild work (kept events re-encoded per learned event) stays that of 2,048 every 50 events.
+  for (const memory of [2048, 8192, 65536]) {
+    let work = 0;
+    const from = memory * 2;
+    const span = 320000; // a multiple of every interval here (50 … 1,600)
+    for (let t = from + 1; t <= from + span; t++) if (rebuildsAfter(t, 50, memory)) work += Math.min(t, memory);
+    const perEvent = work / span;
+    assert.ok(perEvent > 20 && perEvent <= 2048 / 50 + 1e-9, `memory ${memory}: ${perEvent} kept events re-encoded per event`);
+  }
 });

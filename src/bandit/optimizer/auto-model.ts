@@ -10,12 +10,14 @@
  * the logged action's importance weight π_c(a|x)/μ(a|x), the logged reward, and as reward model q̂ the
  * candidate's own predictions before it learns the event: DR is unbiased for any such q̂, and its variance is
  * small exactly for the candidates that predict well, where a shared q̂ from a poor learner left the better
- * candidate's value resting on a few huge importance weights). The optimizer keeps discounted sums of each candidate's terms and of every pair's
- * squared differences, so it knows each value and the variance of each paired difference. It switches to the
+ * candidate's value resting on a few huge importance weights). The optimizer keeps discounted sums of each
+ * candidate's terms, of every pair's squared differences and of every pair's predictable second moment
+ * (pairSecondMoments), so it knows each value and the variance of each paired difference. It switches to the
  * candidate whose paired difference with the served one has the largest lower confidence bound, and only when
  * that bound is above 0: the bound is a normal-mixture confidence sequence (anytime-valid: peeking after every
  * event does not inflate the error rate; Howard et al. 2021) at `confidence`, Bonferroni-corrected over the
- * challengers, so on a problem where every candidate is worth the same it does not switch.
+ * challengers, with the larger of the two variances, so on a problem where every candidate is worth the same it
+ * does not switch (bench/auto-aa.ts).
  *
  * The log: an event that will be evaluated (known at decide time from its id) is drawn from the served candidate's
  * PMF with every action raised to at least floor/k (withFloor); every other event is the served candidate's alone, so
@@ -123,7 +125,7 @@ export function candidateSpecs(auto: AutoStrategyConfig, base: Extract<LearnerCo
     { name: 'squarecb-forget', config: { strategy: squarecb, learner: { ...base, forget: 0.995 } } },
     { name: 'squarecb-standardized', config: { strategy: squarecb, learner: { ...base, standardize: true } }, narrow: true },
   ];
-  if (auto.neural) specs.push({ name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1, forget: 0.999, ...common }, learner: base } });
+  if (auto.neural) specs.push({ name: 'neural-linear', config: { strategy: { name: 'neural-linear', hidden: 32, scale: 1, forget: 0.999, memory: 2048, ...common }, learner: base } });
   return specs;
 }
 
