@@ -91,11 +91,29 @@ describe('RamInference (the serving path)', () => {
     model.dispose();
   });
 
-  it('serves the RNN core only, and refuses inputs of the wrong size', () => {
-    const lstm = createRamModel(mnistRamConfig({ core: 'lstm' }), 1);
-    assert.equal(RamInference.supports(lstm.network), false);
-    assert.throws(() => new RamInference(lstm.network));
-    lstm.dispose();
+  it('serves the LSTM core as the unroll does, for any number of glimpses, before and after a learning step', () => {
+    for (const config of [mnistRamConfig({ core: 'lstm' }), mnistRamConfig({ core: 'lstm', imageSize: 60, patchSize: 12, glimpses: 8 })]) {
+      const model = createRamModel(config, 3);
+      const side = config.imageSize;
+      const images = Array.from({ length: 5 }, (_, i) => Float32Array.from({ length: side * side }, (_, p) => (((p % side) * (i + 2) + Math.floor(p / side) * 3) % 19) / 19));
+      const fast = new RamInference(model.network);
+      assert.equal(RamInference.supports(model.network), true);
+      const what = `lstm ${side}×${side}`;
+      assertClose(fast.classifyMany(images), model.classifyMany(images), `${what}, before learning`);
+      for (const glimpses of [1, 3]) assertClose(fast.classifyMany(images.slice(0, 2), glimpses), model.classifyMany(images.slice(0, 2), { glimpses }), `${what}, ${glimpses} glimpses`);
+      const before = tf.memory().numTensors;
+      const first = fast.classifyMany(images);
+      assert.equal(tf.memory().numTensors, before, 'no tensor is left behind (h and the cell are disposed)');
+      for (let step = 0; step < 3; step++) model.learn(images.map((pixels, i) => ({ pixels, label: i })), 0.01);
+      const after = fast.classifyMany(images);
+      assertClose(after, model.classifyMany(images), `${what}, after learning`);
+      assert.notDeepEqual(after.map((c) => c.probabilities), first.map((c) => c.probabilities), 'the steps changed the answers');
+      fast.dispose();
+      model.dispose();
+    }
+  });
+
+  it('refuses inputs of the wrong size', () => {
     const model = createRamModel(mnistRamConfig(), 1);
     const fast = new RamInference(model.network);
     assert.throws(() => fast.classifyMany([new Float32Array(100)]), RangeError);

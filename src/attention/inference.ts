@@ -22,8 +22,8 @@ import type { Classification } from './types.js';
  *
  * The results equal the tfjs unroll's to float32 rounding (inference.test.ts: within 1e-5 on the shipped
  * models). Weights are re-read whenever a parameter changed (online learning, new weights from the learner):
- * tfjs gives an assigned variable a new dataId, checked on every call. Only the RNN core is supported
- * (`supports`); an LSTM model takes the unroll.
+ * tfjs gives an assigned variable a new dataId, checked on every call. Both cores are served: the LSTM's gates
+ * are one fused matMul over concat([h, g]) and its cell update the same few element-wise kernels as LstmCore's.
  */
 export class RamInference {
   private readonly network: RamNetwork;
@@ -35,15 +35,15 @@ export class RamInference {
   private blockBias: tf.Tensor1D | undefined;
 
   static supports(network: RamNetwork): boolean {
-    return network.config.core === 'rnn';
+    return network.config.core === 'rnn' || network.config.core === 'lstm';
   }
 
   constructor(network: RamNetwork) {
-    if (!RamInference.supports(network)) throw new Error(`RamInference: core ${network.config.core} is not supported (rnn only)`);
+    if (!RamInference.supports(network)) throw new Error(`RamInference: core ${String(network.config.core)} is not supported (rnn or lstm)`);
     this.network = network;
     this.sizes = patchSizes(network.sensor);
     this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;
-    this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'core.rnn', 'location.mean', 'action.logits']
+    this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'location.mean', 'action.logits']
       .flatMap((n) => [`${n}.weight`, `${n}.bias`]);
   }
 
@@ -88,11 +88,14 @@ export class RamInference {
     const x = new Float32Array(n * inputs);
     let location: Float32Array = new Float32Array(n * 2);
     const locations: Float32Array[] = [];
+    const lstm = c.core === 'lstm';
     let h: tf.Tensor2D = tf.zeros([n, c.hiddenSize]);
+    // The LSTM's cell (absent for the RNN core).
+    let cell: tf.Tensor2D | undefined = lstm ? tf.zeros([n, c.hiddenSize]) : undefined;
     const combineW = this.param('glimpse.combine.weight') as tf.Tensor2D;
     const combineB = this.param('glimpse.combine.bias') as tf.Tensor1D;
-    const coreW = this.param('core.rnn.weight') as tf.Tensor2D;
-    const coreB = this.param('core.rnn.bias') as tf.Tensor1D;
+    const coreW = this.param(`core.${c.core}.weight`) as tf.Tensor2D;
+    const coreB = this.param(`core.${c.core}.bias`) as tf.Tensor1D;
     const locationW = this.param('location.mean.weight') as tf.Tensor2D;
     const locationB = this.param('location.mean.bias') as tf.Tensor1D;
     let all: Float32Array;
@@ -107,10 +110,17 @@ export class RamInference {
         const next = tf.tidy(() => {
           const features = tf.fused.matMul({ a: tf.tensor2d(x, [n, inputs]), b: this.block!, bias: this.blockBias, activation: 'relu' });
           const g = tf.fused.matMul({ a: features, b: combineW, bias: combineB, activation: 'relu' });
-          return tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D;
+          if (!lstm) return { h: tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D };
+          // LstmCore.step's arithmetic, kernel for kernel: gates i, f, o, c̃ from [h, g].
+          const gates = tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB });
+          const [input, forget, output, candidate] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+          const nextCell = tf.add<tf.Tensor2D>(tf.mul(tf.sigmoid(forget), cell!), tf.mul(tf.sigmoid(input), tf.tanh(candidate)));
+          return { h: tf.mul<tf.Tensor2D>(tf.sigmoid(output), tf.tanh(nextCell)), cell: nextCell };
         });
         h.dispose();
-        h = next;
+        cell?.dispose();
+        h = next.h;
+        cell = next.cell;
         if (t === glimpses - 1) break;
         // The location head on the backend too: its float32 rounding is the unroll's, and the policy's
         // locations feed back into the retina, where a last-bit difference can grow over the glimpses.
@@ -121,6 +131,7 @@ export class RamInference {
       all = read(tf.tidy(() => tf.softmax(tf.fused.matMul({ a: h, b: logits, bias }))));
     } finally {
       h.dispose();
+      cell?.dispose();
     }
     const k = c.classes.length;
     return images.map((_, i) => {
