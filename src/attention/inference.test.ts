@@ -35,7 +35,7 @@ function testImages(model: AttentionModel, count: number): Float32Array[] {
 const shipped = (name: string) => fileURLToPath(new URL(`../../models/${name}`, import.meta.url));
 
 describe('RamInference (the serving path)', () => {
-  for (const name of ['ram-mnist', 'ram-translated']) {
+  for (const name of ['ram-mnist', 'ram-translated', 'ram-cluttered']) {
     it(`gives the unroll's classifications and glimpses on the shipped ${name}, alone and in batches, for any number of glimpses`, async () => {
       const model = await loadRamModel(shipped(name));
       const fast = new RamInference(model.network);
