@@ -15,8 +15,8 @@ export interface StepResult {
 
 /**
  * Gradients of the hybrid loss by parameter name, plus the loss parts. Caller disposes the grads.
- * The RNN core (every shipped model) takes the hand-written backward pass of rnn-backprop.ts,
- * measured faster on wasm; other cores the generic tape (tapeHybridGradients).
+ * The RNN core (`ram-mnist`) takes the hand-written backward pass of rnn-backprop.ts,
+ * measured faster on wasm; other cores (the LSTM of `ram-translated` and `ram-cluttered`) the generic tape (tapeHybridGradients).
  */
 export function hybridGradients(
   network: RamNetwork,
