@@ -49,12 +49,20 @@ export class LstmCore implements CoreNetwork {
   }
 
   step(state: CoreState, glimpse: tf.Tensor2D): CoreState {
-    const gates = this.gates.apply([state.h, glimpse]);
-    const [i, f, o, candidate] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-    const c = tf.add<tf.Tensor2D>(tf.mul(tf.sigmoid(f), state.c!), tf.mul(tf.sigmoid(i), tf.tanh(candidate)));
-    const h = tf.mul<tf.Tensor2D>(tf.sigmoid(o), tf.tanh(c));
-    return { h, c };
+    return lstmCell(this.gates.apply([state.h, glimpse]), state.c!);
   }
+}
+
+/**
+ * The LSTM's cell update from its pre-activation gates [i, f, o, c̃] (batch × 4·hidden) and the previous cell:
+ * c = σ(f)·c_{t−1} + σ(i)·tanh(c̃), h = σ(o)·tanh(c). Shared by LstmCore (training, under the tape) and the serving
+ * path (inference.ts), so the two compute the same kernels.
+ */
+export function lstmCell(gates: tf.Tensor2D, previous: tf.Tensor2D): Required<CoreState> {
+  const [i, f, o, candidate] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  const c = tf.add<tf.Tensor2D>(tf.mul(tf.sigmoid(f), previous), tf.mul(tf.sigmoid(i), tf.tanh(candidate)));
+  const h = tf.mul<tf.Tensor2D>(tf.sigmoid(o), tf.tanh(c));
+  return { h, c };
 }
 
 export function createCore(type: CoreType, params: Parameters, inputs: number, hiddenSize: number): CoreNetwork {

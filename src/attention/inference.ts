@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Classification } from './types.js';
@@ -23,7 +24,7 @@ import type { Classification } from './types.js';
  * The results equal the tfjs unroll's to float32 rounding (inference.test.ts: within 1e-5 on the shipped
  * models). Weights are re-read whenever a parameter changed (online learning, new weights from the learner):
  * tfjs gives an assigned variable a new dataId, checked on every call. Both cores are served: the LSTM's gates
- * are one fused matMul over concat([h, g]) and its cell update the same few element-wise kernels as LstmCore's.
+ * are one fused matMul over concat([h, g]) and its cell update is LstmCore's own (lstmCell).
  */
 export class RamInference {
   private readonly network: RamNetwork;
@@ -111,11 +112,9 @@ export class RamInference {
           const features = tf.fused.matMul({ a: tf.tensor2d(x, [n, inputs]), b: this.block!, bias: this.blockBias, activation: 'relu' });
           const g = tf.fused.matMul({ a: features, b: combineW, bias: combineB, activation: 'relu' });
           if (!lstm) return { h: tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D };
-          // LstmCore.step's arithmetic, kernel for kernel: gates i, f, o, c̃ from [h, g].
-          const gates = tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB });
-          const [input, forget, output, candidate] = tf.split(gates, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-          const nextCell = tf.add<tf.Tensor2D>(tf.mul(tf.sigmoid(forget), cell!), tf.mul(tf.sigmoid(input), tf.tanh(candidate)));
-          return { h: tf.mul<tf.Tensor2D>(tf.sigmoid(output), tf.tanh(nextCell)), cell: nextCell };
+          // LstmCore.step: gates i, f, o, c̃ from [h, g], then its cell update.
+          const next = lstmCell(tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB }) as tf.Tensor2D, cell!);
+          return { h: next.h, cell: next.c };
         });
         h.dispose();
         cell?.dispose();
