@@ -2,13 +2,14 @@
  * Training-speed benchmark of the attention model (npm run bench:ram-training; part of npm run bench).
  * Prints, for one task's training step on the wasm backend (one core), the time per step of:
  *   - tape:  tf.variableGrads over RamNetwork.unroll + hybridLoss (the generic path, any core)
- *   - fast:  the hand-written RNN backward pass (rnn-backprop.ts), what npm run train:ram uses
+ *   - fast:  the hand-written backward pass (backprop.ts), what npm run train:ram uses
  * each followed by the same optimizer step (tf.train.adam), and the parts of a fast step
  * (rendering/augmenting the batch, gradients, optimizer). Rounds alternate the order of the
  * two paths and the figures are medians over rounds with the ratio taken within each round,
  * because this machine's speed drifts by up to 2× within minutes.
  * Options: --task mnist|translated|cluttered (mnist), --augment (photo augmentation, as the
- * photo fine-tune), --steps N per path per round (20), --rounds N (5), --batch N (128).
+ * photo fine-tune), --core rnn|lstm (the shipped model's: rnn for mnist, lstm for the 60×60 tasks),
+ * --steps N per path per round (20), --rounds N (5), --batch N (128).
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -19,13 +20,14 @@ import { labelsOf, readMnist, renderExamples, taskSpec, type TaskName } from '..
 import { mnistRamConfig, resolveRamConfig } from '../src/attention/ram-config.js';
 import { RamNetwork } from '../src/attention/ram-network.js';
 import { Rng } from '../src/attention/rng.js';
-import { rnnHybridGradients } from '../src/attention/rnn-backprop.js';
+import { handHybridGradients } from '../src/attention/backprop.js';
 import { tapeHybridGradients } from '../src/attention/training-step.js';
 
 const { values: args } = parseArgs({
   options: {
     task: { type: 'string', default: 'mnist' },
     augment: { type: 'boolean', default: false },
+    core: { type: 'string' },
     steps: { type: 'string', default: '20' },
     rounds: { type: 'string', default: '5' },
     batch: { type: 'string', default: '128' },
@@ -59,12 +61,13 @@ async function main(): Promise<void> {
       scales: 3,
       glimpses: task === 'cluttered' ? 8 : 6,
       locationStd: task === 'mnist' ? 0.1 : 0.15,
+      core: (args.core ?? (task === 'mnist' ? 'rnn' : 'lstm')) as 'rnn' | 'lstm',
     }),
   );
   const set = readMnist('train');
   const paths = {
     tape: (net: RamNetwork, images: Float32Array, labels: Int32Array, rng: Rng) => tapeHybridGradients(net, images, labels, rng),
-    fast: (net: RamNetwork, images: Float32Array, labels: Int32Array, rng: Rng) => rnnHybridGradients(net, images, labels, { rng }),
+    fast: (net: RamNetwork, images: Float32Array, labels: Int32Array, rng: Rng) => handHybridGradients(net, images, labels, { rng }),
   };
   type Path = keyof typeof paths;
   const state = Object.fromEntries(
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
 
   console.log(`# RAM training step — backend ${backend.backend}, node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores)`);
   console.log(
-    `# task ${task} ${spec.imageSize}×${spec.imageSize}${args.augment ? ' + photo augmentation' : ''}; ${config.glimpses} glimpses of ${config.scales}×${config.patchSize}²; ` +
+    `# task ${task} ${spec.imageSize}×${spec.imageSize}${args.augment ? ' + photo augmentation' : ''}; ${config.glimpses} glimpses of ${config.scales}×${config.patchSize}², ${config.core} core; ` +
       `batch ${BATCH}; ${ROUNDS} rounds × ${STEPS} steps per path\n`,
   );
   run('tape', 3);

@@ -6,7 +6,7 @@ import { hybridLoss } from './hybrid-loss.js';
 import { mnistRamConfig, resolveRamConfig, type LossWeights } from './ram-config.js';
 import { RamNetwork } from './ram-network.js';
 import { Rng } from './rng.js';
-import { rnnHybridGradients } from './rnn-backprop.js';
+import { handHybridGradients } from './backprop.js';
 import { tapeHybridGradients } from './training-step.js';
 
 await selectTensorBackend();
@@ -159,9 +159,9 @@ test('gradients match finite differences', () => {
   net.dispose();
 });
 
-test('the hand-written RNN backward pass gives the tape gradients and loss values', () => {
-  for (const glimpses of [3, 1]) {
-    const net = smallNetwork({ glimpses }, 17);
+test('the hand-written backward pass gives the tape gradients and loss values, for both cores', () => {
+  for (const [core, glimpses] of [['rnn', 3], ['rnn', 1], ['lstm', 3], ['lstm', 1]] as const) {
+    const net = smallNetwork({ glimpses, core }, 17);
     const biasRng = new Rng(19);
     for (const name of net.params.names().filter((n) => n.endsWith('.bias'))) {
       const v = net.params.get(name);
@@ -174,10 +174,10 @@ test('the hand-written RNN backward pass gives the tape gradients and loss value
     const tensorsBefore = tf.memory().numTensors;
     // Same seed: both paths must draw the same locations from it.
     const tape = tapeHybridGradients(net, images, labels, new Rng(29));
-    const fast = rnnHybridGradients(net, images, labels, { rng: new Rng(29) });
-    assert.deepEqual([...fast.grads.keys()].sort(), [...tape.grads.keys()].sort(), `glimpses ${glimpses}: the same parameters get gradients`);
+    const fast = handHybridGradients(net, images, labels, { rng: new Rng(29) });
+    assert.deepEqual([...fast.grads.keys()].sort(), [...tape.grads.keys()].sort(), `${core} glimpses ${glimpses}: the same parameters get gradients`);
     for (const key of ['loss', 'classification', 'baseline', 'reinforce', 'accuracy'] as const) {
-      assert.ok(Math.abs(fast.result[key] - tape.result[key]) < 1e-5, `glimpses ${glimpses} ${key}: ${fast.result[key]} vs ${tape.result[key]}`);
+      assert.ok(Math.abs(fast.result[key] - tape.result[key]) < 1e-5, `${core} glimpses ${glimpses} ${key}: ${fast.result[key]} vs ${tape.result[key]}`);
     }
     for (const [name, g] of tape.grads) {
       const a = g.dataSync();
@@ -189,7 +189,7 @@ test('the hand-written RNN backward pass gives the tape gradients and loss value
         diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
         scale = Math.max(scale, Math.abs(a[i]!));
       }
-      assert.ok(diff / scale < 1e-4, `glimpses ${glimpses} ${name}: max difference ${diff} at scale ${scale}`);
+      assert.ok(diff / scale < 1e-4, `${core} glimpses ${glimpses} ${name}: max difference ${diff} at scale ${scale}`);
     }
     if (glimpses > 1) assert.ok(tf.tidy(() => tf.sum(tf.abs(fast.grads.get('location.mean.weight')!)).dataSync()[0]!) > 0, 'the policy gets a gradient');
     for (const g of [...tape.grads.values(), ...fast.grads.values()]) g.dispose();

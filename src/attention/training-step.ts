@@ -3,7 +3,7 @@ import type { Adam } from './adam.js';
 import { hybridLoss } from './hybrid-loss.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
-import { rnnHybridGradients } from './rnn-backprop.js';
+import { handHybridGradients } from './backprop.js';
 
 export interface StepResult {
   loss: number;
@@ -15,8 +15,8 @@ export interface StepResult {
 
 /**
  * Gradients of the hybrid loss by parameter name, plus the loss parts. Caller disposes the grads.
- * The RNN core (`ram-mnist`) takes the hand-written backward pass of rnn-backprop.ts,
- * measured faster on wasm; other cores (the LSTM of `ram-translated` and `ram-cluttered`) the generic tape (tapeHybridGradients).
+ * Both cores (the RNN of `ram-mnist`, the LSTM of `ram-translated` and `ram-cluttered`) take the hand-written
+ * backward pass of backprop.ts, measured faster on wasm; tapeHybridGradients, the generic tape, is what it is checked against.
  */
 export function hybridGradients(
   network: RamNetwork,
@@ -24,8 +24,7 @@ export function hybridGradients(
   labels: Int32Array,
   rng: Rng,
 ): { grads: Map<string, tf.Tensor>; result: StepResult } {
-  if (network.config.core === 'rnn') return rnnHybridGradients(network, images, labels, { rng });
-  return tapeHybridGradients(network, images, labels, rng);
+  return handHybridGradients(network, images, labels, { rng });
 }
 
 /** hybridGradients through tf.variableGrads over RamNetwork.unroll and hybridLoss: any core. */

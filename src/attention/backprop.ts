@@ -23,15 +23,16 @@ const NAMES = {
   what: 'glimpse.what',
   where: 'glimpse.where',
   combine: 'glimpse.combine',
-  core: 'core.rnn',
   location: 'location.mean',
   baseline: 'baseline.value',
   action: 'action.logits',
 } as const;
 
 /**
- * The hybrid loss's gradients for the RNN core, back-propagated by hand through
- * the six (T) glimpses. The same function and the same gradients as
+ * The hybrid loss's gradients, back-propagated by hand through the T glimpses, for
+ * either core: the RNN's h_t = ReLU(W·[h_{t−1}; g_t] + b), or the LSTM's gates
+ * [i, f, o, c̃] = W·[h_{t−1}; g_t] + b with c_t = σ(f)·c_{t−1} + σ(i)·tanh(c̃) and
+ * h_t = σ(o)·tanh(c_t) (core-network.ts's lstmCell). The same function and the same gradients as
  * tf.variableGrads over RamNetwork.unroll + hybridLoss (ram-network.test.ts checks
  * both against finite differences and against each other), written out because on
  * the wasm backend the generic tape costs more than the arithmetic:
@@ -53,15 +54,17 @@ const NAMES = {
  * locations, h_t as read by the location and baseline networks, and the baseline
  * inside the advantage.
  */
-export function rnnHybridGradients(
+export function handHybridGradients(
   network: RamNetwork,
   images: Float32Array,
   labels: Int32Array,
   options: BackpropOptions,
 ): { grads: Map<string, tf.Tensor>; result: HybridLossValues } {
   const c = network.config;
-  if (c.core !== 'rnn') throw new Error(`rnnHybridGradients needs the RNN core, not ${c.core}`);
-  if (!options.rng && !options.replay) throw new Error('rnnHybridGradients needs an rng or a replay');
+  if (c.core !== 'rnn' && c.core !== 'lstm') throw new Error(`handHybridGradients knows the rnn and lstm cores, not ${String(c.core)}`);
+  if (!options.rng && !options.replay) throw new Error('handHybridGradients needs an rng or a replay');
+  const lstm = c.core === 'lstm';
+  const coreName = lstm ? 'core.lstm' : 'core.rnn';
   const size = c.imageSize;
   const batch = labels.length;
   if (images.length !== batch * size * size) throw new RangeError(`expected ${batch}×${size}×${size} pixels, got ${images.length}`);
@@ -89,10 +92,13 @@ export function rnnHybridGradients(
     const gs: tf.Tensor2D[] = [];
     const coreInputs: tf.Tensor2D[] = [];
     const hs: tf.Tensor2D[] = [];
+    // LSTM only, per step: the gate activations, the previous cell and tanh of the new one.
+    const cells: { i: tf.Tensor2D; f: tf.Tensor2D; o: tf.Tensor2D; candidate: tf.Tensor2D; previous: tf.Tensor2D; tanhC: tf.Tensor2D }[] = [];
     const means: Float32Array[] = [];
     const samples: Float32Array[] = [];
     let location = new Float32Array(batch * 2);
     let h: tf.Tensor2D = tf.zeros([batch, hidden]);
+    let cell: tf.Tensor2D = h;
     for (let t = 0; t < steps; t++) {
       const retina = tf.tensor2d(glimpseSensorPixels(images, batch, size, size, location, network.sensor), [batch, retinaSize]);
       const l = tf.tensor2d(location, [batch, 2]);
@@ -101,7 +107,20 @@ export function rnnHybridGradients(
       const combineInput = tf.concat2d([what, where], 1);
       const g = affine(combineInput, NAMES.combine, 'relu');
       const coreInput = tf.concat2d([h, g], 1);
-      h = affine(coreInput, NAMES.core, 'relu');
+      if (lstm) {
+        const [iPre, fPre, oPre, candidatePre] = tf.split(affine(coreInput, coreName), 4, 1) as tf.Tensor2D[];
+        const i = tf.sigmoid(iPre!);
+        const f = tf.sigmoid(fPre!);
+        const o = tf.sigmoid(oPre!);
+        const candidate = tf.tanh(candidatePre!);
+        const next = tf.add<tf.Tensor2D>(tf.mul(f, cell), tf.mul(i, candidate));
+        const tanhC = tf.tanh(next);
+        h = tf.mul<tf.Tensor2D>(o, tanhC);
+        cells.push({ i, f, o, candidate, previous: cell, tanhC });
+        cell = next;
+      } else {
+        h = affine(coreInput, coreName, 'relu');
+      }
       retinas.push(retina);
       locationInputs.push(l);
       whats.push(what);
@@ -205,8 +224,8 @@ export function rnnHybridGradients(
       const w = p(name);
       return tf.transpose(tf.slice(w, [from, 0], [rows, w.shape[1]]));
     };
-    const coreHT = transposedRows(NAMES.core, 0, hidden);
-    const coreGT = transposedRows(NAMES.core, hidden, c.glimpseOutput);
+    const coreHT = transposedRows(coreName, 0, hidden);
+    const coreGT = transposedRows(coreName, hidden, c.glimpseOutput);
     const combineWhatT = transposedRows(NAMES.combine, 0, glimpseHidden);
     const combineWhereT = transposedRows(NAMES.combine, glimpseHidden, c.locationHidden);
     const dCore: tf.Tensor2D[] = new Array(steps);
@@ -214,8 +233,29 @@ export function rnnHybridGradients(
     const dWhat: tf.Tensor2D[] = new Array(steps);
     const dWhere: tf.Tensor2D[] = new Array(steps);
     let dh: tf.Tensor2D = tf.matMul(dLogitsT, tf.transpose(p(NAMES.action)));
+    // LSTM: the cell's gradient carried to the step before, dc_t · σ(f_t).
+    let dCarry: tf.Tensor2D | null = null;
+    const one = tf.scalar(1);
     for (let t = steps - 1; t >= 0; t--) {
-      const dz = tf.mul<tf.Tensor2D>(dh, tf.step(hs[t]!));
+      let dz: tf.Tensor2D;
+      if (lstm) {
+        const { i, f, o, candidate, previous, tanhC } = cells[t]!;
+        // σ' = σ(1 − σ), tanh' = 1 − tanh².
+        let dc = tf.mul<tf.Tensor2D>(tf.mul(dh, o), tf.sub(one, tf.square(tanhC)));
+        if (dCarry) dc = tf.add(dc, dCarry);
+        dz = tf.concat2d(
+          [
+            tf.mul<tf.Tensor2D>(tf.mul(dc, candidate), tf.mul(i, tf.sub(one, i))),
+            tf.mul<tf.Tensor2D>(tf.mul(dc, previous), tf.mul(f, tf.sub(one, f))),
+            tf.mul<tf.Tensor2D>(tf.mul(dh, tanhC), tf.mul(o, tf.sub(one, o))),
+            tf.mul<tf.Tensor2D>(tf.mul(dc, i), tf.sub(one, tf.square(candidate))),
+          ],
+          1,
+        );
+        dCarry = tf.mul<tf.Tensor2D>(dc, f);
+      } else {
+        dz = tf.mul<tf.Tensor2D>(dh, tf.step(hs[t]!));
+      }
       dCore[t] = dz;
       const dzg = tf.mul<tf.Tensor2D>(tf.matMul(dz, coreGT), tf.step(gs[t]!));
       dCombine[t] = dzg;
@@ -232,7 +272,7 @@ export function rnnHybridGradients(
       grads.set(`${name}.bias`, tf.keep(tf.reshape(tf.matMul(tf.ones([1, d.shape[0]]), d), [d.shape[1]])));
     };
     stackedGradient(NAMES.action, [last], [dLogitsT]);
-    stackedGradient(NAMES.core, coreInputs, dCore);
+    stackedGradient(coreName, coreInputs, dCore);
     stackedGradient(NAMES.combine, combineInputs, dCombine);
     stackedGradient(NAMES.what, retinas, dWhat);
     stackedGradient(NAMES.where, locationInputs, dWhere);
