@@ -1,16 +1,18 @@
 /**
- * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served]
+ * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation]
  * Uses the 10,000 MNIST test images, rendered as the model's task (translated /
  * cluttered versions come from a fixed seed, so the set is the same every run:
  * renderTestSet in src/attention/evaluation.ts). With --served each test image
  * is also sent as a PNG file through the service's preprocessing (what
- * POST /classify-image does), and that error is printed too.
+ * POST /classify-image does), and that error is printed too. With --split validation
+ * the error is instead that of the held-out training digits the model was validated on
+ * (its config's training seed and size), where choices may be made without the test set.
  */
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
-import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluation.js';
+import { renderTestSet, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -22,30 +24,37 @@ const { values, positionals } = parseArgs({
     limit: { type: 'string' },
     glimpses: { type: 'string' },
     served: { type: 'boolean', default: false },
+    split: { type: 'string', default: 'test' },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation]');
+    process.exit(2);
+  }
+  if (values.split !== 'test' && values.split !== 'validation') {
+    console.error(`--split is test or validation, not ${values.split}`);
+    process.exit(2);
+  }
+  if (values.split === 'validation' && (values.served || values.limit)) {
+    console.error('--split validation takes neither --served nor --limit');
     process.exit(2);
   }
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
   const samples = Number(values.samples);
   const limit = values.limit ? Number(values.limit) : undefined;
-  const bar = progress('test set', limit ?? 10_000, { unit: 'images' });
-  const r = testError(model.network, {
-    onProgress: (done, total) => { bar.setTotal(total); bar.update(done); },
-    samples,
-    limit: values.limit ? Number(values.limit) : undefined,
-    glimpses: values.glimpses ? Number(values.glimpses) : undefined,
-  });
+  const options = { samples, glimpses: values.glimpses ? Number(values.glimpses) : undefined };
+  const split = values.split;
+  const bar = progress(`${split} set`, limit ?? (split === 'test' ? 10_000 : 5_000), { unit: 'images' });
+  const onProgress = (done: number, total: number): void => { bar.setTotal(total); bar.update(done); };
+  const r = split === 'test' ? testError(model.network, { ...options, onProgress, limit }) : validationError(model.network, { ...options, onProgress });
   bar.stop();
   const mode = samples > 1 ? `average of ${samples} sampled rollouts` : 'deterministic (location means)';
   console.log(
-    `${dir}: test error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
+    `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
   );
   if (values.served) {

@@ -16,6 +16,7 @@ import { mnistRamConfig } from '../src/attention/ram-config.js';
 import { createRamModel, type AttentionModel } from '../src/attention/ram-model.js';
 import { Rng } from '../src/attention/rng.js';
 import { evaluateError, trainEpoch } from '../src/attention/trainer.js';
+import { heldOutSplit, validationRenderSeed } from '../src/attention/evaluation.js';
 
 const { values: args, tokens } = parseArgs({
   tokens: true,
@@ -188,9 +189,9 @@ async function main(): Promise<void> {
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
   const digits = readMnist('train');
   // The held-out split depends on the seed only, so a resumed run validates on the same images.
-  const all = new Rng(o.seed * 104729 + 3).shuffle(Array.from({ length: digits.count }, (_, i) => i));
-  const validation = all.slice(0, o.validation);
-  let trainIndices = all.slice(o.validation, o.limit ? o.validation + o.limit : undefined);
+  const split = heldOutSplit(digits.count, o.seed, o.validation);
+  const validation = split.validation;
+  let trainIndices = o.limit ? split.train.slice(0, o.limit) : split.train;
   if (o.photoSet && o.task !== 'mnist') throw new Error(`--photo-set holds 28×28 digits for the mnist task, not ${o.task}`);
   const { set: train, photoTrain, photoValidation } = withPhotos(digits, trainIndices, validation, o.photoSet);
   trainIndices = trainIndices.concat(photoTrain);
@@ -203,7 +204,7 @@ async function main(): Promise<void> {
       `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');
-  const valRngSeed = o.seed * 31 + 5;
+  const valRngSeed = validationRenderSeed(o.seed);
   const photoError = () => evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
   if (resuming && photoValidation.length > 0) {
     // The weights' figure on this run's pictures before it trains: what the run is measured against (a photo set

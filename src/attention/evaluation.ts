@@ -34,6 +34,44 @@ export interface TestResult {
   seconds: number;
 }
 
+/**
+ * The held-out split of the MNIST training digits that `npm run train:ram` validates on: it depends on the run's
+ * seed and validation size only, so a resumed run, and `npm run eval:ram -- --split validation`, see the same digits.
+ */
+export function heldOutSplit(count: number, seed: number, validation: number): { validation: number[]; train: number[] } {
+  const all = new Rng(seed * 104729 + 3).shuffle(Array.from({ length: count }, (_, i) => i));
+  return { validation: all.slice(0, validation), train: all.slice(validation) };
+}
+
+/** The rendering seed of the validation canvases (placement and clutter), fixed per run seed: the same images every epoch. */
+export function validationRenderSeed(seed: number): number {
+  return seed * 31 + 5;
+}
+
+/**
+ * Error on the validation digits the model was trained beside (its config's training.seed and
+ * training.validation), rendered as in training: a figure that choices (an epoch, an inference mode) may be
+ * made on, unlike the test error.
+ */
+export function validationError(network: RamNetwork, options: { samples?: number; glimpses?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {}): TestResult {
+  const training = network.config['training'] as { seed?: number; validation?: number } | undefined;
+  if (training?.seed === undefined || !training.validation) throw new Error('this model records no training split (config.training.seed and .validation)');
+  const spec = taskOfConfig(network.config);
+  const digits = readMnist('train');
+  const { validation } = heldOutSplit(digits.count, training.seed, training.validation);
+  const samples = options.samples ?? 1;
+  const start = performance.now();
+  const error = evaluateError(network, digits, validation, spec, {
+    samples,
+    glimpses: options.glimpses,
+    batchSize: Math.max(1, Math.floor(500 / samples)),
+    dataRng: new Rng(validationRenderSeed(training.seed)),
+    policyRng: new Rng(options.seed ?? 1),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return { task: spec, error, wrong: Math.round(error * validation.length), count: validation.length, samples, seconds: (performance.now() - start) / 1000 };
+}
+
 /** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */
 export function testError(network: RamNetwork, options: { samples?: number; limit?: number; glimpses?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {}): TestResult {
   const spec = taskOfConfig(network.config);

@@ -6,6 +6,7 @@ import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { glimpseSensor, patchSizes } from './glimpse-sensor.js';
 import { createRamModel, loadRamModel, mnistRamConfig, renderTestSet, taskOfConfig, type AttentionModel, type Classification } from './index.js';
 import { RamInference, retina } from './inference.js';
+import { Rng } from './rng.js';
 
 await selectTensorBackend();
 
@@ -56,6 +57,28 @@ describe('RamInference (the serving path)', () => {
       model.dispose();
     });
   }
+
+  it('draws Monte-Carlo rollouts as the unroll does: the same seed, the same locations and mean probabilities', async () => {
+    for (const name of ['ram-mnist', 'ram-cluttered']) {
+      const model = await loadRamModel(shipped(name));
+      const fast = new RamInference(model.network);
+      const images = testImages(model, 6);
+      let differs = 0;
+      for (const [i, samples] of [[0, 10], [1, 2], [2, 1], [3, 7], [4, 10], [5, 16]] as const) {
+        const seed = 100 + i;
+        const got = fast.classifySampled(images[i]!, { samples, rng: new Rng(seed) });
+        assertClose([got], [model.classify(images[i]!, { samples, seed })], `${name}, ${samples} rollouts, seed ${seed}`);
+        // The draws matter: another seed moves the first rollout's later glimpses.
+        const other = fast.classifySampled(images[i]!, { samples, rng: new Rng(seed + 50) });
+        if (samples > 1 && other.glimpses[1]!.x !== got.glimpses[1]!.x) differs++;
+      }
+      assert.ok(differs >= 4, `${name}: other seeds, other locations (${differs} of 5)`);
+      assertClose([fast.classifySampled(images[0]!, { samples: 3, rng: new Rng(9), glimpses: 2 })], [model.classify(images[0]!, { samples: 3, seed: 9, glimpses: 2 })], `${name}, 2 glimpses`);
+      assert.throws(() => fast.classifySampled(images[0]!, { samples: 0, rng: new Rng(1) }), RangeError);
+      fast.dispose();
+      model.dispose();
+    }
+  });
 
   it('samples the retina exactly as the tfjs glimpse sensor, edges and pixel-aligned boxes included', async () => {
     const model = await loadRamModel(shipped('ram-translated'));

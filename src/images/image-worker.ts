@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { loadRamModel, type AttentionModel, type Classification } from '../attention/index.js';
 import { RamInference } from '../attention/inference.js';
+import { Rng } from '../attention/rng.js';
 import type { StoredTensor } from '../attention/tensor-file.js';
 import { ConflictError, HttpError } from '../http/errors.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
@@ -186,9 +187,12 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
   const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const started = performance.now();
   const pre = await prepared(bytes, { maxPixels: t.maxPixels, size: config.imageSize, placement: inputPlacement(config) });
-  // Sampled rollouts are seeded per event, so they run alone; deterministic ones join a batch.
+  // Sampled rollouts are seeded per event, so they run alone (one batch of their rollouts); deterministic ones join a batch.
+  const fast = inference.get(t.model);
   const result = t.samples > 1
-    ? model.classify(pre.pixels, { glimpses: t.glimpses, samples: t.samples, seed: t.seed })
+    ? (fast
+      ? fast.classifySampled(pre.pixels, { glimpses: t.glimpses, samples: t.samples, rng: new Rng(t.seed) })
+      : model.classify(pre.pixels, { glimpses: t.glimpses, samples: t.samples, seed: t.seed }))
     : await batched(t.model, t.glimpses, pre.pixels);
   const latencyMs = performance.now() - started;
   const label = config.classes[result.predicted]!;
