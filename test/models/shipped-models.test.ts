@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import request from 'supertest';
-import { renderTestSet, resolveRamConfig, taskOfConfig, type RamConfig } from '../../src/attention/index.js';
+import { loadRamModel, renderTestSet, resolveRamConfig, taskOfConfig, type RamConfig } from '../../src/attention/index.js';
+import { validationError } from '../../src/attention/evaluation.js';
 import { MODEL_FOLDER_PREFIX } from '../../src/images/model-catalog.js';
 import { makeRoot, startImages, type ImagesHarness } from '../images/harness.js';
 
@@ -63,6 +64,22 @@ describe('shipped image models', () => {
       }
       const needed = minCorrect(folder);
       assert.ok(correct >= needed, `${name}: ${correct}/${SAMPLE} correct (at least ${needed} needed) on its ${spec.task} ${side}×${side} test images`);
+    });
+  }
+});
+
+describe('the validation split of npm run eval:ram -- --split validation', () => {
+  for (const folder of shipped) {
+    it(`is the one ${folder} was trained beside: its validation error, recomputed, is the one its training.json recorded`, async () => {
+      const { validationError: recorded } = JSON.parse(readFileSync(join(MODELS_DIR, folder, 'training.json'), 'utf8')) as { validationError: number };
+      const model = await loadRamModel(join(MODELS_DIR, folder));
+      try {
+        const r = validationError(model.network);
+        assert.equal(r.count, 5000);
+        assert.equal(r.wrong, Math.round(recorded * r.count), `${folder}: ${r.wrong} of ${r.count} wrong, training.json says ${recorded}`);
+      } finally {
+        model.dispose();
+      }
     });
   }
 });
