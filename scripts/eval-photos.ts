@@ -1,17 +1,21 @@
 /**
  * How well a served model reads photographs of handwritten digits:
- *   npm run eval:photos -- [MODEL_DIR] [--count 1000] [--seed 1] [--write DIR]
+ *   npm run eval:photos -- [MODEL_DIR] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR]
  * Renders photograph-like pictures of the first COUNT digits of the MNIST test
  * split (scripts/lib/photo-digits.ts: paper, lighting, pen or pencil, stroke width,
  * rotation, size, off-centre, blur, noise, JPEG), sends each through the service's
  * own preprocessing (src/images/preprocess.ts) and the model, and prints the
  * accuracy overall and by condition; for reference, the same digits as clean
- * 28×28 PNGs through the same preprocessing, and straight into the model.
+ * 28×28 PNGs through the same preprocessing, and straight into the model. --samples N
+ * averages N sampled rollouts per picture (the API's ?samples=N); --digits validation draws
+ * the digits from the model's own held-out training digits instead of the test split, so
+ * that choices (an inference mode, a preprocessing change) can be made without the test set.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { heldOutSplit } from '../src/attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../src/attention/index.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
@@ -25,11 +29,13 @@ const { values, positionals } = parseArgs({
     count: { type: 'string', default: '1000' },
     seed: { type: 'string', default: '1' },
     write: { type: 'string' },
+    samples: { type: 'string', default: '1' },
+    digits: { type: 'string', default: 'test' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--write DIR (saves the pictures and the misread ones)]');
+  console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]');
   process.exit(0);
 }
 
@@ -64,10 +70,15 @@ function conditions(p: PhotoParams): string[] {
   ];
 }
 
-async function classifyBytes(model: RamModel, bytes: Buffer): Promise<number> {
+const samples = Number(values.samples);
+if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);
+if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(`--digits is test or validation, not ${values.digits}`);
+
+/** The predicted class of a picture through the service's preprocessing; sampled rollouts seeded per picture, as the service seeds them per event. */
+async function classifyBytes(model: RamModel, bytes: Buffer, seed: number): Promise<number> {
   const c = model.config;
   const pre = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, size: c.imageSize, placement: inputPlacement(c) });
-  return model.classify(pre.pixels).predicted;
+  return model.classify(pre.pixels, { samples, seed }).predicted;
 }
 
 async function main(): Promise<void> {
@@ -77,14 +88,24 @@ async function main(): Promise<void> {
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);
-  const test = readMnist('test');
-  const n = Math.min(count, test.count);
+  // The digits drawn: the test split's first COUNT, or the first COUNT of the model's validation digits.
+  let digits = readMnist('test');
+  let order = Array.from({ length: digits.count }, (_, i) => i);
+  if (values.digits === 'validation') {
+    const training = model.config['training'] as { seed?: number; validation?: number } | undefined;
+    if (training?.seed === undefined || !training.validation) throw new Error(`${dir} records no training split (config.training.seed and .validation)`);
+    digits = readMnist('train');
+    order = heldOutSplit(digits.count, training.seed, training.validation).validation;
+  }
+  const test = digits;
+  const n = Math.min(count, order.length);
   if (values.write) await mkdir(join(values.write, 'wrong'), { recursive: true });
   const started = performance.now();
   let right = 0, cleanRight = 0, rawRight = 0;
   for (let i = 0; i < n; i++) {
-    const { bytes, params } = await photoDigit(test, i, seed);
-    const predicted = await classifyBytes(model, bytes);
+    const index = order[i]!;
+    const { bytes, params } = await photoDigit(test, index, seed);
+    const predicted = await classifyBytes(model, bytes, i + 1);
     const ok = predicted === params.label;
     if (ok) right++;
     for (const key of conditions(params)) tally(key, ok);
@@ -93,14 +114,15 @@ async function main(): Promise<void> {
       await writeFile(join(values.write, ok ? name : join('wrong', name)), bytes);
     }
     // References: the same MNIST digit as a clean 28×28 PNG, through the preprocessing and straight in.
-    const digit = test.images.subarray(i * 784, (i + 1) * 784);
+    const digit = test.images.subarray(index * 784, (index + 1) * 784);
     const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
-    if ((await classifyBytes(model, png)) === params.label) cleanRight++;
-    if (model.config.imageSize === 28 && model.classify(Float32Array.from(digit, (v) => v / 255)).predicted === params.label) rawRight++;
+    if ((await classifyBytes(model, png, i + 1)) === params.label) cleanRight++;
+    if (model.config.imageSize === 28 && model.classify(Float32Array.from(digit, (v) => v / 255), { samples, seed: i + 1 }).predicted === params.label) rawRight++;
     if ((i + 1) % 200 === 0) console.log(`  ${i + 1}/${n}: ${((right / (i + 1)) * 100).toFixed(2)}% right so far`);
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
-  console.log(`${dir} on ${n} photograph-like pictures (seed ${seed}) through the service's preprocessing: ${pct(right, n)} right (${n - right} wrong)`);
+  const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}`;
+  console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);
   console.log('  by condition (accuracy, pictures):');

@@ -70,13 +70,14 @@ async function main(): Promise<void> {
       const bytes = Buffer.from(Uint8Array.from(set.pixels.subarray(n * side * side, (n + 1) * side * side), (v) => Math.round(v * 255)));
       const png = await sharp(bytes, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
       const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
-      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined });
+      // Sampled rollouts seeded per image, as the service seeds them per event.
+      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: n + 1 });
       if (c.predicted !== set.labels[n]) wrong++;
     }
     served.stop();
     console.log(
       `${dir}: served test error ${((wrong / set.count) * 100).toFixed(2)}% (${wrong}/${set.count} wrong), each image a ${side}×${side} PNG through the ` +
-        `service's preprocessing (${inputPlacement(model.config)} placement); ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        `service's preprocessing (${inputPlacement(model.config)} placement), ${mode}; ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
   }
   model.dispose();
