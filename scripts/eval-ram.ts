@@ -1,5 +1,5 @@
 /**
- * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation]
+ * Test error of a saved RAM model: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1]
  * Uses the 10,000 MNIST test images, rendered as the model's task (translated /
  * cluttered versions come from a fixed seed, so the set is the same every run:
  * renderTestSet in src/attention/evaluation.ts). With --served each test image
@@ -25,13 +25,14 @@ const { values, positionals } = parseArgs({
     glimpses: { type: 'string' },
     served: { type: 'boolean', default: false },
     split: { type: 'string', default: 'test' },
+    seed: { type: 'string', default: '1' },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)]');
     process.exit(2);
   }
   if (values.split !== 'test' && values.split !== 'validation') {
@@ -46,13 +47,14 @@ async function main(): Promise<void> {
   const model = await loadRamModel(dir);
   const samples = Number(values.samples);
   const limit = values.limit ? Number(values.limit) : undefined;
-  const options = { samples, glimpses: values.glimpses ? Number(values.glimpses) : undefined };
+  const seed = Number(values.seed);
+  const options = { samples, seed, glimpses: values.glimpses ? Number(values.glimpses) : undefined };
   const split = values.split;
   const bar = progress(`${split} set`, limit ?? (split === 'test' ? 10_000 : 5_000), { unit: 'images' });
   const onProgress = (done: number, total: number): void => { bar.setTotal(total); bar.update(done); };
   const r = split === 'test' ? testError(model.network, { ...options, onProgress, limit }) : validationError(model.network, { ...options, onProgress });
   bar.stop();
-  const mode = samples > 1 ? `average of ${samples} sampled rollouts` : 'deterministic (location means)';
+  const mode = samples > 1 ? `average of ${samples} sampled rollouts (seed ${seed})` : 'deterministic (location means)';
   console.log(
     `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
@@ -70,8 +72,8 @@ async function main(): Promise<void> {
       const bytes = Buffer.from(Uint8Array.from(set.pixels.subarray(n * side * side, (n + 1) * side * side), (v) => Math.round(v * 255)));
       const png = await sharp(bytes, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
       const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
-      // Sampled rollouts seeded per image, as the service seeds them per event.
-      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: n + 1 });
+      // Sampled rollouts seeded per image, as the service seeds them per event (n + 1 with --seed 1).
+      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: (seed - 1) * 1_000_003 + n + 1 });
       if (c.predicted !== set.labels[n]) wrong++;
     }
     served.stop();
