@@ -48,45 +48,48 @@ export function validationRenderSeed(seed: number): number {
   return seed * 31 + 5;
 }
 
+export interface ErrorOptions {
+  /** Sampled rollouts averaged per image (1: the location means). */
+  samples?: number;
+  glimpses?: number;
+  /** Seed of the sampled rollouts' policy noise. */
+  seed?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The error of `network` on `indices` of `set`, rendered as its task with `renderSeed`: testError and validationError. */
+function errorOn(network: RamNetwork, set: DigitSet, indices: number[], renderSeed: number, options: ErrorOptions): TestResult {
+  const spec = taskOfConfig(network.config);
+  const samples = options.samples ?? 1;
+  const start = performance.now();
+  const error = evaluateError(network, set, indices, spec, {
+    samples,
+    glimpses: options.glimpses,
+    batchSize: Math.max(1, Math.floor(500 / samples)),
+    dataRng: new Rng(renderSeed),
+    policyRng: new Rng(options.seed ?? 1),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const count = indices.length;
+  return { task: spec, error, wrong: Math.round(error * count), count, samples, seconds: (performance.now() - start) / 1000 };
+}
+
 /**
  * Error on the validation digits the model was trained beside (its config's training.seed and
  * training.validation), rendered as in training: a figure that choices (an epoch, an inference mode) may be
  * made on, unlike the test error.
  */
-export function validationError(network: RamNetwork, options: { samples?: number; glimpses?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {}): TestResult {
+export function validationError(network: RamNetwork, options: ErrorOptions = {}): TestResult {
   const training = network.config['training'] as { seed?: number; validation?: number } | undefined;
   if (training?.seed === undefined || !training.validation) throw new Error('this model records no training split (config.training.seed and .validation)');
-  const spec = taskOfConfig(network.config);
   const digits = readMnist('train');
   const { validation } = heldOutSplit(digits.count, training.seed, training.validation);
-  const samples = options.samples ?? 1;
-  const start = performance.now();
-  const error = evaluateError(network, digits, validation, spec, {
-    samples,
-    glimpses: options.glimpses,
-    batchSize: Math.max(1, Math.floor(500 / samples)),
-    dataRng: new Rng(validationRenderSeed(training.seed)),
-    policyRng: new Rng(options.seed ?? 1),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-  return { task: spec, error, wrong: Math.round(error * validation.length), count: validation.length, samples, seconds: (performance.now() - start) / 1000 };
+  return errorOn(network, digits, validation, validationRenderSeed(training.seed), options);
 }
 
 /** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */
-export function testError(network: RamNetwork, options: { samples?: number; limit?: number; glimpses?: number; seed?: number; onProgress?: (done: number, total: number) => void } = {}): TestResult {
-  const spec = taskOfConfig(network.config);
+export function testError(network: RamNetwork, options: ErrorOptions & { limit?: number } = {}): TestResult {
   const test = readMnist('test');
   const count = Math.min(options.limit ?? test.count, test.count);
-  const indices = Array.from({ length: count }, (_, i) => i);
-  const samples = options.samples ?? 1;
-  const start = performance.now();
-  const error = evaluateError(network, test, indices, spec, {
-    samples,
-    glimpses: options.glimpses,
-    batchSize: Math.max(1, Math.floor(500 / samples)),
-    dataRng: new Rng(TEST_RENDER_SEED),
-    policyRng: new Rng(options.seed ?? 1),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-  return { task: spec, error, wrong: Math.round(error * count), count, samples, seconds: (performance.now() - start) / 1000 };
+  return errorOn(network, test, Array.from({ length: count }, (_, i) => i), TEST_RENDER_SEED, options);
 }
