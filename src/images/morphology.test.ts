@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { morphGrey } from './morphology.js';
+import fc from 'fast-check';
+import { dilateSquare, morphGrey, openingSquare } from './morphology.js';
 import { strokeWidth } from './preprocess.js';
 
 /** A w × h picture with a vertical bar of `value` from column x0 to x1 (inclusive), rows 5 … h − 6. */
@@ -55,5 +56,46 @@ describe('morphGrey', () => {
     const shrunk = strokeWidth(morphGrey(ring, side, side, 3, 'shrink'), side, side);
     // 2 px per step across a row or column; a little more across a diagonal (the octagon's corners).
     for (const change of [grown - w0, w0 - shrunk]) assert.ok(change >= 6 && change <= 8.1, `width changed by ${change} in 3 steps`);
+  });
+});
+
+/** Min or max of `img` over the (2r + 1)² square around (x, y), clipped to the picture: the definition, by brute force. */
+function squareExtreme(img: Float32Array, w: number, h: number, r: number, min: boolean): Float32Array {
+  return Float32Array.from(img, (_, i) => {
+    const x = i % w;
+    const y = (i - x) / w;
+    let v = min ? Infinity : -Infinity;
+    for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
+      for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) v = min ? Math.min(v, img[yy * w + xx]!) : Math.max(v, img[yy * w + xx]!);
+    }
+    return v;
+  });
+}
+
+describe('openingSquare and dilateSquare', () => {
+  it('equal the brute-force min and max filters over the square, for any picture and radius', () => {
+    fc.assert(fc.property(
+      fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 13 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      (w, h, r, seed) => {
+        let state = seed;
+        // Few distinct values, so ties (the queue's equal-value case) are common.
+        const img = Float32Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) % 7) / 7);
+        assert.deepEqual(dilateSquare(img, w, h, r), squareExtreme(img, w, h, r, false));
+        assert.deepEqual(openingSquare(img, w, h, r), squareExtreme(squareExtreme(img, w, h, r, true), w, h, r, false));
+      }), { numRuns: 300 });
+  });
+
+  it('removes what is narrower than the square and keeps what is wider: the top-hat keeps a stroke, not a blotch', () => {
+    const w = 60;
+    const img = new Float32Array(w * w);
+    // A 3 px stroke (columns 10–12) on a 20 px blotch (columns 30–49), both full height.
+    for (let y = 0; y < w; y++) {
+      for (let x = 10; x <= 12; x++) img[y * w + x] = 1;
+      for (let x = 30; x <= 49; x++) img[y * w + x] = 0.5;
+    }
+    const opened = openingSquare(img, w, w, 4);
+    const hat = img.map((v, i) => v - opened[i]!);
+    assert.deepEqual(Array.from(hat.subarray(30 * w + 8, 30 * w + 15)), [0, 0, 1, 1, 1, 0, 0]);
+    assert.ok(hat.subarray(30 * w + 25, 30 * w + 55).every((v) => v === 0), 'the blotch is gone from the top-hat');
   });
 });

@@ -35,3 +35,48 @@ export function morphGrey(img: Uint8Array, width: number, height: number, steps:
   }
   return src;
 }
+
+/**
+ * Grey opening (a min filter, then a max filter) over a (2·radius + 1)² square: what is left of
+ * `img` once every bright shape narrower than the square is gone. `img` minus its opening (the
+ * top-hat) keeps the strokes and drops what is wider than them, such as paper texture and uneven
+ * light at scales the illumination grid misses.
+ * Hand-written for the reasons above (sharp has no grey rank filter); separable, with the running
+ * extreme of each row and column kept in a monotonic queue, so the cost does not grow with radius.
+ */
+export function openingSquare(img: Float32Array, width: number, height: number, radius: number): Float32Array {
+  const eroded = extremeFilter(extremeFilter(img, width, height, radius, true, true), width, height, radius, false, true);
+  return extremeFilter(extremeFilter(eroded, width, height, radius, true, false), width, height, radius, false, false);
+}
+
+/** Grey dilation (a max filter) over a (2·radius + 1)² square. */
+export function dilateSquare(img: Float32Array, width: number, height: number, radius: number): Float32Array {
+  return extremeFilter(extremeFilter(img, width, height, radius, true, false), width, height, radius, false, false);
+}
+
+/** Min (or max) over a window of 2·radius + 1 along rows (or columns); outside the picture is ignored. */
+function extremeFilter(src: Float32Array, width: number, height: number, radius: number, rows: boolean, min: boolean): Float32Array {
+  const out = new Float32Array(src.length);
+  const lines = rows ? height : width;
+  const length = rows ? width : height;
+  const step = rows ? 1 : width;
+  const queue = new Int32Array(length);
+  const better = min ? (a: number, b: number) => a <= b : (a: number, b: number) => a >= b;
+  for (let line = 0; line < lines; line++) {
+    const base = rows ? line * width : line;
+    let head = 0;
+    let tail = 0;
+    // Window of output k: [k − radius, k + radius]; the queue holds indices whose values only worsen front to back.
+    for (let i = 0, k = -radius; k < length; i++, k++) {
+      if (i < length) {
+        const v = src[base + i * step]!;
+        while (tail > head && better(v, src[base + queue[tail - 1]! * step]!)) tail--;
+        queue[tail++] = i;
+      }
+      if (k < 0) continue;
+      while (queue[head]! < k - radius) head++;
+      out[base + k * step] = src[base + queue[head]! * step]!;
+    }
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import { PNG } from 'pngjs';
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import type { RamConfig } from '../attention/index.js';
 import { PayloadTooLargeError, UnprocessableError } from '../http/errors.js';
-import { morphGrey } from './morphology.js';
+import { dilateSquare, morphGrey, openingSquare } from './morphology.js';
 import { resizeGrey } from './resample.js';
 
 /**
@@ -37,6 +37,12 @@ export interface PreprocessOptions {
    * placement only). Off, the digit is only cropped, fitted and centred (for comparisons).
    */
   evenStrokes?: boolean;
+  /**
+   * Look for the ink a second time at the scale of the strokes found (default true; digit placement
+   * only): paper texture is taken away and the dashes of a faint, broken stroke kept with their digit.
+   * Off, the first look's ink is used (for comparisons).
+   */
+  secondLook?: boolean;
 }
 
 export type Placement = 'digit' | 'canvas';
@@ -276,8 +282,18 @@ const DENOISE_SIGMA_PER_512 = 1.5;
 const MIN_DENOISE_SIGMA = 0.5;
 /** Marks with less ink than this share of the strongest mark are dropped as specks. */
 const MARK_SHARE = 0.08;
+/**
+ * The second look's opening, in mean stroke widths: wider than a digit's broadest ink (junctions and
+ * blots reach about twice the mean width), so a clean digit on plain paper comes through unchanged
+ * (1.5 cut holes at junctions); far narrower than paper texture.
+ */
+const HAT_WIDTHS = 2.5;
+/** A faint mark next to the digit's marks is kept when it has this share of the digit's ink. */
+const FAINT_SHARE = 0.02;
+/** In the second look, marks closer than this many stroke widths are one mark. */
+const MARK_GAP = 1.5;
 /** Besides the strongest mark, only marks whose peak reaches this share of full ink are kept. */
-const MARK_PEAK = 0.5;
+const MARK_PEAK = 0.3;
 
 /** A Gaussian-smoothed copy of `value` (values in [0, 1]), or `value` itself for small pictures. */
 async function denoise(value: Float32Array, width: number, height: number): Promise<Float32Array> {
@@ -297,19 +313,53 @@ async function denoise(value: Float32Array, width: number, height: number): Prom
 
 /**
  * Zeroes every 8-connected mark of `ink` with less ink than MARK_SHARE of the strongest
- * mark, or fainter than MARK_PEAK.
+ * mark, or fainter than MARK_PEAK. With a `gap`, strong marks closer than that (in px, along
+ * rows and columns) count as one: the dashes of a pen that skipped, or of a stroke too faint to
+ * survive the noise floor whole, stay with their digit, while faint grain never joins it.
+ */
+function keepMainMarks(ink: Uint8Array, width: number, height: number, gap = 0): void {
+  const n = width * height;
+  const { label, masses, peaks } = labelMarks(ink, ink, width, height);
+  // Strokes reach full strength somewhere; a smudge of paper grain stays faint throughout, however
+  // large: the digit's main mark is the largest strong one (the largest of all when none is strong).
+  const strong = masses.map((_, id) => id > 0 && peaks[id]! >= MARK_PEAK * 255);
+  let keep: boolean[];
+  if (gap > 0 && strong.some(Boolean)) {
+    const strongInk = new Float32Array(n);
+    for (let i = 0; i < n; i++) if (strong[label[i]!]) strongInk[i] = ink[i]!;
+    const groups = labelMarks(dilateSquare(strongInk, width, height, Math.ceil(gap / 2)), strongInk, width, height);
+    const largest = Math.max(...groups.masses);
+    const groupOf = new Int32Array(masses.length);
+    for (let i = 0; i < n; i++) if (strong[label[i]!]) groupOf[label[i]!] = groups.label[i]!;
+    keep = masses.map((_, id) => strong[id]! && groups.masses[groupOf[id]!]! >= MARK_SHARE * largest);
+    // A faint mark of some length that touches a kept group's reach is the faint part of a stroke
+    // (a fine pen's ink is uneven); grain is too small, and does not chain from one speck to the next.
+    for (let i = 0; i < n; i++) {
+      const id = label[i]!;
+      const g = groups.label[i]!;
+      if (id !== 0 && !strong[id] && !keep[id] && g !== 0 && groups.masses[g]! >= MARK_SHARE * largest && masses[id]! >= FAINT_SHARE * largest) keep[id] = true;
+    }
+  } else {
+    const largest = Math.max(...masses.filter((_, id) => strong[id])) || Math.max(...masses);
+    keep = masses.map((m, id) => m >= MARK_SHARE * largest && (m === largest || strong[id]!));
+  }
+  for (let i = 0; i < n; i++) if (ink[i] !== 0 && !keep[label[i]!]) ink[i] = 0;
+}
+
+/**
+ * The 8-connected marks of `mask` (non-zero pixels): a label per pixel (0 for none, marks from
+ * 1), and per mark the sum and the peak of `values` over its pixels.
  * Hand-written (a flood fill over a typed-array stack): sharp/libvips exposes no
  * connected-component labelling, and this is the product's own segmentation step.
  */
-function keepMainMarks(ink: Uint8Array, width: number, height: number): void {
+function labelMarks(mask: ArrayLike<number>, values: ArrayLike<number>, width: number, height: number): { label: Int32Array; masses: number[]; peaks: number[] } {
   const n = width * height;
   const label = new Int32Array(n);
-  // Per mark: its ink (sum of values) and its strongest pixel.
   const masses: number[] = [0];
   const peaks: number[] = [0];
   const stack = new Int32Array(n);
   for (let start = 0; start < n; start++) {
-    if (ink[start] === 0 || label[start] !== 0) continue;
+    if (mask[start] === 0 || label[start] !== 0) continue;
     const id = masses.length;
     let mass = 0;
     let peak = 0;
@@ -318,8 +368,9 @@ function keepMainMarks(ink: Uint8Array, width: number, height: number): void {
     label[start] = id;
     while (top > 0) {
       const i = stack[--top]!;
-      mass += ink[i]!;
-      if (ink[i]! > peak) peak = ink[i]!;
+      const v = values[i]!;
+      mass += v;
+      if (v > peak) peak = v;
       const x = i % width;
       const y = (i - x) / width;
       for (let dy = -1; dy <= 1; dy++) {
@@ -329,7 +380,7 @@ function keepMainMarks(ink: Uint8Array, width: number, height: number): void {
           const xx = x + dx;
           if (xx < 0 || xx >= width) continue;
           const j = yy * width + xx;
-          if (ink[j] !== 0 && label[j] === 0) {
+          if (mask[j] !== 0 && label[j] === 0) {
             label[j] = id;
             stack[top++] = j;
           }
@@ -339,10 +390,82 @@ function keepMainMarks(ink: Uint8Array, width: number, height: number): void {
     masses.push(mass);
     peaks.push(peak);
   }
-  const largest = Math.max(...masses);
-  // Strokes reach full strength somewhere; a smudge of paper grain stays faint throughout.
-  const keep = masses.map((m, id) => m >= MARK_SHARE * largest && (m === largest || peaks[id]! >= MARK_PEAK * 255));
-  for (let i = 0; i < n; i++) if (ink[i] !== 0 && !keep[label[i]!]) ink[i] = 0;
+  return { label, masses, peaks };
+}
+
+/**
+ * The ink of a smoothed, flattened picture as 0–255 (paper 0, the ink's peak 255), grey below
+ * the noise floor dropped; null when nothing stands out from the paper. For a digit, only its
+ * main marks are kept: specks, grain and smudges far smaller than the largest mark are not ink
+ * (a canvas keeps everything: clutter is part of its input).
+ */
+function inkOf(smooth: Float32Array, paper: number, width: number, height: number, placement: Placement, gap = 0): Uint8Array | null {
+  const n = width * height;
+  let peak = 0;
+  for (let i = 0; i < n; i++) if (smooth[i]! > peak) peak = smooth[i]!;
+  const range = peak - paper;
+  if (range < 0.1) return null;
+  const ink = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = (smooth[i]! - paper) / range;
+    if (v > NOISE_FLOOR) ink[i] = Math.round(Math.min(1, (v - NOISE_FLOOR) / (1 - NOISE_FLOOR)) * 255);
+  }
+  if (placement === 'digit') keepMainMarks(ink, width, height, gap);
+  return ink;
+}
+
+/**
+ * The second look for a digit's ink, at the scale of the strokes the first look found, around
+ * them: paper texture and light that vary over less than an illumination cell but more than a
+ * stroke's width are taken away (a top-hat), so a faint pen is not lost among blotches as strong
+ * as its ink, and the dashes of a broken stroke are kept with their digit (MARK_GAP). Null when
+ * the strokes are too broad for it to change anything, or it finds no ink.
+ */
+function secondLook(smooth: Float32Array, ink: Uint8Array, width: number, height: number): Uint8Array | null {
+  const stroke = strokeWidth(ink, width, height, 64);
+  const radius = Math.ceil(HAT_WIDTHS * stroke) + 2;
+  if (radius >= Math.max(width, height) / (2 * ILLUMINATION_CELLS)) return null;
+  // Around the first look's ink (a margin of half its size, at least a few openings wide): what the
+  // digit can be, at a fraction of the picture's cost.
+  const found = inkBox(ink, width, height);
+  if (!found) return null;
+  const margin = Math.max(4 * radius, Math.ceil(Math.max(found.width, found.height) / 2));
+  const left = Math.max(0, found.left - margin);
+  const top = Math.max(0, found.top - margin);
+  const w = Math.min(width, found.left + found.width + margin) - left;
+  const h = Math.min(height, found.top + found.height + margin) - top;
+  const crop = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) crop.set(smooth.subarray((top + y) * width + left, (top + y) * width + left + w), y * w);
+  const opened = openingSquare(crop, w, h, radius);
+  for (let i = 0; i < crop.length; i++) crop[i] = crop[i]! - opened[i]!;
+  const fine = inkOf(crop, borderMedian(crop, w, h), w, h, 'digit', MARK_GAP * stroke);
+  if (!fine) return null;
+  const out = new Uint8Array(width * height);
+  for (let y = 0; y < h; y++) out.set(fine.subarray(y * w, (y + 1) * w), (top + y) * width + left);
+  return out;
+}
+
+/** The bounding box of the non-zero pixels of `ink`; null when there are none. */
+function inkBox(ink: Uint8Array, width: number, height: number): NonNullable<Preprocessed['ink']> | null {
+  let left = width, top = height, right = -1, bottom = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (ink[y * width + x] === 0) continue;
+      if (x < left) left = x;
+      if (x > right) right = x;
+      if (y < top) top = y;
+      if (y > bottom) bottom = y;
+    }
+  }
+  return right < 0 ? null : { left, top, width: right - left + 1, height: bottom - top + 1 };
+}
+
+/** Median of the picture's border ring: paper in any sensible picture of a digit, whatever the ink covers. */
+function borderMedian(value: Float32Array, width: number, height: number): number {
+  const border: number[] = [];
+  for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
+  for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
+  return median(border);
 }
 
 /** The digit is first drawn this many times larger than its fitted size, where its strokes are measured and evened out. */
@@ -490,46 +613,20 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   }
 
   // The border ring is paper in any sensible picture of a digit, whatever the ink covers.
-  const border: number[] = [];
-  for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
-  for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
-  const inverted = median(border) > 0.5;
+  const inverted = borderMedian(value, width, height) > 0.5;
   flattenIllumination(value, width, height, inverted);
-  border.length = 0;
-  for (let x = 0; x < width; x++) border.push(value[x]!, value[(height - 1) * width + x]!);
-  for (let y = 1; y < height - 1; y++) border.push(value[y * width]!, value[y * width + width - 1]!);
-  const paper = median(border);
+  const paper = borderMedian(value, width, height);
 
   // Ink is looked for in a smoothed copy: sensor noise, paper grain and JPEG blocks average out
   // while strokes (several pixels wide at the working size) survive.
   const smooth = await denoise(value, width, height);
-  let peak = 0;
-  for (let i = 0; i < n; i++) if (smooth[i]! > peak) peak = smooth[i]!;
   const pixels = new Float32Array(size * size);
-  const range = peak - paper;
+  let ink = inkOf(smooth, paper, width, height, placement);
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  if (range < 0.1) return { pixels, size, source, inverted, ink: null, placement };
-
-  const ink = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = (smooth[i]! - paper) / range;
-    if (v > NOISE_FLOOR) ink[i] = Math.round(Math.min(1, (v - NOISE_FLOOR) / (1 - NOISE_FLOOR)) * 255);
-  }
-  // A digit's strokes are its big connected marks; specks, grain and smudges far smaller than
-  // the largest mark are not ink (a canvas keeps everything: clutter is part of its input).
-  if (placement === 'digit') keepMainMarks(ink, width, height);
-  let left = width, top = height, right = -1, bottom = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (ink[y * width + x] === 0) continue;
-      if (x < left) left = x;
-      if (x > right) right = x;
-      if (y < top) top = y;
-      if (y > bottom) bottom = y;
-    }
-  }
-  if (right < 0) return { pixels, size, source, inverted, ink: null, placement };
-  const box = { left, top, width: right - left + 1, height: bottom - top + 1 };
+  if (!ink) return { pixels, size, source, inverted, ink: null, placement };
+  if (placement === 'digit' && (options.secondLook ?? true)) ink = secondLook(smooth, ink, width, height) ?? ink;
+  const box = inkBox(ink, width, height);
+  if (!box) return { pixels, size, source, inverted, ink: null, placement };
   if (placement === 'canvas') {
     placeCanvas(ink, width, height, pixels, size);
     return { pixels, size, source, inverted, ink: box, placement };
