@@ -15,7 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { heldOutSplit } from '../src/attention/evaluation.js';
+import { validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../src/attention/index.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
@@ -91,20 +91,14 @@ async function main(): Promise<void> {
   // The digits drawn: the test split's first COUNT, or the first COUNT of the model's validation digits.
   let digits = readMnist('test');
   let order = Array.from({ length: digits.count }, (_, i) => i);
-  if (values.digits === 'validation') {
-    const training = model.config['training'] as { seed?: number; validation?: number } | undefined;
-    if (training?.seed === undefined || !training.validation) throw new Error(`${dir} records no training split (config.training.seed and .validation)`);
-    digits = readMnist('train');
-    order = heldOutSplit(digits.count, training.seed, training.validation).validation;
-  }
-  const test = digits;
+  if (values.digits === 'validation') ({ digits, indices: order } = validationDigits(model.config));
   const n = Math.min(count, order.length);
   if (values.write) await mkdir(join(values.write, 'wrong'), { recursive: true });
   const started = performance.now();
   let right = 0, cleanRight = 0, rawRight = 0;
   for (let i = 0; i < n; i++) {
     const index = order[i]!;
-    const { bytes, params } = await photoDigit(test, index, seed);
+    const { bytes, params } = await photoDigit(digits, index, seed);
     const predicted = await classifyBytes(model, bytes, i + 1);
     const ok = predicted === params.label;
     if (ok) right++;
@@ -114,7 +108,7 @@ async function main(): Promise<void> {
       await writeFile(join(values.write, ok ? name : join('wrong', name)), bytes);
     }
     // References: the same MNIST digit as a clean 28×28 PNG, through the preprocessing and straight in.
-    const digit = test.images.subarray(index * 784, (index + 1) * 784);
+    const digit = digits.images.subarray(index * 784, (index + 1) * 784);
     const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
     if ((await classifyBytes(model, png, i + 1)) === params.label) cleanRight++;
     if (model.config.imageSize === 28 && model.classify(Float32Array.from(digit, (v) => v / 255), { samples, seed: i + 1 }).predicted === params.label) rawRight++;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { glimpseSensorPixels } from './glimpse-sensor.js';
+import { drawLocations } from './location-network.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
 
@@ -131,13 +132,7 @@ export function handHybridGradients(
       hs.push(h);
       if (t === steps - 1) break;
       const mean = tf.tanh(affine(h, NAMES.location)).dataSync() as Float32Array;
-      const replayed = options.replay?.[t];
-      const sample = replayed ? Float32Array.from(replayed) : new Float32Array(batch * 2);
-      const next = new Float32Array(batch * 2);
-      for (let i = 0; i < sample.length; i++) {
-        if (!replayed) sample[i] = mean[i]! + std * options.rng!.normal();
-        next[i] = Math.min(1, Math.max(-1, sample[i]!));
-      }
+      const { sample, next } = drawLocations(mean, std, options.rng, options.replay?.[t]);
       means.push(mean);
       samples.push(sample);
       location = next;

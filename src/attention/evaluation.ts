@@ -80,11 +80,19 @@ function errorOn(network: RamNetwork, set: DigitSet, indices: number[], renderSe
  * made on, unlike the test error.
  */
 export function validationError(network: RamNetwork, options: ErrorOptions = {}): TestResult {
-  const training = network.config['training'] as { seed?: number; validation?: number } | undefined;
+  const { digits, indices, seed } = validationDigits(network.config);
+  return errorOn(network, digits, indices, validationRenderSeed(seed), options);
+}
+
+/**
+ * The MNIST training digits a model was validated on (its config's training.seed and training.validation):
+ * the set, the held-out indices in the trainer's order, and the run's seed.
+ */
+export function validationDigits(config: Readonly<Record<string, unknown>>): { digits: DigitSet; indices: number[]; seed: number } {
+  const training = config['training'] as { seed?: number; validation?: number } | undefined;
   if (training?.seed === undefined || !training.validation) throw new Error('this model records no training split (config.training.seed and .validation)');
   const digits = readMnist('train');
-  const { validation } = heldOutSplit(digits.count, training.seed, training.validation);
-  return errorOn(network, digits, validation, validationRenderSeed(training.seed), options);
+  return { digits, indices: heldOutSplit(digits.count, training.seed, training.validation).validation, seed: training.seed };
 }
 
 /** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
+import { drawLocations } from './location-network.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
 import type { Classification } from './types.js';
@@ -156,14 +157,7 @@ export class RamInference {
         location = read(tf.tidy(() => tf.tanh(tf.fused.matMul({ a: h, b: locationW, bias: locationB }))));
         if (policy) {
           // RamNetwork.unroll's 'sample' mode: the draws in the same order, the same float32 steps.
-          const std = this.network.location.std;
-          const sample = new Float32Array(location.length);
-          const next = new Float32Array(location.length);
-          for (let i = 0; i < sample.length; i++) {
-            sample[i] = location[i]! + std * policy.normal();
-            next[i] = Math.min(1, Math.max(-1, sample[i]!));
-          }
-          location = next;
+          location = drawLocations(location, this.network.location.std, policy).next;
         }
       }
       const logits = this.param('action.logits.weight') as tf.Tensor2D;

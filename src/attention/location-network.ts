@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Dense } from './dense.js';
 import type { Parameters } from './parameters.js';
+import type { Rng } from './rng.js';
 
 /** Gaussian location policy: mean tanh(Linear(h_t)), fixed standard deviation. */
 export class LocationNetwork {
@@ -21,4 +22,22 @@ export class LocationNetwork {
     const constant = Math.log(this.std) + 0.5 * Math.log(2 * Math.PI);
     return tf.sum(tf.square(z).mul(-0.5).sub(constant), 1) as tf.Tensor1D;
   }
+}
+
+/**
+ * The policy's draws for a batch of mean locations: `sample` = mean + std·N(0, 1), one draw per
+ * coordinate in order (or the `replay`ed draws), and `next`, the sample clipped to [-1, 1], where
+ * the next glimpse looks. log π is taken at the unclipped sample, the point the Gaussian produced.
+ * The one place the draw is made, for the unroll, the hand-written backward pass and the serving
+ * path, which must draw alike for a given seed.
+ */
+export function drawLocations(mean: ArrayLike<number>, std: number, rng: Rng | undefined, replay?: ArrayLike<number>): { sample: Float32Array<ArrayBuffer>; next: Float32Array<ArrayBuffer> } {
+  if (!replay && !rng) throw new Error('drawLocations needs an rng or the draws to replay');
+  const sample = replay ? Float32Array.from(replay) : new Float32Array(mean.length);
+  const next = new Float32Array(mean.length);
+  for (let i = 0; i < sample.length; i++) {
+    if (!replay) sample[i] = mean[i]! + std * rng!.normal();
+    next[i] = Math.min(1, Math.max(-1, sample[i]!));
+  }
+  return { sample, next };
 }

@@ -4,7 +4,7 @@ import { BaselineNetwork } from './baseline-network.js';
 import { createCore, type CoreNetwork } from './core-network.js';
 import { GlimpseNetwork } from './glimpse-network.js';
 import { glimpseSensor, type SensorSpec } from './glimpse-sensor.js';
-import { LocationNetwork } from './location-network.js';
+import { drawLocations, LocationNetwork } from './location-network.js';
 import { Parameters } from './parameters.js';
 import type { ResolvedRamConfig } from './ram-config.js';
 import type { Rng } from './rng.js';
@@ -93,21 +93,15 @@ export class RamNetwork {
       // The baseline only serves the REINFORCE loss: inference ('mean' mode) skips its ops.
       if (options.mode === 'sample') baselines.push(this.baseline.apply(h));
       const means = mean.dataSync();
-      const next = new Float32Array(batch * 2);
       if (options.mode === 'mean') {
-        next.set(means);
+        location = Float32Array.from(means);
       } else {
-        const replayed = options.replay?.[t];
-        const sample = replayed ? Float32Array.from(replayed) : new Float32Array(batch * 2);
-        for (let i = 0; i < sample.length; i++) {
-          if (!replayed) sample[i] = means[i]! + this.location.std * options.rng!.normal();
-          next[i] = Math.min(1, Math.max(-1, sample[i]!));
-        }
+        const { sample, next } = drawLocations(means, this.location.std, options.rng, options.replay?.[t]);
         draws.push(sample);
         // log π at the unclipped draw, the point the Gaussian actually produced.
         logPis.push(this.location.logProbability(mean, tf.tensor2d(sample, [batch, 2])));
+        location = next;
       }
-      location = next;
     }
     return {
       logits: this.action.apply(state.h),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { heldOutSplit } from '../attention/evaluation.js';
+import { validationDigits } from '../attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../attention/index.js';
 import { readMnist } from '../attention/mnist-dataset.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
@@ -13,15 +13,16 @@ const WORKING_SIDE = 512;
 const shipped = fileURLToPath(new URL('../../models/ram-mnist', import.meta.url));
 
 describe('the second look for a digit\'s ink (preprocessImage secondLook)', () => {
-  const train = readMnist('train');
   // Pictures of the shipped model's own held-out digits (eval:photos --digits validation, seed 1), where
   // the preprocessing was changed: thin pens (stroke −2 at 4×) on textured paper, their strokes broken
   // into faint dashes that the first look leaves out.
-  const validation = heldOutSplit(train.count, 1, 5000).validation;
   let model: RamModel;
+  let train: ReturnType<typeof validationDigits>['digits'];
+  let validation: number[];
   before(async () => {
     await selectTensorBackend();
     model = await loadRamModel(shipped);
+    ({ digits: train, indices: validation } = validationDigits(model.config));
   });
   after(() => model.dispose());
 
