@@ -15,7 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { validationDigits } from '../src/attention/evaluation.js';
+import { standardError, validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../src/attention/index.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}`;
-  console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right (${n - right} wrong)`);
+  console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);
   console.log('  by condition (accuracy, pictures):');

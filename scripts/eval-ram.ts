@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
-import { renderTestSet, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
+import { renderTestSet, standardError, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   bar.stop();
   const mode = samples > 1 ? `average of ${samples} sampled rollouts (seed ${seed})` : 'deterministic (location means)';
   console.log(
-    `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
+    `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% ± ${(standardError(r.error, r.count) * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
   );
   if (values.served) {
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     }
     served.stop();
     console.log(
-      `${dir}: served test error ${((wrong / set.count) * 100).toFixed(2)}% (${wrong}/${set.count} wrong), each image a ${side}×${side} PNG through the ` +
+      `${dir}: served test error ${((wrong / set.count) * 100).toFixed(2)}% ± ${(standardError(wrong / set.count, set.count) * 100).toFixed(2)}% (${wrong}/${set.count} wrong), each image a ${side}×${side} PNG through the ` +
         `service's preprocessing (${inputPlacement(model.config)} placement), ${mode}; ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
   }

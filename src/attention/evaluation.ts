@@ -43,6 +43,15 @@ export function heldOutSplit(count: number, seed: number, validation: number): {
   return { validation: all.slice(0, validation), train: all.slice(validation) };
 }
 
+/**
+ * One standard error of an error rate (or accuracy) measured on `count` independent images,
+ * √(p(1 − p)/n): what a difference between two models on the same set must exceed before it
+ * means anything (the selection rules in models/README.md use it).
+ */
+export function standardError(rate: number, count: number): number {
+  return count > 0 ? Math.sqrt((rate * (1 - rate)) / count) : 0;
+}
+
 /** The rendering seed of the validation canvases (placement and clutter), fixed per run seed: the same images every epoch. */
 export function validationRenderSeed(seed: number): number {
   return seed * 31 + 5;

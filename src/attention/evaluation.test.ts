@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { heldOutSplit, standardError } from './evaluation.js';
+import { Rng } from './rng.js';
+
+test('standardError is the binomial √(p(1 − p)/n), and matches the spread of simulated error rates', () => {
+  assert.equal(standardError(0.01, 10_000), Math.sqrt(0.01 * 0.99 / 10_000));
+  assert.equal(standardError(0, 1000), 0);
+  assert.equal(standardError(0.5, 0), 0);
+  // 2,000 simulated test sets of 1,000 images at a true error of 3%: their rates spread by one standard error.
+  const rng = new Rng(11);
+  const rates = Array.from({ length: 2000 }, () => {
+    let wrong = 0;
+    for (let i = 0; i < 1000; i++) if (rng.next() < 0.03) wrong++;
+    return wrong / 1000;
+  });
+  const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
+  const sd = Math.sqrt(rates.reduce((a, b) => a + (b - mean) ** 2, 0) / (rates.length - 1));
+  assert.ok(Math.abs(sd / standardError(0.03, 1000) - 1) < 0.06, `simulated ${sd}, formula ${standardError(0.03, 1000)}`);
+});
+
+test('heldOutSplit: disjoint, complete, and fixed by seed and size', () => {
+  const a = heldOutSplit(1000, 1, 100);
+  assert.equal(a.validation.length, 100);
+  assert.deepEqual([...a.validation, ...a.train].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(heldOutSplit(1000, 1, 100), a);
+  assert.notDeepEqual(heldOutSplit(1000, 2, 100).validation, a.validation);
+});
