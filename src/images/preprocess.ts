@@ -43,6 +43,12 @@ export interface PreprocessOptions {
    * Off, the first look's ink is used (for comparisons).
    */
   secondLook?: boolean;
+  /**
+   * Read a digit that the working size shrank to under ZOOM_BELOW px again from the full-resolution
+   * picture, around where the first reading found it (default true; digit placement, pictures
+   * without transparency). Off, the digit is read at the working size only (for comparisons).
+   */
+  zoom?: boolean;
 }
 
 export type Placement = 'digit' | 'canvas';
@@ -219,8 +225,8 @@ const ILLUMINATION_CELLS = 8;
  * interpolated between cell centres, then divided out (light paper, so the
  * ink's contrast no longer depends on the light) or subtracted (dark paper).
  */
-function flattenIllumination(value: Float32Array, width: number, height: number, lightPaper: boolean): void {
-  const cell = Math.max(16, Math.ceil(Math.max(width, height) / ILLUMINATION_CELLS));
+function flattenIllumination(value: Float32Array, width: number, height: number, lightPaper: boolean, cells = ILLUMINATION_CELLS): void {
+  const cell = Math.max(16, Math.ceil(Math.max(width, height) / cells));
   const gw = Math.ceil(width / cell);
   const gh = Math.ceil(height / cell);
   const level = new Float32Array(gw * gh);
@@ -421,10 +427,10 @@ function inkOf(smooth: Float32Array, paper: number, width: number, height: numbe
  * as its ink, and the dashes of a broken stroke are kept with their digit (MARK_GAP). Null when
  * the strokes are too broad for it to change anything, or it finds no ink.
  */
-function secondLook(smooth: Float32Array, ink: Uint8Array, width: number, height: number): Uint8Array | null {
+function secondLook(smooth: Float32Array, ink: Uint8Array, width: number, height: number, cells: number): Uint8Array | null {
   const stroke = strokeWidth(ink, width, height, 64);
   const radius = Math.ceil(HAT_WIDTHS * stroke) + 2;
-  if (radius >= Math.max(width, height) / (2 * ILLUMINATION_CELLS)) return null;
+  if (radius >= Math.max(width, height) / (2 * cells)) return null;
   // Around the first look's ink (a margin of half its size, at least a few openings wide): what the
   // digit can be, at a fraction of the picture's cost.
   const found = inkBox(ink, width, height);
@@ -614,25 +620,103 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
 
   // The border ring is paper in any sensible picture of a digit, whatever the ink covers.
   const inverted = borderMedian(value, width, height) > 0.5;
-  flattenIllumination(value, width, height, inverted);
-  const paper = borderMedian(value, width, height);
-
-  // Ink is looked for in a smoothed copy: sensor noise, paper grain and JPEG blocks average out
-  // while strokes (several pixels wide at the working size) survive.
-  const smooth = await denoise(value, width, height);
   const pixels = new Float32Array(size * size);
-  let ink = inkOf(smooth, paper, width, height, placement);
+  const look = { placement, secondLook: options.secondLook ?? true };
+  const ink = await readInk(value, width, height, inverted, ILLUMINATION_CELLS, look);
   // Ink must stand out from the paper; a flat picture has no digit to find.
   if (!ink) return { pixels, size, source, inverted, ink: null, placement };
-  if (placement === 'digit' && (options.secondLook ?? true)) ink = secondLook(smooth, ink, width, height) ?? ink;
+  if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
+    const zoomed = await zoomIn(bytes, options.maxPixels, source, ink, width, height, inverted, look);
+    if (zoomed) {
+      const { region } = zoomed;
+      const found = inkBox(zoomed.ink, zoomed.width, zoomed.height);
+      if (found) {
+        // Its ink and the box in working pixels (what Preprocessed.ink reports), the digit read at the finer scale.
+        const s = region.width / zoomed.width;
+        const box = { left: Math.floor(region.left + found.left * s), top: Math.floor(region.top + found.top * s), width: Math.max(1, Math.round(found.width * s)), height: Math.max(1, Math.round(found.height * s)) };
+        return placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, { pixels, size, fit, evenStrokes: options.evenStrokes ?? true }, { pixels, size, source, inverted, ink: box, placement });
+      }
+    }
+  }
   const box = inkBox(ink, width, height);
   if (!box) return { pixels, size, source, inverted, ink: null, placement };
   if (placement === 'canvas') {
     placeCanvas(ink, width, height, pixels, size);
     return { pixels, size, source, inverted, ink: box, placement };
   }
+  return placeDigit(ink, width, height, box, { pixels, size, fit, evenStrokes: options.evenStrokes ?? true }, { pixels, size, source, inverted, ink: box, placement });
+}
 
-  const { digit, w, h } = fitStrokes(ink, width, height, box, fit, options.evenStrokes ?? true);
+/**
+ * The ink of a picture's grey values (light or dark paper): the lighting evened out over a grid of
+ * `cells` per side, a smoothed copy stretched from paper to the ink's peak, the digit's marks kept
+ * (and looked at a second time, for a digit); null when nothing stands out from the paper.
+ */
+async function readInk(value: Float32Array, width: number, height: number, inverted: boolean, cells: number, look: { placement: Placement; secondLook: boolean }): Promise<Uint8Array | null> {
+  flattenIllumination(value, width, height, inverted, cells);
+  const paper = borderMedian(value, width, height);
+  // Ink is looked for in a smoothed copy: sensor noise, paper grain and JPEG blocks average out
+  // while strokes (several pixels wide at the working size) survive.
+  const smooth = await denoise(value, width, height);
+  const ink = inkOf(smooth, paper, width, height, look.placement);
+  if (!ink || look.placement !== 'digit' || !look.secondLook) return ink;
+  return secondLook(smooth, ink, width, height, cells) ?? ink;
+}
+
+/** Below this longest side of its ink in working pixels, a digit of a picture larger than the working size is read again from the picture itself. */
+const ZOOM_BELOW = 128;
+/** Illumination cells per side of a zoomed region (about twice the digit): each is still mostly paper. */
+const ZOOM_CELLS = 3;
+
+/**
+ * A digit that the working size shrank to a few dozen pixels (a phone photo of 3000 px and more,
+ * with a digit of a hundred or two) read again from the picture: the region around the first
+ * look's ink, decoded at up to WORKING_SIDE px from the full-resolution picture, at most at its
+ * native scale. Null when the picture was not shrunk, the digit is large enough, or nothing is found.
+ */
+async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['source'], ink: Uint8Array, width: number, height: number, inverted: boolean, look: { placement: Placement; secondLook: boolean }): Promise<{ ink: Uint8Array; width: number; height: number; region: { left: number; top: number; width: number } } | null> {
+  const sideways = source.orientation >= 5;
+  const fullWidth = sideways ? source.height : source.width;
+  const scale = fullWidth / width;
+  const box = inkBox(ink, width, height);
+  if (!box || scale < 1.25 || Math.max(box.width, box.height) >= ZOOM_BELOW) return null;
+  // Half the ink's size around it, in working pixels, then in the picture's.
+  const margin = Math.ceil(Math.max(box.width, box.height) / 2) + 2;
+  const left = Math.max(0, box.left - margin);
+  const top = Math.max(0, box.top - margin);
+  const right = Math.min(width, box.left + box.width + margin);
+  const bottom = Math.min(height, box.top + box.height + margin);
+  const fullHeight = sideways ? source.width : source.height;
+  const extract = {
+    left: Math.floor(left * scale),
+    top: Math.floor(top * scale),
+    width: Math.min(fullWidth, Math.ceil(right * scale)) - Math.floor(left * scale),
+    height: Math.min(fullHeight, Math.ceil(bottom * scale)) - Math.floor(top * scale),
+  };
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await sharp(bytes, { limitInputPixels: maxPixels })
+      .rotate()
+      .extract(extract)
+      .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch {
+    return null; // the first look's reading stands
+  }
+  const region = lumaOf(out.data, out.info.channels, false, out.info.width, out.info.height);
+  const found = await readInk(region.grey, region.width, region.height, inverted, ZOOM_CELLS, look);
+  return found ? { ink: found, width: region.width, height: region.height, region: { left, top, width: right - left } } : null;
+}
+
+/**
+ * MNIST's placement of a digit's ink: the box fitted to `fit` px (strokes evened out) and the
+ * centre of mass at the centre of the `size` × `size` field, written into `into.pixels`.
+ */
+function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, into: { pixels: Float32Array; size: number; fit: number; evenStrokes: boolean }, result: Preprocessed): Preprocessed {
+  const { pixels, size } = into;
+  const { digit, w, h } = fitStrokes(ink, width, height, box, into.fit, into.evenStrokes);
 
   // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
   // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.
@@ -653,7 +737,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = digit[y * w + x]! / 255;
   }
-  return { pixels, size, source, inverted, ink: box, placement };
+  return result;
 }
 
 /**
