@@ -12,19 +12,21 @@ const MAX_PIXELS = 25_000_000;
 const WORKING_SIDE = 512;
 const shipped = fileURLToPath(new URL('../../models/ram-mnist', import.meta.url));
 
+// The shipped model, and its held-out training digits (the pictures below are of those).
+let model: RamModel;
+let train: ReturnType<typeof validationDigits>['digits'];
+let validation: number[];
+before(async () => {
+  await selectTensorBackend();
+  model = await loadRamModel(shipped);
+  ({ digits: train, indices: validation } = validationDigits(model.config));
+});
+after(() => model.dispose());
+
 describe('the second look for a digit\'s ink (preprocessImage secondLook)', () => {
   // At the working size (zoom off: the zoom reads some of these from finer pixels). Pictures of the shipped model's own held-out digits (eval:photos --digits validation, seed 1), where
   // the preprocessing was changed: thin pens (stroke −2 at 4×) on textured paper, their strokes broken
   // into faint dashes that the first look leaves out.
-  let model: RamModel;
-  let train: ReturnType<typeof validationDigits>['digits'];
-  let validation: number[];
-  before(async () => {
-    await selectTensorBackend();
-    model = await loadRamModel(shipped);
-    ({ digits: train, indices: validation } = validationDigits(model.config));
-  });
-  after(() => model.dispose());
 
   for (const k of [754, 805, 921]) {
     it(`reads picture ${k} of the validation digits right, which it misreads from the first look alone`, async () => {
@@ -67,15 +69,6 @@ describe('the second look for a digit\'s ink (preprocessImage secondLook)', () =
 });
 
 describe('zooming in on a digit that the working size shrank (preprocessImage zoom)', () => {
-  let model: RamModel;
-  let train: ReturnType<typeof validationDigits>['digits'];
-  let validation: number[];
-  before(async () => {
-    await selectTensorBackend();
-    model = await loadRamModel(shipped);
-    ({ digits: train, indices: validation } = validationDigits(model.config));
-  });
-  after(() => model.dispose());
 
   /** Picture k of the validation digits (eval:photos seed 5) as a 2400 × 1800 phone photo with a 100 px digit. */
   async function phonePhoto(k: number): Promise<{ bytes: Buffer; label: number }> {
