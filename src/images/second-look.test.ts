@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { validationDigits } from '../attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../attention/index.js';
 import { readMnist } from '../attention/mnist-dataset.js';
@@ -52,7 +53,6 @@ describe('the second look for a digit\'s ink (preprocessImage secondLook)', () =
   });
 
   it('leaves clean scans as the first look reads them: dark digits of 100 px on a plain white page of 700 px', async () => {
-    const sharp = (await import('sharp')).default;
     const test = readMnist('test');
     let worst = 0;
     for (let i = 0; i < 30; i++) {
@@ -90,6 +90,22 @@ describe('zooming in on a digit that the working size shrank (preprocessImage zo
       assert.ok(Math.hypot(a[0]! - b[0]!, a[1]! - b[1]!) < 3, `${zoomed.ink} against ${working.ink}`);
     });
   }
+
+  it('finds the region in a phone photo stored sideways (EXIF orientation 6) as in the upright one', async () => {
+    const { bytes, label } = await phonePhoto(0);
+    // Stored turned a quarter to the left, with the tag that tells a viewer to turn it back (both as JPEG, so
+    // that the two differ only in how they are stored).
+    const sideways = await sharp(bytes).rotate(-90).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+    const uprightJpeg = await sharp(bytes).jpeg({ quality: 95 }).toBuffer();
+    const upright = await preprocessImage(uprightJpeg, { maxPixels: MAX_PIXELS });
+    const turned = await preprocessImage(sideways, { maxPixels: MAX_PIXELS });
+    assert.equal(turned.source.orientation, 6);
+    assert.equal(model.classify(turned.pixels).predicted, label);
+    assert.deepEqual(turned.ink, upright.ink);
+    let worst = 0;
+    for (let i = 0; i < upright.pixels.length; i++) worst = Math.max(worst, Math.abs(turned.pixels[i]! - upright.pixels[i]!));
+    assert.ok(worst < 0.02, `largest pixel difference ${worst}`);
+  });
 
   it('leaves a picture the working size did not shrink, or whose digit stays large, as it was', async () => {
     // The first picture of the set within the working size, and picture 0 as a 1400 × 1000 photograph
