@@ -1,6 +1,7 @@
 /**
  * How well a served model reads photographs of handwritten digits:
  *   npm run eval:photos -- [MODEL_DIR] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR]
+ *     [--page 3000x2250 --digit 120] [--without zoom|second-look|even-strokes]
  * Renders photograph-like pictures of the first COUNT digits of the MNIST test
  * split (scripts/lib/photo-digits.ts: paper, lighting, pen or pencil, stroke width,
  * rotation, size, off-centre, blur, noise, JPEG), sends each through the service's
@@ -10,6 +11,9 @@
  * averages N sampled rollouts per picture (the API's ?samples=N); --digits validation draws
  * the digits from the model's own held-out training digits instead of the test split, so
  * that choices (an inference mode, a preprocessing change) can be made without the test set.
+ * --page W×H --digit PX draws the same conditions as phone photos: pages of W × H px with a
+ * digit field of PX px anywhere on them. --without turns a step of the preprocessing off
+ * (comma-separated), to measure what it does.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,11 +35,15 @@ const { values, positionals } = parseArgs({
     write: { type: 'string' },
     samples: { type: 'string', default: '1' },
     digits: { type: 'string', default: 'test' },
+    page: { type: 'string' },
+    digit: { type: 'string' },
+    without: { type: 'string', default: '' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]');
+  console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]\n' +
+    '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes (preprocessing steps off)]');
   process.exit(0);
 }
 
@@ -70,6 +78,19 @@ function conditions(p: PhotoParams): string[] {
   ];
 }
 
+const STEPS = { zoom: 'zoom', 'second-look': 'secondLook', 'even-strokes': 'evenStrokes' } as const;
+const without = values.without ? values.without.split(',') : [];
+for (const step of without) if (!(step in STEPS)) throw new Error(`--without takes ${Object.keys(STEPS).join(', ')}, not ${step}`);
+const steps = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
+let page: { width: number; height: number; digitSide: number } | undefined;
+if (values.page || values.digit) {
+  const m = /^(\d+)x(\d+)$/.exec(values.page ?? '');
+  const digitSide = Number(values.digit);
+  if (!m || !Number.isInteger(digitSide) || digitSide < 8) throw new Error('--page WIDTHxHEIGHT and --digit PX go together, e.g. --page 3000x2250 --digit 120');
+  page = { width: Number(m[1]), height: Number(m[2]), digitSide };
+  if (digitSide > Math.min(page.width, page.height)) throw new Error(`a ${digitSide} px digit does not fit a ${values.page} page`);
+}
+
 const samples = Number(values.samples);
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);
 if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(`--digits is test or validation, not ${values.digits}`);
@@ -77,7 +98,7 @@ if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(
 /** The predicted class of a picture through the service's preprocessing; sampled rollouts seeded per picture, as the service seeds them per event. */
 async function classifyBytes(model: RamModel, bytes: Buffer, seed: number): Promise<number> {
   const c = model.config;
-  const pre = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, size: c.imageSize, placement: inputPlacement(c) });
+  const pre = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, size: c.imageSize, placement: inputPlacement(c), ...steps });
   return model.classify(pre.pixels, { samples, seed }).predicted;
 }
 
@@ -98,7 +119,7 @@ async function main(): Promise<void> {
   let right = 0, cleanRight = 0, rawRight = 0;
   for (let i = 0; i < n; i++) {
     const index = order[i]!;
-    const { bytes, params } = await photoDigit(digits, index, seed);
+    const { bytes, params } = await photoDigit(digits, index, seed, page);
     const predicted = await classifyBytes(model, bytes, i + 1);
     const ok = predicted === params.label;
     if (ok) right++;
@@ -115,7 +136,8 @@ async function main(): Promise<void> {
     if ((i + 1) % 200 === 0) console.log(`  ${i + 1}/${n}: ${((right / (i + 1)) * 100).toFixed(2)}% right so far`);
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
-  const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}`;
+  const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

@@ -157,8 +157,28 @@ export async function renderPhoto(set: DigitSet, p: PhotoParams): Promise<Buffer
   return p.format === 'jpeg' ? encoder.jpeg({ quality: p.quality }).toBuffer() : encoder.png().toBuffer();
 }
 
+/**
+ * The same conditions on a page of `width` × `height` px with the digit's field `digitSide` px: a phone
+ * photo, larger than the set's pictures (at most 2,000 px). The digit is placed anywhere on the page
+ * (drawn from the picture's own seed), and the blur is scaled with the digit, as optics blur it.
+ */
+export function onPage(p: PhotoParams, seed: number, width: number, height: number, digitSide: number): PhotoParams {
+  const rng = new Rng(Math.imul(seed, 0x27d4eb2d) ^ Math.imul(p.index + 1, 0x165667b1));
+  const half = (digitSide * 20) / 28 / 2 + 2;
+  return {
+    ...p,
+    width,
+    height,
+    digitSide,
+    centreX: rng.uniform(Math.min(half, width / 2), Math.max(width / 2, width - half)),
+    centreY: rng.uniform(Math.min(half, height / 2), Math.max(height / 2, height - half)),
+    blur: (p.blur * digitSide) / p.digitSide,
+  };
+}
+
 /** Picture `index` of the set made with `seed`, with its label and conditions. */
-export async function photoDigit(set: DigitSet, index: number, seed: number): Promise<{ bytes: Buffer; params: PhotoParams }> {
-  const params = photoParams(set, index, seed);
+export async function photoDigit(set: DigitSet, index: number, seed: number, page?: { width: number; height: number; digitSide: number }): Promise<{ bytes: Buffer; params: PhotoParams }> {
+  const drawn = photoParams(set, index, seed);
+  const params = page ? onPage(drawn, seed, page.width, page.height, page.digitSide) : drawn;
   return { bytes: await renderPhoto(set, params), params };
 }
