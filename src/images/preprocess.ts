@@ -624,27 +624,27 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   const look = { placement, secondLook: options.secondLook ?? true };
   const ink = await readInk(value, width, height, inverted, ILLUMINATION_CELLS, look);
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  if (!ink) return { pixels, size, source, inverted, ink: null, placement };
+  const box = ink && inkBox(ink, width, height);
+  if (!ink || !box) return { pixels, size, source, inverted, ink: null, placement };
+  const even = { size, fit, evenStrokes: options.evenStrokes ?? true };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
-    const zoomed = await zoomIn(bytes, options.maxPixels, source, ink, width, height, inverted, look);
+    const zoomed = await zoomIn(bytes, options.maxPixels, source, box, width, height, inverted, look);
     if (zoomed) {
       const { region } = zoomed;
       const found = inkBox(zoomed.ink, zoomed.width, zoomed.height);
       if (found) {
         // Its ink and the box in working pixels (what Preprocessed.ink reports), the digit read at the finer scale.
         const s = region.width / zoomed.width;
-        const box = { left: Math.floor(region.left + found.left * s), top: Math.floor(region.top + found.top * s), width: Math.max(1, Math.round(found.width * s)), height: Math.max(1, Math.round(found.height * s)) };
-        return placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, { pixels, size, fit, evenStrokes: options.evenStrokes ?? true }, { pixels, size, source, inverted, ink: box, placement });
+        const at = { left: Math.floor(region.left + found.left * s), top: Math.floor(region.top + found.top * s), width: Math.max(1, Math.round(found.width * s)), height: Math.max(1, Math.round(found.height * s)) };
+        return { pixels: placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, even), size, source, inverted, ink: at, placement };
       }
     }
   }
-  const box = inkBox(ink, width, height);
-  if (!box) return { pixels, size, source, inverted, ink: null, placement };
   if (placement === 'canvas') {
     placeCanvas(ink, width, height, pixels, size);
     return { pixels, size, source, inverted, ink: box, placement };
   }
-  return placeDigit(ink, width, height, box, { pixels, size, fit, evenStrokes: options.evenStrokes ?? true }, { pixels, size, source, inverted, ink: box, placement });
+  return { pixels: placeDigit(ink, width, height, box, even), size, source, inverted, ink: box, placement };
 }
 
 /**
@@ -674,12 +674,11 @@ const ZOOM_CELLS = 3;
  * look's ink, decoded at up to WORKING_SIDE px from the full-resolution picture, at most at its
  * native scale. Null when the picture was not shrunk, the digit is large enough, or nothing is found.
  */
-async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['source'], ink: Uint8Array, width: number, height: number, inverted: boolean, look: { placement: Placement; secondLook: boolean }): Promise<{ ink: Uint8Array; width: number; height: number; region: { left: number; top: number; width: number } } | null> {
+async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['source'], box: NonNullable<Preprocessed['ink']>, width: number, height: number, inverted: boolean, look: { placement: Placement; secondLook: boolean }): Promise<{ ink: Uint8Array; width: number; height: number; region: { left: number; top: number; width: number } } | null> {
   const sideways = source.orientation >= 5;
   const fullWidth = sideways ? source.height : source.width;
   const scale = fullWidth / width;
-  const box = inkBox(ink, width, height);
-  if (!box || scale < 1.25 || Math.max(box.width, box.height) >= ZOOM_BELOW) return null;
+  if (scale < 1.25 || Math.max(box.width, box.height) >= ZOOM_BELOW) return null;
   // Half the ink's size around it, in working pixels, then in the picture's.
   const margin = Math.ceil(Math.max(box.width, box.height) / 2) + 2;
   const left = Math.max(0, box.left - margin);
@@ -712,11 +711,12 @@ async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['so
 
 /**
  * MNIST's placement of a digit's ink: the box fitted to `fit` px (strokes evened out) and the
- * centre of mass at the centre of the `size` × `size` field, written into `into.pixels`.
+ * centre of mass at the centre of a `size` × `size` field.
  */
-function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, into: { pixels: Float32Array; size: number; fit: number; evenStrokes: boolean }, result: Preprocessed): Preprocessed {
-  const { pixels, size } = into;
-  const { digit, w, h } = fitStrokes(ink, width, height, box, into.fit, into.evenStrokes);
+function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean }): Float32Array {
+  const { size } = options;
+  const pixels = new Float32Array(size * size);
+  const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes);
 
   // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
   // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.
@@ -737,7 +737,7 @@ function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNull
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = digit[y * w + x]! / 255;
   }
-  return result;
+  return pixels;
 }
 
 /**
