@@ -335,15 +335,14 @@ function keepMainMarks(ink: Uint8Array, width: number, height: number, gap = 0):
     for (let i = 0; i < n; i++) if (strong[label[i]!]) strongInk[i] = ink[i]!;
     const groups = labelMarks(dilateSquare(strongInk, width, height, Math.ceil(gap / 2)), strongInk, width, height);
     const largest = Math.max(...groups.masses);
-    const groupOf = new Int32Array(masses.length);
-    for (let i = 0; i < n; i++) if (strong[label[i]!]) groupOf[label[i]!] = groups.label[i]!;
-    keep = masses.map((_, id) => strong[id]! && groups.masses[groupOf[id]!]! >= MARK_SHARE * largest);
-    // A faint mark of some length that touches a kept group's reach is the faint part of a stroke
-    // (a fine pen's ink is uneven); grain is too small, and does not chain from one speck to the next.
+    const keptGroup = groups.masses.map((m, g) => g > 0 && m >= MARK_SHARE * largest);
+    keep = masses.map(() => false);
+    // A strong mark goes with its group; a faint mark of some length that touches a kept group's
+    // reach is the faint part of a stroke (a fine pen's ink is uneven); grain is too small, and does
+    // not chain from one speck to the next.
     for (let i = 0; i < n; i++) {
       const id = label[i]!;
-      const g = groups.label[i]!;
-      if (id !== 0 && !strong[id] && !keep[id] && g !== 0 && groups.masses[g]! >= MARK_SHARE * largest && masses[id]! >= FAINT_SHARE * largest) keep[id] = true;
+      if (id !== 0 && !keep[id] && keptGroup[groups.label[i]!] && (strong[id] || masses[id]! >= FAINT_SHARE * largest)) keep[id] = true;
     }
   } else {
     const largest = Math.max(...masses.filter((_, id) => strong[id])) || Math.max(...masses);
@@ -420,6 +419,16 @@ function inkOf(smooth: Float32Array, paper: number, width: number, height: numbe
   return ink;
 }
 
+/** The `box` of a `width`-wide picture, as a picture of its own (the same array type). */
+function cropBox<T extends Uint8Array | Float32Array>(src: T, width: number, box: { left: number; top: number; width: number; height: number }): T {
+  const out = src.slice(0, box.width * box.height) as T;
+  for (let y = 0; y < box.height; y++) {
+    const from = (box.top + y) * width + box.left;
+    out.set(src.subarray(from, from + box.width), y * box.width);
+  }
+  return out;
+}
+
 /**
  * The second look for a digit's ink, at the scale of the strokes the first look found, around
  * them: paper texture and light that vary over less than an illumination cell but more than a
@@ -427,28 +436,33 @@ function inkOf(smooth: Float32Array, paper: number, width: number, height: numbe
  * as its ink, and the dashes of a broken stroke are kept with their digit (MARK_GAP). Null when
  * the strokes are too broad for it to change anything, or it finds no ink.
  */
-function secondLook(smooth: Float32Array, ink: Uint8Array, width: number, height: number, cells: number): Uint8Array | null {
-  const stroke = strokeWidth(ink, width, height, 64);
+function secondLook(smooth: Float32Array, first: Ink, width: number, height: number, cells: number): Ink | null {
+  const stroke = strokeWidth(first.ink, width, height, 64);
   const radius = Math.ceil(HAT_WIDTHS * stroke) + 2;
   if (radius >= Math.max(width, height) / (2 * cells)) return null;
   // Around the first look's ink (a margin of half its size, at least a few openings wide): what the
   // digit can be, at a fraction of the picture's cost.
-  const found = inkBox(ink, width, height);
-  if (!found) return null;
+  const found = first.box;
   const margin = Math.max(4 * radius, Math.ceil(Math.max(found.width, found.height) / 2));
   const left = Math.max(0, found.left - margin);
   const top = Math.max(0, found.top - margin);
   const w = Math.min(width, found.left + found.width + margin) - left;
   const h = Math.min(height, found.top + found.height + margin) - top;
-  const crop = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) crop.set(smooth.subarray((top + y) * width + left, (top + y) * width + left + w), y * w);
+  const crop = cropBox(smooth, width, { left, top, width: w, height: h });
   const opened = openingSquare(crop, w, h, radius);
   for (let i = 0; i < crop.length; i++) crop[i] = crop[i]! - opened[i]!;
   const fine = inkOf(crop, borderMedian(crop, w, h), w, h, 'digit', MARK_GAP * stroke);
-  if (!fine) return null;
-  const out = new Uint8Array(width * height);
-  for (let y = 0; y < h; y++) out.set(fine.subarray(y * w, (y + 1) * w), (top + y) * width + left);
-  return out;
+  const box = fine && inkBox(fine, w, h);
+  if (!fine || !box) return null;
+  const ink = new Uint8Array(width * height);
+  for (let y = 0; y < h; y++) ink.set(fine.subarray(y * w, (y + 1) * w), (top + y) * width + left);
+  return { ink, box: { ...box, left: box.left + left, top: box.top + top } };
+}
+
+/** A reading's ink (0–255 per pixel) and its bounding box. */
+interface Ink {
+  ink: Uint8Array;
+  box: NonNullable<Preprocessed['ink']>;
 }
 
 /** The bounding box of the non-zero pixels of `ink`; null when there are none. */
@@ -548,9 +562,7 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
   const bh = h * STROKE_SCALE;
   // Both resizes run in JavaScript (resample.ts: libvips' lanczos3 resize, to within a grey level or two):
   // on a picture this small a sharp call costs several times the arithmetic.
-  const crop = new Uint8Array(box.width * box.height);
-  for (let y = 0; y < box.height; y++) crop.set(ink.subarray((box.top + y) * width + box.left, (box.top + y) * width + box.left + box.width), y * box.width);
-  const large = resizeGrey(crop, box.width, box.height, bw, bh);
+  const large = resizeGrey(cropBox(ink, width, box), box.width, box.height, bw, bh);
   const unit = fit / 20;
   const stroke = strokeWidth(large, bw, bh) / unit;
   const target = !evenStrokes ? stroke : stroke > 0 && stroke < STROKE.thickenBelow ? STROKE.thickenTo : stroke > STROKE.thinAbove ? STROKE.thinTo : stroke;
@@ -577,10 +589,8 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
   if (right < 0) return { digit: resizeGrey(large, bw, bh, w, h), w, h };
   const cw = right - left + 1;
   const ch = bottom - top + 1;
-  const recrop = new Uint8Array(cw * ch);
-  for (let y = 0; y < ch; y++) recrop.set(shaped.subarray((top + y) * pw + left, (top + y) * pw + left + cw), y * cw);
   const size = fitted(cw, ch);
-  return { digit: resizeGrey(recrop, cw, ch, size.w, size.h), ...size };
+  return { digit: resizeGrey(cropBox(shaped, pw, { left, top, width: cw, height: ch }), cw, ch, size.w, size.h), ...size };
 }
 
 /**
@@ -622,22 +632,19 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   const inverted = borderMedian(value, width, height) > 0.5;
   const pixels = new Float32Array(size * size);
   const look = { placement, secondLook: options.secondLook ?? true };
-  const ink = await readInk(value, width, height, inverted, ILLUMINATION_CELLS, look);
+  const read = await readInk(value, width, height, inverted, ILLUMINATION_CELLS, look);
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  const box = ink && inkBox(ink, width, height);
-  if (!ink || !box) return { pixels, size, source, inverted, ink: null, placement };
+  if (!read) return { pixels, size, source, inverted, ink: null, placement };
+  const { ink, box } = read;
   const even = { size, fit, evenStrokes: options.evenStrokes ?? true };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
     const zoomed = await zoomIn(bytes, options.maxPixels, source, box, width, height, inverted, look);
     if (zoomed) {
-      const { region } = zoomed;
-      const found = inkBox(zoomed.ink, zoomed.width, zoomed.height);
-      if (found) {
-        // Its ink and the box in working pixels (what Preprocessed.ink reports), the digit read at the finer scale.
-        const s = region.width / zoomed.width;
-        const at = { left: Math.floor(region.left + found.left * s), top: Math.floor(region.top + found.top * s), width: Math.max(1, Math.round(found.width * s)), height: Math.max(1, Math.round(found.height * s)) };
-        return { pixels: placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, even), size, source, inverted, ink: at, placement };
-      }
+      const { region, box: found } = zoomed;
+      // Its ink and the box in working pixels (what Preprocessed.ink reports), the digit read at the finer scale.
+      const s = region.width / zoomed.width;
+      const at = { left: Math.floor(region.left + found.left * s), top: Math.floor(region.top + found.top * s), width: Math.max(1, Math.round(found.width * s)), height: Math.max(1, Math.round(found.height * s)) };
+      return { pixels: placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, even), size, source, inverted, ink: at, placement };
     }
   }
   if (placement === 'canvas') {
@@ -652,15 +659,18 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
  * `cells` per side, a smoothed copy stretched from paper to the ink's peak, the digit's marks kept
  * (and looked at a second time, for a digit); null when nothing stands out from the paper.
  */
-async function readInk(value: Float32Array, width: number, height: number, inverted: boolean, cells: number, look: { placement: Placement; secondLook: boolean }): Promise<Uint8Array | null> {
+async function readInk(value: Float32Array, width: number, height: number, inverted: boolean, cells: number, look: { placement: Placement; secondLook: boolean }): Promise<Ink | null> {
   flattenIllumination(value, width, height, inverted, cells);
   const paper = borderMedian(value, width, height);
   // Ink is looked for in a smoothed copy: sensor noise, paper grain and JPEG blocks average out
   // while strokes (several pixels wide at the working size) survive.
   const smooth = await denoise(value, width, height);
   const ink = inkOf(smooth, paper, width, height, look.placement);
-  if (!ink || look.placement !== 'digit' || !look.secondLook) return ink;
-  return secondLook(smooth, ink, width, height, cells) ?? ink;
+  const box = ink && inkBox(ink, width, height);
+  if (!ink || !box) return null;
+  const first = { ink, box };
+  if (look.placement !== 'digit' || !look.secondLook) return first;
+  return secondLook(smooth, first, width, height, cells) ?? first;
 }
 
 /** Below this longest side of its ink in working pixels, a digit of a picture larger than the working size is read again from the picture itself. */
@@ -674,7 +684,7 @@ const ZOOM_CELLS = 3;
  * look's ink, decoded at up to WORKING_SIDE px from the full-resolution picture, at most at its
  * native scale. Null when the picture was not shrunk, the digit is large enough, or nothing is found.
  */
-async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['source'], box: NonNullable<Preprocessed['ink']>, width: number, height: number, inverted: boolean, look: { placement: Placement; secondLook: boolean }): Promise<{ ink: Uint8Array; width: number; height: number; region: { left: number; top: number; width: number } } | null> {
+async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['source'], box: NonNullable<Preprocessed['ink']>, width: number, height: number, inverted: boolean, look: { placement: Placement; secondLook: boolean }): Promise<(Ink & { width: number; height: number; region: { left: number; top: number; width: number } }) | null> {
   const sideways = source.orientation >= 5;
   const fullWidth = sideways ? source.height : source.width;
   const scale = fullWidth / width;
@@ -706,7 +716,7 @@ async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['so
   }
   const region = lumaOf(out.data, out.info.channels, false, out.info.width, out.info.height);
   const found = await readInk(region.grey, region.width, region.height, inverted, ZOOM_CELLS, look);
-  return found ? { ink: found, width: region.width, height: region.height, region: { left, top, width: right - left } } : null;
+  return found ? { ...found, width: region.width, height: region.height, region: { left, top, width: right - left } } : null;
 }
 
 /**
