@@ -122,8 +122,29 @@ export function sniffImage(bytes: Buffer, maxPixels: number): Preprocessed['sour
   }
   const format = size.type === undefined ? undefined : SNIFFED_FORMATS[size.type];
   if (format === undefined || !(size.width > 0 && size.height > 0)) return undefined;
+  // image-size reads the EXIF orientation of a JPEG only; libvips also turns a PNG, WebP or TIFF by theirs.
+  if (format !== 'jpeg' && mayHoldExif(bytes, format)) return undefined;
   checkPixels(size.width, size.height, maxPixels);
   return { format, width: size.width, height: size.height, orientation: size.orientation ?? 1, hasAlpha: false };
+}
+
+/**
+ * Whether a PNG, WebP or TIFF may carry EXIF (and so an orientation that image-size does not read): a PNG's
+ * eXIf chunk, a WebP's extended header with its EXIF flag; a TIFF's tags always may. GIF and HEIF have none
+ * that libvips turns by.
+ */
+function mayHoldExif(bytes: Buffer, format: string): boolean {
+  if (format === 'tiff') return true;
+  if (format === 'webp') return bytes.length > 20 && bytes.toString('latin1', 12, 16) === 'VP8X' && (bytes[20]! & 0x08) !== 0;
+  if (format !== 'png') return false;
+  // The chunks after the 8-byte signature: length, type, data, CRC.
+  for (let at = 8; at + 8 <= bytes.length; ) {
+    const type = bytes.toString('latin1', at + 4, at + 8);
+    if (type === 'eXIf') return true;
+    if (type === 'IEND') return false;
+    at += 12 + bytes.readUInt32BE(at);
+  }
+  return false;
 }
 
 function describe(err: unknown): string {
