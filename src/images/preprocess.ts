@@ -442,7 +442,8 @@ function inkOf(smooth: Float32Array, paper: number, width: number, height: numbe
 
 /** The `box` of a `width`-wide picture, as a picture of its own (the same array type). */
 function cropBox<T extends Uint8Array | Float32Array>(src: T, width: number, box: { left: number; top: number; width: number; height: number }): T {
-  const out = src.slice(0, box.width * box.height) as T;
+  // The same typed-array class as `src`, uninitialised rows overwritten below (no copy of src first).
+  const out = new (src.constructor as new (length: number) => T)(box.width * box.height);
   for (let y = 0; y < box.height; y++) {
     const from = (box.top + y) * width + box.left;
     out.set(src.subarray(from, from + box.width), y * box.width);
@@ -651,11 +652,10 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
 
   // The border ring is paper in any sensible picture of a digit, whatever the ink covers.
   const inverted = borderMedian(value, width, height) > 0.5;
-  const pixels = new Float32Array(size * size);
   const look = { placement, secondLook: options.secondLook ?? true };
   const read = await readInk(value, width, height, inverted, ILLUMINATION_CELLS, look);
   // Ink must stand out from the paper; a flat picture has no digit to find.
-  if (!read) return { pixels, size, source, inverted, ink: null, placement };
+  if (!read) return { pixels: new Float32Array(size * size), size, source, inverted, ink: null, placement };
   const { ink, box } = read;
   const even = { size, fit, evenStrokes: options.evenStrokes ?? true };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
@@ -669,6 +669,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
     }
   }
   if (placement === 'canvas') {
+    const pixels = new Float32Array(size * size);
     placeCanvas(ink, width, height, pixels, size);
     return { pixels, size, source, inverted, ink: box, placement };
   }
