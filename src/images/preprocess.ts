@@ -123,7 +123,7 @@ export function sniffImage(bytes: Buffer, maxPixels: number): Preprocessed['sour
   const format = size.type === undefined ? undefined : SNIFFED_FORMATS[size.type];
   if (format === undefined || !(size.width > 0 && size.height > 0)) return undefined;
   // image-size reads the EXIF orientation of a JPEG only; libvips also turns a PNG, WebP or TIFF by theirs.
-  if (format !== 'jpeg' && mayHoldExif(bytes, format)) return undefined;
+  if (mayHoldExif(bytes, format)) return undefined;
   checkPixels(size.width, size.height, maxPixels);
   return { format, width: size.width, height: size.height, orientation: size.orientation ?? 1, hasAlpha: false };
 }
@@ -442,7 +442,7 @@ function inkOf(smooth: Float32Array, paper: number, width: number, height: numbe
 
 /** The `box` of a `width`-wide picture, as a picture of its own (the same array type). */
 function cropBox<T extends Uint8Array | Float32Array>(src: T, width: number, box: { left: number; top: number; width: number; height: number }): T {
-  // The same typed-array class as `src`, uninitialised rows overwritten below (no copy of src first).
+  // A new array of `src`'s class (zero-filled, not a copy of src): every row of it is written below.
   const out = new (src.constructor as new (length: number) => T)(box.width * box.height);
   for (let y = 0; y < box.height; y++) {
     const from = (box.top + y) * width + box.left;
@@ -668,11 +668,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
       return { pixels: placeDigit(zoomed.ink, zoomed.width, zoomed.height, found, even), size, source, inverted, ink: at, placement };
     }
   }
-  if (placement === 'canvas') {
-    const pixels = new Float32Array(size * size);
-    placeCanvas(ink, width, height, pixels, size);
-    return { pixels, size, source, inverted, ink: box, placement };
-  }
+  if (placement === 'canvas') return { pixels: placeCanvas(ink, width, height, size), size, source, inverted, ink: box, placement };
   return { pixels: placeDigit(ink, width, height, box, even), size, source, inverted, ink: box, placement };
 }
 
@@ -777,7 +773,8 @@ function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNull
  * pixel for pixel when it fits (a 60×60 upload to a 60×60 model is not resampled),
  * scaled down with lanczos3 when it does not (resample.ts).
  */
-function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Float32Array, size: number): void {
+function placeCanvas(ink: Uint8Array, width: number, height: number, size: number): Float32Array {
+  const pixels = new Float32Array(size * size);
   let w = width;
   let h = height;
   let data: Uint8Array = ink;
@@ -792,6 +789,7 @@ function placeCanvas(ink: Uint8Array, width: number, height: number, pixels: Flo
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) pixels[(oy + y) * size + ox + x] = data[y * w + x]! / 255;
   }
+  return pixels;
 }
 
 const MNIST_SIDE = 28;
