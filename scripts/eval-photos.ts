@@ -13,7 +13,9 @@
  * that choices (an inference mode, a preprocessing change) can be made without the test set.
  * --page W×H --digit PX draws the same conditions as phone photos: pages of W × H px with a
  * digit field of PX px anywhere on them. --without turns a step of the preprocessing off
- * (comma-separated), to measure what it does.
+ * (comma-separated), to measure what it does. --thin-pen erode draws the thinner-pen pictures as every figure
+ * before 2026-12-04 did (a grey erosion that can erase thin strokes); the default, line, draws a fine pen line
+ * over it (scripts/lib/photo-digits.ts, ThinPen).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,7 +27,7 @@ import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
-import { photoDigit, type PhotoParams } from './lib/photo-digits.js';
+import { DEFAULT_THIN_PEN, photoDigit, THIN_PENS, type PhotoParams, type ThinPen } from './lib/photo-digits.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -38,12 +40,14 @@ const { values, positionals } = parseArgs({
     page: { type: 'string' },
     digit: { type: 'string' },
     without: { type: 'string', default: '' },
+    'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]\n' +
-    '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes (preprocessing steps off)]');
+    '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes (preprocessing steps off)]\n' +
+    `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]`);
   process.exit(0);
 }
 
@@ -91,6 +95,9 @@ if (values.page || values.digit) {
   if (digitSide > Math.min(page.width, page.height)) throw new Error(`a ${digitSide} px digit does not fit a ${values.page} page`);
 }
 
+if (!(THIN_PENS as readonly string[]).includes(values['thin-pen'])) throw new Error(`--thin-pen is ${THIN_PENS.join(' or ')}, not ${values['thin-pen']}`);
+const thinPen = values['thin-pen'] as ThinPen;
+
 const samples = Number(values.samples);
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);
 if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(`--digits is test or validation, not ${values.digits}`);
@@ -119,7 +126,7 @@ async function main(): Promise<void> {
   let right = 0, cleanRight = 0, rawRight = 0;
   for (let i = 0; i < n; i++) {
     const index = order[i]!;
-    const { bytes, params } = await photoDigit(digits, index, seed, page);
+    const { bytes, params } = await photoDigit(digits, index, seed, page, thinPen);
     const predicted = await classifyBytes(model, bytes, i + 1);
     const ok = predicted === params.label;
     if (ok) right++;
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}, thin pen ${thinPen}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

@@ -10,24 +10,28 @@
  * the model gets. The result is written as MNIST idx files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`)
  * so `readMnist('train', DIR)` reads it, and picture i keeps digit i's place: the trainer uses only the pictures
  * of its training digits, never those of its validation split. Rendering is the slow part (tens of ms a picture):
- * the files are rewritten every 500 pictures and a new run continues where they end.
+ * the files are rewritten every 500 pictures and a new run continues where they end. The thin pen
+ * (`--thin-pen`, default `line`; see ThinPen in scripts/lib/photo-digits.ts) is recorded in `renderer.json`, and
+ * a folder is only continued with the pen it was started with (a folder without the file was drawn with `erode`).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
 import { preprocessImage } from '../src/images/preprocess.js';
-import { photoDigit } from './lib/photo-digits.js';
+import { DEFAULT_THIN_PEN, photoDigit, THIN_PENS, type ThinPen } from './lib/photo-digits.js';
 
 const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '60000' },
     seed: { type: 'string', default: '3' },
     out: { type: 'string' },
+    'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>]');
+  console.log(`npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>] [--thin-pen ${THIN_PENS.join('|')} (default ${DEFAULT_THIN_PEN})]`);
   process.exit(0);
 }
 
@@ -36,6 +40,8 @@ const train = readMnist('train');
 const count = Math.min(Number(values.count), train.count);
 if (!Number.isInteger(seed) || seed === 1 || seed === 2) throw new Error(`--seed must be an integer other than 1 and 2 (eval:photos' sets), got ${values.seed}`);
 if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
+if (!(THIN_PENS as readonly string[]).includes(values['thin-pen'])) throw new Error(`--thin-pen is ${THIN_PENS.join(' or ')}, not ${values['thin-pen']}`);
+const thinPen = values['thin-pen'] as ThinPen;
 const out = values.out ?? `data/photo-train-s${seed}`;
 const SIDE = 28;
 const MAX_PIXELS = 25_000_000;
@@ -45,13 +51,17 @@ mkdirSync(out, { recursive: true });
 const images = new Uint8Array(count * SIDE * SIDE);
 const labels = new Uint8Array(count);
 let done = 0;
+const rendererFile = join(out, 'renderer.json');
 if (existsSync(files.images) && existsSync(files.labels)) {
+  const recorded = existsSync(rendererFile) ? (JSON.parse(readFileSync(rendererFile, 'utf8')) as { thinPen?: string }).thinPen : 'erode';
+  if (recorded !== thinPen) throw new Error(`${out} was drawn with the thin pen '${recorded}', not '${thinPen}': give --thin-pen ${recorded} to continue it, or a new --out`);
   const previous = readMnist('train', out);
   done = Math.min(previous.count, count);
   images.set(previous.images.subarray(0, done * SIDE * SIDE));
   labels.set(previous.labels.subarray(0, done));
   console.log(`continuing after ${done} pictures in ${out}`);
 }
+writeFileSync(rendererFile, `${JSON.stringify({ seed, thinPen }, null, 2)}\n`);
 
 /** Writes the first `n` pictures as idx files (writeMnist: a kill never leaves half a file). */
 const save = (n: number): void => writeMnist('train', out, { images, labels, count: n, side: SIDE });
@@ -59,7 +69,7 @@ const save = (n: number): void => writeMnist('train', out, { images, labels, cou
 const start = performance.now();
 const first = done;
 for (let i = done; i < count; i++) {
-  const { bytes, params } = await photoDigit(train, i, seed);
+  const { bytes, params } = await photoDigit(train, i, seed, undefined, thinPen);
   if (params.label !== train.labels[i]) throw new Error(`picture ${i}: label ${params.label}, digit ${train.labels[i]}`);
   const { pixels } = await preprocessImage(bytes, { maxPixels: MAX_PIXELS });
   if (pixels.length !== SIDE * SIDE) throw new Error(`picture ${i}: preprocessing gave ${pixels.length} values, not ${SIDE * SIDE}`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,6 +42,17 @@ describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
     assert.equal(a.count, 9);
     assert.deepEqual(a.images, b.images, 'the pictures of a continued run equal those of one run');
     assert.deepEqual(a.labels, b.labels);
+  });
+
+  it('records its thin pen and continues a folder only with the pen it was started with', async () => {
+    const dir = join(root, 'pen');
+    await render(['--count', '3', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 8, thinPen: 'erode' });
+    await assert.rejects(render(['--count', '5', '--seed', '8', '--out', dir]), /drawn with the thin pen 'erode', not 'line': give --thin-pen erode/);
+    assert.equal(read(dir).count, 3, 'the refused run changed nothing');
+    const { stdout } = await render(['--count', '5', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
+    assert.match(stdout, /continuing after 3 pictures/);
+    await assert.rejects(render(['--count', '2', '--seed', '8', '--out', join(root, 'pen-bad'), '--thin-pen', 'marker']), /--thin-pen is erode or line, not marker/);
   });
 
   it('refuses the seeds of eval:photos\' held-out sets', async () => {

@@ -1,0 +1,93 @@
+/**
+ * Zhang–Suen thinning (Zhang & Suen 1984, "A fast parallel algorithm for thinning digital patterns"): a
+ * binary shape reduced to a one-pixel-wide skeleton that keeps its connectivity and its ends.
+ *
+ * Hand-written: no maintained npm package offers thinning (image-js 1.x has erosion and dilation but no
+ * skeleton; the `zhang-suen` package is an unmaintained 0.0.x), and the photo renderer needs it to draw a
+ * thin pen along a digit's strokes and to check that a thinned digit still covers them.
+ */
+
+/**
+ * The skeleton of `mask` (w × h, non-zero = shape) as 0/1 values. Pixels outside the picture count as background.
+ * Zhang–Suen removes a 2×2 block (and a shape that thins down to one) whole; so that every piece of the shape
+ * keeps a skeleton, such a piece keeps its pixel nearest its centroid.
+ */
+export function skeletonize(mask: ArrayLike<number>, width: number, height: number): Uint8Array {
+  const skeleton = thin(mask, width, height);
+  for (const piece of pieces(mask, width, height)) {
+    if (piece.some((i) => skeleton[i])) continue;
+    let cx = 0, cy = 0;
+    for (const i of piece) { cx += i % width; cy += Math.floor(i / width); }
+    cx /= piece.length;
+    cy /= piece.length;
+    let best = piece[0]!;
+    let bestDistance = Infinity;
+    for (const i of piece) {
+      const d = (i % width - cx) ** 2 + (Math.floor(i / width) - cy) ** 2;
+      if (d < bestDistance) { bestDistance = d; best = i; }
+    }
+    skeleton[best] = 1;
+  }
+  return skeleton;
+}
+
+/** The 8-connected pieces of the shape, each as its pixel indices. */
+function pieces(mask: ArrayLike<number>, width: number, height: number): number[][] {
+  const seen = new Uint8Array(width * height);
+  const out: number[][] = [];
+  for (let start = 0; start < seen.length; start++) {
+    if (seen[start] || !mask[start]) continue;
+    const piece: number[] = [];
+    const stack = [start];
+    seen[start] = 1;
+    while (stack.length) {
+      const i = stack.pop()!;
+      piece.push(i);
+      const x = i % width, y = Math.floor(i / width);
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = x + dx, yy = y + dy;
+          if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
+          const j = yy * width + xx;
+          if (!seen[j] && mask[j]) { seen[j] = 1; stack.push(j); }
+        }
+      }
+    }
+    out.push(piece);
+  }
+  return out;
+}
+
+/** Zhang–Suen's two sub-iterations, repeated until nothing changes. */
+function thin(mask: ArrayLike<number>, width: number, height: number): Uint8Array {
+  const img = new Uint8Array(width * height);
+  for (let i = 0; i < img.length; i++) img[i] = mask[i]! ? 1 : 0;
+  const at = (x: number, y: number): number => (x < 0 || y < 0 || x >= width || y >= height ? 0 : img[y * width + x]!);
+  const remove: number[] = [];
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (let pass = 0; pass < 2; pass++) {
+      remove.length = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          if (!img[y * width + x]) continue;
+          // Neighbours P2..P9, clockwise from north.
+          const p2 = at(x, y - 1), p3 = at(x + 1, y - 1), p4 = at(x + 1, y), p5 = at(x + 1, y + 1);
+          const p6 = at(x, y + 1), p7 = at(x - 1, y + 1), p8 = at(x - 1, y), p9 = at(x - 1, y - 1);
+          const b = p2 + p3 + p4 + p5 + p6 + p7 + p8 + p9;
+          if (b < 2 || b > 6) continue;
+          const ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2];
+          let a = 0;
+          for (let k = 0; k < 8; k++) if (ring[k] === 0 && ring[k + 1] === 1) a++;
+          if (a !== 1) continue;
+          if (pass === 0 ? p2 * p4 * p6 !== 0 || p4 * p6 * p8 !== 0 : p2 * p4 * p8 !== 0 || p2 * p6 * p8 !== 0) continue;
+          remove.push(y * width + x);
+        }
+      }
+      for (const i of remove) img[i] = 0;
+      if (remove.length) changed = true;
+    }
+  }
+  return img;
+}
