@@ -31,6 +31,7 @@ const { values: args, tokens } = parseArgs({
     'glimpse-hidden': { type: 'string', default: '128' },
     'location-hidden': { type: 'string', default: '128' },
     'glimpse-output': { type: 'string', default: '256' },
+    'glimpse-conv': { type: 'string' },
     core: { type: 'string', default: 'rnn' },
     'reinforce-weight': { type: 'string', default: '1' },
     'baseline-weight': { type: 'string', default: '1' },
@@ -58,11 +59,11 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
-  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
+  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
   [--shift 0] [--augment none|photo] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else comes from the checkpoint.`);
+On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv too) comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -127,6 +128,8 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     locationHidden: num(args['location-hidden'], 'location-hidden'),
     glimpseOutput: num(args['glimpse-output'], 'glimpse-output'),
     core: args.core === 'lstm' ? 'lstm' : 'rnn',
+    // The convolutional "what" pathway (RamConfig.glimpseConv), checked by resolveRamConfig; absent without the flag.
+    ...(args['glimpse-conv'] !== undefined ? { glimpseConv: { channels: args['glimpse-conv'].split(',').map((v) => num(v.trim(), 'glimpse-conv')) } } : {}),
     lossWeights: { classification: 1, baseline: num(args['baseline-weight'], 'baseline-weight'), reinforce: num(args['reinforce-weight'], 'reinforce-weight') },
     task: { task: spec.task, imageSize: spec.imageSize, clutterPieces: spec.clutterPieces, pieceSize: spec.pieceSize },
     training: options,
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
     if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
+    if (given.has('glimpse-conv')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${model.config.glimpseConv.channels.join(',')}` : 'no glimpseConv'})`);
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
   const digits = readMnist('train');
@@ -200,7 +204,7 @@ async function main(): Promise<void> {
   const c = model.config;
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
-      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}), core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
+      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd})${c.glimpseConv ? `, conv ${c.glimpseConv.channels.join('→')} channels` : ''}, core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
       `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');

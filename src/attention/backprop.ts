@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { col2im3x3, CONV_NAMES, convSides, im2col3x3, im2col3x3Transposed } from './conv-glimpse.js';
 import { glimpseSensorPixels } from './glimpse-sensor.js';
 import { drawLocations } from './location-network.js';
 import type { RamNetwork } from './ram-network.js';
@@ -47,7 +48,11 @@ const NAMES = {
  *   forms (no tape through tanh, the Gaussian log-density or the MSE);
  * - no tape bookkeeping (saved tensors, identity and cast kernels);
  * - the retina is read from the batch's plain pixels (glimpseSensorPixels), cheaper than
- *   CropAndResize + AvgPool kernels on wasm; the same values up to float rounding.
+ *   CropAndResize + AvgPool kernels on wasm; the same values up to float rounding;
+ * - with the convolutional "what" pathway (RamConfig.glimpseConv, conv-glimpse.ts), each
+ *   convolution is im2col (in plain numbers) and one fused matMul per glimpse; backward, one
+ *   matMul per weight over all T glimpses' rows, the first layer's im2colᵀ built transposed in
+ *   plain numbers, and the second layer's input gradient as col2im (one scatter-add kernel).
  *
  * The policy noise is drawn in the same order as unroll's, so a seed gives the same
  * training run on either path. Returns gradients keyed by parameter name (the caller
@@ -80,12 +85,27 @@ export function handHybridGradients(
   const hidden = c.hiddenSize;
   const retinaSize = c.scales * c.patchSize * c.patchSize;
   const glimpseHidden = c.glimpseHidden;
+  // The convolutional pathway: each image's scales are `patches` patches of side0² → side1²·C1 → side2²·C2.
+  const conv = c.glimpseConv?.channels;
+  const [side0, side1, side2] = convSides(c.patchSize);
+  const patches = batch * c.scales;
 
   const result: HybridLossValues = { loss: 0, classification: 0, baseline: 0, reinforce: 0, accuracy: 0 };
   const grads = new Map<string, tf.Tensor>();
   tf.tidy(() => {
     // Forward, keeping what the backward pass reads.
-    const retinas: tf.Tensor2D[] = [];
+    // What glimpse.what reads: the retina, or the convolutional pathway's output.
+    const whatInputs: tf.Tensor2D[] = [];
+    // Convolutional pathway only: each layer's im2col matrix of all steps, transposed ([9·C_in, rows], rows ordered
+    // step, image, scale, position) and with a last row of ones, so that one matMul gives the weight's gradient and
+    // the bias's; and each step's outputs.
+    const rows1 = steps * patches * side1 * side1;
+    const rows2 = steps * patches * side2 * side2;
+    const withOnes = (inputs: number, rows: number): Float32Array => new Float32Array((inputs + 1) * rows).fill(1, inputs * rows);
+    const columns1T = conv ? withOnes(9, rows1) : null;
+    const columns2T = conv ? withOnes(9 * conv[0], rows2) : null;
+    const activations1: tf.Tensor2D[] = [];
+    const activations2: tf.Tensor2D[] = [];
     const locationInputs: tf.Tensor2D[] = [];
     const whats: tf.Tensor2D[] = [];
     const wheres: tf.Tensor2D[] = [];
@@ -101,9 +121,23 @@ export function handHybridGradients(
     let h: tf.Tensor2D = tf.zeros([batch, hidden]);
     let cell: tf.Tensor2D = h;
     for (let t = 0; t < steps; t++) {
-      const retina = tf.tensor2d(glimpseSensorPixels(images, batch, size, size, location, network.sensor), [batch, retinaSize]);
+      const pixels = glimpseSensorPixels(images, batch, size, size, location, network.sensor);
+      let whatInput: tf.Tensor2D;
+      if (conv) {
+        const [c1, c2] = conv;
+        const a1 = affine(tf.tensor2d(im2col3x3(pixels, patches, side0, 1), [patches * side1 * side1, 9]), CONV_NAMES.conv1, 'relu');
+        const a1Values = a1.dataSync() as Float32Array;
+        const a2 = affine(tf.tensor2d(im2col3x3(a1Values, patches, side1, c1), [patches * side2 * side2, 9 * c1]), CONV_NAMES.conv2, 'relu');
+        im2col3x3Transposed(pixels, patches, side0, 1, columns1T!, t * patches * side1 * side1, rows1);
+        im2col3x3Transposed(a1Values, patches, side1, c1, columns2T!, t * patches * side2 * side2, rows2);
+        activations1.push(a1);
+        activations2.push(a2);
+        whatInput = tf.reshape(a2, [batch, c.scales * side2 * side2 * c2]);
+      } else {
+        whatInput = tf.tensor2d(pixels, [batch, retinaSize]);
+      }
       const l = tf.tensor2d(location, [batch, 2]);
-      const what = affine(retina, NAMES.what, 'relu');
+      const what = affine(whatInput, NAMES.what, 'relu');
       const where = affine(l, NAMES.where, 'relu');
       const combineInput = tf.concat2d([what, where], 1);
       const g = affine(combineInput, NAMES.combine, 'relu');
@@ -122,7 +156,7 @@ export function handHybridGradients(
       } else {
         h = affine(coreInput, coreName, 'relu');
       }
-      retinas.push(retina);
+      whatInputs.push(whatInput);
       locationInputs.push(l);
       whats.push(what);
       wheres.push(where);
@@ -269,7 +303,29 @@ export function handHybridGradients(
     stackedGradient(NAMES.action, [last], [dLogitsT]);
     stackedGradient(coreName, coreInputs, dCore);
     stackedGradient(NAMES.combine, combineInputs, dCombine);
-    stackedGradient(NAMES.what, retinas, dWhat);
+    const stack = (parts: tf.Tensor2D[]): tf.Tensor2D => (parts.length === 1 ? parts[0]! : tf.concat2d(parts, 0));
+    const dWhatAll = stack(dWhat);
+    stackedGradient(NAMES.what, whatInputs, [dWhatAll]);
+    if (conv) {
+      // Back through the two convolutions, all T glimpses' rows at once (rows: step, image, scale, position).
+      const [c1, c2] = conv;
+      const allPatches = steps * patches;
+      const dFeatures = tf.matMul(dWhatAll, tf.transpose(p(NAMES.what)));
+      const dz2 = tf.mul<tf.Tensor2D>(tf.reshape(dFeatures, [rows2, c2]), tf.step(stack(activations2)));
+      // The im2col matrices come transposed from the forward pass, written so in plain numbers: a transpose
+      // kernel of the second one ([rows2, 9·C1]) would cost more than its gradient matMul. Their row of ones gives
+      // the bias gradient in the same product (a separate ones-row matMul would pack dz once more).
+      const convGradient = (name: string, columnsT: Float32Array, inputs: number, dz: tf.Tensor2D): void => {
+        const both = tf.matMul(tf.tensor2d(columnsT, [inputs + 1, dz.shape[0]]), dz);
+        const outputs = dz.shape[1];
+        grads.set(`${name}.weight`, tf.keep(tf.slice(both, [0, 0], [inputs, outputs])));
+        grads.set(`${name}.bias`, tf.keep(tf.reshape(tf.slice(both, [inputs, 0], [1, outputs]), [outputs])));
+      };
+      convGradient(CONV_NAMES.conv2, columns2T!, 9 * c1, dz2);
+      const dA1 = col2im3x3(tf.matMul(dz2, tf.transpose(p(CONV_NAMES.conv2))), allPatches, side1, c1);
+      const dz1 = tf.mul<tf.Tensor2D>(dA1, tf.step(stack(activations1)));
+      convGradient(CONV_NAMES.conv1, columns1T!, 9, dz1);
+    }
     stackedGradient(NAMES.where, locationInputs, dWhere);
     // With one glimpse no location is chosen: the policy and the baseline get no gradient (as on the tape).
     if (readH && dBaseline && dLocation) {

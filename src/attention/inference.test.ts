@@ -114,6 +114,15 @@ describe('RamInference (the serving path)', () => {
     model.dispose();
   });
 
+  it('leaves a network with the convolutional glimpse pathway to the unroll, which serves it', () => {
+    const model = createRamModel(mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }), 3);
+    assert.equal(RamInference.supports(model.network), false);
+    assert.throws(() => new RamInference(model.network), /not core lstm with glimpseConv/);
+    const c = model.classify(Float32Array.from({ length: 784 }, (_, p) => (p % 28) / 28));
+    assert.ok(Math.abs(c.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    model.dispose();
+  });
+
   it('serves the LSTM core as the unroll does, for any number of glimpses, before and after a learning step', () => {
     for (const config of [mnistRamConfig({ core: 'lstm' }), mnistRamConfig({ core: 'lstm', imageSize: 60, patchSize: 12, glimpses: 8 })]) {
       const model = createRamModel(config, 3);

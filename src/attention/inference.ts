@@ -42,12 +42,18 @@ export class RamInference {
   private block: tf.Tensor2D | undefined;
   private blockBias: tf.Tensor1D | undefined;
 
+  /**
+   * The networks this path serves: an RNN or LSTM core on the fully connected glimpse network. A network with the
+   * convolutional glimpse pathway (config.glimpseConv) is served by RamModel.classify (the unroll) instead.
+   */
   static supports(network: RamNetwork): boolean {
-    return network.config.core === 'rnn' || network.config.core === 'lstm';
+    return (network.config.core === 'rnn' || network.config.core === 'lstm') && network.config.glimpseConv === undefined;
   }
 
   constructor(network: RamNetwork) {
-    if (!RamInference.supports(network)) throw new Error(`RamInference: core ${String(network.config.core)} is not supported (rnn or lstm)`);
+    if (!RamInference.supports(network)) {
+      throw new Error(`RamInference serves the rnn and lstm cores on the fully connected glimpse network, not core ${String(network.config.core)}${network.config.glimpseConv ? ' with glimpseConv' : ''}`);
+    }
     this.network = network;
     this.sizes = patchSizes(network.sensor);
     this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;

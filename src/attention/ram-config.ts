@@ -1,3 +1,4 @@
+import type { GlimpseConvConfig } from './conv-glimpse.js';
 import type { CoreType } from './core-network.js';
 import type { RamConfig } from './types.js';
 
@@ -16,6 +17,11 @@ export interface ResolvedRamConfig extends RamConfig {
   hiddenSize: number;
   core: CoreType;
   lossWeights: LossWeights;
+  /**
+   * The convolutional "what" pathway (conv-glimpse.ts), e.g. { channels: [16, 32] }; absent (the key is left out,
+   * whether the config had none, undefined or null) for the plain Dense over the retina of the shipped models.
+   */
+  glimpseConv?: GlimpseConvConfig;
 }
 
 export const defaultLossWeights: LossWeights = { classification: 1, baseline: 1, reinforce: 1 };
@@ -37,8 +43,31 @@ export function resolveRamConfig(config: RamConfig): ResolvedRamConfig {
     core,
     lossWeights: { ...defaultLossWeights, ...weights },
   };
+  // Left out rather than null: a config without the pathway resolves (and saves) exactly as before it existed.
+  delete resolved.glimpseConv;
   validate(resolved);
+  const conv = resolveGlimpseConv(config['glimpseConv'], resolved.patchSize);
+  if (conv) resolved.glimpseConv = conv;
   return resolved;
+}
+
+/** RamConfig.glimpseConv checked and copied: null/undefined → undefined, else { channels: [C1, C2] }. */
+function resolveGlimpseConv(value: unknown, patchSize: number): GlimpseConvConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new RangeError(`RamConfig.glimpseConv must be null or an object { channels: [C1, C2] }, got ${JSON.stringify(value)}`);
+  }
+  const unknown = Object.keys(value).filter((k) => k !== 'channels');
+  if (unknown.length) throw new RangeError(`RamConfig.glimpseConv has unknown keys ${unknown.join(', ')} (it takes only channels: [C1, C2])`);
+  const channels = (value as { channels?: unknown }).channels;
+  if (!Array.isArray(channels) || channels.length !== 2) {
+    throw new RangeError(`RamConfig.glimpseConv.channels must be an array of two channel counts [C1, C2], got ${JSON.stringify(channels)}`);
+  }
+  channels.forEach((c: unknown, i) => {
+    if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) throw new RangeError(`RamConfig.glimpseConv.channels[${i}] must be a positive integer, got ${typeof c === 'number' ? c : JSON.stringify(c)}`);
+  });
+  if (patchSize < 5) throw new RangeError(`RamConfig.glimpseConv needs patchSize ≥ 5 (two 3×3 'valid' convolutions shrink the patch by 4), got ${patchSize}`);
+  return { channels: [channels[0] as number, channels[1] as number] };
 }
 
 function validate(c: ResolvedRamConfig): void {

@@ -56,7 +56,8 @@ export class RamNetwork {
     const c = config;
     this.params = new Parameters(rng);
     this.sensor = { patchSize: c.patchSize, scales: c.scales };
-    this.glimpse = new GlimpseNetwork(this.params, c.patchSize * c.patchSize * c.scales, c.glimpseHidden, c.locationHidden, c.glimpseOutput);
+    const conv = c.glimpseConv ? { patchSize: c.patchSize, scales: c.scales, channels: c.glimpseConv.channels } : undefined;
+    this.glimpse = new GlimpseNetwork(this.params, c.patchSize * c.patchSize * c.scales, c.glimpseHidden, c.locationHidden, c.glimpseOutput, conv);
     this.core = createCore(c.core, this.params, c.glimpseOutput, c.hiddenSize);
     this.location = new LocationNetwork(this.params, c.hiddenSize, c.locationStd);
     this.action = new ActionNetwork(this.params, c.hiddenSize, c.classes.length);
