@@ -7,6 +7,7 @@ import { mnistRamConfig, resolveRamConfig, type LossWeights } from './ram-config
 import { RamNetwork } from './ram-network.js';
 import { Rng } from './rng.js';
 import { handHybridGradients } from './backprop.js';
+import { assertSameGradients } from '../../test/gradient-agreement.js';
 import { tapeHybridGradients } from './training-step.js';
 
 await selectTensorBackend();
@@ -175,22 +176,7 @@ test('the hand-written backward pass gives the tape gradients and loss values, f
     // Same seed: both paths must draw the same locations from it.
     const tape = tapeHybridGradients(net, images, labels, new Rng(29));
     const fast = handHybridGradients(net, images, labels, { rng: new Rng(29) });
-    assert.deepEqual([...fast.grads.keys()].sort(), [...tape.grads.keys()].sort(), `${core} glimpses ${glimpses}: the same parameters get gradients`);
-    for (const key of ['loss', 'classification', 'baseline', 'reinforce', 'accuracy'] as const) {
-      assert.ok(Math.abs(fast.result[key] - tape.result[key]) < 1e-5, `${core} glimpses ${glimpses} ${key}: ${fast.result[key]} vs ${tape.result[key]}`);
-    }
-    for (const [name, g] of tape.grads) {
-      const a = g.dataSync();
-      const b = fast.grads.get(name)!.dataSync();
-      assert.equal(a.length, b.length);
-      let diff = 0;
-      let scale = 1e-6;
-      for (let i = 0; i < a.length; i++) {
-        diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-        scale = Math.max(scale, Math.abs(a[i]!));
-      }
-      assert.ok(diff / scale < 1e-4, `${core} glimpses ${glimpses} ${name}: max difference ${diff} at scale ${scale}`);
-    }
+    assertSameGradients(tape, fast, `${core} glimpses ${glimpses}`);
     if (glimpses > 1) assert.ok(tf.tidy(() => tf.sum(tf.abs(fast.grads.get('location.mean.weight')!)).dataSync()[0]!) > 0, 'the policy gets a gradient');
     for (const g of [...tape.grads.values(), ...fast.grads.values()]) g.dispose();
     assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors left behind');
