@@ -114,13 +114,25 @@ describe('RamInference (the serving path)', () => {
     model.dispose();
   });
 
-  it('leaves a network with the convolutional glimpse pathway to the unroll, which serves it', () => {
-    const model = createRamModel(mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }), 3);
-    assert.equal(RamInference.supports(model.network), false);
-    assert.throws(() => new RamInference(model.network), /not core lstm with glimpseConv/);
-    const c = model.classify(Float32Array.from({ length: 784 }, (_, p) => (p % 28) / 28));
-    assert.ok(Math.abs(c.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-5);
-    model.dispose();
+  it('serves the convolutional glimpse pathway as the unroll does, at the means and sampled, before and after a learning step', () => {
+    for (const config of [mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }), mnistRamConfig({ glimpseConv: { channels: [3, 5] }, imageSize: 60, patchSize: 12, glimpses: 4 })]) {
+      const model = createRamModel(config, 5);
+      const side = config.imageSize;
+      const images = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: side * side }, (_, p) => (((p % side) * (i + 3) + Math.floor(p / side) * 5) % 17) / 17));
+      assert.equal(RamInference.supports(model.network), true);
+      const fast = new RamInference(model.network);
+      const what = `conv ${String((config['glimpseConv'] as { channels: number[] }).channels)} ${side}×${side}`;
+      assertClose(fast.classifyMany(images), model.classifyMany(images), `${what}, before learning`);
+      const sampled = fast.classifySampled(images[1]!, { samples: 5, rng: new Rng(8) });
+      assertClose([sampled], [model.classify(images[1]!, { samples: 5, seed: 8 })], `${what}, 5 sampled rollouts`);
+      const before = tf.memory().numTensors;
+      fast.classifyMany(images);
+      assert.equal(tf.memory().numTensors, before, 'no tensor is left behind');
+      for (let step = 0; step < 3; step++) model.learn(images.map((pixels, i) => ({ pixels, label: i })), 0.01);
+      assertClose(fast.classifyMany(images), model.classifyMany(images), `${what}, after a learning step`);
+      fast.dispose();
+      model.dispose();
+    }
   });
 
   it('serves the LSTM core as the unroll does, for any number of glimpses, before and after a learning step', () => {

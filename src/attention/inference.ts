@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { CONV_NAMES, convFeatureSize, convSides, im2col3x3 } from './conv-glimpse.js';
 import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
 import { drawLocations } from './location-network.js';
@@ -32,31 +33,34 @@ import type { Classification } from './types.js';
  * locations are drawn from the Gaussian policy, in the unroll's order of draws: with the same seed they are the
  * unroll's 'sample' mode, without its baseline and log-probability kernels (0.70 of its time for 10 rollouts of a
  * 60×60 canvas, bench:ram).
+ *
+ * With the convolutional glimpse pathway (config.glimpseConv), the retina first goes through its two 3×3
+ * convolutions, each an im2col in JavaScript and one fused matMul, as in training; the block matMul then reads
+ * [convolved retina, location]. Two more kernels and one more read per glimpse.
  */
 export class RamInference {
   private readonly network: RamNetwork;
   private readonly sizes: number[];
   private readonly retinaSize: number;
+  /** Rows of glimpse.what: the retina's values, or the convolutional pathway's. */
+  private readonly whatInputs: number;
   private readonly names: string[];
   private seen: unknown[] = [];
   private block: tf.Tensor2D | undefined;
   private blockBias: tf.Tensor1D | undefined;
 
-  /**
-   * The networks this path serves: an RNN or LSTM core on the fully connected glimpse network. A network with the
-   * convolutional glimpse pathway (config.glimpseConv) is served by RamModel.classify (the unroll) instead.
-   */
+  /** The networks this path serves: an RNN or LSTM core, with or without the convolutional glimpse pathway. */
   static supports(network: RamNetwork): boolean {
-    return (network.config.core === 'rnn' || network.config.core === 'lstm') && network.config.glimpseConv === undefined;
+    return network.config.core === 'rnn' || network.config.core === 'lstm';
   }
 
   constructor(network: RamNetwork) {
-    if (!RamInference.supports(network)) {
-      throw new Error(`RamInference serves the rnn and lstm cores on the fully connected glimpse network, not core ${String(network.config.core)}${network.config.glimpseConv ? ' with glimpseConv' : ''}`);
-    }
+    if (!RamInference.supports(network)) throw new Error(`RamInference: core ${String(network.config.core)} is not supported (rnn or lstm)`);
     this.network = network;
     this.sizes = patchSizes(network.sensor);
     this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;
+    const conv = network.config.glimpseConv;
+    this.whatInputs = conv ? convFeatureSize({ ...network.sensor, channels: conv.channels }) : this.retinaSize;
     this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'location.mean', 'action.logits']
       .flatMap((n) => [`${n}.weight`, `${n}.bias`]);
   }
@@ -75,11 +79,11 @@ export class RamInference {
     const c = this.network.config;
     const what = this.param('glimpse.what.weight').dataSync() as Float32Array;
     const where = this.param('glimpse.where.weight').dataSync() as Float32Array;
-    const inputs = this.retinaSize + 2;
+    const inputs = this.whatInputs + 2;
     const outputs = c.glimpseHidden + c.locationHidden;
     const block = new Float32Array(inputs * outputs);
-    for (let i = 0; i < this.retinaSize; i++) block.set(what.subarray(i * c.glimpseHidden, (i + 1) * c.glimpseHidden), i * outputs);
-    for (let i = 0; i < 2; i++) block.set(where.subarray(i * c.locationHidden, (i + 1) * c.locationHidden), (this.retinaSize + i) * outputs + c.glimpseHidden);
+    for (let i = 0; i < this.whatInputs; i++) block.set(what.subarray(i * c.glimpseHidden, (i + 1) * c.glimpseHidden), i * outputs);
+    for (let i = 0; i < 2; i++) block.set(where.subarray(i * c.locationHidden, (i + 1) * c.locationHidden), (this.whatInputs + i) * outputs + c.glimpseHidden);
     const bias = new Float32Array(outputs);
     bias.set(this.param('glimpse.what.bias').dataSync() as Float32Array, 0);
     bias.set(this.param('glimpse.where.bias').dataSync() as Float32Array, c.glimpseHidden);
@@ -146,7 +150,7 @@ export class RamInference {
           x[i * inputs + this.retinaSize + 1] = location[2 * i + 1]!;
         }
         const next = tf.tidy(() => {
-          const features = tf.fused.matMul({ a: tf.tensor2d(x, [n, inputs]), b: this.block!, bias: this.blockBias, activation: 'relu' });
+          const features = tf.fused.matMul({ a: this.glimpseInput(x, n), b: this.block!, bias: this.blockBias, activation: 'relu' });
           const g = tf.fused.matMul({ a: features, b: combineW, bias: combineB, activation: 'relu' });
           if (!lstm) return { h: tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D };
           // LstmCore.step: gates i, f, o, c̃ from [h, g], then its cell update.
@@ -181,6 +185,35 @@ export class RamInference {
       const steps = locations.map((xy, t) => ({ step: t + 1, x: xy[2 * i]!, y: xy[2 * i + 1]!, sizes: [...this.sizes] }));
       return { probabilities, predicted, glimpses: steps };
     });
+  }
+
+  /**
+   * What the block matMul reads, [n, whatInputs + 2]: the rows of `x` ([retina, location] per image) as they are,
+   * or with the retina through the convolutional pathway (ConvGlimpse.apply's arithmetic). Call inside tf.tidy.
+   */
+  private glimpseInput(x: Float32Array, n: number): tf.Tensor2D {
+    const inputs = this.retinaSize + 2;
+    const conv = this.network.config.glimpseConv;
+    if (!conv) return tf.tensor2d(x, [n, inputs]);
+    const { patchSize, scales } = this.network.sensor;
+    const [side0, side1, side2] = convSides(patchSize);
+    const patches = n * scales;
+    const pixels = new Float32Array(n * this.retinaSize);
+    const locations = new Float32Array(n * 2);
+    for (let i = 0; i < n; i++) {
+      pixels.set(x.subarray(i * inputs, i * inputs + this.retinaSize), i * this.retinaSize);
+      locations.set(x.subarray(i * inputs + this.retinaSize, (i + 1) * inputs), i * 2);
+    }
+    const layer = (columns: Float32Array, rows: number, name: string): tf.Tensor2D =>
+      tf.fused.matMul({
+        a: tf.tensor2d(columns, [rows, columns.length / rows]),
+        b: this.param(`${name}.weight`) as tf.Tensor2D,
+        bias: this.param(`${name}.bias`) as tf.Tensor1D,
+        activation: 'relu',
+      }) as tf.Tensor2D;
+    const a1 = read(layer(im2col3x3(pixels, patches, side0, 1), patches * side1 * side1, CONV_NAMES.conv1));
+    const a2 = layer(im2col3x3(a1, patches, side1, conv.channels[0]), patches * side2 * side2, CONV_NAMES.conv2);
+    return tf.concat2d([tf.reshape(a2, [n, this.whatInputs]), tf.tensor2d(locations, [n, 2])], 1);
   }
 
   dispose(): void {
