@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { DigitSet } from '../../src/attention/mnist-dataset.js';
@@ -114,5 +116,19 @@ describe('the renderer\'s thin pens (scripts/lib/photo-digits.ts strokeMask)', (
     assert.equal(width(lined), width(eroded), 'the thick stroke is as wide either way');
     assert.ok(width(eroded) < width(await strokeMask(set, 0, 0, 'line')), 'and thinner than drawn');
     for (const stroke of [0, 1, 3]) assert.deepEqual(await strokeMask(set, 0, stroke, 'line'), await strokeMask(set, 0, stroke, 'erode'));
+  });
+});
+
+describe('npm run check:pen (scripts/check-thin-pen.ts)', () => {
+  it('prints, for every stroke change and thin pen, how many masks lose their digit; the pen line never does', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/check-thin-pen.ts', '--count', '40'], { encoding: 'utf8' });
+    assert.match(stdout, /^40 training digits \(not among models\/ram-mnist's 5000 validation digits\)/);
+    const rows = stdout.split('\n').filter((l) => /^ *-?\d \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+    assert.deepEqual(rows.map((r) => `${r[0]} ${r[1]}`), ['-2 erode', '-2 line', '-1 erode', '-1 line', '1 —', '2 —', '3 —', '5 —']);
+    for (const r of rows) {
+      const lost = Number(/^(\d+) of 40/.exec(r[2]!)![1]);
+      assert.equal(r[4], lost / 40 > 0.02 ? 'yes' : 'no', `the verdict follows the count: ${r.join(' | ')}`);
+      if (r[1] === 'line' || Number(r[0]) > 0) assert.equal(lost, 0, r.join(' | '));
+    }
   });
 });
