@@ -12,8 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { validationDigits } from '../src/attention/evaluation.js';
-import { strokeMask, strokeMaskSide, THIN_PENS, type ThinPen } from './lib/photo-digits.js';
-import { skeletonize } from './lib/skeleton.js';
+import { inkSkeleton, strokeMask, strokeMaskSide, THIN_PENS, type ThinPen } from './lib/photo-digits.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +31,9 @@ if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a po
 /** The rule's thresholds (models/README.md, fifteenth session). */
 const KEEPS = 0.9;
 const ERASES = 0.02;
-const STROKES = [-2, -1, 1, 2, 3, 5];
+/** The conditions checked: each thinner stroke with each thin pen, each thicker one (where the pen plays no part) once. */
+const CONDITIONS: { stroke: number; pen: ThinPen }[] = [-2, -1, 1, 2, 3, 5].flatMap((stroke) =>
+  stroke < 0 ? THIN_PENS.map((pen) => ({ stroke, pen })) : [{ stroke, pen: 'erode' as const }]);
 
 const config = JSON.parse(readFileSync(join(values.model, 'config.json'), 'utf8')) as Record<string, unknown>;
 const { digits, indices } = validationDigits(config);
@@ -40,35 +41,28 @@ const held = new Set(indices);
 const chosen: number[] = [];
 for (let i = 0; i < digits.count && chosen.length < count; i++) if (!held.has(i)) chosen.push(i);
 
-interface Tally { lost: number; coverage: number }
-const tallies = new Map<string, Tally>();
-const key = (stroke: number, pen: ThinPen): string => `${stroke} ${pen}`;
+/** Per condition (CONDITIONS' order): masks that lose their digit, and the sum of their skeleton coverage. */
+const tallies = CONDITIONS.map(() => ({ lost: 0, coverage: 0 }));
 const big = strokeMaskSide(digits.side);
 for (const index of chosen) {
   const drawn = await strokeMask(digits, index, 0, 'erode');
-  const skeleton = skeletonize(drawn.map((v) => (v >= 128 ? 1 : 0)), big, big);
+  const skeleton = inkSkeleton(drawn, big);
   let total = 0;
   for (const s of skeleton) total += s;
   if (total === 0) continue;
-  for (const stroke of STROKES) {
-    for (const pen of stroke < 0 ? THIN_PENS : (['erode'] as const)) {
-      const changed = await strokeMask(digits, index, stroke, pen);
-      let covered = 0;
-      for (let i = 0; i < skeleton.length; i++) if (skeleton[i] && changed[i]! >= 128) covered++;
-      const share = covered / total;
-      const t = tallies.get(key(stroke, pen)) ?? { lost: 0, coverage: 0 };
-      if (share < KEEPS) t.lost++;
-      t.coverage += share;
-      tallies.set(key(stroke, pen), t);
-    }
+  for (const [k, { stroke, pen }] of CONDITIONS.entries()) {
+    const changed = await strokeMask(digits, index, stroke, pen);
+    let covered = 0;
+    for (let i = 0; i < skeleton.length; i++) if (skeleton[i] && changed[i]! >= 128) covered++;
+    const share = covered / total;
+    if (share < KEEPS) tallies[k]!.lost++;
+    tallies[k]!.coverage += share;
   }
 }
 console.log(`${chosen.length} training digits (not among ${values.model}'s ${indices.length} validation digits); a mask keeps its digit if ≥ ${KEEPS * 100}% of the skeleton is at half ink or more`);
 console.log('stroke change (px at 4×) | thin pen | masks that lose their digit | mean skeleton coverage | erases strokes (> 2%)');
-for (const stroke of STROKES) {
-  for (const pen of stroke < 0 ? THIN_PENS : (['erode'] as const)) {
-    const t = tallies.get(key(stroke, pen))!;
-    const lost = t.lost / chosen.length;
-    console.log(`${String(stroke).padStart(3)} | ${stroke < 0 ? pen : '—'} | ${t.lost} of ${chosen.length} (${(100 * lost).toFixed(2)}%) | ${(100 * t.coverage / chosen.length).toFixed(2)}% | ${lost > ERASES ? 'yes' : 'no'}`);
-  }
+for (const [k, { stroke, pen }] of CONDITIONS.entries()) {
+  const t = tallies[k]!;
+  const lost = t.lost / chosen.length;
+  console.log(`${String(stroke).padStart(3)} | ${stroke < 0 ? pen : '—'} | ${t.lost} of ${chosen.length} (${(100 * lost).toFixed(2)}%) | ${(100 * t.coverage / chosen.length).toFixed(2)}% | ${lost > ERASES ? 'yes' : 'no'}`);
 }

@@ -27,7 +27,7 @@ import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
-import { DEFAULT_THIN_PEN, photoDigit, THIN_PENS, type PhotoParams, type ThinPen } from './lib/photo-digits.js';
+import { DEFAULT_THIN_PEN, parseThinPen, photoDigit, THIN_PENS, type PhotoParams } from './lib/photo-digits.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -95,8 +95,7 @@ if (values.page || values.digit) {
   if (digitSide > Math.min(page.width, page.height)) throw new Error(`a ${digitSide} px digit does not fit a ${values.page} page`);
 }
 
-if (!(THIN_PENS as readonly string[]).includes(values['thin-pen'])) throw new Error(`--thin-pen is ${THIN_PENS.join(' or ')}, not ${values['thin-pen']}`);
-const thinPen = values['thin-pen'] as ThinPen;
+const thinPen = parseThinPen(values['thin-pen']);
 
 const samples = Number(values.samples);
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);

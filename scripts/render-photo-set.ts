@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
 import { preprocessImage } from '../src/images/preprocess.js';
-import { DEFAULT_THIN_PEN, photoDigit, THIN_PENS, type ThinPen } from './lib/photo-digits.js';
+import { DEFAULT_THIN_PEN, parseThinPen, photoDigit, THIN_PENS } from './lib/photo-digits.js';
 
 const { values } = parseArgs({
   options: {
@@ -40,8 +40,7 @@ const train = readMnist('train');
 const count = Math.min(Number(values.count), train.count);
 if (!Number.isInteger(seed) || seed === 1 || seed === 2) throw new Error(`--seed must be an integer other than 1 and 2 (eval:photos' sets), got ${values.seed}`);
 if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
-if (!(THIN_PENS as readonly string[]).includes(values['thin-pen'])) throw new Error(`--thin-pen is ${THIN_PENS.join(' or ')}, not ${values['thin-pen']}`);
-const thinPen = values['thin-pen'] as ThinPen;
+const thinPen = parseThinPen(values['thin-pen']);
 const out = values.out ?? `data/photo-train-s${seed}`;
 const SIDE = 28;
 const MAX_PIXELS = 25_000_000;

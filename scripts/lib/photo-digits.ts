@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { DigitSet } from '../../src/attention/mnist-dataset.js';
 import { Rng } from '../../src/attention/rng.js';
+import { dilateSquare } from '../../src/images/morphology.js';
 import { skeletonize } from './skeleton.js';
 
 /**
@@ -109,6 +110,12 @@ export type ThinPen = 'erode' | 'line';
 
 export const THIN_PENS: readonly ThinPen[] = ['erode', 'line'];
 
+/** A `--thin-pen` argument checked: one of THIN_PENS, or an Error naming them. */
+export function parseThinPen(value: string): ThinPen {
+  if (!(THIN_PENS as readonly string[]).includes(value)) throw new Error(`--thin-pen is ${THIN_PENS.join(' or ')}, not ${value}`);
+  return value as ThinPen;
+}
+
 /** Side of the stroke mask of a `side` px digit. */
 export function strokeMaskSide(side: number): number {
   return side * STROKE_SCALE;
@@ -137,22 +144,15 @@ export async function strokeMask(set: DigitSet, index: number, stroke: number, t
   return changed;
 }
 
-/** The skeleton of the ink (≥ 128) of a big × big mask, widened to 3 px, at full ink (255). */
+/** The skeleton (0/1) of the ink of a big × big mask: its pixels at half ink (128) or more. */
+export function inkSkeleton(mask: Uint8Array, big: number): Uint8Array {
+  return skeletonize(mask.map((v) => (v >= 128 ? 1 : 0)), big, big);
+}
+
+/** The skeleton of the ink of a big × big mask, widened to 3 px, at full ink (255). */
 export function penLine(mask: Uint8Array, big: number): Uint8Array {
-  const skeleton = skeletonize(mask.map((v) => (v >= 128 ? 1 : 0)), big, big);
-  const line = new Uint8Array(big * big);
-  for (let y = 0; y < big; y++) {
-    for (let x = 0; x < big; x++) {
-      if (!skeleton[y * big + x]) continue;
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const yy = y + dy, xx = x + dx;
-          if (yy >= 0 && xx >= 0 && yy < big && xx < big) line[yy * big + xx] = 255;
-        }
-      }
-    }
-  }
-  return line;
+  const widened = dilateSquare(Float32Array.from(inkSkeleton(mask, big)), big, big, 1);
+  return Uint8Array.from(widened, (v) => (v > 0 ? 255 : 0));
 }
 
 /** Renders the picture described by `p` from MNIST digit `p.index` of `set`. */

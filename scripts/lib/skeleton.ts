@@ -6,6 +6,7 @@
  * skeleton; the `zhang-suen` package is an unmaintained 0.0.x), and the photo renderer needs it to draw a
  * thin pen along a digit's strokes and to check that a thinned digit still covers them.
  */
+import { labelMarks } from '../../src/images/preprocess.js';
 
 /**
  * The skeleton of `mask` (w × h, non-zero = shape) as 0/1 values. Pixels outside the picture count as background.
@@ -31,30 +32,11 @@ export function skeletonize(mask: ArrayLike<number>, width: number, height: numb
   return skeleton;
 }
 
-/** The 8-connected pieces of the shape, each as its pixel indices. */
+/** The 8-connected pieces of the shape (labelMarks, the preprocessing's own labelling), each as its pixel indices. */
 function pieces(mask: ArrayLike<number>, width: number, height: number): number[][] {
-  const seen = new Uint8Array(width * height);
-  const out: number[][] = [];
-  for (let start = 0; start < seen.length; start++) {
-    if (seen[start] || !mask[start]) continue;
-    const piece: number[] = [];
-    const stack = [start];
-    seen[start] = 1;
-    while (stack.length) {
-      const i = stack.pop()!;
-      piece.push(i);
-      const x = i % width, y = Math.floor(i / width);
-      for (let dy = -1; dy <= 1; dy++) {
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx, yy = y + dy;
-          if (xx < 0 || yy < 0 || xx >= width || yy >= height) continue;
-          const j = yy * width + xx;
-          if (!seen[j] && mask[j]) { seen[j] = 1; stack.push(j); }
-        }
-      }
-    }
-    out.push(piece);
-  }
+  const { label, masses } = labelMarks(mask, mask, width, height);
+  const out: number[][] = masses.slice(1).map(() => []);
+  for (let i = 0; i < label.length; i++) if (label[i]) out[label[i]! - 1]!.push(i);
   return out;
 }
 

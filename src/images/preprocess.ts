@@ -378,7 +378,7 @@ function keepMainMarks(ink: Uint8Array, width: number, height: number, gap = 0):
  * Hand-written (a flood fill over a typed-array stack): sharp/libvips exposes no
  * connected-component labelling, and this is the product's own segmentation step.
  */
-function labelMarks(mask: ArrayLike<number>, values: ArrayLike<number>, width: number, height: number): { label: Int32Array; masses: number[]; peaks: number[] } {
+export function labelMarks(mask: ArrayLike<number>, values: ArrayLike<number>, width: number, height: number): { label: Int32Array; masses: number[]; peaks: number[] } {
   const n = width * height;
   const label = new Int32Array(n);
   const masses: number[] = [0];
