@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import sharp from 'sharp';
 import { dilateSquare, morphGrey, openingSquare } from './morphology.js';
 import { strokeWidth } from './preprocess.js';
 
@@ -97,5 +98,64 @@ describe('openingSquare and dilateSquare', () => {
     const hat = img.map((v, i) => v - opened[i]!);
     assert.deepEqual(Array.from(hat.subarray(30 * w + 8, 30 * w + 15)), [0, 0, 1, 1, 1, 0, 0]);
     assert.ok(hat.subarray(30 * w + 25, 30 * w + 55).every((v) => v === 0), 'the blotch is gone from the top-hat');
+  });
+});
+
+describe('sharp\'s erode and dilate (why the filters above are hand-written)', () => {
+  /** One 8-bit channel through sharp's erode(r) or dilate(r). */
+  async function viaSharp(img: Uint8Array, w: number, h: number, op: 'erode' | 'dilate', r: number): Promise<Uint8Array> {
+    const out = await sharp(Buffer.from(img), { raw: { width: w, height: h, channels: 1 } })[op](r).extractChannel(0).raw().toBuffer();
+    return new Uint8Array(out);
+  }
+
+  it('are grey max and min filters over a (2r + 1)² square, named for dark ink: erode grows white, dilate shrinks it', async () => {
+    const w = 23;
+    const h = 17;
+    let state = 7;
+    const img = Uint8Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 24));
+    const asFloat = Float32Array.from(img);
+    for (const r of [1, 2, 3]) {
+      assert.deepEqual(Array.from(await viaSharp(img, w, h, 'erode', r)), Array.from(squareExtreme(asFloat, w, h, r, false)));
+      assert.deepEqual(Array.from(await viaSharp(img, w, h, 'dilate', r)), Array.from(squareExtreme(asFloat, w, h, r, true)));
+    }
+  });
+
+  it('thin a diagonal stroke √2 times as much as an upright one; morphGrey\'s near-disc thins both about alike', async () => {
+    const n = 60;
+    const stripe = (diagonal: boolean): Uint8Array => Uint8Array.from({ length: n * n }, (_, i) => {
+      const x = i % n;
+      const y = (i - x) / n;
+      return (diagonal ? Math.abs(x - y) / Math.SQRT2 : Math.abs(x - 29.5)) <= 6 ? 255 : 0;
+    });
+    // Width across the stroke, from the ink along row 30 (a 45° stroke crosses a row over √2 times its width).
+    const across = (img: Uint8Array, diagonal: boolean): number => {
+      let ink = 0;
+      for (let x = 0; x < n; x++) if (img[30 * n + x]! >= 128) ink++;
+      return diagonal ? ink / Math.SQRT2 : ink;
+    };
+    const loss = async (diagonal: boolean): Promise<{ sharp: number; disc: number }> => {
+      const img = stripe(diagonal);
+      const before = across(img, diagonal);
+      return {
+        sharp: before - across(await viaSharp(img, n, n, 'dilate', 2), diagonal),
+        disc: before - across(morphGrey(img, n, n, 2, 'shrink'), diagonal),
+      };
+    };
+    const upright = await loss(false);
+    const diagonal = await loss(true);
+    assert.equal(upright.sharp, 4);
+    assert.equal(upright.disc, 4);
+    assert.ok(Math.abs(diagonal.sharp / upright.sharp - Math.SQRT2) < 0.05, `sharp: diagonal lost ${diagonal.sharp} px, upright ${upright.sharp}`);
+    assert.ok(diagonal.disc / upright.disc < 1.15, `near-disc: diagonal lost ${diagonal.disc} px, upright ${upright.disc}`);
+  });
+
+  it('take 8-bit pixels only: a Float32 picture comes back as zeros, so the Float32 opening cannot use them', async () => {
+    const img = new Float32Array(9);
+    img[4] = 0.3;
+    img[5] = 0.7;
+    const out = await sharp(img, { raw: { width: 9, height: 1, channels: 1 } }).erode(1).extractChannel(0).raw({ depth: 'float' }).toBuffer();
+    const values = new Float32Array(out.buffer, out.byteOffset, out.length / 4);
+    assert.ok(values.every((v) => v === 0), `sharp kept ${Array.from(values)}`);
+    assert.deepEqual(Array.from(dilateSquare(img, 9, 1, 1)), [0, 0, 0, 0.30000001192092896, 0.699999988079071, 0.699999988079071, 0.699999988079071, 0, 0]);
   });
 });
