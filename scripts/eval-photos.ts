@@ -14,8 +14,10 @@
  * --page W×H --digit PX draws the same conditions as phone photos: pages of W × H px with a
  * digit field of PX px anywhere on them. --without turns a step of the preprocessing off
  * (comma-separated), to measure what it does. --thin-pen erode draws the thinner-pen pictures as every figure
- * before 2026-12-04 did (a grey erosion that can erase thin strokes); the default, line, draws a fine pen line
- * over it (scripts/lib/photo-digits.ts, ThinPen).
+ * before 2026-12-04 did (an erosion that can erase thin strokes); the default, line, draws a fine pen line
+ * over it (scripts/lib/photo-digits.ts, ThinPen). --stroke-filter bitwise changes stroke widths with sharp's
+ * erode/dilate (bitwise OR/AND on grey pixels), as every figure before rule 11 of models/README.md did; the default,
+ * grey, with the grey max/min (StrokeFilter). The earlier pictures: --thin-pen erode --stroke-filter bitwise.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -27,7 +29,9 @@ import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
-import { DEFAULT_THIN_PEN, parseThinPen, photoDigit, THIN_PENS, type PhotoParams } from './lib/photo-digits.js';
+import {
+  DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, photoDigit, STROKE_FILTERS, THIN_PENS, type Pen, type PhotoParams,
+} from './lib/photo-digits.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -41,13 +45,15 @@ const { values, positionals } = parseArgs({
     digit: { type: 'string' },
     without: { type: 'string', default: '' },
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
+    'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
   console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]\n' +
     '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes (preprocessing steps off)]\n' +
-    `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]`);
+    `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
+    ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]`);
   process.exit(0);
 }
 
@@ -95,7 +101,7 @@ if (values.page || values.digit) {
   if (digitSide > Math.min(page.width, page.height)) throw new Error(`a ${digitSide} px digit does not fit a ${values.page} page`);
 }
 
-const thinPen = parseThinPen(values['thin-pen']);
+const pen: Pen = { thin: parseThinPen(values['thin-pen']), filter: parseStrokeFilter(values['stroke-filter']) };
 
 const samples = Number(values.samples);
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
   let right = 0, cleanRight = 0, rawRight = 0;
   for (let i = 0; i < n; i++) {
     const index = order[i]!;
-    const { bytes, params } = await photoDigit(digits, index, seed, page, thinPen);
+    const { bytes, params } = await photoDigit(digits, index, seed, page, pen);
     const predicted = await classifyBytes(model, bytes, i + 1);
     const ok = predicted === params.label;
     if (ok) right++;
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}, thin pen ${thinPen}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

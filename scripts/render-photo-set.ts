@@ -11,15 +11,19 @@
  * so `readMnist('train', DIR)` reads it, and picture i keeps digit i's place: the trainer uses only the pictures
  * of its training digits, never those of its validation split. Rendering is the slow part (tens of ms a picture):
  * the files are rewritten every 500 pictures and a new run continues where they end. The thin pen
- * (`--thin-pen`, default `line`; see ThinPen in scripts/lib/photo-digits.ts) is recorded in `renderer.json`, and
- * a folder is only continued with the pen it was started with (a folder without the file was drawn with `erode`).
+ * (`--thin-pen`, default `line`; see ThinPen in scripts/lib/photo-digits.ts) and the stroke filter
+ * (`--stroke-filter`, default `grey`; StrokeFilter) are recorded in `renderer.json`, and a folder is only continued
+ * with the pen it was started with (a folder without the file was drawn with `erode`, one without a filter in it
+ * with `bitwise`).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
 import { preprocessImage } from '../src/images/preprocess.js';
-import { DEFAULT_THIN_PEN, parseThinPen, photoDigit, THIN_PENS } from './lib/photo-digits.js';
+import {
+  DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, photoDigit, STROKE_FILTERS, THIN_PENS, type Pen,
+} from './lib/photo-digits.js';
 
 const { values } = parseArgs({
   options: {
@@ -27,11 +31,12 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '3' },
     out: { type: 'string' },
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
+    'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log(`npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>] [--thin-pen ${THIN_PENS.join('|')} (default ${DEFAULT_THIN_PEN})]`);
+  console.log(`npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>] [--thin-pen ${THIN_PENS.join('|')} (default ${DEFAULT_THIN_PEN})] [--stroke-filter ${STROKE_FILTERS.join('|')} (default ${DEFAULT_STROKE_FILTER})]`);
   process.exit(0);
 }
 
@@ -40,7 +45,7 @@ const train = readMnist('train');
 const count = Math.min(Number(values.count), train.count);
 if (!Number.isInteger(seed) || seed === 1 || seed === 2) throw new Error(`--seed must be an integer other than 1 and 2 (eval:photos' sets), got ${values.seed}`);
 if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
-const thinPen = parseThinPen(values['thin-pen']);
+const pen: Pen = { thin: parseThinPen(values['thin-pen']), filter: parseStrokeFilter(values['stroke-filter']) };
 const out = values.out ?? `data/photo-train-s${seed}`;
 const SIDE = 28;
 const MAX_PIXELS = 25_000_000;
@@ -52,15 +57,20 @@ const labels = new Uint8Array(count);
 let done = 0;
 const rendererFile = join(out, 'renderer.json');
 if (existsSync(files.images) && existsSync(files.labels)) {
-  const recorded = existsSync(rendererFile) ? (JSON.parse(readFileSync(rendererFile, 'utf8')) as { thinPen?: string }).thinPen : 'erode';
-  if (recorded !== thinPen) throw new Error(`${out} was drawn with the thin pen '${recorded}', not '${thinPen}': give --thin-pen ${recorded} to continue it, or a new --out`);
+  const recorded = existsSync(rendererFile) ? (JSON.parse(readFileSync(rendererFile, 'utf8')) as { thinPen?: string; strokeFilter?: string }) : {};
+  const thin = recorded.thinPen ?? 'erode';
+  const filter = recorded.strokeFilter ?? 'bitwise';
+  if (thin !== pen.thin || filter !== pen.filter) {
+    throw new Error(`${out} was drawn with the thin pen '${thin}' and the stroke filter '${filter}', not '${pen.thin}' and '${pen.filter}': ` +
+      `give --thin-pen ${thin} --stroke-filter ${filter} to continue it, or a new --out`);
+  }
   const previous = readMnist('train', out);
   done = Math.min(previous.count, count);
   images.set(previous.images.subarray(0, done * SIDE * SIDE));
   labels.set(previous.labels.subarray(0, done));
   console.log(`continuing after ${done} pictures in ${out}`);
 }
-writeFileSync(rendererFile, `${JSON.stringify({ seed, thinPen }, null, 2)}\n`);
+writeFileSync(rendererFile, `${JSON.stringify({ seed, thinPen: pen.thin, strokeFilter: pen.filter }, null, 2)}\n`);
 
 /** Writes the first `n` pictures as idx files (writeMnist: a kill never leaves half a file). */
 const save = (n: number): void => writeMnist('train', out, { images, labels, count: n, side: SIDE });
@@ -68,7 +78,7 @@ const save = (n: number): void => writeMnist('train', out, { images, labels, cou
 const start = performance.now();
 const first = done;
 for (let i = done; i < count; i++) {
-  const { bytes, params } = await photoDigit(train, i, seed, undefined, thinPen);
+  const { bytes, params } = await photoDigit(train, i, seed, undefined, pen);
   if (params.label !== train.labels[i]) throw new Error(`picture ${i}: label ${params.label}, digit ${train.labels[i]}`);
   const { pixels } = await preprocessImage(bytes, { maxPixels: MAX_PIXELS });
   if (pixels.length !== SIDE * SIDE) throw new Error(`picture ${i}: preprocessing gave ${pixels.length} values, not ${SIDE * SIDE}`);

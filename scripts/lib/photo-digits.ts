@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { DigitSet } from '../../src/attention/mnist-dataset.js';
 import { Rng } from '../../src/attention/rng.js';
-import { dilateSquare } from '../../src/images/morphology.js';
+import { dilateSquare, erodeSquare } from '../../src/images/morphology.js';
 import { skeletonize } from './skeleton.js';
 
 /**
@@ -27,7 +27,7 @@ export interface PhotoParams {
   centreY: number;
   /** Rotation in degrees, clockwise. */
   angle: number;
-  /** Stroke change in pixels of a 4× (112 px) rendering: negative erodes (thinner), positive dilates (thicker). */
+  /** Stroke change in pixels of a 4× (112 px) rendering: negative erodes (thinner), positive dilates (thicker); see Pen. */
   stroke: number;
   /** Paper colour (sRGB 0–255). */
   paper: [number, number, number];
@@ -52,6 +52,9 @@ const STROKE_SCALE = 4;
 
 /** The thin pen of the renderer (see ThinPen). */
 export const DEFAULT_THIN_PEN: ThinPen = 'line';
+
+/** The stroke filter of the renderer (see StrokeFilter). */
+export const DEFAULT_STROKE_FILTER: StrokeFilter = 'grey';
 
 /** The random conditions of picture `index` of the set made with `seed`. */
 export function photoParams(set: DigitSet, index: number, seed: number): PhotoParams {
@@ -98,9 +101,9 @@ export function photoParams(set: DigitSet, index: number, seed: number): PhotoPa
 }
 
 /**
- * How a negative stroke change is drawn. `'erode'`: libvips' morphology over a (2r+1)² square on the 4×
- * mask (sharp's `dilate` on white-on-black ink), which on a grey mask dims MNIST strokes narrower than its
- * window and can erase faint ones (a row of 180 with 40 either side falls to 32 at r = 2); the renderer of
+ * How a negative stroke change is drawn. `'erode'`: the stroke filter's erosion over a (2r+1)² square on the 4×
+ * mask alone, which dims MNIST strokes narrower than its window and can erase faint ones (a row of 180 with 40
+ * either side falls to 40 at r = 2, and to 32 with the bitwise filter); the renderer of
  * every figure before 2026-12-04 (`npm run check:pen`: 9.4% of training digits lose a tenth of their
  * skeleton at −2 px). `'line'`: the same erosion, with a fine pen line (the
  * skeleton of the digit's strokes, 3 px wide at 4×, at full ink) drawn over it, so a thin pen draws a
@@ -116,6 +119,35 @@ export function parseThinPen(value: string): ThinPen {
   return value as ThinPen;
 }
 
+/**
+ * How a stroke change is filtered. `'grey'`: the grey max (thicker) or min (thinner) over a (2r+1)² square.
+ * `'bitwise'`: sharp's `erode` (thicker) or `dilate` (thinner), which on the grey 4× mask are the bitwise OR or
+ * AND of the square (libvips' morphology reads a pixel as a bit pattern; src/images/morphology.test.ts): never
+ * below the max, so thicker strokes got brighter edges than the pen and could fill the paper between close
+ * strokes, and never above the min. The renderer of every figure before rule 11 of models/README.md.
+ */
+export type StrokeFilter = 'bitwise' | 'grey';
+
+export const STROKE_FILTERS: readonly StrokeFilter[] = ['bitwise', 'grey'];
+
+/** A `--stroke-filter` argument checked: one of STROKE_FILTERS, or an Error naming them. */
+export function parseStrokeFilter(value: string): StrokeFilter {
+  if (!(STROKE_FILTERS as readonly string[]).includes(value)) throw new Error(`--stroke-filter is ${STROKE_FILTERS.join(' or ')}, not ${value}`);
+  return value as StrokeFilter;
+}
+
+/** How the renderer draws a stroke change: the thin pen, and the filter of every change. */
+export interface Pen {
+  thin: ThinPen;
+  filter: StrokeFilter;
+}
+
+export const DEFAULT_PEN: Pen = { thin: DEFAULT_THIN_PEN, filter: DEFAULT_STROKE_FILTER };
+
+/** The pens of earlier figures: every one before 2026-12-04 (erode), and the fifteenth session's (line). */
+export const ERODE_PEN: Pen = { thin: 'erode', filter: 'bitwise' };
+export const BITWISE_LINE_PEN: Pen = { thin: 'line', filter: 'bitwise' };
+
 /** Side of the stroke mask of a `side` px digit. */
 export function strokeMaskSide(side: number): number {
   return side * STROKE_SCALE;
@@ -125,7 +157,7 @@ export function strokeMaskSide(side: number): number {
  * Step 1 of the rendering: digit `index` of `set` upscaled 4× (cubic), its stroke thinned or thickened by
  * `stroke` px. White ink on black, (4·side)² bytes.
  */
-export async function strokeMask(set: DigitSet, index: number, stroke: number, thinPen: ThinPen): Promise<Buffer> {
+export async function strokeMask(set: DigitSet, index: number, stroke: number, pen: Pen): Promise<Buffer> {
   const side = set.side;
   const big = strokeMaskSide(side);
   const digit = Buffer.from(set.images.subarray(index * side * side, (index + 1) * side * side));
@@ -135,10 +167,16 @@ export async function strokeMask(set: DigitSet, index: number, stroke: number, t
     .raw()
     .toBuffer();
   if (stroke === 0) return upscaled;
-  // libvips' morphology grows the dark side: erode thickens white ink on black, dilate thins it.
-  const base = sharp(upscaled, { raw: { width: big, height: big, channels: 1 } });
-  const changed = await (stroke > 0 ? base.erode(stroke) : base.dilate(-stroke)).extractChannel(0).raw().toBuffer();
-  if (stroke > 0 || thinPen === 'erode') return changed;
+  let changed: Buffer;
+  if (pen.filter === 'grey') {
+    const filter = stroke > 0 ? dilateSquare : erodeSquare;
+    changed = Buffer.from(Uint8Array.from(filter(Float32Array.from(upscaled), big, big, Math.abs(stroke))));
+  } else {
+    // libvips' morphology grows the dark side: erode thickens white ink on black, dilate thins it (bitwise).
+    const base = sharp(upscaled, { raw: { width: big, height: big, channels: 1 } });
+    changed = await (stroke > 0 ? base.erode(stroke) : base.dilate(-stroke)).extractChannel(0).raw().toBuffer();
+  }
+  if (stroke > 0 || pen.thin === 'erode') return changed;
   const line = penLine(upscaled, big);
   for (let i = 0; i < changed.length; i++) changed[i] = Math.max(changed[i]!, line[i]!);
   return changed;
@@ -156,10 +194,10 @@ export function penLine(mask: Uint8Array, big: number): Uint8Array {
 }
 
 /** Renders the picture described by `p` from MNIST digit `p.index` of `set`. */
-export async function renderPhoto(set: DigitSet, p: PhotoParams, thinPen: ThinPen = DEFAULT_THIN_PEN): Promise<Buffer> {
+export async function renderPhoto(set: DigitSet, p: PhotoParams, pen: Pen = DEFAULT_PEN): Promise<Buffer> {
   // 1. The ink mask: upscaled, stroke thinned or thickened, scaled to its size, rotated.
   const big = strokeMaskSide(set.side);
-  const rotated = await sharp(await strokeMask(set, p.index, p.stroke, thinPen), { raw: { width: big, height: big, channels: 1 } })
+  const rotated = await sharp(await strokeMask(set, p.index, p.stroke, pen), { raw: { width: big, height: big, channels: 1 } })
     .resize(p.digitSide, p.digitSide, { kernel: 'lanczos3' })
     .rotate(p.angle, { background: { r: 0, g: 0, b: 0 } })
     .extractChannel(0)
@@ -236,9 +274,9 @@ export async function photoDigit(
   index: number,
   seed: number,
   page?: { width: number; height: number; digitSide: number },
-  thinPen: ThinPen = DEFAULT_THIN_PEN,
+  pen: Pen = DEFAULT_PEN,
 ): Promise<{ bytes: Buffer; params: PhotoParams }> {
   const drawn = photoParams(set, index, seed);
   const params = page ? onPage(drawn, seed, page.width, page.height, page.digitSide) : drawn;
-  return { bytes: await renderPhoto(set, params, thinPen), params };
+  return { bytes: await renderPhoto(set, params, pen), params };
 }

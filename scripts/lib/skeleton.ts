@@ -73,3 +73,34 @@ function thin(mask: ArrayLike<number>, width: number, height: number): Uint8Arra
   }
   return img;
 }
+
+/**
+ * The holes of a shape (w × h, non-zero = shape, taken as 8-connected): the 4-connected regions of background
+ * that do not reach the picture's edge, counted if they have at least `minArea` pixels. A loop of a digit is a
+ * hole; a stroke thickened across it, or thinned through it, takes one away.
+ */
+export function countHoles(mask: ArrayLike<number>, width: number, height: number, minArea = 1): number {
+  const seen = new Uint8Array(width * height);
+  const stack = new Int32Array(width * height);
+  let holes = 0;
+  for (let start = 0; start < seen.length; start++) {
+    if (seen[start] || mask[start]) continue;
+    let top = 0;
+    let area = 0;
+    let edge = false;
+    stack[top++] = start;
+    seen[start] = 1;
+    while (top > 0) {
+      const i = stack[--top]!;
+      area++;
+      const x = i % width;
+      const y = (i - x) / width;
+      if (x === 0 || y === 0 || x === width - 1 || y === height - 1) edge = true;
+      for (const j of [x > 0 ? i - 1 : -1, x < width - 1 ? i + 1 : -1, y > 0 ? i - width : -1, y < height - 1 ? i + width : -1]) {
+        if (j >= 0 && !seen[j] && !mask[j]) { seen[j] = 1; stack[top++] = j; }
+      }
+    }
+    if (!edge && area >= minArea) holes++;
+  }
+  return holes;
+}

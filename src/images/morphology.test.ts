@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import sharp from 'sharp';
-import { dilateSquare, morphGrey, openingSquare } from './morphology.js';
+import { dilateSquare, erodeSquare, morphGrey, openingSquare } from './morphology.js';
 import { strokeWidth } from './preprocess.js';
 
 /** A w × h picture with a vertical bar of `value` from column x0 to x1 (inclusive), rows 5 … h − 6. */
@@ -73,7 +73,7 @@ function squareExtreme(img: Float32Array, w: number, h: number, r: number, min: 
   });
 }
 
-describe('openingSquare and dilateSquare', () => {
+describe('openingSquare, dilateSquare and erodeSquare', () => {
   it('equal the brute-force min and max filters over the square, for any picture and radius', () => {
     fc.assert(fc.property(
       fc.integer({ min: 1, max: 19 }), fc.integer({ min: 1, max: 13 }), fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }),
@@ -82,6 +82,7 @@ describe('openingSquare and dilateSquare', () => {
         // Few distinct values, so ties (the queue's equal-value case) are common.
         const img = Float32Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) % 7) / 7);
         assert.deepEqual(dilateSquare(img, w, h, r), squareExtreme(img, w, h, r, false));
+        assert.deepEqual(erodeSquare(img, w, h, r), squareExtreme(img, w, h, r, true));
         assert.deepEqual(openingSquare(img, w, h, r), squareExtreme(squareExtreme(img, w, h, r, true), w, h, r, false));
       }), { numRuns: 300 });
   });
@@ -108,16 +109,35 @@ describe('sharp\'s erode and dilate (why the filters above are hand-written)', (
     return new Uint8Array(out);
   }
 
-  it('are grey max and min filters over a (2r + 1)² square, named for dark ink: erode grows white, dilate shrinks it', async () => {
+  it('on grey pixels return the bitwise OR (erode) and AND (dilate) of the (2r + 1)² square, not its max and min', async () => {
     const w = 23;
     const h = 17;
     let state = 7;
     const img = Uint8Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 24));
+    /** OR or AND of the bytes in the square around each pixel, clipped to the picture: by brute force. */
+    const bitwise = (r: number, or: boolean): number[] => Array.from(img, (_, i) => {
+      const x = i % w;
+      const y = (i - x) / w;
+      let v = or ? 0 : 255;
+      for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
+        for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) v = or ? v | img[yy * w + xx]! : v & img[yy * w + xx]!;
+      }
+      return v;
+    });
     const asFloat = Float32Array.from(img);
     for (const r of [1, 2, 3]) {
-      assert.deepEqual(Array.from(await viaSharp(img, w, h, 'erode', r)), Array.from(squareExtreme(asFloat, w, h, r, false)));
-      assert.deepEqual(Array.from(await viaSharp(img, w, h, 'dilate', r)), Array.from(squareExtreme(asFloat, w, h, r, true)));
+      const grown = Array.from(await viaSharp(img, w, h, 'erode', r));
+      const shrunk = Array.from(await viaSharp(img, w, h, 'dilate', r));
+      assert.deepEqual(grown, bitwise(r, true));
+      assert.deepEqual(shrunk, bitwise(r, false));
+      // …which differ from the grey max and min (dilateSquare, erodeSquare) on such a picture.
+      assert.notDeepEqual(grown, Array.from(dilateSquare(asFloat, w, h, r)));
+      assert.notDeepEqual(shrunk, Array.from(erodeSquare(asFloat, w, h, r)));
     }
+    // On a 0/255 picture OR and AND are the max and min: there sharp's filters are the grey ones.
+    const binary = img.map((v) => (v >= 128 ? 255 : 0));
+    assert.deepEqual(Array.from(await viaSharp(binary, w, h, 'erode', 2)), Array.from(dilateSquare(Float32Array.from(binary), w, h, 2)));
+    assert.deepEqual(Array.from(await viaSharp(binary, w, h, 'dilate', 2)), Array.from(erodeSquare(Float32Array.from(binary), w, h, 2)));
   });
 
   it('thin a diagonal stroke √2 times as much as an upright one; morphGrey\'s near-disc thins both about alike', async () => {

@@ -4,12 +4,14 @@
  * radius built from alternating 3×3 square and 3×3 cross passes (an octagon: the width changes by
  * about 2 px per step in every direction, diagonals included).
  *
- * Hand-written: sharp exposes libvips' morphology only as erode/dilate, which are binary (a
- * pixel counts as ink only at full strength), so on a blurred or JPEG-softened photo, whose thick
- * strokes are grey inside, thinning with them punched holes in strokes and cut loops open
- * (photograph-like set: 93.7% against 95.5% without thinning); libvips' rank filter, which would
- * give grey min/max, is not exposed by sharp at all. On a digit drawn at 4× its 20 px fit
- * (≤ 80×80) a step costs well under a millisecond.
+ * Hand-written: sharp exposes libvips' morphology only as erode/dilate, which on 8-bit grey pixels
+ * are not min and max filters: libvips treats a pixel as a bit pattern and returns the bitwise OR
+ * (erode) or AND (dilate) of its square window (exact on 0/255 pictures only; see morphology.test.ts).
+ * On a blurred or JPEG-softened photo, whose thick strokes are grey inside, thinning with them punched
+ * holes in strokes and cut loops open (photograph-like set: 93.7% against 95.5% without thinning).
+ * Their window is also a square, which thins a diagonal stroke √2 times as much as an upright one;
+ * the near-disc here changes both alike. On a digit drawn at 4× its 20 px fit (≤ 80×80) a step
+ * costs well under a millisecond.
  */
 
 export type MorphologyDirection = 'grow' | 'shrink';
@@ -41,17 +43,22 @@ export function morphGrey(img: Uint8Array, width: number, height: number, steps:
  * `img` once every bright shape narrower than the square is gone. `img` minus its opening (the
  * top-hat) keeps the strokes and drops what is wider than them, such as paper texture and uneven
  * light at scales the illumination grid misses.
- * Hand-written for the reasons above (sharp has no grey rank filter); separable, with the running
+ * Hand-written for the reasons above (sharp has no grey min or max filter, and takes 8-bit pixels only
+ * where this works on Float32 pictures); separable, with the running
  * extreme of each row and column kept in a monotonic queue, so the cost does not grow with radius.
  */
 export function openingSquare(img: Float32Array, width: number, height: number, radius: number): Float32Array {
-  const eroded = extremeFilter(extremeFilter(img, width, height, radius, true, true), width, height, radius, false, true);
-  return extremeFilter(extremeFilter(eroded, width, height, radius, true, false), width, height, radius, false, false);
+  return dilateSquare(erodeSquare(img, width, height, radius), width, height, radius);
 }
 
 /** Grey dilation (a max filter) over a (2·radius + 1)² square. */
 export function dilateSquare(img: Float32Array, width: number, height: number, radius: number): Float32Array {
   return extremeFilter(extremeFilter(img, width, height, radius, true, false), width, height, radius, false, false);
+}
+
+/** Grey erosion (a min filter) over a (2·radius + 1)² square; outside the picture is ignored, not background. */
+export function erodeSquare(img: Float32Array, width: number, height: number, radius: number): Float32Array {
+  return extremeFilter(extremeFilter(img, width, height, radius, true, true), width, height, radius, false, true);
 }
 
 /** Min (or max) over a window of 2·radius + 1 along rows (or columns); outside the picture is ignored. */

@@ -7,7 +7,7 @@ import { loadRamModel, type RamModel } from '../attention/index.js';
 import { readMnist } from '../attention/mnist-dataset.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { preprocessImage } from './preprocess.js';
-import { photoDigit, photoParams, renderPhoto } from '../../scripts/lib/photo-digits.js';
+import { BITWISE_LINE_PEN, ERODE_PEN, photoDigit, photoParams, renderPhoto } from '../../scripts/lib/photo-digits.js';
 
 const MAX_PIXELS = 25_000_000;
 const WORKING_SIDE = 512;
@@ -32,7 +32,7 @@ describe('the second look for a digit\'s ink (preprocessImage secondLook)', () =
 
   for (const k of [754, 805, 921]) {
     it(`reads picture ${k} of the validation digits right, which it misreads from the first look alone`, async () => {
-      const { bytes, params } = await photoDigit(train, validation[k]!, 1, undefined, 'erode');
+      const { bytes, params } = await photoDigit(train, validation[k]!, 1, undefined, ERODE_PEN);
       assert.ok(params.stroke < 0, 'a thin pen');
       const second = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, zoom: false });
       const first = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, secondLook: false, zoom: false });
@@ -42,7 +42,7 @@ describe('the second look for a digit\'s ink (preprocessImage secondLook)', () =
   }
 
   it('finds the whole of a broken stroke: the ink\'s box spans the digit drawn, not its strongest dashes', async () => {
-    const { bytes, params } = await photoDigit(train, validation[921]!, 1, undefined, 'erode');
+    const { bytes, params } = await photoDigit(train, validation[921]!, 1, undefined, ERODE_PEN);
     // The digit's ink spans about 20/28 of its field (MNIST), in working pixels.
     const scale = Math.min(1, WORKING_SIDE / Math.max(params.width, params.height));
     const drawn = (params.digitSide * scale * 20) / 28;
@@ -73,7 +73,7 @@ describe('zooming in on a digit that the working size shrank (preprocessImage zo
 
   /** Picture k of the validation digits (eval:photos seed 5) as a 2400 × 1800 phone photo with a 100 px digit. */
   async function phonePhoto(k: number): Promise<{ bytes: Buffer; label: number }> {
-    const { bytes, params } = await photoDigit(train, validation[k]!, 5, { width: 2400, height: 1800, digitSide: 100 });
+    const { bytes, params } = await photoDigit(train, validation[k]!, 5, { width: 2400, height: 1800, digitSide: 100 }, BITWISE_LINE_PEN);
     return { bytes, label: params.label };
   }
 

@@ -6,7 +6,7 @@ import { loadRamModel, type RamModel } from '../attention/index.js';
 import { readMnist } from '../attention/mnist-dataset.js';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { preprocessImage, strokeWidth } from './preprocess.js';
-import { photoDigit } from '../../scripts/lib/photo-digits.js';
+import { ERODE_PEN, photoDigit } from '../../scripts/lib/photo-digits.js';
 
 const MAX_PIXELS = 25_000_000;
 const shipped = fileURLToPath(new URL('../../models/ram-mnist', import.meta.url));
@@ -35,7 +35,7 @@ describe('stroke-width normalisation (preprocessImage evenStrokes)', () => {
   // thin-stroke pictures as a fine line at full ink, which the model reads with or without the normalisation.
   for (const [index, kind] of [[699, 'thick-stroke 3'], [257, 'thick-stroke 8'], [403, 'thin-stroke 8'], [485, 'thin-stroke 0']] as const) {
     it(`reads a ${kind} photograph right, which it misreads without the normalisation (picture ${index})`, async () => {
-      const { bytes, params } = await photoDigit(test, index, 1, undefined, 'erode');
+      const { bytes, params } = await photoDigit(test, index, 1, undefined, ERODE_PEN);
       assert.equal(Math.sign(params.stroke), kind.startsWith('thick') ? 1 : -1, 'the picture has the stroke it is chosen for');
       const even = await preprocessImage(bytes, { maxPixels: MAX_PIXELS });
       const raw = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, evenStrokes: false });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,15 +44,28 @@ describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
     assert.deepEqual(a.labels, b.labels);
   });
 
-  it('records its thin pen and continues a folder only with the pen it was started with', async () => {
+  it('records its pen and continues a folder only with the pen it was started with', async () => {
     const dir = join(root, 'pen');
     await render(['--count', '3', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 8, thinPen: 'erode' });
-    await assert.rejects(render(['--count', '5', '--seed', '8', '--out', dir]), /drawn with the thin pen 'erode', not 'line': give --thin-pen erode/);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 8, thinPen: 'erode', strokeFilter: 'grey' });
+    await assert.rejects(render(['--count', '5', '--seed', '8', '--out', dir]),
+      /drawn with the thin pen 'erode' and the stroke filter 'grey', not 'line' and 'grey': give --thin-pen erode --stroke-filter grey/);
     assert.equal(read(dir).count, 3, 'the refused run changed nothing');
     const { stdout } = await render(['--count', '5', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
     assert.match(stdout, /continuing after 3 pictures/);
     await assert.rejects(render(['--count', '2', '--seed', '8', '--out', join(root, 'pen-bad'), '--thin-pen', 'marker']), /--thin-pen is erode or line, not marker/);
+    await assert.rejects(render(['--count', '2', '--seed', '8', '--out', join(root, 'pen-bad'), '--stroke-filter', 'max']), /--stroke-filter is bitwise or grey, not max/);
+  });
+
+  it('takes a folder whose renderer.json names no stroke filter as drawn with the bitwise one', async () => {
+    const dir = join(root, 'before-filter');
+    await render(['--count', '2', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise']);
+    // As render:photos wrote it before the filter was recorded.
+    writeFileSync(join(dir, 'renderer.json'), `${JSON.stringify({ seed: 9, thinPen: 'line' })}\n`);
+    await assert.rejects(render(['--count', '4', '--seed', '9', '--out', dir]), /the stroke filter 'bitwise', not 'line' and 'grey'/);
+    const { stdout } = await render(['--count', '4', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise']);
+    assert.match(stdout, /continuing after 2 pictures/);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 9, thinPen: 'line', strokeFilter: 'bitwise' });
   });
 
   it('refuses the seeds of eval:photos\' held-out sets', async () => {

@@ -4,8 +4,9 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { DigitSet } from '../../src/attention/mnist-dataset.js';
-import { strokeMask, strokeMaskSide } from '../../scripts/lib/photo-digits.js';
-import { skeletonize } from '../../scripts/lib/skeleton.js';
+import { DEFAULT_PEN, ERODE_PEN, strokeMask, strokeMaskSide } from '../../scripts/lib/photo-digits.js';
+import { dilateSquare, erodeSquare } from '../../src/images/morphology.js';
+import { countHoles, skeletonize } from '../../scripts/lib/skeleton.js';
 
 /** Connected components of the set pixels (8-connected) or of the unset ones (4-connected, outside included). */
 function components(img: Uint8Array, w: number, h: number, of: 0 | 1): number {
@@ -73,6 +74,38 @@ describe('Zhang–Suen thinning (scripts/lib/skeleton.ts)', () => {
   });
 });
 
+describe('countHoles (scripts/lib/skeleton.ts)', () => {
+  it('counts the loops of an 8, not the gap of a C, and leaves out holes under the smallest area', () => {
+    const n = 30;
+    const ringAt = (img: Uint8Array, cy: number, inner: number, gap: boolean): void => {
+      for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+        const r = Math.hypot(x - 15, y - cy);
+        if (r >= inner && r <= inner + 3 && !(gap && x > 15 && Math.abs(y - cy) < 2)) img[y * n + x] = 1;
+      }
+    };
+    const eight = new Uint8Array(n * n);
+    ringAt(eight, 8, 4, false);
+    ringAt(eight, 21, 4, false);
+    assert.equal(countHoles(eight, n, n), 2);
+    const c = new Uint8Array(n * n);
+    ringAt(c, 15, 6, true);
+    assert.equal(countHoles(c, n, n), 0);
+    const small = new Uint8Array(n * n);
+    ringAt(small, 15, 1, false);
+    const area = Array.from(small).filter((v, i) => !v && Math.hypot((i % n) - 15, Math.floor(i / n) - 15) < 1.5).length;
+    assert.equal(countHoles(small, n, n, area), 1);
+    assert.equal(countHoles(small, n, n, area + 1), 0);
+  });
+
+  it('on any shape: the regions of background (4-connected) apart from the outside', () => {
+    fc.assert(fc.property(fc.integer({ min: 3, max: 16 }), fc.integer({ min: 3, max: 16 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), (w, h, seed) => {
+      let state = seed;
+      const shape = Uint8Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 31));
+      assert.equal(countHoles(shape, w, h), components(shape, w, h, 0) - 1);
+    }), { numRuns: 300 });
+  });
+});
+
 describe('the renderer\'s thin pens (scripts/lib/photo-digits.ts strokeMask)', () => {
   // A one-digit set: a faint thin horizontal stroke (one row at 180, 40 either side, as MNIST's lightest strokes)
   // and a thick vertical one at full ink.
@@ -98,37 +131,67 @@ describe('the renderer\'s thin pens (scripts/lib/photo-digits.ts strokeMask)', (
   };
 
   it('the erosion of every earlier figure erases a thin stroke at −2 px; the pen line keeps it at full ink', async () => {
-    const drawn = await strokeMask(set, 0, 0, 'line');
+    const drawn = await strokeMask(set, 0, 0, DEFAULT_PEN);
     assert.ok(thinStroke(drawn) >= 160, `drawn: ${thinStroke(drawn)}`);
-    const eroded = await strokeMask(set, 0, -2, 'erode');
-    assert.ok(thinStroke(eroded) < 128, `eroded: the thin stroke falls below half ink (${thinStroke(eroded)})`);
-    const lined = await strokeMask(set, 0, -2, 'line');
-    assert.equal(thinStroke(lined), 255);
     const skeleton = skeletonize(drawn.map((v) => (v >= 128 ? 1 : 0)), big, big);
-    for (let i = 0; i < skeleton.length; i++) if (skeleton[i]) assert.ok(lined[i]! >= 128, 'the pen line covers the whole skeleton');
+    for (const filter of ['bitwise', 'grey'] as const) {
+      const eroded = await strokeMask(set, 0, -2, { thin: 'erode', filter });
+      assert.ok(thinStroke(eroded) < 128, `${filter}: the thin stroke falls below half ink (${thinStroke(eroded)})`);
+      const lined = await strokeMask(set, 0, -2, { thin: 'line', filter });
+      assert.equal(thinStroke(lined), 255);
+      for (let i = 0; i < skeleton.length; i++) if (skeleton[i]) assert.ok(lined[i]! >= 128, `${filter}: the pen line covers the whole skeleton`);
+    }
   });
 
   it('the pen line thins a thick stroke as the erosion does, and changes nothing at zero or thicker', async () => {
-    const eroded = await strokeMask(set, 0, -2, 'erode');
-    const lined = await strokeMask(set, 0, -2, 'line');
-    const row = 4 * 14 * big;
-    const width = (m: Uint8Array): number => m.subarray(row + 4 * 16, row + 4 * 25).filter((v) => v >= 128).length;
-    assert.equal(width(lined), width(eroded), 'the thick stroke is as wide either way');
-    assert.ok(width(eroded) < width(await strokeMask(set, 0, 0, 'line')), 'and thinner than drawn');
-    for (const stroke of [0, 1, 3]) assert.deepEqual(await strokeMask(set, 0, stroke, 'line'), await strokeMask(set, 0, stroke, 'erode'));
+    for (const filter of ['bitwise', 'grey'] as const) {
+      const eroded = await strokeMask(set, 0, -2, { thin: 'erode', filter });
+      const lined = await strokeMask(set, 0, -2, { thin: 'line', filter });
+      const row = 4 * 14 * big;
+      const width = (m: Uint8Array): number => m.subarray(row + 4 * 16, row + 4 * 25).filter((v) => v >= 128).length;
+      assert.equal(width(lined), width(eroded), `${filter}: the thick stroke is as wide either way`);
+      assert.ok(width(eroded) < width(await strokeMask(set, 0, 0, DEFAULT_PEN)), `${filter}: and thinner than drawn`);
+      for (const stroke of [0, 1, 3]) assert.deepEqual(await strokeMask(set, 0, stroke, { thin: 'line', filter }), await strokeMask(set, 0, stroke, { thin: 'erode', filter }));
+    }
+  });
+
+  it('the grey filter is the max (thicker) and min (thinner) over the square; the bitwise one is never below or above them', async () => {
+    const drawn = Float32Array.from(await strokeMask(set, 0, 0, DEFAULT_PEN));
+    for (const stroke of [-2, -1, 1, 2, 5]) {
+      const grey = await strokeMask(set, 0, stroke, { thin: 'erode', filter: 'grey' });
+      const bitwise = await strokeMask(set, 0, stroke, ERODE_PEN);
+      const expected = (stroke > 0 ? dilateSquare : erodeSquare)(drawn, big, big, Math.abs(stroke));
+      assert.deepEqual(Array.from(grey), Array.from(expected), `stroke ${stroke}`);
+      let differ = 0;
+      for (let i = 0; i < grey.length; i++) {
+        assert.ok(stroke > 0 ? bitwise[i]! >= grey[i]! : bitwise[i]! <= grey[i]!, `stroke ${stroke}, pixel ${i}: bitwise ${bitwise[i]}, grey ${grey[i]}`);
+        if (bitwise[i] !== grey[i]) differ++;
+      }
+      // The digit's edges are grey (a cubic upscale), where OR and AND part from max and min.
+      assert.ok(differ > 0, `stroke ${stroke}: the filters differ on the grey edges`);
+    }
   });
 });
 
 describe('npm run check:pen (scripts/check-thin-pen.ts)', () => {
-  it('prints, for every stroke change and thin pen, how many masks lose their digit; the pen line never does', async () => {
+  it('prints, for every stroke filter, stroke change and thin pen, how many masks lose their digit or a loop, and their ink; the pen line never loses its digit', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/check-thin-pen.ts', '--count', '40'], { encoding: 'utf8' });
     assert.match(stdout, /^40 training digits \(not among models\/ram-mnist's 5000 validation digits\)/);
-    const rows = stdout.split('\n').filter((l) => /^ *-?\d \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
-    assert.deepEqual(rows.map((r) => `${r[0]} ${r[1]}`), ['-2 erode', '-2 line', '-1 erode', '-1 line', '1 —', '2 —', '3 —', '5 —']);
+    const rows = stdout.split('\n').filter((l) => /^(bitwise|grey) \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
+    const conditions = ['-2 erode', '-2 line', '-1 erode', '-1 line', '1 —', '2 —', '3 —', '5 —'];
+    assert.deepEqual(rows.map((r) => `${r[0]} ${r[1]} ${r[2]}`), [...conditions.map((c) => `bitwise ${c}`), ...conditions.map((c) => `grey ${c}`)]);
     for (const r of rows) {
-      const lost = Number(/^(\d+) of 40/.exec(r[2]!)![1]);
-      assert.equal(r[4], lost / 40 > 0.02 ? 'yes' : 'no', `the verdict follows the count: ${r.join(' | ')}`);
-      if (r[1] === 'line' || Number(r[0]) > 0) assert.equal(lost, 0, r.join(' | '));
+      const lost = Number(/^(\d+) of 40/.exec(r[3]!)![1]);
+      assert.equal(r[7], lost / 40 > 0.02 ? 'yes' : 'no', `the verdict follows the count: ${r.join(' | ')}`);
+      if (r[2] === 'line' || Number(r[1]) > 0) assert.equal(lost, 0, r.join(' | '));
+      const loops = Number(/^(\d+) \(/.exec(r[5]!)![1]);
+      assert.ok(loops >= 0 && loops <= 40, r.join(' | '));
+      const ink = Number(r[6]);
+      assert.ok(Number(r[1]) > 0 ? ink > 1 : ink < 1, `a thicker stroke has more ink than drawn, a thinner one less: ${r.join(' | ')}`);
     }
+    // OR is never below the max, AND never above the min: the bitwise filter draws more ink thicker, less thinner.
+    const inkAt = (filter: string, stroke: string): number => Number(rows.find((r) => r[0] === filter && r[1] === stroke && r[2] !== 'line')![6]);
+    for (const stroke of ['1', '5']) assert.ok(inkAt('bitwise', stroke) > inkAt('grey', stroke), `+${stroke}`);
+    for (const stroke of ['-1', '-2']) assert.ok(inkAt('bitwise', stroke) < inkAt('grey', stroke), stroke);
   });
 });
