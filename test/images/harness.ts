@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp, type FocalApp } from '../../src/app.js';
-import { createRamModel, mnistRamConfig } from '../../src/attention/index.js';
+import { createRamModel, mnistRamConfig, type RamConfig } from '../../src/attention/index.js';
 import { createDecisionsCapability } from '../../src/decisions/index.js';
 import { defaultConfig, type Config, type Limits } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -42,9 +42,9 @@ export function makeRoot(): string {
   return mkdtempSync(join(tmpdir(), 'focal-images-'));
 }
 
-/** Writes a random-init model as <root>/models/ram-<name>. */
-export async function shipTestModel(root: string, name = 'mnist', seed = 7): Promise<void> {
-  const model = createRamModel(TEST_MODEL_CONFIG, seed);
+/** Writes a random-init model as <root>/models/ram-<name> (TEST_MODEL_CONFIG unless `config` is given). */
+export async function shipTestModel(root: string, name = 'mnist', seed = 7, config: RamConfig = TEST_MODEL_CONFIG): Promise<void> {
+  const model = createRamModel(config, seed);
   await model.save(join(root, 'models', `ram-${name}`));
   model.dispose();
 }
