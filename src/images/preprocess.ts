@@ -37,6 +37,8 @@ export interface PreprocessOptions {
    * placement only). Off, the digit is only cropped, fitted and centred (for comparisons).
    */
   evenStrokes?: boolean;
+  /** Experimental: stretch every digit's grey as a thickened one's (saturate), not only thickened ones. Default false. */
+  calibrateInk?: boolean;
   /**
    * Look for the ink a second time at the scale of the strokes found (default true; digit placement
    * only): paper texture is taken away and the dashes of a faint, broken stroke kept with their digit.
@@ -574,7 +576,7 @@ function saturate(img: Uint8Array): void {
  * marker's strokes crowd the digit's loops), then cropped to its new extent and fitted again,
  * as MNIST fits a digit's box, strokes included.
  */
-function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean): { digit: Uint8Array; w: number; h: number } {
+function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean, calibrateInk = false): { digit: Uint8Array; w: number; h: number } {
   const fitted = (bw: number, bh: number) => {
     const scale = fit / Math.max(bw, bh);
     return { w: Math.max(1, Math.min(fit, Math.round(bw * scale))), h: Math.max(1, Math.min(fit, Math.round(bh * scale))) };
@@ -589,7 +591,10 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
   const stroke = strokeWidth(large, bw, bh) / unit;
   const target = !evenStrokes ? stroke : stroke > 0 && stroke < STROKE.thickenBelow ? STROKE.thickenTo : stroke > STROKE.thinAbove ? STROKE.thinTo : stroke;
   const steps = Math.round((Math.abs(target - stroke) * unit) / STROKE_STEP);
-  if (steps === 0) return { digit: resizeGrey(large, bw, bh, w, h), w, h };
+  if (steps === 0) {
+    if (calibrateInk) saturate(large);
+    return { digit: resizeGrey(large, bw, bh, w, h), w, h };
+  }
   // Room for the strokes to grow into, then the box of what is ink after the change.
   const pad = target > stroke ? steps : 0;
   const pw = bw + 2 * pad;
@@ -597,7 +602,7 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
   const padded = new Uint8Array(pw * ph);
   for (let y = 0; y < bh; y++) padded.set(large.subarray(y * bw, (y + 1) * bw), (y + pad) * pw + pad);
   const shaped = morphGrey(padded, pw, ph, steps, target > stroke ? 'grow' : 'shrink');
-  if (target > stroke) saturate(shaped);
+  if (target > stroke || calibrateInk) saturate(shaped);
   let left = pw, top = ph, right = -1, bottom = -1;
   for (let y = 0; y < ph; y++) {
     for (let x = 0; x < pw; x++) {
@@ -657,7 +662,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   // Ink must stand out from the paper; a flat picture has no digit to find.
   if (!read) return { pixels: new Float32Array(size * size), size, source, inverted, ink: null, placement };
   const { ink, box } = read;
-  const even = { size, fit, evenStrokes: options.evenStrokes ?? true };
+  const even = { size, fit, evenStrokes: options.evenStrokes ?? true, calibrateInk: options.calibrateInk ?? false };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
     const zoomed = await zoomIn(bytes, options.maxPixels, source, box, width, height, inverted, look);
     if (zoomed) {
@@ -741,10 +746,10 @@ async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['so
  * MNIST's placement of a digit's ink: the box fitted to `fit` px (strokes evened out) and the
  * centre of mass at the centre of a `size` × `size` field.
  */
-function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean }): Float32Array {
+function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean; calibrateInk?: boolean }): Float32Array {
   const { size } = options;
   const pixels = new Float32Array(size * size);
-  const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes);
+  const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes, options.calibrateInk);
 
   // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
   // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.
