@@ -1,7 +1,7 @@
 /**
  * How well a served model reads photographs of handwritten digits:
  *   npm run eval:photos -- [MODEL_DIR] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR]
- *     [--page 3000x2250 --digit 120] [--without zoom|second-look|even-strokes]
+ *     [--page 3000x2250 --digit 120] [--without zoom|second-look|even-strokes|calibrate-ink]
  * Renders photograph-like pictures of the first COUNT digits of the MNIST test
  * split (scripts/lib/photo-digits.ts: paper, lighting, pen or pencil, stroke width,
  * rotation, size, off-centre, blur, noise, JPEG), sends each through the service's
@@ -44,7 +44,6 @@ const { values, positionals } = parseArgs({
     page: { type: 'string' },
     digit: { type: 'string' },
     without: { type: 'string', default: '' },
-    with: { type: 'string', default: '' },
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     help: { type: 'boolean', default: false },
@@ -52,7 +51,7 @@ const { values, positionals } = parseArgs({
 });
 if (values.help) {
   console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]\n' +
-    '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes (preprocessing steps off)] [--with calibrate-ink (experimental steps on)]\n' +
+    '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes,calibrate-ink (preprocessing steps off)]\n' +
     `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
     ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]`);
   process.exit(0);
@@ -89,17 +88,10 @@ function conditions(p: PhotoParams): string[] {
   ];
 }
 
-const STEPS = { zoom: 'zoom', 'second-look': 'secondLook', 'even-strokes': 'evenStrokes' } as const;
+const STEPS = { zoom: 'zoom', 'second-look': 'secondLook', 'even-strokes': 'evenStrokes', 'calibrate-ink': 'calibrateInk' } as const;
 const without = values.without ? values.without.split(',') : [];
 for (const step of without) if (!(step in STEPS)) throw new Error(`--without takes ${Object.keys(STEPS).join(', ')}, not ${step}`);
-/** Steps that are off unless asked for (experiments under a rule of models/README.md). */
-const EXTRA_STEPS = { 'calibrate-ink': 'calibrateInk' } as const;
-const withSteps = values.with ? values.with.split(',') : [];
-for (const step of withSteps) if (!(step in EXTRA_STEPS)) throw new Error(`--with takes ${Object.keys(EXTRA_STEPS).join(', ')}, not ${step}`);
-const steps = {
-  ...Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false])),
-  ...Object.fromEntries(withSteps.map((step) => [EXTRA_STEPS[step as keyof typeof EXTRA_STEPS], true])),
-};
+const steps = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
 let page: { width: number; height: number; digitSide: number } | undefined;
 if (values.page || values.digit) {
   const m = /^(\d+)x(\d+)$/.exec(values.page ?? '');
@@ -157,7 +149,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${withSteps.length ? `, with ${withSteps.join(', ')}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

@@ -37,7 +37,12 @@ export interface PreprocessOptions {
    * placement only). Off, the digit is only cropped, fitted and centred (for comparisons).
    */
   evenStrokes?: boolean;
-  /** Experimental: stretch every digit's grey as a thickened one's (saturate), not only thickened ones. Default false. */
+  /**
+   * Stretch every digit's grey so that half its ink is at full strength, as MNIST's is (default true;
+   * digit placement only; models/README.md rule 13): a photographed stroke, softened by optics and
+   * JPEG, otherwise reaches the model paler and thinner than MNIST's. Off, only a thickened digit's
+   * grey is stretched (for comparisons).
+   */
   calibrateInk?: boolean;
   /**
    * Look for the ink a second time at the scale of the strokes found (default true; digit placement
@@ -549,9 +554,11 @@ export function strokeWidth(img: ArrayLike<number>, width: number, height: numbe
 }
 
 /**
- * Stretches a thickened drawing's grey so that half its ink is at full strength, as in MNIST (whose
- * digits have 47% of their ink pixels at 90% of full or more, median over the test set): a fine
- * pen's line, once grown, is otherwise a pale grey band (12–20% at full strength).
+ * Stretches a drawing's grey so that half its ink is at full strength, as in MNIST (whose digits
+ * have 47% of their ink pixels at 90% of full or more, median over the test set): a fine pen's
+ * line, once grown, is otherwise a pale grey band (12–20% at full strength), and a photographed
+ * digit as drawn reached the model with 0.80 of its MNIST ink (0.97 once stretched; rule 13 of
+ * models/README.md). A drawing with half its ink at full strength already is left as it is.
  */
 function saturate(img: Uint8Array): void {
   const histogram = new Uint32Array(256);
@@ -576,7 +583,7 @@ function saturate(img: Uint8Array): void {
  * marker's strokes crowd the digit's loops), then cropped to its new extent and fitted again,
  * as MNIST fits a digit's box, strokes included.
  */
-function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean, calibrateInk = false): { digit: Uint8Array; w: number; h: number } {
+function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean, calibrateInk: boolean): { digit: Uint8Array; w: number; h: number } {
   const fitted = (bw: number, bh: number) => {
     const scale = fit / Math.max(bw, bh);
     return { w: Math.max(1, Math.min(fit, Math.round(bw * scale))), h: Math.max(1, Math.min(fit, Math.round(bh * scale))) };
@@ -627,7 +634,8 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
  * border — the paper — is light; even out the lighting; smooth a copy (large pictures) and
  * stretch it so paper is 0 and the ink's peak 1, dropping what is below the noise floor;
  * keep the digit's marks, not specks of grain or noise; crop to them; fit the longest side
- * to `fit` px, thickening a stroke much finer than MNIST's on the way; translate so the
+ * to `fit` px, thickening a stroke much finer than MNIST's on the way and stretching the ink's
+ * grey so that half of it is at full strength, as MNIST's; translate so the
  * centre of mass sits at the centre of the `size` × `size` field. With placement `canvas`
  * the steps stop after the noise floor and the whole picture is placed instead.
  */
@@ -662,7 +670,7 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   // Ink must stand out from the paper; a flat picture has no digit to find.
   if (!read) return { pixels: new Float32Array(size * size), size, source, inverted, ink: null, placement };
   const { ink, box } = read;
-  const even = { size, fit, evenStrokes: options.evenStrokes ?? true, calibrateInk: options.calibrateInk ?? false };
+  const even = { size, fit, evenStrokes: options.evenStrokes ?? true, calibrateInk: options.calibrateInk ?? true };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
     const zoomed = await zoomIn(bytes, options.maxPixels, source, box, width, height, inverted, look);
     if (zoomed) {
@@ -746,7 +754,7 @@ async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['so
  * MNIST's placement of a digit's ink: the box fitted to `fit` px (strokes evened out) and the
  * centre of mass at the centre of a `size` × `size` field.
  */
-function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean; calibrateInk?: boolean }): Float32Array {
+function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean; calibrateInk: boolean }): Float32Array {
   const { size } = options;
   const pixels = new Float32Array(size * size);
   const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes, options.calibrateInk);
