@@ -47,9 +47,9 @@ describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
   it('records its pen and continues a folder only with the pen it was started with', async () => {
     const dir = join(root, 'pen');
     await render(['--count', '3', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 8, thinPen: 'erode', strokeFilter: 'grey' });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 8, thinPen: 'erode', strokeFilter: 'grey', calibrateInk: true });
     await assert.rejects(render(['--count', '5', '--seed', '8', '--out', dir]),
-      /drawn with the thin pen 'erode' and the stroke filter 'grey', not 'line' and 'grey': give --thin-pen erode --stroke-filter grey/);
+      /drawn with the thin pen 'erode', the stroke filter 'grey' and the ink calibration on, not 'line', 'grey' and on: give --thin-pen erode --stroke-filter grey --calibrate-ink on/);
     assert.equal(read(dir).count, 3, 'the refused run changed nothing');
     const { stdout } = await render(['--count', '5', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
     assert.match(stdout, /continuing after 3 pictures/);
@@ -57,15 +57,17 @@ describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
     await assert.rejects(render(['--count', '2', '--seed', '8', '--out', join(root, 'pen-bad'), '--stroke-filter', 'max']), /--stroke-filter is bitwise or grey, not max/);
   });
 
-  it('takes a folder whose renderer.json names no stroke filter as drawn with the bitwise one', async () => {
+  it('takes a folder whose renderer.json names no stroke filter or calibration as drawn with the bitwise filter, read without it', async () => {
     const dir = join(root, 'before-filter');
-    await render(['--count', '2', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise']);
-    // As render:photos wrote it before the filter was recorded.
+    await render(['--count', '2', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise', '--calibrate-ink', 'off']);
+    // As render:photos wrote it before the filter and the calibration were recorded.
     writeFileSync(join(dir, 'renderer.json'), `${JSON.stringify({ seed: 9, thinPen: 'line' })}\n`);
-    await assert.rejects(render(['--count', '4', '--seed', '9', '--out', dir]), /the stroke filter 'bitwise', not 'line' and 'grey'/);
-    const { stdout } = await render(['--count', '4', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise']);
+    await assert.rejects(render(['--count', '4', '--seed', '9', '--out', dir]), /the stroke filter 'bitwise' and the ink calibration off, not 'line', 'grey' and on/);
+    await assert.rejects(render(['--count', '4', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise']), /calibration off, not 'line', 'bitwise' and on/);
+    const { stdout } = await render(['--count', '4', '--seed', '9', '--out', dir, '--stroke-filter', 'bitwise', '--calibrate-ink', 'off']);
     assert.match(stdout, /continuing after 2 pictures/);
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 9, thinPen: 'line', strokeFilter: 'bitwise' });
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'renderer.json'), 'utf8')), { seed: 9, thinPen: 'line', strokeFilter: 'bitwise', calibrateInk: false });
+    await assert.rejects(render(['--count', '2', '--seed', '9', '--out', join(root, 'bad-calibration'), '--calibrate-ink', 'yes']), /--calibrate-ink is on or off, not yes/);
   });
 
   it('refuses the seeds of eval:photos\' held-out sets', async () => {
