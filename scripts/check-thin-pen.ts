@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { validationDigits } from '../src/attention/evaluation.js';
-import { inkSkeleton, STROKE_FILTERS, strokeMask, strokeMaskSide, THIN_PENS, type Pen } from './lib/photo-digits.js';
+import { changeStroke, halfInk, inkSkeleton, STROKE_FILTERS, strokeMaskSide, THIN_PENS, upscaledDigit, type Pen } from './lib/photo-digits.js';
 import { countHoles } from './lib/skeleton.js';
 
 const { values } = parseArgs({
@@ -47,15 +47,13 @@ const held = new Set(indices);
 const chosen: number[] = [];
 for (let i = 0; i < digits.count && chosen.length < count; i++) if (!held.has(i)) chosen.push(i);
 
-/** Half-ink threshold of a mask, as 0/1. */
-const halfInk = (mask: Uint8Array): Uint8Array => mask.map((v) => (v >= 128 ? 1 : 0));
-
 /** Per condition (CONDITIONS' order): masks that lose their digit, the sum of their skeleton coverage, masks that lose a loop. */
 const tallies = CONDITIONS.map(() => ({ lost: 0, coverage: 0, loops: 0, ink: 0 }));
 let drawnInk = 0;
 const big = strokeMaskSide(digits.side);
 for (const index of chosen) {
-  const drawn = await strokeMask(digits, index, 0, CONDITIONS[0]!.pen);
+  // Upscaled once per digit; every condition changes the same mask.
+  const drawn = await upscaledDigit(digits, index);
   const skeleton = inkSkeleton(drawn, big);
   const holes = countHoles(halfInk(drawn), big, big, LOOP_AREA);
   let total = 0;
@@ -63,7 +61,7 @@ for (const index of chosen) {
   if (total === 0) continue;
   for (const v of drawn) drawnInk += v;
   for (const [k, { stroke, pen }] of CONDITIONS.entries()) {
-    const changed = await strokeMask(digits, index, stroke, pen);
+    const changed = await changeStroke(drawn, big, stroke, pen);
     let covered = 0;
     for (let i = 0; i < skeleton.length; i++) if (skeleton[i] && changed[i]! >= 128) covered++;
     const share = covered / total;

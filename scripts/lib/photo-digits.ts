@@ -153,19 +153,23 @@ export function strokeMaskSide(side: number): number {
   return side * STROKE_SCALE;
 }
 
-/**
- * Step 1 of the rendering: digit `index` of `set` upscaled 4× (cubic), its stroke thinned or thickened by
- * `stroke` px. White ink on black, (4·side)² bytes.
- */
-export async function strokeMask(set: DigitSet, index: number, stroke: number, pen: Pen): Promise<Buffer> {
+/** Step 1a of the rendering: digit `index` of `set` upscaled 4× (cubic). White ink on black, (4·side)² bytes. */
+export async function upscaledDigit(set: DigitSet, index: number): Promise<Buffer> {
   const side = set.side;
   const big = strokeMaskSide(side);
   const digit = Buffer.from(set.images.subarray(index * side * side, (index + 1) * side * side));
-  const upscaled = await sharp(digit, { raw: { width: side, height: side, channels: 1 } })
+  return sharp(digit, { raw: { width: side, height: side, channels: 1 } })
     .resize(big, big, { kernel: 'cubic' })
     .extractChannel(0)
     .raw()
     .toBuffer();
+}
+
+/**
+ * Step 1b: the big × big upscaled digit (upscaledDigit) with its stroke thinned or thickened by `stroke` px, by
+ * `pen`. A new buffer; at stroke 0 the digit itself.
+ */
+export async function changeStroke(upscaled: Buffer, big: number, stroke: number, pen: Pen): Promise<Buffer> {
   if (stroke === 0) return upscaled;
   let changed: Buffer;
   if (pen.filter === 'grey') {
@@ -182,9 +186,22 @@ export async function strokeMask(set: DigitSet, index: number, stroke: number, p
   return changed;
 }
 
+/**
+ * Step 1 of the rendering: digit `index` of `set` upscaled 4× (cubic), its stroke thinned or thickened by
+ * `stroke` px. White ink on black, (4·side)² bytes.
+ */
+export async function strokeMask(set: DigitSet, index: number, stroke: number, pen: Pen): Promise<Buffer> {
+  return changeStroke(await upscaledDigit(set, index), strokeMaskSide(set.side), stroke, pen);
+}
+
+/** The pixels of a mask at half ink (128) or more, as 0/1. */
+export function halfInk(mask: Uint8Array): Uint8Array {
+  return mask.map((v) => (v >= 128 ? 1 : 0));
+}
+
 /** The skeleton (0/1) of the ink of a big × big mask: its pixels at half ink (128) or more. */
 export function inkSkeleton(mask: Uint8Array, big: number): Uint8Array {
-  return skeletonize(mask.map((v) => (v >= 128 ? 1 : 0)), big, big);
+  return skeletonize(halfInk(mask), big, big);
 }
 
 /** The skeleton of the ink of a big × big mask, widened to 3 px, at full ink (255). */

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { DigitSet } from '../../src/attention/mnist-dataset.js';
-import { DEFAULT_PEN, ERODE_PEN, strokeMask, strokeMaskSide } from '../../scripts/lib/photo-digits.js';
+import { DEFAULT_PEN, ERODE_PEN, inkSkeleton, strokeMask, strokeMaskSide } from '../../scripts/lib/photo-digits.js';
 import { dilateSquare, erodeSquare } from '../../src/images/morphology.js';
 import { countHoles, skeletonize } from '../../scripts/lib/skeleton.js';
 
@@ -133,7 +133,7 @@ describe('the renderer\'s thin pens (scripts/lib/photo-digits.ts strokeMask)', (
   it('the erosion of every earlier figure erases a thin stroke at −2 px; the pen line keeps it at full ink', async () => {
     const drawn = await strokeMask(set, 0, 0, DEFAULT_PEN);
     assert.ok(thinStroke(drawn) >= 160, `drawn: ${thinStroke(drawn)}`);
-    const skeleton = skeletonize(drawn.map((v) => (v >= 128 ? 1 : 0)), big, big);
+    const skeleton = inkSkeleton(drawn, big);
     for (const filter of ['bitwise', 'grey'] as const) {
       const eroded = await strokeMask(set, 0, -2, { thin: 'erode', filter });
       assert.ok(thinStroke(eroded) < 128, `${filter}: the thin stroke falls below half ink (${thinStroke(eroded)})`);
