@@ -60,17 +60,22 @@ describe('morphGrey', () => {
   });
 });
 
-/** Min or max of `img` over the (2r + 1)² square around (x, y), clipped to the picture: the definition, by brute force. */
-function squareExtreme(img: Float32Array, w: number, h: number, r: number, min: boolean): Float32Array {
-  return Float32Array.from(img, (_, i) => {
+/** `combine` of the values of `img` over the (2r + 1)² square around each pixel, clipped to the picture, from `start`: by brute force. */
+function overSquare(img: ArrayLike<number>, w: number, h: number, r: number, combine: (a: number, b: number) => number, start: number): number[] {
+  return Array.from({ length: w * h }, (_, i) => {
     const x = i % w;
     const y = (i - x) / w;
-    let v = min ? Infinity : -Infinity;
+    let v = start;
     for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
-      for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) v = min ? Math.min(v, img[yy * w + xx]!) : Math.max(v, img[yy * w + xx]!);
+      for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) v = combine(v, img[yy * w + xx]!);
     }
     return v;
   });
+}
+
+/** Min or max of `img` over the (2r + 1)² square around (x, y), clipped to the picture: the definition, by brute force. */
+function squareExtreme(img: Float32Array, w: number, h: number, r: number, min: boolean): Float32Array {
+  return Float32Array.from(min ? overSquare(img, w, h, r, Math.min, Infinity) : overSquare(img, w, h, r, Math.max, -Infinity));
 }
 
 describe('openingSquare, dilateSquare and erodeSquare', () => {
@@ -115,15 +120,7 @@ describe('sharp\'s erode and dilate (why the filters above are hand-written)', (
     let state = 7;
     const img = Uint8Array.from({ length: w * h }, () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 24));
     /** OR or AND of the bytes in the square around each pixel, clipped to the picture: by brute force. */
-    const bitwise = (r: number, or: boolean): number[] => Array.from(img, (_, i) => {
-      const x = i % w;
-      const y = (i - x) / w;
-      let v = or ? 0 : 255;
-      for (let yy = Math.max(0, y - r); yy <= Math.min(h - 1, y + r); yy++) {
-        for (let xx = Math.max(0, x - r); xx <= Math.min(w - 1, x + r); xx++) v = or ? v | img[yy * w + xx]! : v & img[yy * w + xx]!;
-      }
-      return v;
-    });
+    const bitwise = (r: number, or: boolean): number[] => (or ? overSquare(img, w, h, r, (a, b) => a | b, 0) : overSquare(img, w, h, r, (a, b) => a & b, 255));
     const asFloat = Float32Array.from(img);
     for (const r of [1, 2, 3]) {
       const grown = Array.from(await viaSharp(img, w, h, 'erode', r));
