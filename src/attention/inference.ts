@@ -126,7 +126,10 @@ export class RamInference {
     const n = images.length;
     if (n === 0) return [];
     this.refresh();
-    const inputs = this.retinaSize + 2;
+    // Without a convolutional pathway the block matMul reads [retina, location] rows; with one, the retinas go
+    // through the pathway on their own, so they are written to a buffer of their own.
+    const conv = c.glimpseConv !== undefined;
+    const inputs = conv ? this.retinaSize : this.retinaSize + 2;
     const x = new Float32Array(n * inputs);
     let location: Float32Array = new Float32Array(n * 2);
     const locations: Float32Array[] = [];
@@ -146,11 +149,12 @@ export class RamInference {
         locations.push(location);
         for (let i = 0; i < n; i++) {
           retina(images[i]!, side, location[2 * i]!, location[2 * i + 1]!, this.sizes, c.patchSize, x, i * inputs);
+          if (conv) continue;
           x[i * inputs + this.retinaSize] = location[2 * i]!;
           x[i * inputs + this.retinaSize + 1] = location[2 * i + 1]!;
         }
         const next = tf.tidy(() => {
-          const features = tf.fused.matMul({ a: this.glimpseInput(x, n), b: this.block!, bias: this.blockBias, activation: 'relu' });
+          const features = tf.fused.matMul({ a: this.glimpseInput(x, location, n), b: this.block!, bias: this.blockBias, activation: 'relu' });
           const g = tf.fused.matMul({ a: features, b: combineW, bias: combineB, activation: 'relu' });
           if (!lstm) return { h: tf.fused.matMul({ a: tf.concat([h, g], 1), b: coreW, bias: coreB, activation: 'relu' }) as tf.Tensor2D };
           // LstmCore.step: gates i, f, o, c̃ from [h, g], then its cell update.
@@ -188,22 +192,16 @@ export class RamInference {
   }
 
   /**
-   * What the block matMul reads, [n, whatInputs + 2]: the rows of `x` ([retina, location] per image) as they are,
-   * or with the retina through the convolutional pathway (ConvGlimpse.apply's arithmetic). Call inside tf.tidy.
+   * What the block matMul reads, [n, whatInputs + 2]. Without a convolutional pathway `x` holds those rows
+   * ([retina, location] per image) as they are; with one, `x` holds the retinas alone, which go through the
+   * pathway (ConvGlimpse.apply's arithmetic) before `locations` ([n, 2]) is joined on. Call inside tf.tidy.
    */
-  private glimpseInput(x: Float32Array, n: number): tf.Tensor2D {
-    const inputs = this.retinaSize + 2;
+  private glimpseInput(x: Float32Array, locations: Float32Array, n: number): tf.Tensor2D {
     const conv = this.network.config.glimpseConv;
-    if (!conv) return tf.tensor2d(x, [n, inputs]);
+    if (!conv) return tf.tensor2d(x, [n, this.retinaSize + 2]);
     const { patchSize, scales } = this.network.sensor;
     const [side0, side1, side2] = convSides(patchSize);
     const patches = n * scales;
-    const pixels = new Float32Array(n * this.retinaSize);
-    const locations = new Float32Array(n * 2);
-    for (let i = 0; i < n; i++) {
-      pixels.set(x.subarray(i * inputs, i * inputs + this.retinaSize), i * this.retinaSize);
-      locations.set(x.subarray(i * inputs + this.retinaSize, (i + 1) * inputs), i * 2);
-    }
     const layer = (columns: Float32Array, rows: number, name: string): tf.Tensor2D =>
       tf.fused.matMul({
         a: tf.tensor2d(columns, [rows, columns.length / rows]),
@@ -211,7 +209,7 @@ export class RamInference {
         bias: this.param(`${name}.bias`) as tf.Tensor1D,
         activation: 'relu',
       }) as tf.Tensor2D;
-    const a1 = read(layer(im2col3x3(pixels, patches, side0, 1), patches * side1 * side1, CONV_NAMES.conv1));
+    const a1 = read(layer(im2col3x3(x, patches, side0, 1), patches * side1 * side1, CONV_NAMES.conv1));
     const a2 = layer(im2col3x3(a1, patches, side1, conv.channels[0]), patches * side2 * side2, CONV_NAMES.conv2);
     return tf.concat2d([tf.reshape(a2, [n, this.whatInputs]), tf.tensor2d(locations, [n, 2])], 1);
   }
