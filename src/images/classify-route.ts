@@ -191,7 +191,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
                   properties: {
                     name: { type: 'string', description: 'The ?model= value of POST /classify-image.' },
                     classes: { type: 'array', items: { type: 'string' } },
-                    imageSize: { type: 'integer', description: 'Side of the model\'s square input in pixels (28 for MNIST, 60 for translated and cluttered, 100 for cluttered100).' },
+                    imageSize: { type: 'integer', description: 'Side of the model\'s square input in pixels: 28 for a digit model (`input: digit`, MNIST\'s size); a canvas model\'s canvas, for example 60 or 100.' },
                     input: { type: 'string', enum: ['digit', 'canvas'], description: 'digit: the upload is cropped to the ink and centred in the input (MNIST); canvas: the whole upload is read at imageSize, digits where they are.' },
                     glimpses: { type: 'integer' },
                     patchSize: { type: 'integer' },

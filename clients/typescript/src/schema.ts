@@ -2915,7 +2915,7 @@ export interface operations {
                             /** @description The ?model= value of POST /classify-image. */
                             name?: string;
                             classes?: string[];
-                            /** @description Side of the model's square input in pixels (28 for MNIST, 60 for translated and cluttered, 100 for cluttered100). */
+                            /** @description Side of the model's square input in pixels: 28 for a digit model (`input: digit`, MNIST's size); a canvas model's canvas, for example 60 or 100. */
                             imageSize?: number;
                             /**
                              * @description digit: the upload is cropped to the ink and centred in the input (MNIST); canvas: the whole upload is read at imageSize, digits where they are.
