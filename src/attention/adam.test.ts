@@ -55,8 +55,9 @@ test('one step from restored moments is the Adam update, parameter by parameter'
   params.dispose();
 });
 
-test('a checkpoint written by the earlier hand-written Adam resumes with its moments', async () => {
-  // models/ram-mnist/checkpoint was saved by the optimizer tf.train.adam replaced.
+test('a committed checkpoint resumes with its moments as they were saved', async () => {
+  // The named-moment format (glimpse.what.weight/m, …/v) is the one the hand-written Adam before tf.train.adam wrote,
+  // so its checkpoints and today's resume alike; models/ram-mnist/checkpoint is the shipped weights' own.
   const dir = 'models/ram-mnist/checkpoint';
   const stored = await readTensors(dir, OPTIMIZER_BASE);
   const { model, optimizer, state } = await loadCheckpoint(dir);
