@@ -68,11 +68,9 @@ describe('RamInference (the serving path)', () => {
         const seed = 100 + i;
         const got = fast.classifySampled(images[i]!, { samples, rng: new Rng(seed) });
         assertClose([got], [model.classify(images[i]!, { samples, seed })], `${name}, ${samples} rollouts, seed ${seed}`);
-        // The draws matter: another seed moves the first rollout's later glimpses (some of them: a location the
-        // model drives to the canvas's edge is clipped there whatever the draw).
+        // The draws matter: another seed moves the first rollout's later glimpses.
         const other = fast.classifySampled(images[i]!, { samples, rng: new Rng(seed + 50) });
-        const moved = other.glimpses.some((g, k) => k > 0 && (g.x !== got.glimpses[k]!.x || g.y !== got.glimpses[k]!.y));
-        if (samples > 1 && moved) differs++;
+        if (samples > 1 && other.glimpses[1]!.x !== got.glimpses[1]!.x) differs++;
       }
       assert.ok(differs >= 4, `${name}: other seeds, other locations (${differs} of 5)`);
       assertClose([fast.classifySampled(images[0]!, { samples: 3, rng: new Rng(9), glimpses: 2 })], [model.classify(images[0]!, { samples: 3, seed: 9, glimpses: 2 })], `${name}, 2 glimpses`);
