@@ -10,7 +10,8 @@
  * the model gets. The result is written as MNIST idx files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`)
  * so `readMnist('train', DIR)` reads it, and picture i keeps digit i's place: the trainer uses only the pictures
  * of its training digits, never those of its validation split. Rendering is the slow part (tens of ms a picture):
- * the files are rewritten every 500 pictures and a new run continues where they end. The thin pen
+ * the files are rewritten every 500 pictures and a new run continues where they end. `--workers N` renders on N
+ * threads (a core each; default 1, so a render beside a training run takes one core), with the same pictures. The thin pen
  * (`--thin-pen`, default `line`; see ThinPen in scripts/lib/photo-digits.ts) and the stroke filter
  * (`--stroke-filter`, default `grey`; StrokeFilter) are recorded in `renderer.json` with the preprocessing's ink
  * calibration (`--calibrate-ink on|off`, default on; models/README.md rule 13), and a folder is only continued with
@@ -20,11 +21,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
-import { preprocessImage } from '../src/images/preprocess.js';
 import {
-  DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, photoDigit, STROKE_FILTERS, THIN_PENS, type Pen,
+  DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, STROKE_FILTERS, THIN_PENS, type Pen,
 } from './lib/photo-digits.js';
+import { renderPicture, SIDE, type PhotoSetSettings, type RenderChunk, type RenderedChunk } from './lib/photo-set-render.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +36,12 @@ const { values } = parseArgs({
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     'calibrate-ink': { type: 'string', default: 'on' },
+    workers: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log(`npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>] [--thin-pen ${THIN_PENS.join('|')} (default ${DEFAULT_THIN_PEN})] [--stroke-filter ${STROKE_FILTERS.join('|')} (default ${DEFAULT_STROKE_FILTER})] [--calibrate-ink on|off (the preprocessing's calibrateInk; default on)]`);
+  console.log(`npm run render:photos -- [--count 60000] [--seed 3 (not 1 or 2: eval:photos uses those)] [--out data/photo-train-s<seed>] [--thin-pen ${THIN_PENS.join('|')} (default ${DEFAULT_THIN_PEN})] [--stroke-filter ${STROKE_FILTERS.join('|')} (default ${DEFAULT_STROKE_FILTER})] [--calibrate-ink on|off (the preprocessing's calibrateInk; default on)] [--workers N (threads rendering, default 1; the same pictures whatever N)]`);
   process.exit(0);
 }
 
@@ -50,9 +53,9 @@ if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a po
 const pen: Pen = { thin: parseThinPen(values['thin-pen']), filter: parseStrokeFilter(values['stroke-filter']) };
 if (values['calibrate-ink'] !== 'on' && values['calibrate-ink'] !== 'off') throw new Error(`--calibrate-ink is on or off, not ${values['calibrate-ink']}`);
 const calibrateInk = values['calibrate-ink'] === 'on';
+const workers = Number(values.workers);
+if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers must be an integer from 1 to 64, got ${values.workers}`);
 const out = values.out ?? `data/photo-train-s${seed}`;
-const SIDE = 28;
-const MAX_PIXELS = 25_000_000;
 const files = mnistFiles('train', out);
 
 mkdirSync(out, { recursive: true });
@@ -82,21 +85,70 @@ writeFileSync(rendererFile, `${JSON.stringify({ seed, thinPen: pen.thin, strokeF
 /** Writes the first `n` pictures as idx files (writeMnist: a kill never leaves half a file). */
 const save = (n: number): void => writeMnist('train', out, { images, labels, count: n, side: SIDE });
 
+const settings: PhotoSetSettings = { seed, pen, calibrateInk };
 const start = performance.now();
 const first = done;
-for (let i = done; i < count; i++) {
-  const { bytes, params } = await photoDigit(train, i, seed, undefined, pen);
-  if (params.label !== train.labels[i]) throw new Error(`picture ${i}: label ${params.label}, digit ${train.labels[i]}`);
-  const { pixels } = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, calibrateInk });
-  if (pixels.length !== SIDE * SIDE) throw new Error(`picture ${i}: preprocessing gave ${pixels.length} values, not ${SIDE * SIDE}`);
-  for (let p = 0; p < pixels.length; p++) images[i * SIDE * SIDE + p] = Math.round(Math.min(1, Math.max(0, pixels[p]!)) * 255);
-  labels[i] = params.label;
-  done = i + 1;
-  if (done % 500 === 0 || done === count) {
+/** Pictures [0, to) are rendered: saved on each 500th and at the end, with the rate. */
+const advance = (to: number): void => {
+  const before = done;
+  done = to;
+  if (Math.floor(done / 500) > Math.floor(before / 500) || done === count) {
     save(done);
     const rate = (done - first) / ((performance.now() - start) / 1000);
     console.log(`${done}/${count} pictures (${(rate).toFixed(1)}/s, ${((count - done) / rate / 60).toFixed(0)} min left)`);
   }
+};
+
+/**
+ * Renders the rest on `n` worker threads (scripts/lib/photo-set-worker.ts), CHUNK pictures at a time. Chunks come
+ * back in any order; the files are saved as the pictures rendered in order from `done` grow, so a stopped run
+ * continues from the last save as a one-thread run would, with the same pictures (renderPicture depends on i alone).
+ */
+async function renderInWorkers(n: number): Promise<void> {
+  const CHUNK = 50;
+  const finished = new Map<number, number>();
+  let next = done;
+  // Under tsx the worker needs tsx's loader registered before it imports TypeScript (as src/images/image-pool.ts).
+  const entry = new URL('./lib/photo-set-worker.ts', import.meta.url).href;
+  const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  const pool = Array.from({ length: n }, (_, k) => new Worker(code, { eval: true, workerData: settings, name: `render worker ${k}` }));
+  try {
+    await Promise.all(pool.map((worker) => new Promise<void>((resolve, reject) => {
+      const give = (): void => {
+        if (next >= count) { resolve(); return; }
+        const from = next;
+        next = Math.min(count, from + CHUNK);
+        worker.postMessage({ from, to: next } satisfies RenderChunk);
+      };
+      worker.on('message', (reply: RenderedChunk) => {
+        if ('error' in reply) { reject(new Error(`render worker: ${reply.error}`)); return; }
+        images.set(reply.images, reply.from * SIDE * SIDE);
+        labels.set(reply.labels, reply.from);
+        finished.set(reply.from, reply.to);
+        for (let to = finished.get(done); to !== undefined; to = finished.get(done)) {
+          finished.delete(done);
+          advance(to);
+        }
+        give();
+      });
+      worker.on('error', reject);
+      // After resolve() this changes nothing: the pool is terminated below.
+      worker.on('exit', (code) => reject(new Error(`render worker exited with code ${code}`)));
+      give();
+    })));
+  } finally {
+    await Promise.all(pool.map((worker) => worker.terminate()));
+  }
+}
+
+if (workers === 1) {
+  for (let i = done; i < count; i++) {
+    labels[i] = await renderPicture(train, i, settings, images, i);
+    advance(i + 1);
+  }
+} else if (done < count) {
+  console.log(`rendering pictures ${done + 1}–${count} on ${workers} worker threads`);
+  await renderInWorkers(workers);
 }
 save(done);
 console.log(`${done} pictures of training digits (seed ${seed}) in ${out}`);

@@ -44,6 +44,22 @@ describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
     assert.deepEqual(a.labels, b.labels);
   });
 
+  it('renders the same pictures on worker threads, continuing a one-thread run', async () => {
+    const [threads, one] = [join(root, 'threads'), join(root, 'one')];
+    await render(['--count', '4', '--seed', '7', '--out', threads]);
+    // 60 more than a chunk of 50: both threads render, and their chunks come back in either order.
+    const { stdout } = await render(['--count', '64', '--seed', '7', '--out', threads, '--workers', '2']);
+    assert.match(stdout, /continuing after 4 pictures/);
+    assert.match(stdout, /rendering pictures 5–64 on 2 worker threads/);
+    assert.match(stdout, /64\/64 pictures/);
+    await render(['--count', '64', '--seed', '7', '--out', one]);
+    const [a, b] = [read(threads), read(one)];
+    assert.equal(a.count, 64);
+    assert.deepEqual(a.images, b.images, 'the pictures rendered on two threads equal those of one');
+    assert.deepEqual(a.labels, b.labels);
+    await assert.rejects(render(['--count', '2', '--seed', '7', '--out', join(root, 'threads-bad'), '--workers', '0']), /--workers must be an integer from 1 to 64, got 0/);
+  });
+
   it('records its pen and continues a folder only with the pen it was started with', async () => {
     const dir = join(root, 'pen');
     await render(['--count', '3', '--seed', '8', '--out', dir, '--thin-pen', 'erode']);
