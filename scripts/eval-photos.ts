@@ -13,7 +13,8 @@
  * that choices (an inference mode, a preprocessing change) can be made without the test set.
  * --page W×H --digit PX draws the same conditions as phone photos: pages of W × H px with a
  * digit field of PX px anywhere on them. --without turns a step of the preprocessing off
- * (comma-separated), to measure what it does. --thin-pen erode draws the thinner-pen pictures as every figure
+ * (comma-separated), to measure what it does; --thin-above A --thin-to T thins strokes that measure over A to T
+ * instead of the preprocessing's own limits (models/README.md rule 16). --thin-pen erode draws the thinner-pen pictures as every figure
  * before 2026-12-04 did (an erosion that can erase thin strokes); the default, line, draws a fine pen line
  * over it (scripts/lib/photo-digits.ts, ThinPen). --stroke-filter bitwise changes stroke widths with sharp's
  * erode/dilate (bitwise OR/AND on grey pixels), as every figure before rule 11 of models/README.md did; the default,
@@ -44,6 +45,8 @@ const { values, positionals } = parseArgs({
     page: { type: 'string' },
     digit: { type: 'string' },
     without: { type: 'string', default: '' },
+    'thin-above': { type: 'string' },
+    'thin-to': { type: 'string' },
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     help: { type: 'boolean', default: false },
@@ -52,6 +55,7 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   console.log('npm run eval:photos -- [MODEL_DIR (models/ram-mnist)] [--count 1000] [--seed 1] [--samples 1] [--digits test|validation] [--write DIR (saves the pictures and the misread ones)]\n' +
     '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes,calibrate-ink (preprocessing steps off)]\n' +
+    '  [--thin-above A --thin-to T (thin a stroke measuring over A to T, in the preprocessing\'s stroke units; default its own)]\n' +
     `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
     ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]`);
   process.exit(0);
@@ -91,7 +95,14 @@ function conditions(p: PhotoParams): string[] {
 const STEPS = { zoom: 'zoom', 'second-look': 'secondLook', 'even-strokes': 'evenStrokes', 'calibrate-ink': 'calibrateInk' } as const;
 const without = values.without ? values.without.split(',') : [];
 for (const step of without) if (!(step in STEPS)) throw new Error(`--without takes ${Object.keys(STEPS).join(', ')}, not ${step}`);
-const steps = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
+const steps: Record<string, unknown> = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
+if (values['thin-above'] !== undefined || values['thin-to'] !== undefined) {
+  const [above, to] = [Number(values['thin-above']), Number(values['thin-to'])];
+  if (!(Number.isFinite(above) && Number.isFinite(to) && to > 0 && to <= above)) {
+    throw new Error(`--thin-above A and --thin-to T go together, with 0 < T ≤ A (got ${values['thin-above']} and ${values['thin-to']})`);
+  }
+  steps.thinStrokes = { above, to };
+}
 let page: { width: number; height: number; digitSide: number } | undefined;
 if (values.page || values.digit) {
   const m = /^(\d+)x(\d+)$/.exec(values.page ?? '');
@@ -149,7 +160,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${steps.thinStrokes ? `, strokes over ${values['thin-above']} thinned to ${values['thin-to']}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

@@ -45,6 +45,11 @@ export interface PreprocessOptions {
    */
   calibrateInk?: boolean;
   /**
+   * Thin a stroke that measures over `above` to `to` (STROKE's units; default STROKE.thinAbove and
+   * STROKE.thinTo). For comparisons (`eval:photos --thin-above --thin-to`, models/README.md rule 16).
+   */
+  thinStrokes?: { above: number; to: number };
+  /**
    * Look for the ink a second time at the scale of the strokes found (default true; digit placement
    * only): paper texture is taken away and the dashes of a faint, broken stroke kept with their digit.
    * Off, the first look's ink is used (for comparisons).
@@ -583,7 +588,7 @@ function saturate(img: Uint8Array): void {
  * marker's strokes crowd the digit's loops), then cropped to its new extent and fitted again,
  * as MNIST fits a digit's box, strokes included.
  */
-function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean, calibrateInk: boolean): { digit: Uint8Array; w: number; h: number } {
+function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left: number; top: number; width: number; height: number }, fit: number, evenStrokes: boolean, calibrateInk: boolean, thin: { above: number; to: number }): { digit: Uint8Array; w: number; h: number } {
   const fitted = (bw: number, bh: number) => {
     const scale = fit / Math.max(bw, bh);
     return { w: Math.max(1, Math.min(fit, Math.round(bw * scale))), h: Math.max(1, Math.min(fit, Math.round(bh * scale))) };
@@ -596,7 +601,7 @@ function fitStrokes(ink: Uint8Array, width: number, height: number, box: { left:
   const large = resizeGrey(cropBox(ink, width, box), box.width, box.height, bw, bh);
   const unit = fit / 20;
   const stroke = strokeWidth(large, bw, bh) / unit;
-  const target = !evenStrokes ? stroke : stroke > 0 && stroke < STROKE.thickenBelow ? STROKE.thickenTo : stroke > STROKE.thinAbove ? STROKE.thinTo : stroke;
+  const target = !evenStrokes ? stroke : stroke > 0 && stroke < STROKE.thickenBelow ? STROKE.thickenTo : stroke > thin.above ? thin.to : stroke;
   const steps = Math.round((Math.abs(target - stroke) * unit) / STROKE_STEP);
   if (steps === 0) {
     if (calibrateInk) saturate(large);
@@ -670,7 +675,10 @@ export async function preprocessImage(bytes: Buffer, options: PreprocessOptions)
   // Ink must stand out from the paper; a flat picture has no digit to find.
   if (!read) return { pixels: new Float32Array(size * size), size, source, inverted, ink: null, placement };
   const { ink, box } = read;
-  const even = { size, fit, evenStrokes: options.evenStrokes ?? true, calibrateInk: options.calibrateInk ?? true };
+  const even = {
+    size, fit, evenStrokes: options.evenStrokes ?? true, calibrateInk: options.calibrateInk ?? true,
+    thin: options.thinStrokes ?? { above: STROKE.thinAbove, to: STROKE.thinTo },
+  };
   if (placement === 'digit' && !alpha && (options.zoom ?? true)) {
     const zoomed = await zoomIn(bytes, options.maxPixels, source, box, width, height, inverted, look);
     if (zoomed) {
@@ -754,10 +762,10 @@ async function zoomIn(bytes: Buffer, maxPixels: number, source: Preprocessed['so
  * MNIST's placement of a digit's ink: the box fitted to `fit` px (strokes evened out) and the
  * centre of mass at the centre of a `size` × `size` field.
  */
-function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean; calibrateInk: boolean }): Float32Array {
+function placeDigit(ink: Uint8Array, width: number, height: number, box: NonNullable<Preprocessed['ink']>, options: { size: number; fit: number; evenStrokes: boolean; calibrateInk: boolean; thin: { above: number; to: number } }): Float32Array {
   const { size } = options;
   const pixels = new Float32Array(size * size);
-  const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes, options.calibrateInk);
+  const { digit, w, h } = fitStrokes(ink, width, height, box, options.fit, options.evenStrokes, options.calibrateInk, options.thin);
 
   // Centre of mass in pixel-index coordinates, placed at (size / 2, size / 2):
   // that is where MNIST's own digits have it (≈ 14.3 over the test set), not at 13.5.

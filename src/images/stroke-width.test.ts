@@ -49,6 +49,19 @@ describe('stroke-width normalisation (preprocessImage evenStrokes)', () => {
     });
   }
 
+  it('thins strokes over thinStrokes.above to thinStrokes.to: the defaults are 16 and 12, and a stroke under the limit is left as drawn', async () => {
+    const { bytes, params } = await photoDigit(test, 699, 1, undefined, ERODE_PEN);
+    assert.ok(params.stroke > 0, 'a marker');
+    const read = async (thinStrokes?: { above: number; to: number }) =>
+      (await preprocessImage(bytes, { maxPixels: MAX_PIXELS, calibrateInk: false, ...(thinStrokes ? { thinStrokes } : {}) })).pixels;
+    const [byDefault, stated, never, lower] = [await read(), await read({ above: 16, to: 12 }), await read({ above: 1000, to: 12 }), await read({ above: 12, to: 9 })];
+    const raw = (await preprocessImage(bytes, { maxPixels: MAX_PIXELS, evenStrokes: false, calibrateInk: false })).pixels;
+    assert.deepEqual(stated, byDefault);
+    assert.deepEqual(never, raw, 'under the limit, the marker is as drawn');
+    const [w, w0, wLower] = [await width28(byDefault), await width28(raw), await width28(lower)];
+    assert.ok(wLower < w && w < w0, `stroke ${w0.toFixed(1)} px at 4× → ${w.toFixed(1)} (to 12) and ${wLower.toFixed(1)} (to 9)`);
+  });
+
   it('leaves MNIST digits as they are, but for the few with the finest or broadest strokes, which end at MNIST\'s usual width', async () => {
     let same = 0;
     const n = 40;
