@@ -21,7 +21,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Worker } from 'node:worker_threads';
+import { siblingWorker } from '../src/platform/worker-thread.js';
 import { mnistFiles, readMnist, writeMnist } from '../src/attention/mnist-dataset.js';
 import {
   DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, STROKE_FILTERS, THIN_PENS, type Pen,
@@ -108,10 +108,7 @@ async function renderInWorkers(n: number): Promise<void> {
   const CHUNK = 50;
   const finished = new Map<number, number>();
   let next = done;
-  // Under tsx the worker needs tsx's loader registered before it imports TypeScript (as src/images/image-pool.ts).
-  const entry = new URL('./lib/photo-set-worker.ts', import.meta.url).href;
-  const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  const pool = Array.from({ length: n }, (_, k) => new Worker(code, { eval: true, workerData: settings, name: `render worker ${k}` }));
+  const pool = Array.from({ length: n }, (_, k) => siblingWorker(import.meta.url, 'lib/photo-set-worker', { workerData: settings, name: `render worker ${k}` }));
   try {
     await Promise.all(pool.map((worker) => new Promise<void>((resolve, reject) => {
       const give = (): void => {

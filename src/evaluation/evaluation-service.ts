@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import { siblingWorker } from '../platform/worker-thread.js';
 import { BanditConfigError, normalizeBanditConfig, type BanditConfig, type BanditConfigInput } from '../bandit/index.js';
 import { DEFAULT_REPLICATES } from '../bandit/evaluation/estimators.js';
 import type { DecisionService } from '../decisions/decision-service.js';
@@ -68,9 +68,6 @@ interface Running {
   total: number;
   stop(): Promise<void>;
 }
-
-/** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 function iso(ms: number | null | undefined): string | undefined {
   return ms === null || ms === undefined ? undefined : new Date(ms).toISOString();
@@ -257,15 +254,7 @@ export class EvaluationService {
     sampler.unref();
     const stopSampling = () => { clearInterval(sampler); delay.disable(); Atomics.store(lag, 0, 0); };
     const workerData = { path: this.db.name, job, lag };
-    let worker: Worker;
-    if (FROM_SOURCE) {
-      // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
-      const entry = new URL('./evaluation-worker.ts', import.meta.url).href;
-      const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-      worker = new Worker(code, { eval: true, workerData, name: `evaluation ${job.id}` });
-    } else {
-      worker = new Worker(new URL('./evaluation-worker.js', import.meta.url), { workerData, name: `evaluation ${job.id}` });
-    }
+    const worker = siblingWorker(import.meta.url, 'evaluation-worker', { workerData, name: `evaluation ${job.id}` });
     worker.unref();
     worker.once('exit', stopSampling);
     let settled = false;

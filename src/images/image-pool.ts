@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { siblingWorker } from '../platform/worker-thread.js';
 import type { RamConfig } from '../attention/index.js';
 import { HttpError, ServiceUnavailableError } from '../http/errors.js';
 import type { TfBackendPreference } from '../platform/config.js';
@@ -44,9 +45,6 @@ const RESTART_DELAY_MAX_MS = 60_000;
 export const MAX_QUEUE_WAIT_MS = 30_000;
 /** The longest close() waits for the classifications in flight. */
 const CLOSE_WAIT_MS = 10_000;
-
-/** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 export interface ImagePoolOptions {
   size: number;
@@ -189,15 +187,7 @@ export class ImagePool {
   private spawn(index: number): Promise<Extract<FromWorker, { kind: 'ready' }>> {
     const workerData = this.workerInit(index);
     const name = `image worker ${index}`;
-    let worker: Worker;
-    if (FROM_SOURCE) {
-      // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
-      const entry = new URL('./image-worker.ts', import.meta.url).href;
-      const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-      worker = new Worker(code, { eval: true, workerData, name });
-    } else {
-      worker = new Worker(new URL('./image-worker.js', import.meta.url), { workerData, name });
-    }
+    const worker = siblingWorker(import.meta.url, 'image-worker', { workerData, name });
     worker.unref();
     const slot: Slot = { index, worker, ready: false, gone: false, classifying: 0, pending: new Map() };
     this.slots[index] = slot;

@@ -1,4 +1,5 @@
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
+import { siblingWorker } from '../platform/worker-thread.js';
 import { connectionOptions } from './database.js';
 
 /**
@@ -178,9 +179,6 @@ export class InlineRunner<Op, Result> implements BatchRunner<Op, Result> {
 type Reply<Result> = { id: number; results: Result[] } | { id: number; error: string; code?: string };
 interface ReplyMessage<Result> { replies: Reply<Result>[] }
 
-/** Whether this process runs from TypeScript sources (tsx) rather than dist/. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-
 /**
  * Runs batches on a writer thread with its own connection to the database
  * file; the thread builds its executor from `executorModule`'s `createExecutor`.
@@ -197,14 +195,7 @@ export class WorkerRunner<Op, Result> implements BatchRunner<Op, Result> {
     this.replies = port1;
     const workerData = { path, executorModule, replies: port2, connection: connectionOptions(path) };
     const transferList = [port2];
-    if (FROM_SOURCE) {
-      // Under tsx the worker needs tsx's loader registered before it imports TypeScript.
-      const entry = new URL('./commit-worker.ts', import.meta.url).href;
-      const code = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-      this.worker = new Worker(code, { eval: true, workerData, transferList, name });
-    } else {
-      this.worker = new Worker(new URL('./commit-worker.js', import.meta.url), { workerData, transferList, name });
-    }
+    this.worker = siblingWorker(import.meta.url, 'commit-worker', { workerData, transferList, name });
     // Only a writer with work in flight keeps the process alive (tests and scripts exit when done).
     this.worker.unref();
     this.replies.unref();
