@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Presets, SingleBar } from 'cli-progress';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import { Adam } from '../src/attention/adam.js';
+import { augmentationNames, type AugmentationName } from '../src/attention/augment.js';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint, type TrainingState } from '../src/attention/checkpoint.js';
 import { readMnist, taskNames, taskSpec, type DigitSet, type TaskName } from '../src/attention/mnist-dataset.js';
 import { mnistRamConfig } from '../src/attention/ram-config.js';
@@ -60,7 +61,7 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--augment none|photo] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
 On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv too) comes from the checkpoint.`);
@@ -77,8 +78,8 @@ interface TrainOptions {
   task: TaskName;
   imageSize: number;
   shift: number;
-  /** Photograph-like augmentation (stroke width, rotation, scale, blur) of the training digits; absent in older checkpoints. */
-  augment?: 'none' | 'photo';
+  /** Augmentation of the training digits (photo: stroke width, rotation, scale, blur; elastic: elastic distortion, rotation, scale); absent in older checkpoints. */
+  augment?: 'none' | AugmentationName;
   /**
    * Photographs of the training digits through the service's preprocessing (npm run render:photos), one or more
    * folders separated by commas: trained on beside the digits themselves, the pictures of validation digits left
@@ -104,7 +105,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     task,
     imageSize: spec.imageSize,
     shift: spec.shift,
-    augment: args.augment as 'none' | 'photo',
+    augment: args.augment as 'none' | AugmentationName,
     photoSet: args['photo-set'] ?? null,
     epochs: num(args.epochs, 'epochs'),
     batchSize: num(args.batch, 'batch'),
@@ -155,7 +156,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
 const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${s.toFixed(1)}s`);
 
 async function main(): Promise<void> {
-  if (args.augment !== 'none' && args.augment !== 'photo') throw new Error(`--augment must be none or photo, got ${args.augment}`);
+  if (args.augment !== 'none' && !(augmentationNames as string[]).includes(args.augment)) throw new Error(`--augment must be none, ${augmentationNames.join(' or ')}; got ${args.augment}`);
   const backend = await selectTensorBackend();
   if (args['export-from']) {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
@@ -183,14 +184,14 @@ async function main(): Promise<void> {
     if (given.has('lr-min')) o.minLearningRate = num(args['lr-min'], 'lr-min');
     if (given.has('out')) o.out = args.out!;
     // Fine-tuning a finished model towards photographs: e.g. --augment photo --epochs 130 --lr 0.0001.
-    if (given.has('augment')) o.augment = args.augment as 'none' | 'photo';
+    if (given.has('augment')) o.augment = args.augment as 'none' | AugmentationName;
     // ...or on the served distribution itself: --photo-set data/photo-train-s3.
     if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
     if (given.has('glimpse-conv')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${model.config.glimpseConv.channels.join(',')}` : 'no glimpseConv'})`);
   }
-  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'photo' });
+  const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'none' || o.augment === undefined ? false : o.augment });
   const digits = readMnist('train');
   // The held-out split depends on the seed only, so a resumed run validates on the same images.
   const split = heldOutSplit(digits.count, o.seed, o.validation);

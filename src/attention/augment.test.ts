@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { augmentDigit, PHOTO_AUGMENTATION } from './augment.js';
+import { augmentDigit, ELASTIC_AUGMENTATION, elasticDistort, PHOTO_AUGMENTATION } from './augment.js';
 import { readMnist, renderExamples, taskSpec } from './mnist-dataset.js';
 import { Rng } from './rng.js';
 
@@ -58,4 +58,36 @@ test('renderExamples augments only when the task asks; fixed test sets never do'
   const augmented = renderExamples(set, [0, 1], taskSpec('mnist', { augment: true }), new Rng(5));
   assert.notDeepEqual(plain, augmented);
   assert.deepEqual(renderExamples(set, [0, 1], taskSpec('mnist'), new Rng(9)), plain);
+});
+
+test('elastic distortion: no displacement at α 0; a smooth field that moves ink locally and keeps most of it', () => {
+  const src = digit(5);
+  assert.deepEqual(elasticDistort(src, 28, new Rng(3), 0, 4), src);
+  const out = elasticDistort(src, 28, new Rng(3), 34, 4);
+  assert.deepEqual(elasticDistort(src, 28, new Rng(3), 34, 4), out, 'a function of the rng');
+  assert.ok(out.every((v) => v >= 0 && v <= 1));
+  let moved = 0;
+  for (let i = 0; i < 784; i++) if (Math.abs(out[i]! - src[i]!) > 0.2) moved++;
+  assert.ok(moved > 20, `${moved} pixels changed`);
+  assert.ok(Math.abs(mass(out) - mass(src)) < 0.25 * mass(src), `mass ${mass(out)} vs ${mass(src)}`);
+  const [cx, cy] = centre(src);
+  const [ox, oy] = centre(out);
+  assert.ok(Math.hypot(cx - ox, cy - oy) < 2.5, 'a local distortion, not a translation of the digit');
+  // The field is smooth: σ 4 makes neighbouring pixels move together, so the result stays close to the digit
+  // (far closer than a field smoothed by σ 0.5 with the same α, which scatters the ink).
+  const dist = (a: Float32Array) => a.reduce((t, v, i) => t + (v - src[i]!) ** 2, 0);
+  assert.ok(dist(out) < dist(elasticDistort(src, 28, new Rng(3), 34, 0.5)));
+});
+
+test('the elastic preset leaves stroke width and focus alone: its peak is the digit\'s, its ink about the same', () => {
+  for (let i = 0; i < 20; i++) {
+    const src = digit(i);
+    const a = augmentDigit(src, 28, new Rng(i), ELASTIC_AUGMENTATION);
+    assert.ok(a.every((v) => v >= 0 && v <= 1));
+    assert.ok(Math.abs(Math.max(...a) - Math.max(...src)) < 1e-5);
+    assert.ok(mass(a) > 0.6 * mass(src) && mass(a) < 1.5 * mass(src), `digit ${i}: ink ${mass(a)} vs ${mass(src)}`);
+  }
+  const photo = renderExamples(set, [0, 1], taskSpec('mnist', { augment: 'photo' }), new Rng(5));
+  assert.deepEqual(renderExamples(set, [0, 1], taskSpec('mnist', { augment: true }), new Rng(5)), photo, 'true is photo');
+  assert.notDeepEqual(renderExamples(set, [0, 1], taskSpec('mnist', { augment: 'elastic' }), new Rng(5)), photo);
 });

