@@ -27,8 +27,7 @@ import sharp from 'sharp';
 import { standardError, validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../src/attention/index.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
-import { inputPlacement } from '../src/images/preprocess.js';
-import { preprocessImage } from '../src/images/preprocess.js';
+import { inputPlacement, preprocessImage, type PreprocessOptions } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import {
   DEFAULT_STROKE_FILTER, DEFAULT_THIN_PEN, parseStrokeFilter, parseThinPen, photoDigit, STROKE_FILTERS, THIN_PENS, type Pen, type PhotoParams,
@@ -95,7 +94,8 @@ function conditions(p: PhotoParams): string[] {
 const STEPS = { zoom: 'zoom', 'second-look': 'secondLook', 'even-strokes': 'evenStrokes', 'calibrate-ink': 'calibrateInk' } as const;
 const without = values.without ? values.without.split(',') : [];
 for (const step of without) if (!(step in STEPS)) throw new Error(`--without takes ${Object.keys(STEPS).join(', ')}, not ${step}`);
-const steps: Record<string, unknown> = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
+type StepName = (typeof STEPS)[keyof typeof STEPS];
+const steps: Partial<Pick<PreprocessOptions, StepName | 'thinStrokes'>> = Object.fromEntries(without.map((step) => [STEPS[step as keyof typeof STEPS], false]));
 if (values['thin-above'] !== undefined || values['thin-to'] !== undefined) {
   const [above, to] = [Number(values['thin-above']), Number(values['thin-to'])];
   if (!(Number.isFinite(above) && Number.isFinite(to) && to > 0 && to <= above)) {
