@@ -33,6 +33,7 @@ const { values: args, tokens } = parseArgs({
     'location-hidden': { type: 'string', default: '128' },
     'glimpse-output': { type: 'string', default: '256' },
     'glimpse-conv': { type: 'string' },
+    'glimpse-conv-stride': { type: 'string' },
     core: { type: 'string', default: 'rnn' },
     'reinforce-weight': { type: 'string', default: '1' },
     'baseline-weight': { type: 'string', default: '1' },
@@ -60,7 +61,7 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
-  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
+  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--glimpse-conv-stride 1|2 (the second one's)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
   [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
@@ -130,7 +131,9 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     glimpseOutput: num(args['glimpse-output'], 'glimpse-output'),
     core: args.core === 'lstm' ? 'lstm' : 'rnn',
     // The convolutional "what" pathway (RamConfig.glimpseConv), checked by resolveRamConfig; absent without the flag.
-    ...(args['glimpse-conv'] !== undefined ? { glimpseConv: { channels: args['glimpse-conv'].split(',').map((v) => num(v.trim(), 'glimpse-conv')) } } : {}),
+    ...(args['glimpse-conv'] !== undefined
+      ? { glimpseConv: { channels: args['glimpse-conv'].split(',').map((v) => num(v.trim(), 'glimpse-conv')), ...(args['glimpse-conv-stride'] !== undefined ? { stride: num(args['glimpse-conv-stride'], 'glimpse-conv-stride') } : {}) } }
+      : {}),
     lossWeights: { classification: 1, baseline: num(args['baseline-weight'], 'baseline-weight'), reinforce: num(args['reinforce-weight'], 'reinforce-weight') },
     task: { task: spec.task, imageSize: spec.imageSize, clutterPieces: spec.clutterPieces, pieceSize: spec.pieceSize },
     training: options,
@@ -157,6 +160,7 @@ const fmtTime = (s: number): string => (s >= 3600 ? `${Math.floor(s / 3600)}h${S
 
 async function main(): Promise<void> {
   if (args.augment !== 'none' && !(augmentationNames as string[]).includes(args.augment)) throw new Error(`--augment must be none, ${augmentationNames.join(' or ')}; got ${args.augment}`);
+  if (args['glimpse-conv-stride'] !== undefined && args['glimpse-conv'] === undefined) throw new Error('--glimpse-conv-stride sets the second convolution of --glimpse-conv C1,C2: give both');
   const backend = await selectTensorBackend();
   if (args['export-from']) {
     // Export a checkpoint (e.g. the end of the schedule rather than the best-validation epoch) as the model folder.
@@ -205,7 +209,7 @@ async function main(): Promise<void> {
   const c = model.config;
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
-      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd})${c.glimpseConv ? `, conv ${c.glimpseConv.channels.join('→')} channels` : ''}, core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
+      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd})${c.glimpseConv ? `, conv ${c.glimpseConv.channels.join('→')} channels${c.glimpseConv.stride ? ` (second at stride ${c.glimpseConv.stride})` : ''}` : ''}, core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
       `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');

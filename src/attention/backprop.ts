@@ -87,7 +87,8 @@ export function handHybridGradients(
   const glimpseHidden = c.glimpseHidden;
   // The convolutional pathway: each image's scales are `patches` patches of side0² → side1²·C1 → side2²·C2.
   const conv = c.glimpseConv?.channels;
-  const [side0, side1, side2] = convSides(c.patchSize);
+  const stride = c.glimpseConv?.stride ?? 1;
+  const [side0, side1, side2] = convSides(c.patchSize, stride);
   const patches = batch * c.scales;
 
   const result: HybridLossValues = { loss: 0, classification: 0, baseline: 0, reinforce: 0, accuracy: 0 };
@@ -127,9 +128,9 @@ export function handHybridGradients(
         const [c1, c2] = conv;
         const a1 = affine(tf.tensor2d(im2col3x3(pixels, patches, side0, 1), [patches * side1 * side1, 9]), CONV_NAMES.conv1, 'relu');
         const a1Values = a1.dataSync() as Float32Array;
-        const a2 = affine(tf.tensor2d(im2col3x3(a1Values, patches, side1, c1), [patches * side2 * side2, 9 * c1]), CONV_NAMES.conv2, 'relu');
+        const a2 = affine(tf.tensor2d(im2col3x3(a1Values, patches, side1, c1, stride), [patches * side2 * side2, 9 * c1]), CONV_NAMES.conv2, 'relu');
         im2col3x3Transposed(pixels, patches, side0, 1, columns1T!, t * patches * side1 * side1, rows1);
-        im2col3x3Transposed(a1Values, patches, side1, c1, columns2T!, t * patches * side2 * side2, rows2);
+        im2col3x3Transposed(a1Values, patches, side1, c1, columns2T!, t * patches * side2 * side2, rows2, stride);
         activations1.push(a1);
         activations2.push(a2);
         whatInput = tf.reshape(a2, [batch, c.scales * side2 * side2 * c2]);
@@ -322,7 +323,7 @@ export function handHybridGradients(
         grads.set(`${name}.bias`, tf.keep(tf.reshape(tf.slice(both, [inputs, 0], [1, outputs]), [outputs])));
       };
       convGradient(CONV_NAMES.conv2, columns2T!, 9 * c1, dz2);
-      const dA1 = col2im3x3(tf.matMul(dz2, tf.transpose(p(CONV_NAMES.conv2))), allPatches, side1, c1);
+      const dA1 = col2im3x3(tf.matMul(dz2, tf.transpose(p(CONV_NAMES.conv2))), allPatches, side1, c1, stride);
       const dz1 = tf.mul<tf.Tensor2D>(dA1, tf.step(stack(activations1)));
       convGradient(CONV_NAMES.conv1, columns1T!, 9, dz1);
     }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { handHybridGradients } from './backprop.js';
-import { col2im3x3, ConvGlimpse, im2col3x3 } from './conv-glimpse.js';
+import { col2im3x3, ConvGlimpse, im2col3x3, im2col3x3Transposed } from './conv-glimpse.js';
 import { hybridLoss } from './hybrid-loss.js';
 import { Parameters } from './parameters.js';
 import { mnistRamConfig, resolveRamConfig } from './ram-config.js';
@@ -44,10 +44,13 @@ function randomiseBiases(params: Parameters | RamNetwork['params'], seed: number
   }
 }
 
-test('the convolutional pathway equals a direct 3×3 valid convolution in plain loops', () => {
-  const [g, scales, c1, c2, batch] = [7, 3, 3, 5, 4];
+// Stride 2 at g = 8: the second convolution reads rows and columns 0–4 of the 6×6 map (its windows start at 0 and 2),
+// so the last row and column go unread; at g = 7 the 5×5 map is read whole.
+for (const [g, stride] of [[7, 1], [7, 2], [8, 2]] as const)
+test(`the convolutional pathway equals a direct 3×3 valid convolution in plain loops (patch ${g}, second stride ${stride})`, () => {
+  const [scales, c1, c2, batch] = [3, 3, 5, 4];
   const params = new Parameters(new Rng(3));
-  const conv = new ConvGlimpse(params, { patchSize: g, scales, channels: [c1, c2] });
+  const conv = new ConvGlimpse(params, { patchSize: g, scales, channels: [c1, c2], stride });
   randomiseBiases(params, 5);
   const w1 = params.get('glimpse.conv1.weight').dataSync();
   const b1 = params.get('glimpse.conv1.bias').dataSync();
@@ -57,11 +60,11 @@ test('the convolutional pathway equals a direct 3×3 valid convolution in plain 
   assert.deepEqual(params.get('glimpse.conv2.weight').shape, [9 * c1, c2]);
   const retina = randomValues(batch * scales * g * g, 11);
   const got = tf.tidy(() => conv.apply(tf.tensor2d(retina, [batch, scales * g * g])).dataSync());
-  assert.equal(conv.outputs, scales * (g - 4) ** 2 * c2);
-  assert.equal(got.length, batch * conv.outputs);
-  // Direct: layer 1 reads x[b][s][i + dy][j + dx], layer 2 a1[i + dy][j + dx][c]; weight rows (dy, dx, channel in).
+  // Direct: layer 1 reads x[b][s][i + dy][j + dx], layer 2 a1[i·stride + dy][j·stride + dx][c]; weight rows (dy, dx, channel in).
   const s1 = g - 2;
-  const s2 = g - 4;
+  const s2 = stride === 1 ? g - 4 : Math.floor((s1 - 3) / 2) + 1;
+  assert.equal(conv.outputs, scales * s2 * s2 * c2);
+  assert.equal(got.length, batch * conv.outputs);
   let worst = 0;
   for (let b = 0; b < batch; b++) {
     for (let s = 0; s < scales; s++) {
@@ -82,7 +85,7 @@ test('the convolutional pathway equals a direct 3×3 valid convolution in plain 
             let v = b2[o]!;
             for (let dy = 0; dy < 3; dy++) {
               for (let dx = 0; dx < 3; dx++) {
-                for (let c = 0; c < c1; c++) v += a1[((i + dy) * s1 + j + dx) * c1 + c]! * w2[((dy * 3 + dx) * c1 + c) * c2 + o]!;
+                for (let c = 0; c < c1; c++) v += a1[((i * stride + dy) * s1 + j * stride + dx) * c1 + c]! * w2[((dy * 3 + dx) * c1 + c) * c2 + o]!;
               }
             }
             const expected = Math.max(0, v);
@@ -97,12 +100,20 @@ test('the convolutional pathway equals a direct 3×3 valid convolution in plain 
   params.dispose();
 });
 
-test('col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)>', () => {
-  const [patches, side, channels] = [5, 6, 3];
+for (const [side, stride] of [[6, 1], [6, 2], [7, 2]] as const)
+test(`col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)> (side ${side}, stride ${stride})`, () => {
+  const [patches, channels] = [5, 3];
+  const out = Math.floor((side - 3) / stride) + 1;
   const x = randomValues(patches * side * side * channels, 1, -1, 1);
-  const columns = im2col3x3(x, patches, side, channels);
+  const columns = im2col3x3(x, patches, side, channels, stride);
+  assert.equal(columns.length, patches * out * out * 9 * channels);
   const y = randomValues(columns.length, 2, -1, 1);
-  const back = tf.tidy(() => col2im3x3(tf.tensor2d(y, [patches * (side - 2) ** 2, 9 * channels]), patches, side, channels).dataSync());
+  const back = tf.tidy(() => col2im3x3(tf.tensor2d(y, [patches * out * out, 9 * channels]), patches, side, channels, stride).dataSync());
+  // im2col3x3Transposed writes the same matrix transposed (rows of ones aside, as the backward pass lays it out).
+  const rows = patches * out * out;
+  const transposed = new Float32Array(9 * channels * rows);
+  im2col3x3Transposed(x, patches, side, channels, transposed, 0, rows, stride);
+  for (let r = 0; r < rows; r++) for (let k = 0; k < 9 * channels; k++) assert.equal(transposed[k * rows + r], columns[r * 9 * channels + k]);
   assert.equal(back.length, x.length);
   let left = 0;
   let right = 0;
@@ -113,8 +124,9 @@ test('col2im is the adjoint of im2col: <im2col(x), y> = <x, col2im(y)>', () => {
 });
 
 test('with glimpseConv, the hand-written backward pass gives the tape gradients and loss values, for both cores', () => {
-  for (const [core, glimpses] of [['rnn', 3], ['rnn', 1], ['lstm', 3], ['lstm', 1]] as const) {
-    const net = smallConvNetwork({ glimpses, core }, 17);
+  for (const [core, glimpses, stride] of [['rnn', 3, 1], ['rnn', 1, 1], ['lstm', 3, 1], ['lstm', 1, 1], ['lstm', 3, 2], ['rnn', 2, 2]] as const) {
+    // Stride 2 with 7×7 patches: 7 → 5 → 2 through the two convolutions.
+    const net = smallConvNetwork(stride === 2 ? { glimpses, core, patchSize: 7, glimpseConv: { channels: [3, 4], stride } } : { glimpses, core }, 17);
     randomiseBiases(net.params, 19);
     const B = 6;
     const side = net.config.imageSize;
@@ -123,7 +135,7 @@ test('with glimpseConv, the hand-written backward pass gives the tape gradients 
     const tensorsBefore = tf.memory().numTensors;
     const tape = tapeHybridGradients(net, images, labels, new Rng(29));
     const fast = handHybridGradients(net, images, labels, { rng: new Rng(29) });
-    assertSameGradients(tape, fast, `${core} glimpses ${glimpses}`);
+    assertSameGradients(tape, fast, `${core} glimpses ${glimpses} stride ${stride}`);
     for (const name of ['glimpse.conv1.weight', 'glimpse.conv1.bias', 'glimpse.conv2.weight', 'glimpse.conv2.bias']) assert.ok(tape.grads.has(name), name);
     assert.ok(tf.tidy(() => tf.sum(tf.abs(fast.grads.get('glimpse.conv1.weight')!)).dataSync()[0]!) > 0, 'the first convolution gets a gradient');
     for (const g of [...tape.grads.values(), ...fast.grads.values()]) g.dispose();
@@ -137,9 +149,10 @@ test('with glimpseConv, the hand-written backward pass gives the tape gradients 
  * entries of the two convolution weights, against the hand-written and the tape gradients; the sampled locations
  * are replayed so that they are constants for the numeric derivative too.
  */
-test('with glimpseConv, both gradients match finite differences in conv1 and conv2 weights', () => {
+for (const stride of [1, 2])
+test(`with glimpseConv, both gradients match finite differences in conv1 and conv2 weights (second stride ${stride})`, () => {
   const weights = { classification: 1, baseline: 0, reinforce: 0 };
-  const net = smallConvNetwork({ lossWeights: weights }, 11);
+  const net = smallConvNetwork(stride === 2 ? { lossWeights: weights, patchSize: 8, glimpseConv: { channels: [3, 4], stride } } : { lossWeights: weights }, 11);
   randomiseBiases(net.params, 13);
   const B = 4;
   const side = net.config.imageSize;
@@ -242,15 +255,21 @@ test('a bad glimpseConv is a RangeError that says what is wrong', () => {
     [{ channels: ['16', 32] }, {}, /channels\[0\] must be a positive integer, got "16"/],
     [{ channels: [16, 32], kernel: 5 }, {}, /RamConfig\.glimpseConv has unknown keys kernel/],
     [{ channels: [16, 32] }, { patchSize: 4 }, /RamConfig\.glimpseConv needs patchSize ≥ 5 .*got 4/],
+    [{ channels: [16, 32], stride: 3 }, {}, /RamConfig\.glimpseConv\.stride \(the second convolution's\) must be 1 or 2, got 3/],
+    [{ channels: [16, 32], stride: '2' }, {}, /glimpseConv\.stride .* must be 1 or 2, got "2"/],
   ];
   for (const [glimpseConv, overrides, message] of bad) {
     assert.throws(() => resolveRamConfig(mnistRamConfig({ ...overrides, glimpseConv })), (err: unknown) => err instanceof RangeError && message.test(err.message), JSON.stringify(glimpseConv));
   }
   assert.deepEqual(resolveRamConfig(mnistRamConfig({ patchSize: 5, glimpseConv: { channels: [1, 1] } })).glimpseConv, { channels: [1, 1] });
+  // Stride 1 is the default and is left out, so configs from before the key resolve and save exactly as they did.
+  assert.deepEqual(resolveRamConfig(mnistRamConfig({ glimpseConv: { channels: [16, 32], stride: 1 } })).glimpseConv, { channels: [16, 32] });
+  assert.deepEqual(resolveRamConfig(mnistRamConfig({ glimpseConv: { channels: [16, 32], stride: 2 } })).glimpseConv, { channels: [16, 32], stride: 2 });
 });
 
 test('a model with glimpseConv saves and loads with its pathway', async () => {
-  const config = mnistRamConfig({ imageSize: 12, patchSize: 6, scales: 2, glimpses: 2, glimpseHidden: 6, locationHidden: 5, glimpseOutput: 7, hiddenSize: 8, glimpseConv: { channels: [2, 3] } });
+  for (const glimpseConv of [{ channels: [2, 3] }, { channels: [2, 3], stride: 2 }]) {
+  const config = mnistRamConfig({ imageSize: 12, patchSize: 6, scales: 2, glimpses: 2, glimpseHidden: 6, locationHidden: 5, glimpseOutput: 7, hiddenSize: 8, glimpseConv });
   const model = createRamModel(config, 4);
   const dir = await mkdtemp(join(tmpdir(), 'conv-glimpse-'));
   try {
@@ -258,12 +277,13 @@ test('a model with glimpseConv saves and loads with its pathway', async () => {
     model.learn([{ pixels, label: 2 }, { pixels: randomValues(144, 4), label: 7 }], 0.01);
     await model.save(dir);
     const loaded = await loadRamModel(dir);
-    assert.deepEqual(loaded.config.glimpseConv, { channels: [2, 3] });
+    assert.deepEqual(loaded.config.glimpseConv, glimpseConv);
     assert.deepEqual(loaded.network.params.names(), model.network.params.names());
     assert.deepEqual(loaded.classify(pixels), model.classify(pixels));
     loaded.dispose();
   } finally {
     model.dispose();
     await rm(dir, { recursive: true, force: true });
+  }
   }
 });

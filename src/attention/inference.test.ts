@@ -115,13 +115,17 @@ describe('RamInference (the serving path)', () => {
   });
 
   it('serves the convolutional glimpse pathway as the unroll does, at the means and sampled, before and after a learning step', () => {
-    for (const config of [mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }), mnistRamConfig({ glimpseConv: { channels: [3, 5] }, imageSize: 60, patchSize: 12, glimpses: 4 })]) {
+    for (const config of [
+      mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }),
+      mnistRamConfig({ glimpseConv: { channels: [3, 5] }, imageSize: 60, patchSize: 12, glimpses: 4 }),
+      mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8], stride: 2 }, patchSize: 12, scales: 2 }),
+    ]) {
       const model = createRamModel(config, 5);
       const side = config.imageSize;
       const images = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: side * side }, (_, p) => (((p % side) * (i + 3) + Math.floor(p / side) * 5) % 17) / 17));
       assert.equal(RamInference.supports(model.network), true);
       const fast = new RamInference(model.network);
-      const what = `conv ${String((config['glimpseConv'] as { channels: number[] }).channels)} ${side}×${side}`;
+      const what = `conv ${JSON.stringify(config['glimpseConv'])} ${side}×${side}`;
       assertClose(fast.classifyMany(images), model.classifyMany(images), `${what}, before learning`);
       const sampled = fast.classifySampled(images[1]!, { samples: 5, rng: new Rng(8) });
       assertClose([sampled], [model.classify(images[1]!, { samples: 5, seed: 8 })], `${what}, 5 sampled rollouts`);

@@ -60,7 +60,7 @@ export class RamInference {
     this.sizes = patchSizes(network.sensor);
     this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;
     const conv = network.config.glimpseConv;
-    this.whatInputs = conv ? convFeatureSize({ ...network.sensor, channels: conv.channels }) : this.retinaSize;
+    this.whatInputs = conv ? convFeatureSize({ ...network.sensor, channels: conv.channels, stride: conv.stride ?? 1 }) : this.retinaSize;
     this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'location.mean', 'action.logits']
       .flatMap((n) => [`${n}.weight`, `${n}.bias`]);
   }
@@ -200,7 +200,8 @@ export class RamInference {
     const conv = this.network.config.glimpseConv;
     if (!conv) return tf.tensor2d(x, [n, this.retinaSize + 2]);
     const { patchSize, scales } = this.network.sensor;
-    const [side0, side1, side2] = convSides(patchSize);
+    const stride = conv.stride ?? 1;
+    const [side0, side1, side2] = convSides(patchSize, stride);
     const patches = n * scales;
     const layer = (columns: Float32Array, rows: number, name: string): tf.Tensor2D =>
       tf.fused.matMul({
@@ -210,7 +211,7 @@ export class RamInference {
         activation: 'relu',
       }) as tf.Tensor2D;
     const a1 = read(layer(im2col3x3(x, patches, side0, 1), patches * side1 * side1, CONV_NAMES.conv1));
-    const a2 = layer(im2col3x3(a1, patches, side1, conv.channels[0]), patches * side2 * side2, CONV_NAMES.conv2);
+    const a2 = layer(im2col3x3(a1, patches, side1, conv.channels[0], stride), patches * side2 * side2, CONV_NAMES.conv2);
     return tf.concat2d([tf.reshape(a2, [n, this.whatInputs]), tf.tensor2d(locations, [n, 2])], 1);
   }
 

@@ -51,14 +51,14 @@ export function resolveRamConfig(config: RamConfig): ResolvedRamConfig {
   return resolved;
 }
 
-/** RamConfig.glimpseConv checked and copied: null/undefined → undefined, else { channels: [C1, C2] }. */
+/** RamConfig.glimpseConv checked and copied: null/undefined → undefined, else { channels: [C1, C2] } (and stride: 2 when given so; 1 is left out). */
 function resolveGlimpseConv(value: unknown, patchSize: number): GlimpseConvConfig | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new RangeError(`RamConfig.glimpseConv must be null or an object { channels: [C1, C2] }, got ${JSON.stringify(value)}`);
   }
-  const unknown = Object.keys(value).filter((k) => k !== 'channels');
-  if (unknown.length) throw new RangeError(`RamConfig.glimpseConv has unknown keys ${unknown.join(', ')} (it takes only channels: [C1, C2])`);
+  const unknown = Object.keys(value).filter((k) => k !== 'channels' && k !== 'stride');
+  if (unknown.length) throw new RangeError(`RamConfig.glimpseConv has unknown keys ${unknown.join(', ')} (it takes channels: [C1, C2] and stride)`);
   const channels = (value as { channels?: unknown }).channels;
   if (!Array.isArray(channels) || channels.length !== 2) {
     throw new RangeError(`RamConfig.glimpseConv.channels must be an array of two channel counts [C1, C2], got ${JSON.stringify(channels)}`);
@@ -66,8 +66,10 @@ function resolveGlimpseConv(value: unknown, patchSize: number): GlimpseConvConfi
   channels.forEach((c: unknown, i) => {
     if (typeof c !== 'number' || !Number.isInteger(c) || c < 1) throw new RangeError(`RamConfig.glimpseConv.channels[${i}] must be a positive integer, got ${typeof c === 'number' ? c : JSON.stringify(c)}`);
   });
+  const stride = (value as { stride?: unknown }).stride ?? 1;
+  if (stride !== 1 && stride !== 2) throw new RangeError(`RamConfig.glimpseConv.stride (the second convolution's) must be 1 or 2, got ${JSON.stringify(stride)}`);
   if (patchSize < 5) throw new RangeError(`RamConfig.glimpseConv needs patchSize ≥ 5 (two 3×3 'valid' convolutions shrink the patch by 4), got ${patchSize}`);
-  return { channels: [channels[0] as number, channels[1] as number] };
+  return { channels: [channels[0] as number, channels[1] as number], ...(stride === 2 ? { stride } : {}) };
 }
 
 function validate(c: ResolvedRamConfig): void {
