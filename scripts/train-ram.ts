@@ -65,7 +65,7 @@ if (args.help) {
   [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv too) comes from the checkpoint.`);
+On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv and --glimpse-conv-stride too) comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -193,7 +193,7 @@ async function main(): Promise<void> {
     if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
-    if (given.has('glimpse-conv')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${model.config.glimpseConv.channels.join(',')}` : 'no glimpseConv'})`);
+    if (given.has('glimpse-conv') || given.has('glimpse-conv-stride')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${JSON.stringify(model.config.glimpseConv)}` : 'no glimpseConv'})`);
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'none' || o.augment === undefined ? false : o.augment });
   const digits = readMnist('train');
