@@ -87,7 +87,7 @@ export function handHybridGradients(
   const glimpseHidden = c.glimpseHidden;
   // The convolutional pathway: each image's scales are `patches` patches of side0² → side1²·C1 → side2²·C2.
   const conv = c.glimpseConv?.channels;
-  const stride = c.glimpseConv?.stride ?? 1;
+  const stride = c.glimpseConv?.stride;
   const [side0, side1, side2] = convSides(c.patchSize, stride);
   const patches = batch * c.scales;
 

@@ -180,7 +180,7 @@ export class ConvGlimpse {
   /** [B, scales·g²] retina → [B, scales·side2²·C2] features. */
   apply(retina: tf.Tensor2D): tf.Tensor2D {
     const { patchSize, scales, channels } = this.spec;
-    const stride = this.spec.stride ?? 1;
+    const { stride } = this.spec;
     const [side0, side1] = convSides(patchSize, stride);
     const batch = retina.shape[0];
     const patches = batch * scales;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { CONV_NAMES, convFeatureSize, convSides, im2col3x3 } from './conv-glimpse.js';
+import { CONV_NAMES, convSides, im2col3x3 } from './conv-glimpse.js';
 import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
 import { drawLocations } from './location-network.js';
@@ -59,8 +59,8 @@ export class RamInference {
     this.network = network;
     this.sizes = patchSizes(network.sensor);
     this.retinaSize = network.sensor.patchSize ** 2 * network.sensor.scales;
-    const conv = network.config.glimpseConv;
-    this.whatInputs = conv ? convFeatureSize({ ...network.sensor, channels: conv.channels, stride: conv.stride ?? 1 }) : this.retinaSize;
+    // The convolutional pathway's output size, as the network built it.
+    this.whatInputs = network.glimpse.conv?.outputs ?? this.retinaSize;
     this.names = ['glimpse.what', 'glimpse.where', 'glimpse.combine', 'location.mean', 'action.logits']
       .flatMap((n) => [`${n}.weight`, `${n}.bias`]);
   }
@@ -200,7 +200,7 @@ export class RamInference {
     const conv = this.network.config.glimpseConv;
     if (!conv) return tf.tensor2d(x, [n, this.retinaSize + 2]);
     const { patchSize, scales } = this.network.sensor;
-    const stride = conv.stride ?? 1;
+    const stride = conv.stride;
     const [side0, side1, side2] = convSides(patchSize, stride);
     const patches = n * scales;
     const layer = (columns: Float32Array, rows: number, name: string): tf.Tensor2D =>

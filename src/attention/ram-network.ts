@@ -56,7 +56,7 @@ export class RamNetwork {
     const c = config;
     this.params = new Parameters(rng);
     this.sensor = { patchSize: c.patchSize, scales: c.scales };
-    const conv = c.glimpseConv ? { patchSize: c.patchSize, scales: c.scales, channels: c.glimpseConv.channels, stride: c.glimpseConv.stride ?? 1 } : undefined;
+    const conv = c.glimpseConv ? { patchSize: c.patchSize, scales: c.scales, ...c.glimpseConv } : undefined;
     this.glimpse = new GlimpseNetwork(this.params, c.patchSize * c.patchSize * c.scales, c.glimpseHidden, c.locationHidden, c.glimpseOutput, conv);
     this.core = createCore(c.core, this.params, c.glimpseOutput, c.hiddenSize);
     this.location = new LocationNetwork(this.params, c.hiddenSize, c.locationStd);
