@@ -130,9 +130,9 @@ function bilinear(src: Float32Array, side: number, sx: number, sy: number): numb
   return (1 - ty) * ((1 - tx) * a + tx * b) + ty * ((1 - tx) * c + tx * d);
 }
 
-/** Separable Gaussian smoothing with a kernel of radius ⌈3σ⌉, zero outside (for displacement fields). */
-function smooth(field: Float32Array, side: number, sigma: number): Float32Array {
-  const r = Math.ceil(3 * sigma);
+/** Separable Gaussian smoothing with a kernel of `radius` taps either side, zero outside (blur and displacement fields). */
+function smooth(field: Float32Array, side: number, sigma: number, radius: number): Float32Array {
+  const r = radius;
   const w = new Float32Array(2 * r + 1);
   let sum = 0;
   for (let d = -r; d <= r; d++) sum += w[d + r] = Math.exp(-(d * d) / (2 * sigma * sigma));
@@ -165,8 +165,8 @@ export function elasticDistort(src: Float32Array, side: number, rng: Rng, alpha:
     rawX[i] = rng.uniform(-1, 1);
     rawY[i] = rng.uniform(-1, 1);
   }
-  const dx = smooth(rawX, side, sigma);
-  const dy = smooth(rawY, side, sigma);
+  const dx = smooth(rawX, side, sigma, Math.ceil(3 * sigma));
+  const dy = smooth(rawY, side, sigma, Math.ceil(3 * sigma));
   const out = new Float32Array(n);
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
@@ -179,34 +179,7 @@ export function elasticDistort(src: Float32Array, side: number, rng: Rng, alpha:
 
 /** Separable Gaussian blur with a 5-tap kernel, zero outside. */
 function blur(src: Float32Array, side: number, sigma: number): Float32Array {
-  const w = new Float32Array(5);
-  let sum = 0;
-  for (let d = -2; d <= 2; d++) sum += w[d + 2] = Math.exp(-(d * d) / (2 * sigma * sigma));
-  for (let k = 0; k < 5; k++) w[k]! /= sum;
-  const tmp = new Float32Array(src.length);
-  const out = new Float32Array(src.length);
-  for (let y = 0; y < side; y++) {
-    const row = y * side;
-    for (let x = 0; x < side; x++) {
-      let v = 0;
-      for (let d = -2; d <= 2; d++) {
-        const xx = x + d;
-        if (xx >= 0 && xx < side) v += w[d + 2]! * src[row + xx]!;
-      }
-      tmp[row + x] = v;
-    }
-  }
-  for (let y = 0; y < side; y++) {
-    for (let x = 0; x < side; x++) {
-      let v = 0;
-      for (let d = -2; d <= 2; d++) {
-        const yy = y + d;
-        if (yy >= 0 && yy < side) v += w[d + 2]! * tmp[yy * side + x]!;
-      }
-      out[y * side + x] = v;
-    }
-  }
-  return out;
+  return smooth(src, side, sigma, 2);
 }
 
 /**
