@@ -47,6 +47,7 @@ const { values: args, tokens } = parseArgs({
     validation: { type: 'string', default: '5000' },
     limit: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    'split-seed': { type: 'string' },
     out: { type: 'string' },
     checkpoints: { type: 'string' },
     resume: { type: 'boolean', default: false },
@@ -62,10 +63,11 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
   [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--glimpse-conv-stride 1|2 (the second one's)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
-  [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
+  [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--split-seed S (default: --seed)] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
-On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv and --glimpse-conv-stride too) comes from the checkpoint.`);
+--seed draws the initial weights, the data order and the policy's noise; --split-seed the held-out validation digits (another --seed with the same --split-seed is a second run on the same split).
+On --resume, --epochs/--lr/--lr-min/--out/--augment/--photo-set given explicitly override the saved ones; everything else (--glimpse-conv, --glimpse-conv-stride and the seeds too) comes from the checkpoint.`);
   process.exit(0);
 }
 
@@ -94,6 +96,12 @@ interface TrainOptions {
   validation: number;
   limit: number | null;
   seed: number;
+  /**
+   * The seed of the held-out split (heldOutSplit) and of the validation canvases, when it differs from `seed`:
+   * a second run with another `seed` validates on the same digits (and keeps the photographs of them out of
+   * training). Absent: `seed`, as every run before it.
+   */
+  splitSeed?: number;
   out: string;
   checkpoints: string;
 }
@@ -115,6 +123,7 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     validation: num(args.validation, 'validation'),
     limit: args.limit ? num(args.limit, 'limit') : null,
     seed: num(args.seed, 'seed'),
+    ...(args['split-seed'] !== undefined ? { splitSeed: num(args['split-seed'], 'split-seed') } : {}),
     out: args.out ?? `models/ram-${task}`,
     checkpoints: args.checkpoints ?? `checkpoints/ram-${task}`,
   };
@@ -193,12 +202,14 @@ async function main(): Promise<void> {
     if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
+    if (given.has('seed') || given.has('split-seed')) console.log(`--seed and --split-seed ignored: a resumed run keeps its checkpoint's (seed ${o.seed}, split seed ${o.splitSeed ?? o.seed})`);
     if (given.has('glimpse-conv') || given.has('glimpse-conv-stride')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${JSON.stringify(model.config.glimpseConv)}` : 'no glimpseConv'})`);
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'none' || o.augment === undefined ? false : o.augment });
   const digits = readMnist('train');
-  // The held-out split depends on the seed only, so a resumed run validates on the same images.
-  const split = heldOutSplit(digits.count, o.seed, o.validation);
+  // The held-out split depends on the split seed only, so a resumed run validates on the same images.
+  const splitSeed = o.splitSeed ?? o.seed;
+  const split = heldOutSplit(digits.count, splitSeed, o.validation);
   const validation = split.validation;
   let trainIndices = o.limit ? split.train.slice(0, o.limit) : split.train;
   if (o.photoSet && o.task !== 'mnist') throw new Error(`--photo-set holds 28×28 digits for the mnist task, not ${o.task}`);
@@ -213,7 +224,7 @@ async function main(): Promise<void> {
       `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');
-  const valRngSeed = validationRenderSeed(o.seed);
+  const valRngSeed = validationRenderSeed(splitSeed);
   const photoError = () => evaluateError(model.network, train, photoValidation, { ...spec, shift: 0, augment: false }, { dataRng: new Rng(valRngSeed) });
   if (resuming && photoValidation.length > 0) {
     // The weights' figure on this run's pictures before it trains: what the run is measured against (a photo set

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { heldOutSplit, standardError } from './evaluation.js';
+import { heldOutSplit, standardError, validationDigits } from './evaluation.js';
 import { Rng } from './rng.js';
 
 test('standardError is the binomial √(p(1 − p)/n), and matches the spread of simulated error rates', () => {
@@ -25,4 +25,18 @@ test('heldOutSplit: disjoint, complete, and fixed by seed and size', () => {
   assert.deepEqual([...a.validation, ...a.train].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
   assert.deepEqual(heldOutSplit(1000, 1, 100), a);
   assert.notDeepEqual(heldOutSplit(1000, 2, 100).validation, a.validation);
+});
+
+test('validationDigits: the split of training.splitSeed when a run gave one, else of training.seed', () => {
+  const split = (seed: number) => heldOutSplit(60_000, seed, 500).validation;
+  const plain = validationDigits({ training: { seed: 2, validation: 500 } });
+  assert.equal(plain.digits.count, 60_000);
+  assert.deepEqual(plain.indices, split(2));
+  assert.equal(plain.seed, 2);
+  // A second run (seed 2) on the first run's split (seed 1) validates on the first run's digits.
+  const second = validationDigits({ training: { seed: 2, splitSeed: 1, validation: 500 } });
+  assert.deepEqual(second.indices, split(1));
+  assert.equal(second.seed, 1);
+  assert.notDeepEqual(second.indices, plain.indices);
+  assert.throws(() => validationDigits({ training: { splitSeed: 1 } }), /records no training split/);
 });

@@ -84,8 +84,8 @@ function errorOn(network: RamNetwork, set: DigitSet, indices: number[], renderSe
 }
 
 /**
- * Error on the validation digits the model was trained beside (its config's training.seed and
- * training.validation), rendered as in training: a figure that choices (an epoch, an inference mode) may be
+ * Error on the validation digits the model was trained beside (its config's training.splitSeed or training.seed,
+ * and training.validation), rendered as in training: a figure that choices (an epoch, an inference mode) may be
  * made on, unlike the test error.
  */
 export function validationError(network: RamNetwork, options: ErrorOptions = {}): TestResult {
@@ -94,14 +94,16 @@ export function validationError(network: RamNetwork, options: ErrorOptions = {})
 }
 
 /**
- * The MNIST training digits a model was validated on (its config's training.seed and training.validation):
- * the set, the held-out indices in the trainer's order, and the run's seed.
+ * The MNIST training digits a model was validated on (its config's training.splitSeed, or training.seed when the
+ * run gave none, and training.validation): the set, the held-out indices in the trainer's order, and the split's
+ * seed (which also seeds the validation canvases, validationRenderSeed).
  */
 export function validationDigits(config: Readonly<Record<string, unknown>>): { digits: DigitSet; indices: number[]; seed: number } {
-  const training = config['training'] as { seed?: number; validation?: number } | undefined;
-  if (training?.seed === undefined || !training.validation) throw new Error('this model records no training split (config.training.seed and .validation)');
+  const training = config['training'] as { seed?: number; splitSeed?: number; validation?: number } | undefined;
+  const seed = training?.splitSeed ?? training?.seed;
+  if (seed === undefined || !training?.validation) throw new Error('this model records no training split (config.training.seed and .validation)');
   const digits = readMnist('train');
-  return { digits, indices: heldOutSplit(digits.count, training.seed, training.validation).validation, seed: training.seed };
+  return { digits, indices: heldOutSplit(digits.count, seed, training.validation).validation, seed };
 }
 
 /** Error on the 10,000 MNIST test images (rendered as the model's task), deterministic unless samples > 1. */
