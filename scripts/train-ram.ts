@@ -190,6 +190,9 @@ async function main(): Promise<void> {
   if ((args.resume || args['resume-from']) && !resuming) console.log(`no checkpoint at ${resumeDir}; starting fresh`);
   const { model, optimizer, state } = resuming ? await loadCheckpoint<TrainOptions>(resumeDir) : fresh();
   const o = state.options;
+  // The held-out split (and its validation canvases) depends on the split seed only, so a resumed run validates on
+  // the same images.
+  const splitSeed = o.splitSeed ?? o.seed;
   if (resuming) {
     // A continued run may extend or restart the schedule; nothing else may change.
     if (given.has('epochs')) o.epochs = num(args.epochs, 'epochs');
@@ -202,13 +205,11 @@ async function main(): Promise<void> {
     if (given.has('photo-set')) o.photoSet = args['photo-set']!;
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
-    if (given.has('seed') || given.has('split-seed')) console.log(`--seed and --split-seed ignored: a resumed run keeps its checkpoint's (seed ${o.seed}, split seed ${o.splitSeed ?? o.seed})`);
+    if (given.has('seed') || given.has('split-seed')) console.log(`--seed and --split-seed ignored: a resumed run keeps its checkpoint's (seed ${o.seed}, split seed ${splitSeed})`);
     if (given.has('glimpse-conv') || given.has('glimpse-conv-stride')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${JSON.stringify(model.config.glimpseConv)}` : 'no glimpseConv'})`);
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'none' || o.augment === undefined ? false : o.augment });
   const digits = readMnist('train');
-  // The held-out split depends on the split seed only, so a resumed run validates on the same images.
-  const splitSeed = o.splitSeed ?? o.seed;
   const split = heldOutSplit(digits.count, splitSeed, o.validation);
   const validation = split.validation;
   let trainIndices = o.limit ? split.train.slice(0, o.limit) : split.train;

@@ -130,9 +130,8 @@ function bilinear(src: Float32Array, side: number, sx: number, sy: number): numb
   return (1 - ty) * ((1 - tx) * a + tx * b) + ty * ((1 - tx) * c + tx * d);
 }
 
-/** Separable Gaussian smoothing with a kernel of `radius` taps either side, zero outside (blur and displacement fields). */
-function smooth(field: Float32Array, side: number, sigma: number, radius: number): Float32Array {
-  const r = radius;
+/** Separable Gaussian smoothing with a kernel of `r` taps either side, zero outside (blur and displacement fields). */
+function smooth(field: Float32Array, side: number, sigma: number, r: number): Float32Array {
   const w = new Float32Array(2 * r + 1);
   let sum = 0;
   for (let d = -r; d <= r; d++) sum += w[d + r] = Math.exp(-(d * d) / (2 * sigma * sigma));
@@ -165,8 +164,9 @@ export function elasticDistort(src: Float32Array, side: number, rng: Rng, alpha:
     rawX[i] = rng.uniform(-1, 1);
     rawY[i] = rng.uniform(-1, 1);
   }
-  const dx = smooth(rawX, side, sigma, Math.ceil(3 * sigma));
-  const dy = smooth(rawY, side, sigma, Math.ceil(3 * sigma));
+  const radius = Math.ceil(3 * sigma);
+  const dx = smooth(rawX, side, sigma, radius);
+  const dy = smooth(rawY, side, sigma, radius);
   const out = new Float32Array(n);
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
