@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { mnistTestDigit, paperPicture } from '../../test/images/fixtures.js';
 import { makeRoot, shipTestModel, startImages, type ImagesHarness } from '../../test/images/harness.js';
-import type { ClassifyReply } from './worker-protocol.js';
+import type { ClassifyReply, ClassifyTask } from './worker-protocol.js';
 
 /**
  * The image worker pool behind POST /classify-image, over real HTTP on
@@ -173,7 +173,6 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       form: 'raw' as const, modelUpdates: 0, input: false,
     });
 
-    /** Two classifications at once: one lands on each worker. */
     /** Classifies `image` over HTTP and sends its true label, three times: three online learning steps. */
     async function teach(image: Buffer, truth: string): Promise<void> {
       const { base, server } = await listen(h);
@@ -187,6 +186,7 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       }
     }
 
+    /** Two classifications at once: one lands on each worker. */
     async function onBoth(image: Buffer): Promise<{ probabilities: Record<string, number> }[]> {
       const replies = await Promise.all([h.pool.classify(task(image)), h.pool.classify(task(image))]);
       assert.deepEqual(replies.map((r) => r.worker).sort(), [0, 1]);
@@ -221,6 +221,27 @@ describe('image worker pool', { timeout: 240_000 }, () => {
       const afterLearning = await onBoth(image);
       assert.notDeepEqual(afterLearning[0]!.probabilities, before[0]!.probabilities, 'the learner learned');
       assert.deepEqual(afterLearning[1]!.probabilities, afterLearning[0]!.probabilities, 'the replacement serves the same weights');
+    });
+
+    it('takes bytes it may not transfer by copy, and a task it cannot send is refused without holding a worker', async () => {
+      // sharp's output is an external buffer, which Node 21+ refuses to transfer (Node 20 copied it quietly).
+      const made = await paperPicture(mnistTestDigit(4).pixels, { format: 'png' });
+      const length = made.byteLength;
+      const first = JSON.parse((await h.pool.classify(task(made))).body) as { label: string };
+      assert.equal(made.byteLength, length, "the caller's bytes are untouched");
+      assert.equal(JSON.parse((await h.pool.classify(task(made))).body).label, first.label, 'the same bytes classify again, alike');
+      // Bytes that own their buffer move to the worker: the caller's view is left empty, and sending it again is refused.
+      const owned = Buffer.from(new Uint8Array(made).buffer);
+      assert.equal(owned.byteOffset, 0);
+      assert.equal(JSON.parse((await h.pool.classify(task(owned))).body).label, first.label);
+      assert.equal(owned.byteLength, 0, 'transferred, not copied');
+      await assert.rejects(h.pool.classify(task(owned)), /already transferred/);
+      // A task that cannot be cloned is refused at once, and both workers are free again afterwards.
+      const unclonable = { ...task(made), extra: () => 0 } as unknown as ClassifyTask;
+      for (let i = 0; i < 20; i++) await assert.rejects(h.pool.classify(unclonable), { name: 'DataCloneError' });
+      assert.deepEqual([h.pool.inFlight(0), h.pool.inFlight(1)], [0, 0]);
+      const replies = await Promise.all([h.pool.classify(task(made)), h.pool.classify(task(made))]);
+      assert.deepEqual(replies.map((r) => r.worker).sort(), [0, 1]);
     });
 
     it('leaks no tensors in any worker over many classifications, renders and learning steps', async () => {

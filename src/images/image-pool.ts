@@ -1,3 +1,4 @@
+import * as workerThreads from 'node:worker_threads';
 import type { Worker } from 'node:worker_threads';
 import { siblingWorker } from '../platform/worker-thread.js';
 import type { RamConfig } from '../attention/index.js';
@@ -95,6 +96,12 @@ export interface LoadedModel {
   config: RamConfig;
   /** Index into the model's candidate folders that loaded. */
   loaded: number;
+}
+
+/** Node 21+'s check (Node 20 has none, and copies an untransferable buffer named in a transfer list instead of throwing). */
+const isMarkedAsUntransferable = (workerThreads as { isMarkedAsUntransferable?: (value: object) => boolean }).isMarkedAsUntransferable;
+function untransferable(buffer: ArrayBufferLike): boolean {
+  return isMarkedAsUntransferable?.(buffer) ?? false;
 }
 
 function fromWire(err: WireError): Error {
@@ -277,7 +284,15 @@ export class ImagePool {
       slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, classify });
       if (classify) slot.classifying++;
       slot.worker.ref();
-      slot.worker.postMessage({ id, task } satisfies ToWorker, transfer);
+      try {
+        slot.worker.postMessage({ id, task } satisfies ToWorker, transfer);
+      } catch (err) {
+        // Nothing was sent (e.g. a DataCloneError): no reply will come, so the slot must not wait for one.
+        slot.pending.delete(id);
+        if (classify) slot.classifying--;
+        this.reference();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
@@ -300,8 +315,13 @@ export class ImagePool {
   }
 
   private dispatch(slot: Slot, task: ClassifyTask): Promise<ClassifyReply> {
-    // The upload's bytes move to the worker without a copy when they own their buffer (a pooled small Buffer does not).
-    const own = task.bytes.byteOffset === 0 && task.bytes.byteLength === task.bytes.buffer.byteLength && !(task.bytes.buffer instanceof SharedArrayBuffer);
+    // The upload's bytes move to the worker without a copy when they own their buffer (a pooled small Buffer does not)
+    // and it may be transferred: Node 21+ throws on an untransferable one (sharp's output, say), where Node 20 copied it.
+    // An empty upload is refused before it gets here, so no bytes means a buffer already transferred away (detached).
+    if (task.bytes.byteLength === 0) return Promise.reject(new Error('The image bytes are empty: was their buffer already transferred to a worker?'));
+    const buffer = task.bytes.buffer;
+    const own = task.bytes.byteOffset === 0 && task.bytes.byteLength === buffer.byteLength && !(buffer instanceof SharedArrayBuffer)
+      && !untransferable(buffer);
     const bytes = own ? task.bytes : new Uint8Array(task.bytes);
     return this.send<ClassifyReply>(slot, { ...task, bytes }, true, [bytes.buffer as ArrayBuffer]).then((reply) => {
       reply.worker = slot.index;
