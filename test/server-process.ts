@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { childEnv } from './child-env.js';
 
 /**
  * A real Focal process (`node --import tsx src/main.ts`) on a loopback port,
@@ -22,7 +21,7 @@ export interface FocalProcess {
 export async function startFocal(env: Record<string, string>, timeoutMs = 60_000): Promise<FocalProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
-    env: childEnv({ PORT: '0', HOST: '127.0.0.1', FOCAL_LOG_LEVEL: 'info', FOCAL_TF_BACKEND: 'cpu', ...env }),
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', FOCAL_LOG_LEVEL: 'info', FOCAL_TF_BACKEND: 'cpu', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -7,10 +7,9 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 import { readMnist } from '../../src/attention/mnist-dataset.js';
 import { correlation } from '../images/fixtures.js';
-import { childEnv } from '../child-env.js';
 
 const run = promisify(execFile);
-const render = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/render-photo-set.ts', ...args], { encoding: 'utf8', env: childEnv() });
+const render = (args: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/render-photo-set.ts', ...args], { encoding: 'utf8' });
 
 describe('npm run render:photos (scripts/render-photo-set.ts)', () => {
   const root = mkdtempSync(join(tmpdir(), 'focal-photo-set-'));

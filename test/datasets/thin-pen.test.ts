@@ -7,7 +7,6 @@ import type { DigitSet } from '../../src/attention/mnist-dataset.js';
 import { DEFAULT_PEN, ERODE_PEN, inkSkeleton, strokeMask, strokeMaskSide } from '../../scripts/lib/photo-digits.js';
 import { dilateSquare, erodeSquare } from '../../src/images/morphology.js';
 import { countHoles, skeletonize } from '../../scripts/lib/skeleton.js';
-import { childEnv } from '../child-env.js';
 
 /** Connected components of the set pixels (8-connected) or of the unset ones (4-connected, outside included). */
 function components(img: Uint8Array, w: number, h: number, of: 0 | 1): number {
@@ -176,7 +175,7 @@ describe('the renderer\'s thin pens (scripts/lib/photo-digits.ts strokeMask)', (
 
 describe('npm run check:pen (scripts/check-thin-pen.ts)', () => {
   it('prints, for every stroke filter, stroke change and thin pen, how many masks lose their digit or a loop, and their ink; the pen line never loses its digit', async () => {
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/check-thin-pen.ts', '--count', '40'], { encoding: 'utf8', env: childEnv() });
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/check-thin-pen.ts', '--count', '40'], { encoding: 'utf8' });
     assert.match(stdout, /^40 training digits \(not among models\/ram-mnist's 5000 validation digits\)/);
     const rows = stdout.split('\n').filter((l) => /^(bitwise|grey) \|/.test(l)).map((l) => l.split('|').map((c) => c.trim()));
     const conditions = ['-2 erode', '-2 line', '-1 erode', '-1 line', '1 —', '2 —', '3 —', '5 —'];

@@ -9,7 +9,6 @@ import { route } from '../../src/http/route.js';
 import { defaultConfig } from '../../src/platform/config.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { startServer } from '../../src/server.js';
-import { childEnv } from '../child-env.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -24,7 +23,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 /** Runs `node --import tsx src/main.ts` and collects its output. */
 function runMain(env: Record<string, string>, args: string[] = []) {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
-    cwd: ROOT, env: childEnv({ FOCAL_LOG_LEVEL: 'info', FOCAL_TF_BACKEND: 'cpu', ...env }), stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, env: { ...process.env, FOCAL_LOG_LEVEL: 'info', FOCAL_TF_BACKEND: 'cpu', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout.on('data', (b: Buffer) => { out += b.toString(); });

@@ -9,7 +9,6 @@ import { promisify } from 'node:util';
 import { toDsjson } from '../../src/evaluation/dsjson.js';
 import { progress } from '../../scripts/lib/progress.js';
 import { call, killAll, startFocal, type FocalProcess } from '../server-process.js';
-import { childEnv } from '../child-env.js';
 
 const run = promisify(execFile);
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -55,7 +54,7 @@ describe('npm run import:log', { timeout: 120_000 }, () => {
     eventId: `imp-${from + i}`, createdAt: Date.parse('2026-11-01T00:00:00Z') + (from + i) * 1000, context: { user: { k: i % 3 } },
     actions: [{ id: 'a' }, { id: 'b' }], pmf: [0.5, 0.5], chosen: i % 2, probability: 0.5, reward: i % 4 === 0 ? null : 1,
   }));
-  const importLog = (file: string, ...extra: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/import-log.ts', '--model', 'imported', '--file', file, '--url', focal.base, ...extra], { cwd: ROOT, env: childEnv() });
+  const importLog = (file: string, ...extra: string[]) => run(process.execPath, ['--import', 'tsx', 'scripts/import-log.ts', '--model', 'imported', '--file', file, '--url', focal.base, ...extra], { cwd: ROOT });
 
   it('imports a file in batches with progress lines (not a terminal) and reports what it did', async () => {
     const file = join(dir, 'good.dsjson');

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { call, killAll, startFocal, type FocalProcess } from '../server-process.js';
-import { childEnv } from '../child-env.js';
 
 const CHROMIUM = process.env.FOCAL_CHROMIUM ?? '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `Chromium is not installed at ${CHROMIUM} (apt-get install chromium)`;
@@ -58,7 +57,7 @@ describe('the dashboard in Chromium', { skip, timeout: 180_000 }, () => {
 
   before(async () => {
     mkdirSync(OUT, { recursive: true });
-    execFileSync(process.execPath, [join(ROOT, 'scripts/build-ui.mjs')], { stdio: 'ignore', env: childEnv() });
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build-ui.mjs')], { stdio: 'ignore' });
     const env = (extra: Record<string, string> = {}) => {
       const dir = mkdtempSync(join(tmpdir(), 'focal-ui-'));
       dirs.push(dir);
