@@ -315,10 +315,10 @@ export class ImagePool {
   }
 
   private dispatch(slot: Slot, task: ClassifyTask): Promise<ClassifyReply> {
-    // The upload's bytes move to the worker without a copy when they own their buffer (a pooled small Buffer does not)
-    // and it may be transferred: Node 21+ throws on an untransferable one (sharp's output, say), where Node 20 copied it.
     // An empty upload is refused before it gets here, so no bytes means a buffer already transferred away (detached).
     if (task.bytes.byteLength === 0) return Promise.reject(new Error('The image bytes are empty: was their buffer already transferred to a worker?'));
+    // The upload's bytes move to the worker without a copy when they own their buffer (a pooled small Buffer does not)
+    // and it may be transferred: Node 21+ throws on an untransferable one (sharp's output, say), where Node 20 copied it.
     const buffer = task.bytes.buffer;
     const own = task.bytes.byteOffset === 0 && task.bytes.byteLength === buffer.byteLength && !(buffer instanceof SharedArrayBuffer)
       && !untransferable(buffer);
