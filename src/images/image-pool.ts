@@ -281,18 +281,11 @@ export class ImagePool {
   private send<T>(slot: Slot, task: Task, classify: boolean, transfer: ArrayBuffer[] = []): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
+      // Sent first: a message postMessage refuses (a DataCloneError) rejects this promise, and nothing waits for its reply.
+      slot.worker.postMessage({ id, task } satisfies ToWorker, transfer);
       slot.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, classify });
       if (classify) slot.classifying++;
       slot.worker.ref();
-      try {
-        slot.worker.postMessage({ id, task } satisfies ToWorker, transfer);
-      } catch (err) {
-        // Nothing was sent (e.g. a DataCloneError): no reply will come, so the slot must not wait for one.
-        slot.pending.delete(id);
-        if (classify) slot.classifying--;
-        this.reference();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
     });
   }
 
