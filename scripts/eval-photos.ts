@@ -19,6 +19,9 @@
  * over it (scripts/lib/photo-digits.ts, ThinPen). --stroke-filter bitwise changes stroke widths with sharp's
  * erode/dilate (bitwise OR/AND on grey pixels), as every figure before rule 11 of models/README.md did; the default,
  * grey, with the grey max/min (StrokeFilter). The earlier pictures: --thin-pen erode --stroke-filter bitwise.
+ * --average-with DIR reads every picture with a second model too (preprocessed once, for the first model's canvas;
+ * the second at its location means) and scores the mean of the two models' probabilities: an ensemble of two,
+ * compared before serving one (models/README.md rule 24).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +29,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { standardError, validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type RamModel } from '../src/attention/index.js';
+import { argMax, meanOf } from './lib/ensemble.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement, preprocessImage, type PreprocessOptions } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
@@ -48,6 +52,7 @@ const { values, positionals } = parseArgs({
     'thin-to': { type: 'string' },
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
+    'average-with': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -56,7 +61,8 @@ if (values.help) {
     '  [--page WxH --digit PX (phone photos: W×H pages, a PX px digit field anywhere on them)] [--without zoom,second-look,even-strokes,calibrate-ink (preprocessing steps off)]\n' +
     '  [--thin-above A --thin-to T (thin a stroke measuring over A to T, in the preprocessing\'s stroke units; default its own)]\n' +
     `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
-    ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]`);
+    ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]\n` +
+    '  [--average-with DIR (a second model: the mean of both models\' probabilities)]');
   process.exit(0);
 }
 
@@ -118,11 +124,20 @@ const samples = Number(values.samples);
 if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a positive integer, not ${values.samples}`);
 if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(`--digits is test or validation, not ${values.digits}`);
 
+/** The second model of --average-with, read at its location means. */
+let other: RamModel | undefined;
+
+/** The class read from `pixels`: the model's, or with --average-with the most probable of both models' mean. */
+function classifyPixels(model: RamModel, pixels: Float32Array, seed: number): number {
+  const c = model.classify(pixels, { samples, seed });
+  return other ? argMax(meanOf(c.probabilities, other.classify(pixels).probabilities)) : c.predicted;
+}
+
 /** The predicted class of a picture through the service's preprocessing; sampled rollouts seeded per picture, as the service seeds them per event. */
 async function classifyBytes(model: RamModel, bytes: Buffer, seed: number): Promise<number> {
   const c = model.config;
   const pre = await preprocessImage(bytes, { maxPixels: MAX_PIXELS, size: c.imageSize, placement: inputPlacement(c), ...steps });
-  return model.classify(pre.pixels, { samples, seed }).predicted;
+  return classifyPixels(model, pre.pixels, seed);
 }
 
 async function main(): Promise<void> {
@@ -131,6 +146,17 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
+  if (values['average-with']) {
+    other = await loadRamModel(values['average-with']);
+    const [a, b] = [model.config, other.config];
+    if (a.imageSize !== b.imageSize || inputPlacement(a) !== inputPlacement(b) || a.classes.join('\u0000') !== b.classes.join('\u0000')) {
+      throw new Error(`--average-with: ${values['average-with']} (${b.imageSize}×${b.imageSize}, ${inputPlacement(b)} placement, classes ${b.classes.join(',')}) ` +
+        `cannot be averaged with ${dir} (${a.imageSize}×${a.imageSize}, ${inputPlacement(a)}, ${a.classes.join(',')})`);
+    }
+    if (values.digits === 'validation' && JSON.stringify(validationDigits(b).indices) !== JSON.stringify(validationDigits(a).indices)) {
+      throw new Error(`--average-with: ${values['average-with']} was validated on other digits than ${dir} (training.splitSeed or training.validation differ)`);
+    }
+  }
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);
   // The digits drawn: the test split's first COUNT, or the first COUNT of the model's validation digits.
   let digits = readMnist('test');
@@ -155,12 +181,12 @@ async function main(): Promise<void> {
     const digit = digits.images.subarray(index * 784, (index + 1) * 784);
     const png = await sharp(Buffer.from(digit), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
     if ((await classifyBytes(model, png, i + 1)) === params.label) cleanRight++;
-    if (model.config.imageSize === 28 && model.classify(Float32Array.from(digit, (v) => v / 255), { samples, seed: i + 1 }).predicted === params.label) rawRight++;
+    if (model.config.imageSize === 28 && classifyPixels(model, Float32Array.from(digit, (v) => v / 255), i + 1) === params.label) rawRight++;
     if ((i + 1) % 200 === 0) console.log(`  ${i + 1}/${n}: ${((right / (i + 1)) * 100).toFixed(2)}% right so far`);
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${steps.thinStrokes ? `, strokes over ${values['thin-above']} thinned to ${values['thin-to']}` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${steps.thinStrokes ? `, strokes over ${values['thin-above']} thinned to ${values['thin-to']}` : ''}${other ? `, probabilities averaged with ${values['average-with']}'s` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);
@@ -170,6 +196,7 @@ async function main(): Promise<void> {
   }
   console.log(`  ${((performance.now() - started) / 1000).toFixed(1)} s on ${backend.backend}`);
   model.dispose();
+  other?.dispose();
 }
 
 main().catch((err: unknown) => {

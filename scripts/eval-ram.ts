@@ -7,12 +7,15 @@
  * POST /classify-image does), and that error is printed too. With --split validation
  * the error is instead that of the held-out training digits the model was validated on
  * (its config's training seed and size), where choices may be made without the test set.
+ * --average-with DIR reads every image with a second model too (at its location means) and scores the mean of the
+ * two models' probabilities: an ensemble of two, compared before serving one (models/README.md rule 24).
  */
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
-import { renderTestSet, standardError, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
+import { renderTestSet, standardError, taskOfConfig, testError, validationDigits, validationError } from '../src/attention/evaluation.js';
+import { argMax, meanOf } from './lib/ensemble.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -26,13 +29,14 @@ const { values, positionals } = parseArgs({
     served: { type: 'boolean', default: false },
     split: { type: 'string', default: 'test' },
     seed: { type: 'string', default: '1' },
+    'average-with': { type: 'string' },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)] [--average-with DIR (a second model; the mean of both models\' probabilities)]');
     process.exit(2);
   }
   if (values.split !== 'test' && values.split !== 'validation') {
@@ -43,18 +47,31 @@ async function main(): Promise<void> {
     console.error('--split validation takes neither --served nor --limit');
     process.exit(2);
   }
+  const split = values.split;
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
+  const other = values['average-with'] ? await loadRamModel(values['average-with']) : undefined;
+  if (other) {
+    if (taskOfConfig(other.config).task !== taskOfConfig(model.config).task || other.config.imageSize !== model.config.imageSize ||
+      inputPlacement(other.config) !== inputPlacement(model.config)) {
+      console.error(`--average-with: ${values['average-with']} reads ${taskOfConfig(other.config).task} ${other.config.imageSize}×${other.config.imageSize} (${inputPlacement(other.config)} placement), ${dir} ${taskOfConfig(model.config).task} ${model.config.imageSize}×${model.config.imageSize} (${inputPlacement(model.config)}): they cannot be averaged`);
+      process.exit(2);
+    }
+    if (split === 'validation' && JSON.stringify(validationDigits(other.config).indices) !== JSON.stringify(validationDigits(model.config).indices)) {
+      console.error(`--average-with: ${values['average-with']} was validated on other digits than ${dir} (training.splitSeed or training.validation differ)`);
+      process.exit(2);
+    }
+  }
   const samples = Number(values.samples);
   const limit = values.limit ? Number(values.limit) : undefined;
   const seed = Number(values.seed);
-  const options = { samples, seed, glimpses: values.glimpses ? Number(values.glimpses) : undefined };
-  const split = values.split;
+  const options = { samples, seed, glimpses: values.glimpses ? Number(values.glimpses) : undefined, ...(other ? { averageWith: other.network } : {}) };
   const bar = progress(`${split} set`, limit ?? (split === 'test' ? 10_000 : 5_000), { unit: 'images' });
   const onProgress = (done: number, total: number): void => { bar.setTotal(total); bar.update(done); };
   const r = split === 'test' ? testError(model.network, { ...options, onProgress, limit }) : validationError(model.network, { ...options, onProgress });
   bar.stop();
-  const mode = samples > 1 ? `average of ${samples} sampled rollouts (seed ${seed})` : 'deterministic (location means)';
+  const mode = (samples > 1 ? `average of ${samples} sampled rollouts (seed ${seed})` : 'deterministic (location means)') +
+    (other ? `, probabilities averaged with ${values['average-with']}'s (location means)` : '');
   console.log(
     `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% ± ${(standardError(r.error, r.count) * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
@@ -74,7 +91,7 @@ async function main(): Promise<void> {
       const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
       // Sampled rollouts seeded per image, as the service seeds them per event (n + 1 with --seed 1).
       const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: (seed - 1) * 1_000_003 + n + 1 });
-      if (c.predicted !== set.labels[n]) wrong++;
+      if (argMax(other ? meanOf(c.probabilities, other.classify(pre.pixels).probabilities) : c.probabilities) !== set.labels[n]) wrong++;
     }
     served.stop();
     console.log(
@@ -83,6 +100,7 @@ async function main(): Promise<void> {
     );
   }
   model.dispose();
+  other?.dispose();
 }
 
 main().catch((err: unknown) => {

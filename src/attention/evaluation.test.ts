@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { heldOutSplit, standardError, validationDigits } from './evaluation.js';
+import { fileURLToPath } from 'node:url';
+import { selectTensorBackend } from '../platform/tensor-backend.js';
+import { heldOutSplit, renderTestSet, standardError, taskOfConfig, testError, validationDigits } from './evaluation.js';
+import { loadRamModel } from './ram-model.js';
 import { Rng } from './rng.js';
 
 test('standardError is the binomial √(p(1 − p)/n), and matches the spread of simulated error rates', () => {
@@ -39,4 +42,44 @@ test('validationDigits: the split of training.splitSeed when a run gave one, els
   assert.equal(second.seed, 1);
   assert.notDeepEqual(second.indices, plain.indices);
   assert.throws(() => validationDigits({ training: { splitSeed: 1 } }), /records no training split/);
+});
+
+test('testError with averageWith scores the mean of two networks\' probabilities, checked against their own classifications', async () => {
+  await selectTensorBackend();
+  const shipped = (name: string) => fileURLToPath(new URL(`../../models/${name}`, import.meta.url));
+  const [a, b] = await Promise.all([loadRamModel(shipped('ram-mnist')), loadRamModel(shipped('ram-mnist-conv'))]);
+  try {
+    const limit = 400;
+    const set = renderTestSet(taskOfConfig(a.config), limit);
+    const images = Array.from({ length: limit }, (_, i) => set.pixels.slice(i * 784, (i + 1) * 784));
+    const [ca, cb] = [a.classifyMany(images), b.classifyMany(images)];
+    let wrongPair = 0;
+    ca.forEach((c, i) => {
+      const mean = c.probabilities.map((p, k) => (p + cb[i]!.probabilities[k]!) / 2);
+      if (mean.indexOf(Math.max(...mean)) !== set.labels[i]) wrongPair++;
+    });
+    const pair = testError(a.network, { limit, averageWith: b.network });
+    assert.equal(pair.wrong, wrongPair);
+    // The two networks disagree on some of these digits, so the pair's count is not trivially either one's.
+    assert.ok(ca.some((c, i) => c.predicted !== cb[i]!.predicted), 'the two models disagree somewhere in the sample');
+    // A network averaged with itself reads as it does alone.
+    assert.equal(testError(a.network, { limit, averageWith: a.network }).wrong, testError(a.network, { limit }).wrong);
+    // Averaged in either order, the same pictures are read the same.
+    assert.equal(testError(b.network, { limit, averageWith: a.network }).wrong, wrongPair);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+});
+
+test('testError refuses to average networks that read different canvases or classes', async () => {
+  await selectTensorBackend();
+  const shipped = (name: string) => fileURLToPath(new URL(`../../models/${name}`, import.meta.url));
+  const [a, b] = await Promise.all([loadRamModel(shipped('ram-mnist')), loadRamModel(shipped('ram-translated'))]);
+  try {
+    assert.throws(() => testError(a.network, { limit: 10, averageWith: b.network }), /averageWith: a 60×60 network .* cannot be averaged with a 28×28 one/);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
 });

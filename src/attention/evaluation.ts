@@ -64,6 +64,8 @@ export interface ErrorOptions {
   /** Seed of the sampled rollouts' policy noise. */
   seed?: number;
   onProgress?: (done: number, total: number) => void;
+  /** A second network whose probabilities (at its location means) are averaged with the first's (EvaluationOptions.averageWith). */
+  averageWith?: RamNetwork;
 }
 
 /** The error of `network` on `indices` of `set`, rendered as its task with `renderSeed`: testError and validationError. */
@@ -78,6 +80,7 @@ function errorOn(network: RamNetwork, set: DigitSet, indices: number[], renderSe
     dataRng: new Rng(renderSeed),
     policyRng: new Rng(options.seed ?? 1),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.averageWith ? { averageWith: options.averageWith } : {}),
   });
   const count = indices.length;
   return { task: spec, error, wrong: Math.round(error * count), count, samples, seconds: (performance.now() - start) / 1000 };

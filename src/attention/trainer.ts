@@ -76,6 +76,11 @@ export interface EvaluationOptions {
   policyRng?: Rng;
   /** Called after each batch with the examples done so far (a command line's progress bar). */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * A second network read on the same canvases at its location means: the error is that of the mean of the two
+   * networks' probabilities (an ensemble of two, compared before serving one; models/README.md rule 24).
+   */
+  averageWith?: RamNetwork;
 }
 
 /** Classification error on `indices`, in [0, 1]. */
@@ -84,6 +89,12 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
   const samples = o.samples ?? 1;
   const size = spec.imageSize;
   const classes = network.config.classes.length;
+  if (o.averageWith) {
+    const c = o.averageWith.config;
+    if (c.imageSize !== size || c.classes.join('\u0000') !== network.config.classes.join('\u0000')) {
+      throw new Error(`averageWith: a ${c.imageSize}×${c.imageSize} network with classes ${c.classes.join(',')} cannot be averaged with a ${size}×${size} one with ${network.config.classes.join(',')}`);
+    }
+  }
   let wrong = 0;
   for (let start = 0; start < indices.length; start += batchSize) {
     const batch = indices.slice(start, start + batchSize);
@@ -94,7 +105,10 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
       // Sampled rollouts of one image sit in consecutive rows after the tile+reshape below.
       if (samples > 1) x = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, samples, 1, 1, 1]), [batch.length * samples, size, size, 1]);
       const rollout = network.unroll(x, { glimpses: o.glimpses, mode: samples > 1 ? 'sample' : 'mean', rng: o.policyRng });
-      return tf.mean(tf.reshape(tf.softmax(rollout.logits), [batch.length, samples, classes]), 1).dataSync();
+      const own = tf.mean(tf.reshape(tf.softmax(rollout.logits), [batch.length, samples, classes]), 1);
+      if (!o.averageWith) return own.dataSync();
+      const other = tf.softmax(o.averageWith.unroll(tf.tensor4d(pixels, [batch.length, size, size, 1]), { mode: 'mean' }).logits);
+      return tf.mul(tf.add(own, other), 0.5).dataSync();
     });
     for (let i = 0; i < batch.length; i++) {
       let best = 0;
