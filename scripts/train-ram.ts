@@ -34,6 +34,7 @@ const { values: args, tokens } = parseArgs({
     'glimpse-output': { type: 'string', default: '256' },
     'glimpse-conv': { type: 'string' },
     'glimpse-conv-stride': { type: 'string' },
+    'location-range': { type: 'string' },
     core: { type: 'string', default: 'rnn' },
     'reinforce-weight': { type: 'string', default: '1' },
     'baseline-weight': { type: 'string', default: '1' },
@@ -62,7 +63,7 @@ const given = new Set(tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : []
 
 if (args.help) {
   console.log(`npm run train:ram -- [--task ${taskNames.join('|')}] [--size 60|100] [--glimpses N] [--patch 8] [--scales K]
-  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--glimpse-conv-stride 1|2 (the second one's)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
+  [--std 0.1] [--hidden 256] [--core rnn|lstm] [--glimpse-conv C1,C2 (two 3×3 convolutions before glimpse.what, e.g. 16,32)] [--glimpse-conv-stride 1|2 (the second one's)] [--location-range 1 (the policy's mean is R·tanh: below 1 its limit is inside the canvas)] [--epochs 100] [--batch 128] [--lr 0.001] [--lr-min 0.00001]
   [--shift 0] [--augment none|photo|elastic] [--photo-set DIR[,DIR…] (npm run render:photos)] [--validation 5000] [--limit N] [--seed 1] [--split-seed S (default: --seed)] [--out models/ram-<task>] [--checkpoints checkpoints/ram-<task>]
   [--resume | --resume-from CHECKPOINT_DIR] [--log-every 100 (steps between progress lines when stdout is not a terminal)]
        npm run train:ram -- --export-from CHECKPOINT_DIR [--out MODEL_DIR]   (a checkpoint as a plain model folder)
@@ -134,6 +135,8 @@ function fresh(): { model: AttentionModel; optimizer: Adam; state: TrainingState
     patchSize: num(args.patch, 'patch'),
     scales: args.scales ? num(args.scales, 'scales') : task === 'mnist' ? 3 : 4,
     locationStd: num(args.std, 'std'),
+    // RamConfig.locationRange, checked by resolveRamConfig; absent without the flag (the shipped models' tanh).
+    ...(args['location-range'] !== undefined ? { locationRange: num(args['location-range'], 'location-range') } : {}),
     hiddenSize: num(args.hidden, 'hidden'),
     glimpseHidden: num(args['glimpse-hidden'], 'glimpse-hidden'),
     locationHidden: num(args['location-hidden'], 'location-hidden'),
@@ -206,6 +209,7 @@ async function main(): Promise<void> {
     o.checkpoints = checkpointDir;
     model.config['training'] = o;
     if (given.has('seed') || given.has('split-seed')) console.log(`--seed and --split-seed ignored: a resumed run keeps its checkpoint's (seed ${o.seed}, split seed ${splitSeed})`);
+    if (given.has('location-range')) console.log(`--location-range ignored: a resumed run keeps its checkpoint's policy (range ±${model.config.locationRange ?? 1})`);
     if (given.has('glimpse-conv') || given.has('glimpse-conv-stride')) console.log(`--glimpse-conv ignored: a resumed run keeps its checkpoint's network (${model.config.glimpseConv ? `glimpseConv ${JSON.stringify(model.config.glimpseConv)}` : 'no glimpseConv'})`);
   }
   const spec = taskSpec(o.task, { imageSize: o.imageSize, shift: o.shift, augment: o.augment === 'none' || o.augment === undefined ? false : o.augment });
@@ -221,7 +225,7 @@ async function main(): Promise<void> {
   const c = model.config;
   console.log(
     `${resuming ? `resuming from ${resumeDir} after epoch ${state.completedEpochs}` : 'new model'}; backend ${backend.backend}; task ${o.task} ${spec.imageSize}×${spec.imageSize}; ` +
-      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd})${c.glimpseConv ? `, conv ${c.glimpseConv.channels.join('→')} channels${c.glimpseConv.stride ? ` (second at stride ${c.glimpseConv.stride})` : ''}` : ''}, core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
+      `${c.glimpses} glimpses of ${c.scales}×${c.patchSize}² (std ${c.locationStd}${c.locationRange ? `, range ±${c.locationRange}` : ''})${c.glimpseConv ? `, conv ${c.glimpseConv.channels.join('→')} channels${c.glimpseConv.stride ? ` (second at stride ${c.glimpseConv.stride})` : ''}` : ''}, core ${c.core} ${c.hiddenSize}, ${model.network.params.count()} parameters; ` +
       `${trainIndices.length} train${photoTrain.length > 0 ? ` (${photoTrain.length} of them photographs from ${o.photoSet})` : ''} / ${validation.length} validation; batch ${o.batchSize}, Adam lr ${o.learningRate}→${o.minLearningRate} cosine over ${o.epochs} epochs, shift ±${o.shift}, augmentation ${o.augment ?? 'none'}`,
   );
   const logEvery = num(args['log-every'], 'log-every');

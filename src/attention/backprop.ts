@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { col2im3x3, CONV_NAMES, convSides, im2col3x3, im2col3x3Transposed } from './conv-glimpse.js';
 import { glimpseSensorPixels } from './glimpse-sensor.js';
-import { drawLocations } from './location-network.js';
+import { drawLocations, locationMean } from './location-network.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
 
@@ -77,6 +77,7 @@ export function handHybridGradients(
   const steps = c.glimpses;
   const classes = c.classes.length;
   const std = network.location.std;
+  const range = network.location.range;
   const weights = c.lossWeights;
   const p = (name: string): tf.Tensor2D => network.params.get(`${name}.weight`) as tf.Tensor2D;
   const bias = (name: string): tf.Tensor1D => network.params.get(`${name}.bias`) as tf.Tensor1D;
@@ -166,7 +167,7 @@ export function handHybridGradients(
       coreInputs.push(coreInput);
       hs.push(h);
       if (t === steps - 1) break;
-      const mean = tf.tanh(affine(h, NAMES.location)).dataSync() as Float32Array;
+      const mean = locationMean(affine(h, NAMES.location), range).dataSync() as Float32Array;
       const { sample, next } = drawLocations(mean, std, options.rng, options.replay?.[t]);
       means.push(mean);
       samples.push(sample);
@@ -232,8 +233,8 @@ export function handHybridGradients(
             const mu = mean[2 * i + k]!;
             const z = (sample[2 * i + k]! - mu) / std;
             reinforceLoss -= (-0.5 * z * z - logConstant) * advantage;
-            // d(−log π · A / B)/dμ = −A (s − μ) / (σ² B), then through tanh: × (1 − μ²).
-            dLocation[2 * row + k] = ((-weights.reinforce * advantage * z) / (std * batch)) * (1 - mu * mu);
+            // d(−log π · A / B)/dμ = −A (s − μ) / (σ² B), then through μ = r·tanh(a): × r(1 − (μ/r)²) = (r² − μ²)/r.
+            dLocation[2 * row + k] = ((-weights.reinforce * advantage * z) / (std * batch)) * (range === 1 ? 1 - mu * mu : (range * range - mu * mu) / range);
           }
         }
       }

@@ -119,13 +119,15 @@ describe('RamInference (the serving path)', () => {
       mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8] } }),
       mnistRamConfig({ glimpseConv: { channels: [3, 5] }, imageSize: 60, patchSize: 12, glimpses: 4 }),
       mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8], stride: 2 }, patchSize: 12, scales: 2 }),
+      // A location policy whose mean is 0.6·tanh (RamConfig.locationRange).
+      mnistRamConfig({ core: 'lstm', glimpseConv: { channels: [4, 8], stride: 2 }, patchSize: 12, scales: 2, locationRange: 0.6 }),
     ]) {
       const model = createRamModel(config, 5);
       const side = config.imageSize;
       const images = Array.from({ length: 4 }, (_, i) => Float32Array.from({ length: side * side }, (_, p) => (((p % side) * (i + 3) + Math.floor(p / side) * 5) % 17) / 17));
       assert.equal(RamInference.supports(model.network), true);
       const fast = new RamInference(model.network);
-      const what = `conv ${JSON.stringify(config['glimpseConv'])} ${side}×${side}`;
+      const what = `conv ${JSON.stringify(config['glimpseConv'])} ${side}×${side}${config['locationRange'] ? `, location range ${String(config['locationRange'])}` : ''}`;
       assertClose(fast.classifyMany(images), model.classifyMany(images), `${what}, before learning`);
       const sampled = fast.classifySampled(images[1]!, { samples: 5, rng: new Rng(8) });
       assertClose([sampled], [model.classify(images[1]!, { samples: 5, seed: 8 })], `${what}, 5 sampled rollouts`);

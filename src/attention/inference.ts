@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { CONV_NAMES, convSides, im2col3x3 } from './conv-glimpse.js';
 import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
-import { drawLocations } from './location-network.js';
+import { drawLocations, locationMean } from './location-network.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
 import type { Classification } from './types.js';
@@ -168,7 +168,7 @@ export class RamInference {
         if (t === glimpses - 1) break;
         // The location head on the backend too: its float32 rounding is the unroll's, and the policy's
         // locations feed back into the retina, where a last-bit difference can grow over the glimpses.
-        location = read(tf.tidy(() => tf.tanh(tf.fused.matMul({ a: h, b: locationW, bias: locationB }))));
+        location = read(tf.tidy(() => locationMean(tf.fused.matMul({ a: h, b: locationW, bias: locationB }) as tf.Tensor2D, this.network.location.range)));
         if (policy) {
           // RamNetwork.unroll's 'sample' mode: the draws in the same order, the same float32 steps.
           location = drawLocations(location, this.network.location.std, policy).next;

@@ -3,17 +3,28 @@ import { Dense } from './dense.js';
 import type { Parameters } from './parameters.js';
 import type { Rng } from './rng.js';
 
-/** Gaussian location policy: mean tanh(Linear(h_t)), fixed standard deviation. */
+/**
+ * The policy's mean from its pre-activation: range·tanh(z). With range 1 (the shipped models') it is tanh itself,
+ * which can saturate at the canvas's border; a range below 1 keeps the mean's limit inside the canvas
+ * (RamConfig.locationRange, models/README.md rule 26). Shared by the unroll, the hand-written backward pass and the
+ * serving path, so that all three compute the same float32 steps.
+ */
+export function locationMean(z: tf.Tensor2D, range: number): tf.Tensor2D {
+  const t = tf.tanh<tf.Tensor2D>(z);
+  return range === 1 ? t : tf.mul<tf.Tensor2D>(t, tf.scalar(range));
+}
+
+/** Gaussian location policy: mean range·tanh(Linear(h_t)) (range 1 unless configured), fixed standard deviation. */
 export class LocationNetwork {
   private readonly mean: Dense;
 
-  constructor(params: Parameters, hiddenSize: number, readonly std: number) {
+  constructor(params: Parameters, hiddenSize: number, readonly std: number, readonly range = 1) {
     this.mean = new Dense(params, 'location.mean', hiddenSize, 2);
   }
 
-  /** Mean location in [-1, 1]², [B, 2]. */
+  /** Mean location in [-range, range]², [B, 2]. */
   apply(h: tf.Tensor2D): tf.Tensor2D {
-    return tf.tanh<tf.Tensor2D>(this.mean.apply(h));
+    return locationMean(this.mean.apply(h), this.range);
   }
 
   /** log N(sample; mean, std²) summed over x and y, [B]. */

@@ -22,6 +22,11 @@ export interface ResolvedRamConfig extends RamConfig {
    * whether the config had none, undefined or null) for the plain Dense over the retina of the shipped models.
    */
   glimpseConv?: GlimpseConvConfig;
+  /**
+   * The location policy's mean is locationRange·tanh(·) (location-network.ts): below 1 its limit lies inside the
+   * canvas, so a saturated policy still looks at the digit. Absent (left out, as for the shipped models) means 1.
+   */
+  locationRange?: number;
 }
 
 export const defaultLossWeights: LossWeights = { classification: 1, baseline: 1, reinforce: 1 };
@@ -45,7 +50,13 @@ export function resolveRamConfig(config: RamConfig): ResolvedRamConfig {
   };
   // Left out rather than null: a config without the pathway resolves (and saves) exactly as before it existed.
   delete resolved.glimpseConv;
+  delete resolved.locationRange;
   validate(resolved);
+  const range = config['locationRange'];
+  if (range !== undefined && range !== null) {
+    if (typeof range !== 'number' || !(range > 0 && range <= 1)) throw new RangeError(`RamConfig.locationRange must be a number in (0, 1], got ${JSON.stringify(range)}`);
+    if (range !== 1) resolved.locationRange = range;
+  }
   const conv = resolveGlimpseConv(config['glimpseConv'], resolved.patchSize);
   if (conv) resolved.glimpseConv = conv;
   return resolved;

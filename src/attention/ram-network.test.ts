@@ -90,8 +90,9 @@ test('mean mode is deterministic; sample mode depends on the seed', () => {
  * it trains (the policy and the baseline read a stopped h_t, and the baseline is
  * a constant inside the advantage).
  */
-test('gradients match finite differences', () => {
-  const net = smallNetwork({}, 11);
+for (const range of [1, 0.6]) test(`gradients match finite differences (location range ${range})`, () => {
+  const net = smallNetwork(range === 1 ? {} : { locationRange: range }, 11);
+  assert.equal(net.location.range, range);
   // ReLU layers start with zero biases and the first glimpse sits at l = 0, so some
   // units start exactly at the kink, where a finite difference straddles two
   // slopes. Random biases move every unit off it.
@@ -133,7 +134,7 @@ test('gradients match finite differences', () => {
       const numeric = (shifted(1) - shifted(-1)) / (2 * eps);
       variables.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(originals[i]!, v.shape))));
       const scale = Math.max(1e-3, Math.abs(analytic), Math.abs(numeric));
-      assert.ok(Math.abs(analytic - numeric) / scale < 0.03, `${JSON.stringify(weights)} trial ${trial}: analytic ${analytic} vs numeric ${numeric}`);
+      assert.ok(Math.abs(analytic - numeric) / scale < 0.03, `range ${range}, ${JSON.stringify(weights)} trial ${trial}: analytic ${analytic} vs numeric ${numeric}`);
     }
     for (const g of Object.values(grads)) g.dispose();
   };
@@ -161,8 +162,8 @@ test('gradients match finite differences', () => {
 });
 
 test('the hand-written backward pass gives the tape gradients and loss values, for both cores', () => {
-  for (const [core, glimpses] of [['rnn', 3], ['rnn', 1], ['lstm', 3], ['lstm', 1]] as const) {
-    const net = smallNetwork({ glimpses, core }, 17);
+  for (const [core, glimpses, range] of [['rnn', 3, 1], ['rnn', 1, 1], ['lstm', 3, 1], ['lstm', 1, 1], ['rnn', 3, 0.6], ['lstm', 3, 0.5]] as const) {
+    const net = smallNetwork({ glimpses, core, ...(range === 1 ? {} : { locationRange: range }) }, 17);
     const biasRng = new Rng(19);
     for (const name of net.params.names().filter((n) => n.endsWith('.bias'))) {
       const v = net.params.get(name);
@@ -176,10 +177,34 @@ test('the hand-written backward pass gives the tape gradients and loss values, f
     // Same seed: both paths must draw the same locations from it.
     const tape = tapeHybridGradients(net, images, labels, new Rng(29));
     const fast = handHybridGradients(net, images, labels, { rng: new Rng(29) });
-    assertSameGradients(tape, fast, `${core} glimpses ${glimpses}`);
+    assertSameGradients(tape, fast, `${core} glimpses ${glimpses} location range ${range}`);
     if (glimpses > 1) assert.ok(tf.tidy(() => tf.sum(tf.abs(fast.grads.get('location.mean.weight')!)).dataSync()[0]!) > 0, 'the policy gets a gradient');
     for (const g of [...tape.grads.values(), ...fast.grads.values()]) g.dispose();
     assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors left behind');
     net.dispose();
+  }
+});
+
+test('locationRange: the policy\'s mean stays within ±range however far its pre-activation goes; 1 is left out of the config', () => {
+  // Saturate the mean: a large bias drives tanh to ±1, and the mean to ±range.
+  for (const range of [1, 0.6, 0.25]) {
+    const net = smallNetwork(range === 1 ? {} : { locationRange: range }, 3);
+    const bias = net.params.get('location.mean.bias');
+    tf.tidy(() => bias.assign(tf.tensor1d([25, -25])));
+    const side = net.config.imageSize;
+    const locations = tf.tidy(() => net.unroll(tf.tensor4d(randomImages(2, side, 4), [2, side, side, 1]), { mode: 'mean' }).locations);
+    // The first glimpse is at the centre; the later ones at the mean's limit, (range, −range).
+    for (const xy of locations.slice(1)) {
+      for (let i = 0; i < 2; i++) {
+        assert.ok(Math.abs(xy[2 * i]! - range) < 1e-6 && Math.abs(xy[2 * i + 1]! + range) < 1e-6, `range ${range}: (${xy[2 * i]}, ${xy[2 * i + 1]})`);
+      }
+    }
+    net.dispose();
+  }
+  assert.equal('locationRange' in resolveRamConfig(mnistRamConfig()), false);
+  assert.equal('locationRange' in resolveRamConfig(mnistRamConfig({ locationRange: 1 })), false);
+  assert.equal(resolveRamConfig(mnistRamConfig({ locationRange: 0.6 })).locationRange, 0.6);
+  for (const bad of [0, -0.5, 1.5, '0.5', Number.NaN]) {
+    assert.throws(() => resolveRamConfig(mnistRamConfig({ locationRange: bad })), /RamConfig\.locationRange must be a number in \(0, 1\]/, String(bad));
   }
 });

@@ -59,7 +59,7 @@ export class RamNetwork {
     const conv = c.glimpseConv ? { patchSize: c.patchSize, scales: c.scales, ...c.glimpseConv } : undefined;
     this.glimpse = new GlimpseNetwork(this.params, c.patchSize * c.patchSize * c.scales, c.glimpseHidden, c.locationHidden, c.glimpseOutput, conv);
     this.core = createCore(c.core, this.params, c.glimpseOutput, c.hiddenSize);
-    this.location = new LocationNetwork(this.params, c.hiddenSize, c.locationStd);
+    this.location = new LocationNetwork(this.params, c.hiddenSize, c.locationStd, c.locationRange ?? 1);
     this.action = new ActionNetwork(this.params, c.hiddenSize, c.classes.length);
     this.baseline = new BaselineNetwork(this.params, c.hiddenSize);
   }
