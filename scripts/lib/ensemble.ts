@@ -9,10 +9,5 @@ export function meanOf(a: readonly number[], b: readonly number[]): number[] {
   return a.map((p, k) => (p + b[k]!) / 2);
 }
 
-/** The index of the largest value (the first of equal ones), as the models' own `predicted`. */
-export function argMax(values: readonly number[]): number {
-  if (values.length === 0) throw new RangeError('argMax of no values');
-  let best = 0;
-  for (let k = 1; k < values.length; k++) if (values[k]! > values[best]!) best = k;
-  return best;
-}
+/** The models' own `predicted` rule (src/attention/arg-max.ts), for the pair's mean. */
+export { argMax } from '../../src/attention/arg-max.js';

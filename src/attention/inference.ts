@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { argMax } from './arg-max.js';
 import { CONV_NAMES, convSides, im2col3x3 } from './conv-glimpse.js';
 import { lstmCell } from './core-network.js';
 import { patchSizes } from './glimpse-sensor.js';
@@ -107,9 +108,7 @@ export class RamInference {
     // Float32 sums in the order tf.mean reduces a [samples, k] column: the unroll's figures to rounding.
     for (const r of rollouts) r.probabilities.forEach((p, j) => { probabilities[j] = f(probabilities[j]! + p); });
     for (let j = 0; j < k; j++) probabilities[j] = f(probabilities[j]! / samples);
-    let predicted = 0;
-    for (let j = 1; j < k; j++) if (probabilities[j]! > probabilities[predicted]!) predicted = j;
-    return { probabilities, predicted, glimpses: rollouts[0]!.glimpses };
+    return { probabilities, predicted: argMax(probabilities), glimpses: rollouts[0]!.glimpses };
   }
 
   /**
@@ -184,8 +183,7 @@ export class RamInference {
     const k = c.classes.length;
     return images.map((_, i) => {
       const probabilities = Array.from(all.subarray(i * k, (i + 1) * k));
-      let predicted = 0;
-      for (let j = 1; j < k; j++) if (probabilities[j]! > probabilities[predicted]!) predicted = j;
+      const predicted = argMax(probabilities);
       const steps = locations.map((xy, t) => ({ step: t + 1, x: xy[2 * i]!, y: xy[2 * i + 1]!, sizes: [...this.sizes] }));
       return { probabilities, predicted, glimpses: steps };
     });

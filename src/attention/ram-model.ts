@@ -2,6 +2,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Adam } from './adam.js';
+import { argMax } from './arg-max.js';
 import { patchSizes } from './glimpse-sensor.js';
 import { resolveRamConfig, type ResolvedRamConfig } from './ram-config.js';
 import { RamNetwork } from './ram-network.js';
@@ -41,8 +42,7 @@ export class AttentionModel implements RamModel {
       if (samples > 1) x = tf.tile(x, [samples, 1, 1, 1]);
       const rollout = this.network.unroll(x, { glimpses: options.glimpses, mode: samples > 1 ? 'sample' : 'mean', rng });
       const probabilities = Array.from(tf.mean(tf.softmax(rollout.logits), 0).dataSync());
-      let predicted = 0;
-      for (let k = 1; k < probabilities.length; k++) if (probabilities[k]! > probabilities[predicted]!) predicted = k;
+      const predicted = argMax(probabilities);
       const glimpses = rollout.locations.map((xy, i) => ({ step: i + 1, x: xy[0]!, y: xy[1]!, sizes: [...sizes] }));
       return { probabilities, predicted, glimpses };
     });
@@ -68,8 +68,7 @@ export class AttentionModel implements RamModel {
       const all = tf.softmax(rollout.logits).dataSync();
       return images.map((_, i) => {
         const probabilities = Array.from(all.subarray(i * k, (i + 1) * k));
-        let predicted = 0;
-        for (let c = 1; c < k; c++) if (probabilities[c]! > probabilities[predicted]!) predicted = c;
+        const predicted = argMax(probabilities);
         const glimpses = rollout.locations.map((xy, t) => ({ step: t + 1, x: xy[2 * i]!, y: xy[2 * i + 1]!, sizes: [...sizes] }));
         return { probabilities, predicted, glimpses };
       });
