@@ -28,8 +28,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { standardError, validationDigits } from '../src/attention/evaluation.js';
-import { loadRamModel, type RamModel } from '../src/attention/index.js';
-import { argMax, meanOf } from './lib/ensemble.js';
+import { loadRamModel, type AttentionModel, type RamModel } from '../src/attention/index.js';
+import { argMax, meanOf, pairProblem } from './lib/ensemble.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement, preprocessImage, type PreprocessOptions } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
@@ -125,7 +125,7 @@ if (!Number.isInteger(samples) || samples < 1) throw new Error(`--samples is a p
 if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(`--digits is test or validation, not ${values.digits}`);
 
 /** The second model of --average-with, read at its location means. */
-let other: RamModel | undefined;
+let other: AttentionModel | undefined;
 
 /** The class read from `pixels`: the model's, or with --average-with the most probable of both models' mean. */
 function classifyPixels(model: RamModel, pixels: Float32Array, seed: number): number {
@@ -148,14 +148,8 @@ async function main(): Promise<void> {
   const model = await loadRamModel(dir);
   if (values['average-with']) {
     other = await loadRamModel(values['average-with']);
-    const [a, b] = [model.config, other.config];
-    if (a.imageSize !== b.imageSize || inputPlacement(a) !== inputPlacement(b) || a.classes.join('\u0000') !== b.classes.join('\u0000')) {
-      throw new Error(`--average-with: ${values['average-with']} (${b.imageSize}×${b.imageSize}, ${inputPlacement(b)} placement, classes ${b.classes.join(',')}) ` +
-        `cannot be averaged with ${dir} (${a.imageSize}×${a.imageSize}, ${inputPlacement(a)}, ${a.classes.join(',')})`);
-    }
-    if (values.digits === 'validation' && JSON.stringify(validationDigits(b).indices) !== JSON.stringify(validationDigits(a).indices)) {
-      throw new Error(`--average-with: ${values['average-with']} was validated on other digits than ${dir} (training.splitSeed or training.validation differ)`);
-    }
+    const problem = pairProblem(dir, model.config, values['average-with'], other.config, values.digits === 'validation');
+    if (problem) throw new Error(problem);
   }
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);
   // The digits drawn: the test split's first COUNT, or the first COUNT of the model's validation digits.

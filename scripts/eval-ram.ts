@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
-import { renderTestSet, standardError, taskOfConfig, testError, validationDigits, validationError } from '../src/attention/evaluation.js';
-import { argMax, meanOf } from './lib/ensemble.js';
+import { renderTestSet, standardError, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
+import { argMax, meanOf, pairProblem } from './lib/ensemble.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -51,16 +51,10 @@ async function main(): Promise<void> {
   const backend = await selectTensorBackend();
   const model = await loadRamModel(dir);
   const other = values['average-with'] ? await loadRamModel(values['average-with']) : undefined;
-  if (other) {
-    if (taskOfConfig(other.config).task !== taskOfConfig(model.config).task || other.config.imageSize !== model.config.imageSize ||
-      inputPlacement(other.config) !== inputPlacement(model.config)) {
-      console.error(`--average-with: ${values['average-with']} reads ${taskOfConfig(other.config).task} ${other.config.imageSize}×${other.config.imageSize} (${inputPlacement(other.config)} placement), ${dir} ${taskOfConfig(model.config).task} ${model.config.imageSize}×${model.config.imageSize} (${inputPlacement(model.config)}): they cannot be averaged`);
-      process.exit(2);
-    }
-    if (split === 'validation' && JSON.stringify(validationDigits(other.config).indices) !== JSON.stringify(validationDigits(model.config).indices)) {
-      console.error(`--average-with: ${values['average-with']} was validated on other digits than ${dir} (training.splitSeed or training.validation differ)`);
-      process.exit(2);
-    }
+  const problem = other && pairProblem(dir, model.config, values['average-with']!, other.config, split === 'validation');
+  if (problem) {
+    console.error(problem);
+    process.exit(2);
   }
   const samples = Number(values.samples);
   const limit = values.limit ? Number(values.limit) : undefined;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { argMax, meanOf } from '../../scripts/lib/ensemble.js';
+import { argMax, meanOf, pairProblem } from '../../scripts/lib/ensemble.js';
+import { mnistRamConfig, resolveRamConfig } from '../../src/attention/ram-config.js';
 
 const pmf = fc.array(fc.double({ min: 0.001, max: 1, noNaN: true }), { minLength: 2, maxLength: 12 }).map((w) => {
   const sum = w.reduce((a, b) => a + b, 0);
@@ -32,4 +33,16 @@ test('argMax: the largest value\'s index, the first of equal ones; the pair can 
     assert.ok(v.every((x) => x <= v[k]!));
     assert.ok(v.slice(0, k).every((x) => x < v[k]!));
   }));
+});
+
+test('pairProblem: two models average only when they read the same task, canvas, placement and classes, and for validation digits the same split', () => {
+  const config = (overrides: Record<string, unknown>) => resolveRamConfig(mnistRamConfig({ task: { task: 'mnist', imageSize: 28 }, training: { seed: 1, validation: 500 }, ...overrides }));
+  const a = config({});
+  assert.equal(pairProblem('A', a, 'B', config({ training: { seed: 2, splitSeed: 1, validation: 500 } }), true), undefined);
+  assert.match(pairProblem('A', a, 'B', config({ imageSize: 60, task: { task: 'translated', imageSize: 60 } }), false)!, /--average-with: B reads translated 60×60 \(canvas placement.*, A mnist 28×28 \(digit placement.*cannot be averaged/);
+  assert.match(pairProblem('A', a, 'B', config({ classes: ['a', 'b'] }), false)!, /classes a,b/);
+  // Another split: refused for validation digits, where the two would read different digits, and not for the test split.
+  const other = config({ training: { seed: 2, validation: 500 } });
+  assert.match(pairProblem('A', a, 'B', other, true)!, /B was validated on other digits than A/);
+  assert.equal(pairProblem('A', a, 'B', other, false), undefined);
 });
