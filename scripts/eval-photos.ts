@@ -21,7 +21,8 @@
  * grey, with the grey max/min (StrokeFilter). The earlier pictures: --thin-pen erode --stroke-filter bitwise.
  * --average-with DIR reads every picture with a second model too (preprocessed once, for the first model's canvas;
  * the second at its location means) and scores the mean of the two models' probabilities: an ensemble of two,
- * compared before serving one (models/README.md rule 24).
+ * compared before serving one (models/README.md rule 24). --shifts 5 (or 9) reads every preprocessed picture as it is
+ * and moved by one pixel (zero fill) and scores the mean of the copies' probabilities (models/README.md rule 28).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { standardError, validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type AttentionModel, type RamModel } from '../src/attention/index.js';
-import { argMax, meanOf, pairProblem } from './lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from './lib/ensemble.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement, preprocessImage, type PreprocessOptions } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
@@ -53,6 +54,7 @@ const { values, positionals } = parseArgs({
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     'average-with': { type: 'string' },
+    shifts: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -62,7 +64,7 @@ if (values.help) {
     '  [--thin-above A --thin-to T (thin a stroke measuring over A to T, in the preprocessing\'s stroke units; default its own)]\n' +
     `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
     ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]\n` +
-    '  [--average-with DIR (a second model: the mean of both models\' probabilities)]');
+    '  [--average-with DIR (a second model: the mean of both models\' probabilities)] [--shifts 1|5|9 (each picture also read moved one pixel; probabilities averaged)]');
   process.exit(0);
 }
 
@@ -127,8 +129,11 @@ if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(
 /** The second model of --average-with, read at its location means. */
 let other: AttentionModel | undefined;
 
-/** The class read from `pixels`: the model's, or with --average-with the most probable of both models' mean. */
+const shifts = Number(values.shifts);
+
+/** The class read from `pixels`: the model's, with --average-with the most probable of both models' mean, with --shifts of the copies' mean. */
 function classifyPixels(model: RamModel, pixels: Float32Array, seed: number): number {
+  if (shifts > 1) return argMax(shiftedProbabilities(model, pixels, shifts));
   const c = model.classify(pixels, { samples, seed });
   return other ? argMax(meanOf(c.probabilities, other.classify(pixels).probabilities)) : c.predicted;
 }
@@ -151,6 +156,8 @@ async function main(): Promise<void> {
     const problem = pairProblem(dir, model.config, values['average-with'], other.config, values.digits === 'validation');
     if (problem) throw new Error(problem);
   }
+  const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
+  if (shiftProblem) throw new Error(shiftProblem);
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);
   // The digits drawn: the test split's first COUNT, or the first COUNT of the model's validation digits.
   let digits = readMnist('test');
@@ -180,7 +187,7 @@ async function main(): Promise<void> {
   }
   const pct = (a: number, b: number) => `${((a / b) * 100).toFixed(2)}%`;
   const what = `${n} photograph-like pictures of ${values.digits} digits (seed ${seed})${page ? ` on ${page.width}×${page.height} pages, the digit ${page.digitSide} px` : ''}` +
-    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${steps.thinStrokes ? `, strokes over ${values['thin-above']} thinned to ${values['thin-to']}` : ''}${other ? `, probabilities averaged with ${values['average-with']}'s` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
+    `${samples > 1 ? `, mean of ${samples} sampled rollouts each` : ''}${without.length ? `, without ${without.join(', ')}` : ''}${steps.thinStrokes ? `, strokes over ${values['thin-above']} thinned to ${values['thin-to']}` : ''}${other ? `, probabilities averaged with ${values['average-with']}'s` : ''}${shifts > 1 ? `, probabilities averaged over ${shifts} one-pixel shifts` : ''}, thin pen ${pen.thin}, stroke filter ${pen.filter}`;
   console.log(`${dir} on ${what} through the service's preprocessing: ${pct(right, n)} right ± ${(standardError(right / n, n) * 100).toFixed(2)}% (${n - right} wrong)`);
   console.log(`  reference, the same digits as clean 28×28 PNGs through the preprocessing: ${pct(cleanRight, n)}`);
   if (model.config.imageSize === 28) console.log(`  reference, the same digits straight into the model (MNIST's own preprocessing): ${pct(rawRight, n)}`);

@@ -9,13 +9,15 @@
  * (its config's training seed and size), where choices may be made without the test set.
  * --average-with DIR reads every image with a second model too (at its location means) and scores the mean of the
  * two models' probabilities: an ensemble of two, compared before serving one (models/README.md rule 24).
+ * --shifts 5 (or 9) reads every image as it is and moved by one pixel (zero fill) and scores the mean of the copies'
+ * probabilities, at the location means (src/attention/test-shifts.ts; models/README.md rule 28).
  */
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
 import { renderTestSet, standardError, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
-import { argMax, meanOf, pairProblem } from './lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from './lib/ensemble.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -30,13 +32,14 @@ const { values, positionals } = parseArgs({
     split: { type: 'string', default: 'test' },
     seed: { type: 'string', default: '1' },
     'average-with': { type: 'string' },
+    shifts: { type: 'string', default: '1' },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)] [--average-with DIR (a second model; the mean of both models\' probabilities)]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)] [--average-with DIR (a second model; the mean of both models\' probabilities)] [--shifts 1|5|9 (each image also read moved one pixel; probabilities averaged)]');
     process.exit(2);
   }
   if (values.split !== 'test' && values.split !== 'validation') {
@@ -57,15 +60,22 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const samples = Number(values.samples);
+  const shifts = Number(values.shifts);
+  const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
+  if (shiftProblem) {
+    console.error(shiftProblem);
+    process.exit(2);
+  }
   const limit = values.limit ? Number(values.limit) : undefined;
   const seed = Number(values.seed);
-  const options = { samples, seed, glimpses: values.glimpses ? Number(values.glimpses) : undefined, ...(other ? { averageWith: other.network } : {}) };
+  const options = { samples, seed, glimpses: values.glimpses ? Number(values.glimpses) : undefined, ...(other ? { averageWith: other.network } : {}), shifts };
   const bar = progress(`${split} set`, limit ?? (split === 'test' ? 10_000 : 5_000), { unit: 'images' });
   const onProgress = (done: number, total: number): void => { bar.setTotal(total); bar.update(done); };
   const r = split === 'test' ? testError(model.network, { ...options, onProgress, limit }) : validationError(model.network, { ...options, onProgress });
   bar.stop();
   const mode = (samples > 1 ? `average of ${samples} sampled rollouts (seed ${seed})` : 'deterministic (location means)') +
-    (other ? `, probabilities averaged with ${values['average-with']}'s (location means)` : '');
+    (other ? `, probabilities averaged with ${values['average-with']}'s (location means)` : '') +
+    (shifts > 1 ? `, probabilities averaged over ${shifts} one-pixel shifts` : '');
   console.log(
     `${dir}: ${split} error ${(r.error * 100).toFixed(2)}% ± ${(standardError(r.error, r.count) * 100).toFixed(2)}% (${r.wrong}/${r.count} wrong) on ${r.task.task} ${r.task.imageSize}×${r.task.imageSize}, ` +
       `${values.glimpses ?? model.config.glimpses} glimpses, ${mode}; ${r.seconds.toFixed(1)} s on ${backend.backend}`,
@@ -84,8 +94,9 @@ async function main(): Promise<void> {
       const png = await sharp(bytes, { raw: { width: side, height: side, channels: 1 } }).png().toBuffer();
       const pre = await preprocessImage(png, { maxPixels: 25_000_000, size: model.config.imageSize, placement: inputPlacement(model.config) });
       // Sampled rollouts seeded per image, as the service seeds them per event (n + 1 with --seed 1).
-      const c = model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: (seed - 1) * 1_000_003 + n + 1 });
-      if (argMax(other ? meanOf(c.probabilities, other.classify(pre.pixels).probabilities) : c.probabilities) !== set.labels[n]) wrong++;
+      const c = shifts > 1 ? undefined : model.classify(pre.pixels, { glimpses: values.glimpses ? Number(values.glimpses) : undefined, samples, seed: (seed - 1) * 1_000_003 + n + 1 });
+      const probabilities = c ? (other ? meanOf(c.probabilities, other.classify(pre.pixels).probabilities) : c.probabilities) : shiftedProbabilities(model, pre.pixels, shifts, values.glimpses ? Number(values.glimpses) : undefined);
+      if (argMax(probabilities) !== set.labels[n]) wrong++;
     }
     served.stop();
     console.log(

@@ -5,6 +5,8 @@
 import { taskOfConfig, validationDigits } from '../../src/attention/evaluation.js';
 import type { ResolvedRamConfig } from '../../src/attention/ram-config.js';
 import { inputPlacement } from '../../src/images/preprocess.js';
+import type { RamModel } from '../../src/attention/types.js';
+import { shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
 
 /** The element-wise mean of two probability vectors of the same length. */
 export function meanOf(a: readonly number[], b: readonly number[]): number[] {
@@ -25,5 +27,27 @@ export function pairProblem(dirA: string, a: ResolvedRamConfig, dirB: string, b:
   if (validation && JSON.stringify(validationDigits(b).indices) !== JSON.stringify(validationDigits(a).indices)) {
     return `--average-with: ${dirB} was validated on other digits than ${dirA} (training.splitSeed or training.validation differ)`;
   }
+  return undefined;
+}
+
+/**
+ * The mean of `model`'s probabilities (at its location means) over `shifts` one-pixel shifts of `pixels`
+ * (src/attention/test-shifts.ts; models/README.md rule 28): what eval:ram --served and eval:photos --shifts read.
+ */
+export function shiftedProbabilities(model: RamModel, pixels: Float32Array, shifts: number, glimpses?: number): number[] {
+  const side = model.config.imageSize;
+  const read = shiftOffsets(shifts).map(([dx, dy]) => model.classify(shiftPixels(pixels, side, dx, dy), { glimpses }));
+  return read[0]!.probabilities.map((_, k) => read.reduce((sum, c) => sum + c.probabilities[k]!, 0) / read.length);
+}
+
+/** Why --shifts cannot be read as given, or undefined: a count SHIFT_OFFSETS knows, not with --samples > 1 or --average-with. */
+export function shiftsProblem(shifts: number, samples: number, averaged: boolean): string | undefined {
+  try {
+    shiftOffsets(shifts);
+  } catch (err) {
+    return `--shifts: ${(err as Error).message}`;
+  }
+  if (shifts > 1 && samples > 1) return '--shifts reads each copy at the location means: it does not take --samples above 1';
+  if (shifts > 1 && averaged) return '--shifts and --average-with are measured one at a time, not together';
   return undefined;
 }

@@ -66,17 +66,21 @@ export interface ErrorOptions {
   onProgress?: (done: number, total: number) => void;
   /** A second network whose probabilities (at its location means) are averaged with the first's (EvaluationOptions.averageWith). */
   averageWith?: RamNetwork;
+  /** Positions each image is read at, probabilities averaged (1, 5 or 9; src/attention/test-shifts.ts). */
+  shifts?: number;
 }
 
 /** The error of `network` on `indices` of `set`, rendered as its task with `renderSeed`: testError and validationError. */
 function errorOn(network: RamNetwork, set: DigitSet, indices: number[], renderSeed: number, options: ErrorOptions): TestResult {
   const spec = taskOfConfig(network.config);
   const samples = options.samples ?? 1;
+  const shifts = options.shifts ?? 1;
   const start = performance.now();
   const error = evaluateError(network, set, indices, spec, {
     samples,
+    shifts,
     glimpses: options.glimpses,
-    batchSize: Math.max(1, Math.floor(500 / samples)),
+    batchSize: Math.max(1, Math.floor(500 / (samples * shifts))),
     dataRng: new Rng(renderSeed),
     policyRng: new Rng(options.seed ?? 1),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -3,6 +3,7 @@ import type { Adam } from './adam.js';
 import { labelsOf, renderExamples, type DigitSet, type TaskSpec } from './mnist-dataset.js';
 import type { RamNetwork } from './ram-network.js';
 import type { Rng } from './rng.js';
+import { shiftedBatch, shiftOffsets } from './test-shifts.js';
 import { trainStep } from './training-step.js';
 
 export interface Schedule {
@@ -81,6 +82,11 @@ export interface EvaluationOptions {
    * networks' probabilities (an ensemble of two, compared before serving one; models/README.md rule 24).
    */
   averageWith?: RamNetwork;
+  /**
+   * Each image is read at this many positions (src/attention/test-shifts.ts: 1, 5 or 9), and the probabilities of
+   * the copies and of their sampled rollouts are averaged (models/README.md rule 28). 1 or absent: as it is.
+   */
+  shifts?: number;
 }
 
 /** Classification error on `indices`, in [0, 1]. */
@@ -89,6 +95,9 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
   const samples = o.samples ?? 1;
   const size = spec.imageSize;
   const classes = network.config.classes.length;
+  const shifts = o.shifts ?? 1;
+  shiftOffsets(shifts);
+  if (shifts > 1 && o.averageWith) throw new Error('evaluateError: shifts and averageWith are measured one at a time, not together');
   if (o.averageWith) {
     const c = o.averageWith.config;
     if (c.imageSize !== size || c.classes.join('\u0000') !== network.config.classes.join('\u0000')) {
@@ -101,11 +110,12 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
     const pixels = renderExamples(set, batch, spec, o.dataRng);
     const labels = labelsOf(set, batch);
     const probs = tf.tidy(() => {
-      let x: tf.Tensor4D = tf.tensor4d(pixels, [batch.length, size, size, 1]);
-      // Sampled rollouts of one image sit in consecutive rows after the tile+reshape below.
-      if (samples > 1) x = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, samples, 1, 1, 1]), [batch.length * samples, size, size, 1]);
+      // An image's shifted copies, then each copy's sampled rollouts, sit in consecutive rows.
+      const copies = batch.length * shifts;
+      let x: tf.Tensor4D = tf.tensor4d(shifts > 1 ? shiftedBatch(pixels, batch.length, size, shifts) : pixels, [copies, size, size, 1]);
+      if (samples > 1) x = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, samples, 1, 1, 1]), [copies * samples, size, size, 1]);
       const rollout = network.unroll(x, { glimpses: o.glimpses, mode: samples > 1 ? 'sample' : 'mean', rng: o.policyRng });
-      const own = tf.mean(tf.reshape(tf.softmax(rollout.logits), [batch.length, samples, classes]), 1);
+      const own = tf.mean(tf.reshape(tf.softmax(rollout.logits), [batch.length, shifts * samples, classes]), 1);
       if (!o.averageWith) return own.dataSync();
       const other = tf.softmax(o.averageWith.unroll(tf.tensor4d(pixels, [batch.length, size, size, 1]), { mode: 'mean' }).logits);
       return tf.mul(tf.add(own, other), 0.5).dataSync();

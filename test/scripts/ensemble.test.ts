@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { argMax, meanOf, pairProblem } from '../../scripts/lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from '../../scripts/lib/ensemble.js';
+import { shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
+import type { Classification, ClassifyOptions, RamModel } from '../../src/attention/types.js';
 import { mnistRamConfig, resolveRamConfig } from '../../src/attention/ram-config.js';
 
 const pmf = fc.array(fc.double({ min: 0.001, max: 1, noNaN: true }), { minLength: 2, maxLength: 12 }).map((w) => {
@@ -45,4 +47,37 @@ test('pairProblem: two models average only when they read the same task, canvas,
   const other = config({ training: { seed: 2, validation: 500 } });
   assert.match(pairProblem('A', a, 'B', other, true)!, /B was validated on other digits than A/);
   assert.equal(pairProblem('A', a, 'B', other, false), undefined);
+});
+
+test('shiftedProbabilities averages what the model reads at each one-pixel shift, in shiftOffsets\' order', () => {
+  // A stand-in model whose reading depends on where the ink is: the class is the column of the picture's first inked
+  // pixel (of 4), so each shift reads differently and the mean can be checked by hand.
+  const seen: Float32Array[] = [];
+  const model = {
+    config: { imageSize: 4, classes: ['0', '1', '2', '3'] },
+    classify(pixels: Float32Array, options?: ClassifyOptions): Classification {
+      assert.equal(options?.glimpses, 3);
+      seen.push(pixels);
+      const first = pixels.findIndex((v) => v > 0);
+      const probabilities = [0, 1, 2, 3].map((k) => (k === first % 4 ? 1 : 0));
+      return { probabilities, predicted: first % 4, glimpses: [] };
+    },
+  } as unknown as RamModel;
+  const picture = new Float32Array(16);
+  picture[5] = 1; // row 1, column 1
+  const mean = shiftedProbabilities(model, picture, 5, 3);
+  assert.equal(seen.length, 5);
+  shiftOffsets(5).forEach(([dx, dy], j) => assert.deepEqual(seen[j], shiftPixels(picture, 4, dx, dy)));
+  // Columns read: 1 (as is), 0 (left), 2 (right), 1 (up), 1 (down).
+  assert.deepEqual(mean, [0.2, 0.6, 0.2, 0]);
+  assert.equal(argMax(mean), 1);
+});
+
+test('shiftsProblem refuses a count there is no offsets for, and --shifts with --samples or --average-with', () => {
+  assert.equal(shiftsProblem(1, 10, true), undefined);
+  assert.equal(shiftsProblem(5, 1, false), undefined);
+  assert.equal(shiftsProblem(9, 1, false), undefined);
+  assert.match(shiftsProblem(2, 1, false)!, /--shifts: shifts must be one of 1, 5, 9, not 2/);
+  assert.match(shiftsProblem(5, 10, false)!, /does not take --samples above 1/);
+  assert.match(shiftsProblem(5, 1, true)!, /one at a time/);
 });

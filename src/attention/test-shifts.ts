@@ -1,0 +1,46 @@
+/**
+ * Test-time shifts: a picture read at its own position and moved by one pixel (zero fill), the class
+ * probabilities averaged over the copies (models/README.md rule 28). Written here because it is a few lines of
+ * index arithmetic on the model's own input layout (row-major side×side greys), which no library offers.
+ */
+
+/** The offsets (dx, dy) of each shift count `eval:ram`/`eval:photos --shifts` accept: 1 is the picture alone. */
+export const SHIFT_OFFSETS: Readonly<Record<number, readonly (readonly [number, number])[]>> = {
+  1: [[0, 0]],
+  5: [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]],
+  9: [[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1], [-1, -1], [1, -1], [-1, 1], [1, 1]],
+};
+
+/** The offsets of `count` shifts, or a RangeError naming the counts there are. */
+export function shiftOffsets(count: number): readonly (readonly [number, number])[] {
+  const offsets = SHIFT_OFFSETS[count];
+  if (!offsets) throw new RangeError(`shifts must be one of ${Object.keys(SHIFT_OFFSETS).join(', ')}, not ${count}`);
+  return offsets;
+}
+
+/** `pixels` (side×side, row-major) moved by dx columns right and dy rows down; what moves in is 0 (background). */
+export function shiftPixels(pixels: Float32Array, side: number, dx: number, dy: number): Float32Array {
+  if (pixels.length !== side * side) throw new RangeError(`shiftPixels: expected ${side * side} pixels, got ${pixels.length}`);
+  const out = new Float32Array(side * side);
+  for (let y = Math.max(0, dy); y < Math.min(side, side + dy); y++) {
+    for (let x = Math.max(0, dx); x < Math.min(side, side + dx); x++) out[y * side + x] = pixels[(y - dy) * side + (x - dx)]!;
+  }
+  return out;
+}
+
+/**
+ * `count` images of side×side laid one after another in `pixels`, each replaced by its shifted copies in
+ * consecutive rows: image i's copy j sits at row i·shifts + j, so a [count, shifts, classes] reshape of the
+ * probabilities averages each image's copies.
+ */
+export function shiftedBatch(pixels: Float32Array, count: number, side: number, shifts: number): Float32Array {
+  const offsets = shiftOffsets(shifts);
+  const area = side * side;
+  if (pixels.length !== count * area) throw new RangeError(`shiftedBatch: expected ${count * area} pixels, got ${pixels.length}`);
+  const out = new Float32Array(count * offsets.length * area);
+  for (let i = 0; i < count; i++) {
+    const image = pixels.subarray(i * area, (i + 1) * area);
+    offsets.forEach(([dx, dy], j) => out.set(shiftPixels(image, side, dx, dy), (i * offsets.length + j) * area));
+  }
+  return out;
+}
