@@ -1,7 +1,8 @@
 /**
  * RAM benchmark (npm run bench:ram). Prints, for each shipped model (every models/ram-*
  * folder, or the one given with --model DIR):
- *   1. Test error on its 10,000-image test set (MNIST, or translated/cluttered from a fixed seed).
+ *   1. Test error on its 10,000-image test set (MNIST, or translated/cluttered from a fixed seed); a model
+ *      with config.shifts also as served, its probabilities averaged over the shifted copies.
  *   2. Single-image latency in-process (classify), p50/p99, on an image of its own task.
  *   3. Cost against input size: RAM from its canvas size S to 2S and 4S (for 28 px also
  *      60, 100, 200) against a small convolutional classifier on the same inputs, in the same
@@ -24,6 +25,7 @@ import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluat
 import { createRamModel, loadRamModel, mnistRamConfig, type AttentionModel } from '../src/attention/index.js';
 import { Rng } from '../src/attention/rng.js';
 import { RamInference } from '../src/attention/inference.js';
+import { meanReading, shiftOffsets, shiftPixels } from '../src/attention/test-shifts.js';
 import { benchArgs } from './lib/cli.js';
 
 const args = benchArgs({
@@ -157,6 +159,12 @@ async function benchModel(MODEL_DIR: string): Promise<void> {
   const rows: (string | number)[][] = [];
   const det = testError(model.network, { limit });
   rows.push([`${c.glimpses} glimpses, location means`, `${(det.error * 100).toFixed(2)}%`, `${det.wrong}/${det.count}`, det.seconds.toFixed(1)]);
+  // A model served at one-pixel shifts (config.shifts) is also measured as it is served.
+  const shifts = c.shifts ?? 1;
+  if (shifts > 1) {
+    const shifted = testError(model.network, { limit, shifts });
+    rows.push([`${c.glimpses} glimpses, location means, ${shifts} one-pixel shifts (as served)`, `${(shifted.error * 100).toFixed(2)}%`, `${shifted.wrong}/${shifted.count}`, shifted.seconds.toFixed(1)]);
+  }
   const samples = args.samples;
   if (samples > 1) {
     const mc = testError(model.network, { limit, samples });
@@ -174,6 +182,9 @@ async function benchModel(MODEL_DIR: string): Promise<void> {
   const fast = new RamInference(model.network);
   const fastLat = timeIt(RUNS, () => fast.classifyMany([digit]));
   const fastMc = timeIt(Math.max(20, Math.floor(RUNS / 4)), () => fast.classifySampled(digit, { samples: 10, rng: new Rng(1) }));
+  // As an image worker reads a model with config.shifts: the shifted copies in one batch, their readings averaged.
+  const copies = shiftOffsets(shifts).map(([dx, dy]) => shiftPixels(digit, c.imageSize, dx, dy));
+  const fastShifts = shifts > 1 ? timeIt(RUNS, () => meanReading(fast.classifyMany(copies))) : undefined;
   fast.dispose();
   console.log('## Single-image latency in-process (ms): the tfjs unroll (classify) and the serving path (RamInference)\n');
   table(['mode', 'p50', 'p99', 'mean', 'p50 / unroll samples 1'], [
@@ -181,6 +192,7 @@ async function benchModel(MODEL_DIR: string): Promise<void> {
     ['unroll, Monte-Carlo (samples 10)', latMc.p50.toFixed(2), latMc.p99.toFixed(2), latMc.mean.toFixed(2), (latMc.p50 / lat.p50).toFixed(2)],
     ['serving path, deterministic (samples 1)', fastLat.p50.toFixed(2), fastLat.p99.toFixed(2), fastLat.mean.toFixed(2), (fastLat.p50 / lat.p50).toFixed(2)],
     ['serving path, Monte-Carlo (samples 10)', fastMc.p50.toFixed(2), fastMc.p99.toFixed(2), fastMc.mean.toFixed(2), (fastMc.p50 / lat.p50).toFixed(2)],
+    ...(fastShifts ? [[`serving path, ${shifts} one-pixel shifts (as served)`, fastShifts.p50.toFixed(2), fastShifts.p99.toFixed(2), fastShifts.mean.toFixed(2), (fastShifts.p50 / lat.p50).toFixed(2)]] : []),
   ]);
 
   // 3. Cost against input size: same architecture, random weights (cost does not depend on them).

@@ -22,7 +22,8 @@
  * --average-with DIR reads every picture with a second model too (preprocessed once, for the first model's canvas;
  * the second at its location means) and scores the mean of the two models' probabilities: an ensemble of two,
  * compared before serving one (models/README.md rule 24). --shifts 5 (or 9) reads every preprocessed picture as it is
- * and moved by one pixel (zero fill) and scores the mean of the copies' probabilities (models/README.md rule 28).
+ * and moved by one pixel (zero fill) and scores the mean of the copies' probabilities (models/README.md rule 28); without
+ * it a model is read as the service reads it, with its config's shifts (unless --samples or --average-with is given).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -54,7 +55,7 @@ const { values, positionals } = parseArgs({
     'thin-pen': { type: 'string', default: DEFAULT_THIN_PEN },
     'stroke-filter': { type: 'string', default: DEFAULT_STROKE_FILTER },
     'average-with': { type: 'string' },
-    shifts: { type: 'string', default: '1' },
+    shifts: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -64,7 +65,7 @@ if (values.help) {
     '  [--thin-above A --thin-to T (thin a stroke measuring over A to T, in the preprocessing\'s stroke units; default its own)]\n' +
     `  [--thin-pen ${THIN_PENS.join('|')} (how thinner strokes are drawn; default ${DEFAULT_THIN_PEN})]` +
     ` [--stroke-filter ${STROKE_FILTERS.join('|')} (how stroke widths are changed; default ${DEFAULT_STROKE_FILTER})]\n` +
-    '  [--average-with DIR (a second model: the mean of both models\' probabilities)] [--shifts 1|5|9 (each picture also read moved one pixel; probabilities averaged)]');
+    '  [--average-with DIR (a second model: the mean of both models\' probabilities)] [--shifts 1|5|9 (each picture also read moved one pixel; probabilities averaged; default the model\'s config.shifts)]');
   process.exit(0);
 }
 
@@ -129,7 +130,8 @@ if (values.digits !== 'test' && values.digits !== 'validation') throw new Error(
 /** The second model of --average-with, read at its location means. */
 let other: AttentionModel | undefined;
 
-const shifts = Number(values.shifts);
+/** One-pixel shifts per picture: --shifts, or as the service reads the model (its config's, at the location means). */
+let shifts = 1;
 
 /** The class read from `pixels`: the model's, with --average-with the most probable of both models' mean, with --shifts of the copies' mean. */
 function classifyPixels(model: RamModel, pixels: Float32Array, seed: number): number {
@@ -156,6 +158,7 @@ async function main(): Promise<void> {
     const problem = pairProblem(dir, model.config, values['average-with'], other.config, values.digits === 'validation');
     if (problem) throw new Error(problem);
   }
+  shifts = values.shifts !== undefined ? Number(values.shifts) : samples > 1 || other ? 1 : model.config.shifts ?? 1;
   const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
   if (shiftProblem) throw new Error(shiftProblem);
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);

@@ -10,7 +10,8 @@
  * --average-with DIR reads every image with a second model too (at its location means) and scores the mean of the
  * two models' probabilities: an ensemble of two, compared before serving one (models/README.md rule 24).
  * --shifts 5 (or 9) reads every image as it is and moved by one pixel (zero fill) and scores the mean of the copies'
- * probabilities, at the location means (src/attention/test-shifts.ts; models/README.md rule 28).
+ * probabilities, at the location means (src/attention/test-shifts.ts; models/README.md rule 28). Without --shifts a
+ * model is read as the service reads it: with its config's shifts, unless --samples or --average-with is given.
  */
 import { parseArgs } from 'node:util';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
@@ -32,14 +33,14 @@ const { values, positionals } = parseArgs({
     split: { type: 'string', default: 'test' },
     seed: { type: 'string', default: '1' },
     'average-with': { type: 'string' },
-    shifts: { type: 'string', default: '1' },
+    shifts: { type: 'string' },
   },
 });
 
 async function main(): Promise<void> {
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)] [--average-with DIR (a second model; the mean of both models\' probabilities)] [--shifts 1|5|9 (each image also read moved one pixel; probabilities averaged)]');
+    console.error('usage: npm run eval:ram -- MODEL_DIR [--samples N] [--limit N] [--glimpses N] [--served] [--split test|validation] [--seed 1 (of the sampled rollouts)] [--average-with DIR (a second model; the mean of both models\' probabilities)] [--shifts 1|5|9 (each image also read moved one pixel; probabilities averaged; default the model\'s config.shifts)]');
     process.exit(2);
   }
   if (values.split !== 'test' && values.split !== 'validation') {
@@ -60,7 +61,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const samples = Number(values.samples);
-  const shifts = Number(values.shifts);
+  // As the service reads the model: its config's shifts at the location means (not with sampled rollouts or a pair).
+  const shifts = values.shifts !== undefined ? Number(values.shifts) : samples > 1 || other ? 1 : model.config.shifts ?? 1;
   const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
   if (shiftProblem) {
     console.error(shiftProblem);

@@ -6,7 +6,7 @@ import { taskOfConfig, validationDigits } from '../../src/attention/evaluation.j
 import type { ResolvedRamConfig } from '../../src/attention/ram-config.js';
 import { inputPlacement } from '../../src/images/preprocess.js';
 import type { RamModel } from '../../src/attention/types.js';
-import { shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
+import { meanReading, shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
 
 /** The element-wise mean of two probability vectors of the same length. */
 export function meanOf(a: readonly number[], b: readonly number[]): number[] {
@@ -36,8 +36,7 @@ export function pairProblem(dirA: string, a: ResolvedRamConfig, dirB: string, b:
  */
 export function shiftedProbabilities(model: RamModel, pixels: Float32Array, shifts: number, glimpses?: number): number[] {
   const side = model.config.imageSize;
-  const read = shiftOffsets(shifts).map(([dx, dy]) => model.classify(shiftPixels(pixels, side, dx, dy), { glimpses }));
-  return read[0]!.probabilities.map((_, k) => read.reduce((sum, c) => sum + c.probabilities[k]!, 0) / read.length);
+  return meanReading(shiftOffsets(shifts).map(([dx, dy]) => model.classify(shiftPixels(pixels, side, dx, dy), { glimpses }))).probabilities;
 }
 
 /** Why --shifts cannot be read as given, or undefined: a count SHIFT_OFFSETS knows, not with --samples > 1 or --average-with. */

@@ -1,5 +1,6 @@
 import type { GlimpseConvConfig } from './conv-glimpse.js';
 import type { CoreType } from './core-network.js';
+import { SHIFT_OFFSETS } from './test-shifts.js';
 import type { RamConfig } from './types.js';
 
 /** Weights of the hybrid loss's three terms. */
@@ -27,6 +28,12 @@ export interface ResolvedRamConfig extends RamConfig {
    * canvas, so a saturated policy still looks at the digit. Absent (left out, as for the shipped models) means 1.
    */
   locationRange?: number;
+  /**
+   * The deterministic reading (location means) averages the class probabilities over this many one-pixel shifts
+   * of the input (src/attention/test-shifts.ts: 5 or 9; models/README.md rule 28), as POST /classify-image and
+   * eval:ram/eval:photos read the model. Absent (left out, as for models read once) means 1.
+   */
+  shifts?: number;
 }
 
 export const defaultLossWeights: LossWeights = { classification: 1, baseline: 1, reinforce: 1 };
@@ -51,11 +58,19 @@ export function resolveRamConfig(config: RamConfig): ResolvedRamConfig {
   // Left out rather than null: a config without the pathway resolves (and saves) exactly as before it existed.
   delete resolved.glimpseConv;
   delete resolved.locationRange;
+  delete resolved.shifts;
   validate(resolved);
   const range = config['locationRange'];
   if (range !== undefined && range !== null) {
     if (typeof range !== 'number' || !(range > 0 && range <= 1)) throw new RangeError(`RamConfig.locationRange must be a number in (0, 1], got ${JSON.stringify(range)}`);
     if (range !== 1) resolved.locationRange = range;
+  }
+  const shifts = config['shifts'];
+  if (shifts !== undefined && shifts !== null) {
+    if (typeof shifts !== 'number' || SHIFT_OFFSETS[shifts] === undefined) {
+      throw new RangeError(`RamConfig.shifts must be one of ${Object.keys(SHIFT_OFFSETS).join(', ')}, got ${JSON.stringify(shifts)}`);
+    }
+    if (shifts !== 1) resolved.shifts = shifts;
   }
   const conv = resolveGlimpseConv(config['glimpseConv'], resolved.patchSize);
   if (conv) resolved.glimpseConv = conv;

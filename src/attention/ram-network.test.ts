@@ -208,3 +208,13 @@ test('locationRange: the policy\'s mean stays within ±range however far its pre
     assert.throws(() => resolveRamConfig(mnistRamConfig({ locationRange: bad })), /RamConfig\.locationRange must be a number in \(0, 1\]/, String(bad));
   }
 });
+
+test('config.shifts: 5 and 9 are kept, 1 is left out (a model read once resolves as before), anything else is refused', () => {
+  assert.equal('shifts' in resolveRamConfig(mnistRamConfig()), false);
+  assert.equal('shifts' in resolveRamConfig(mnistRamConfig({ shifts: 1 })), false);
+  assert.equal(resolveRamConfig(mnistRamConfig({ shifts: 5 })).shifts, 5);
+  assert.equal(resolveRamConfig(mnistRamConfig({ shifts: 9 })).shifts, 9);
+  for (const bad of [0, 2, 4, -5, 5.5, '5', Number.NaN]) {
+    assert.throws(() => resolveRamConfig(mnistRamConfig({ shifts: bad })), /RamConfig\.shifts must be one of 1, 5, 9/, String(bad));
+  }
+});

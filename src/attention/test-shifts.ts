@@ -3,6 +3,8 @@
  * probabilities averaged over the copies (models/README.md rule 28). Written here because it is a few lines of
  * index arithmetic on the model's own input layout (row-major side×side greys), which no library offers.
  */
+import { argMax } from './arg-max.js';
+import type { Classification } from './types.js';
 
 /** The offsets (dx, dy) of each shift count `eval:ram`/`eval:photos --shifts` accept: 1 is the picture alone. */
 export const SHIFT_OFFSETS: Readonly<Record<number, readonly (readonly [number, number])[]>> = {
@@ -43,4 +45,15 @@ export function shiftedBatch(pixels: Float32Array, count: number, side: number, 
     offsets.forEach(([dx, dy], j) => out.set(shiftPixels(image, side, dx, dy), (i * offsets.length + j) * area));
   }
   return out;
+}
+
+/**
+ * One reading of a picture from the readings of its shifted copies (in shiftOffsets' order, the picture itself
+ * first): the mean of their probabilities, its most probable class, and the glimpses taken on the picture itself.
+ */
+export function meanReading(readings: readonly Classification[]): Classification {
+  const first = readings[0];
+  if (!first) throw new RangeError('meanReading of no readings');
+  const probabilities = first.probabilities.map((_, k) => readings.reduce((sum, r) => sum + r.probabilities[k]!, 0) / readings.length);
+  return { probabilities, predicted: argMax(probabilities), glimpses: first.glimpses };
 }

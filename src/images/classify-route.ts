@@ -196,6 +196,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
                     glimpses: { type: 'integer' },
                     patchSize: { type: 'integer' },
                     scales: { type: 'integer' },
+                    shifts: { type: 'integer', description: 'The deterministic reading (samples=1) averages the probabilities over this many one-pixel shifts of the input (1: read once; mnist-conv: 5).' },
                     onlineUpdates: { type: 'integer' },
                     snapshotVersion: { type: 'integer' },
                   },
@@ -210,7 +211,7 @@ export function classifyRoutes(deps: ClassifyDeps): AnyRoute[] {
           models: [...models.values()].map((e) => ({
             name: e.name, classes: e.config.classes, imageSize: e.config.imageSize, input: inputPlacement(e.config),
             glimpses: e.config.glimpses,
-            patchSize: e.config.patchSize, scales: e.config.scales,
+            patchSize: e.config.patchSize, scales: e.config.scales, shifts: e.config.shifts ?? 1,
             onlineUpdates: e.learner.updates, snapshotVersion: e.learner.snapshotVersion,
           })),
         });

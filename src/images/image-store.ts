@@ -21,7 +21,8 @@ export interface ImageEventPayload {
   confidence: number;
   probabilities: Record<string, number>;
   glimpses: { step: number; x: number; y: number; sizes: number[] }[];
-  options: { glimpses: number; samples: number };
+  /** shifts: the one-pixel shifts the reading averaged (the model's config.shifts), left out when it read the picture once. */
+  options: { glimpses: number; samples: number; shifts?: number };
   input: { form: string; format: string; width: number; height: number; bytes: number; inverted: boolean };
   /** Online updates the model had taken when it classified. */
   modelUpdates: number;

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { loadRamModel, type AttentionModel, type Classification } from '../attention/index.js';
 import { RamInference } from '../attention/inference.js';
+import { meanReading, shiftOffsets, shiftPixels } from '../attention/test-shifts.js';
 import { Rng } from '../attention/rng.js';
 import type { StoredTensor } from '../attention/tensor-file.js';
 import { ConflictError, HttpError } from '../http/errors.js';
@@ -187,13 +188,17 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
   const bytes = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
   const started = performance.now();
   const pre = await prepared(bytes, { maxPixels: t.maxPixels, size: config.imageSize, placement: inputPlacement(config) });
-  // Sampled rollouts are seeded per event, so they run alone (one batch of their rollouts); deterministic ones join a batch.
+  // Sampled rollouts are seeded per event, so they run alone (one batch of their rollouts); deterministic ones join a batch,
+  // and a model read at one-pixel shifts (config.shifts) sends each shifted copy to it and averages their readings.
   const fast = inference.get(t.model);
+  const shifts = t.samples > 1 ? 1 : config.shifts ?? 1;
   const result = t.samples > 1
     ? (fast
       ? fast.classifySampled(pre.pixels, { glimpses: t.glimpses, samples: t.samples, rng: new Rng(t.seed) })
       : model.classify(pre.pixels, { glimpses: t.glimpses, samples: t.samples, seed: t.seed }))
-    : await batched(t.model, t.glimpses, pre.pixels);
+    : shifts > 1
+      ? meanReading(await Promise.all(shiftOffsets(shifts).map(([dx, dy]) => batched(t.model, t.glimpses, shiftPixels(pre.pixels, config.imageSize, dx, dy)))))
+      : await batched(t.model, t.glimpses, pre.pixels);
   const latencyMs = performance.now() - started;
   const label = config.classes[result.predicted]!;
   const confidence = result.probabilities[result.predicted]!;
@@ -201,7 +206,7 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
   // The input as the model saw it, so feedback can teach it after a restart.
   const payload: ImageEventPayload = {
     imageSize: config.imageSize, pixels: encodePixels(pre.pixels), label, predicted: result.predicted, confidence, probabilities,
-    glimpses: result.glimpses, options: { glimpses: t.glimpses, samples: t.samples },
+    glimpses: result.glimpses, options: { glimpses: t.glimpses, samples: t.samples, ...(shifts > 1 ? { shifts } : {}) },
     input: { form: t.form, format: pre.source.format, width: pre.source.width, height: pre.source.height, bytes: t.bytes.byteLength, inverted: pre.inverted },
     modelUpdates: t.modelUpdates,
   };

@@ -2925,6 +2925,8 @@ export interface operations {
                             glimpses?: number;
                             patchSize?: number;
                             scales?: number;
+                            /** @description The deterministic reading (samples=1) averages the probabilities over this many one-pixel shifts of the input (1: read once; mnist-conv: 5). */
+                            shifts?: number;
                             onlineUpdates?: number;
                             snapshotVersion?: number;
                         }[];
