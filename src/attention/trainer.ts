@@ -112,12 +112,13 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
     const probs = tf.tidy(() => {
       // An image's shifted copies, then each copy's sampled rollouts, sit in consecutive rows.
       const copies = batch.length * shifts;
-      let x: tf.Tensor4D = tf.tensor4d(shifts > 1 ? shiftedBatch(pixels, batch.length, size, shifts) : pixels, [copies, size, size, 1]);
-      if (samples > 1) x = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, samples, 1, 1, 1]), [copies * samples, size, size, 1]);
+      const input = tf.tensor4d(shifts > 1 ? shiftedBatch(pixels, batch.length, size, shifts) : pixels, [copies, size, size, 1]);
+      const x: tf.Tensor4D = samples > 1 ? tf.reshape(tf.tile(tf.expandDims(input, 1), [1, samples, 1, 1, 1]), [copies * samples, size, size, 1]) : input;
       const rollout = network.unroll(x, { glimpses: o.glimpses, mode: samples > 1 ? 'sample' : 'mean', rng: o.policyRng });
       const own = tf.mean(tf.reshape(tf.softmax(rollout.logits), [batch.length, shifts * samples, classes]), 1);
       if (!o.averageWith) return own.dataSync();
-      const other = tf.softmax(o.averageWith.unroll(tf.tensor4d(pixels, [batch.length, size, size, 1]), { mode: 'mean' }).logits);
+      // averageWith is refused with shifts, so `input` is the batch as it is.
+      const other = tf.softmax(o.averageWith.unroll(input, { mode: 'mean' }).logits);
       return tf.mul(tf.add(own, other), 0.5).dataSync();
     });
     for (let i = 0; i < batch.length; i++) {
