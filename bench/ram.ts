@@ -25,7 +25,7 @@ import { renderTestSet, taskOfConfig, testError } from '../src/attention/evaluat
 import { createRamModel, loadRamModel, mnistRamConfig, type AttentionModel } from '../src/attention/index.js';
 import { Rng } from '../src/attention/rng.js';
 import { RamInference } from '../src/attention/inference.js';
-import { meanReading, shiftOffsets, shiftPixels } from '../src/attention/test-shifts.js';
+import { meanReading, shiftedCopies } from '../src/attention/test-shifts.js';
 import { benchArgs } from './lib/cli.js';
 
 const args = benchArgs({
@@ -183,7 +183,7 @@ async function benchModel(MODEL_DIR: string): Promise<void> {
   const fastLat = timeIt(RUNS, () => fast.classifyMany([digit]));
   const fastMc = timeIt(Math.max(20, Math.floor(RUNS / 4)), () => fast.classifySampled(digit, { samples: 10, rng: new Rng(1) }));
   // As an image worker reads a model with config.shifts: the shifted copies in one batch, their readings averaged.
-  const copies = shiftOffsets(shifts).map(([dx, dy]) => shiftPixels(digit, c.imageSize, dx, dy));
+  const copies = shiftedCopies(digit, c.imageSize, shifts);
   const fastShifts = shifts > 1 ? timeIt(RUNS, () => meanReading(fast.classifyMany(copies))) : undefined;
   fast.dispose();
   console.log('## Single-image latency in-process (ms): the tfjs unroll (classify) and the serving path (RamInference)\n');

@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { standardError, validationDigits } from '../src/attention/evaluation.js';
 import { loadRamModel, type AttentionModel, type RamModel } from '../src/attention/index.js';
-import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from './lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem, shiftsToRead } from './lib/ensemble.js';
 import { readMnist } from '../src/attention/mnist-dataset.js';
 import { inputPlacement, preprocessImage, type PreprocessOptions } from '../src/images/preprocess.js';
 import { selectTensorBackend } from '../src/platform/tensor-backend.js';
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
     const problem = pairProblem(dir, model.config, values['average-with'], other.config, values.digits === 'validation');
     if (problem) throw new Error(problem);
   }
-  shifts = values.shifts !== undefined ? Number(values.shifts) : samples > 1 || other ? 1 : model.config.shifts ?? 1;
+  shifts = shiftsToRead(values.shifts, samples, other !== undefined, model.config);
   const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
   if (shiftProblem) throw new Error(shiftProblem);
   if (model.config.imageSize !== 28) console.warn(`${dir} reads a ${model.config.imageSize}×${model.config.imageSize} canvas; the photographs are whole pages, shrunk to it`);

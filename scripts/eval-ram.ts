@@ -18,7 +18,7 @@ import { selectTensorBackend } from '../src/platform/tensor-backend.js';
 import sharp from 'sharp';
 import { progress } from './lib/progress.js';
 import { renderTestSet, standardError, taskOfConfig, testError, validationError } from '../src/attention/evaluation.js';
-import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from './lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem, shiftsToRead } from './lib/ensemble.js';
 import { inputPlacement } from '../src/images/preprocess.js';
 import { preprocessImage } from '../src/images/preprocess.js';
 import { loadRamModel } from '../src/attention/ram-model.js';
@@ -61,8 +61,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const samples = Number(values.samples);
-  // As the service reads the model: its config's shifts at the location means (not with sampled rollouts or a pair).
-  const shifts = values.shifts !== undefined ? Number(values.shifts) : samples > 1 || other ? 1 : model.config.shifts ?? 1;
+  const shifts = shiftsToRead(values.shifts, samples, other !== undefined, model.config);
   const shiftProblem = shiftsProblem(shifts, samples, other !== undefined);
   if (shiftProblem) {
     console.error(shiftProblem);

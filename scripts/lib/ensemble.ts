@@ -6,7 +6,7 @@ import { taskOfConfig, validationDigits } from '../../src/attention/evaluation.j
 import type { ResolvedRamConfig } from '../../src/attention/ram-config.js';
 import { inputPlacement } from '../../src/images/preprocess.js';
 import type { RamModel } from '../../src/attention/types.js';
-import { meanReading, shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
+import { meanReading, shiftedCopies, shiftOffsets } from '../../src/attention/test-shifts.js';
 
 /** The element-wise mean of two probability vectors of the same length. */
 export function meanOf(a: readonly number[], b: readonly number[]): number[] {
@@ -35,8 +35,16 @@ export function pairProblem(dirA: string, a: ResolvedRamConfig, dirB: string, b:
  * (src/attention/test-shifts.ts; models/README.md rule 28): what eval:ram --served and eval:photos --shifts read.
  */
 export function shiftedProbabilities(model: RamModel, pixels: Float32Array, shifts: number, glimpses?: number): number[] {
-  const side = model.config.imageSize;
-  return meanReading(shiftOffsets(shifts).map(([dx, dy]) => model.classify(shiftPixels(pixels, side, dx, dy), { glimpses }))).probabilities;
+  return meanReading(shiftedCopies(pixels, model.config.imageSize, shifts).map((copy) => model.classify(copy, { glimpses }))).probabilities;
+}
+
+/**
+ * The shifts eval:ram and eval:photos read with: --shifts as given (`flag`), else as the service reads the model, with its
+ * config's shifts at the location means, and once with sampled rollouts (`samples` above 1) or a pair (`averaged`).
+ */
+export function shiftsToRead(flag: string | undefined, samples: number, averaged: boolean, config: ResolvedRamConfig): number {
+  if (flag !== undefined) return Number(flag);
+  return samples > 1 || averaged ? 1 : config.shifts ?? 1;
 }
 
 /** Why --shifts cannot be read as given, or undefined: a count SHIFT_OFFSETS knows, not with --samples > 1 or --average-with. */

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { selectTensorBackend } from '../platform/tensor-backend.js';
 import { renderTestSet, taskOfConfig, testError } from './evaluation.js';
 import { loadRamModel } from './ram-model.js';
-import { shiftedBatch, shiftOffsets, shiftPixels } from './test-shifts.js';
+import { shiftedBatch, shiftedCopies, shiftOffsets, shiftPixels } from './test-shifts.js';
 
 test('shiftPixels moves every pixel by (dx, dy), fills what moves in with 0, and drops what moves out', () => {
   // A 3×3 picture 1..9, row-major.
@@ -43,6 +43,15 @@ test('shiftOffsets: 1, 5 and 9 positions, the picture itself first and no offset
     assert.ok(offsets.every(([dx, dy]) => Math.abs(dx) <= 1 && Math.abs(dy) <= 1));
   }
   assert.throws(() => shiftOffsets(3), /shifts must be one of 1, 5, 9, not 3/);
+});
+
+test('shiftedCopies: the picture at each offset of shiftOffsets, in its order, the picture itself first', () => {
+  const p = Float32Array.from({ length: 16 }, (_, k) => k + 1);
+  const copies = shiftedCopies(p, 4, 5);
+  assert.equal(copies.length, 5);
+  assert.deepEqual(copies[0], p);
+  shiftOffsets(5).forEach(([dx, dy], j) => assert.deepEqual(copies[j], shiftPixels(p, 4, dx, dy)));
+  assert.throws(() => shiftedCopies(p, 4, 2), /shifts must be one of/);
 });
 
 test('shiftedBatch lays each image\'s shifted copies in consecutive rows, in shiftOffsets\' order', () => {

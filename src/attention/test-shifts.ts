@@ -30,19 +30,22 @@ export function shiftPixels(pixels: Float32Array, side: number, dx: number, dy: 
   return out;
 }
 
+/** The picture (side×side) at each of `shifts` positions, in shiftOffsets' order: the picture itself first. */
+export function shiftedCopies(pixels: Float32Array, side: number, shifts: number): Float32Array[] {
+  return shiftOffsets(shifts).map(([dx, dy]) => shiftPixels(pixels, side, dx, dy));
+}
+
 /**
  * `count` images of side×side laid one after another in `pixels`, each replaced by its shifted copies in
  * consecutive rows: image i's copy j sits at row i·shifts + j, so a [count, shifts, classes] reshape of the
  * probabilities averages each image's copies.
  */
 export function shiftedBatch(pixels: Float32Array, count: number, side: number, shifts: number): Float32Array {
-  const offsets = shiftOffsets(shifts);
   const area = side * side;
   if (pixels.length !== count * area) throw new RangeError(`shiftedBatch: expected ${count * area} pixels, got ${pixels.length}`);
-  const out = new Float32Array(count * offsets.length * area);
+  const out = new Float32Array(count * shiftOffsets(shifts).length * area);
   for (let i = 0; i < count; i++) {
-    const image = pixels.subarray(i * area, (i + 1) * area);
-    offsets.forEach(([dx, dy], j) => out.set(shiftPixels(image, side, dx, dy), (i * offsets.length + j) * area));
+    shiftedCopies(pixels.subarray(i * area, (i + 1) * area), side, shifts).forEach((copy, j) => out.set(copy, (i * shifts + j) * area));
   }
   return out;
 }

@@ -96,6 +96,7 @@ export function evaluateError(network: RamNetwork, set: DigitSet, indices: numbe
   const size = spec.imageSize;
   const classes = network.config.classes.length;
   const shifts = o.shifts ?? 1;
+  // Refuses a count with no offsets (0, 3…) before any work: with shifts ≤ 1 shiftedBatch alone would never see it.
   shiftOffsets(shifts);
   if (shifts > 1 && o.averageWith) throw new Error('evaluateError: shifts and averageWith are measured one at a time, not together');
   if (o.averageWith) {

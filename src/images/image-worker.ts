@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { loadRamModel, type AttentionModel, type Classification } from '../attention/index.js';
 import { RamInference } from '../attention/inference.js';
-import { meanReading, shiftOffsets, shiftPixels } from '../attention/test-shifts.js';
+import { meanReading, shiftedCopies } from '../attention/test-shifts.js';
 import { Rng } from '../attention/rng.js';
 import type { StoredTensor } from '../attention/tensor-file.js';
 import { ConflictError, HttpError } from '../http/errors.js';
@@ -197,7 +197,7 @@ async function classify(t: ClassifyTask): Promise<{ value: ClassifyReply; transf
       ? fast.classifySampled(pre.pixels, { glimpses: t.glimpses, samples: t.samples, rng: new Rng(t.seed) })
       : model.classify(pre.pixels, { glimpses: t.glimpses, samples: t.samples, seed: t.seed }))
     : shifts > 1
-      ? meanReading(await Promise.all(shiftOffsets(shifts).map(([dx, dy]) => batched(t.model, t.glimpses, shiftPixels(pre.pixels, config.imageSize, dx, dy)))))
+      ? meanReading(await Promise.all(shiftedCopies(pre.pixels, config.imageSize, shifts).map((copy) => batched(t.model, t.glimpses, copy))))
       : await batched(t.model, t.glimpses, pre.pixels);
   const latencyMs = performance.now() - started;
   const label = config.classes[result.predicted]!;

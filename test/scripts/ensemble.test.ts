@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem } from '../../scripts/lib/ensemble.js';
+import { argMax, meanOf, pairProblem, shiftedProbabilities, shiftsProblem, shiftsToRead } from '../../scripts/lib/ensemble.js';
 import { shiftOffsets, shiftPixels } from '../../src/attention/test-shifts.js';
 import type { Classification, ClassifyOptions, RamModel } from '../../src/attention/types.js';
 import { mnistRamConfig, resolveRamConfig } from '../../src/attention/ram-config.js';
@@ -80,4 +80,18 @@ test('shiftsProblem refuses a count there is no offsets for, and --shifts with -
   assert.match(shiftsProblem(2, 1, false)!, /--shifts: shifts must be one of 1, 5, 9, not 2/);
   assert.match(shiftsProblem(5, 10, false)!, /does not take --samples above 1/);
   assert.match(shiftsProblem(5, 1, true)!, /one at a time/);
+});
+
+test('shiftsToRead: --shifts as given, else the model\'s config.shifts, and once with sampled rollouts or a pair', () => {
+  const shifted = resolveRamConfig(mnistRamConfig({ shifts: 5 }));
+  const once = resolveRamConfig(mnistRamConfig());
+  assert.equal(shiftsToRead(undefined, 1, false, shifted), 5);
+  assert.equal(shiftsToRead(undefined, 1, false, once), 1);
+  assert.equal(shiftsToRead(undefined, 10, false, shifted), 1);
+  assert.equal(shiftsToRead(undefined, 1, true, shifted), 1);
+  assert.equal(shiftsToRead('1', 1, false, shifted), 1);
+  assert.equal(shiftsToRead('9', 1, false, once), 9);
+  // A flag that is no count passes through, for shiftsProblem to refuse.
+  assert.ok(Number.isNaN(shiftsToRead('x', 1, false, once)));
+  assert.match(shiftsProblem(shiftsToRead('x', 1, false, once), 1, false)!, /--shifts: shifts must be one of 1, 5, 9, not NaN/);
 });
